@@ -1,0 +1,3 @@
+from mupsim.cli import main
+
+raise SystemExit(main())

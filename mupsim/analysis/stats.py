@@ -1,0 +1,111 @@
+"""Power-law fits y ∝ n^p on log–log axes with a bootstrap over seeds."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from mupsim.errors import MupsimError
+
+
+def percentile_interval(samples, level: float = 0.95) -> tuple[float, float]:
+    """Central percentile interval of ``samples`` (NaNs ignored); (nan, nan) if none finite."""
+    s = np.asarray(samples, dtype=float).ravel()
+    s = s[np.isfinite(s)]
+    if s.size == 0:
+        return (float("nan"), float("nan"))
+    q = 100.0 * (1.0 - level) / 2.0
+    lo, hi = np.percentile(s, [q, 100.0 - q])
+    return (float(lo), float(hi))
+
+
+def _ols_slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares slope of y on x along the last axis (y may be 2-D: [B, W])."""
+    xc = x - x.mean()
+    yc = y - y.mean(axis=-1, keepdims=True)
+    return (yc * xc).sum(axis=-1) / (xc * xc).sum()
+
+
+@dataclass
+class PowerLawFit:
+    """Result of :func:`power_law_fit`: y ≈ prefactor · n^exponent.
+
+    ``ci`` is the bootstrap percentile interval from resampling seeds within each width (it
+    says nothing about curvature of log y vs log n; ``local_exponents`` between consecutive
+    widths show that). ``se_resid`` is the ordinary least-squares standard error of the slope
+    from the residuals of the per-width means about the line (nan with only 2 widths).
+    """
+
+    exponent: float
+    prefactor: float
+    ci: tuple[float, float]
+    widths: list[float]
+    geo_mean: list[float]          # geometric mean of y at each width
+    n_per_width: list[int]
+    local_exponents: list[float]   # slope between consecutive widths
+    se_resid: float
+    n_dropped: int = 0             # non-finite or non-positive values left out
+    level: float = 0.95
+    boot: np.ndarray = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("boot")
+        d["ci"] = list(self.ci)
+        return d
+
+    def predict(self, n) -> np.ndarray:
+        return self.prefactor * np.asarray(n, dtype=float) ** self.exponent
+
+
+def power_law_fit(widths, values, *, n_boot: int = 2000, level: float = 0.95,
+                  seed: int = 0) -> PowerLawFit:
+    """Fit y ∝ n^p by least squares on log–log axes, with a seed bootstrap for p.
+
+    ``widths`` and ``values`` are equal-length 1-D sequences, one entry per run (several runs —
+    seeds — per width). The point estimate is the OLS slope of the per-width mean of log y on
+    log n. The interval resamples, independently within each width, the runs at that width
+    with replacement, recomputes the per-width means and the slope, and takes the central
+    ``level`` percentile interval over ``n_boot`` resamples. Non-finite or non-positive values
+    (e.g. diverged runs) are left out and counted in ``n_dropped``.
+    """
+    n = np.asarray(widths, dtype=float).ravel()
+    y = np.asarray(values, dtype=float).ravel()
+    if n.shape != y.shape:
+        raise MupsimError(f"widths and values must have equal length; got {n.size} and {y.size}")
+    good = np.isfinite(y) & (y > 0) & np.isfinite(n) & (n > 0)
+    n_dropped = int((~good).sum())
+    n, y = n[good], y[good]
+    uw = np.unique(n)
+    if uw.size < 2:
+        raise MupsimError(
+            f"power_law_fit needs finite positive values at >= 2 distinct widths; "
+            f"got widths {sorted(set(np.asarray(widths, float).ravel().tolist()))} "
+            f"with {n_dropped} value(s) dropped")
+    x = np.log(uw)
+    groups = [np.log(y[n == w]) for w in uw]
+    means = np.array([g.mean() for g in groups])
+    slope = float(_ols_slope(x, means))
+    intercept = float(means.mean() - slope * x.mean())
+
+    rng = np.random.default_rng(seed)
+    boot_means = np.empty((n_boot, uw.size))
+    for j, g in enumerate(groups):
+        idx = rng.integers(0, g.size, size=(n_boot, g.size))
+        boot_means[:, j] = g[idx].mean(axis=1)
+    boot = _ols_slope(x, boot_means)
+
+    if uw.size > 2:
+        resid = means - (intercept + slope * x)
+        s2 = (resid ** 2).sum() / (uw.size - 2)
+        se = float(np.sqrt(s2 / ((x - x.mean()) ** 2).sum()))
+    else:
+        se = float("nan")
+    local = np.diff(means) / np.diff(x)
+    return PowerLawFit(
+        exponent=slope, prefactor=float(np.exp(intercept)),
+        ci=percentile_interval(boot, level), widths=uw.tolist(),
+        geo_mean=np.exp(means).tolist(), n_per_width=[int(g.size) for g in groups],
+        local_exponents=local.tolist(), se_resid=se, n_dropped=n_dropped, level=level,
+        boot=boot)

@@ -1,0 +1,151 @@
+"""Loss-optimal hyperparameter per width (parabola through the 3 best points) and its drift."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from mupsim.analysis.stats import _ols_slope, percentile_interval
+from mupsim.errors import MupsimError
+
+
+def parabola_vertex(x, y) -> tuple[float, float, float]:
+    """Vertex (x_v, y_v) and curvature (2nd-order coefficient) of the parabola through 3 points."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.size != 3 or y.size != 3:
+        raise MupsimError("parabola_vertex needs exactly 3 points")
+    a, b, c = np.polyfit(x, y, 2)
+    if a == 0:
+        return (float("nan"), float("nan"), 0.0)
+    xv = -b / (2 * a)
+    return (float(xv), float(c - b * b / (4 * a)), float(a))
+
+
+def _optimum(x: np.ndarray, ybar: np.ndarray) -> tuple[float, bool]:
+    """x of the minimum of ybar(x) (inf = diverged): parabola through argmin and neighbours."""
+    finite = np.isfinite(ybar)
+    if not finite.any():
+        return (float("nan"), False)
+    i = int(np.argmin(np.where(finite, ybar, np.inf)))
+    at_edge = i == 0 or i == x.size - 1
+    if x.size < 3:
+        return (float(x[i]), at_edge)
+    j = min(max(i - 1, 0), x.size - 3)
+    xs, ys = x[j:j + 3], ybar[j:j + 3]
+    if not np.all(np.isfinite(ys)):
+        return (float(x[i]), at_edge)
+    xv, _, a = parabola_vertex(xs, ys)
+    if not (a > 0 and np.isfinite(xv)):
+        return (float(x[i]), at_edge)
+    return (float(np.clip(xv, xs[0], xs[-1])), at_edge)
+
+
+@dataclass
+class Optimum:
+    """Loss-optimal x (e.g. log2 lr) at one width with a seed-bootstrap interval."""
+
+    x_opt: float
+    ci: tuple[float, float]
+    at_edge: bool                     # best grid point is the first or last: optimum not bracketed
+    x_best_grid: float
+    n_seeds: int
+    n_diverged: int                   # grid cells with a diverged run (treated as +inf loss)
+    level: float = 0.95
+    boot: np.ndarray = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("boot")
+        d["ci"] = list(self.ci)
+        return d
+
+
+def transfer_optimum(x, losses, *, log_loss: bool = True, n_boot: int = 1000,
+                     level: float = 0.95, seed: int = 0) -> Optimum:
+    """Optimum of loss vs x (a log hyperparameter) at one width, with a bootstrap over seeds.
+
+    ``x``: grid [X] (increasing). ``losses``: [X, S] final losses for S seeds; ``+inf`` marks a
+    diverged run (a bad loss: it counts), ``nan`` a missing one (ignored). The curve is the mean
+    over seeds (of log loss if ``log_loss``); the optimum is the vertex of the parabola through
+    the best grid point and its two neighbours (the 3 edge points if the best is at an edge),
+    clipped to their range; if that parabola is not convex, the best grid point. The interval
+    resamples the S seed columns with replacement (paired across x) ``n_boot`` times.
+    """
+    x = np.asarray(x, dtype=float).ravel()
+    L = np.asarray(losses, dtype=float)
+    if L.ndim == 1:
+        L = L[:, None]
+    if L.shape[0] != x.size:
+        raise MupsimError(f"losses must have one row per x; got {L.shape[0]} rows for {x.size} x")
+    if np.any(np.diff(x) <= 0):
+        raise MupsimError("x must be strictly increasing")
+    if log_loss:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            L = np.where(np.isinf(L), np.inf, np.log(np.where(L > 0, L, np.nan)))
+
+    def curve(M):
+        with np.errstate(invalid="ignore"):
+            out = np.full(M.shape[0], np.nan)
+            for r in range(M.shape[0]):
+                row = M[r][~np.isnan(M[r])]
+                out[r] = np.inf if np.any(np.isinf(row)) else (row.mean() if row.size else np.nan)
+        return out
+
+    ybar = curve(L)
+    ybar = np.where(np.isnan(ybar), np.inf, ybar)
+    x_opt, at_edge = _optimum(x, ybar)
+    i_best = int(np.argmin(ybar)) if np.isfinite(ybar).any() else 0
+    rng = np.random.default_rng(seed)
+    S = L.shape[1]
+    boot = np.empty(n_boot)
+    for b in range(n_boot):
+        cols = rng.integers(0, S, size=S)
+        yb = curve(L[:, cols])
+        boot[b] = _optimum(x, np.where(np.isnan(yb), np.inf, yb))[0]
+    return Optimum(x_opt=x_opt, ci=percentile_interval(boot, level), at_edge=at_edge,
+                   x_best_grid=float(x[i_best]), n_seeds=S,
+                   n_diverged=int(np.isinf(L).sum()), level=level, boot=boot)
+
+
+@dataclass
+class Drift:
+    """Slope of the optimum (in x units) per doubling of width, with a bootstrap interval."""
+
+    per_doubling: float
+    ci: tuple[float, float]
+    widths: list[float]
+    optima: list[float]
+    any_at_edge: bool
+    level: float = 0.95
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ci"] = list(self.ci)
+        return d
+
+
+def optimum_drift(widths, optima, *, level: float = 0.95) -> Drift:
+    """Drift of the optimum per doubling of width: OLS slope of x_opt vs log2(width).
+
+    ``optima``: one :class:`Optimum` per width (with equal-length ``boot`` arrays). Runs at
+    different widths are independent, so the interval pairs the b-th bootstrap optimum of every
+    width and takes the percentile interval of the resulting slopes. If x is log2(lr), a drift
+    of d means the optimal lr changes by a factor 2^d per doubling.
+    """
+    w = np.asarray(widths, dtype=float)
+    if w.size != len(optima) or w.size < 2:
+        raise MupsimError("optimum_drift needs >= 2 widths and one Optimum per width")
+    lx = np.log2(w)
+    xo = np.array([o.x_opt for o in optima])
+    ok = np.isfinite(xo)
+    if ok.sum() < 2:
+        return Drift(float("nan"), (float("nan"), float("nan")), w.tolist(), xo.tolist(),
+                     any(o.at_edge for o in optima), level)
+    slope = float(_ols_slope(lx[ok], xo[ok]))
+    B = np.vstack([optima[i].boot for i in np.nonzero(ok)[0]]).T  # [n_boot, W]
+    good = np.all(np.isfinite(B), axis=1)
+    boot = _ols_slope(lx[ok], B[good]) if good.any() else np.array([np.nan])
+    return Drift(per_doubling=slope, ci=percentile_interval(boot, level), widths=w.tolist(),
+                 optima=xo.tolist(), any_at_edge=any(o.at_edge for o in optima), level=level)

@@ -1,0 +1,161 @@
+"""Command-line interface: ``mupsim exponents | transfer | simulate | sweep``.
+
+Bad input prints one line ``mupsim: error: ...`` on stderr and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from mupsim.errors import MupsimError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2
+        raise MupsimError(message)
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "—"
+    if hasattr(x, "denominator"):
+        return str(x)
+    return f"{x:.6g}"
+
+
+def _add_rule_options(p):
+    p.add_argument("--parameterization", default="mup", help="sp, ntk, mup, mfp (default mup)")
+    p.add_argument("--optimizer", default="adamw", help="sgd, adam, adamw, adafactor, lion, muon (default adamw)")
+    p.add_argument("--alignment", default="full", help="full, none, or an exponent in [1/2, 1] (default full)")
+    p.add_argument("--multipliers", default=None, metavar="A_IN,A_HID,A_OUT",
+                   help="fix the gauge: multiplier exponents a for embedding, hidden, readout")
+    p.add_argument("--wd-rule", default=None, help="constant, fan2025, timescale, alignment")
+    p.add_argument("--alignment-exponent", default=None, metavar="ALPHA",
+                   help="alpha in sigma_max ~ RMS n^alpha, for --wd-rule alignment")
+    p.add_argument("--depth-rule", default=None, help="depth_mup or completep")
+    p.add_argument("--format", default="table", choices=None, help="table (default) or json")
+    p.add_argument("--explain", action="store_true", help="print the derivation behind every number")
+
+
+def _rule_kwargs(args) -> dict:
+    return dict(parameterization=args.parameterization, optimizer=args.optimizer, alignment=args.alignment,
+                multipliers=args.multipliers, wd_rule=args.wd_rule, alignment_exponent=args.alignment_exponent)
+
+
+def _check_format(args):
+    if args.format not in ("table", "json"):
+        raise MupsimError(f"unknown format {args.format!r}; allowed: table, json")
+
+
+def _table(header, rows) -> str:
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    line = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths))  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def _cmd_exponents(args) -> int:
+    from mupsim.calculator import exponents
+
+    _check_format(args)
+    e = exponents(depth_rule=args.depth_rule, **_rule_kwargs(args))
+    if args.format == "json":
+        print(json.dumps(e.to_dict(), indent=2))
+    else:
+        print(f"{e.parameterization.upper()} · {e.optimizer} · alignment {e.alignment}"
+              + (f" · wd rule {e.wd_rule}" if e.wd_rule else "")
+              + "   (exponent x of n^-x; W = n^-a w, w0 ~ N(0, n^-2b), lr ∝ n^-c, wd ∝ n^-w)")
+        rows = [[l, _fmt(x.multiplier), _fmt(x.init_std), _fmt(x.lr), _fmt(x.wd)] for l, x in e.layers.items()]
+        print(_table(["layer", "multiplier a", "init std b", "lr c", "wd w"], rows))
+        if e.depth:
+            print(f"depth ({e.depth['rule']}, x of L^-x): branch multiplier {e.depth['branch_multiplier']}, "
+                  f"block lr {e.depth['hidden_lr']}, block vector lr {e.depth['vector_lr']}")
+    if args.explain:
+        print()
+        print(e.explain())
+    return 0
+
+
+def _cmd_transfer(args) -> int:
+    from mupsim.calculator import transfer
+
+    _check_format(args)
+    s = transfer(args.base_width, args.width, args.lr, args.wd, depth_rule=args.depth_rule,
+                 base_depth=args.base_depth, depth=args.depth, **_rule_kwargs(args))
+    if args.format == "json":
+        print(json.dumps(s.to_dict(), indent=2))
+    else:
+        e = s.exponents
+        print(f"{e.parameterization.upper()} · {e.optimizer} · width {s.base_width} → {s.width}"
+              + (f" · wd rule {e.wd_rule}" if e.wd_rule else ""))
+        rows = [[l, _fmt(x.multiplier), _fmt(x.init_std), _fmt(x.lr), _fmt(x.wd)] for l, x in s.layers.items()]
+        print(_table(["layer", "multiplier", "init std", "lr", "wd"], rows))
+        if s.branch_multiplier is not None:
+            print(f"residual branch multiplier at depth {s.depth}: {_fmt(s.branch_multiplier)}")
+    if args.explain:
+        print()
+        print(s.exponents.explain())
+    return 0
+
+
+def _int(name):
+    def conv(text):
+        try:
+            return int(text)
+        except ValueError:
+            raise MupsimError(f"{name} must be a positive integer, got {text!r}") from None
+    return conv
+
+
+def _float(name):
+    def conv(text):
+        try:
+            return float(text)
+        except ValueError:
+            raise MupsimError(f"{name} must be a number, got {text!r}") from None
+    return conv
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mupsim", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    p = sub.add_parser("exponents", help="per-layer exponents (x of n^-x) derived from the theory")
+    _add_rule_options(p)
+    p.set_defaults(func=_cmd_exponents)
+    p = sub.add_parser("transfer", help="concrete per-layer settings at a target width")
+    p.add_argument("--base-width", type=_int("--base-width"), required=True)
+    p.add_argument("--width", type=_int("--width"), required=True)
+    p.add_argument("--lr", type=_float("--lr"), required=True)
+    p.add_argument("--wd", type=_float("--wd"), default=0.0)
+    p.add_argument("--base-depth", type=_int("--base-depth"), default=None)
+    p.add_argument("--depth", type=_int("--depth"), default=None)
+    _add_rule_options(p)
+    p.set_defaults(func=_cmd_transfer)
+    try:
+        from mupsim.sim import cli as sim_cli
+    except ImportError:  # simulator not installed/built
+        sim_cli = None
+    if sim_cli is not None and hasattr(sim_cli, "add_subcommands"):
+        sim_cli.add_subcommands(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if getattr(args, "func", None) is None:
+            parser.print_help()
+            return 2
+        return int(args.func(args) or 0)
+    except MupsimError as exc:
+        print(f"mupsim: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mupsim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,200 @@
+"""Experiment specs: one function per figure returning the list of SimConfig to run.
+
+Every function takes ``quick`` (True: tiny widths and few steps, a smoke test of the whole
+pipeline) and returns configs only; nothing here runs anything. Figures whose design depends on
+an earlier measurement take it as an argument (F4 takes α̂ from F3; F5's weight-decay sweep
+takes the learning rate found optimal at the proxy width in F5's learning-rate sweep).
+
+Design choices (see also the docstring of each function):
+
+* Model: the normalized residual MLP of the contracts (pre- and post-RMSNorm, so both hidden
+  matrices W1, W2 are scale-invariant), teacher-student regression on k = 16 Gaussian inputs,
+  online fresh batches, AdamW(β1 = 0.9, β2 = 0.95) coupled, base width n0 = 64.
+* "Fixed η, λ across widths" for the steady-state exponent α (F3) is realised as μP with the
+  *timescale* weight-decay rule, so every width has the same per-step decay η_l·λ_l (the same
+  relaxation time and angular update); σ_max is then divided by √(η_l/λ_l) with the per-layer
+  values the run used. For a scale-invariant matrix the dynamics of its direction depend on
+  η_l·λ_l only, so this equals literally fixed (η, λ) at equal ηλ, without SP's unstable
+  readout. Mixing timescales would confound α with the transient (the brief's prototype saw
+  σ_max change 25% at equal η/λ but 4× different ηλ).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mupsim.sim.config import SimConfig
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Sizes of a sweep: widths, steps, seeds, number of log points."""
+
+    widths: tuple
+    steps: int
+    seeds: tuple
+    n_logs: int = 60
+
+
+# Sizes. FULL must regenerate everything from a cold cache in < 15 min on 2 cores.
+FULL = Scale(widths=(64, 128, 256, 512), steps=2000, seeds=(0, 1), n_logs=60)
+QUICK = Scale(widths=(32, 64), steps=60, seeds=(0, 1), n_logs=12)
+
+BASE = SimConfig(
+    model="normalized", base_width=64, input_dim=16, output_dim=1, depth=1, ffn_ratio=1,
+    activation="relu", norm="rms", norm_position="both", task="regression",
+    teacher_width=64, batch_size=128, optimizer="adamw", beta1=0.9, beta2=0.95,
+    wd_mode="coupled", schedule="constant", parameterization="mup", dtype="float64",
+)
+
+# Base (proxy-width) hyperparameters for the steady-state figures.
+LR = 1e-2
+WD = 0.4
+
+F1_WIDTH = 128
+F1_PAIRS = ((1.0, 1.0), (2.0, 2.0), (4.0, 4.0), (0.5, 0.5), (1.0, 2.0), (1.0, 0.5))
+"""(η, λ) multiples of (LR, WD) for F1/F2: four at equal η/λ (different ηλ), two at equal η."""
+
+F3_VARIANTS = {
+    "teacher_rank": (None, 1, 4),
+    "batch_size": (128, 32, 512),
+    "label_noise": (0.0, 0.3, 1.0),
+}
+"""Per panel of F3, the values tried; the first of each is the shared baseline."""
+
+WD_RULES = ("constant", "fan2025", "timescale", "alignment")
+
+F5_LR_GRID = tuple(2.0 ** e for e in range(-12, -3))       # 2^-12 .. 2^-4
+F5_WD_GRID = tuple(2.0 ** e for e in range(-5, 3))         # 2^-5 .. 2^2
+F6_LRS = {"sgd": 0.05, "adam": 1e-2, "muon": 2e-2}
+F6_STEPS = 10
+F7_GRID = {"lr": (1e-2, 3e-2), "wd": (0.3, 1.0), "beta1": (0.5, 0.9)}
+
+
+def scale(quick: bool) -> Scale:
+    return QUICK if quick else FULL
+
+
+def _quick_widths(quick: bool, full: tuple) -> tuple:
+    return QUICK.widths if quick else full
+
+
+def _seeded(configs, seeds):
+    return [c.replace(seed=s) for c in configs for s in seeds]
+
+
+# ---------------------------------------------------------------------------- F1, F2
+def f1(quick: bool = False) -> list[SimConfig]:
+    """F1/F2: one width, AdamW at (η, λ) × F1_PAIRS, long enough to reach the steady state.
+
+    Per-layer (η_l, λ_l) follow μP with constant λ; at one width only the base values vary.
+    F2 uses the same runs (final singular spectra), so it has no spec of its own.
+    """
+    sc = scale(quick)
+    width = QUICK.widths[-1] if quick else F1_WIDTH
+    steps = sc.steps if quick else 2 * sc.steps
+    base = BASE.replace(width=width, steps=steps, n_logs=sc.n_logs + (0 if quick else 20),
+                        wd_rule="constant")
+    cfgs = [base.replace(lr=LR * a, wd=WD * b) for a, b in F1_PAIRS]
+    return _seeded(cfgs, sc.seeds)
+
+
+f2 = f1
+
+
+# ---------------------------------------------------------------------------- F3
+def f3(quick: bool = False) -> list[SimConfig]:
+    """F3: σ_max vs width at equal per-layer η_l·λ_l (μP + timescale rule), for the baseline
+    and for each variant in F3_VARIANTS (teacher rank, batch size, label noise)."""
+    sc = scale(quick)
+    base = BASE.replace(steps=sc.steps, n_logs=sc.n_logs, lr=LR, wd=WD, wd_rule="timescale")
+    variants = [base]
+    for field, values in F3_VARIANTS.items():
+        vals = values[1:2] if quick else values[1:]
+        variants += [base.replace(**{field: v}) for v in vals]
+    cfgs = [v.replace(width=w) for v in variants for w in sc.widths]
+    return _seeded(cfgs, sc.seeds)
+
+
+# ---------------------------------------------------------------------------- F4
+def f4(quick: bool = False, alpha_hat: float | None = None) -> list[SimConfig]:
+    """F4: sublayer gain and σ_max vs width under μP's η and each wd rule; the "alignment"
+    rule uses ``alpha_hat`` (α̂ from F3, clipped to the calculator's [0.5, 1])."""
+    sc = scale(quick)
+    base = BASE.replace(steps=sc.steps, n_logs=sc.n_logs, lr=LR, wd=WD)
+    cfgs = []
+    for rule in WD_RULES:
+        kw = {"wd_rule": rule}
+        if rule == "alignment":
+            if alpha_hat is None:
+                continue
+            kw["alignment_exponent"] = round(min(1.0, max(0.5, float(alpha_hat))), 3)
+        cfgs += [base.replace(width=w, **kw) for w in sc.widths]
+    return _seeded(cfgs, sc.seeds)
+
+
+# ---------------------------------------------------------------------------- F5
+def f5_lr(quick: bool = False) -> list[SimConfig]:
+    """F5a: final loss vs η across widths, SP and μP, no weight decay."""
+    sc = scale(quick)
+    grid = F5_LR_GRID[::3] if quick else F5_LR_GRID
+    steps = sc.steps if quick else sc.steps // 2
+    base = BASE.replace(steps=steps, n_logs=sc.n_logs, wd=0.0, wd_rule=None)
+    cfgs = [base.replace(parameterization=p, width=w, lr=lr)
+            for p in ("sp", "mup") for w in sc.widths for lr in grid]
+    return _seeded(cfgs, sc.seeds)
+
+
+def f5_wd(quick: bool = False, lr: float = LR) -> list[SimConfig]:
+    """F5b: final loss vs λ across widths under μP's η (``lr``: best at the proxy width in
+    F5a) and each weight-decay rule (alignment with the fan2025 exponent 0.75 is fan2025
+    itself, so it is left out)."""
+    sc = scale(quick)
+    grid = F5_WD_GRID[::3] if quick else F5_WD_GRID
+    steps = sc.steps if quick else sc.steps // 2
+    widths = sc.widths if quick else sc.widths[:-1] + (sc.widths[-1],)
+    base = BASE.replace(steps=steps, n_logs=sc.n_logs, lr=lr)
+    cfgs = [base.replace(wd_rule=rule, width=w, wd=wd)
+            for rule in ("constant", "fan2025", "timescale") for w in widths for wd in grid]
+    return _seeded(cfgs, sc.seeds)
+
+
+# ---------------------------------------------------------------------------- F6
+def f6(quick: bool = False) -> list[SimConfig]:
+    """F6: coordinate check. Residual MLP without normalization, a few steps, SP vs μP,
+    for SGD, Adam and Muon; activation RMS at every site vs width."""
+    widths = QUICK.widths if quick else (64, 128, 256, 512, 1024)
+    steps = 3 if quick else F6_STEPS
+    base = BASE.replace(norm="none", steps=steps, n_logs=steps + 1, wd=0.0, wd_rule=None)
+    cfgs = [base.replace(optimizer=opt, lr=lr, parameterization=p, width=w)
+            for opt, lr in F6_LRS.items() for p in ("sp", "mup") for w in widths]
+    seeds = QUICK.seeds[:1] if quick else (0, 1, 2)
+    return _seeded(cfgs, seeds)
+
+
+# ---------------------------------------------------------------------------- F7
+def f7(quick: bool = False) -> list[SimConfig]:
+    """F7: steady-state theory vs measurement over a grid of (η, λ, β1, n). μP with the
+    timescale rule keeps every relaxation time 1/(2η_lλ_l) ≤ ~170 steps at every width."""
+    sc = scale(quick)
+    widths = (QUICK.widths[-1],) if quick else (64, 256)
+    base = BASE.replace(steps=sc.steps if quick else 1500, n_logs=sc.n_logs + (0 if quick else 20),
+                        wd_rule="timescale")
+    cfgs = [base.replace(lr=lr, wd=wd, beta1=b1, width=w)
+            for lr in F7_GRID["lr"] for wd in F7_GRID["wd"] for b1 in F7_GRID["beta1"]
+            for w in widths]
+    return _seeded(cfgs, sc.seeds[:1])
+
+
+# ---------------------------------------------------------------------------- F8
+def f8(quick: bool = False) -> list[SimConfig]:
+    """F8: Muon under μP (matrices Muon, vectors Adam), no weight decay; spectral norms of
+    the weights and of the updates through training, across widths."""
+    sc = scale(quick)
+    base = BASE.replace(optimizer="muon", lr=2e-2, wd=0.0, wd_rule=None,
+                        steps=sc.steps if quick else sc.steps // 2, n_logs=sc.n_logs)
+    cfgs = [base.replace(width=w) for w in sc.widths]
+    return _seeded(cfgs, sc.seeds)
+
+
+ALL = {"F1": f1, "F2": f2, "F3": f3, "F4": f4, "F5": f5_lr, "F6": f6, "F7": f7, "F8": f8}

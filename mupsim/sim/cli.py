@@ -1,0 +1,234 @@
+"""``mupsim simulate`` and ``mupsim sweep`` subcommands.
+
+The lead's ``mupsim/cli.py`` calls :func:`add_subcommands` on its argparse subparsers object and
+dispatches to ``args.func(args)`` (an int exit code). Bad input raises MupsimError, which the top
+level turns into one line on stderr and exit status 2.
+
+* ``mupsim simulate [--config FILE.json] [--width N --lr X ... every SimConfig field as a
+  --kebab-case option] [--format table|json] [--out STEM]`` runs one config and prints the final
+  diagnostics. Options given on the command line override ``--config``, which overrides the
+  SimConfig defaults. Booleans: ``--bias/--no-bias``; optional values accept ``none``.
+* ``mupsim sweep SPEC.json --out DIR [--workers K] [--no-progress]`` runs a sweep spec (see
+  :mod:`mupsim.sim.sweep`) into DIR, skipping configs already there. Exit status 1 if any run
+  raised (status "error"), else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from mupsim.errors import MupsimError
+from mupsim.sim import config as _cfg
+from mupsim.sim.config import SimConfig
+
+# fields whose default is None: their value type
+_OPTIONAL_TYPES = {"teacher_rank": int, "n_train": int, "wd_rule": str,
+                   "alignment_exponent": float}
+
+_HELP = {
+    "width": "model width n", "base_width": "proxy width n0 the lr/wd were tuned at",
+    "input_dim": "input dimension k", "depth": "residual blocks (normalized) / hidden layers "
+    "(linear)", "ffn_ratio": "W1 is r*n x n", "lr": "base learning rate (at base_width)",
+    "wd": "base weight decay (at base_width)", "teacher_rank": "None = full rank",
+    "n_train": "finite training set size; none = fresh batches every step",
+    "multipliers": "3 multipliers (input hidden output), or none",
+    "n_logs": "number of log-spaced logging steps (incl. 0 and the last)",
+    "decay_fraction": "fraction of steps spent decaying (wsd schedule)",
+}
+
+
+def add_subcommands(subparsers) -> None:
+    """Register ``simulate`` and ``sweep`` on an argparse subparsers object."""
+    p = subparsers.add_parser(
+        "simulate", help="run one simulation and print final diagnostics",
+        description="Run one simulation (numba) and print final losses and per-matrix "
+                    "diagnostics. Every SimConfig field is an option.")
+    p.add_argument("--config", metavar="FILE", help="JSON file of SimConfig fields (base values)")
+    _add_config_options(p)
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="output format (default: table)")
+    p.add_argument("--out", metavar="STEM", help="also save the Result to STEM.npz/STEM.json")
+    p.set_defaults(func=cmd_simulate)
+
+    s = subparsers.add_parser(
+        "sweep", help="run a sweep spec into a folder (resumes)",
+        description="Run every config of a JSON sweep spec {name, base, grid, zip} in parallel "
+                    "processes; results go to DIR/<key>.npz/.json, existing ones are skipped.")
+    s.add_argument("spec", metavar="SPEC", help="sweep spec JSON file")
+    s.add_argument("--out", required=True, metavar="DIR", help="result folder")
+    s.add_argument("--workers", type=_nonneg_int, default=None, metavar="K",
+                   help="worker processes (default: CPU count; 0 = in this process)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_sweep)
+
+
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("simulation config (SimConfig fields)")
+    for f in fields(SimConfig):
+        opt = "--" + f.name.replace("_", "-")
+        default = f.default
+        help_ = _HELP.get(f.name, "")
+        if f.name in _cfg._CHOICES:
+            help_ = (help_ + "; " if help_ else "") + "one of " + ", ".join(_cfg._CHOICES[f.name][1])
+        if f.name == "wd_rule":
+            help_ = "one of " + ", ".join(_cfg.WD_RULES) + ", none"
+        help_ = f"{help_} (default: {default})" if help_ else f"(default: {default})"
+        kw = dict(dest=f.name, default=argparse.SUPPRESS, help=help_)
+        if isinstance(default, bool):
+            g.add_argument(opt, action=argparse.BooleanOptionalAction, **kw)
+        elif f.name == "multipliers":
+            g.add_argument(opt, nargs="+", type=_float_or_none, metavar="M", **kw)
+        elif f.name in _OPTIONAL_TYPES:
+            g.add_argument(opt, type=_optional(_OPTIONAL_TYPES[f.name]),
+                           metavar=_OPTIONAL_TYPES[f.name].__name__.upper(), **kw)
+        elif isinstance(default, int):
+            g.add_argument(opt, type=int, metavar="N", **kw)
+        elif isinstance(default, float):
+            g.add_argument(opt, type=float, metavar="X", **kw)
+        else:
+            g.add_argument(opt, type=str, metavar="NAME", **kw)
+
+
+def config_from_args(args: argparse.Namespace) -> SimConfig:
+    """SimConfig from ``--config`` (if any) overridden by explicit options."""
+    d: dict = {}
+    if getattr(args, "config", None):
+        path = Path(args.config)
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise MupsimError(f"cannot read config file {path}: {e.strerror or e}") from None
+        except json.JSONDecodeError as e:
+            raise MupsimError(f"config file {path} is not valid JSON: {e.msg} at line "
+                              f"{e.lineno}") from None
+        if not isinstance(d, dict):
+            raise MupsimError(f"config file {path} must hold a JSON object of SimConfig fields")
+    for f in fields(SimConfig):
+        if hasattr(args, f.name):
+            d[f.name] = getattr(args, f.name)
+    if "multipliers" in d and isinstance(d["multipliers"], list):
+        m = d["multipliers"]
+        if len(m) == 1 and m[0] is None:
+            d["multipliers"] = None
+        elif any(x is None for x in m):
+            raise MupsimError("--multipliers takes 3 numbers (input hidden output) or 'none'")
+    return SimConfig.from_dict(d)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Handler of ``mupsim simulate``."""
+    cfg = config_from_args(args)
+    from mupsim.sim import run
+    result = run(cfg)
+    if args.out:
+        result.save(args.out)
+    summary = summarize(result, cfg)
+    if args.format == "json":
+        print(json.dumps(_nan_to_none(summary), indent=1, allow_nan=False))
+    else:
+        print(format_table(summary))
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Handler of ``mupsim sweep``."""
+    from mupsim.sim.sweep import expand_spec, load_spec, sweep
+    spec = load_spec(args.spec)
+    configs = expand_spec(spec)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise MupsimError(f"--out {out} exists and is not a folder")
+    results = sweep(configs, out, workers=args.workers, progress=not args.no_progress)
+    n = len({c.key() for c in configs})
+    counts = {s: sum(r.status == s for r in {c.key(): r for c, r in zip(configs, results)}.values())
+              for s in ("ok", "diverged", "error")}
+    print(f"sweep {spec['name']!r}: {n} configs in {out} - ok {counts['ok']}, "
+          f"diverged {counts['diverged']}, error {counts['error']}")
+    if counts["error"]:
+        first = next(r for r in results if r.status == "error")
+        print(f"first error: {first.provenance.get('error')}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# ---------------------------------------------------------------------- output
+def summarize(result, cfg: SimConfig | None = None) -> dict:
+    """Final diagnostics of a Result as a plain dict."""
+    mats = {}
+    for name in result.matrix_names:
+        mats[name] = {m: result.final(m, name) for m in ("rms", "sigma_max", "gain", "update_rms")
+                      if m in result.matrix}
+    return {
+        "key": cfg.key() if cfg is not None else result.key,
+        "status": result.status,
+        "diverged_step": result.diverged_step,
+        "steps": int(result.steps[-1]) if result.steps.size else 0,
+        "final_train_loss": result.final("train_loss"),
+        "final_test_loss": result.final("test_loss"),
+        "wall_time_s": result.provenance.get("wall_time_s"),
+        "matrices": mats,
+    }
+
+
+def format_table(summary: dict) -> str:
+    lines = [
+        f"config {summary['key']}  status {summary['status']}"
+        + (f" (diverged at step {summary['diverged_step']})" if summary["diverged_step"] is not None
+           else "")
+        + f"  steps {summary['steps']}"
+        + (f"  wall {summary['wall_time_s']:.2f}s" if summary.get("wall_time_s") else ""),
+        f"final train loss {_fmt(summary['final_train_loss'])}   "
+        f"test loss {_fmt(summary['final_test_loss'])}",
+    ]
+    mats = summary["matrices"]
+    if mats:
+        cols = ("rms", "sigma_max", "gain", "update_rms")
+        w = max(len("matrix"), *(len(n) for n in mats))
+        lines.append(f"{'matrix':<{w}}  " + "  ".join(f"{c:>11}" for c in cols))
+        for n, vals in mats.items():
+            lines.append(f"{n:<{w}}  " + "  ".join(f"{_fmt(vals.get(c)):>11}" for c in cols))
+    return "\n".join(lines)
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float) and math.isnan(x):
+        return "nan"
+    return f"{x:.4g}"
+
+
+def _nan_to_none(o):
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {k: _nan_to_none(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_nan_to_none(v) for v in o]
+    return o
+
+
+# ---------------------------------------------------------------------- arg types
+def _optional(t):
+    def conv(s: str):
+        if s.strip().lower() == "none":
+            return None
+        return t(s)
+    conv.__name__ = t.__name__
+    return conv
+
+
+def _float_or_none(s: str):
+    return None if s.strip().lower() == "none" else float(s)
+
+
+def _nonneg_int(s: str) -> int:
+    v = int(s)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0; got {v}")
+    return v

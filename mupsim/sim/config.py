@@ -1,0 +1,280 @@
+"""Simulation configuration: one frozen, validated record per training run.
+
+Conventions (see /work/notes/contracts.md):
+
+* ``width`` is n, ``base_width`` is n0 (the proxy width the calculator scales from);
+  ``input_dim`` is k (fixed), ``output_dim`` is the readout dimension (fixed).
+* ``lr`` and ``wd`` are the *base* (proxy-width) learning rate eta and weight decay lambda;
+  the per-layer values at ``width`` come from ``mupsim.transfer`` with
+  ``parameterization``, ``alignment``, ``multipliers``, ``wd_rule`` and ``alignment_exponent``.
+* ``wd_mode="coupled"``: w <- w - eta*(u + lambda*w) (PyTorch AdamW);
+  ``"independent"``: w <- w - eta*u - lambda*w.
+* ``steps`` counts optimizer steps; ``warmup_steps`` and ``decay_fraction`` (fraction of
+  ``steps`` spent decaying, for the "wsd" schedule) are in the same units.
+
+All validation happens in ``__post_init__`` and raises :class:`mupsim.errors.MupsimError`
+naming the field, the bad value and what is allowed, before anything is compiled or run.
+Values are normalised on construction (numpy scalars -> Python, choice strings to their
+canonical spelling, ``multipliers`` to a tuple of floats) so that equal configs have equal
+``to_dict()`` and ``key()``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import numbers
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+from mupsim.errors import MupsimError, choice
+
+MODELS = ("normalized", "linear")
+ACTIVATIONS = ("relu", "gelu")
+NORMS = ("rms", "layer", "none")
+NORM_POSITIONS = ("pre", "post", "both")
+TASKS = ("regression", "classification")
+OPTIMIZERS = ("sgd", "adam", "adamw", "lion", "signsgd", "muon")
+WD_MODES = ("coupled", "independent")
+SCHEDULES = ("constant", "cosine", "wsd")
+PARAMETERIZATIONS = ("sp", "ntk", "mup", "mfp")
+ALIGNMENTS = ("full", "none")
+WD_RULES = ("constant", "fan2025", "timescale", "alignment")  # or None
+DTYPES = ("float32", "float64")
+
+# field -> allowed choices (for string-valued fields)
+_CHOICES = {
+    "model": ("model", MODELS),
+    "activation": ("activation", ACTIVATIONS),
+    "norm": ("norm", NORMS),
+    "norm_position": ("norm_position", NORM_POSITIONS),
+    "task": ("task", TASKS),
+    "optimizer": ("optimizer", OPTIMIZERS),
+    "wd_mode": ("wd_mode", WD_MODES),
+    "schedule": ("schedule", SCHEDULES),
+    "parameterization": ("parameterization", PARAMETERIZATIONS),
+    "alignment": ("alignment", ALIGNMENTS),
+    "dtype": ("dtype", DTYPES),
+}
+
+# integer fields that must be >= 1
+_POSITIVE_INTS = ("width", "base_width", "input_dim", "output_dim", "depth", "ffn_ratio",
+                  "teacher_width", "n_test", "batch_size", "steps")
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """One simulation run. Every field has a default; see module docstring for units."""
+
+    # architecture
+    model: str = "normalized"
+    width: int = 128
+    base_width: int = 64
+    input_dim: int = 16
+    output_dim: int = 1
+    depth: int = 1
+    ffn_ratio: int = 1
+    activation: str = "relu"
+    norm: str = "rms"
+    norm_position: str = "both"
+    norm_gain: bool = False
+    bias: bool = False
+    branch_multiplier: float = 1.0
+    # data
+    task: str = "regression"
+    teacher_width: int = 64
+    teacher_rank: int | None = None
+    label_noise: float = 0.0
+    n_train: int | None = None
+    n_test: int = 1024
+    batch_size: int = 128
+    steps: int = 2000
+    # optimizer
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    wd: float = 0.0
+    wd_mode: str = "coupled"
+    momentum: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    decay_fraction: float = 0.2
+    # scaling rule (passed to the calculator)
+    parameterization: str = "mup"
+    alignment: str = "full"
+    multipliers: tuple | None = None
+    wd_rule: str | None = None
+    alignment_exponent: float | None = None
+    # numerics / logging
+    dtype: str = "float64"
+    seed: int = 0
+    n_logs: int = 40
+    divergence_bound: float = 1e6
+
+    # ------------------------------------------------------------------ validation
+    def __post_init__(self) -> None:
+        set_ = lambda name, v: object.__setattr__(self, name, v)  # noqa: E731
+
+        for name, (kind, allowed) in _CHOICES.items():
+            set_(name, choice(kind, getattr(self, name), allowed))
+
+        if self.wd_rule is not None:
+            v = self.wd_rule
+            if isinstance(v, str) and v.strip().lower() == "none":
+                set_("wd_rule", None)
+            else:
+                set_("wd_rule", choice("wd_rule", v, WD_RULES + ("none",)))
+                if self.wd_rule == "none":
+                    set_("wd_rule", None)
+
+        for name in _POSITIVE_INTS:
+            set_(name, _int(name, getattr(self, name), minimum=1))
+        set_("warmup_steps", _int("warmup_steps", self.warmup_steps, minimum=0))
+        set_("seed", _int("seed", self.seed, minimum=0))
+        set_("n_logs", _int("n_logs", self.n_logs, minimum=2))
+        if self.teacher_rank is not None:
+            set_("teacher_rank", _int("teacher_rank", self.teacher_rank, minimum=1))
+        if self.n_train is not None:
+            set_("n_train", _int("n_train", self.n_train, minimum=1))
+
+        for name in ("norm_gain", "bias"):
+            set_(name, _bool(name, getattr(self, name)))
+
+        set_("lr", _float("lr", self.lr, lo=0.0))
+        set_("wd", _float("wd", self.wd, lo=0.0))
+        set_("label_noise", _float("label_noise", self.label_noise, lo=0.0))
+        set_("eps", _float("eps", self.eps, lo=0.0, lo_open=True))
+        set_("branch_multiplier",
+             _float("branch_multiplier", self.branch_multiplier, lo=0.0, lo_open=True))
+        set_("divergence_bound",
+             _float("divergence_bound", self.divergence_bound, lo=0.0, lo_open=True))
+        for name in ("momentum", "beta1", "beta2"):
+            set_(name, _float(name, getattr(self, name), lo=0.0, hi=1.0, hi_open=True))
+        set_("decay_fraction", _float("decay_fraction", self.decay_fraction, lo=0.0, hi=1.0))
+        if self.alignment_exponent is not None:
+            set_("alignment_exponent",
+                 _float("alignment_exponent", self.alignment_exponent, lo=0.5, hi=1.0))
+
+        if self.multipliers is not None:
+            m = self.multipliers
+            if isinstance(m, (str, bytes)) or not hasattr(m, "__len__") or len(m) != 3:
+                raise MupsimError(
+                    f"multipliers must be None or 3 numbers (input, hidden, output); got {m!r}")
+            set_("multipliers", tuple(
+                _float(f"multipliers[{i}]", x, lo=0.0, lo_open=True) for i, x in enumerate(m)))
+
+        # cross-field constraints
+        if self.teacher_rank is not None and self.teacher_rank > self.teacher_width:
+            raise MupsimError(
+                f"teacher_rank={self.teacher_rank} exceeds teacher_width={self.teacher_width}; "
+                f"allowed: None (full rank) or 1..teacher_width")
+        if self.n_train is not None and self.n_train < self.batch_size:
+            raise MupsimError(
+                f"n_train={self.n_train} is smaller than batch_size={self.batch_size}; "
+                f"allowed: None (online fresh batches) or n_train >= batch_size")
+        if self.warmup_steps > self.steps:
+            raise MupsimError(
+                f"warmup_steps={self.warmup_steps} exceeds steps={self.steps}; "
+                f"allowed: 0..steps")
+        if self.norm_gain and self.norm == "none":
+            raise MupsimError(
+                "norm_gain=True needs a normalization layer but norm='none'; "
+                "set norm to 'rms' or 'layer', or norm_gain=False")
+        if self.task == "classification" and self.output_dim < 2:
+            raise MupsimError(
+                f"task='classification' needs output_dim >= 2 (number of classes); "
+                f"got output_dim={self.output_dim}")
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict of all fields (tuples become lists), in field order."""
+        d = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            d[f.name] = list(v) if isinstance(v, tuple) else v
+        return d
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "SimConfig":
+        """Build from a dict (e.g. JSON). Unknown keys raise MupsimError listing valid ones;
+        lists are accepted where tuples are expected."""
+        if not isinstance(d, Mapping):
+            raise MupsimError(f"SimConfig.from_dict needs a mapping; got {type(d).__name__}")
+        _check_keys(d.keys())
+        kw = dict(d)
+        if isinstance(kw.get("multipliers"), list):
+            kw["multipliers"] = tuple(kw["multipliers"])
+        return cls(**kw)
+
+    def replace(self, **kw) -> "SimConfig":
+        """Copy with some fields changed (re-validated). Unknown names raise MupsimError."""
+        _check_keys(kw.keys())
+        return dataclasses.replace(self, **kw)
+
+    def key(self) -> str:
+        """Stable short hash (16 hex chars of sha1 of the sorted-key JSON of ``to_dict()``);
+        used as the result file stem."""
+        s = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=True)
+        return hashlib.sha1(s.encode("utf-8")).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------- helpers
+def _check_keys(keys) -> None:
+    valid = SimConfig.field_names()
+    bad = [k for k in keys if k not in valid]
+    if bad:
+        raise MupsimError(
+            f"unknown SimConfig field(s) {', '.join(map(repr, bad))}; "
+            f"valid fields: {', '.join(valid)}")
+
+
+def _int(name: str, v, minimum: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        else:
+            raise MupsimError(f"{name} must be an integer >= {minimum}; got {v!r}")
+    v = int(v)
+    if v < minimum:
+        raise MupsimError(f"{name} must be an integer >= {minimum}; got {v}")
+    return v
+
+
+def _bool(name: str, v) -> bool:
+    try:
+        import numpy as np
+        if isinstance(v, np.bool_):
+            return bool(v)
+    except ImportError:  # pragma: no cover
+        pass
+    if not isinstance(v, bool):
+        raise MupsimError(f"{name} must be true or false; got {v!r}")
+    return v
+
+
+def _float(name: str, v, lo=None, hi=None, lo_open=False, hi_open=False) -> float:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise MupsimError(f"{name} must be a real number; got {v!r}")
+    v = float(v)
+
+    def allowed() -> str:
+        left = "(" if lo_open else "["
+        right = ")" if hi_open else "]"
+        return f"{left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}"
+
+    bad = not math.isfinite(v)
+    if lo is not None and (v < lo or (lo_open and v == lo)):
+        bad = True
+    if hi is not None and (v > hi or (hi_open and v == hi)):
+        bad = True
+    if bad:
+        raise MupsimError(f"{name}={v!r} is out of range; allowed: finite values in {allowed()}")
+    return v

@@ -1,0 +1,333 @@
+"""Result of one simulation run, and its on-disk store.
+
+A result is two files next to each other: ``<stem>.npz`` (all arrays, no pickles) and
+``<stem>.json`` (config, provenance, status, names, and the ordering of the array keys).
+Each file is written atomically (temp file in the same directory, fsync, ``os.replace``),
+the ``.npz`` first and the ``.json`` last, and both carry the same random ``save_id``;
+:meth:`Result.load` checks that they match, so a crash between the two replacements can
+never pass for a valid result.
+
+Array conventions (T logged steps, M matrices, A activation sites):
+
+* ``steps``: int64[T], optimizer steps at which quantities were logged (0 = init).
+* ``train_loss``, ``test_loss``: float64[T] (``test_loss`` is NaN without a held-out set).
+* ``matrix[metric]``: float64[M, T], rows in ``matrix_names`` order; metrics are
+  ``rms, sigma_max, gain, update_rms, rel_update, angular_update, cos_w_update, eff_lr``.
+* ``activation_rms``: float64[A, T], rows in ``activation_names`` order.
+* ``spectra[name]``: float64 singular values of each matrix at the end of training.
+* Entries logged after a divergence are NaN. ``status`` is ``"ok"``, ``"diverged"`` or
+  ``"error"`` (the sweep's record of a run that raised; message in ``provenance["error"]``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import functools
+import io
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import uuid
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from mupsim.errors import MupsimError
+
+STATUSES = ("ok", "diverged", "error")
+MATRIX_METRICS = ("rms", "sigma_max", "gain", "update_rms", "rel_update", "angular_update",
+                  "cos_w_update", "eff_lr")
+FORMAT_VERSION = 1
+
+
+@dataclass(eq=False)
+class Result:
+    """Logged trajectory and final diagnostics of one run (see module docstring)."""
+
+    config: dict
+    provenance: dict
+    status: str
+    diverged_step: int | None
+    steps: np.ndarray
+    train_loss: np.ndarray
+    test_loss: np.ndarray
+    matrix_names: list
+    matrix: dict
+    activation_names: list = field(default_factory=list)
+    activation_rms: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    spectra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise MupsimError(f"unknown result status {self.status!r}; allowed: "
+                              f"{', '.join(STATUSES)}")
+        if self.diverged_step is not None:
+            self.diverged_step = int(self.diverged_step)
+        self.config = dict(self.config)
+        self.provenance = dict(self.provenance)
+        self.steps = np.asarray(self.steps, dtype=np.int64)
+        self.train_loss = np.asarray(self.train_loss, dtype=np.float64)
+        self.test_loss = np.asarray(self.test_loss, dtype=np.float64)
+        self.matrix_names = [str(n) for n in self.matrix_names]
+        self.matrix = {str(k): np.asarray(v, dtype=np.float64) for k, v in self.matrix.items()}
+        self.activation_names = [str(n) for n in self.activation_names]
+        self.activation_rms = np.asarray(self.activation_rms, dtype=np.float64)
+        self.spectra = {str(k): np.asarray(v, dtype=np.float64) for k, v in self.spectra.items()}
+
+    # ------------------------------------------------------------------ equality
+    def __eq__(self, other: object) -> bool:
+        """Bit-identical arrays (dtype, shape, bytes; NaN payloads included) and equal dicts."""
+        if not isinstance(other, Result):
+            return NotImplemented
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(a, np.ndarray):
+                if not _same_array(a, b):
+                    return False
+            elif f.name in ("matrix", "spectra"):
+                if a.keys() != b.keys() or not all(_same_array(a[k], b[k]) for k in a):
+                    return False
+            elif f.name in ("config", "provenance"):
+                if _canon(a) != _canon(b):
+                    return False
+            elif a != b:
+                return False
+        return True
+
+    __hash__ = None  # mutable
+
+    # ------------------------------------------------------------------ accessors
+    @property
+    def key(self) -> str:
+        """The config's key() (result file stem)."""
+        from mupsim.sim.config import SimConfig
+        return SimConfig.from_dict(self.config).key()
+
+    def sim_config(self):
+        """The run's :class:`SimConfig`."""
+        from mupsim.sim.config import SimConfig
+        return SimConfig.from_dict(self.config)
+
+    def final(self, metric: str, name: str | None = None):
+        """Last logged value of ``metric``.
+
+        ``"train_loss"``/``"test_loss"`` -> float. A matrix metric (``"rms"``, ...) -> dict
+        matrix name -> float, or one float if ``name`` is given; ``"activation_rms"`` likewise
+        with activation names. NaN if the run diverged before the last log.
+        """
+        if metric in ("train_loss", "test_loss"):
+            arr = getattr(self, metric)
+            return float(arr[-1]) if arr.size else float("nan")
+        if metric == "activation_rms":
+            names, arr = self.activation_names, self.activation_rms
+        elif metric in self.matrix:
+            names, arr = self.matrix_names, self.matrix[metric]
+        else:
+            allowed = ["train_loss", "test_loss", "activation_rms", *self.matrix]
+            raise MupsimError(f"unknown metric {metric!r}; allowed: {', '.join(allowed)}")
+        vals = {n: (float(arr[i, -1]) if arr.ndim == 2 and arr.shape[1] else float("nan"))
+                for i, n in enumerate(names)}
+        if name is None:
+            return vals
+        if name not in vals:
+            raise MupsimError(f"unknown {'activation' if metric == 'activation_rms' else 'matrix'}"
+                              f" {name!r}; allowed: {', '.join(names)}")
+        return vals[name]
+
+    # ------------------------------------------------------------------ store
+    def save(self, path_stem) -> None:
+        """Write ``<stem>.npz`` and ``<stem>.json`` atomically (parents are created)."""
+        stem = _stem(path_stem)
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        save_id = uuid.uuid4().hex
+        arrays: dict[str, np.ndarray] = {
+            "steps": self.steps, "train_loss": self.train_loss, "test_loss": self.test_loss,
+            "activation_rms": self.activation_rms,
+            "save_id": np.frombuffer(save_id.encode("ascii"), dtype=np.uint8),
+        }
+        matrix_keys = list(self.matrix)
+        spectra_keys = list(self.spectra)
+        for i, k in enumerate(matrix_keys):
+            arrays[f"matrix_{i}"] = self.matrix[k]
+        for i, k in enumerate(spectra_keys):
+            arrays[f"spectra_{i}"] = self.spectra[k]
+        meta = {
+            "format_version": FORMAT_VERSION, "save_id": save_id,
+            "config": self.config, "provenance": self.provenance, "status": self.status,
+            "diverged_step": self.diverged_step, "matrix_names": self.matrix_names,
+            "activation_names": self.activation_names,
+            "matrix_keys": matrix_keys, "spectra_keys": spectra_keys,
+        }
+        text = json.dumps(meta, indent=1, default=_json_default)  # fail before touching disk
+        _atomic_write(stem.with_name(stem.name + ".npz"),
+                      lambda f: np.savez(f, allow_pickle=False, **arrays))
+        _atomic_write(stem.with_name(stem.name + ".json"),
+                      lambda f: f.write(text.encode("utf-8")))
+
+    @classmethod
+    def load(cls, path_stem) -> "Result":
+        """Read a result written by :meth:`save`. Raises MupsimError if missing or corrupt."""
+        stem = _stem(path_stem)
+        jpath, npath = stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".npz")
+        try:
+            meta = json.loads(jpath.read_text(encoding="utf-8"))
+            with np.load(npath, allow_pickle=False) as z:
+                arr = {k: z[k] for k in z.files}
+        except FileNotFoundError as e:
+            raise MupsimError(f"no saved result at {stem} (missing {e.filename})") from None
+        except Exception as e:  # noqa: BLE001 - corrupt file of any kind
+            raise MupsimError(f"corrupt result at {stem}: {type(e).__name__}: {e}") from None
+        try:
+            sid = arr["save_id"].tobytes().decode("ascii")
+            if sid != meta["save_id"]:
+                raise MupsimError(f"corrupt result at {stem}: .npz and .json come from "
+                                  f"different saves")
+            return cls(
+                config=meta["config"], provenance=meta["provenance"], status=meta["status"],
+                diverged_step=meta["diverged_step"], steps=arr["steps"],
+                train_loss=arr["train_loss"], test_loss=arr["test_loss"],
+                matrix_names=meta["matrix_names"],
+                matrix={k: arr[f"matrix_{i}"] for i, k in enumerate(meta["matrix_keys"])},
+                activation_names=meta["activation_names"],
+                activation_rms=arr["activation_rms"],
+                spectra={k: arr[f"spectra_{i}"] for i, k in enumerate(meta["spectra_keys"])},
+            )
+        except KeyError as e:
+            raise MupsimError(f"corrupt result at {stem}: missing entry {e}") from None
+
+    @staticmethod
+    def exists(path_stem) -> bool:
+        """True if both files of a saved result exist (does not check consistency)."""
+        stem = _stem(path_stem)
+        return (stem.with_name(stem.name + ".json").is_file()
+                and stem.with_name(stem.name + ".npz").is_file())
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def error(cls, config: dict, message: str, provenance: dict | None = None) -> "Result":
+        """A record of a run that raised: status "error", empty arrays, message in
+        ``provenance["error"]``."""
+        prov = dict(provenance or {})
+        prov["error"] = message
+        return cls(config=dict(config), provenance=prov, status="error", diverged_step=None,
+                   steps=np.zeros(0, np.int64), train_loss=np.zeros(0), test_loss=np.zeros(0),
+                   matrix_names=[], matrix={}, activation_names=[],
+                   activation_rms=np.zeros((0, 0)), spectra={})
+
+
+# ---------------------------------------------------------------------- provenance
+def provenance(config=None, *, settings: dict | None = None, wall_time_s: float | None = None,
+               **extra: Any) -> dict:
+    """Provenance dict for a run.
+
+    Keys: mupsim_version, numpy_version, numba_version, python_version, platform,
+    created (UTC ISO-8601), git_commit (None unless ``git rev-parse HEAD`` works in the package
+    directory), seed (from ``config``, a SimConfig or dict), wall_time_s (seconds), settings
+    (the calculator's ``Settings.to_dict()``), plus any ``extra`` keys.
+    """
+    seed = None
+    if config is not None:
+        seed = config.get("seed") if isinstance(config, dict) else getattr(config, "seed", None)
+    d = {
+        "mupsim_version": _mupsim_version(),
+        "numpy_version": np.__version__,
+        "numba_version": _numba_version(),
+        "python_version": platform.python_version(),
+        "platform": platform.platform(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
+        "seed": seed,
+        "wall_time_s": None if wall_time_s is None else float(wall_time_s),
+        "settings": settings,
+    }
+    d.update(extra)
+    return d
+
+
+@functools.lru_cache(maxsize=1)
+def _mupsim_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("mupsim")
+    except Exception:  # noqa: BLE001
+        try:
+            import mupsim
+            return str(getattr(mupsim, "__version__", "unknown"))
+        except Exception:  # noqa: BLE001
+            return "unknown"
+
+
+@functools.lru_cache(maxsize=1)
+def _numba_version() -> str | None:
+    try:
+        from importlib.metadata import version
+        return version("numba")
+    except Exception:  # noqa: BLE001
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=5)
+    except Exception:  # noqa: BLE001
+        return None
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and len(sha) >= 7 else None
+
+
+# ---------------------------------------------------------------------- helpers
+def _stem(path_stem) -> Path:
+    p = Path(path_stem)
+    if p.suffix in (".npz", ".json"):
+        p = p.with_suffix("")
+    return p
+
+
+def _atomic_write(path: Path, writer: Callable[[io.BufferedWriter], Any]) -> None:
+    """Write ``path`` via a temp file in the same directory, fsync, then os.replace."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            writer(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename durable (best effort)
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (tuple, set)):
+        return list(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+
+
+def _canon(d):
+    """Canonical JSON text (tuples -> lists, numpy scalars -> Python, NaN == NaN) for comparing."""
+    return json.dumps(d, sort_keys=True, default=_json_default)
+
+
+def _same_array(a, b) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()

@@ -1,0 +1,68 @@
+"""Numeric steady-state predictions for a scale-invariant matrix under coupled AdamW.
+
+Each function is the lambdified result of ``mupsim.theory.steady_state``
+(one source of truth). Units: ``lr`` and ``wd`` are the per-layer values the
+optimizer uses (per-step decay lr·wd); RMS over raw parameter entries; times
+in optimizer steps; angles in radians per step. Inputs may be numpy arrays.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+
+from mupsim.theory import steady_state as _th
+
+
+@lru_cache(maxsize=1)
+def _derived():
+    return _th.derive_equilibrium().results
+
+
+@lru_cache(maxsize=None)
+def _fn(name: str):
+    expr = _derived()[name]
+    syms = (_th.U, _th.eta, _th.lam, _th.beta)
+    return sp.lambdify(syms, expr, "numpy")
+
+
+def _check(lr, wd):
+    lr, wd = np.asarray(lr, float), np.asarray(wd, float)
+    if np.any(lr <= 0) or np.any(wd <= 0):
+        raise ValueError("steady state needs lr > 0 and wd > 0")
+    return lr, wd
+
+
+def equilibrium_rms(update_rms, lr, wd, beta1: float = 0.0, exact: bool = False):
+    """RMS(w) at equilibrium: RMS(u)·sqrt(lr/(2·wd)) for uncorrelated steps (beta1=0).
+
+    ``update_rms`` is the RMS of the update direction u (per unit lr).
+    With beta1 > 0 the momentum EMA's lagged correlations are included, assuming
+    i.i.d. normalised gradients: × sqrt((1+β1)/(1−β1)). ``exact`` keeps the
+    O(lr·wd) correction of the fixed point, 2 → 2 − lr·wd.
+    """
+    lr, wd = _check(lr, wd)
+    u = np.asarray(update_rms, float)
+    base = _fn("ms_exact" if exact else "rms")(u, lr, wd, beta1)
+    base = np.sqrt(base) if exact else base
+    return base * np.sqrt(_fn("momentum_factor")(u, lr, wd, beta1))
+
+
+def relaxation_time(lr, wd, exact: bool = False):
+    """e-folding time (steps) of the mean square's approach to equilibrium: ≈ 1/(2·lr·wd)."""
+    lr, wd = _check(lr, wd)
+    return _fn("tau_exact" if exact else "tau")(1.0, lr, wd, 0.0)
+
+
+def angular_update(lr, wd, beta1: float = 0.0):
+    """Equilibrium angle (radians) between w_t and w_{t+1}: sqrt(2·lr·wd·(1−β1)/(1+β1))."""
+    lr, wd = _check(lr, wd)
+    return _fn("angular")(1.0, lr, wd, beta1)
+
+
+def sigma_max(rms, fan_out: int, fan_in: int, alpha: float):
+    """σ_max ≈ RMS·max(dims)^(1/2)·min(dims)^(α−1/2) (= RMS·n^α for n×n)."""
+    hi, lo = max(fan_out, fan_in), min(fan_out, fan_in)
+    return np.asarray(rms, float) * hi ** 0.5 * lo ** (alpha - 0.5)

@@ -1,0 +1,83 @@
+"""Optimizers as assumptions about the size of one update.
+
+For a parameter w (effective weight W = n^{-a} w, learning rate η n^{-c}) whose
+effective-weight gradient has coordinates of size n^{-γ}, each optimizer sets
+the exponent ε of the coordinates of ΔW (size n^{-ε}):
+
+- SGD: Δw = -η n^{-c} ∂L/∂w and ∂L/∂w = n^{-a} ∂L/∂W, so ε = 2a + c + γ.
+- Adam / AdamW / Lion / signSGD: the update is normalised coordinate-wise
+  (entries ±η up to Θ(1) factors), so ε = a + c, independent of γ.
+- Adafactor (update scaled by RMS of the parameter, n^{-b} at init): ε = a + b + c.
+- Muon: the update is orthogonalised, its *spectral* norm is η n^{-c}; it is
+  described by σ = a + c, the exponent of ‖ΔW‖_op, not by its entries.
+  Vector-like parameters under Muon use Adam (as every Muon implementation does).
+
+``k`` is the gauge factor of the symmetry (a, b, c) → (a+θ, b−θ, c−kθ).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from mupsim.errors import choice
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    name: str
+    title: str
+    kind: str  # "gradient" | "normalized" | "relative" | "spectral"
+    k: int
+    vector_kind: str  # kind used for vector-like parameters
+    steady_state: bool  # does coupled weight decay set a steady-state norm (section steady_state)
+    note: str = ""
+
+
+OPTIMIZERS: dict[str, Optimizer] = {
+    "sgd": Optimizer("sgd", "SGD (with or without momentum)", "gradient", 2, "gradient", False,
+                     "update ∝ gradient"),
+    "adam": Optimizer("adam", "Adam", "normalized", 1, "normalized", True, "coordinate-wise normalised"),
+    "adamw": Optimizer("adamw", "AdamW (coupled decay w ← w − η(u + λw))", "normalized", 1, "normalized", True,
+                       "coordinate-wise normalised"),
+    "adafactor": Optimizer("adafactor", "Adafactor (update scaled by parameter RMS)", "relative", 0, "relative", False,
+                           "update ∝ RMS(w)"),
+    "lion": Optimizer("lion", "Lion / signSGD", "normalized", 1, "normalized", True, "sign update, entries ±η"),
+    "muon": Optimizer("muon", "Muon (orthogonalised update; vectors use Adam)", "spectral", 1, "normalized", True,
+                      "spectral norm of the update ≈ η"),
+}
+
+
+def get(name: str) -> Optimizer:
+    return OPTIMIZERS[choice("optimizer", name, OPTIMIZERS)]
+
+
+def kind_for(opt: Optimizer, vector: bool) -> str:
+    return opt.vector_kind if vector else opt.kind
+
+
+def entry_exponent(kind: str, a, b, c, gamma):
+    """ε: exponent of the coordinates of ΔW for entry-wise optimizers."""
+    if kind == "gradient":
+        return 2 * a + c + gamma
+    if kind == "normalized":
+        return a + c
+    if kind == "relative":
+        return a + b + c
+    raise ValueError(f"entry_exponent is not defined for kind {kind!r}")
+
+
+def update_rms_exponent(kind: str, d_in: int, d_out: int):
+    """ρ: RMS of the raw update direction u per unit learning rate is Θ(n^{-ρ}).
+
+    Normalised optimizers: entries Θ(1), ρ = 0. Muon: an orthogonalised
+    fan_out×fan_in matrix of full rank has ‖u‖_F² = min(dims), so
+    RMS(u) = 1/sqrt(max(dims)) and ρ = max(d_in, d_out)/2. Other kinds have no
+    width-free update RMS (it scales with the gradient or the parameter).
+    """
+    if kind == "normalized":
+        return sp.Integer(0)
+    if kind == "spectral":
+        return sp.Rational(max(d_in, d_out), 2)
+    return None

@@ -1,0 +1,146 @@
+"""Steady state of a scale-invariant matrix under coupled AdamW, and the
+weight-decay exponents that keep the spectral condition there.
+
+Units: ``lr`` η and ``wd`` λ are the per-layer values actually used by the
+optimizer (coupled: per-step decay factor 1 − ηλ); RMS is over the entries of
+the raw parameter w; times are in optimizer steps.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from mupsim.errors import MupsimError
+from mupsim.theory.derivation import Derivation
+from mupsim.theory.layers import LAYER_CLASSES, MATRIX_LAYERS, VECTOR_LAYERS
+from mupsim.theory.optimizers import Optimizer, kind_for, update_rms_exponent
+
+eta, lam, U, beta, S, t = sp.symbols("eta lambda U beta1 S t", positive=True)
+k = sp.Symbol("k", integer=True)
+WD_RULES = ("constant", "fan2025", "timescale", "alignment")
+FAN2025_ALPHA = sp.Rational(3, 4)
+
+
+def derive_equilibrium() -> Derivation:
+    """Equilibrium RMS, relaxation time and angular update (symbolic).
+
+    Results: ``ms_exact`` (equilibrium mean square), ``rms`` (leading order in
+    ηλ), ``tau_exact`` / ``tau`` (relaxation time of the mean square, steps),
+    ``angular`` (equilibrium angular update per step, radians, leading order),
+    ``momentum_factor`` (Σ of the autocorrelation of an EMA of i.i.d. steps).
+    """
+    d = Derivation("Steady state of a scale-invariant matrix under coupled AdamW")
+    d.assume("A normalisation follows W, so the loss is invariant to the scale of W and the gradient is orthogonal to W.")
+    d.assume("Coupled AdamW: w ← (1 − ηλ) w − η u, with u the Adam direction; RMS over the entries of w.")
+    d.assume("In steady state the update is uncorrelated with the current weights (u ⟂ w on average).")
+    d.assume("Momentum: u_t is an exponential moving average (factor β1) of per-step directions g_t that are "
+             "i.i.d. with mean square U² (the normalised gradients); β1 = 0 means u_t = g_t.")
+    S1 = sp.Symbol("S_{t+1}")
+    rec = sp.Eq(S1, (1 - eta * lam) ** 2 * S + eta ** 2 * U ** 2)
+    d.step("Mean square of w after one step with β1 = 0 (cross term vanishes since u ⟂ w):", rec)
+    ms = sp.solve(sp.Eq(S, rec.rhs), S)[0]
+    ms = sp.simplify(ms)
+    d.result("ms_exact", ms, "Fixed point S* of the recursion:")
+    lead = sp.limit(ms * lam / eta, eta, 0) * eta / lam
+    d.step("To leading order in ηλ ≪ 1:", sp.Eq(sp.Symbol("S^*"), lead))
+    rms = sp.sqrt(lead)
+    d.result("rms", sp.simplify(rms), "Equilibrium RMS (β1 = 0):")
+    # relaxation
+    factor = (1 - eta * lam) ** 2
+    d.step("Deviations from S* shrink by the factor (1 − ηλ)² per step:", sp.Eq(sp.Symbol("S_{t+1} - S^*"), factor * sp.Symbol("(S_t - S^*)")))
+    tau_exact = -1 / sp.log(factor)
+    d.result("tau_exact", tau_exact, "Relaxation time (e-folding, steps):")
+    x = sp.Symbol("x", positive=True)
+    tau_lead = sp.series(tau_exact.subs(eta, x / lam), x, 0, 1).removeO()
+    tau_lead = sp.simplify(sp.Add(*[term for term in sp.Add.make_args(sp.expand(tau_lead)) if term.has(x)]).subs(x, eta * lam))
+    d.result("tau", tau_lead, "Leading order:")
+    # momentum
+    var_u = sp.simplify((1 - beta) ** 2 * _geometric(beta ** 2))
+    d.step("With momentum, u_t = (1−β1) Σ_k β1^k g_{t−k}; its mean square per unit U² is", sp.Eq(sp.Symbol("RMS(u)^2/U^2"), var_u))
+    longrun = sp.simplify(var_u * (1 + 2 * beta * _geometric(beta)))
+    d.step("The norm balance sums all lagged correlations of u (Kosson et al. 2023); per unit U² this long-run "
+           "variance is", sp.Eq(sp.Symbol("Σ_k E<u_t,u_{t-k}>/U^2"), longrun))
+    mfac = sp.simplify(longrun / var_u)
+    d.result("momentum_factor", mfac, "So in terms of the measured RMS(u), the balance sees RMS(u)² times")
+    d.step("Equilibrium RMS in terms of the measured RMS(u):",
+           sp.Eq(sp.Symbol("RMS(w)"), sp.Symbol("RMS(u)") * sp.sqrt(mfac * eta / (2 * lam))))
+    ang = sp.simplify(eta * sp.sqrt(var_u) * U / (U * sp.sqrt(eta / (2 * lam))))
+    d.result("angular", sp.simplify(ang),
+             "Equilibrium angular update per step, η·RMS(u)/RMS(w) (Kosson et al. 2023: √(2ηλ(1−β1)/(1+β1))):")
+    return d
+
+
+def _geometric(r):
+    """Σ_{k≥0} r^k for 0 ≤ r < 1 (β1 ∈ [0, 1))."""
+    return sp.summation(r ** k, (k, 0, sp.oo)).args[0][0] if isinstance(
+        sp.summation(r ** k, (k, 0, sp.oo)), sp.Piecewise) else 1 / (1 - r)
+
+
+def sigma_max_exponent(d_in: int, d_out: int, alpha) -> sp.Expr:
+    """Growth exponent s of σ_max/RMS ≈ n^s for a fan_out×fan_in matrix.
+
+    α interpolates between a noise-like matrix (α = ½: σ_max ≈ RMS·sqrt(max dim))
+    and a rank-one one (α = 1: σ_max ≈ RMS·sqrt(fan_in·fan_out)):
+    σ_max ≈ RMS · max^{1/2} · min^{α−1/2}. For an n×n matrix this is RMS·n^α.
+    """
+    return sp.Rational(max(d_in, d_out), 2) + min(d_in, d_out) * (alpha - sp.Rational(1, 2))
+
+
+def derive_weight_decay(opt: Optimizer, a: dict, c: dict, rule: str, alpha=None) -> Derivation:
+    """Weight-decay exponents w (λ_l ∝ n^{-w}) for every layer under ``rule``.
+
+    ``a`` and ``c`` map layer names to the multiplier and learning-rate
+    exponents already derived. Results: ``w_<layer>`` (None: no decay).
+    """
+    if rule not in WD_RULES:
+        raise MupsimError(f"unknown wd rule {rule!r}; allowed: {', '.join(WD_RULES)}")
+    d = Derivation(f"Weight-decay exponents: rule '{rule}'")
+    d.assume("Weight decay is coupled (PyTorch AdamW): per-step decay ηλ, so λ_l = λ n^{-w} with η_l = η n^{-c}.")
+    d.assume("Vector-like parameters (biases, norm gains) get no weight decay under every rule "
+             "(Fan et al. 2025: λ₁ = 0; nanoGPT and Megatron likewise).")
+    for name in VECTOR_LAYERS:
+        d.result(f"w_{name}", None)
+    if rule == "constant":
+        d.step("constant: the same λ at every width for every matrix (nanoGPT-μP, Megatron): w = 0")
+        for name in MATRIX_LAYERS:
+            d.result(f"w_{name}", sp.Integer(0))
+        return d
+    if rule == "timescale":
+        d.step("timescale: keep the per-step decay η_l λ_l, hence the relaxation time 1/(2η_lλ_l), width-free "
+               "(Wang & Aitchison 2024; what the mup package's MuAdamW does): c + w = 0")
+        for name in MATRIX_LAYERS:
+            d.result(f"w_{name}", -c[name], f"{name}: w = −c")
+        return d
+    # steady-state rules
+    if not opt.steady_state:
+        raise MupsimError(
+            f"wd rule {rule!r} balances the update against the decay in steady state, which needs an update whose "
+            f"size does not scale with the gradient or the parameter; optimizer {opt.name!r} has none. "
+            f"Allowed for {opt.name}: constant, timescale")
+    if rule == "fan2025":
+        alpha = FAN2025_ALPHA
+        d.assume("fan2025: σ_max of a hidden matrix grows as RMS·n^{3/4} (Fan et al. 2025's measured exponent).")
+    else:
+        if alpha is None:
+            raise MupsimError("wd rule 'alignment' needs an alignment exponent α in [1/2, 1] "
+                              "(--alignment-exponent ALPHA): σ_max ≈ RMS·n^α")
+        alpha = sp.nsimplify(alpha, rational=True)
+        if not (sp.Rational(1, 2) <= alpha <= 1):
+            raise MupsimError(f"alignment exponent must lie in [1/2, 1], got {float(alpha)}")
+        d.assume(f"alignment: σ_max ≈ RMS·max^{{1/2}}·min^{{α−1/2}} with α = {alpha}.")
+    d.assume("Steady state (see the equilibrium derivation): RMS(w) ≈ RMS(u)·sqrt(η_l/(2λ_l)).")
+    d.assume("Spectral condition (Yang, Simon & Bernstein 2023) kept in steady state: "
+             "σ_max(n^{-a} w) = Θ(sqrt(fan_out/fan_in)).")
+    w = sp.Symbol("w", real=True)
+    for name in MATRIX_LAYERS:
+        lc = LAYER_CLASSES[name]
+        rho = update_rms_exponent(kind_for(opt, False), lc.d_in, lc.d_out)
+        s = sigma_max_exponent(lc.d_in, lc.d_out, alpha)
+        growth = -a[name] - rho - (c[name] - w) / 2 + s
+        target = sp.Rational(lc.d_out - lc.d_in, 2)
+        eq = sp.Eq(growth, target)
+        d.step(f"{name}: log_n σ_max(n^-a w) = −a − ρ − (c − w)/2 + s, with a = {a[name]}, c = {c[name]}, "
+               f"ρ = {rho} (RMS(u) ∝ n^-ρ), s = {s}; target log_n sqrt(fan_out/fan_in) = {target}", eq)
+        sol = sp.solve(eq, w)[0]
+        d.result(f"w_{name}", sol, f"{name}: solved")
+    return d
