@@ -104,7 +104,7 @@ def _int(name):
         try:
             return int(text)
         except ValueError:
-            raise MupsimError(f"{name} must be a positive integer, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
     return conv
 
 
@@ -113,7 +113,7 @@ def _float(name):
         try:
             return float(text)
         except ValueError:
-            raise MupsimError(f"{name} must be a number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
     return conv
 
 

@@ -78,7 +78,7 @@ def test_integral_float_and_numpy_ints_are_normalised_to_int():
     ("wd_mode", "decoupled", "coupled, independent"),
     ("norm_position", "mid", "pre, post, both"),
     ("parameterization", "mupp", "sp, ntk, mup, mfp"),
-    ("alignment", "partial", "full, none"),
+    ("alignment", "partial", "full, none, or a number in \\[0.5, 1\\]"),
     ("wd_rule", "sqrt", "constant, fan2025, timescale, alignment"),
 ])
 def test_unknown_choice_is_rejected_listing_allowed(field, value, allowed):
@@ -193,3 +193,10 @@ def test_round_trip_through_json_preserves_config_and_key(width, lr, wd, b1, opt
     c = SimConfig(width=width, lr=lr, wd=wd, beta1=b1, optimizer=opt, multipliers=mult)
     c2 = SimConfig.from_dict(json.loads(json.dumps(c.to_dict())))
     assert c2 == c and c2.key() == c.key()
+
+
+def test_alignment_accepts_an_exponent_in_half_to_one():
+    assert SimConfig(alignment=0.75).alignment == 0.75
+    assert SimConfig(alignment="0.75").alignment == 0.75
+    assert SimConfig(alignment="Full").alignment == "full"
+    _rejects(r"alignment=0\.3 is out of range", alignment=0.3)

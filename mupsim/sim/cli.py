@@ -38,6 +38,7 @@ _HELP = {
     "n_train": "finite training set size; none = fresh batches every step",
     "multipliers": "3 multipliers (input hidden output), or none",
     "n_logs": "number of log-spaced logging steps (incl. 0 and the last)",
+    "alignment": "full, none, or an exponent in [0.5, 1]",
     "decay_fraction": "fraction of steps spent decaying (wsd schedule)",
 }
 

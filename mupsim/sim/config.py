@@ -9,6 +9,7 @@ Conventions (see /work/notes/contracts.md):
   ``parameterization``, ``alignment``, ``multipliers``, ``wd_rule`` and ``alignment_exponent``.
 * ``wd_mode="coupled"``: w <- w - eta*(u + lambda*w) (PyTorch AdamW);
   ``"independent"``: w <- w - eta*u - lambda*w.
+* ``alignment`` is "full", "none" or an exponent in [0.5, 1] (stored as a float).
 * ``steps`` counts optimizer steps; ``warmup_steps`` and ``decay_fraction`` (fraction of
   ``steps`` spent decaying, for the "wsd" schedule) are in the same units.
 
@@ -55,7 +56,6 @@ _CHOICES = {
     "wd_mode": ("wd_mode", WD_MODES),
     "schedule": ("schedule", SCHEDULES),
     "parameterization": ("parameterization", PARAMETERIZATIONS),
-    "alignment": ("alignment", ALIGNMENTS),
     "dtype": ("dtype", DTYPES),
 }
 
@@ -105,7 +105,7 @@ class SimConfig:
     decay_fraction: float = 0.2
     # scaling rule (passed to the calculator)
     parameterization: str = "mup"
-    alignment: str = "full"
+    alignment: str | float = "full"
     multipliers: tuple | None = None
     wd_rule: str | None = None
     alignment_exponent: float | None = None
@@ -121,6 +121,8 @@ class SimConfig:
 
         for name, (kind, allowed) in _CHOICES.items():
             set_(name, choice(kind, getattr(self, name), allowed))
+
+        set_("alignment", _alignment(self.alignment))
 
         if self.wd_rule is not None:
             v = self.wd_rule
@@ -227,6 +229,24 @@ class SimConfig:
 
 
 # ---------------------------------------------------------------------- helpers
+def _alignment(v):
+    """'full' | 'none' (canonical strings) or a number in [0.5, 1] (stored as float), as the
+    calculator accepts."""
+    if isinstance(v, str):
+        try:
+            return choice("alignment", v, ALIGNMENTS)
+        except MupsimError:
+            try:
+                num = float(v)
+            except ValueError:
+                raise MupsimError(f"unknown alignment {v!r}; allowed: full, none, or a number "
+                                  f"in [0.5, 1]") from None
+            v = num
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise MupsimError(f"unknown alignment {v!r}; allowed: full, none, or a number in [0.5, 1]")
+    return _float("alignment", v, lo=0.5, hi=1.0)
+
+
 def _check_keys(keys) -> None:
     valid = SimConfig.field_names()
     bad = [k for k in keys if k not in valid]
