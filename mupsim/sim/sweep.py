@@ -160,7 +160,8 @@ def _run_and_save(config_dict: dict, stem: str, runner) -> Result:
         r = (runner or _default_runner)(config)
         if not isinstance(r, Result):
             raise TypeError(f"runner returned {type(r).__name__}, expected Result")
-        r.provenance.setdefault("wall_time_s", time.perf_counter() - t0)
+        if r.provenance.get("wall_time_s") is None:
+            r.provenance["wall_time_s"] = time.perf_counter() - t0
     except Exception as e:  # noqa: BLE001 - recorded, the sweep goes on
         from mupsim.sim.result import provenance
         r = Result.error(config.to_dict(), f"{type(e).__name__}: {e}",

@@ -1,0 +1,598 @@
+"""Per-figure analysis: stored Results -> JSON-able numbers behind each figure.
+
+Every ``fN(results, ...)`` takes the loaded Results of that figure's spec (any order) and returns
+a dict with:
+
+* ``figure``, ``title``, ``claim``: what the figure shows and which claim it checks;
+* ``summary``: the headline numbers (fits with intervals, collapse metrics, drifts);
+* ``rows``: one flat dict per (run, matrix/point) plotted — diverged runs included with
+  ``status = "diverged"`` and NaN values — written as the figure's CSV;
+* ``series``: what the plotting function draws (lists of floats, JSON-able);
+* ``dropped``: records of the diverged/errored runs left out of fits.
+
+These functions only read the Results they are given; they never run a simulation.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections import defaultdict
+
+import numpy as np
+
+from mupsim.analysis import (
+    is_diverged,
+    layer_settings,
+    matrix_series,
+    power_law_fit,
+    relaxation_time_fit,
+    spectral_collapse,
+    split_diverged,
+    steady_state,
+    steady_state_mean,
+    transfer_optimum,
+    optimum_drift,
+)
+from mupsim.analysis.runs import activation_series, hidden_matrices, run_record
+from mupsim.errors import MupsimError
+
+NAN = float("nan")
+SS_FRACTION = 0.25     # steady state = mean over the last quarter of training
+LOSS_FRACTION = 0.1    # final loss = mean of the test loss over the last 10% of training
+
+
+# ---------------------------------------------------------------------------- helpers
+def _f(x) -> float:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return NAN
+    return x
+
+
+def _clean(obj):
+    """Recursively turn numpy types into JSON-able Python (NaN/inf kept as floats)."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [_clean(v) for v in obj.tolist()]
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def _fit_dict(widths, values, **kw) -> dict:
+    """power_law_fit as a dict, or a dict of NaNs with the reason if it cannot be fitted."""
+    try:
+        return power_law_fit(widths, values, **kw).to_dict()
+    except MupsimError as e:
+        return {"exponent": NAN, "ci": [NAN, NAN], "error": str(e)}
+
+
+def _status(r) -> str:
+    if r.status != "ok":
+        return r.status
+    return "diverged" if is_diverged(r) else "ok"
+
+
+def final_loss(result) -> float:
+    """Mean test loss over the last LOSS_FRACTION of training (train loss if no test set);
+    +inf for a diverged run."""
+    if is_diverged(result):
+        return math.inf
+    loss = np.asarray(result.test_loss, float)
+    if not np.isfinite(loss).any():
+        loss = np.asarray(result.train_loss, float)
+    return steady_state_mean(result.steps, loss, LOSS_FRACTION, min_points=3)
+
+
+def _fmt_ci(fit: dict, digits=2) -> str:
+    e, (lo, hi) = fit.get("exponent", NAN), fit.get("ci", [NAN, NAN])
+    return f"{e:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def _base(name, title, claim, results, split) -> dict:
+    return {"figure": name, "title": title, "claim": claim, "n_runs": len(results),
+            "n_dropped": split.n_dropped, "dropped": split.dropped_records()}
+
+
+# ---------------------------------------------------------------------------- F1
+def pair_label(lr_mult: float, wd_mult: float) -> str:
+    def m(x):
+        return "" if x == 1 else ("/2" if x == 0.5 else f"{x:g}·")
+    a = "η" if lr_mult == 1 else (f"η{m(lr_mult)}" if lr_mult < 1 else f"{m(lr_mult)}η")
+    b = "λ" if wd_mult == 1 else (f"λ{m(wd_mult)}" if wd_mult < 1 else f"{m(wd_mult)}λ")
+    return f"({a}, {b})"
+
+
+def _pairs(results, lr0, wd0):
+    groups = defaultdict(list)
+    for r in results:
+        key = (round(r.config["lr"] / lr0, 6), round(r.config["wd"] / wd0, 6))
+        groups[key].append(r)
+    return groups
+
+
+def f1(results, lr0: float, wd0: float) -> dict:
+    """F1: sublayer gain vs step at one width for (η, λ) multiples of (lr0, wd0)."""
+    split = split_diverged(results)
+    out = _base("f1_gain_vs_step", "Sublayer gain vs step under AdamW at several (η, λ)",
+                "C1/C3: the steady-state gain depends on (η, λ) only through the steady state",
+                results, split)
+    rows, series, summary = [], {}, {"steady_gain": {}, "steady_sigma_over_sqrt": {}}
+    mats = hidden_matrices(split.kept[0]) if split.kept else []
+    for (a, b), runs in sorted(_pairs(results, lr0, wd0).items()):
+        label = pair_label(a, b)
+        for r in runs:
+            st = _status(r)
+            for m in (r.matrix_names if st == "ok" else mats):
+                ls = layer_settings(r, m) if st == "ok" else {"lr": NAN, "wd": NAN}
+                row = run_record(r, pair=label, lr_mult=a, wd_mult=b, matrix=m,
+                                 lr_layer=ls["lr"], wd_layer=ls["wd"], status=st)
+                if st == "ok":
+                    row["gain_ss"] = steady_state(r, "gain", m, SS_FRACTION)
+                    row["rms_ss"] = steady_state(r, "rms", m, SS_FRACTION)
+                    row["sigma_max_ss"] = steady_state(r, "sigma_max", m, SS_FRACTION)
+                    tfit = relaxation_time_fit(*matrix_series(r, "rms", m))
+                    row["tau_fit"] = tfit.tau if tfit.ok else NAN
+                rows.append(row)
+        ok = [r for r in runs if _status(r) == "ok"]
+        s = {"lr_mult": a, "wd_mult": b, "matrices": {}, "n_seeds": len(ok),
+             "n_diverged": len(runs) - len(ok)}
+        for m in mats:
+            if not ok:
+                continue
+            steps = np.asarray(ok[0].steps, float)
+            G = np.vstack([matrix_series(r, "gain", m)[1] for r in ok])
+            ls = layer_settings(ok[0], m)
+            s["matrices"][m] = {
+                "steps": steps.tolist(), "mean": G.mean(0).tolist(), "min": G.min(0).tolist(),
+                "max": G.max(0).tolist(), "decay_per_step": ls["lr"] * ls["wd"]}
+            g = float(np.mean([steady_state(r, "gain", m, SS_FRACTION) for r in ok]))
+            summary["steady_gain"].setdefault(m, {})[label] = g
+        series[label] = s
+    # spread of the steady gain across (η, λ) at equal η/λ and overall
+    for m, d in summary["steady_gain"].items():
+        eq = [v for (a, b), v in zip(_labels_mults(series), d.values()) if a == b]
+        summary.setdefault("spread_equal_ratio", {})[m] = _rel_spread(eq)
+        summary.setdefault("spread_all", {})[m] = _rel_spread(list(d.values()))
+    out.update(rows=rows, series=series, summary=summary, matrices=mats)
+    w1 = mats[0] if mats else "?"
+    sg = summary["steady_gain"].get(w1, {})
+    out["headline"] = (f"steady gain {w1}: " + ", ".join(f"{k}={v:.3g}" for k, v in sg.items())
+                       + f"; spread at equal η/λ {summary.get('spread_equal_ratio', {}).get(w1, NAN):.1%}"
+                       + f"; dropped {split.n_dropped}")
+    return _clean(out)
+
+
+def _labels_mults(series):
+    return [(v["lr_mult"], v["wd_mult"]) for v in series.values()]
+
+
+def _rel_spread(values) -> float:
+    v = np.asarray([x for x in values if np.isfinite(x)], float)
+    if v.size < 2:
+        return NAN
+    return float((v.max() - v.min()) / np.exp(np.log(v).mean()))
+
+
+# ---------------------------------------------------------------------------- F2
+def f2(results, lr0: float, wd0: float) -> dict:
+    """F2: final singular spectra of F1's runs, raw and divided by √(η_l/λ_l)."""
+    split = split_diverged(results)
+    out = _base("f2_spectra_collapse", "Final singular spectra, raw and divided by √(η/λ)",
+                "C1: in steady state the spectrum scales as √(η/λ) with an invariant shape",
+                results, split)
+    groups = _pairs(split.kept, lr0, wd0)
+    mats = hidden_matrices(split.kept[0]) if split.kept else []
+    series, rows, summary = {}, [], {}
+    for m in mats:
+        spectra, scales, labels, mults = [], [], [], []
+        for (a, b), runs in sorted(groups.items()):
+            S = np.vstack([np.sort(r.spectra[m])[::-1] for r in runs])
+            s = np.exp(np.log(np.clip(S, 1e-300, None)).mean(0))  # geometric mean over seeds
+            ls = layer_settings(runs[0], m)
+            scale = math.sqrt(ls["lr"] / ls["wd"])
+            spectra.append(s)
+            scales.append(scale)
+            labels.append(pair_label(a, b))
+            mults.append((a, b))
+            for k, v in enumerate(s):
+                rows.append({"matrix": m, "pair": pair_label(a, b), "lr_mult": a, "wd_mult": b,
+                             "index": k, "sigma": float(v), "sigma_normalized": float(v / scale),
+                             "sqrt_lr_over_wd": scale, "n_seeds": len(runs)})
+        if len(spectra) < 2:
+            continue
+        raw = spectral_collapse(spectra)
+        norm = spectral_collapse(spectra, scales)
+        eq = [i for i, (a, b) in enumerate(mults) if a == b]
+        eq_eta = [i for i, (a, b) in enumerate(mults) if a == 1]
+        sub = {}
+        if len(eq) >= 2:
+            sub["equal_ratio_pairs"] = spectral_collapse([spectra[i] for i in eq],
+                                                         [scales[i] for i in eq]).to_dict()
+        if len(eq_eta) >= 2:
+            sub["equal_eta_pairs"] = spectral_collapse([spectra[i] for i in eq_eta],
+                                                       [scales[i] for i in eq_eta]).to_dict()
+        summary[m] = {"raw": raw.to_dict(), "normalized": norm.to_dict(), **sub}
+        series[m] = {lab: {"sigma": s.tolist(), "scale": sc}
+                     for lab, s, sc in zip(labels, spectra, scales)}
+    out.update(rows=rows, series=series, summary=summary, matrices=mats)
+    heads = [f"{m}: max rel dev raw {d['raw']['max_rel_dev']:.1%} -> normalized "
+             f"{d['normalized']['max_rel_dev']:.1%} (σ_max {d['normalized']['top_rel_dev']:.1%})"
+             for m, d in summary.items()]
+    out["headline"] = "; ".join(heads) + f"; dropped {split.n_dropped}"
+    return _clean(out)
+
+
+# ---------------------------------------------------------------------------- F3
+def normalized_sigma(result, matrix: str) -> float:
+    """Steady-state σ_max of a matrix divided by √(η_l/λ_l) of its layer (NaN if λ_l = 0)."""
+    ls = layer_settings(result, matrix)
+    if not (ls["lr"] > 0 and ls["wd"] > 0):
+        return NAN
+    return steady_state(result, "sigma_max", matrix, SS_FRACTION) / math.sqrt(ls["lr"] / ls["wd"])
+
+
+def f3(results, variants: dict) -> dict:
+    """F3: σ_max/√(η_l/λ_l) vs width; α̂ with a seed-bootstrap CI per variant and matrix.
+
+    ``variants``: {field: (baseline value, other values...)} as in specs.F3_VARIANTS.
+    """
+    split = split_diverged(results)
+    out = _base("f3_sigma_max_vs_width", "Top singular value vs width at equal η_l·λ_l",
+                "C2: σ_max ≈ √(η/λ)·n^α; α measured with a 95% CI", results, split)
+    base_vals = {k: v[0] for k, v in variants.items()}
+
+    def variant_of(c):
+        diff = [(k, c.get(k)) for k in variants if c.get(k) != base_vals[k]]
+        return ("baseline", None) if not diff else diff[0]
+
+    groups = defaultdict(list)
+    for r in results:
+        groups[variant_of(r.config)].append(r)
+    mats = hidden_matrices(split.kept[0]) if split.kept else []
+    rows, fits = [], {}
+    for (field, value), runs in groups.items():
+        vlabel = "baseline" if field == "baseline" else f"{field}={value}"
+        per_matrix = defaultdict(lambda: ([], []))
+        pooled = ([], [])
+        for r in runs:
+            st = _status(r)
+            vals = {}
+            for m in mats:
+                y = normalized_sigma(r, m) if st == "ok" else NAN
+                vals[m] = y
+                row = run_record(r, variant=vlabel, matrix=m, status=st, sigma_over_sqrt=y)
+                if st == "ok":
+                    ls = layer_settings(r, m)
+                    row.update(lr_layer=ls["lr"], wd_layer=ls["wd"],
+                               sigma_max_ss=steady_state(r, "sigma_max", m, SS_FRACTION),
+                               rms_ss=steady_state(r, "rms", m, SS_FRACTION),
+                               gain_ss=steady_state(r, "gain", m, SS_FRACTION))
+                rows.append(row)
+                per_matrix[m][0].append(r.config["width"])
+                per_matrix[m][1].append(y)
+            pooled[0].append(r.config["width"])
+            pooled[1].append(math.exp(np.mean(np.log(list(vals.values())))) if vals and all(
+                np.isfinite(v) and v > 0 for v in vals.values()) else NAN)
+        fits[vlabel] = {m: _fit_dict(*per_matrix[m]) for m in mats}
+        fits[vlabel]["pooled_hidden"] = _fit_dict(*pooled)
+        fits[vlabel]["diverged_widths"] = sorted(
+            {r.config["width"] for r in runs if _status(r) != "ok"})
+        fits[vlabel]["field"] = field
+    base = fits.get("baseline", {})
+    alpha = base.get("pooled_hidden", {}).get("exponent", NAN)
+    summary = {"alpha_hat": alpha, "alpha_hat_ci": base.get("pooled_hidden", {}).get("ci"),
+               "fits": fits, "reference_slopes": [0.5, 0.75, 1.0]}
+    out.update(rows=rows, series=fits, summary=summary, matrices=mats, variants=
+               {k: list(v) for k, v in variants.items()})
+    per_var = ", ".join(f"{k}: {_fmt_ci(v['pooled_hidden'])}" for k, v in fits.items()
+                        if k != "baseline")
+    out["headline"] = (f"alpha_hat (hidden, pooled) = {_fmt_ci(base.get('pooled_hidden', {}))}"
+                       + "".join(f"; {m} {_fmt_ci(base.get(m, {}))}" for m in mats)
+                       + f"; variants: {per_var}; dropped {split.n_dropped}")
+    return _clean(out)
+
+
+# ---------------------------------------------------------------------------- F4
+def f4(results) -> dict:
+    """F4: steady-state sublayer gain and σ_max vs width under each wd rule (μP η)."""
+    split = split_diverged(results)
+    out = _base("f4_wd_rules", "Sublayer gain and σ_max vs width under each weight-decay rule",
+                "C3/C5: with λ ∝ n^(2α̂−1) gain and σ_max are width-invariant; constant λ drifts",
+                results, split)
+    mats = hidden_matrices(split.kept[0]) if split.kept else []
+    by_rule = defaultdict(list)
+    for r in results:
+        by_rule[r.config["wd_rule"]].append(r)
+    rows, fits = [], {}
+    for rule, runs in by_rule.items():
+        label = rule if rule != "alignment" else f"alignment(α̂={runs[0].config['alignment_exponent']:g})"
+        data = {m: {"gain": ([], []), "sigma_max": ([], [])} for m in mats}
+        for r in runs:
+            st = _status(r)
+            for m in mats:
+                row = run_record(r, rule=label, matrix=m, status=st)
+                for q in ("gain", "sigma_max"):
+                    v = steady_state(r, q, m, SS_FRACTION) if st == "ok" else NAN
+                    row[f"{q}_ss"] = v
+                    data[m][q][0].append(r.config["width"])
+                    data[m][q][1].append(v)
+                if st == "ok":
+                    ls = layer_settings(r, m)
+                    row.update(lr_layer=ls["lr"], wd_layer=ls["wd"],
+                               relax_steps=1.0 / (2 * ls["lr"] * ls["wd"]) if ls["wd"] > 0 else NAN)
+                rows.append(row)
+        fits[label] = {m: {q: _fit_dict(*data[m][q]) for q in ("gain", "sigma_max")}
+                       for m in mats}
+        fits[label]["diverged_widths"] = sorted(
+            {r.config["width"] for r in runs if _status(r) != "ok"})
+    out.update(rows=rows, series=fits, summary={"fits": fits}, matrices=mats)
+    m0 = mats[0] if mats else None
+    out["headline"] = "gain exponent " + (m0 or "") + ": " + ", ".join(
+        f"{k} {_fmt_ci(v[m0]['gain'])}" for k, v in fits.items() if m0) + \
+        f"; dropped {split.n_dropped}"
+    return _clean(out)
+
+
+# ---------------------------------------------------------------------------- F5
+def _loss_grid(results, group_key, x_field):
+    """{group: {width: (x [X], losses [X, S])}} with +inf for diverged runs, NaN if missing."""
+    cells = defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
+    for r in results:
+        c = r.config
+        cells[group_key(c)][c["width"]][c[x_field]][c["seed"]] = final_loss(r)
+    out = {}
+    for g, per_w in cells.items():
+        out[g] = {}
+        for w, per_x in per_w.items():
+            xs = sorted(per_x)
+            seeds = sorted({s for d in per_x.values() for s in d})
+            L = np.array([[per_x[x].get(s, NAN) for s in seeds] for x in xs], float)
+            out[g][w] = (np.array(xs, float), L)
+    return out
+
+
+def _transfer_panel(grid: dict) -> tuple[dict, list]:
+    """Optimum per width and drift per doubling for one panel (x in log2 units)."""
+    panel, optima, widths = {}, [], []
+    for w in sorted(grid):
+        xs, L = grid[w]
+        opt = transfer_optimum(np.log2(xs), L, n_boot=1000, seed=int(w))
+        optima.append(opt)
+        widths.append(w)
+        with np.errstate(invalid="ignore"):
+            mean = np.where(np.isinf(L).any(1), np.inf, np.nanmean(np.where(np.isinf(L), np.nan, L), 1))
+        panel[str(w)] = {"x": xs.tolist(), "loss_mean": mean.tolist(),
+                         "loss_min": np.nanmin(np.where(np.isinf(L), np.nan, L), 1).tolist()
+                         if np.isfinite(L).any() else [NAN] * len(xs),
+                         "diverged": np.isinf(L).any(1).tolist(),
+                         "optimum": opt.to_dict()}
+    drift = optimum_drift(widths, optima).to_dict() if len(widths) >= 2 else {}
+    return {"widths": panel, "drift": drift}, optima
+
+
+def f5(lr_results, wd_results, wd_lr: float | None = None) -> dict:
+    """F5: learning-rate transfer (SP vs μP, no wd) and weight-decay transfer per wd rule."""
+    allr = list(lr_results) + list(wd_results)
+    split = split_diverged(allr)
+    out = _base("f5_transfer", "Loss-optimal η and λ across widths",
+                "C4: the optimum found at the proxy width transfers (drift per doubling ≈ 0)",
+                allr, split)
+    rows = []
+    for r in allr:
+        rows.append(run_record(r, sweep="lr" if r.config["wd"] == 0 else "wd",
+                               status=_status(r), final_loss=final_loss(r)))
+    lr_panels = {}
+    for p, grid in sorted(_loss_grid(lr_results, lambda c: c["parameterization"], "lr").items()):
+        lr_panels[p], _ = _transfer_panel(grid)
+    wd_panels = {}
+    for rule, grid in sorted(_loss_grid(wd_results, lambda c: c["wd_rule"], "wd").items()):
+        wd_panels[rule], _ = _transfer_panel(grid)
+    summary = {"lr": {p: v["drift"] for p, v in lr_panels.items()},
+               "wd": {p: v["drift"] for p, v in wd_panels.items()},
+               "wd_sweep_lr": wd_lr,
+               "units": "drift = change of log2(optimal value) per doubling of width"}
+    out.update(rows=rows, series={"lr": lr_panels, "wd": wd_panels}, summary=summary)
+
+    def d(v):
+        if not v:
+            return "n/a"
+        edge = " (edge!)" if v.get("any_at_edge") else ""
+        return f"{v['per_doubling']:+.2f} [{v['ci'][0]:+.2f}, {v['ci'][1]:+.2f}]{edge}"
+    out["headline"] = ("drift/doubling lr: " + ", ".join(f"{p} {d(v)}" for p, v in summary["lr"].items())
+                       + "; wd: " + ", ".join(f"{p} {d(v)}" for p, v in summary["wd"].items())
+                       + f"; dropped {split.n_dropped}")
+    return _clean(out)
+
+
+def best_lr(f5_lr_analysis: dict, parameterization: str = "mup") -> float:
+    """Grid learning rate nearest the optimum at the smallest width (for F5's wd sweep)."""
+    panel = f5_lr_analysis["series"]["lr"][parameterization]["widths"]
+    w0 = min(panel, key=lambda s: int(s))
+    xs = np.asarray(panel[w0]["x"], float)
+    xo = panel[w0]["optimum"]["x_opt"]
+    if not np.isfinite(xo):
+        raise MupsimError("no finite learning-rate optimum at the proxy width")
+    return float(xs[np.argmin(np.abs(np.log2(xs) - xo))])
+
+
+# ---------------------------------------------------------------------------- F6
+def f6(results) -> dict:
+    """F6: coordinate check — activation RMS after the last step vs width; slope per site."""
+    split = split_diverged(results)
+    out = _base("f6_coord_check", "Coordinate check: activation RMS vs width after t steps",
+                "μP keeps every activation Θ(1) in width; SP does not", results, split)
+    groups = defaultdict(list)
+    for r in results:
+        groups[(r.config["optimizer"], r.config["parameterization"])].append(r)
+    rows, series = [], {}
+    names = list(split.kept[0].activation_names) if split.kept else []
+    for (opt, p), runs in sorted(groups.items()):
+        per_site = {a: ([], []) for a in names}
+        init_site = {a: ([], []) for a in names}
+        for r in runs:
+            st = _status(r)
+            for a in names:
+                v = activation_series(r, a)[1] if st == "ok" else None
+                last = float(v[-1]) if v is not None else NAN
+                first = float(v[0]) if v is not None else NAN
+                rows.append(run_record(r, site=a, status=st, rms_last=last, rms_init=first,
+                                       step=int(r.steps[-1]) if len(r.steps) else -1))
+                per_site[a][0].append(r.config["width"])
+                per_site[a][1].append(last)
+                init_site[a][0].append(r.config["width"])
+                init_site[a][1].append(first)
+        fits = {a: _fit_dict(*per_site[a], n_boot=500) for a in names}
+        ws = sorted({r.config["width"] for r in runs})
+        mean = {a: [float(np.nanmean([y for x, y in zip(*per_site[a]) if x == w] or [NAN]))
+                    for w in ws] for a in names}
+        div = sorted({r.config["width"] for r in runs if _status(r) != "ok"})
+        worst = max(names, key=lambda a: abs(fits[a].get("exponent", 0) or 0)) if names else None
+        series[f"{opt}/{p}"] = {"optimizer": opt, "parameterization": p, "widths": ws,
+                                "mean": mean, "fits": fits, "diverged_widths": div,
+                                "worst_site": worst,
+                                "max_abs_slope": abs(fits[worst]["exponent"]) if worst else NAN,
+                                "lr": runs[0].config["lr"],
+                                "steps": int(runs[0].config["steps"])}
+    out.update(rows=rows, series=series, activations=names,
+               summary={k: {"max_abs_slope": v["max_abs_slope"], "worst_site": v["worst_site"]}
+                        for k, v in series.items()})
+    out["headline"] = "max |slope| of activation RMS vs width: " + ", ".join(
+        f"{k} {v['max_abs_slope']:.2f} ({v['worst_site']})" for k, v in series.items()) + \
+        f"; dropped {split.n_dropped}"
+    return _clean(out)
+
+
+# ---------------------------------------------------------------------------- F7
+def _predictions():
+    """The lead's steady-state predictions (mupsim.steady_state); imported lazily."""
+    from mupsim import steady_state as ss  # owner: lead
+    return ss
+
+
+def _call(fn, *args, **kw):
+    """Call fn with only the keyword arguments its signature accepts."""
+    params = inspect.signature(fn).parameters
+    return fn(*args, **{k: v for k, v in kw.items() if k in params})
+
+
+def f7(results) -> dict:
+    """F7: predicted vs measured steady-state RMS(W), relaxation time and angular update for
+    the hidden (scale-invariant) matrices of every run. Predictions from mupsim.steady_state
+    with the per-layer η_l, λ_l the run used and, for RMS(W), the measured update RMS."""
+    ss = _predictions()
+    split = split_diverged(results)
+    out = _base("f7_steady_state_theory", "Steady-state theory vs simulation",
+                "§3: RMS(W)∞ ≈ RMS(u)·√(η/2λ), τ ≈ 1/(2ηλ), angular update ≈ √(2ηλ(1−β1)/(1+β1))",
+                results, split)
+    rows = []
+    for r in split.kept:
+        c = r.config
+        for m in hidden_matrices(r):
+            ls = layer_settings(r, m)
+            lr, wd, b1 = ls["lr"], ls["wd"], c["beta1"]
+            u = steady_state(r, "update_rms", m, SS_FRACTION)
+            tfit = relaxation_time_fit(*matrix_series(r, "rms", m))
+            rows.append({
+                **run_record(r, matrix=m, beta1=b1, lr_layer=lr, wd_layer=wd,
+                             status="ok"),
+                "rms_measured": steady_state(r, "rms", m, SS_FRACTION),
+                "rms_predicted": float(_call(ss.equilibrium_rms, u, lr, wd, beta1=b1)),
+                "update_rms_measured": u,
+                "tau_measured": tfit.tau, "tau_fit_ok": tfit.ok, "tau_fit_r2": tfit.r2,
+                "tau_predicted": float(ss.relaxation_time(lr, wd)),
+                "angular_measured": steady_state(r, "angular_update", m, SS_FRACTION),
+                "angular_predicted": float(_call(ss.angular_update, lr, wd, beta1=b1)),
+            })
+    for r in split.dropped:
+        rows.append(run_record(r, status=_status(r)))
+    summary = {}
+    for q in ("rms", "tau", "angular"):
+        ratios = [row[f"{q}_measured"] / row[f"{q}_predicted"] for row in rows
+                  if row.get("status") == "ok" and (q != "tau" or row["tau_fit_ok"])
+                  and np.isfinite(row.get(f"{q}_measured", NAN))]
+        ratios = np.asarray(ratios, float)
+        summary[q] = {"n": int(ratios.size),
+                      "median_ratio": float(np.median(ratios)) if ratios.size else NAN,
+                      "min_ratio": float(ratios.min()) if ratios.size else NAN,
+                      "max_ratio": float(ratios.max()) if ratios.size else NAN}
+    out.update(rows=rows, series={"points": [row for row in rows if row.get("status") == "ok"]},
+               summary=summary)
+    out["headline"] = "measured/predicted median [min, max]: " + ", ".join(
+        f"{q} {v['median_ratio']:.2f} [{v['min_ratio']:.2f}, {v['max_ratio']:.2f}] (n={v['n']})"
+        for q, v in summary.items()) + f"; dropped {split.n_dropped}"
+    return _clean(out)
+
+
+# ---------------------------------------------------------------------------- F8
+def matrix_shapes(result) -> dict:
+    """{matrix name: (fan_out, fan_in)} from the model layout of the stored config."""
+    from mupsim.sim.config import SimConfig
+    from mupsim.sim.layout import build_layout
+    lay = build_layout(SimConfig.from_dict(result.config))
+    return {lay.names[p]: tuple(lay.shapes[p]) for p in lay.matrices}
+
+
+def f8(results) -> dict:
+    """F8: Muon under μP — σ_max of each matrix (and of its update) through training, per width,
+    in units of the spectral condition √(fan_out/fan_in).
+
+    The update's spectral norm is not logged; it is estimated from the logged update RMS as
+    RMS·√(max(fan_out, fan_in)), exact for an orthogonalized update whose singular values are all
+    equal (what Muon's Newton–Schulz iteration approximately produces).
+    """
+    split = split_diverged(results)
+    out = _base("f8_muon_spectral", "Muon under μP: spectral norms of weights and updates",
+                "Spectral condition: σ_max(W) = Θ(√(fan_out/fan_in)), σ_max(ΔW) likewise × η",
+                results, split)
+    rows, series = [], {}
+    finals = defaultdict(lambda: defaultdict(lambda: ([], [])))
+    for r in results:
+        st = _status(r)
+        w = r.config["width"]
+        if st != "ok":
+            rows.append(run_record(r, status=st))
+            continue
+        shapes = matrix_shapes(r)
+        for m in r.matrix_names:
+            fo, fi = shapes.get(m, (NAN, NAN))
+            ref = math.sqrt(fo / fi)
+            steps, sig = matrix_series(r, "sigma_max", m)
+            _, urms = matrix_series(r, "update_rms", m)
+            lr = layer_settings(r, m)["lr"]
+            upd = urms * math.sqrt(max(fo, fi))
+            key = f"{m}"
+            series.setdefault(key, {}).setdefault(str(w), {"steps": steps.tolist(), "w": [], "u": []})
+            series[key][str(w)]["w"].append((sig / ref).tolist())
+            series[key][str(w)]["u"].append((upd / ref).tolist())
+            rows.append(run_record(r, matrix=m, status=st, fan_out=fo, fan_in=fi, lr_layer=lr,
+                                   sigma_max_final=float(sig[-1]),
+                                   sigma_over_spectral_condition=float(sig[-1] / ref),
+                                   update_spectral_est_final=float(upd[-1]),
+                                   update_est_over_spectral_condition=float(upd[-1] / ref)))
+            finals[m]["w"][0].append(w)
+            finals[m]["w"][1].append(float(sig[-1] / ref))
+            finals[m]["u"][0].append(w)
+            finals[m]["u"][1].append(float(np.nanmean(upd[1:] / ref)) if upd.size > 1 else NAN)
+    # average seeds in the series
+    for m, per_w in series.items():
+        for w, d in per_w.items():
+            d["w"] = np.nanmean(np.array(d["w"]), 0).tolist()
+            d["u"] = np.nanmean(np.array(d["u"]), 0).tolist()
+    fits = {m: {"weight": _fit_dict(*finals[m]["w"]), "update": _fit_dict(*finals[m]["u"])}
+            for m in finals}
+    out.update(rows=rows, series=series, summary={"fits": fits,
+               "update_estimate": "RMS(ΔW)·sqrt(max(fan_out, fan_in))"},
+               diverged_widths=sorted({r.config["width"] for r in split.dropped}))
+    out["headline"] = "width exponent of σ_max(W)/√(fo/fi): " + ", ".join(
+        f"{m} {_fmt_ci(v['weight'])}" for m, v in fits.items()) + f"; dropped {split.n_dropped}"
+    return _clean(out)

@@ -1,0 +1,186 @@
+"""Run one simulation: ``run(config: SimConfig) -> Result``.
+
+Per-layer settings come from the calculator, ``mupsim.transfer(config.base_width,
+config.width, config.lr, config.wd, parameterization=..., optimizer=..., alignment=...,
+multipliers=..., wd_rule=..., alignment_exponent=...)``; the simulator never re-implements a
+scaling rule. Each parameter takes the settings of its layer class (embedding, hidden,
+readout, bias, norm_gain; see :mod:`mupsim.sim.layout`):
+
+* effective weight = ``multiplier``·w;
+* init: matrices w ~ N(0, init_std²) times a fixed-dimension constant (1/sqrt(k) for the
+  embedding's fan-in k, 1/sqrt(r) for W2's fan-in r·n, 1 otherwise); norm gains 1, biases 0;
+* ``lr`` and ``wd`` per parameter (wd_mode "coupled": w ← w − lr(u + wd·w); "independent":
+  w ← w − lr·u − s(t)·wd·w, see :mod:`mupsim.sim.kernels.optim`).
+
+``optimizer="signsgd"`` is Lion with β1 = β2 = 0 (calculator asked with optimizer="lion");
+Muon uses ``momentum`` (Nesterov) for the matrices, and AdamW with β1, β2 for the vectors.
+
+Seeds: teacher ``default_rng([seed, 101])``, student init ``default_rng([seed, 202])``, power
+iteration start ``default_rng([seed, 303])``, batches from numba's RNG re-seeded per batch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from mupsim.sim.config import SimConfig
+from mupsim.sim.data import Dataset, make_dataset
+from mupsim.sim.kernels import diagnostics as D
+from mupsim.sim.kernels.loop import train
+from mupsim.sim.kernels.optim import OPT_CODES, SCHED_CODES
+from mupsim.sim.layout import B_W2, Layout, activation_names, build_layout
+from mupsim.sim.result import MATRIX_METRICS, Result, provenance
+
+assert MATRIX_METRICS == ("rms", "sigma_max", "gain", "update_rms", "rel_update",
+                          "angular_update", "cos_w_update", "eff_lr")
+
+
+def settings_for(config: SimConfig):
+    """The calculator's Settings for this run."""
+    from mupsim.calculator import transfer
+    opt = "lion" if config.optimizer == "signsgd" else config.optimizer
+    return transfer(config.base_width, config.width, config.lr, config.wd,
+                    parameterization=config.parameterization, optimizer=opt,
+                    alignment=config.alignment, multipliers=config.multipliers,
+                    wd_rule=config.wd_rule, alignment_exponent=config.alignment_exponent)
+
+
+def log_schedule(steps: int, n_logs: int) -> np.ndarray:
+    """``min(n_logs, steps+1)`` distinct log-spaced steps in [0, steps], incl. 0 and steps."""
+    want = min(n_logs, steps + 1) - 1  # points in [1, steps]
+    if want <= 0:
+        return np.array([0], np.int64)
+    pts = np.unique(np.round(np.geomspace(1, steps, want)).astype(np.int64))
+    m = want
+    while pts.size < want:  # rounding merged points at the low end: ask for more
+        m += 1
+        pts = np.unique(np.round(np.geomspace(1, steps, m)).astype(np.int64))
+    if pts.size > want:  # keep the largest, always including 1..: drop from the middle
+        keep = np.round(np.linspace(0, pts.size - 1, want)).astype(np.int64)
+        pts = pts[np.unique(keep)]
+    return np.concatenate([[0], pts]).astype(np.int64)
+
+
+@dataclass
+class Prepared:
+    """Everything the compiled loop needs (also used by the NumPy reference and tests)."""
+
+    config: SimConfig
+    layout: Layout
+    settings: object
+    theta0: np.ndarray
+    mult: np.ndarray
+    p_lr: np.ndarray
+    p_wd: np.ndarray
+    data: Dataset
+    log_steps: np.ndarray
+    opt: int
+    hyper: np.ndarray
+    independent: bool
+    sched_code: int
+    warmup: int
+    decay_steps: int
+    pvec0: np.ndarray
+
+
+def init_params(config: SimConfig, lay: Layout, layers: dict, dtype) -> np.ndarray:
+    rng = np.random.default_rng([config.seed, 202])
+    theta = np.zeros(lay.size, np.float64)
+    W2 = set(int(p) for p in lay.blocks[:, B_W2] if p >= 0)
+    for p, (name, cls) in enumerate(zip(lay.names, lay.classes)):
+        v = lay.view(theta, p)
+        if cls == "norm_gain":
+            v[...] = 1.0
+        elif cls == "bias":
+            v[...] = 0.0
+        else:
+            c = 1.0
+            if cls == "embedding":
+                c = 1.0 / np.sqrt(config.input_dim)
+            elif p in W2:
+                c = 1.0 / np.sqrt(config.ffn_ratio)
+            v[...] = rng.standard_normal(v.shape) * (layers[cls].init_std * c)
+    return theta.astype(dtype)
+
+
+def prepare(config: SimConfig) -> Prepared:
+    if not isinstance(config, SimConfig):
+        from mupsim.errors import MupsimError
+        raise MupsimError(f"run() needs a SimConfig; got {type(config).__name__}")
+    settings = settings_for(config)
+    layers = settings.layers
+    dtype = np.dtype(config.dtype)
+    lay = build_layout(config)
+    mult = np.array([layers[c].multiplier for c in lay.classes], np.float64)
+    p_lr = np.array([layers[c].lr for c in lay.classes], np.float64)
+    p_wd = np.array([layers[c].wd for c in lay.classes], np.float64)
+    theta0 = init_params(config, lay, layers, dtype)
+    data = make_dataset(config, dtype)
+    if config.optimizer == "signsgd":
+        b1, b2 = 0.0, 0.0
+    else:
+        b1, b2 = config.beta1, config.beta2
+    hyper = np.array([config.momentum, b1, b2, config.eps], np.float64)
+    decay = int(round(config.decay_fraction * config.steps))
+    if config.decay_fraction > 0:
+        decay = max(decay, 1)
+    ncols = int(sum(lay.cols[p] for p in lay.matrices))
+    pvec0 = np.random.default_rng([config.seed, 303]).standard_normal(ncols).astype(dtype)
+    return Prepared(config, lay, settings, theta0, mult, p_lr, p_wd, data,
+                    log_schedule(config.steps, config.n_logs), OPT_CODES[config.optimizer],
+                    hyper, config.wd_mode == "independent", SCHED_CODES[config.schedule],
+                    config.warmup_steps, decay, pvec0)
+
+
+def execute(prep: Prepared):
+    """Run the compiled loop. Returns (theta, diverged_step or -1, out_loss (2,T),
+    out_mat (8,M,T), out_act (A,T))."""
+    lay, cfg, d = prep.layout, prep.config, prep.data
+    T = prep.log_steps.size
+    M = lay.matrices.size
+    A = len(activation_names(lay))
+    out_loss = np.full((2, T), np.nan)
+    out_mat = np.full((D.N_METRICS, M, T), np.nan)
+    out_act = np.full((A, T), np.nan)
+    theta = prep.theta0.copy()
+    pvec = prep.pvec0.copy()
+    div = train(theta, lay.offsets, lay.rows, lay.cols, lay.is_matrix, prep.mult, lay.emb,
+                lay.readout, lay.blocks, lay.arch, lay.farch, lay.matrices, prep.p_lr,
+                prep.p_wd, prep.opt, prep.hyper, prep.independent, prep.sched_code,
+                prep.warmup, prep.decay_steps, cfg.steps, cfg.seed, cfg.batch_size, d.A1, d.A2,
+                d.noise, d.X_train, d.T_train, d.X_test, d.T_test, prep.log_steps,
+                cfg.divergence_bound, pvec, out_loss, out_mat, out_act)
+    return theta, int(div), out_loss, out_mat, out_act
+
+
+def run(config: SimConfig) -> Result:
+    """Train one network as configured and return its logged trajectory (see Result)."""
+    t0 = time.perf_counter()
+    prep = prepare(config)
+    theta, div, out_loss, out_mat, out_act = execute(prep)
+    lay = prep.layout
+    spectra = {}
+    for p in lay.matrices:
+        W = lay.view(theta, int(p)).astype(np.float64)
+        name = lay.names[int(p)]
+        if div >= 0 or not np.all(np.isfinite(W)):
+            spectra[name] = np.full(min(W.shape), np.nan)
+        else:
+            spectra[name] = np.linalg.svd(W, compute_uv=False)
+    wall = time.perf_counter() - t0
+    return Result(
+        config=config.to_dict(),
+        provenance=provenance(config, settings=prep.settings.to_dict(), wall_time_s=wall),
+        status="diverged" if div >= 0 else "ok",
+        diverged_step=div if div >= 0 else None,
+        steps=prep.log_steps.copy(),
+        train_loss=out_loss[0], test_loss=out_loss[1],
+        matrix_names=lay.matrix_names,
+        matrix={k: out_mat[i] for i, k in enumerate(MATRIX_METRICS)},
+        activation_names=activation_names(lay),
+        activation_rms=out_act,
+        spectra=spectra,
+    )
