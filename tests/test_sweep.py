@@ -137,6 +137,11 @@ def test_sweep_rejects_negative_workers(tmp_path):
         sweep(configs(1), tmp_path, workers=-1, runner=fake_runner)
 
 
+def test_sweep_rejects_unpicklable_runner_for_worker_processes(tmp_path):
+    with pytest.raises(MupsimError, match="cannot be sent to worker processes"):
+        sweep(configs(1), tmp_path, workers=1, progress=False, runner=lambda c: fake_runner(c))
+
+
 def test_sweep_accepts_config_dicts(tmp_path):
     res = sweep([{"seed": 3, "width": 8}], tmp_path, workers=0, progress=False, runner=fake_runner)
     assert res[0].config["seed"] == 3
@@ -158,6 +163,7 @@ def test_sweep_real_runs_identical_for_1_and_2_workers(tmp_path):
     r1 = sweep(cs, tmp_path / "w1", workers=1, progress=False)
     r2 = sweep(cs, tmp_path / "w2", workers=2, progress=False)
     assert [r.status for r in r1] == ["ok", "ok"], [r.provenance.get("error") for r in r1]
+    assert load_results(tmp_path / "w1", cs) == r1  # real results round-trip bit-identically
     assert all(same_outcome(a, b) for a, b in zip(r1, r2))
 
 

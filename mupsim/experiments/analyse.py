@@ -159,8 +159,9 @@ def f1(results, lr0: float, wd0: float) -> dict:
             summary["steady_gain"].setdefault(m, {})[label] = g
         series[label] = s
     # spread of the steady gain across (η, λ) at equal η/λ and overall
+    mults = {lab: (v["lr_mult"], v["wd_mult"]) for lab, v in series.items()}
     for m, d in summary["steady_gain"].items():
-        eq = [v for (a, b), v in zip(_labels_mults(series), d.values()) if a == b]
+        eq = [v for lab, v in d.items() if mults[lab][0] == mults[lab][1]]
         summary.setdefault("spread_equal_ratio", {})[m] = _rel_spread(eq)
         summary.setdefault("spread_all", {})[m] = _rel_spread(list(d.values()))
     out.update(rows=rows, series=series, summary=summary, matrices=mats)
@@ -170,10 +171,6 @@ def f1(results, lr0: float, wd0: float) -> dict:
                        + f"; spread at equal η/λ {summary.get('spread_equal_ratio', {}).get(w1, NAN):.1%}"
                        + f"; dropped {split.n_dropped}")
     return _clean(out)
-
-
-def _labels_mults(series):
-    return [(v["lr_mult"], v["wd_mult"]) for v in series.values()]
 
 
 def _rel_spread(values) -> float:

@@ -9,6 +9,8 @@
 * A run that raises is recorded as a Result with status "error" (message and traceback in
   ``provenance["error"]``/``["traceback"]``) and the sweep goes on; saved error records are
   re-run on resume. Divergence is not an error: the runner returns status "diverged".
+* With the default "spawn" context, a script calling ``sweep`` must guard its entry point with
+  ``if __name__ == "__main__":`` (the usual multiprocessing rule).
 
 Spec files (JSON)::
 
@@ -30,6 +32,7 @@ import itertools
 import json
 import multiprocessing as mp
 import os
+import pickle
 import time
 import traceback
 from pathlib import Path
@@ -102,6 +105,13 @@ def _execute(pending: Mapping[str, SimConfig], out: Path, n_workers: int, runner
         for k, c in pending.items():
             yield k, _run_and_save(c.to_dict(), str(out / k), runner)
         return
+    if runner is not None:
+        try:
+            pickle.dumps(runner)
+        except Exception as e:  # noqa: BLE001
+            raise MupsimError(f"runner {runner!r} cannot be sent to worker processes ({e}); use a "
+                              f"module-level function, or workers=0 to run in this process") \
+                from None
     ctx = mp.get_context(context)
     with _thread_env():
         ex = cf.ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx,

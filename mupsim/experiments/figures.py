@@ -1,0 +1,442 @@
+"""Plotting: one function per figure, analysed numbers (the dicts of
+:mod:`mupsim.experiments.analyse`) -> matplotlib Figure, Agg backend, one consistent style.
+
+Nothing here runs or reads simulations. Diverged runs are never dropped silently: where a run
+diverged, the axis gets an 'x' at its top at that x position (and the CSV lists it).
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.transforms import blended_transform_factory  # noqa: E402
+
+STYLE = {
+    "font.size": 8.5, "axes.titlesize": 9, "axes.labelsize": 8.5, "legend.fontsize": 7,
+    "xtick.labelsize": 7.5, "ytick.labelsize": 7.5, "axes.grid": True, "grid.alpha": 0.25,
+    "axes.spines.top": False, "axes.spines.right": False, "lines.linewidth": 1.4,
+    "lines.markersize": 4, "figure.dpi": 110, "savefig.dpi": 150,
+}
+RULE_COLORS = {"constant": "#d62728", "fan2025": "#1f77b4", "timescale": "#2ca02c",
+               "alignment": "#9467bd", "sp": "#d62728", "mup": "#1f77b4"}
+REF_STYLE = dict(color="0.55", lw=0.9, ls="--")
+DIVERGED_STYLE = dict(marker="x", color="k", ms=6, mew=1.5, ls="none", clip_on=False, zorder=5)
+NAN = float("nan")
+
+
+def _rule_color(label: str) -> str:
+    for k, c in RULE_COLORS.items():
+        if label.startswith(k):
+            return c
+    return "0.3"
+
+
+def width_colors(widths) -> dict:
+    """One colour per width (viridis over log width), the same mapping in every figure."""
+    ws = sorted({int(w) for w in widths})
+    cmap = plt.get_cmap("viridis")
+    if len(ws) == 1:
+        return {ws[0]: cmap(0.1)}
+    lo, hi = math.log(ws[0]), math.log(ws[-1])
+    return {w: cmap(0.05 + 0.8 * (math.log(w) - lo) / (hi - lo)) for w in ws}
+
+
+def _new(nrows, ncols, w=3.2, h=2.6, title=None) -> tuple[Figure, np.ndarray]:
+    with plt.rc_context(STYLE):
+        fig = Figure(figsize=(w * ncols, h * nrows), constrained_layout=True)
+        axes = np.atleast_2d(fig.subplots(nrows, ncols, squeeze=False))
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig, axes
+
+
+def _apply_style(fig: Figure) -> None:
+    for ax in fig.axes:
+        ax.grid(True, alpha=STYLE["grid.alpha"])
+        for s in ("top", "right"):
+            ax.spines[s].set_visible(False)
+
+
+def mark_diverged(ax, xs, label: bool = True) -> None:
+    """Put an 'x' at the top of ``ax`` at each x in ``xs`` (diverged runs)."""
+    xs = [x for x in xs if x is not None and np.isfinite(x)]
+    if not xs:
+        return
+    tr = blended_transform_factory(ax.transData, ax.transAxes)
+    ax.plot(xs, [0.98] * len(xs), transform=tr, label="diverged" if label else None,
+            **DIVERGED_STYLE)
+
+
+def _ref_slopes(ax, x0, y0, widths, slopes, labels=True):
+    w = np.array([min(widths), max(widths)], float)
+    for p in slopes:
+        ax.plot(w, y0 * (w / x0) ** p, **REF_STYLE, alpha=0.4 + 0.4 * (p == 0.75))
+        if labels:
+            ax.annotate(f"n^{p:g}", (w[-1], y0 * (w[-1] / x0) ** p), fontsize=6.5, color="0.45",
+                        xytext=(2, 0), textcoords="offset points", va="center")
+
+
+def _fit_label(fit: dict, name="") -> str:
+    e = fit.get("exponent", NAN)
+    lo, hi = (fit.get("ci") or [NAN, NAN])[:2]
+    return f"{name}{' ' if name else ''}{e:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+def _footer(fig, data):
+    n, d = data.get("n_runs", 0), data.get("n_dropped", 0)
+    txt = f"{n} runs; {d} diverged (x, listed in the CSV)" if d else f"{n} runs; none diverged"
+    fig.text(0.995, 0.002, txt, ha="right", va="bottom", fontsize=6.5, color="0.4")
+
+
+# ---------------------------------------------------------------------------- F1
+def f1(data: dict) -> Figure:
+    mats = data["matrices"]
+    fig, axes = _new(len(mats), 2, title=data["title"])
+    labels = list(data["series"])
+    cmap = plt.get_cmap("tab10")
+    for i, m in enumerate(mats):
+        for j, lab in enumerate(labels):
+            s = data["series"][lab]
+            d = s["matrices"].get(m)
+            color = cmap(j)
+            if d is None:
+                for ax in axes[i]:
+                    mark_diverged(ax, [1.0], label=False)
+                continue
+            st = np.asarray(d["steps"], float)
+            ls = "-" if s["lr_mult"] == s["wd_mult"] else ":"
+            for k, x in enumerate((st, 2 * d["decay_per_step"] * st)):
+                ax = axes[i, k]
+                ax.plot(x[1:], d["mean"][1:], ls=ls, color=color, label=lab)
+                ax.fill_between(x[1:], d["min"][1:], d["max"][1:], color=color, alpha=0.15, lw=0)
+        axes[i, 0].set_xscale("log")
+        axes[i, 1].set_xscale("log")
+        axes[i, 0].set_ylabel(f"gain ‖Wx‖/‖x‖  ({m})")
+        axes[i, 1].axvline(1.0, **REF_STYLE)
+    axes[-1, 0].set_xlabel("step t")
+    axes[-1, 1].set_xlabel("t / τ,  τ = 1/(2 η_l λ_l)")
+    axes[0, 0].legend(title="solid: equal η/λ", ncol=2, title_fontsize=7)
+    sp = data["summary"].get("spread_equal_ratio", {})
+    if mats:
+        axes[0, 1].set_title(f"steady-gain spread at equal η/λ: {sp.get(mats[0], NAN):.1%}")
+    _apply_style(fig)
+    _footer(fig, data)
+    return fig
+
+
+# ---------------------------------------------------------------------------- F2
+def f2(data: dict) -> Figure:
+    mats = data["matrices"]
+    fig, axes = _new(len(mats), 2, title=data["title"])
+    cmap = plt.get_cmap("tab10")
+    for i, m in enumerate(mats):
+        ser = data["series"].get(m, {})
+        for j, (lab, d) in enumerate(ser.items()):
+            s = np.asarray(d["sigma"], float)
+            k = np.arange(1, s.size + 1)
+            axes[i, 0].plot(k, s, color=cmap(j), label=lab)
+            axes[i, 1].plot(k, s / d["scale"], color=cmap(j), label=lab)
+        summ = data["summary"].get(m, {})
+        for ax, kind, ylab in ((axes[i, 0], "raw", f"σ_k  ({m})"),
+                               (axes[i, 1], "normalized", "σ_k / √(η_l/λ_l)")):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_ylabel(ylab)
+            c = summ.get(kind, {})
+            ax.set_title(f"{kind}: max rel. dev. {c.get('max_rel_dev', NAN):.1%} "
+                         f"(σ_max {c.get('top_rel_dev', NAN):.1%})")
+        if "equal_ratio_pairs" in summ:
+            axes[i, 1].text(0.02, 0.03, "equal η/λ only: "
+                            f"{summ['equal_ratio_pairs']['max_rel_dev']:.1%}; shape only: "
+                            f"{summ['normalized']['shape_max_rel_dev']:.1%}",
+                            transform=axes[i, 1].transAxes, fontsize=6.5, color="0.3")
+    for ax in axes[-1]:
+        ax.set_xlabel("index k")
+    axes[0, 0].legend(ncol=2)
+    _apply_style(fig)
+    _footer(fig, data)
+    return fig
+
+
+# ---------------------------------------------------------------------------- F3
+def _variant_points(rows, vlabel, matrix):
+    ws, ys, div = [], [], []
+    for r in rows:
+        if r.get("variant") != vlabel or r.get("matrix") != matrix:
+            continue
+        if r.get("status") != "ok":
+            div.append(r["width"])
+            continue
+        ws.append(r["width"])
+        ys.append(r["sigma_over_sqrt"])
+    return np.array(ws, float), np.array(ys, float), div
+
+
+def _plot_fit(ax, ws, ys, fit, color, label, marker="o"):
+    ax.plot(ws, ys, marker, color=color, alpha=0.5, ms=3)
+    if np.isfinite(fit.get("exponent", NAN)):
+        w = np.asarray(fit["widths"], float)
+        ax.plot(w, fit["geo_mean"], "-", color=color, lw=0.8, alpha=0.6)
+        ax.plot(w, fit["prefactor"] * w ** fit["exponent"], "--", color=color, lw=1.2,
+                label=f"{label}: α̂ {_fit_label(fit)}")
+
+
+def f3(data: dict) -> Figure:
+    rows, fits, mats = data["rows"], data["series"], data["matrices"]
+    fields = list(data["variants"])
+    fig, axes = _new(1, 1 + len(fields), w=3.3, h=3.0, title=data["title"])
+    axes = axes[0]
+    m0 = mats[0] if mats else None
+    # panel 0: baseline, all hidden matrices
+    ax = axes[0]
+    cmap = plt.get_cmap("tab10")
+    allw = [r["width"] for r in rows]
+    for j, m in enumerate(mats):
+        ws, ys, div = _variant_points(rows, "baseline", m)
+        _plot_fit(ax, ws, ys, fits.get("baseline", {}).get(m, {}), cmap(j), m)
+        mark_diverged(ax, div, label=j == 0)
+    b = fits.get("baseline", {}).get(m0, {})
+    if np.isfinite(b.get("exponent", NAN)):
+        _ref_slopes(ax, b["widths"][0], b["geo_mean"][0], allw, (0.5, 0.75, 1.0))
+    ax.set_title("baseline (grey: slopes ½, ¾, 1)")
+    # variant panels, first hidden matrix
+    for k, field in enumerate(fields):
+        ax = axes[k + 1]
+        labels = ["baseline"] + [v for v, f in fits.items()
+                                 if isinstance(f, dict) and f.get("field") == field]
+        vals = data["variants"][field]
+        for j, vlabel in enumerate(labels):
+            ws, ys, div = _variant_points(rows, vlabel, m0)
+            name = f"{field}={vals[0]}" if vlabel == "baseline" else vlabel
+            _plot_fit(ax, ws, ys, fits.get(vlabel, {}).get(m0, {}), cmap(j), name.split("=")[-1])
+            mark_diverged(ax, div, label=False)
+        ax.set_title(f"{field} ({m0})")
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("width n")
+        ax.legend(loc="upper left")
+    axes[0].set_ylabel("σ_max / √(η_l/λ_l)  (steady state)")
+    _apply_style(fig)
+    _footer(fig, data)
+    return fig
+
+
+# ---------------------------------------------------------------------------- F4
+def f4(data: dict) -> Figure:
+    rows, fits, mats = data["rows"], data["series"], data["matrices"]
+    fig, axes = _new(1, 2, w=4.0, h=3.1, title=data["title"])
+    axes = axes[0]
+    for k, q in enumerate(("gain", "sigma_max")):
+        ax = axes[k]
+        for rule, f in fits.items():
+            color = _rule_color(rule)
+            for j, m in enumerate(mats):
+                pts = [(r["width"], r[f"{q}_ss"]) for r in rows
+                       if r.get("rule") == rule and r.get("matrix") == m and r.get("status") == "ok"]
+                if pts:
+                    ws, ys = np.array(pts, float).T
+                    ax.plot(ws, ys, "o" if j == 0 else "s", color=color, alpha=0.45, ms=3)
+                fit = f.get(m, {}).get(q, {})
+                if np.isfinite(fit.get("exponent", NAN)):
+                    ax.plot(fit["widths"], fit["geo_mean"], "-" if j == 0 else ":", color=color,
+                            label=f"{rule} {m.split('.')[-1]}: {_fit_label(fit)}")
+            mark_diverged(ax, f.get("diverged_widths", []), label=False)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("width n")
+        ax.set_ylabel({"gain": "sublayer gain (steady state)",
+                       "sigma_max": "σ_max (steady state)"}[q])
+        ax.set_title(f"{q}: fitted width exponent [95% CI]")
+        ax.legend(fontsize=6)
+    _apply_style(fig)
+    _footer(fig, data)
+    return fig
+
+
+# ---------------------------------------------------------------------------- F5
+def _transfer_axes(ax, panel, xlabel, title):
+    widths = sorted(int(w) for w in panel["widths"])
+    colors = width_colors(widths)
+    for w in widths:
+        d = panel["widths"][str(w)]
+        x = np.asarray(d["x"], float)
+        y = np.asarray(d["loss_mean"], float)
+        fin = np.isfinite(y)
+        ax.plot(x[fin], y[fin], "-o", color=colors[w], ms=2.5, label=f"n={w}")
+        mark_diverged(ax, x[~fin].tolist() if (~fin).any() else [], label=False)
+        o = d["optimum"]
+        if np.isfinite(o["x_opt"]):
+            xo = 2.0 ** o["x_opt"]
+            yo = np.interp(o["x_opt"], np.log2(x[fin]), y[fin]) if fin.sum() >= 2 else NAN
+            lo, hi = (2.0 ** np.asarray(o["ci"], float)) if np.all(np.isfinite(o["ci"])) else (xo, xo)
+            ax.errorbar([xo], [yo], xerr=[[xo - lo], [hi - xo]], fmt="*",
+                        color=colors[w], ms=8, mec="k", mew=0.5, capsize=2, zorder=6)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    dr = panel.get("drift") or {}
+    if dr:
+        edge = " (optimum at grid edge)" if dr.get("any_at_edge") else ""
+        title += (f"\ndrift/doubling {dr['per_doubling']:+.2f} "
+                  f"[{dr['ci'][0]:+.2f}, {dr['ci'][1]:+.2f}]{edge}")
+    ax.set_title(title)
+
+
+def f5(data: dict) -> Figure:
+    lr, wd = data["series"]["lr"], data["series"]["wd"]
+    ncols = max(len(lr) + 1, len(wd), 1)
+    fig, axes = _new(2, ncols, w=3.2, h=2.8, title=data["title"])
+    for k, (p, panel) in enumerate(lr.items()):
+        _transfer_axes(axes[0, k], panel, "base learning rate η", f"{p.upper()}, no weight decay")
+    axes[0, 0].set_ylabel("final test loss")
+    axes[0, 0].legend(loc="upper left")
+    # summary panel: optimum vs width for every panel
+    ax = axes[0, len(lr)] if len(lr) < ncols else None
+    if ax is not None:
+        for group, panels in (("η", lr), ("λ", wd)):
+            for p, panel in panels.items():
+                ws = sorted(int(w) for w in panel["widths"])
+                xo = [panel["widths"][str(w)]["optimum"]["x_opt"] for w in ws]
+                ci = np.array([panel["widths"][str(w)]["optimum"]["ci"] for w in ws], float)
+                xo = np.asarray(xo, float)
+                ax.errorbar(ws, xo - xo[0], yerr=[xo - ci[:, 0], ci[:, 1] - xo], capsize=2,
+                            marker="o" if group == "η" else "s", color=_rule_color(p),
+                            ls="-" if group == "η" else ":", label=f"{group}: {p}")
+        ax.axhline(0, **REF_STYLE)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("width n")
+        ax.set_ylabel("log2(optimum / optimum at n0)")
+        ax.set_title("optimum shift vs width (95% CI)")
+        ax.legend(fontsize=6)
+    for k, (rule, panel) in enumerate(wd.items()):
+        _transfer_axes(axes[1, k], panel, "base weight decay λ", f"μP η, λ rule: {rule}")
+    axes[1, 0].set_ylabel("final test loss")
+    for r in range(2):
+        used = len(lr) + 1 if r == 0 else len(wd)
+        for k in range(used, ncols):
+            axes[r, k].set_visible(False)
+    _apply_style(fig)
+    _footer(fig, data)
+    return fig
+
+
+# ---------------------------------------------------------------------------- F6
+def f6(data: dict) -> Figure:
+    ser = data["series"]
+    opts = sorted({v["optimizer"] for v in ser.values()})
+    params = sorted({v["parameterization"] for v in ser.values()}, key=lambda p: p != "sp")
+    fig, axes = _new(len(opts), len(params), w=3.3, h=2.5, title=data["title"])
+    names = data["activations"]
+    cmap = plt.get_cmap("tab10")
+    for i, o in enumerate(opts):
+        for j, p in enumerate(params):
+            ax = axes[i, j]
+            s = ser.get(f"{o}/{p}")
+            if s is None:
+                ax.set_visible(False)
+                continue
+            for k, a in enumerate(names):
+                ax.plot(s["widths"], s["mean"][a], "-o", ms=2.5, color=cmap(k % 10), label=a)
+            mark_diverged(ax, s["diverged_widths"], label=False)
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_title(f"{o}, {p.upper()} (η={s['lr']:g}, t={s['steps']}): "
+                         f"max|slope| {s['max_abs_slope']:.2f}")
+            if j == 0:
+                ax.set_ylabel("activation RMS")
+            if i == len(opts) - 1:
+                ax.set_xlabel("width n")
+    axes[0, -1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _apply_style(fig)
+    _footer(fig, data)
+    return fig
+
+
+# ---------------------------------------------------------------------------- F7
+def f7(data: dict) -> Figure:
+    pts = data["series"]["points"]
+    fig, axes = _new(1, 3, w=3.2, h=3.1, title=data["title"])
+    axes = axes[0]
+    quantities = (("rms", "RMS(W) steady state"), ("tau", "relaxation time (steps)"),
+                  ("angular", "angular update per step (rad)"))
+    widths = sorted({p["width"] for p in pts})
+    markers = dict(zip(widths, "os^Dv<>"))
+    b1s = sorted({p["beta1"] for p in pts})
+    bcol = dict(zip(b1s, ("#d62728", "#1f77b4", "#2ca02c", "#9467bd")))
+    for ax, (q, lab) in zip(axes, quantities):
+        allv = []
+        for p in pts:
+            x, y = p[f"{q}_predicted"], p[f"{q}_measured"]
+            if not (np.isfinite(x) and np.isfinite(y) and x > 0 and y > 0):
+                continue
+            ok = p.get("tau_fit_ok", True) if q == "tau" else True
+            ax.plot([x], [y], markers[p["width"]], color=bcol[p["beta1"]],
+                    mfc=bcol[p["beta1"]] if ok else "none", ms=4, alpha=0.8)
+            allv += [x, y]
+        if allv:
+            lo, hi = min(allv) / 1.3, max(allv) * 1.3
+            ax.plot([lo, hi], [lo, hi], color="k", lw=0.8, label="identity")
+            ax.set_xlim(lo, hi)
+            ax.set_ylim(lo, hi)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        s = data["summary"].get(q, {})
+        ax.set_title(f"{lab}\nmeasured/predicted median {s.get('median_ratio', NAN):.2f} "
+                     f"[{s.get('min_ratio', NAN):.2f}, {s.get('max_ratio', NAN):.2f}]")
+        ax.set_xlabel("predicted")
+    axes[0].set_ylabel("measured")
+    from matplotlib.lines import Line2D
+    handles = [Line2D([], [], marker=markers[w], color="0.3", ls="none", label=f"n={w}")
+               for w in widths]
+    handles += [Line2D([], [], marker="o", color=bcol[b], ls="none", label=f"β1={b:g}")
+                for b in b1s]
+    handles += [Line2D([], [], marker="o", mfc="none", color="0.3", ls="none",
+                       label="τ fit unreliable")]
+    axes[0].legend(handles=handles, fontsize=6, loc="upper left")
+    _apply_style(fig)
+    _footer(fig, data)
+    return fig
+
+
+# ---------------------------------------------------------------------------- F8
+def f8(data: dict) -> Figure:
+    ser = data["series"]
+    mats = list(ser)
+    fig, axes = _new(2, max(len(mats), 1), w=2.9, h=2.5, title=data["title"])
+    allw = sorted({int(w) for m in mats for w in ser[m]})
+    colors = width_colors(allw) if allw else {}
+    fits = data["summary"]["fits"]
+    for j, m in enumerate(mats):
+        for w in sorted(ser[m], key=int):
+            d = ser[m][w]
+            st = np.asarray(d["steps"], float)
+            axes[0, j].plot(st[1:], d["w"][1:], color=colors[int(w)], label=f"n={w}")
+            axes[1, j].plot(st[1:], d["u"][1:], color=colors[int(w)], label=f"n={w}")
+        for r, kind in enumerate(("weight", "update")):
+            ax = axes[r, j]
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            mark_diverged(ax, [], label=False)
+            f = fits.get(m, {}).get(kind, {})
+            ax.set_title(f"{m}: width exp. {_fit_label(f)}", fontsize=7.5)
+        axes[1, j].set_xlabel("step t")
+    if mats:
+        axes[0, 0].set_ylabel("σ_max(W) / √(fan_out/fan_in)")
+        axes[1, 0].set_ylabel("σ_max(ΔW) est. / √(fan_out/fan_in)")
+        axes[0, 0].legend()
+    if data.get("diverged_widths"):
+        fig.text(0.01, 0.002, f"diverged widths (not drawn): {data['diverged_widths']}",
+                 fontsize=7, color="r")
+    _apply_style(fig)
+    _footer(fig, data)
+    return fig
+
+
+PLOTTERS = {"F1": f1, "F2": f2, "F3": f3, "F4": f4, "F5": f5, "F6": f6, "F7": f7, "F8": f8}

@@ -1,0 +1,255 @@
+"""Regenerate the figures: spec -> cached sweep -> analysis -> PNG + CSV + JSON.
+
+    python -m mupsim.experiments.make_figures --quick=0|1 [--only F3,F4] [--results-dir DIR]
+                                              [--figures-dir DIR] [--workers N]
+
+For each figure: run its sweep through :func:`mupsim.sim.sweep` into the results cache (one file
+pair per config, stem = ``config.key()``, so a warm run computes nothing), load the stored
+results back from disk, analyse them, and write ``<figures-dir>/<name>.png`` with the numbers
+behind it in ``<name>.csv`` (one row per run/point, diverged runs listed) and ``<name>.json``
+(headline, fits, series), all atomically. One line per figure is printed with its headline
+numbers. ``--quick=1`` uses tiny widths and few steps and writes to ``<figures-dir>/quick``.
+
+F4 needs α̂ from F3 and F5's weight-decay sweep needs the best learning rate of F5's own
+learning-rate sweep; those come from the stored results of the earlier sweep (run if missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_RESULTS = REPO / ".cache" / "results"
+DEFAULT_FIGURES = REPO / "figures"
+ORDER = ("F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8")
+
+
+# ---------------------------------------------------------------------------- atomic output
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _json_default(o):
+    try:
+        import numpy as np
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(o, (set, tuple)):
+        return list(o)
+    return str(o)
+
+
+def _fmt_cell(v):
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else repr(v)
+    if v is None:
+        return ""
+    if isinstance(v, (list, tuple, dict)):
+        return json.dumps(v, default=_json_default)
+    return v
+
+
+def write_outputs(data: dict, fig, out_dir: Path) -> Path:
+    """Write <name>.png, <name>.csv and <name>.json for one analysed figure, atomically."""
+    name = data["figure"]
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=150)
+    _atomic_write_bytes(out_dir / f"{name}.png", buf.getvalue())
+    rows = data.get("rows", [])
+    cols: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in cols:
+                cols.append(k)
+    s = io.StringIO()
+    w = csv.DictWriter(s, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _fmt_cell(r.get(k)) for k in cols})
+    _atomic_write_bytes(out_dir / f"{name}.csv", s.getvalue().encode("utf-8"))
+    text = json.dumps(data, indent=1, default=_json_default, allow_nan=True)
+    _atomic_write_bytes(out_dir / f"{name}.json", text.encode("utf-8"))
+    return out_dir / f"{name}.png"
+
+
+# ---------------------------------------------------------------------------- pipeline
+class Pipeline:
+    """Runs sweeps into the cache and keeps the analyses figures depend on."""
+
+    def __init__(self, quick: bool, results_dir: Path, workers, progress: bool, runner=None):
+        self.quick = quick
+        self.results_dir = Path(results_dir)
+        self.workers = workers
+        self.progress = progress
+        self.runner = runner
+        self.analyses: dict[str, dict] = {}
+        self.computed = 0
+        self.errors = 0
+
+    def results(self, configs) -> list:
+        """Run the missing configs, then load every result of ``configs`` from the cache."""
+        from mupsim.sim import Result, load_results, sweep
+        missing = sum(not Result.exists(self.results_dir / c.key()) for c in
+                      {c.key(): c for c in configs}.values())
+        if missing:
+            sweep(configs, self.results_dir, workers=self.workers, progress=self.progress,
+                  runner=self.runner)
+        self.computed += missing
+        loaded = load_results(self.results_dir, configs)
+        absent = sum(r is None for r in loaded)
+        if absent:
+            raise RuntimeError(f"{absent} of {len(configs)} results missing from "
+                               f"{self.results_dir} after the sweep")
+        errs = [r for r in loaded if r.status == "error"]
+        if errs:
+            self.errors += len(errs)
+            msg = errs[0].provenance.get("error", "?")
+            print(f"  warning: {len(errs)} run(s) raised an error (excluded and listed in the "
+                  f"CSV); first: {msg}", file=sys.stderr)
+        return loaded
+
+    def analyse(self, fig: str) -> dict:
+        if fig in self.analyses:
+            return self.analyses[fig]
+        from mupsim.experiments import analyse as A
+        from mupsim.experiments import specs as S
+        q = self.quick
+        if fig == "F1":
+            data = A.f1(self.results(S.f1(q)), S.LR, S.WD)
+        elif fig == "F2":
+            data = A.f2(self.results(S.f2(q)), S.LR, S.WD)
+        elif fig == "F3":
+            variants = {k: (v[:2] if q else v) for k, v in S.F3_VARIANTS.items()}
+            data = A.f3(self.results(S.f3(q)), variants)
+        elif fig == "F4":
+            alpha = self.analyse("F3")["summary"]["alpha_hat"]
+            if alpha is None or not math.isfinite(alpha):
+                print("  warning: no finite α̂ from F3; F4 runs without the alignment rule",
+                      file=sys.stderr)
+                alpha = None
+            data = A.f4(self.results(S.f4(q, alpha)))
+            data["summary"]["alpha_hat_from_f3"] = alpha
+        elif fig == "F5":
+            lr_res = self.results(S.f5_lr(q))
+            lr = A.best_lr(A.f5(lr_res, []), "mup")
+            data = A.f5(lr_res, self.results(S.f5_wd(q, lr)), wd_lr=lr)
+        elif fig == "F6":
+            data = A.f6(self.results(S.f6(q)))
+        elif fig == "F7":
+            data = A.f7(self.results(S.f7(q)))
+        elif fig == "F8":
+            data = A.f8(self.results(S.f8(q)))
+        else:
+            raise ValueError(fig)
+        data["quick"] = q
+        self.analyses[fig] = data
+        return data
+
+
+def parse_only(text: str | None) -> list[str]:
+    from mupsim.errors import MupsimError
+    if not text:
+        return list(ORDER)
+    figs = [t.strip().upper() for t in text.split(",") if t.strip()]
+    bad = [f for f in figs if f not in ORDER]
+    if bad:
+        raise MupsimError(f"unknown figure(s) {', '.join(bad)} in --only; allowed: "
+                          f"{', '.join(ORDER)}")
+    return [f for f in ORDER if f in figs]
+
+
+def _bool01(s: str) -> bool:
+    if s not in ("0", "1"):
+        raise argparse.ArgumentTypeError(f"expected 0 or 1, got {s!r}")
+    return s == "1"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m mupsim.experiments.make_figures",
+                                 description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", type=_bool01, default=False, metavar="0|1",
+                    help="1 = tiny widths and few steps (smoke test); output in <figures-dir>/quick")
+    ap.add_argument("--only", default=None, help="comma-separated subset, e.g. F3,F4")
+    ap.add_argument("--results-dir", type=Path, default=None,
+                    help=f"results cache (default {DEFAULT_RESULTS})")
+    ap.add_argument("--figures-dir", type=Path, default=None,
+                    help=f"output folder (default {DEFAULT_FIGURES})")
+    ap.add_argument("--workers", type=int, default=None, help="sweep processes (default: CPUs)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ap.add_argument("--fake", action="store_true",
+                    help="developer option: synthetic results from mupsim.experiments.fake "
+                         "(separate cache and output folders), not simulations")
+    args = ap.parse_args(argv)
+
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba"))
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    from mupsim.errors import MupsimError
+    try:
+        figs = parse_only(args.only)
+    except MupsimError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    runner = None
+    results_dir = args.results_dir or DEFAULT_RESULTS
+    figures_dir = args.figures_dir or DEFAULT_FIGURES
+    if args.fake:
+        from mupsim.experiments.fake import fake_run
+        runner = fake_run
+        results_dir = args.results_dir or REPO / ".cache" / "fake-results"
+        figures_dir = (args.figures_dir or DEFAULT_FIGURES) / "fake"
+    if args.quick:
+        figures_dir = figures_dir / "quick"
+    from mupsim.experiments import figures as F
+    pipe = Pipeline(args.quick, results_dir, args.workers, not args.no_progress, runner)
+    t_all = time.perf_counter()
+    failed = []
+    for fig in figs:
+        t0, c0 = time.perf_counter(), pipe.computed
+        try:
+            data = pipe.analyse(fig)
+            plot = F.PLOTTERS[fig](data)
+            path = write_outputs(data, plot, figures_dir)
+        except Exception as e:  # noqa: BLE001 - report and go on with the other figures
+            import traceback
+            traceback.print_exc()
+            print(f"{fig}: FAILED ({type(e).__name__}: {e})", flush=True)
+            failed.append(fig)
+            continue
+        dt = time.perf_counter() - t0
+        print(f"{fig} {data['figure']}: {data.get('headline', '')} "
+              f"[{data['n_runs']} runs, {pipe.computed - c0} computed, {dt:.1f}s] -> {path}",
+              flush=True)
+    print(f"done: {len(figs) - len(failed)}/{len(figs)} figures in "
+          f"{time.perf_counter() - t_all:.1f}s ({pipe.computed} runs computed, "
+          f"{pipe.errors} errored) -> {figures_dir}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
