@@ -121,7 +121,7 @@ def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_ru
         depth = {
             "rule": choice("depth rule", depth_rule, DEPTH_RULES),
             "branch_multiplier": _frac(dd.results["branch"]),
-            "hidden_lr": _frac(dd.results[f"cL_{optimizers.kind_for(opt, False)}"]),
+            "hidden_lr": _frac(dd.results[f"cL_{optimizers.kind_for(opt, False, 'hidden')}"]),
             "vector_lr": _frac(dd.results[f"cL_{optimizers.kind_for(opt, True)}"]),
             "convention": "x in L^(-x); hidden_lr/vector_lr apply to parameters inside residual blocks",
         }

@@ -154,7 +154,7 @@ Definitions (paper, via summaries and a third-party LP transcription of its appe
 
 # ---------------------------------------------------------------------------
 FAN2025_TABLE2 = {
-    # exponents "c" (lr) and "w" (weight decay; None in 'w' means lambda = 0 exactly)
+    # exponents "c" (lr) and "w" (weight decay); "zero" means lambda = 0 exactly
     "hidden":    {"c": ONE, "w": F(-1, 2)},         # eta_2 ∝ d^-1, lambda_2 ∝ sqrt(d)
     "norm_gain": {"c": Z, "w": "zero"},              # vector-like: eta_1 = Θ(1), lambda_1 = 0
     "bias":      {"c": Z, "w": "zero"},

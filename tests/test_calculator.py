@@ -70,6 +70,9 @@ def test_gauge_shift_keeps_per_step_decay_for_steady_state_rules(rule, theta):
         assert all(moved.layers[l].wd == 0 for l in MATRIX_LAYERS)
         return
     for l in MATRIX_LAYERS:
+        if base.layers[l].wd is None:
+            assert moved.layers[l].wd is None
+            continue
         assert moved.layers[l].lr + moved.layers[l].wd == base.layers[l].lr + base.layers[l].wd
 
 
@@ -127,11 +130,17 @@ def test_explain_lists_assumptions_and_steps():
 # ---------------------------------------------------------------- transfer
 
 def test_transfer_at_base_width_returns_base_settings():
-    s = mupsim.transfer(64, 64, 3e-3, 0.1, wd_rule="fan2025", base_multiplier=2.0, base_init_std=0.5)
+    s = mupsim.transfer(64, 64, 3e-3, 0.1, wd_rule="timescale", base_multiplier=2.0, base_init_std=0.5)
     for l, x in s.layers.items():
         assert x.lr == pytest.approx(3e-3)
         assert x.multiplier == pytest.approx(2.0) and x.init_std == pytest.approx(0.5)
         assert x.wd == pytest.approx(0.0 if l in ("bias", "norm_gain") else 0.1)
+
+
+def test_fan2025_decays_only_hidden_matrices():
+    s = mupsim.transfer(64, 256, 3e-3, 0.1, wd_rule="fan2025", multipliers=(0, 0, 1))
+    assert s.layers["hidden"].wd == pytest.approx(0.2)
+    assert all(s.layers[l].wd == 0.0 for l in ("embedding", "readout", "bias", "norm_gain"))
 
 
 def test_transfer_hidden_lr_scales_inversely_with_width_under_mup_adam():

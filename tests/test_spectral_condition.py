@@ -27,7 +27,7 @@ def init_op_norm_growth(x, layer):
 def update_op_norm_growth(e, layer):
     """log_n ‖ΔW‖_op for one step under full alignment (low-rank update)."""
     x, lc = e.layers[layer], LAYER_CLASSES[layer]
-    if e.optimizer == "muon":
+    if e.optimizer == "muon" and layer == "hidden":  # Muon on hidden matrices, Adam elsewhere
         return -(x.multiplier + x.lr)
     L = e.layers
     g = L["readout"].multiplier + L["readout"].init_std
@@ -50,6 +50,13 @@ def test_sp_readout_violates_the_spectral_condition_at_init():
     assert init_op_norm_growth(e.layers["readout"], "readout") > target("readout")
 
 
-def test_muon_mup_learning_rate_scales_as_sqrt_fan_out_over_fan_in_without_multipliers():
+def test_muon_mup_hidden_learning_rate_is_width_free_without_multipliers():
+    """sqrt(fan_out/fan_in) = 1 for a square hidden matrix (Keller Jordan's rule agrees)."""
     e = mupsim.exponents("mup", "muon", multipliers=(0, 0, 0))
-    assert [e.layers[l].lr for l in MATRIX_LAYERS] == [-HALF, 0, HALF]
+    assert e.layers["hidden"].lr == 0
+
+
+def test_muon_embedding_and_readout_fall_back_to_adam_rates():
+    muon, adam = mupsim.exponents("mup", "muon"), mupsim.exponents("mup", "adam")
+    for l in ("embedding", "readout", "bias", "norm_gain"):
+        assert muon.layers[l] == adam.layers[l]

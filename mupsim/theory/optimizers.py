@@ -10,7 +10,9 @@ the exponent ε of the coordinates of ΔW (size n^{-ε}):
 - Adafactor (update scaled by RMS of the parameter, n^{-b} at init): ε = a + b + c.
 - Muon: the update is orthogonalised, its *spectral* norm is η n^{-c}; it is
   described by σ = a + c, the exponent of ‖ΔW‖_op, not by its entries.
-  Vector-like parameters under Muon use Adam (as every Muon implementation does).
+  Muon is applied to hidden matrices only; the embedding, readout and
+  vector-like parameters use Adam, as in Keller Jordan's reference
+  implementation and the guidance of the mlx / burn docs.
 
 ``k`` is the gauge factor of the symmetry (a, b, c) → (a+θ, b−θ, c−kθ).
 """
@@ -30,7 +32,7 @@ class Optimizer:
     title: str
     kind: str  # "gradient" | "normalized" | "relative" | "spectral"
     k: int
-    vector_kind: str  # kind used for vector-like parameters
+    vector_kind: str  # kind used for vector-like parameters (and, for Muon, embedding/readout)
     steady_state: bool  # does coupled weight decay set a steady-state norm (section steady_state)
     note: str = ""
 
@@ -44,7 +46,7 @@ OPTIMIZERS: dict[str, Optimizer] = {
     "adafactor": Optimizer("adafactor", "Adafactor (update scaled by parameter RMS)", "relative", 0, "relative", False,
                            "update ∝ RMS(w)"),
     "lion": Optimizer("lion", "Lion / signSGD", "normalized", 1, "normalized", True, "sign update, entries ±η"),
-    "muon": Optimizer("muon", "Muon (orthogonalised update; vectors use Adam)", "spectral", 1, "normalized", True,
+    "muon": Optimizer("muon", "Muon on hidden matrices (orthogonalised update), Adam elsewhere", "spectral", 1, "normalized", True,
                       "spectral norm of the update ≈ η"),
 }
 
@@ -53,8 +55,13 @@ def get(name: str) -> Optimizer:
     return OPTIMIZERS[choice("optimizer", name, OPTIMIZERS)]
 
 
-def kind_for(opt: Optimizer, vector: bool) -> str:
-    return opt.vector_kind if vector else opt.kind
+def kind_for(opt: Optimizer, vector: bool, layer: str = "hidden") -> str:
+    """The update kind used for a parameter of ``layer`` (Muon: hidden matrices only)."""
+    if vector:
+        return opt.vector_kind
+    if opt.kind == "spectral" and layer != "hidden":
+        return opt.vector_kind
+    return opt.kind
 
 
 def entry_exponent(kind: str, a, b, c, gamma):

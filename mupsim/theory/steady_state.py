@@ -117,9 +117,15 @@ def derive_weight_decay(opt: Optimizer, a: dict, c: dict, rule: str, alpha=None)
             f"wd rule {rule!r} balances the update against the decay in steady state, which needs an update whose "
             f"size does not scale with the gradient or the parameter; optimizer {opt.name!r} has none. "
             f"Allowed for {opt.name}: constant, timescale")
+    matrices = MATRIX_LAYERS
     if rule == "fan2025":
         alpha = FAN2025_ALPHA
         d.assume("fan2025: σ_max of a hidden matrix grows as RMS·n^{3/4} (Fan et al. 2025's measured exponent).")
+        d.assume("fan2025 decays matrix-like parameters only; in TP5's terms those are the hidden matrices, while "
+                 "embedding and readout (one growing dimension) are vector-like: η₁ = Θ(1), λ₁ = 0.")
+        for name in ("embedding", "readout"):
+            d.result(f"w_{name}", None)
+        matrices = ("hidden",)
     else:
         if alpha is None:
             raise MupsimError("wd rule 'alignment' needs an alignment exponent α in [1/2, 1] "
@@ -132,9 +138,9 @@ def derive_weight_decay(opt: Optimizer, a: dict, c: dict, rule: str, alpha=None)
     d.assume("Spectral condition (Yang, Simon & Bernstein 2023) kept in steady state: "
              "σ_max(n^{-a} w) = Θ(sqrt(fan_out/fan_in)).")
     w = sp.Symbol("w", real=True)
-    for name in MATRIX_LAYERS:
+    for name in matrices:
         lc = LAYER_CLASSES[name]
-        rho = update_rms_exponent(kind_for(opt, False), lc.d_in, lc.d_out)
+        rho = update_rms_exponent(kind_for(opt, False, name), lc.d_in, lc.d_out)
         s = sigma_max_exponent(lc.d_in, lc.d_out, alpha)
         growth = -a[name] - rho - (c[name] - w) / 2 + s
         target = sp.Rational(lc.d_out - lc.d_in, 2)

@@ -57,14 +57,15 @@ def schedule(t, steps, code, warmup, decay_steps):
 
 @njit(cache=True)
 def newton_schulz(G):
-    """Quintic Newton–Schulz orthogonalisation of G (returns a new array, G's shape)."""
+    """Quintic Newton–Schulz orthogonalisation of G (returns a new float64 array of G's
+    shape; computed in float64 whatever G's dtype)."""
     a, b, c = NS_COEFFS
     r, cc = G.shape
     tr = r > cc
     if tr:
-        X = np.ascontiguousarray(G.T).copy()
+        X = np.ascontiguousarray(G.T).astype(np.float64)
     else:
-        X = G.copy()
+        X = G.astype(np.float64)
     nrm = 0.0
     for i in range(X.shape[0]):
         for j in range(X.shape[1]):
