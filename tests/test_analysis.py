@@ -173,3 +173,14 @@ def test_optimum_drift_per_doubling_matches_linear_shift():
     assert d.per_doubling == pytest.approx(-0.5, abs=0.05)
     assert d.ci[0] <= d.per_doubling <= d.ci[1]
     assert d.ci[1] < 0
+
+
+def test_curve_shift_recovers_horizontal_offset_of_a_monotone_curve():
+    from mupsim.analysis.transfer import curve_shift
+    x = np.arange(-4.0, 6.0, 1.0)
+    def loss(x, c):
+        return 0.04 * (1 + np.exp(2.0 * (x - c)))  # flat, then rising: no bracketed optimum
+    ref = np.column_stack([loss(x, 1.0)] * 2)
+    moved = np.column_stack([loss(x, 2.5)] * 2)
+    s = curve_shift(x, ref, x, moved, n_boot=20)
+    assert s.shift == pytest.approx(1.5, abs=0.05)

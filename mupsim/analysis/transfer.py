@@ -149,3 +149,95 @@ def optimum_drift(widths, optima, *, level: float = 0.95) -> Drift:
     boot = _ols_slope(lx[ok], B[good]) if good.any() else np.array([np.nan])
     return Drift(per_doubling=slope, ci=percentile_interval(boot, level), widths=w.tolist(),
                  optima=xo.tolist(), any_at_edge=any(o.at_edge for o in optima), level=level)
+
+
+# ---------------------------------------------------------------------------- curve alignment
+def _mean_curve(L: np.ndarray) -> np.ndarray:
+    """Mean over seed columns; a row with any +inf (diverged) is +inf, NaN cells ignored."""
+    out = np.full(L.shape[0], np.nan)
+    for r in range(L.shape[0]):
+        row = L[r][~np.isnan(L[r])]
+        out[r] = np.inf if np.any(np.isinf(row)) else (row.mean() if row.size else np.nan)
+    return out
+
+
+def _best_shift(x_ref, y_ref, x, y, shifts) -> float:
+    """Shift s minimising mean (y_ref(u) − y(u + s))² over the overlap (u on the ref grid)."""
+    fr, f = np.isfinite(y_ref), np.isfinite(y)
+    if fr.sum() < 2 or f.sum() < 2:
+        return float("nan")
+    xr, yr, xx, yy = x_ref[fr], y_ref[fr], x[f], y[f]
+    shifts = np.asarray(shifts, float)
+    U = xr[None, :] + shifts[:, None]
+    inside = (U >= xx[0]) & (U <= xx[-1])
+    err = (yr[None, :] - np.interp(U, xx, yy)) ** 2
+    n_in = inside.sum(axis=1)
+    cost = np.where(n_in >= 3, np.where(inside, err, 0.0).sum(axis=1) / np.maximum(n_in, 1),
+                    np.inf)
+    if not np.isfinite(cost).any():
+        return float("nan")
+    return float(shifts[int(np.argmin(cost))])
+
+
+@dataclass
+class Shift:
+    """Horizontal shift (x units) aligning a loss curve with the reference width's curve."""
+
+    shift: float
+    ci: tuple[float, float]
+    level: float = 0.95
+    boot: np.ndarray = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        return {"shift": self.shift, "ci": list(self.ci), "level": self.level}
+
+
+def curve_shift(x_ref, losses_ref, x, losses, *, log_loss: bool = True, max_shift: float = 4.0,
+                resolution: float = 0.02, n_boot: int = 300, level: float = 0.95,
+                seed: int = 0) -> Shift:
+    """Shift s such that loss_n(x + s) best matches loss_ref(x) (least squares on the overlap).
+
+    A transfer measure that works when the optimum is not bracketed (e.g. a loss that only rises
+    with weight decay): if the whole curve moves with width, s says by how much. ``losses`` are
+    [X, S] arrays as in :func:`transfer_optimum` (+inf diverged: such points are left out of
+    the comparison). The interval resamples the seed columns of both curves independently.
+    """
+    xr = np.asarray(x_ref, float).ravel()
+    xx = np.asarray(x, float).ravel()
+    Lr = np.asarray(losses_ref, float).reshape(xr.size, -1)
+    L = np.asarray(losses, float).reshape(xx.size, -1)
+    if log_loss:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            Lr = np.where(np.isinf(Lr), np.inf, np.log(np.where(Lr > 0, Lr, np.nan)))
+            L = np.where(np.isinf(L), np.inf, np.log(np.where(L > 0, L, np.nan)))
+    shifts = np.arange(-max_shift, max_shift + resolution / 2, resolution)
+
+    def shift_of(A, B):
+        a, b = _mean_curve(A), _mean_curve(B)
+        return _best_shift(xr, np.where(np.isinf(a), np.nan, a), xx,
+                           np.where(np.isinf(b), np.nan, b), shifts)
+
+    s0 = shift_of(Lr, L)
+    rng = np.random.default_rng(seed)
+    boot = np.array([shift_of(Lr[:, rng.integers(0, Lr.shape[1], Lr.shape[1])],
+                              L[:, rng.integers(0, L.shape[1], L.shape[1])])
+                     for _ in range(n_boot)])
+    return Shift(shift=s0, ci=percentile_interval(boot, level), level=level, boot=boot)
+
+
+def shift_drift(widths, shifts: list, *, level: float = 0.95) -> Drift:
+    """Drift per doubling of width from curve shifts (one :class:`Shift` per width, the
+    reference width included with shift 0): OLS slope of the shift vs log2(width)."""
+    w = np.asarray(widths, float)
+    xo = np.array([s.shift for s in shifts])
+    ok = np.isfinite(xo)
+    lx = np.log2(w)
+    if ok.sum() < 2:
+        return Drift(float("nan"), (float("nan"), float("nan")), w.tolist(), xo.tolist(), False,
+                     level)
+    slope = float(_ols_slope(lx[ok], xo[ok]))
+    B = np.vstack([shifts[i].boot for i in np.nonzero(ok)[0]]).T
+    good = np.all(np.isfinite(B), axis=1)
+    boot = _ols_slope(lx[ok], B[good]) if good.any() else np.array([np.nan])
+    return Drift(per_doubling=slope, ci=percentile_interval(boot, level), widths=w.tolist(),
+                 optima=xo.tolist(), any_at_edge=False, level=level)

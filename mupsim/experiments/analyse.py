@@ -34,6 +34,7 @@ from mupsim.analysis import (
     transfer_optimum,
     optimum_drift,
 )
+from mupsim.analysis.transfer import curve_shift, shift_drift
 from mupsim.analysis.runs import activation_series, hidden_matrices, run_record
 from mupsim.errors import MupsimError
 
@@ -91,6 +92,12 @@ def final_loss(result) -> float:
     if not np.isfinite(loss).any():
         loss = np.asarray(result.train_loss, float)
     return steady_state_mean(result.steps, loss, LOSS_FRACTION, min_points=3)
+
+
+def _nanmean(values) -> float:
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else NAN
 
 
 def _fmt_ci(fit: dict, digits=2) -> str:
@@ -231,7 +238,8 @@ def f2(results, lr0: float, wd0: float) -> dict:
 
 # ---------------------------------------------------------------------------- F3
 def normalized_sigma(result, matrix: str) -> float:
-    """Steady-state σ_max of a matrix divided by √(η_l/λ_l) of its layer (NaN if λ_l = 0)."""
+    """Steady-state σ_max of a matrix's raw parameter w divided by √(η_l/λ_l) of its layer
+    (the steady-state scale of w; NaN if λ_l = 0). Hidden matrices have multiplier 1 in μP."""
     ls = layer_settings(result, matrix)
     if not (ls["lr"] > 0 and ls["wd"] > 0):
         return NAN
@@ -285,6 +293,22 @@ def f3(results, variants: dict) -> dict:
         fits[vlabel]["diverged_widths"] = sorted(
             {r.config["width"] for r in runs if _status(r) != "ok"})
         fits[vlabel]["field"] = field
+    # the variants may cover fewer widths than the baseline: refit the baseline on the
+    # widths every group has, for a like-for-like comparison in the variant panels
+    common = set.intersection(*[{r.config["width"] for r in runs} for runs in groups.values()]) \
+        if groups else set()
+    base_widths = {r.config["width"] for r in groups.get(("baseline", None), [])}
+    if common and base_widths - common:
+        sub = [r for r in groups[("baseline", None)] if r.config["width"] in common]
+        fc = {}
+        for m in mats:
+            pts = [(row["width"], row["sigma_over_sqrt"]) for row in rows
+                   if row["variant"] == "baseline" and row["matrix"] == m and row["width"] in common]
+            fc[m] = _fit_dict(*zip(*pts)) if pts else {}
+        fc["field"] = "baseline_common"
+        fc["widths"] = sorted(common)
+        fc["n_runs"] = len(sub)
+        fits["baseline@common"] = fc
     base = fits.get("baseline", {})
     alpha = base.get("pooled_hidden", {}).get("exponent", NAN)
     summary = {"alpha_hat": alpha, "alpha_hat_ci": base.get("pooled_hidden", {}).get("ci"),
@@ -292,7 +316,7 @@ def f3(results, variants: dict) -> dict:
     out.update(rows=rows, series=fits, summary=summary, matrices=mats, variants=
                {k: list(v) for k, v in variants.items()})
     per_var = ", ".join(f"{k}: {_fmt_ci(v['pooled_hidden'])}" for k, v in fits.items()
-                        if k != "baseline")
+                        if not k.startswith("baseline"))
     out["headline"] = (f"alpha_hat (hidden, pooled) = {_fmt_ci(base.get('pooled_hidden', {}))}"
                        + "".join(f"; {m} {_fmt_ci(base.get(m, {}))}" for m in mats)
                        + f"; variants: {per_var}; dropped {split.n_dropped}")
@@ -318,8 +342,11 @@ def f4(results) -> dict:
             st = _status(r)
             for m in mats:
                 row = run_record(r, rule=label, matrix=m, status=st)
+                mult = layer_settings(r, m)["multiplier"] if st == "ok" else NAN
                 for q in ("gain", "sigma_max"):
                     v = steady_state(r, q, m, SS_FRACTION) if st == "ok" else NAN
+                    if q == "sigma_max":
+                        v *= mult  # σ_max of the effective weight multiplier·w
                     row[f"{q}_ss"] = v
                     data[m][q][0].append(r.config["width"])
                     data[m][q][1].append(v)
@@ -359,11 +386,18 @@ def _loss_grid(results, group_key, x_field):
 
 
 def _transfer_panel(grid: dict) -> tuple[dict, list]:
-    """Optimum per width and drift per doubling for one panel (x in log2 units)."""
-    panel, optima, widths = {}, [], []
+    """Optimum per width and drift per doubling for one panel (x in log2 units), plus the
+    curve-shift drift (alignment of each width's whole loss curve with the proxy width's)."""
+    panel, optima, widths, shifts = {}, [], [], []
+    w_ref = min(grid) if grid else None
     for w in sorted(grid):
         xs, L = grid[w]
         opt = transfer_optimum(np.log2(xs), L, n_boot=1000, seed=int(w))
+        xr, Lr = grid[w_ref]
+        sh = curve_shift(np.log2(xr), Lr, np.log2(xs), L, n_boot=300, seed=int(w))
+        if w == w_ref:
+            sh.shift, sh.ci, sh.boot = 0.0, (0.0, 0.0), np.zeros_like(sh.boot)
+        shifts.append(sh)
         optima.append(opt)
         widths.append(w)
         with np.errstate(invalid="ignore"):
@@ -372,9 +406,10 @@ def _transfer_panel(grid: dict) -> tuple[dict, list]:
                          "loss_min": np.nanmin(np.where(np.isinf(L), np.nan, L), 1).tolist()
                          if np.isfinite(L).any() else [NAN] * len(xs),
                          "diverged": np.isinf(L).any(1).tolist(),
-                         "optimum": opt.to_dict()}
+                         "optimum": opt.to_dict(), "curve_shift": sh.to_dict()}
     drift = optimum_drift(widths, optima).to_dict() if len(widths) >= 2 else {}
-    return {"widths": panel, "drift": drift}, optima
+    sdrift = shift_drift(widths, shifts).to_dict() if len(widths) >= 2 else {}
+    return {"widths": panel, "drift": drift, "shift_drift": sdrift}, optima
 
 
 def f5(lr_results, wd_results, wd_lr: float | None = None) -> dict:
@@ -396,8 +431,13 @@ def f5(lr_results, wd_results, wd_lr: float | None = None) -> dict:
         wd_panels[rule], _ = _transfer_panel(grid)
     summary = {"lr": {p: v["drift"] for p, v in lr_panels.items()},
                "wd": {p: v["drift"] for p, v in wd_panels.items()},
+               "lr_curve_shift": {p: v["shift_drift"] for p, v in lr_panels.items()},
+               "wd_curve_shift": {p: v["shift_drift"] for p, v in wd_panels.items()},
                "wd_sweep_lr": wd_lr,
-               "units": "drift = change of log2(optimal value) per doubling of width"}
+               "units": "drift = change of log2(optimal value) per doubling of width; "
+                        "curve_shift = the same for the shift aligning each width's whole "
+                        "loss curve with the proxy width's (usable when the optimum sits at "
+                        "the grid edge)"}
     out.update(rows=rows, series={"lr": lr_panels, "wd": wd_panels}, summary=summary)
 
     def d(v):
@@ -405,8 +445,11 @@ def f5(lr_results, wd_results, wd_lr: float | None = None) -> dict:
             return "n/a"
         edge = " (edge!)" if v.get("any_at_edge") else ""
         return f"{v['per_doubling']:+.2f} [{v['ci'][0]:+.2f}, {v['ci'][1]:+.2f}]{edge}"
-    out["headline"] = ("drift/doubling lr: " + ", ".join(f"{p} {d(v)}" for p, v in summary["lr"].items())
+    out["headline"] = ("optimum drift/doubling lr: "
+                       + ", ".join(f"{p} {d(v)}" for p, v in summary["lr"].items())
                        + "; wd: " + ", ".join(f"{p} {d(v)}" for p, v in summary["wd"].items())
+                       + "; curve-shift drift wd: "
+                       + ", ".join(f"{p} {d(v)}" for p, v in summary["wd_curve_shift"].items())
                        + f"; dropped {split.n_dropped}")
     return _clean(out)
 
@@ -450,8 +493,8 @@ def f6(results) -> dict:
                 init_site[a][1].append(first)
         fits = {a: _fit_dict(*per_site[a], n_boot=500) for a in names}
         ws = sorted({r.config["width"] for r in runs})
-        mean = {a: [float(np.nanmean([y for x, y in zip(*per_site[a]) if x == w] or [NAN]))
-                    for w in ws] for a in names}
+        mean = {a: [_nanmean([y for x, y in zip(*per_site[a]) if x == w]) for w in ws]
+                for a in names}
         div = sorted({r.config["width"] for r in runs if _status(r) != "ok"})
         worst = max(names, key=lambda a: abs(fits[a].get("exponent", 0) or 0)) if names else None
         series[f"{opt}/{p}"] = {"optimizer": opt, "parameterization": p, "widths": ws,
@@ -482,6 +525,22 @@ def _call(fn, *args, **kw):
     return fn(*args, **{k: v for k, v in kw.items() if k in params})
 
 
+def update_direction_rms(result, matrix: str) -> float:
+    """Steady-state RMS of the optimizer direction u (per unit lr) of a matrix.
+
+    The runner logs RMS(Δw) of the raw step Δw = −η_l(u + λ_l w) (coupled). With u ⟂ w (the
+    steady-state assumption the prediction itself makes), RMS(u)² = (RMS(Δw)/η_l)² − (λ_l RMS(w))²;
+    evaluated per logged step, then averaged over the steady-state window.
+    """
+    ls = layer_settings(result, matrix)
+    steps, d = matrix_series(result, "update_rms", matrix)
+    _, w = matrix_series(result, "rms", matrix)
+    with np.errstate(invalid="ignore"):
+        u2 = (d / ls["lr"]) ** 2 - (ls["wd"] * w) ** 2
+        u = np.sqrt(np.clip(u2, 0.0, None))
+    return steady_state_mean(steps, u, SS_FRACTION, min_points=3)
+
+
 def f7(results) -> dict:
     """F7: predicted vs measured steady-state RMS(W), relaxation time and angular update for
     the hidden (scale-invariant) matrices of every run. Predictions from mupsim.steady_state
@@ -497,7 +556,7 @@ def f7(results) -> dict:
         for m in hidden_matrices(r):
             ls = layer_settings(r, m)
             lr, wd, b1 = ls["lr"], ls["wd"], c["beta1"]
-            u = steady_state(r, "update_rms", m, SS_FRACTION)
+            u = update_direction_rms(r, m)
             tfit = relaxation_time_fit(*matrix_series(r, "rms", m))
             rows.append({
                 **run_record(r, matrix=m, beta1=b1, lr_layer=lr, wd_layer=wd,
@@ -540,8 +599,8 @@ def matrix_shapes(result) -> dict:
 
 
 def f8(results) -> dict:
-    """F8: Muon under μP — σ_max of each matrix (and of its update) through training, per width,
-    in units of the spectral condition √(fan_out/fan_in).
+    """F8: Muon under μP — σ_max of each effective matrix multiplier·w (and of its update)
+    through training, per width, in units of the spectral condition √(fan_out/fan_in).
 
     The update's spectral norm is not logged; it is estimated from the logged update RMS as
     RMS·√(max(fan_out, fan_in)), exact for an orthogonalized update whose singular values are all
@@ -565,8 +624,10 @@ def f8(results) -> dict:
             ref = math.sqrt(fo / fi)
             steps, sig = matrix_series(r, "sigma_max", m)
             _, urms = matrix_series(r, "update_rms", m)
-            lr = layer_settings(r, m)["lr"]
-            upd = urms * math.sqrt(max(fo, fi))
+            ls = layer_settings(r, m)
+            lr, mult = ls["lr"], ls["multiplier"]
+            sig = mult * sig  # effective weight multiplier·w
+            upd = mult * urms * math.sqrt(max(fo, fi))
             key = f"{m}"
             series.setdefault(key, {}).setdefault(str(w), {"steps": steps.tolist(), "w": [], "u": []})
             series[key][str(w)]["w"].append((sig / ref).tolist())

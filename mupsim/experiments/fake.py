@@ -57,7 +57,7 @@ def fake_run(c: SimConfig) -> Result:
         M["rms"][i] = rms
         M["sigma_max"][i] = sig * ls.multiplier
         M["gain"][i] = rms * math.sqrt(fi) * n ** 0.1 * ls.multiplier
-        M["update_rms"][i] = u
+        M["update_rms"][i] = eta * u  # raw step RMS(Δw), as the runner logs it
         M["rel_update"][i] = eta * u / rms
         M["angular_update"][i] = 0.9 * math.sqrt(2 * eta * lam * (1 - b1) / (1 + b1)) if lam else \
             eta * u / rms

@@ -57,8 +57,14 @@ def _new(nrows, ncols, w=3.2, h=2.6, title=None) -> tuple[Figure, np.ndarray]:
 
 
 def _apply_style(fig: Figure) -> None:
+    from matplotlib.ticker import NullFormatter
     for ax in fig.axes:
         ax.grid(True, alpha=STYLE["grid.alpha"])
+        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            if scale == "log":
+                lo, hi = (ax.get_xlim() if axis is ax.xaxis else ax.get_ylim())
+                if lo > 0 and hi / lo >= 10:  # at least one labelled decade tick
+                    axis.set_minor_formatter(NullFormatter())
         for s in ("top", "right"):
             ax.spines[s].set_visible(False)
 
@@ -91,7 +97,8 @@ def _fit_label(fit: dict, name="") -> str:
 def _footer(fig, data):
     n, d = data.get("n_runs", 0), data.get("n_dropped", 0)
     txt = f"{n} runs; {d} diverged (x, listed in the CSV)" if d else f"{n} runs; none diverged"
-    fig.text(0.995, 0.002, txt, ha="right", va="bottom", fontsize=6.5, color="0.4")
+    title = fig._suptitle.get_text() if fig._suptitle is not None else data.get("title", "")
+    fig.suptitle(f"{title}\n{txt}", fontsize=9.5)
 
 
 # ---------------------------------------------------------------------------- F1
@@ -190,8 +197,13 @@ def _plot_fit(ax, ws, ys, fit, color, label, marker="o"):
 def f3(data: dict) -> Figure:
     rows, fits, mats = data["rows"], data["series"], data["matrices"]
     fields = list(data["variants"])
-    fig, axes = _new(1, 1 + len(fields), w=3.3, h=3.0, title=data["title"])
-    axes = axes[0]
+    ncols = 2
+    nrows = math.ceil((1 + len(fields)) / ncols)
+    fig, axes2 = _new(nrows, ncols, w=4.2, h=3.2, title=data["title"])
+    axes = axes2.ravel()
+    for ax in axes[1 + len(fields):]:
+        ax.set_visible(False)
+    axes = axes[:1 + len(fields)]
     m0 = mats[0] if mats else None
     # panel 0: baseline, all hidden matrices
     ax = axes[0]
@@ -211,18 +223,25 @@ def f3(data: dict) -> Figure:
         labels = ["baseline"] + [v for v, f in fits.items()
                                  if isinstance(f, dict) and f.get("field") == field]
         vals = data["variants"][field]
+        common = fits.get("baseline@common")
         for j, vlabel in enumerate(labels):
             ws, ys, div = _variant_points(rows, vlabel, m0)
-            name = f"{field}={vals[0]}" if vlabel == "baseline" else vlabel
-            _plot_fit(ax, ws, ys, fits.get(vlabel, {}).get(m0, {}), cmap(j), name.split("=")[-1])
+            fit = fits.get(vlabel, {}).get(m0, {})
+            name = vlabel.split("=")[-1]
+            if vlabel == "baseline":
+                name = f"{vals[0]} (baseline)"
+                if common:
+                    keep = np.isin(ws, common["widths"])
+                    ws, ys, fit = ws[keep], ys[keep], common.get(m0, {})
+            _plot_fit(ax, ws, ys, fit, cmap(j), name)
             mark_diverged(ax, div, label=False)
         ax.set_title(f"{field} ({m0})")
     for ax in axes:
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("width n")
-        ax.legend(loc="upper left")
-    axes[0].set_ylabel("σ_max / √(η_l/λ_l)  (steady state)")
+        ax.legend(loc="upper left", fontsize=6.5)
+        ax.set_ylabel("σ_max(w) / √(η_l/λ_l)  (steady state)")
     _apply_style(fig)
     _footer(fig, data)
     return fig
@@ -283,9 +302,13 @@ def _transfer_axes(ax, panel, xlabel, title):
     ax.set_xlabel(xlabel)
     dr = panel.get("drift") or {}
     if dr:
-        edge = " (optimum at grid edge)" if dr.get("any_at_edge") else ""
-        title += (f"\ndrift/doubling {dr['per_doubling']:+.2f} "
+        edge = " (edge!)" if dr.get("any_at_edge") else ""
+        title += (f"\noptimum drift/doubling {dr['per_doubling']:+.2f} "
                   f"[{dr['ci'][0]:+.2f}, {dr['ci'][1]:+.2f}]{edge}")
+    sd = panel.get("shift_drift") or {}
+    if sd and np.isfinite(sd.get("per_doubling", NAN)):
+        title += (f"\ncurve-shift drift {sd['per_doubling']:+.2f} "
+                  f"[{sd['ci'][0]:+.2f}, {sd['ci'][1]:+.2f}]")
     ax.set_title(title)
 
 
@@ -439,4 +462,17 @@ def f8(data: dict) -> Figure:
     return fig
 
 
-PLOTTERS = {"F1": f1, "F2": f2, "F3": f3, "F4": f4, "F5": f5, "F6": f6, "F7": f7, "F8": f8}
+def _styled(fn):
+    """Run a plotting function inside the shared rc style (fonts are fixed at creation)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(data):
+        with plt.rc_context(STYLE):
+            return fn(data)
+    return wrapper
+
+
+PLOTTERS = {k: _styled(v) for k, v in
+            {"F1": f1, "F2": f2, "F3": f3, "F4": f4, "F5": f5, "F6": f6, "F7": f7,
+             "F8": f8}.items()}

@@ -37,8 +37,12 @@ class Scale:
 
 
 # Sizes. FULL must regenerate everything from a cold cache in < 15 min on 2 cores.
-FULL = Scale(widths=(64, 128, 256, 512), steps=2000, seeds=(0, 1), n_logs=60)
+# Measured float64 cost of the runner (ms/step, batch 128, AdamW): n=64 0.6, 128 1.75,
+# 256 5.9, 512 23 (so a 64..512 ladder costs 31 ms/step, a 64..256 ladder 8.2 ms/step);
+# Muon: 256 24, 512 194 ms/step. Planned total ≈ 1300 core-seconds ≈ 11 min on 2 cores.
+FULL = Scale(widths=(64, 128, 256, 512), steps=1500, seeds=(0, 1), n_logs=60)
 QUICK = Scale(widths=(32, 64), steps=60, seeds=(0, 1), n_logs=12)
+SMALL_WIDTHS = (64, 128, 256)   # for the many-run sweeps (F3 variants, F5, F8)
 
 BASE = SimConfig(
     model="normalized", base_width=64, input_dim=16, output_dim=1, depth=1, ffn_ratio=1,
@@ -47,11 +51,14 @@ BASE = SimConfig(
     wd_mode="coupled", schedule="constant", parameterization="mup", dtype="float64",
 )
 
-# Base (proxy-width) hyperparameters for the steady-state figures.
-LR = 1e-2
-WD = 0.4
+# Base (proxy-width) hyperparameters for the steady-state figures: per-step decay
+# η·λ = 3.9e-3 at n0, relaxation time 1/(2ηλ) = 128 steps (the no-wd loss-optimal η is
+# ≈ 2^-10 here; this η, λ trade a somewhat higher loss for reaching the steady state).
+LR = 2.0 ** -7
+WD = 0.5
 
 F1_WIDTH = 128
+F1_STEPS = 3000
 F1_PAIRS = ((1.0, 1.0), (2.0, 2.0), (4.0, 4.0), (0.5, 0.5), (1.0, 2.0), (1.0, 0.5))
 """(η, λ) multiples of (LR, WD) for F1/F2: four at equal η/λ (different ηλ), two at equal η."""
 
@@ -61,14 +68,20 @@ F3_VARIANTS = {
     "label_noise": (0.0, 0.3, 1.0),
 }
 """Per panel of F3, the values tried; the first of each is the shared baseline."""
+F3_BASELINE_SEEDS = (0, 1, 2)
 
 WD_RULES = ("constant", "fan2025", "timescale", "alignment")
 
-F5_LR_GRID = tuple(2.0 ** e for e in range(-12, -3))       # 2^-12 .. 2^-4
-F5_WD_GRID = tuple(2.0 ** e for e in range(-5, 3))         # 2^-5 .. 2^2
+F5_STEPS = 800
+F5_LR_GRID = tuple(2.0 ** e for e in range(-13, -6))      # 2^-13 .. 2^-7 (optimum ≈ 2^-10)
+F5_WD_GRID = tuple(2.0 ** e for e in range(-2, 6))        # 2^-2 .. 2^5
 F6_LRS = {"sgd": 0.05, "adam": 1e-2, "muon": 2e-2}
 F6_STEPS = 10
-F7_GRID = {"lr": (1e-2, 3e-2), "wd": (0.3, 1.0), "beta1": (0.5, 0.9)}
+F6_WIDTHS = (64, 128, 256, 512)
+F7_GRID = {"lr": (4e-3, 1.6e-2), "wd": (0.5, 2.0), "beta1": (0.5, 0.9)}
+F7_WIDTHS = (64, 256)
+F8_STEPS = 1000
+F8_LR = 2e-2
 
 
 def scale(quick: bool) -> Scale:
@@ -92,7 +105,7 @@ def f1(quick: bool = False) -> list[SimConfig]:
     """
     sc = scale(quick)
     width = QUICK.widths[-1] if quick else F1_WIDTH
-    steps = sc.steps if quick else 2 * sc.steps
+    steps = sc.steps if quick else F1_STEPS
     base = BASE.replace(width=width, steps=steps, n_logs=sc.n_logs + (0 if quick else 20),
                         wd_rule="constant")
     cfgs = [base.replace(lr=LR * a, wd=WD * b) for a, b in F1_PAIRS]
@@ -105,55 +118,69 @@ f2 = f1
 # ---------------------------------------------------------------------------- F3
 def f3(quick: bool = False) -> list[SimConfig]:
     """F3: σ_max vs width at equal per-layer η_l·λ_l (μP + timescale rule), for the baseline
-    and for each variant in F3_VARIANTS (teacher rank, batch size, label noise)."""
+    (widths 64..512, 3 seeds) and for each variant in F3_VARIANTS (teacher rank, batch size,
+    label noise; widths 64..256, 2 seeds, to fit the time budget)."""
     sc = scale(quick)
-    base = BASE.replace(steps=sc.steps, n_logs=sc.n_logs, lr=LR, wd=WD, wd_rule="timescale")
-    variants = [base]
+    base = f3_baseline(quick)[0].replace(seed=0)
+    cfgs = f3_baseline(quick)
+    widths = sc.widths if quick else SMALL_WIDTHS
     for field, values in F3_VARIANTS.items():
         vals = values[1:2] if quick else values[1:]
-        variants += [base.replace(**{field: v}) for v in vals]
-    cfgs = [v.replace(width=w) for v in variants for w in sc.widths]
-    return _seeded(cfgs, sc.seeds)
+        cfgs += _seeded([base.replace(width=w, **{field: v}) for v in vals for w in widths],
+                        sc.seeds)
+    return cfgs
+
+
+def f3_baseline(quick: bool = False) -> list[SimConfig]:
+    """The baseline runs of F3 (also F4's timescale rule)."""
+    sc = scale(quick)
+    base = BASE.replace(steps=sc.steps, n_logs=sc.n_logs, lr=LR, wd=WD, wd_rule="timescale")
+    return _seeded([base.replace(width=w) for w in sc.widths],
+                   sc.seeds if quick else F3_BASELINE_SEEDS)
 
 
 # ---------------------------------------------------------------------------- F4
 def f4(quick: bool = False, alpha_hat: float | None = None) -> list[SimConfig]:
     """F4: sublayer gain and σ_max vs width under μP's η and each wd rule; the "alignment"
-    rule uses ``alpha_hat`` (α̂ from F3, clipped to the calculator's [0.5, 1])."""
+    rule uses ``alpha_hat`` (α̂ from F3, clipped to the calculator's [0.5, 1]). The timescale
+    rule's runs are F3's baseline runs."""
     sc = scale(quick)
     base = BASE.replace(steps=sc.steps, n_logs=sc.n_logs, lr=LR, wd=WD)
     cfgs = []
     for rule in WD_RULES:
+        if rule == "timescale":
+            cfgs += f3_baseline(quick)
+            continue
         kw = {"wd_rule": rule}
         if rule == "alignment":
             if alpha_hat is None:
                 continue
             kw["alignment_exponent"] = round(min(1.0, max(0.5, float(alpha_hat))), 3)
-        cfgs += [base.replace(width=w, **kw) for w in sc.widths]
-    return _seeded(cfgs, sc.seeds)
+        cfgs += _seeded([base.replace(width=w, **kw) for w in sc.widths], sc.seeds)
+    return cfgs
 
 
 # ---------------------------------------------------------------------------- F5
 def f5_lr(quick: bool = False) -> list[SimConfig]:
-    """F5a: final loss vs η across widths, SP and μP, no weight decay."""
+    """F5a: final loss vs η across widths, SP and μP (the calculator's SP: per-layer η
+    exponents of Everett et al., not one global η), no weight decay."""
     sc = scale(quick)
-    grid = F5_LR_GRID[::3] if quick else F5_LR_GRID
-    steps = sc.steps if quick else sc.steps // 2
-    base = BASE.replace(steps=steps, n_logs=sc.n_logs, wd=0.0, wd_rule=None)
+    grid = F5_LR_GRID[::2] if quick else F5_LR_GRID
+    widths = sc.widths if quick else SMALL_WIDTHS
+    base = BASE.replace(steps=sc.steps if quick else F5_STEPS, n_logs=sc.n_logs, wd=0.0,
+                        wd_rule=None)
     cfgs = [base.replace(parameterization=p, width=w, lr=lr)
-            for p in ("sp", "mup") for w in sc.widths for lr in grid]
+            for p in ("sp", "mup") for w in widths for lr in grid]
     return _seeded(cfgs, sc.seeds)
 
 
-def f5_wd(quick: bool = False, lr: float = LR) -> list[SimConfig]:
+def f5_wd(quick: bool = False, lr: float = 2.0 ** -10) -> list[SimConfig]:
     """F5b: final loss vs λ across widths under μP's η (``lr``: best at the proxy width in
-    F5a) and each weight-decay rule (alignment with the fan2025 exponent 0.75 is fan2025
-    itself, so it is left out)."""
+    F5a) and the constant, fan2025 and timescale weight-decay rules."""
     sc = scale(quick)
     grid = F5_WD_GRID[::3] if quick else F5_WD_GRID
-    steps = sc.steps if quick else sc.steps // 2
-    widths = sc.widths if quick else sc.widths[:-1] + (sc.widths[-1],)
-    base = BASE.replace(steps=steps, n_logs=sc.n_logs, lr=lr)
+    widths = sc.widths if quick else SMALL_WIDTHS
+    base = BASE.replace(steps=sc.steps if quick else F5_STEPS, n_logs=sc.n_logs, lr=lr)
     cfgs = [base.replace(wd_rule=rule, width=w, wd=wd)
             for rule in ("constant", "fan2025", "timescale") for w in widths for wd in grid]
     return _seeded(cfgs, sc.seeds)
@@ -163,7 +190,7 @@ def f5_wd(quick: bool = False, lr: float = LR) -> list[SimConfig]:
 def f6(quick: bool = False) -> list[SimConfig]:
     """F6: coordinate check. Residual MLP without normalization, a few steps, SP vs μP,
     for SGD, Adam and Muon; activation RMS at every site vs width."""
-    widths = QUICK.widths if quick else (64, 128, 256, 512, 1024)
+    widths = QUICK.widths if quick else F6_WIDTHS
     steps = 3 if quick else F6_STEPS
     base = BASE.replace(norm="none", steps=steps, n_logs=steps + 1, wd=0.0, wd_rule=None)
     cfgs = [base.replace(optimizer=opt, lr=lr, parameterization=p, width=w)
@@ -175,9 +202,9 @@ def f6(quick: bool = False) -> list[SimConfig]:
 # ---------------------------------------------------------------------------- F7
 def f7(quick: bool = False) -> list[SimConfig]:
     """F7: steady-state theory vs measurement over a grid of (η, λ, β1, n). μP with the
-    timescale rule keeps every relaxation time 1/(2η_lλ_l) ≤ ~170 steps at every width."""
+    timescale rule keeps every relaxation time 1/(2η_lλ_l) ≤ 250 steps at every width."""
     sc = scale(quick)
-    widths = (QUICK.widths[-1],) if quick else (64, 256)
+    widths = (QUICK.widths[-1],) if quick else F7_WIDTHS
     base = BASE.replace(steps=sc.steps if quick else 1500, n_logs=sc.n_logs + (0 if quick else 20),
                         wd_rule="timescale")
     cfgs = [base.replace(lr=lr, wd=wd, beta1=b1, width=w)
@@ -189,12 +216,13 @@ def f7(quick: bool = False) -> list[SimConfig]:
 # ---------------------------------------------------------------------------- F8
 def f8(quick: bool = False) -> list[SimConfig]:
     """F8: Muon under μP (matrices Muon, vectors Adam), no weight decay; spectral norms of
-    the weights and of the updates through training, across widths."""
+    the weights and of the updates through training, across widths (64..256: Muon's
+    Newton–Schulz costs 194 ms/step at n = 512)."""
     sc = scale(quick)
-    base = BASE.replace(optimizer="muon", lr=2e-2, wd=0.0, wd_rule=None,
-                        steps=sc.steps if quick else sc.steps // 2, n_logs=sc.n_logs)
-    cfgs = [base.replace(width=w) for w in sc.widths]
-    return _seeded(cfgs, sc.seeds)
+    base = BASE.replace(optimizer="muon", lr=F8_LR, wd=0.0, wd_rule=None,
+                        steps=sc.steps if quick else F8_STEPS, n_logs=sc.n_logs)
+    widths = sc.widths if quick else SMALL_WIDTHS
+    return _seeded([base.replace(width=w) for w in widths], sc.seeds)
 
 
 ALL = {"F1": f1, "F2": f2, "F3": f3, "F4": f4, "F5": f5_lr, "F6": f6, "F7": f7, "F8": f8}

@@ -14,7 +14,7 @@
   The held-out set (stream 1) has n_test rows.
 
 Same seed → identical data (all draws are seeded functions of (seed, stream, index)).
-Generating a batch in the loop costs ~10 µs at batch 128, k = 16 (negligible next to a
+Generating a batch in the loop costs ~15-30 µs at batch 128, k = 16 (small next to a
 training step), so online data is never pre-generated.
 """
 

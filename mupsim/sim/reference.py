@@ -173,9 +173,9 @@ def newton_schulz(G):
 
 
 class RefOptimizer:
-    def __init__(self, name, lr, wd, is_matrix, momentum, beta1, beta2, eps, independent):
+    def __init__(self, name, lr, wd, muon_mask, momentum, beta1, beta2, eps, independent):
         self.name = name
-        self.lr, self.wd, self.is_matrix = lr, wd, is_matrix
+        self.lr, self.wd, self.muon_mask = lr, wd, muon_mask
         self.mu, self.eps, self.independent = momentum, eps, independent
         self.b1, self.b2 = (0.0, 0.0) if name == "signsgd" else (beta1, beta2)
         self.state = {}
@@ -202,7 +202,7 @@ class RefOptimizer:
                 u = np.sign(self.b1 * st["m"] + (1 - self.b1) * g)
                 st["m"] = self.b2 * st["m"] + (1 - self.b2) * g
                 P[k] = w - lr * u - dec * w
-            elif name == "muon" and self.is_matrix[k]:
+            elif name == "muon" and self.muon_mask[k]:  # hidden matrices only
                 st["m"] = self.mu * st["m"] + g
                 u = newton_schulz(g + self.mu * st["m"])
                 P[k] = w - lr * u - dec * w
@@ -228,7 +228,7 @@ def train_reference(prep, steps=None):
     mult = dict(zip(names, prep.mult))
     net = RefNet(cfg, mult, float(lay.farch[1]))
     opt = RefOptimizer(cfg.optimizer, dict(zip(names, prep.p_lr)), dict(zip(names, prep.p_wd)),
-                       dict(zip(names, lay.is_matrix)), cfg.momentum, cfg.beta1, cfg.beta2,
+                       dict(zip(names, prep.muon_mask)), cfg.momentum, cfg.beta1, cfg.beta2,
                        cfg.eps, cfg.wd_mode == "independent")
     stream = BatchStream(prep.data, cfg.batch_size)
     losses = np.full(steps + 1, np.nan)

@@ -13,7 +13,8 @@ readout, bias, norm_gain; see :mod:`mupsim.sim.layout`):
   w ← w − lr·u − s(t)·wd·w, see :mod:`mupsim.sim.kernels.optim`).
 
 ``optimizer="signsgd"`` is Lion with β1 = β2 = 0 (calculator asked with optimizer="lion");
-Muon uses ``momentum`` (Nesterov) for the matrices, and AdamW with β1, β2 for the vectors.
+Muon (Nesterov, coefficient ``momentum``) updates the hidden matrices only; the embedding,
+readout and vectors use AdamW with β1, β2 (the calculator's convention for "muon").
 
 Seeds: teacher ``default_rng([seed, 101])``, student init ``default_rng([seed, 202])``, power
 iteration start ``default_rng([seed, 303])``, batches from numba's RNG re-seeded per batch.
@@ -84,6 +85,7 @@ class Prepared:
     warmup: int
     decay_steps: int
     pvec0: np.ndarray
+    muon_mask: np.ndarray
 
 
 def init_params(config: SimConfig, lay: Layout, layers: dict, dtype) -> np.ndarray:
@@ -132,7 +134,8 @@ def prepare(config: SimConfig) -> Prepared:
     return Prepared(config, lay, settings, theta0, mult, p_lr, p_wd, data,
                     log_schedule(config.steps, config.n_logs), OPT_CODES[config.optimizer],
                     hyper, config.wd_mode == "independent", SCHED_CODES[config.schedule],
-                    config.warmup_steps, decay, pvec0)
+                    config.warmup_steps, decay, pvec0,
+                    np.array([c == "hidden" for c in lay.classes], np.bool_))
 
 
 def execute(prep: Prepared):
@@ -147,7 +150,7 @@ def execute(prep: Prepared):
     out_act = np.full((A, T), np.nan)
     theta = prep.theta0.copy()
     pvec = prep.pvec0.copy()
-    div = train(theta, lay.offsets, lay.rows, lay.cols, lay.is_matrix, prep.mult, lay.emb,
+    div = train(theta, lay.offsets, lay.rows, lay.cols, prep.muon_mask, prep.mult, lay.emb,
                 lay.readout, lay.blocks, lay.arch, lay.farch, lay.matrices, prep.p_lr,
                 prep.p_wd, prep.opt, prep.hyper, prep.independent, prep.sched_code,
                 prep.warmup, prep.decay_steps, cfg.steps, cfg.seed, cfg.batch_size, d.A1, d.A2,

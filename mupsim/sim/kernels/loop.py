@@ -6,7 +6,7 @@ divergence bound the run stops and returns t; if t is a logged step the diagnost
 recorded (the train loss is the loss on batch t for online data, the loss on the whole fixed
 train set otherwise; the held-out loss is on the whole held-out set); then, for t < steps, the
 backward pass and update t are applied. Nothing is allocated inside the step loop except the
-Muon orthogonalisation's temporaries.
+Muon orthogonalisation's temporaries and, at logged steps only, the evaluation chunks.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def activation_rms(theta, off, rows, cols, mult, blocks, arch, farch, b, ws, out
 
 
 @njit(cache=True)
-def train(theta, off, rows, cols, is_mat, mult, emb, ro, blocks, arch, farch, mats,
+def train(theta, off, rows, cols, muon_mask, mult, emb, ro, blocks, arch, farch, mats,
           p_lr, p_wd, opt, hyper, independent, sched_code, warmup, decay_steps, steps,
           seed, bsz, A1t, A2t, noise, Xtr, Ttr, Xte, Tte, log_steps, div_bound, pvec,
           out_loss, out_mat, out_act):
@@ -194,6 +194,6 @@ def train(theta, off, rows, cols, is_mat, mult, emb, ro, blocks, arch, farch, ma
             for mi in range(M):
                 prev[prev_off[mi]:prev_off[mi + 1]] = vview(theta, off, rows, cols, mats[mi])
         sch = schedule(t, steps, sched_code, warmup, decay_steps)
-        opt_step(theta, grad, m, v, off, rows, cols, is_mat, p_lr, p_wd, sch, t, opt, hyper,
+        opt_step(theta, grad, m, v, off, rows, cols, muon_mask, p_lr, p_wd, sch, t, opt, hyper,
                  independent)
     return -1

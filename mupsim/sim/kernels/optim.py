@@ -14,11 +14,12 @@ and then ``w <- w − lr_p·u − dec·w`` (w on the right is the pre-step value
 * adamw: m <- β1 m + (1−β1) g ; v <- β2 v + (1−β2) g² ; u = m̂/(sqrt(v̂)+ε) (bias-corrected
          with the step count t+1)
 * lion:  u = sign(β1 m + (1−β1) g) ; m <- β2 m + (1−β2) g     (signSGD = lion, β1=β2=0)
-* muon:  matrices: buf <- μ·buf + g ; u = NS5(g + μ·buf) (Nesterov), where NS5 is 5 steps of
+* muon:  hidden matrices (``muon_mask[p]``; the calculator's convention: Muon on hidden
+         matrices only, embedding/readout/vectors use Adam rates): buf <- μ·buf + g ; u = NS5(g + μ·buf) (Nesterov), where NS5 is 5 steps of
          the quintic Newton–Schulz iteration (a, b, c) = (3.4445, −4.7750, 2.0315) on the
          Frobenius-normalised input, whose singular values end in ≈ [0.7, 1.2]: the update's
          spectral norm is ≈ lr_p (any √(fan_out/fan_in) factor comes from the calculator's lr).
-         Vectors use the adamw rule with β1, β2.
+         Every other parameter uses the adamw rule with β1, β2.
 
 ``hyper`` = [μ (momentum), β1, β2, ε]. State arrays ``m``, ``v`` share theta's layout.
 """
@@ -81,7 +82,7 @@ def newton_schulz(G):
 
 
 @njit(cache=True)
-def opt_step(theta, grad, m, v, off, rows, cols, is_mat, p_lr, p_wd, sched, t, opt, hyper,
+def opt_step(theta, grad, m, v, off, rows, cols, muon_mask, p_lr, p_wd, sched, t, opt, hyper,
              independent):
     mu, b1, b2, eps = hyper[0], hyper[1], hyper[2], hyper[3]
     bc1 = 1.0 - b1 ** (t + 1)
@@ -113,7 +114,7 @@ def opt_step(theta, grad, m, v, off, rows, cols, is_mat, p_lr, p_wd, sched, t, o
                 u = 1.0 if c > 0.0 else (-1.0 if c < 0.0 else 0.0)
                 m[i] = b2 * m[i] + (1.0 - b2) * g
                 theta[i] = w - lr * u - dec * w
-        elif opt == OPT_MUON and is_mat[p]:
+        elif opt == OPT_MUON and muon_mask[p]:
             r = rows[p]
             cc = cols[p]
             Gf = np.empty(sz, dtype=theta.dtype)

@@ -1,0 +1,87 @@
+"""Logged diagnostics match their documented definitions, recomputed with the reference."""
+
+import numpy as np
+import pytest
+
+from mupsim.sim.config import SimConfig
+from mupsim.sim.data import BatchStream
+from mupsim.sim.kernels import diagnostics as D
+from mupsim.sim.layout import activation_names
+from mupsim.sim.reference import RefNet, train_reference
+from mupsim.sim.run import execute, prepare, run
+
+CFG = SimConfig(width=32, base_width=16, steps=30, lr=1e-2, wd=0.1, wd_rule="fan2025",
+                batch_size=16, n_test=32, n_logs=8, bias=True, norm_gain=True)
+
+
+@pytest.fixture(scope="module")
+def logged():
+    prep = prepare(CFG)
+    theta, div, out_loss, out_mat, out_act = execute(prep)
+    assert div == -1
+    return prep, out_mat, out_act
+
+
+def _rms(a):
+    return float(np.sqrt(np.mean(np.asarray(a, float) ** 2)))
+
+
+def test_update_geometry_matches_definitions_at_a_logged_step(logged):
+    prep, out_mat, _ = logged
+    li = len(prep.log_steps) - 1
+    s = int(prep.log_steps[li])
+    _, th_prev = train_reference(prep, steps=s - 1)
+    _, th = train_reference(prep, steps=s)
+    lay = prep.layout
+    for mi, p in enumerate(lay.matrices):
+        a, b = lay.view(th_prev, int(p)).ravel(), lay.view(th, int(p)).ravel()
+        d = b - a
+        cos_ab = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
+        want = {D.M_RMS: _rms(b), D.M_UPD: _rms(d),
+                D.M_REL: np.linalg.norm(d) / np.linalg.norm(a),
+                D.M_ANG: np.arccos(np.clip(cos_ab, -1, 1)),
+                D.M_COS: a @ d / (np.linalg.norm(a) * np.linalg.norm(d)),
+                D.M_EFF: prep.p_lr[p] / _rms(b) ** 2}
+        for k, v in want.items():
+            assert out_mat[k, mi, li] == pytest.approx(v, rel=1e-5), (lay.names[p], k)
+
+
+def test_update_metrics_are_nan_at_step_zero(logged):
+    _, out_mat, _ = logged
+    for k in (D.M_UPD, D.M_REL, D.M_ANG, D.M_COS):
+        assert np.isnan(out_mat[k, :, 0]).all()
+
+
+def test_sublayer_gains_and_activation_rms_match_reference_forward(logged):
+    prep, out_mat, out_act = logged
+    li = len(prep.log_steps) - 1
+    s = int(prep.log_steps[li])
+    _, th = train_reference(prep, steps=s)
+    lay = prep.layout
+    P = {k: lay.view(th, k) for k in lay.names}
+    net = RefNet(CFG, dict(zip(lay.names, prep.mult)), float(lay.farch[1]))
+    stream = BatchStream(prep.data, CFG.batch_size)
+    for t in range(s + 1):
+        X, T = stream.batch(t)
+    Y, c = net.forward(P, X)
+    m = dict(zip(lay.names, prep.mult))
+    want_gain = {
+        "embedding": _rms(c["hs"][0]) / _rms(X),
+        "block0.W1": _rms(m["block0.W1"] * c["block0.z"] @ P["block0.W1"].T) / _rms(c["block0.z"]),
+        "block0.W2": _rms(m["block0.W2"] * c["block0.s"] @ P["block0.W2"].T) / _rms(c["block0.s"]),
+        "readout": _rms(Y) / _rms(c["hs"][1]),
+    }
+    for mi, name in enumerate(lay.matrix_names):
+        assert out_mat[D.M_GAIN, mi, li] == pytest.approx(want_gain[name], rel=1e-6), name
+    names = activation_names(lay)
+    want_act = {"embedding": _rms(c["hs"][0]), "block0.z": _rms(c["block0.z"]),
+                "block0.act": _rms(c["block0.s"]), "block0.h": _rms(c["hs"][1]),
+                "output": _rms(Y)}
+    for k, v in want_act.items():
+        assert out_act[names.index(k), li] == pytest.approx(v, rel=1e-6), k
+
+
+def test_power_iteration_sigma_max_matches_final_svd():
+    res = run(CFG.replace(steps=200, n_logs=20))
+    for mi, name in enumerate(res.matrix_names):
+        assert res.matrix["sigma_max"][mi, -1] == pytest.approx(res.spectra[name][0], rel=1e-3)
