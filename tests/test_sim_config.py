@@ -130,8 +130,12 @@ def test_multipliers_of_wrong_length_are_rejected():
              multipliers=(1.0, 2.0))
 
 
-def test_non_positive_multiplier_is_rejected():
-    _rejects(r"multipliers\[2\]=0.0", multipliers=(1.0, 1.0, 0.0))
+def test_multipliers_are_exponents_so_zero_and_negative_are_allowed():
+    assert SimConfig(multipliers=(0, -0.5, 1)).multipliers == (0.0, -0.5, 1.0)
+
+
+def test_non_finite_multiplier_exponent_is_rejected():
+    _rejects(r"multipliers\[2\]", multipliers=(0.0, 0.0, float("nan")))
 
 
 def test_multipliers_list_is_stored_as_float_tuple():
@@ -174,7 +178,7 @@ def test_replace_revalidates_and_rejects_unknown_fields():
 def test_key_is_stable_short_hex():
     k = SimConfig().key()
     assert k == SimConfig().key() and len(k) == 16 and int(k, 16) >= 0
-    assert k == "6dbaac62ec6f52e2"  # changing this breaks resuming old sweeps: bump knowingly
+    assert k == "19ed8cdcb9ee2545"  # changing this breaks resuming old sweeps: bump knowingly
 
 
 def test_key_ignores_spelling_and_int_float_differences():

@@ -22,9 +22,10 @@ class Collapse:
     """How well a set of spectra coincide after dividing each by its scale.
 
     ``max_rel_dev``: max over spectra i and compared indices k of |s_ik / ref_k − 1|, where
-    ref is the geometric mean over spectra and the compared indices are the top
-    ``top_fraction`` of the spectrum (the small singular values of a square matrix approach 0
-    and their relative deviations say nothing about the claim). ``per_spectrum``: the same max
+    ref is the geometric mean over spectra and the compared indices are those of the top
+    ``top_fraction`` of the spectrum whose ref value is at least ``rel_floor``·ref_1 (the bulk:
+    trailing singular values that weight decay drives towards 0 — directions the gradient never
+    feeds — have huge relative deviations that say nothing about the claim). ``per_spectrum``: the same max
     for each spectrum. ``top_rel_dev``: the deviation of σ_max alone. ``shape_max_rel_dev``:
     the deviation after dividing every spectrum by its own σ_max (the shape only).
     """
@@ -46,7 +47,8 @@ def _max_rel_dev(S: np.ndarray) -> tuple[float, np.ndarray]:
     return float(per.max()), per
 
 
-def spectral_collapse(spectra, scales=None, *, top_fraction: float = 0.5) -> Collapse:
+def spectral_collapse(spectra, scales=None, *, top_fraction: float = 1.0,
+                      rel_floor: float = 0.05) -> Collapse:
     """Collapse metric of several singular spectra, each divided by its ``scales`` entry.
 
     ``spectra``: sequence of 1-D arrays of equal length (one matrix, several runs), any order.
@@ -66,10 +68,18 @@ def spectral_collapse(spectra, scales=None, *, top_fraction: float = 0.5) -> Col
         if sc.size != S.shape[0] or np.any(~(sc > 0)):
             raise MupsimError("scales must be one positive number per spectrum")
         S = S / sc[:, None]
+    if not 0 <= rel_floor < 1:
+        raise MupsimError(f"rel_floor must be in [0, 1); got {rel_floor}")
     k = max(1, int(np.ceil(top_fraction * S.shape[1])))
     S = S[:, :k]
-    if not np.all(np.isfinite(S)) or np.any(S <= 0):
-        raise MupsimError("spectra contain non-finite or non-positive values in the compared part")
+    if not np.all(np.isfinite(S[:, :1])) or np.any(S[:, :1] <= 0):
+        raise MupsimError("spectra have a non-finite or non-positive top singular value")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref = np.exp(np.log(np.where(S > 0, S, np.nan)).mean(axis=0))
+    keep = np.isfinite(ref) & (ref >= rel_floor * ref[0]) & np.all(np.isfinite(S) & (S > 0), 0)
+    keep[0] = True
+    k = int(np.nonzero(keep)[0].max()) + 1 if keep.all() else int(np.argmin(keep)) or 1
+    S = S[:, :k]
     full, per = _max_rel_dev(S)
     top, _ = _max_rel_dev(S[:, :1])
     shape, _ = _max_rel_dev(S / S[:, :1])

@@ -218,7 +218,14 @@ def f2(results, lr0: float, wd0: float) -> dict:
         norm = spectral_collapse(spectra, scales)
         eq = [i for i, (a, b) in enumerate(mults) if a == b]
         eq_eta = [i for i, (a, b) in enumerate(mults) if a == 1]
+        eq_decay = [i for i, (a, b) in enumerate(mults) if abs(a * b - 1) < 1e-9]
         sub = {}
+        if len(eq_decay) >= 2:
+            sub["equal_decay_pairs"] = {
+                "raw": spectral_collapse([spectra[i] for i in eq_decay]).to_dict(),
+                "normalized": spectral_collapse([spectra[i] for i in eq_decay],
+                                                [scales[i] for i in eq_decay]).to_dict(),
+                "pairs": [labels[i] for i in eq_decay]}
         if len(eq) >= 2:
             sub["equal_ratio_pairs"] = spectral_collapse([spectra[i] for i in eq],
                                                          [scales[i] for i in eq]).to_dict()
@@ -229,9 +236,15 @@ def f2(results, lr0: float, wd0: float) -> dict:
         series[m] = {lab: {"sigma": s.tolist(), "scale": sc}
                      for lab, s, sc in zip(labels, spectra, scales)}
     out.update(rows=rows, series=series, summary=summary, matrices=mats)
-    heads = [f"{m}: max rel dev raw {d['raw']['max_rel_dev']:.1%} -> normalized "
-             f"{d['normalized']['max_rel_dev']:.1%} (σ_max {d['normalized']['top_rel_dev']:.1%})"
-             for m, d in summary.items()]
+    heads = []
+    for m, d in summary.items():
+        h = (f"{m}: all pairs max rel dev raw {d['raw']['max_rel_dev']:.1%} -> normalized "
+             f"{d['normalized']['max_rel_dev']:.1%} (σ_max {d['normalized']['top_rel_dev']:.1%})")
+        if "equal_decay_pairs" in d:
+            e = d["equal_decay_pairs"]
+            h += (f", equal-ηλ pairs raw {e['raw']['max_rel_dev']:.1%} -> normalized "
+                  f"{e['normalized']['max_rel_dev']:.1%}")
+        heads.append(h)
     out["headline"] = "; ".join(heads) + f"; dropped {split.n_dropped}"
     return _clean(out)
 

@@ -158,11 +158,16 @@ def f2(data: dict) -> Figure:
             c = summ.get(kind, {})
             ax.set_title(f"{kind}: max rel. dev. {c.get('max_rel_dev', NAN):.1%} "
                          f"(σ_max {c.get('top_rel_dev', NAN):.1%})")
+        notes = []
+        if "equal_decay_pairs" in summ:
+            e = summ["equal_decay_pairs"]
+            notes.append(f"equal ηλ: raw {e['raw']['max_rel_dev']:.1%} → "
+                         f"normalized {e['normalized']['max_rel_dev']:.1%}")
         if "equal_ratio_pairs" in summ:
-            axes[i, 1].text(0.02, 0.03, "equal η/λ only: "
-                            f"{summ['equal_ratio_pairs']['max_rel_dev']:.1%}; shape only: "
-                            f"{summ['normalized']['shape_max_rel_dev']:.1%}",
-                            transform=axes[i, 1].transAxes, fontsize=6.5, color="0.3")
+            notes.append(f"equal η/λ: {summ['equal_ratio_pairs']['max_rel_dev']:.1%}")
+        notes.append(f"shape only (÷σ_max): {summ.get('normalized', {}).get('shape_max_rel_dev', NAN):.1%}")
+        axes[i, 1].text(0.02, 0.03, "max rel. dev. (top half of spectrum)\n" + "\n".join(notes),
+                        transform=axes[i, 1].transAxes, fontsize=6.5, color="0.3")
     for ax in axes[-1]:
         ax.set_xlabel("index k")
     axes[0, 0].legend(ncol=2)

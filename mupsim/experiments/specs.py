@@ -59,8 +59,10 @@ WD = 0.5
 
 F1_WIDTH = 128
 F1_STEPS = 3000
-F1_PAIRS = ((1.0, 1.0), (2.0, 2.0), (4.0, 4.0), (0.5, 0.5), (1.0, 2.0), (1.0, 0.5))
-"""(η, λ) multiples of (LR, WD) for F1/F2: four at equal η/λ (different ηλ), two at equal η."""
+F1_PAIRS = ((1.0, 1.0), (2.0, 2.0), (4.0, 4.0), (0.5, 0.5), (1.0, 2.0), (1.0, 0.5),
+            (2.0, 0.5), (0.5, 2.0))
+"""(η, λ) multiples of (LR, WD) for F1/F2: four at equal η/λ (different ηλ), two at equal η,
+and two at equal ηλ (different η/λ: the clean test of the √(η/λ) scaling, C1)."""
 
 F3_VARIANTS = {
     "teacher_rank": (None, 1, 4),

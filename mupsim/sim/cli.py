@@ -36,7 +36,7 @@ _HELP = {
     "(linear)", "ffn_ratio": "W1 is r*n x n", "lr": "base learning rate (at base_width)",
     "wd": "base weight decay (at base_width)", "teacher_rank": "None = full rank",
     "n_train": "finite training set size; none = fresh batches every step",
-    "multipliers": "3 multipliers (input hidden output), or none",
+    "multipliers": "3 multiplier exponents a (x of n^-x) for embedding, hidden, readout: A_IN,A_HID,A_OUT, or none",
     "n_logs": "number of log-spaced logging steps (incl. 0 and the last)",
     "alignment": "full, none, or an exponent in [0.5, 1]",
     "decay_fraction": "fraction of steps spent decaying (wsd schedule)",
@@ -83,7 +83,7 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
         if isinstance(default, bool):
             g.add_argument(opt, action=argparse.BooleanOptionalAction, **kw)
         elif f.name == "multipliers":
-            g.add_argument(opt, nargs="+", type=_float_or_none, metavar="M", **kw)
+            g.add_argument(opt, nargs="+", type=str, metavar="A", **kw)
         elif f.name in _OPTIONAL_TYPES:
             g.add_argument(opt, type=_optional(_OPTIONAL_TYPES[f.name]),
                            metavar=_OPTIONAL_TYPES[f.name].__name__.upper(), **kw)
@@ -113,11 +113,16 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         if hasattr(args, f.name):
             d[f.name] = getattr(args, f.name)
     if "multipliers" in d and isinstance(d["multipliers"], list):
-        m = d["multipliers"]
-        if len(m) == 1 and m[0] is None:
+        # accepts "0,0,1", "0 0 1" or "none"; values are exponents a of n^-a
+        parts = [p for x in d["multipliers"] for p in str(x).replace(",", " ").split()]
+        if len(parts) == 1 and parts[0].lower() == "none":
             d["multipliers"] = None
-        elif any(x is None for x in m):
-            raise MupsimError("--multipliers takes 3 numbers (input hidden output) or 'none'")
+        else:
+            try:
+                d["multipliers"] = [float(p) for p in parts]
+            except ValueError:
+                raise MupsimError("--multipliers takes 3 exponents A_IN,A_HID,A_OUT or 'none'; "
+                                  f"got {' '.join(parts)!r}") from None
     return SimConfig.from_dict(d)
 
 
@@ -223,9 +228,6 @@ def _optional(t):
     conv.__name__ = t.__name__
     return conv
 
-
-def _float_or_none(s: str):
-    return None if s.strip().lower() == "none" else float(s)
 
 
 def _nonneg_int(s: str) -> int:

@@ -43,6 +43,7 @@ SCHEDULES = ("constant", "cosine", "wsd")
 PARAMETERIZATIONS = ("sp", "ntk", "mup", "mfp")
 ALIGNMENTS = ("full", "none")
 WD_RULES = ("constant", "fan2025", "timescale", "alignment")  # or None
+DEPTH_RULES = ("depth_mup", "completep")  # or None
 DTYPES = ("float32", "float64")
 
 # field -> allowed choices (for string-valued fields)
@@ -109,6 +110,8 @@ class SimConfig:
     multipliers: tuple | None = None
     wd_rule: str | None = None
     alignment_exponent: float | None = None
+    depth_rule: str | None = None   # None | depth_mup | completep (sets branch multiplier and block lr)
+    base_depth: int = 1             # depth of the proxy the lr was tuned at (with depth_rule)
     # numerics / logging
     dtype: str = "float64"
     seed: int = 0
@@ -166,8 +169,25 @@ class SimConfig:
             if isinstance(m, (str, bytes)) or not hasattr(m, "__len__") or len(m) != 3:
                 raise MupsimError(
                     f"multipliers must be None or 3 numbers (input, hidden, output); got {m!r}")
-            set_("multipliers", tuple(
-                _float(f"multipliers[{i}]", x, lo=0.0, lo_open=True) for i, x in enumerate(m)))
+            # exponents a of n^-a (any finite number, 0 and negatives included)
+            set_("multipliers", tuple(_float(f"multipliers[{i}]", x) for i, x in enumerate(m)))
+
+        set_("base_depth", _int("base_depth", self.base_depth, minimum=1))
+        if self.depth_rule is not None:
+            v = self.depth_rule
+            if isinstance(v, str) and v.strip().lower() == "none":
+                set_("depth_rule", None)
+            else:
+                set_("depth_rule", choice("depth_rule", v, DEPTH_RULES))
+        if self.depth_rule is not None:
+            if self.model != "normalized":
+                raise MupsimError(
+                    f"depth_rule={self.depth_rule!r} scales residual branches; model={self.model!r} has none. "
+                    "allowed: model='normalized', or depth_rule=None")
+            if self.branch_multiplier != 1.0:
+                raise MupsimError(
+                    f"branch_multiplier={self.branch_multiplier} conflicts with depth_rule={self.depth_rule!r}, "
+                    "which sets it to depth^-alpha_L; allowed: leave branch_multiplier at 1.0 or depth_rule=None")
 
         # cross-field constraints
         if self.teacher_rank is not None and self.teacher_rank > self.teacher_width:

@@ -43,10 +43,13 @@ def settings_for(config: SimConfig):
     """The calculator's Settings for this run."""
     from mupsim.calculator import transfer
     opt = "lion" if config.optimizer == "signsgd" else config.optimizer
+    depth = {}
+    if config.depth_rule is not None:
+        depth = dict(base_depth=config.base_depth, depth=config.depth, depth_rule=config.depth_rule)
     return transfer(config.base_width, config.width, config.lr, config.wd,
                     parameterization=config.parameterization, optimizer=opt,
                     alignment=config.alignment, multipliers=config.multipliers,
-                    wd_rule=config.wd_rule, alignment_exponent=config.alignment_exponent)
+                    wd_rule=config.wd_rule, alignment_exponent=config.alignment_exponent, **depth)
 
 
 def log_schedule(steps: int, n_logs: int) -> np.ndarray:
@@ -116,6 +119,8 @@ def prepare(config: SimConfig) -> Prepared:
     layers = settings.layers
     dtype = np.dtype(config.dtype)
     lay = build_layout(config)
+    if settings.branch_multiplier is not None:  # depth rule: the calculator sets L^-alpha_L
+        lay.farch[0] = settings.branch_multiplier
     mult = np.array([layers[c].multiplier for c in lay.classes], np.float64)
     p_lr = np.array([layers[c].lr for c in lay.classes], np.float64)
     p_wd = np.array([layers[c].wd for c in lay.classes], np.float64)
