@@ -78,7 +78,7 @@ def spectral_collapse(spectra, scales=None, *, top_fraction: float = 1.0,
         ref = np.exp(np.log(np.where(S > 0, S, np.nan)).mean(axis=0))
     keep = np.isfinite(ref) & (ref >= rel_floor * ref[0]) & np.all(np.isfinite(S) & (S > 0), 0)
     keep[0] = True
-    k = int(np.nonzero(keep)[0].max()) + 1 if keep.all() else int(np.argmin(keep)) or 1
+    k = S.shape[1] if keep.all() else int(np.argmin(keep))  # leading run of kept indices
     S = S[:, :k]
     full, per = _max_rel_dev(S)
     top, _ = _max_rel_dev(S[:, :1])

@@ -365,14 +365,17 @@ def f4(results) -> dict:
                     data[m][q][1].append(v)
                 if st == "ok":
                     ls = layer_settings(r, m)
-                    row.update(lr_layer=ls["lr"], wd_layer=ls["wd"],
-                               relax_steps=1.0 / (2 * ls["lr"] * ls["wd"]) if ls["wd"] > 0 else NAN)
+                    tau = 1.0 / (2 * ls["lr"] * ls["wd"]) if ls["wd"] > 0 else math.inf
+                    row.update(lr_layer=ls["lr"], wd_layer=ls["wd"], relax_steps=tau,
+                               steady=bool(r.config["steps"] >= 3 * tau))
                 rows.append(row)
         fits[label] = {m: {q: _fit_dict(*data[m][q]) for q in ("gain", "sigma_max")}
                        for m in mats}
         fits[label]["diverged_widths"] = sorted(
             {r.config["width"] for r in runs if _status(r) != "ok"})
-    out.update(rows=rows, series=fits, summary={"fits": fits}, matrices=mats)
+    out.update(rows=rows, series=fits, matrices=mats,
+               summary={"fits": fits, "not_steady_runs": sum(
+                   1 for row in rows if row.get("status") == "ok" and not row.get("steady"))})
     m0 = mats[0] if mats else None
     out["headline"] = "gain exponent " + (m0 or "") + ": " + ", ".join(
         f"{k} {_fmt_ci(v[m0]['gain'])}" for k, v in fits.items() if m0) + \

@@ -150,14 +150,19 @@ def f2(data: dict) -> Figure:
             axes[i, 0].plot(k, s, color=cmap(j), label=lab)
             axes[i, 1].plot(k, s / d["scale"], color=cmap(j), label=lab)
         summ = data["summary"].get(m, {})
-        for ax, kind, ylab in ((axes[i, 0], "raw", f"σ_k  ({m})"),
-                               (axes[i, 1], "normalized", "σ_k / √(η_l/λ_l)")):
+        tops = [np.asarray(d["sigma"], float)[0] for d in ser.values()]
+        scl = [d["scale"] for d in ser.values()]
+        for ax, kind, ylab, top in (
+                (axes[i, 0], "raw", f"σ_k  ({m})", max(tops, default=1.0)),
+                (axes[i, 1], "normalized", "σ_k / √(η_l/λ_l)",
+                 max((t / c for t, c in zip(tops, scl)), default=1.0))):
             ax.set_xscale("log")
             ax.set_yscale("log")
+            ax.set_ylim(1e-3 * top, 2 * top)  # tails that decayed to ~0 are cut off
             ax.set_ylabel(ylab)
             c = summ.get(kind, {})
-            ax.set_title(f"{kind}: max rel. dev. {c.get('max_rel_dev', NAN):.1%} "
-                         f"(σ_max {c.get('top_rel_dev', NAN):.1%})")
+            ax.set_title(f"{kind}, all pairs: max rel. dev. {c.get('max_rel_dev', NAN):.0%}, "
+                         f"σ_max {c.get('top_rel_dev', NAN):.0%}")
         notes = []
         if "equal_decay_pairs" in summ:
             e = summ["equal_decay_pairs"]
@@ -166,7 +171,7 @@ def f2(data: dict) -> Figure:
         if "equal_ratio_pairs" in summ:
             notes.append(f"equal η/λ: {summ['equal_ratio_pairs']['max_rel_dev']:.1%}")
         notes.append(f"shape only (÷σ_max): {summ.get('normalized', {}).get('shape_max_rel_dev', NAN):.1%}")
-        axes[i, 1].text(0.02, 0.03, "max rel. dev. (top half of spectrum)\n" + "\n".join(notes),
+        axes[i, 1].text(0.02, 0.03, "max rel. dev. over σ_k ≥ 5% σ_1\n" + "\n".join(notes),
                         transform=axes[i, 1].transAxes, fontsize=6.5, color="0.3")
     for ax in axes[-1]:
         ax.set_xlabel("index k")
@@ -255,18 +260,21 @@ def f3(data: dict) -> Figure:
 # ---------------------------------------------------------------------------- F4
 def f4(data: dict) -> Figure:
     rows, fits, mats = data["rows"], data["series"], data["matrices"]
-    fig, axes = _new(1, 2, w=4.0, h=3.1, title=data["title"])
+    fig, axes = _new(1, 2, w=4.2, h=4.4, title=data["title"])
     axes = axes[0]
     for k, q in enumerate(("gain", "sigma_max")):
         ax = axes[k]
         for rule, f in fits.items():
             color = _rule_color(rule)
             for j, m in enumerate(mats):
-                pts = [(r["width"], r[f"{q}_ss"]) for r in rows
-                       if r.get("rule") == rule and r.get("matrix") == m and r.get("status") == "ok"]
-                if pts:
-                    ws, ys = np.array(pts, float).T
-                    ax.plot(ws, ys, "o" if j == 0 else "s", color=color, alpha=0.45, ms=3)
+                for steady in (True, False):
+                    pts = [(r["width"], r[f"{q}_ss"]) for r in rows
+                           if r.get("rule") == rule and r.get("matrix") == m
+                           and r.get("status") == "ok" and bool(r.get("steady", True)) == steady]
+                    if pts:
+                        ws, ys = np.array(pts, float).T
+                        ax.plot(ws, ys, "o" if j == 0 else "s", color=color, alpha=0.5, ms=3.5,
+                                mfc=color if steady else "none")
                 fit = f.get(m, {}).get(q, {})
                 if np.isfinite(fit.get("exponent", NAN)):
                     ax.plot(fit["widths"], fit["geo_mean"], "-" if j == 0 else ":", color=color,
@@ -277,8 +285,9 @@ def f4(data: dict) -> Figure:
         ax.set_xlabel("width n")
         ax.set_ylabel({"gain": "sublayer gain (steady state)",
                        "sigma_max": "σ_max (steady state)"}[q])
-        ax.set_title(f"{q}: fitted width exponent [95% CI]")
-        ax.legend(fontsize=6)
+        ax.set_title(f"{q}: fitted width exponent [95% CI]\n"
+                     "hollow: run shorter than 3 relaxation times 1/(2η_lλ_l)")
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     _apply_style(fig)
     _footer(fig, data)
     return fig
