@@ -8,6 +8,8 @@ Each helper runs the numba simulator (:func:`mupsim.sim.run.prepare` / ``execute
   value at every width (not width-scaled), all other layers as the calculator says.
   If RMS(Δh_l) ∝ n^s at fixed lr, the lr that keeps Δh_l = Θ(1) is lr ∝ n^(−s): s is the
   measured lr exponent c of the layer.
+* :func:`output_change_from_layer` — RMS of the model-output change caused by one
+  calculator-scaled step of one layer alone (output stability, TP4's SP argument).
 * :func:`loglog_slope` — least-squares slope of log y on log n.
 * :func:`direction_rms` — RMS of the AdamW direction u from the logged raw update Δw
   (coupled decay: Δw = −η(u + λw), so ηu = −Δw − ηλw).
@@ -40,7 +42,7 @@ def _linear_inputs(prep, theta, X):
 
 def coord_check_dh(parameterization, optimizer, layer, width, *, seed=0, steps=1, lr=1e-3,
                    depth=2, base_width=64, n_probe=256, input_dim=16, output_dim=1,
-                   batch_size=128):
+                   batch_size=128, unscaled=True):
     """RMS of Δh = m·Δw·x(0) of ``layer`` ("embedding" | "hidden" | "readout", the latter
     being the model output) after ``steps`` steps of the deep linear model, with the lr of
     that layer fixed to ``lr`` at every width and every other layer scaled by the calculator."""
@@ -52,7 +54,8 @@ def coord_check_dh(parameterization, optimizer, layer, width, *, seed=0, steps=1
     prep = prepare(cfg)
     name = LINEAR_LAYERS[layer]
     p = prep.layout.index(name)
-    prep.p_lr[p] = lr  # not width-scaled
+    if unscaled:
+        prep.p_lr[p] = lr  # not width-scaled
     theta, div, *_ = execute(prep)
     if div >= 0:
         raise RuntimeError(f"coordinate check diverged at step {div}: {cfg}")
@@ -95,3 +98,28 @@ def steady_state_window(cfg: SimConfig, start: int):
     if div >= 0:
         raise RuntimeError(f"run diverged at step {div}: {cfg}")
     return prep, out_mat
+
+
+def output_change_from_layer(parameterization, optimizer, layer, width, *, seed=0, lr=1e-3,
+                             depth=2, base_width=64, n_probe=256, input_dim=4, output_dim=4,
+                             batch_size=128):
+    """RMS of the change of the model output caused by one calculator-scaled step of
+    ``layer`` alone (all other parameters kept at init), deep linear model."""
+    cfg = SimConfig(model="linear", depth=depth, width=width, base_width=base_width,
+                    optimizer=optimizer, parameterization=parameterization, lr=lr,
+                    input_dim=input_dim, output_dim=output_dim, batch_size=batch_size,
+                    momentum=0.0, steps=1, n_logs=2, n_test=n_probe, seed=seed)
+    prep = prepare(cfg)
+    theta, div, *_ = execute(prep)
+    name = LINEAR_LAYERS[layer]
+    mixed = prep.theta0.copy()
+    prep.layout.view(mixed, name)[...] = prep.layout.view(theta, name)
+    X = prep.data.X_test
+    lay, mult = prep.layout, prep.mult
+
+    def out(th):
+        h = _linear_inputs(prep, th, X)["readout"]
+        return mult[lay.index("readout")] * h @ lay.view(th, "readout").T
+
+    dy = out(mixed) - out(prep.theta0)
+    return float(np.sqrt(np.mean(dy * dy)))

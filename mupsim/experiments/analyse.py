@@ -658,10 +658,13 @@ def f8(results) -> dict:
             finals[m]["u"][0].append(w)
             finals[m]["u"][1].append(float(np.nanmean(upd[1:] / ref)) if upd.size > 1 else NAN)
     # average seeds in the series
+    import warnings
     for m, per_w in series.items():
         for w, d in per_w.items():
-            d["w"] = np.nanmean(np.array(d["w"]), 0).tolist()
-            d["u"] = np.nanmean(np.array(d["u"]), 0).tolist()
+            with warnings.catch_warnings():  # step 0 has no update (NaN) in every seed
+                warnings.simplefilter("ignore", RuntimeWarning)
+                d["w"] = np.nanmean(np.array(d["w"]), 0).tolist()
+                d["u"] = np.nanmean(np.array(d["u"]), 0).tolist()
     fits = {m: {"weight": _fit_dict(*finals[m]["w"]), "update": _fit_dict(*finals[m]["u"])}
             for m in finals}
     out.update(rows=rows, series=series, summary={"fits": fits,

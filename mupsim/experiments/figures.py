@@ -57,14 +57,22 @@ def _new(nrows, ncols, w=3.2, h=2.6, title=None) -> tuple[Figure, np.ndarray]:
 
 
 def _apply_style(fig: Figure) -> None:
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
     for ax in fig.axes:
         ax.grid(True, alpha=STYLE["grid.alpha"])
         for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
-            if scale == "log":
-                lo, hi = (ax.get_xlim() if axis is ax.xaxis else ax.get_ylim())
-                if lo > 0 and hi / lo >= 10:  # at least one labelled decade tick
-                    axis.set_minor_formatter(NullFormatter())
+            if scale != "log" or axis.get_major_locator().__class__.__name__ != "LogLocator":
+                continue
+            if getattr(axis.get_major_locator(), "_base", 10) != 10:
+                continue  # base-2 width axes keep their 2^k labels
+            lo, hi = (ax.get_xlim() if axis is ax.xaxis else ax.get_ylim())
+            if lo > 0 and hi / lo >= 10:  # at least one labelled decade: no minor labels
+                axis.set_minor_formatter(NullFormatter())
+            else:  # less than a decade: label 2× and 5× ticks in plain numbers
+                axis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
+                axis.set_minor_formatter(plain)
+                axis.set_major_formatter(plain)
         for s in ("top", "right"):
             ax.spines[s].set_visible(False)
 
@@ -161,8 +169,8 @@ def f2(data: dict) -> Figure:
             ax.set_ylim(1e-3 * top, 2 * top)  # tails that decayed to ~0 are cut off
             ax.set_ylabel(ylab)
             c = summ.get(kind, {})
-            ax.set_title(f"{kind}, all pairs: max rel. dev. {c.get('max_rel_dev', NAN):.0%}, "
-                         f"σ_max {c.get('top_rel_dev', NAN):.0%}")
+            ax.set_title(f"{kind}; all pairs: max rel. dev. {c.get('max_rel_dev', NAN):.0%}\n"
+                         f"(σ_max alone {c.get('top_rel_dev', NAN):.0%})", fontsize=7.5)
         notes = []
         if "equal_decay_pairs" in summ:
             e = summ["equal_decay_pairs"]
@@ -294,7 +302,7 @@ def f4(data: dict) -> Figure:
 
 
 # ---------------------------------------------------------------------------- F5
-def _transfer_axes(ax, panel, xlabel, title):
+def _transfer_axes(ax, panel, xlabel, title, show_shift=False):
     widths = sorted(int(w) for w in panel["widths"])
     colors = width_colors(widths)
     for w in widths:
@@ -316,14 +324,14 @@ def _transfer_axes(ax, panel, xlabel, title):
     ax.set_xlabel(xlabel)
     dr = panel.get("drift") or {}
     if dr:
-        edge = " (edge!)" if dr.get("any_at_edge") else ""
-        title += (f"\noptimum drift/doubling {dr['per_doubling']:+.2f} "
+        edge = " edge!" if dr.get("any_at_edge") else ""
+        title += (f"\noptimum drift {dr['per_doubling']:+.2f} "
                   f"[{dr['ci'][0]:+.2f}, {dr['ci'][1]:+.2f}]{edge}")
     sd = panel.get("shift_drift") or {}
-    if sd and np.isfinite(sd.get("per_doubling", NAN)):
+    if show_shift and sd and np.isfinite(sd.get("per_doubling", NAN)):
         title += (f"\ncurve-shift drift {sd['per_doubling']:+.2f} "
                   f"[{sd['ci'][0]:+.2f}, {sd['ci'][1]:+.2f}]")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=7.5)
 
 
 def f5(data: dict) -> Figure:
@@ -350,10 +358,12 @@ def f5(data: dict) -> Figure:
         ax.set_xscale("log", base=2)
         ax.set_xlabel("width n")
         ax.set_ylabel("log2(optimum / optimum at n0)")
-        ax.set_title("optimum shift vs width (95% CI)")
+        ax.set_title("optimum shift vs width (95% CI); drift =\nlog2 change per width doubling",
+                     fontsize=7.5)
         ax.legend(fontsize=6)
     for k, (rule, panel) in enumerate(wd.items()):
-        _transfer_axes(axes[1, k], panel, "base weight decay λ", f"μP η, λ rule: {rule}")
+        _transfer_axes(axes[1, k], panel, "base weight decay λ", f"μP η, λ rule {rule}",
+                       show_shift=True)
     axes[1, 0].set_ylabel("final test loss")
     for r in range(2):
         used = len(lr) + 1 if r == 0 else len(wd)
@@ -385,7 +395,7 @@ def f6(data: dict) -> Figure:
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             ax.set_title(f"{o}, {p.upper()} (η={s['lr']:g}, t={s['steps']}): "
-                         f"max|slope| {s['max_abs_slope']:.2f}")
+                         f"max|slope| {s['max_abs_slope']:.2f}", fontsize=7.5)
             if j == 0:
                 ax.set_ylabel("activation RMS")
             if i == len(opts) - 1:
