@@ -618,9 +618,11 @@ def f8(results) -> dict:
     """F8: Muon under μP — σ_max of each effective matrix multiplier·w (and of its update)
     through training, per width, in units of the spectral condition √(fan_out/fan_in).
 
-    The update's spectral norm is not logged; it is estimated from the logged update RMS as
-    RMS·√(max(fan_out, fan_in)), exact for an orthogonalized update whose singular values are all
-    equal (what Muon's Newton–Schulz iteration approximately produces).
+    The update's spectral norm is not logged (TODO(runner): log σ_max(Δw)); what is shown is
+    the lower bound ‖Δw‖_F/√min(fan_out, fan_in) = RMS(Δw)·√max(fan_out, fan_in) ≤ σ_max(Δw),
+    exact only when every singular value of Δw is equal. Muon orthogonalizes a gradient of low
+    rank r onto r directions, so the bound falls short by √(min(fan)/r): its width trend is not
+    the trend of σ_max(ΔW).
     """
     split = split_diverged(results)
     out = _base("f8_muon_spectral", "Muon under μP: spectral norms of weights and updates",
@@ -668,7 +670,9 @@ def f8(results) -> dict:
     fits = {m: {"weight": _fit_dict(*finals[m]["w"]), "update": _fit_dict(*finals[m]["u"])}
             for m in finals}
     out.update(rows=rows, series=series, summary={"fits": fits,
-               "update_estimate": "RMS(ΔW)·sqrt(max(fan_out, fan_in))"},
+               "update_estimate": "lower bound on sigma_max(dW): RMS(dW)*sqrt(max(fan_out, "
+                                  "fan_in)) = ||dW||_F/sqrt(min(fan)); exact only for a flat "
+                                  "spectrum"},
                diverged_widths=sorted({r.config["width"] for r in split.dropped}))
     out["headline"] = "width exponent of σ_max(W)/√(fo/fi): " + ", ".join(
         f"{m} {_fmt_ci(v['weight'])}" for m, v in fits.items()) + f"; dropped {split.n_dropped}"

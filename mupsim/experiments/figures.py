@@ -136,7 +136,9 @@ def f1(data: dict) -> Figure:
         axes[i, 1].axvline(1.0, **REF_STYLE)
     axes[-1, 0].set_xlabel("step t")
     axes[-1, 1].set_xlabel("t / τ,  τ = 1/(2 η_l λ_l)")
-    axes[0, 0].legend(title="solid: equal η/λ", ncol=2, title_fontsize=7)
+    handles, labels_ = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels_, loc="outside lower center", ncol=4, fontsize=7,
+               title="(η, λ) as multiples of the base values; solid: equal η/λ", title_fontsize=7)
     sp = data["summary"].get("spread_equal_ratio", {})
     if mats:
         axes[0, 1].set_title(f"steady-gain spread at equal η/λ: {sp.get(mats[0], NAN):.1%}")
@@ -476,7 +478,7 @@ def f8(data: dict) -> Figure:
         axes[1, j].set_xlabel("step t")
     if mats:
         axes[0, 0].set_ylabel("σ_max(W) / √(fan_out/fan_in)")
-        axes[1, 0].set_ylabel("σ_max(ΔW) est. / √(fan_out/fan_in)")
+        axes[1, 0].set_ylabel("‖ΔW‖_F/√min(fan) ≤ σ_max(ΔW)\n(÷ √(fan_out/fan_in))")
         axes[0, 0].legend()
     if data.get("diverged_widths"):
         fig.text(0.01, 0.002, f"diverged widths (not drawn): {data['diverged_widths']}",

@@ -39,8 +39,10 @@ class Scale:
 # Sizes. FULL must regenerate everything from a cold cache in < 15 min on 2 cores.
 # Measured float64 cost of the runner (ms/step, batch 128, AdamW): n=64 0.6, 128 1.75,
 # 256 5.9, 512 23 (so a 64..512 ladder costs 31 ms/step, a 64..256 ladder 8.2 ms/step);
-# Muon: 256 24, 512 194 ms/step. Planned total ≈ 1300 core-seconds ≈ 11 min on 2 cores.
-FULL = Scale(widths=(64, 128, 256, 512), steps=1500, seeds=(0, 1), n_logs=60)
+# Muon: 256 24, 512 194 ms/step. Planned total ≈ 1200 core-seconds ≈ 10-11 min on 2 idle
+# cores (a cold run with steps=1500 and 8 λ points took 932 s while other jobs loaded the
+# machine to ~3.5; these sizes are ~15% smaller).
+FULL = Scale(widths=(64, 128, 256, 512), steps=1200, seeds=(0, 1), n_logs=60)
 QUICK = Scale(widths=(32, 64), steps=60, seeds=(0, 1), n_logs=12)
 SMALL_WIDTHS = (64, 128, 256)   # for the many-run sweeps (F3 variants, F5, F8)
 
@@ -52,7 +54,8 @@ BASE = SimConfig(
 )
 
 # Base (proxy-width) hyperparameters for the steady-state figures: per-step decay
-# η·λ = 3.9e-3 at n0, relaxation time 1/(2ηλ) = 128 steps (the no-wd loss-optimal η is
+# η·λ = 3.9e-3 at n0, relaxation time 1/(2ηλ) = 128 steps (F3/F4 run 1200 steps ≈ 9 of them;
+# under the constant rule μP's η ∝ 1/n stretches it to 1024 steps at n = 512, flagged in F4) (the no-wd loss-optimal η is
 # ≈ 2^-10 here; this η, λ trade a somewhat higher loss for reaching the steady state).
 LR = 2.0 ** -7
 WD = 0.5
@@ -76,7 +79,7 @@ WD_RULES = ("constant", "fan2025", "timescale", "alignment")
 
 F5_STEPS = 600
 F5_LR_GRID = tuple(2.0 ** e for e in range(-13, -6))      # 2^-13 .. 2^-7 (optimum ≈ 2^-10)
-F5_WD_GRID = tuple(2.0 ** e for e in range(-1, 7))        # 2^-1 .. 2^6
+F5_WD_GRID = tuple(2.0 ** e for e in range(0, 7))         # 2^0 .. 2^6
 """In this online teacher-student task the loss only rises with λ (no bracketed optimum at any
 η tried), so F5's λ panels also report the curve shift (how far each width's loss-vs-λ curve
 sits from the proxy width's); the grid reaches far enough up to show the rise at every width."""

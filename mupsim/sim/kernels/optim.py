@@ -81,12 +81,21 @@ def newton_schulz(G):
     return X
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def opt_step(theta, grad, m, v, off, rows, cols, muon_mask, p_lr, p_wd, sched, t, opt, hyper,
              independent):
+    """Update every parameter in place (see the module docstring for the rules).
+
+    Loops run over per-parameter slices with loop-invariant constants hoisted, and
+    ``error_model="numpy"`` (no per-division zero check), so numba vectorises them; the
+    formulas are unchanged. A zero divisor (eps = 0) yields inf/NaN, which the training
+    loop's divergence check records.
+    """
     mu, b1, b2, eps = hyper[0], hyper[1], hyper[2], hyper[3]
     bc1 = 1.0 - b1 ** (t + 1)
     bc2 = 1.0 - b2 ** (t + 1)
+    ibc1 = 1.0 / bc1
+    ibc2 = 1.0 / bc2
     P = off.shape[0]
     for p in range(P):
         o = off[p]
@@ -94,42 +103,50 @@ def opt_step(theta, grad, m, v, off, rows, cols, muon_mask, p_lr, p_wd, sched, t
         lr = p_lr[p] * sched
         wd = p_wd[p]
         dec = sched * wd if independent else lr * wd
+        keep = 1.0 - dec
+        th = theta[o:o + sz]
+        gr = grad[o:o + sz]
+        mm = m[o:o + sz]
+        vv = v[o:o + sz]
         if opt == OPT_SGD:
-            for i in range(o, o + sz):
-                w = theta[i]
-                m[i] = mu * m[i] + grad[i]
-                theta[i] = w - lr * m[i] - dec * w
+            for i in range(sz):
+                mi = mu * mm[i] + gr[i]
+                mm[i] = mi
+                th[i] = keep * th[i] - lr * mi
         elif opt == OPT_ADAM:
-            for i in range(o, o + sz):
-                w = theta[i]
-                g = grad[i] + wd * w
-                m[i] = b1 * m[i] + (1.0 - b1) * g
-                v[i] = b2 * v[i] + (1.0 - b2) * g * g
-                theta[i] = w - lr * (m[i] / bc1) / (math.sqrt(v[i] / bc2) + eps)
+            a = lr * ibc1
+            for i in range(sz):
+                w = th[i]
+                g = gr[i] + wd * w
+                mi = b1 * mm[i] + (1.0 - b1) * g
+                vi = b2 * vv[i] + (1.0 - b2) * g * g
+                mm[i] = mi
+                vv[i] = vi
+                th[i] = w - a * mi / (math.sqrt(vi * ibc2) + eps)
         elif opt == OPT_LION:
-            for i in range(o, o + sz):
-                w = theta[i]
-                g = grad[i]
-                c = b1 * m[i] + (1.0 - b1) * g
+            for i in range(sz):
+                g = gr[i]
+                c = b1 * mm[i] + (1.0 - b1) * g
                 u = 1.0 if c > 0.0 else (-1.0 if c < 0.0 else 0.0)
-                m[i] = b2 * m[i] + (1.0 - b2) * g
-                theta[i] = w - lr * u - dec * w
+                mm[i] = b2 * mm[i] + (1.0 - b2) * g
+                th[i] = keep * th[i] - lr * u
         elif opt == OPT_MUON and muon_mask[p]:
             r = rows[p]
             cc = cols[p]
             Gf = np.empty(sz, dtype=theta.dtype)
             for i in range(sz):
-                m[o + i] = mu * m[o + i] + grad[o + i]
-                Gf[i] = grad[o + i] + mu * m[o + i]
+                mi = mu * mm[i] + gr[i]
+                mm[i] = mi
+                Gf[i] = gr[i] + mu * mi
             U = np.ascontiguousarray(newton_schulz(Gf.reshape((r, cc)))).reshape(sz)
             for i in range(sz):
-                w = theta[o + i]
-                theta[o + i] = w - lr * U[i] - dec * w
-        else:  # adamw (also muon's vectors)
-            for i in range(o, o + sz):
-                w = theta[i]
-                g = grad[i]
-                m[i] = b1 * m[i] + (1.0 - b1) * g
-                v[i] = b2 * v[i] + (1.0 - b2) * g * g
-                u = (m[i] / bc1) / (math.sqrt(v[i] / bc2) + eps)
-                theta[i] = w - lr * u - dec * w
+                th[i] = keep * th[i] - lr * U[i]
+        else:  # adamw (also muon's non-hidden parameters)
+            a = lr * ibc1
+            for i in range(sz):
+                g = gr[i]
+                mi = b1 * mm[i] + (1.0 - b1) * g
+                vi = b2 * vv[i] + (1.0 - b2) * g * g
+                mm[i] = mi
+                vv[i] = vi
+                th[i] = keep * th[i] - a * mi / (math.sqrt(vi * ibc2) + eps)
