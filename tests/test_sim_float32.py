@@ -20,3 +20,8 @@ def test_float32_run_is_deterministic():
     a, b = run(cfg), run(cfg)
     assert np.array_equal(a.train_loss, b.train_loss)
     assert all(np.array_equal(a.matrix[k], b.matrix[k], equal_nan=True) for k in a.matrix)
+
+
+def test_float32_muon_run_completes():
+    r = run(SimConfig(width=32, steps=20, n_logs=4, optimizer="muon", dtype="float32", lr=0.01))
+    assert r.status == "ok" and np.all(np.isfinite(r.train_loss))

@@ -39,6 +39,10 @@ assert MATRIX_METRICS == ("rms", "sigma_max", "gain", "update_rms", "rel_update"
                           "angular_update", "cos_w_update", "eff_lr")
 
 
+SIMULATOR_VERSION = 2
+"""Bump whenever the kernels' numbers change for an existing config (sweeps re-run stale results)."""
+
+
 def settings_for(config: SimConfig):
     """The calculator's Settings for this run."""
     from mupsim.calculator import transfer
@@ -181,7 +185,8 @@ def run(config: SimConfig) -> Result:
     wall = time.perf_counter() - t0
     return Result(
         config=config.to_dict(),
-        provenance=provenance(config, settings=prep.settings.to_dict(), wall_time_s=wall),
+        provenance=provenance(config, settings=prep.settings.to_dict(), wall_time_s=wall,
+                              simulator_version=SIMULATOR_VERSION),
         status="diverged" if div >= 0 else "ok",
         diverged_step=div if div >= 0 else None,
         steps=prep.log_steps.copy(),

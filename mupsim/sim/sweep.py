@@ -196,7 +196,30 @@ def _load_existing(stem: Path, config: SimConfig) -> Result | None:
             return None
     except MupsimError:
         return None
+    if _is_stale(r, config):
+        return None
     return r
+
+
+def _is_stale(r: Result, config: SimConfig) -> bool:
+    """A stored simulator result made by other rules or another simulator version.
+
+    The file name hashes the config only, so a result is re-run when the calculator now gives
+    different per-layer settings for it (a rule changed) or when the simulator's
+    ``SIMULATOR_VERSION`` (bumped whenever the kernels' numbers change) differs. Results of
+    custom runners, which record no settings, are never considered stale.
+    """
+    saved = r.provenance.get("settings")
+    if saved is None:
+        return False
+    from mupsim.sim.run import SIMULATOR_VERSION, settings_for
+    if r.provenance.get("simulator_version") != SIMULATOR_VERSION:
+        return True
+    try:
+        current = json.loads(json.dumps(settings_for(config).to_dict()))
+    except MupsimError:
+        return True
+    return current != saved
 
 
 def _progress_bar(total: int, enabled: bool):
