@@ -6,6 +6,11 @@ STAMP  := $(VENV)/.installed
 QUICK  ?= 0
 export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 export MPLBACKEND := Agg
+# one BLAS/numba thread per process: sweeps parallelise over processes (and 2 BLAS threads
+# on a busy 2-core machine are far slower than 1)
+export OPENBLAS_NUM_THREADS := 1
+export OMP_NUM_THREADS := 1
+export MKL_NUM_THREADS := 1
 
 .PHONY: all venv test figures theory bench clean
 

@@ -196,6 +196,7 @@ class Settings:
     base_depth: int | None = None
     depth: int | None = None
     branch_multiplier: float | None = None
+    global_lr: bool = False
 
     def to_dict(self) -> dict:
         e = self.exponents
@@ -208,6 +209,8 @@ class Settings:
         }
         if self.depth is not None:
             out.update(base_depth=self.base_depth, depth=self.depth, branch_multiplier=self.branch_multiplier)
+        if self.global_lr:
+            out["global_lr"] = True
         return out
 
 
@@ -246,7 +249,8 @@ def _per_layer(name, value):
 def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, parameterization: str = "mup",
              optimizer: str = "adamw", alignment="full", multipliers=None, wd_rule: str | None = None,
              alignment_exponent=None, base_multiplier=None, base_init_std=None,
-             base_depth: int | None = None, depth: int | None = None, depth_rule: str | None = None) -> Settings:
+             base_depth: int | None = None, depth: int | None = None, depth_rule: str | None = None,
+             global_lr: bool = False) -> Settings:
     """Concrete per-layer settings at ``width`` for (lr, wd) tuned at ``base_width``.
 
     With m = width/base_width (and m_L = depth/base_depth):
@@ -256,6 +260,8 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
       init_std_l   = base_init_std_l · m^(-b_l),   default base n0^(-b_l) (abc absolute: n^(-b_l))
     ``base_multiplier``/``base_init_std``: a number for all layers or a dict layer → value.
     A positive ``wd`` needs a ``wd_rule``.
+    ``global_lr=True`` is the plain-practice baseline, not a derived rule: every layer gets
+    ``lr`` at every width (c = 0), e.g. SP trained with one global learning rate.
     """
     n0 = _check_width("base width", base_width)
     n = _check_width("width", width)
@@ -278,8 +284,10 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
         L = _check_width("depth", depth)
         mL = L / L0
     layers = {}
+    if not isinstance(global_lr, bool):
+        raise MupsimError(f"global_lr must be True or False, got {global_lr!r}")
     for l, x in e.layers.items():
-        lr_l = lr * m ** (-float(x.lr))
+        lr_l = lr if global_lr else lr * m ** (-float(x.lr))
         if mL is not None and l in ("hidden", "bias", "norm_gain"):
             lr_l *= mL ** (-float(e.depth["hidden_lr" if l == "hidden" else "vector_lr"]))
         layers[l] = LayerSettings(
@@ -291,4 +299,4 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
     branch = None
     if mL is not None:
         branch = float(depth) ** (-float(e.depth["branch_multiplier"]))
-    return Settings(n0, n, e, layers, base_depth, depth, branch)
+    return Settings(n0, n, e, layers, base_depth, depth, branch, global_lr)

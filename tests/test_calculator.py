@@ -182,3 +182,9 @@ def test_transfer_composes(n0, k1, k2, rule):
 def test_bad_input_is_rejected_with_a_clear_message(kwargs, match):
     with pytest.raises(MupsimError, match=match):
         mupsim.transfer(**kwargs)
+
+
+def test_global_lr_baseline_gives_every_layer_the_base_lr_at_every_width():
+    s = mupsim.transfer(64, 1024, 1e-3, parameterization="sp", optimizer="adam", global_lr=True)
+    assert all(x.lr == 1e-3 for x in s.layers.values())
+    assert s.to_dict()["global_lr"] is True

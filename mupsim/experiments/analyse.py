@@ -428,6 +428,11 @@ def _transfer_panel(grid: dict) -> tuple[dict, list]:
     return {"widths": panel, "drift": drift, "shift_drift": sdrift}, optima
 
 
+def _lr_variant(c) -> str:
+    """F5a series label: the parameterization, marked when trained with one global η."""
+    return f"{c['parameterization']} (global η)" if c.get("global_lr") else c["parameterization"]
+
+
 def f5(lr_results, wd_results, wd_lr: float | None = None) -> dict:
     """F5: learning-rate transfer (SP vs μP, no wd) and weight-decay transfer per wd rule."""
     allr = list(lr_results) + list(wd_results)
@@ -440,7 +445,7 @@ def f5(lr_results, wd_results, wd_lr: float | None = None) -> dict:
         rows.append(run_record(r, sweep="lr" if r.config["wd"] == 0 else "wd",
                                status=_status(r), final_loss=final_loss(r)))
     lr_panels = {}
-    for p, grid in sorted(_loss_grid(lr_results, lambda c: c["parameterization"], "lr").items()):
+    for p, grid in sorted(_loss_grid(lr_results, _lr_variant, "lr").items()):
         lr_panels[p], _ = _transfer_panel(grid)
     wd_panels = {}
     for rule, grid in sorted(_loss_grid(wd_results, lambda c: c["wd_rule"], "wd").items()):

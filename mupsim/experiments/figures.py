@@ -24,10 +24,17 @@ STYLE = {
     "lines.markersize": 4, "figure.dpi": 110, "savefig.dpi": 150,
 }
 RULE_COLORS = {"constant": "#d62728", "fan2025": "#1f77b4", "timescale": "#2ca02c",
-               "alignment": "#9467bd", "sp": "#d62728", "mup": "#1f77b4"}
+               "alignment": "#9467bd", "sp (global": "#ff7f0e", "sp": "#d62728", "mup": "#1f77b4"}
 REF_STYLE = dict(color="0.55", lw=0.9, ls="--")
 DIVERGED_STYLE = dict(marker="x", color="k", ms=6, mew=1.5, ls="none", clip_on=False, zorder=5)
 NAN = float("nan")
+
+
+def _param_label(p: str) -> str:
+    """'sp (global η)' → 'SP (global η)', 'sp' → 'SP (per-layer η)', 'mup' → 'μP'."""
+    if p == "sp":
+        return "SP (per-layer η)"
+    return p.replace("mup", "μP").replace("sp", "SP")
 
 
 def _rule_color(label: str) -> str:
@@ -341,7 +348,7 @@ def f5(data: dict) -> Figure:
     ncols = max(len(lr) + 1, len(wd), 1)
     fig, axes = _new(2, ncols, w=3.2, h=2.8, title=data["title"])
     for k, (p, panel) in enumerate(lr.items()):
-        _transfer_axes(axes[0, k], panel, "base learning rate η", f"{p.upper()}, no weight decay")
+        _transfer_axes(axes[0, k], panel, "base learning rate η", f"{_param_label(p)}, no weight decay")
     axes[0, 0].set_ylabel("final test loss")
     axes[0, 0].legend(loc="upper left")
     # summary panel: optimum vs width for every panel

@@ -170,15 +170,15 @@ def f4(quick: bool = False, alpha_hat: float | None = None) -> list[SimConfig]:
 
 # ---------------------------------------------------------------------------- F5
 def f5_lr(quick: bool = False) -> list[SimConfig]:
-    """F5a: final loss vs η across widths, SP and μP (the calculator's SP: per-layer η
-    exponents of Everett et al., not one global η), no weight decay."""
+    """F5a: final loss vs η across widths, no weight decay, for SP with one global η (plain
+    practice), SP with the calculator's per-layer η exponents (Everett et al.) and μP."""
     sc = scale(quick)
     grid = F5_LR_GRID[::2] if quick else F5_LR_GRID
     widths = sc.widths if quick else SMALL_WIDTHS
     base = BASE.replace(steps=sc.steps if quick else F5_STEPS, n_logs=sc.n_logs, wd=0.0,
                         wd_rule=None)
-    cfgs = [base.replace(parameterization=p, width=w, lr=lr)
-            for p in ("sp", "mup") for w in widths for lr in grid]
+    cfgs = [base.replace(parameterization=p, global_lr=g, width=w, lr=lr)
+            for p, g in (("sp", True), ("sp", False), ("mup", False)) for w in widths for lr in grid]
     return _seeded(cfgs, sc.seeds)
 
 

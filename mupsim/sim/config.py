@@ -112,6 +112,7 @@ class SimConfig:
     alignment_exponent: float | None = None
     depth_rule: str | None = None   # None | depth_mup | completep (sets branch multiplier and block lr)
     base_depth: int = 1             # depth of the proxy the lr was tuned at (with depth_rule)
+    global_lr: bool = False         # baseline: one lr for every layer at every width (not derived)
     # numerics / logging
     dtype: str = "float64"
     seed: int = 0
@@ -146,7 +147,7 @@ class SimConfig:
         if self.n_train is not None:
             set_("n_train", _int("n_train", self.n_train, minimum=1))
 
-        for name in ("norm_gain", "bias"):
+        for name in ("norm_gain", "bias", "global_lr"):
             set_(name, _bool(name, getattr(self, name)))
 
         set_("lr", _float("lr", self.lr, lo=0.0))

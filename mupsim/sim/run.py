@@ -53,7 +53,8 @@ def settings_for(config: SimConfig):
     return transfer(config.base_width, config.width, config.lr, config.wd,
                     parameterization=config.parameterization, optimizer=opt,
                     alignment=config.alignment, multipliers=config.multipliers,
-                    wd_rule=config.wd_rule, alignment_exponent=config.alignment_exponent, **depth)
+                    wd_rule=config.wd_rule, alignment_exponent=config.alignment_exponent,
+                    global_lr=config.global_lr, **depth)
 
 
 def log_schedule(steps: int, n_logs: int) -> np.ndarray:
