@@ -143,7 +143,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Handler of ``mupsim sweep``."""
-    from mupsim.sim.sweep import expand_spec, load_spec, sweep
+    from mupsim.sim.sweep import expand_spec, load_spec, sweep, table, write_table
     spec = load_spec(args.spec)
     configs = expand_spec(spec)
     out = Path(args.out)
@@ -153,8 +153,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     n = len({c.key() for c in configs})
     counts = {s: sum(r.status == s for r in {c.key(): r for c, r in zip(configs, results)}.values())
               for s in ("ok", "diverged", "error")}
+    table_path = write_table(table(results), out / "table.csv")
     print(f"sweep {spec['name']!r}: {n} configs in {out} - ok {counts['ok']}, "
-          f"diverged {counts['diverged']}, error {counts['error']}")
+          f"diverged {counts['diverged']}, error {counts['error']}; table: {table_path}")
     if counts["error"]:
         first = next(r for r in results if r.status == "error")
         print(f"first error: {first.provenance.get('error')}", file=sys.stderr)

@@ -345,3 +345,51 @@ def _check_spec(spec: Mapping[str, Any]) -> None:
     if len(set(lengths.values())) > 1:
         raise MupsimError(f"sweep spec 'zip' lists must have equal lengths; got "
                           f"{', '.join(f'{k}: {n}' for k, n in lengths.items())}")
+
+
+# ---------------------------------------------------------------------- table
+TABLE_METRICS = ("rms", "sigma_max", "gain", "update_rms")
+
+
+def table(results: Sequence[Result]) -> list[dict]:
+    """One flat row per result: every config field, status, divergence step, final losses and,
+    per matrix, the final ``TABLE_METRICS`` (columns ``<metric>:<matrix>``). NaN after divergence."""
+    rows = []
+    for r in results:
+        row = dict(r.config)
+        if row.get("multipliers") is not None:
+            row["multipliers"] = ",".join(str(x) for x in row["multipliers"])
+        row.update(key=SimConfig.from_dict(r.config).key(), status=r.status,
+                   diverged_step=r.diverged_step,
+                   final_train_loss=r.final("train_loss") if r.status != "error" else float("nan"),
+                   final_test_loss=r.final("test_loss") if r.status != "error" else float("nan"))
+        if r.status != "error":
+            for m in TABLE_METRICS:
+                if m in r.matrix:
+                    for name, v in r.final(m).items():
+                        row[f"{m}:{name}"] = v
+        rows.append(row)
+    return rows
+
+
+def write_table(rows: Sequence[Mapping[str, Any]], path) -> Path:
+    """Write ``rows`` as CSV atomically (temp file + rename); columns in first-seen order."""
+    import csv
+    import io
+    import tempfile
+
+    cols: list[str] = []
+    for row in rows:
+        cols += [c for c in row if c not in cols]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, restval="")
+    w.writeheader()
+    w.writerows(rows)
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".csv")
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        fh.write(buf.getvalue())
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
