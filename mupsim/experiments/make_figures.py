@@ -114,17 +114,20 @@ class Pipeline:
         self.analyses: dict[str, dict] = {}
         self.computed = 0
         self.errors = 0
+        self._runs_read: list = []  # results read for the figure being analysed
 
     def results(self, configs) -> list:
         """Run the missing configs, then load every result of ``configs`` from the cache."""
-        from mupsim.sim import Result, load_results, sweep
-        missing = sum(not Result.exists(self.results_dir / c.key()) for c in
-                      {c.key(): c for c in configs}.values())
+        from mupsim.sim import load_results, sweep
+        from mupsim.sim.sweep import pending
+        missing = len(pending(configs, self.results_dir)) if self.results_dir.is_dir() else \
+            len({c.key() for c in configs})
         if missing:
             sweep(configs, self.results_dir, workers=self.workers, progress=self.progress,
                   runner=self.runner)
         self.computed += missing
         loaded = load_results(self.results_dir, configs)
+        self._runs_read.extend(r for r in loaded if r is not None)
         absent = sum(r is None for r in loaded)
         if absent:
             raise RuntimeError(f"{absent} of {len(configs)} results missing from "
@@ -140,6 +143,13 @@ class Pipeline:
     def analyse(self, fig: str) -> dict:
         if fig in self.analyses:
             return self.analyses[fig]
+        outer, self._runs_read = self._runs_read, []
+        try:
+            return self._analyse(fig)
+        finally:
+            self._runs_read = outer
+
+    def _analyse(self, fig: str) -> dict:
         from mupsim.experiments import analyse as A
         from mupsim.experiments import specs as S
         q = self.quick
@@ -171,8 +181,23 @@ class Pipeline:
         else:
             raise ValueError(fig)
         data["quick"] = q
+        data["provenance"] = self._provenance()
         self.analyses[fig] = data
         return data
+
+    def _provenance(self) -> dict:
+        """Where the figure's numbers come from: code version now, and the stored runs read."""
+        from mupsim.sim.result import provenance
+        now = provenance()
+        runs = self._runs_read
+        return {
+            "mupsim_version": now["mupsim_version"], "git_commit": now["git_commit"],
+            "created": now["created"], "results_dir": str(self.results_dir),
+            "runs_read": len(runs),
+            "run_git_commits": sorted({str(r.provenance.get("git_commit")) for r in runs}),
+            "run_simulator_versions": sorted({str(r.provenance.get("simulator_version")) for r in runs}),
+            "run_keys": sorted({r.key for r in runs if getattr(r, "key", None)}),
+        }
 
 
 def parse_only(text: str | None) -> list[str]:

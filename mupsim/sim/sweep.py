@@ -393,3 +393,19 @@ def write_table(rows: Sequence[Mapping[str, Any]], path) -> Path:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     return path
+
+
+def pending(configs: Iterable[SimConfig], out_dir) -> list[SimConfig]:
+    """The configs (deduplicated, in order) whose stored result in ``out_dir`` is missing,
+    unreadable, an error, or stale (made by other per-layer settings or simulator version)."""
+    out = Path(out_dir)
+    seen, todo = set(), []
+    for c in configs:
+        c = _as_config(c)
+        k = c.key()
+        if k in seen:
+            continue
+        seen.add(k)
+        if _load_existing(out / k, c) is None:
+            todo.append(c)
+    return todo
