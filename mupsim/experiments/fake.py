@@ -14,22 +14,15 @@ import numpy as np
 from mupsim.sim.config import SimConfig
 from mupsim.sim.layout import activation_names, build_layout
 from mupsim.sim.result import Result, provenance
+from mupsim.sim.run import SIMULATOR_VERSION, settings_for
 
 ALPHA = 0.85
-
-
-def _settings(c: SimConfig):
-    import mupsim.calculator as calc
-    return calc.transfer(c.base_width, c.width, c.lr, c.wd, parameterization=c.parameterization,
-                         optimizer="lion" if c.optimizer == "signsgd" else c.optimizer,
-                         alignment=c.alignment, multipliers=c.multipliers, wd_rule=c.wd_rule,
-                         alignment_exponent=c.alignment_exponent)
 
 
 def fake_run(c: SimConfig) -> Result:
     rng = np.random.default_rng([c.seed, c.width, int(1e6 * c.lr), int(1e6 * c.wd)])
     lay = build_layout(c)
-    s = _settings(c)
+    s = settings_for(c)
     T = c.steps
     steps = np.unique(np.concatenate([[0], np.round(np.geomspace(1, T, c.n_logs - 1))])).astype(int)
     t = steps.astype(float)
@@ -87,7 +80,8 @@ def fake_run(c: SimConfig) -> Result:
     A = np.ones((len(acts), t.size)) * (1 + 0.01 * rng.standard_normal((len(acts), 1)))
     A[:, 1:] *= grow
     return Result(config=c.to_dict(),
-                  provenance=provenance(c, settings=s.to_dict(), wall_time_s=0.0, fake=True),
+                  provenance=provenance(c, settings=s.to_dict(), wall_time_s=0.0, fake=True,
+                                        simulator_version=SIMULATOR_VERSION),
                   status=status, diverged_step=dstep, steps=steps, train_loss=loss,
                   test_loss=loss * 1.01, matrix_names=names, matrix=M,
                   activation_names=acts, activation_rms=A, spectra=spectra)
