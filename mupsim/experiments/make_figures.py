@@ -171,7 +171,9 @@ class Pipeline:
         elif fig == "F5":
             lr_res = self.results(S.f5_lr(q))
             lr = A.best_lr(A.f5(lr_res, []), "mup")
-            data = A.f5(lr_res, self.results(S.f5_wd(q, lr)), wd_lr=lr)
+            alpha = self.analyse("F3")["summary"]["alpha_hat"]
+            alpha = alpha if alpha is not None and math.isfinite(alpha) else None
+            data = A.f5(lr_res, self.results(S.f5_wd(q, lr, alpha)), wd_lr=lr)
         elif fig == "F6":
             data = A.f6(self.results(S.f6(q)))
         elif fig == "F7":

@@ -169,7 +169,7 @@ def f4(quick: bool = False, alpha_hat: float | None = None) -> list[SimConfig]:
         if rule == "alignment":
             if alpha_hat is None:
                 continue
-            kw["alignment_exponent"] = round(min(1.0, max(0.5, float(alpha_hat))), 3)
+            kw = _alignment_kw(alpha_hat)
         cfgs += _seeded([base.replace(width=w, **kw) for w in sc.widths], sc.seeds)
     return cfgs
 
@@ -188,17 +188,25 @@ def f5_lr(quick: bool = False) -> list[SimConfig]:
     return _seeded(cfgs, sc.seeds)
 
 
-def f5_wd(quick: bool = False, lr: float = 2.0 ** -10) -> list[SimConfig]:
+def _alignment_kw(alpha_hat):
+    """The 'alignment' wd rule's options for a measured α̂ (clipped to the calculator's [½, 1])."""
+    return {"wd_rule": "alignment", "alignment_exponent": round(min(1.0, max(0.5, float(alpha_hat))), 3)}
+
+
+def f5_wd(quick: bool = False, lr: float = 2.0 ** -10, alpha_hat: float | None = None) -> list[SimConfig]:
     """F5b: final held-out loss vs λ across widths under μP's η (``lr``: best at the proxy
-    width in F5a) and the constant, fan2025 and timescale weight-decay rules, on a finite noisy
-    training set (``F5_WD_DATA``) so that weight decay has an optimum."""
+    width in F5a) and the constant, fan2025, timescale and (given α̂ from F3) alignment
+    weight-decay rules, on a finite noisy training set (``F5_WD_DATA``) so that weight decay
+    has an optimum."""
     sc = scale(quick)
     grid = F5_WD_GRID[::3] if quick else F5_WD_GRID
     widths = sc.widths if quick else SMALL_WIDTHS
     base = BASE.replace(steps=sc.steps if quick else F5_STEPS, n_logs=sc.n_logs, lr=lr,
                         **F5_WD_DATA)
-    cfgs = [base.replace(wd_rule=rule, width=w, wd=wd)
-            for rule in ("constant", "fan2025", "timescale") for w in widths for wd in grid]
+    rules = [{"wd_rule": r} for r in ("constant", "fan2025", "timescale")]
+    if alpha_hat is not None:
+        rules.append(_alignment_kw(alpha_hat))
+    cfgs = [base.replace(width=w, wd=wd, **kw) for kw in rules for w in widths for wd in grid]
     return _seeded(cfgs, sc.seeds if quick else F5_WD_SEEDS)
 
 
