@@ -7,6 +7,7 @@ Every exponent is the x of n^(-x), an exact ``fractions.Fraction``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -15,7 +16,7 @@ from numbers import Integral, Real
 
 import sympy as sp
 
-from mupsim.errors import MupsimError, choice
+from mupsim.errors import MupsimError, choice, rational
 from mupsim.theory import depth as _depth
 from mupsim.theory import early, optimizers, parameterizations, steady_state
 from mupsim.theory.derivation import Derivation
@@ -102,14 +103,12 @@ def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_ru
     ae = None
     if wd_rule is not None:
         if alignment_exponent is not None:
-            ae = sp.nsimplify(alignment_exponent, rational=True)
+            ae = sp.Rational(alignment_exponent)
         wd = steady_state.derive_weight_decay(opt, a, c, wd_rule, ae)
         full.extend(wd)
         w = {l: wd.results[f"w_{l}"] for l in LAYERS}
         if wd_rule == "fan2025":
             ae = steady_state.FAN2025_ALPHA
-    elif alignment_exponent is not None:
-        ae = sp.nsimplify(alignment_exponent, rational=True)
     layers = {
         l: LayerExponents(_frac(a[l]), _frac(init.results[f"b_{l}"]), _frac(c[l]), _frac(w[l]))
         for l in LAYERS
@@ -138,15 +137,7 @@ def _norm_wd_rule(wd_rule):
 def _norm_alignment_exponent(x):
     if x is None:
         return None
-    if isinstance(x, bool) or not isinstance(x, (Real, str, Fraction)):
-        raise MupsimError(f"alignment exponent must be a number in [1/2, 1], got {x!r}")
-    try:
-        v = Fraction(str(x)) if not isinstance(x, float) else Fraction(x).limit_denominator(10**6)
-    except (ValueError, ZeroDivisionError):
-        raise MupsimError(f"alignment exponent must be a number in [1/2, 1], got {x!r}") from None
-    if not (Fraction(1, 2) <= v <= 1):
-        raise MupsimError(f"alignment exponent must lie in [1/2, 1], got {float(v)}")
-    return str(v)
+    return str(rational(x, "alignment exponent", Fraction(1, 2), 1))
 
 
 def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment="full", multipliers=None,
@@ -170,8 +161,13 @@ def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment
     if rule == "alignment" and ae is None:
         raise MupsimError("wd rule 'alignment' needs an alignment exponent α in [1/2, 1] "
                           "(alignment_exponent= / --alignment-exponent ALPHA): σ_max ≈ RMS·n^α")
+    if ae is not None and rule != "alignment":
+        raise MupsimError(f"an alignment exponent is only used by wd rule 'alignment' (got wd rule {rule!r}); "
+                          "drop it or choose --wd-rule alignment")
     dr = None if depth_rule is None else choice("depth rule", depth_rule, DEPTH_RULES)
-    return _exponents_cached(p, o, al, None if mult is None else tuple(str(m) for m in mult), rule, ae, dr)
+    e = _exponents_cached(p, o, al, None if mult is None else tuple(str(m) for m in mult), rule, ae, dr)
+    # a copy with fresh containers, so that a caller's edits cannot reach the cache
+    return dataclasses.replace(e, layers=dict(e.layers), depth=None if e.depth is None else dict(e.depth))
 
 
 @dataclass(frozen=True)
@@ -214,14 +210,18 @@ class Settings:
         return out
 
 
+MAX_WIDTH = 2 ** 40
+
+
 def _check_width(name, value):
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise MupsimError(f"{name} must be a positive integer, got {value!r}")
+    if not isinstance(value, Integral):
+        if not (math.isfinite(float(value)) and float(value).is_integer()):
             raise MupsimError(f"{name} must be a positive integer, got {value!r}")
-    if value <= 0:
-        raise MupsimError(f"{name} must be a positive integer, got {value}")
+        value = int(float(value))
+    if not 0 < value <= MAX_WIDTH:
+        raise MupsimError(f"{name} must be a positive integer up to 2^40, got {value}")
     return int(value)
 
 
@@ -269,10 +269,16 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
     wd = _check_nonneg("wd", wd)
     if wd > 0 and wd_rule is None:
         raise MupsimError(f"wd={wd} needs a weight-decay rule to scale it; choose one of: {', '.join(WD_RULES)}")
-    if (depth is None) != (base_depth is None) or (depth is not None and depth_rule is None):
-        if depth is not None or base_depth is not None or depth_rule is not None:
-            raise MupsimError("depth transfer needs all of base_depth, depth and depth_rule "
-                              f"(depth rules: {', '.join(DEPTH_RULES)})")
+    if (depth is None, base_depth is None, depth_rule is None) not in ((True, True, True), (False, False, False)):
+        raise MupsimError("depth transfer needs all of base_depth, depth and depth_rule "
+                          f"(depth rules: {', '.join(DEPTH_RULES)})")
+    try:
+        global_lr = bool({True: True, False: False}[global_lr])
+    except (KeyError, TypeError):
+        raise MupsimError(f"global_lr must be True or False, got {global_lr!r}") from None
+    if global_lr and wd_rule is not None and str(wd_rule).lower() != "constant":
+        raise MupsimError(f"global_lr replaces the derived learning rates, so wd rule {wd_rule!r} (derived from "
+                          "them) would not mean what it says; allowed with global_lr: no wd rule or 'constant'")
     e = exponents(parameterization, optimizer, alignment, multipliers, wd_rule, alignment_exponent,
                   depth_rule if depth is not None else None)
     bm = _per_layer("base_multiplier", base_multiplier)
@@ -284,8 +290,6 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
         L = _check_width("depth", depth)
         mL = L / L0
     layers = {}
-    if not isinstance(global_lr, bool):
-        raise MupsimError(f"global_lr must be True or False, got {global_lr!r}")
     for l, x in e.layers.items():
         lr_l = lr if global_lr else lr * m ** (-float(x.lr))
         if mL is not None and l in ("hidden", "bias", "norm_gain"):
@@ -299,4 +303,8 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
     branch = None
     if mL is not None:
         branch = float(depth) ** (-float(e.depth["branch_multiplier"]))
+    bad = [f"{l}.{f}" for l, x in layers.items() for f in FIELDS if not math.isfinite(getattr(x, f))]
+    if bad:
+        raise MupsimError(f"the settings overflow floating point at width {n} (not finite: {', '.join(bad)}); "
+                          "use smaller widths, exponents or base values")
     return Settings(n0, n, e, layers, base_depth, depth, branch, global_lr)

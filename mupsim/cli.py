@@ -36,7 +36,8 @@ def _add_rule_options(p):
                    help="alpha in sigma_max ~ RMS n^alpha, for --wd-rule alignment")
     p.add_argument("--depth-rule", default=None, help="depth_mup or completep")
     p.add_argument("--format", default="table", choices=None, help="table (default) or json")
-    p.add_argument("--explain", action="store_true", help="print the derivation behind every number")
+    p.add_argument("--explain", action="store_true",
+                   help="print the derivation behind every number (with --format json: an 'explanation' key)")
 
 
 def _rule_kwargs(args) -> dict:
@@ -61,7 +62,11 @@ def _cmd_exponents(args) -> int:
     _check_format(args)
     e = exponents(depth_rule=args.depth_rule, **_rule_kwargs(args))
     if args.format == "json":
-        print(json.dumps(e.to_dict(), indent=2))
+        d = e.to_dict()
+        if args.explain:
+            d["explanation"] = e.explain()
+        print(json.dumps(d, indent=2, allow_nan=False))
+        return 0
     else:
         print(f"{e.parameterization.upper()} · {e.optimizer} · alignment {e.alignment}"
               + (f" · wd rule {e.wd_rule}" if e.wd_rule else "")
@@ -84,7 +89,11 @@ def _cmd_transfer(args) -> int:
     s = transfer(args.base_width, args.width, args.lr, args.wd, depth_rule=args.depth_rule,
                  base_depth=args.base_depth, depth=args.depth, **_rule_kwargs(args))
     if args.format == "json":
-        print(json.dumps(s.to_dict(), indent=2))
+        d = s.to_dict()
+        if args.explain:
+            d["explanation"] = s.exponents.explain()
+        print(json.dumps(d, indent=2, allow_nan=False))
+        return 0
     else:
         e = s.exponents
         print(f"{e.parameterization.upper()} · {e.optimizer} · width {s.base_width} → {s.width}"

@@ -26,3 +26,45 @@ def choice(kind: str, value, allowed) -> str:
     raise MupsimError(
         f"unknown {kind} {value!r}; allowed: {', '.join(allowed)}"
     )
+
+
+MAX_EXPONENT = 16
+
+
+def rational(value, what: str, lo=None, hi=None):
+    """Parse an exponent given as int, float, Fraction or a string like '1/2', '-0.5'.
+
+    Never evaluates code (no sympify/eval). Returns a ``fractions.Fraction``; raises MupsimError
+    naming ``what`` when the value is not a finite number, lies outside [lo, hi], or exceeds
+    ``MAX_EXPONENT`` in magnitude (widths n^x must stay representable as floats).
+    """
+    import math
+    from fractions import Fraction
+    from numbers import Rational, Real
+
+    r = None
+    if isinstance(value, bool):
+        r = None
+    elif isinstance(value, Rational):
+        r = Fraction(int(value.numerator), int(value.denominator))
+    elif isinstance(value, Real):
+        if math.isfinite(float(value)):
+            r = Fraction(float(value)).limit_denominator(10**6)
+    elif isinstance(value, str):
+        text = value.strip()
+        if text and len(text) <= 40 and all(ch in "0123456789+-./eE " for ch in text):
+            try:
+                r = Fraction(text)
+            except (ValueError, ZeroDivisionError):
+                try:
+                    f = float(text)
+                    r = Fraction(f).limit_denominator(10**6) if math.isfinite(f) else None
+                except ValueError:
+                    r = None
+    if r is None:
+        raise MupsimError(f"{what} must be a finite number such as 0, 1/2 or -1, got {value!r}")
+    if abs(r) > MAX_EXPONENT:
+        raise MupsimError(f"{what} must lie within ±{MAX_EXPONENT}, got {value!r}")
+    if (lo is not None and r < lo) or (hi is not None and r > hi):
+        raise MupsimError(f"{what} must lie in [{lo}, {hi}], got {value!r}")
+    return r

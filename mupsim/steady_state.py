@@ -13,6 +13,7 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
+from mupsim.errors import MupsimError
 from mupsim.theory import steady_state as _th
 
 
@@ -28,10 +29,14 @@ def _fn(name: str):
     return sp.lambdify(syms, expr, "numpy")
 
 
-def _check(lr, wd):
+def _check(lr, wd, beta1: float = 0.0, exact: bool = False):
     lr, wd = np.asarray(lr, float), np.asarray(wd, float)
-    if np.any(lr <= 0) or np.any(wd <= 0):
-        raise ValueError("steady state needs lr > 0 and wd > 0")
+    if not (np.all(np.isfinite(lr)) and np.all(np.isfinite(wd))) or np.any(lr <= 0) or np.any(wd <= 0):
+        raise MupsimError("steady state needs finite lr > 0 and wd > 0")
+    if not (0.0 <= float(beta1) < 1.0):
+        raise MupsimError(f"beta1 must lie in [0, 1), got {beta1!r}")
+    if exact and np.any(lr * wd >= 2):
+        raise MupsimError("the exact fixed point needs lr·wd < 2 (the decay alone overshoots past zero)")
     return lr, wd
 
 
@@ -43,7 +48,7 @@ def equilibrium_rms(update_rms, lr, wd, beta1: float = 0.0, exact: bool = False)
     i.i.d. normalised gradients: × sqrt((1+β1)/(1−β1)). ``exact`` keeps the
     O(lr·wd) correction of the fixed point, 2 → 2 − lr·wd.
     """
-    lr, wd = _check(lr, wd)
+    lr, wd = _check(lr, wd, beta1, exact)
     u = np.asarray(update_rms, float)
     base = _fn("ms_exact" if exact else "rms")(u, lr, wd, beta1)
     base = np.sqrt(base) if exact else base
@@ -52,13 +57,13 @@ def equilibrium_rms(update_rms, lr, wd, beta1: float = 0.0, exact: bool = False)
 
 def relaxation_time(lr, wd, exact: bool = False):
     """e-folding time (steps) of the mean square's approach to equilibrium: ≈ 1/(2·lr·wd)."""
-    lr, wd = _check(lr, wd)
+    lr, wd = _check(lr, wd, 0.0, exact)
     return _fn("tau_exact" if exact else "tau")(1.0, lr, wd, 0.0)
 
 
 def angular_update(lr, wd, beta1: float = 0.0):
     """Equilibrium angle (radians) between w_t and w_{t+1}: sqrt(2·lr·wd·(1−β1)/(1+β1))."""
-    lr, wd = _check(lr, wd)
+    lr, wd = _check(lr, wd, beta1)
     return _fn("angular")(1.0, lr, wd, beta1)
 
 

@@ -83,7 +83,7 @@ def test_fan2025_gives_sqrt_width_decay_on_hidden_matrices_under_mup_adamw():
 
 @pytest.mark.parametrize("alpha,expected", [("1/2", 0), ("3/4", Fraction(-1, 2)), ("1", -1)])
 def test_alignment_rule_gives_lambda_proportional_to_n_to_2alpha_minus_1(alpha, expected):
-    e = mupsim.exponents("mup", "adam", wd_rule="alignment", alignment_exponent=alpha)
+    e = mupsim.exponents("mup", "adamw", wd_rule="alignment", alignment_exponent=alpha)
     assert e.layers["hidden"].wd == expected
 
 
@@ -188,3 +188,59 @@ def test_global_lr_baseline_gives_every_layer_the_base_lr_at_every_width():
     s = mupsim.transfer(64, 1024, 1e-3, parameterization="sp", optimizer="adam", global_lr=True)
     assert all(x.lr == 1e-3 for x in s.layers.values())
     assert s.to_dict()["global_lr"] is True
+
+
+def test_exponent_strings_are_parsed_as_numbers_never_evaluated(tmp_path):
+    marker = tmp_path / "evaluated"
+    payload = f"__import__('pathlib').Path({str(marker)!r}).touch() or 1"
+    for kwargs in (dict(alignment=payload), dict(multipliers=(payload, 0, 1))):
+        with pytest.raises(MupsimError):
+            mupsim.exponents("mup", "adamw", **kwargs)
+    assert not marker.exists()
+
+
+def test_fraction_strings_are_accepted_as_exponents():
+    e = mupsim.exponents("mup", "adamw", alignment="2/3", multipliers=("1/2", "0", "1"))
+    assert e.alignment == "2/3" and e.layers["embedding"].multiplier == Fraction(1, 2)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(base_width=1, width=10 ** 400, lr=1e-3), "up to 2\\^40"),
+    (dict(base_width=64, width=1024, lr=1e-3, multipliers=(-1000, 0, 1)), "within"),
+    (dict(base_width=64, width=2 ** 40, lr=1e308, parameterization="sp", optimizer="sgd"), "overflow"),
+    (dict(base_width=64, width=128, lr=1e-3, wd=0.1, wd_rule="timescale", global_lr=True), "global_lr"),
+    (dict(base_width=64, width=128, lr=1e-3, depth_rule="completep"), "depth transfer needs"),
+    (dict(base_width=64, width=128, lr=1e-3, wd=0.1, wd_rule="fan2025", alignment_exponent=0.9),
+     "only used by wd rule 'alignment'"),
+])
+def test_out_of_range_or_conflicting_options_are_refused(kwargs, match):
+    with pytest.raises(MupsimError, match=match):
+        mupsim.transfer(**kwargs)
+
+
+def test_numpy_integer_valued_widths_are_accepted():
+    import numpy as np
+    s = mupsim.transfer(np.int64(64), np.float32(1024), 1e-3)
+    assert s.width == 1024
+
+
+def test_editing_a_returned_result_does_not_change_later_answers():
+    e = mupsim.exponents("mup", "adamw")
+    e.layers["hidden"] = None
+    assert mupsim.exponents("mup", "adamw").layers["hidden"] is not None
+
+
+def test_adam_l2_decay_is_refused_for_steady_state_rules():
+    with pytest.raises(MupsimError, match="adamw, lion, muon"):
+        mupsim.exponents("mup", "adam", wd_rule="fan2025")
+
+
+@pytest.mark.parametrize("call", [
+    lambda: mupsim.steady_state.equilibrium_rms(0.6, 1e-3, 0.1, beta1=1.0),
+    lambda: mupsim.steady_state.equilibrium_rms(0.6, float("nan"), 0.1),
+    lambda: mupsim.steady_state.equilibrium_rms(0.6, 10.0, 0.5, exact=True),
+    lambda: mupsim.steady_state.relaxation_time(10.0, 0.2, exact=True),
+])
+def test_steady_state_predictions_refuse_invalid_inputs(call):
+    with pytest.raises(MupsimError):
+        call()

@@ -16,7 +16,7 @@ def run_cli(capsys, *argv):
 
 
 def test_exponents_json_has_the_documented_shape(capsys):
-    code, out, _ = run_cli(capsys, "exponents", "--parameterization", "mup", "--optimizer", "adam",
+    code, out, _ = run_cli(capsys, "exponents", "--parameterization", "mup", "--optimizer", "adamw",
                            "--wd-rule", "fan2025", "--format", "json")
     data = json.loads(out)
     assert code == 0 and data["parameterization"] == "mup"
@@ -38,6 +38,11 @@ def test_transfer_json_reports_zero_wd_where_no_decay(capsys):
 def test_exponents_table_is_the_default_format(capsys):
     code, out, _ = run_cli(capsys, "exponents")
     assert code == 0 and "hidden" in out and "multiplier a" in out
+
+
+def test_json_with_explain_stays_valid_json(capsys):
+    code, out, _ = run_cli(capsys, "exponents", "--format", "json", "--explain")
+    assert code == 0 and "Assumptions" in json.loads(out)["explanation"]
 
 
 def test_explain_prints_the_derivation(capsys):

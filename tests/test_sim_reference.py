@@ -12,7 +12,7 @@ BASE = dict(width=32, base_width=16, steps=100, lr=1e-2, wd=0.1, wd_rule="fan202
 
 CASES = {
     "adamw": dict(optimizer="adamw"),
-    "adam_l2": dict(optimizer="adam"),
+    "adam_l2": dict(optimizer="adam", wd_rule="constant"),
     "sgd_momentum": dict(optimizer="sgd", lr=0.05, wd_rule="constant"),
     "lion": dict(optimizer="lion", lr=1e-3),
     "signsgd": dict(optimizer="signsgd", lr=1e-3),

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from mupsim.errors import MupsimError
+from mupsim.errors import MupsimError, rational
 from mupsim.theory.derivation import Derivation
 from mupsim.theory.layers import LAYER_CLASSES, LAYERS
 from mupsim.theory.optimizers import Optimizer, entry_exponent, kind_for
@@ -35,14 +35,11 @@ def parse_alignment(alignment) -> sp.Rational:
     if isinstance(alignment, str) and alignment.strip().lower() in ALIGNMENTS:
         return ALIGNMENTS[alignment.strip().lower()]
     try:
-        value = sp.nsimplify(sp.sympify(str(alignment)), rational=True)
-        ok = value.is_rational
-    except (sp.SympifyError, TypeError, ValueError):
-        ok = False
-    if not ok or not (sp.Rational(1, 2) <= value <= 1):
+        value = rational(alignment, "alignment", sp.Rational(1, 2), 1)
+    except MupsimError:
         raise MupsimError(
-            f"unknown alignment {alignment!r}; allowed: full, none, or an exponent in [1/2, 1]")
-    return sp.Rational(value)
+            f"unknown alignment {alignment!r}; allowed: full, none, or an exponent in [1/2, 1]") from None
+    return sp.Rational(value.numerator, value.denominator)
 
 
 def derive_learning_rates(init: dict, opt: Optimizer, alpha: sp.Rational) -> Derivation:

@@ -40,7 +40,9 @@ class Optimizer:
 OPTIMIZERS: dict[str, Optimizer] = {
     "sgd": Optimizer("sgd", "SGD (with or without momentum)", "gradient", 2, "gradient", False,
                      "update ∝ gradient"),
-    "adam": Optimizer("adam", "Adam", "normalized", 1, "normalized", True, "coordinate-wise normalised"),
+    "adam": Optimizer("adam", "Adam (weight decay as an L2 term, normalised with the gradient)", "normalized", 1,
+                      "normalized", False, "coordinate-wise normalised; its L2 decay is not the coupled "
+                      "AdamW decay the steady-state rules assume"),
     "adamw": Optimizer("adamw", "AdamW (coupled decay w ← w − η(u + λw))", "normalized", 1, "normalized", True,
                        "coordinate-wise normalised"),
     "adafactor": Optimizer("adafactor", "Adafactor (update scaled by parameter RMS)", "relative", 0, "relative", False,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from mupsim.errors import MupsimError, choice
+from mupsim.errors import MupsimError, choice, rational
 from mupsim.theory.derivation import Derivation
 from mupsim.theory.layers import LAYER_CLASSES, MATRIX_LAYERS, VECTOR_LAYERS
 
@@ -70,14 +70,9 @@ def parse_multipliers(multipliers) -> tuple[sp.Rational, sp.Rational, sp.Rationa
             f"multipliers must be 3 exponents A_IN,A_HID,A_OUT (input, hidden, output), got {len(values)}: {multipliers!r}"
         )
     out = []
-    for v in values:
-        try:
-            r = sp.nsimplify(sp.sympify(str(v)), rational=True)
-        except (sp.SympifyError, TypeError, ValueError):
-            r = None
-        if r is None or not r.is_rational:
-            raise MupsimError(f"multiplier exponent {v!r} is not a number (e.g. 0, 1/2, 1)")
-        out.append(sp.Rational(r))
+    for name, v in zip(("embedding", "hidden", "readout"), values):
+        r = rational(v, f"multiplier exponent of the {name}")
+        out.append(sp.Rational(r.numerator, r.denominator))
     return tuple(out)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from mupsim.errors import MupsimError
+from mupsim.errors import MupsimError, rational
 from mupsim.theory.derivation import Derivation
 from mupsim.theory.layers import LAYER_CLASSES, MATRIX_LAYERS, VECTOR_LAYERS
 from mupsim.theory.optimizers import Optimizer, kind_for, update_rms_exponent
@@ -101,7 +101,10 @@ def derive_weight_decay(opt: Optimizer, a: dict, c: dict, rule: str, alpha=None)
     for name in VECTOR_LAYERS:
         d.result(f"w_{name}", None)
     if rule == "constant":
-        d.step("constant: the same λ at every width for every matrix (nanoGPT-μP, Megatron): w = 0")
+        d.step("constant: the same λ at every width for every matrix (nanoGPT-μP, Megatron): w = 0. "
+               "Not gauge-covariant: 'the same λ' is a different rule in each gauge for layers whose "
+               "multiplier a depends on the gauge (embedding, readout); nanoGPT-μP's is the mup-package "
+               "gauge a = (0, 0, 1).")
         for name in MATRIX_LAYERS:
             d.result(f"w_{name}", sp.Integer(0))
         return d
@@ -114,15 +117,16 @@ def derive_weight_decay(opt: Optimizer, a: dict, c: dict, rule: str, alpha=None)
     # steady-state rules
     if not opt.steady_state:
         raise MupsimError(
-            f"wd rule {rule!r} balances the update against the decay in steady state, which needs an update whose "
-            f"size does not scale with the gradient or the parameter; optimizer {opt.name!r} has none. "
-            f"Allowed for {opt.name}: constant, timescale")
+            f"wd rule {rule!r} balances a scale-free update against coupled decay in steady state; optimizer "
+            f"{opt.name!r} does not fit that ({opt.note}). Allowed for {opt.name}: constant, timescale; "
+            "steady-state rules: adamw, lion, muon")
     matrices = MATRIX_LAYERS
     if rule == "fan2025":
         alpha = FAN2025_ALPHA
         d.assume("fan2025: σ_max of a hidden matrix grows as RMS·n^{3/4} (Fan et al. 2025's measured exponent).")
         d.assume("fan2025 decays matrix-like parameters only; in TP5's terms those are the hidden matrices, while "
-                 "embedding and readout (one growing dimension) are vector-like: η₁ = Θ(1), λ₁ = 0.")
+                 "embedding and readout (one growing dimension) are vector-like and get λ₁ = 0 "
+                 "(their learning rates are the parameterization's; Θ(1) in the mup-package gauge a = (0, 0, 1)).")
         for name in ("embedding", "readout"):
             d.result(f"w_{name}", None)
         matrices = ("hidden",)
@@ -130,9 +134,8 @@ def derive_weight_decay(opt: Optimizer, a: dict, c: dict, rule: str, alpha=None)
         if alpha is None:
             raise MupsimError("wd rule 'alignment' needs an alignment exponent α in [1/2, 1] "
                               "(--alignment-exponent ALPHA): σ_max ≈ RMS·n^α")
-        alpha = sp.nsimplify(alpha, rational=True)
-        if not (sp.Rational(1, 2) <= alpha <= 1):
-            raise MupsimError(f"alignment exponent must lie in [1/2, 1], got {float(alpha)}")
+        alpha = rational(alpha, "alignment exponent", sp.Rational(1, 2), 1)
+        alpha = sp.Rational(alpha.numerator, alpha.denominator)
         d.assume(f"alignment: σ_max ≈ RMS·max^{{1/2}}·min^{{α−1/2}} with α = {alpha}.")
     d.assume("Steady state (see the equilibrium derivation): RMS(w) ≈ RMS(u)·sqrt(η_l/(2λ_l)).")
     d.assume("Spectral condition (Yang, Simon & Bernstein 2023) kept in steady state: "
