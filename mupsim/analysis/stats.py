@@ -27,8 +27,19 @@ def _ols_slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (yc * xc).sum(axis=-1) / (xc * xc).sum()
 
 
+class BootstrapRecord:
+    """Mixin for result records with a bootstrap sample ``boot`` and an interval ``ci``:
+    ``to_dict`` drops the sample and returns the interval as a list (JSON-friendly)."""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("boot", None)
+        d["ci"] = list(self.ci)
+        return d
+
+
 @dataclass
-class PowerLawFit:
+class PowerLawFit(BootstrapRecord):
     """Result of :func:`power_law_fit`: y ≈ prefactor · n^exponent.
 
     ``ci`` is the bootstrap percentile interval from resampling seeds within each width (it
@@ -48,12 +59,6 @@ class PowerLawFit:
     n_dropped: int = 0             # non-finite or non-positive values left out
     level: float = 0.95
     boot: np.ndarray = field(default=None, repr=False)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d.pop("boot")
-        d["ci"] = list(self.ci)
-        return d
 
     def predict(self, n) -> np.ndarray:
         return self.prefactor * np.asarray(n, dtype=float) ** self.exponent

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from mupsim.analysis.stats import _ols_slope, percentile_interval
+from mupsim.analysis.stats import BootstrapRecord, _ols_slope, percentile_interval
 from mupsim.errors import MupsimError
 
 
@@ -43,7 +43,7 @@ def _optimum(x: np.ndarray, ybar: np.ndarray) -> tuple[float, bool]:
 
 
 @dataclass
-class Optimum:
+class Optimum(BootstrapRecord):
     """Loss-optimal x (e.g. log2 lr) at one width with a seed-bootstrap interval."""
 
     x_opt: float
@@ -54,12 +54,6 @@ class Optimum:
     n_diverged: int                   # grid cells with a diverged run (treated as +inf loss)
     level: float = 0.95
     boot: np.ndarray = field(default=None, repr=False)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d.pop("boot")
-        d["ci"] = list(self.ci)
-        return d
 
 
 def transfer_optimum(x, losses, *, log_loss: bool = True, n_boot: int = 1000,
@@ -110,7 +104,7 @@ def transfer_optimum(x, losses, *, log_loss: bool = True, n_boot: int = 1000,
 
 
 @dataclass
-class Drift:
+class Drift(BootstrapRecord):
     """Slope of the optimum (in x units) per doubling of width, with a bootstrap interval."""
 
     per_doubling: float
@@ -119,11 +113,6 @@ class Drift:
     optima: list[float]
     any_at_edge: bool
     level: float = 0.95
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["ci"] = list(self.ci)
-        return d
 
 
 def optimum_drift(widths, optima, *, level: float = 0.95) -> Drift:
