@@ -26,15 +26,17 @@ def _fmt(x) -> str:
 
 
 def _add_rule_options(p):
-    p.add_argument("--parameterization", default="mup", help="sp, ntk, mup, mfp (default mup)")
-    p.add_argument("--optimizer", default="adamw", help="sgd, adam, adamw, adafactor, lion, muon (default adamw)")
+    from mupsim.calculator import DEPTH_RULES, OPTIMIZERS, PARAMETERIZATIONS, WD_RULES
+
+    p.add_argument("--parameterization", default="mup", help=f"{', '.join(PARAMETERIZATIONS)} (default mup)")
+    p.add_argument("--optimizer", default="adamw", help=f"{', '.join(OPTIMIZERS)} (default adamw)")
     p.add_argument("--alignment", default="full", help="full, none, or an exponent in [1/2, 1] (default full)")
     p.add_argument("--multipliers", default=None, metavar="A_IN,A_HID,A_OUT",
                    help="fix the gauge: multiplier exponents a for embedding, hidden, readout")
-    p.add_argument("--wd-rule", default=None, help="constant, fan2025, timescale, alignment")
+    p.add_argument("--wd-rule", default=None, help=", ".join(WD_RULES))
     p.add_argument("--alignment-exponent", default=None, metavar="ALPHA",
                    help="alpha in sigma_max ~ RMS n^alpha, for --wd-rule alignment")
-    p.add_argument("--depth-rule", default=None, help="depth_mup or completep")
+    p.add_argument("--depth-rule", default=None, help=" or ".join(DEPTH_RULES))
     p.add_argument("--format", default="table", choices=None, help="table (default) or json")
     p.add_argument("--explain", action="store_true",
                    help="print the derivation behind every number (with --format json: an 'explanation' key)")
@@ -108,22 +110,18 @@ def _cmd_transfer(args) -> int:
     return 0
 
 
-def _int(name):
-    def conv(text):
-        try:
-            return int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    return conv
+def _int(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
 
 
-def _float(name):
-    def conv(text):
-        try:
-            return float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    return conv
+def _float(text):
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,12 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rule_options(p)
     p.set_defaults(func=_cmd_exponents)
     p = sub.add_parser("transfer", help="concrete per-layer settings at a target width")
-    p.add_argument("--base-width", type=_int("--base-width"), required=True)
-    p.add_argument("--width", type=_int("--width"), required=True)
-    p.add_argument("--lr", type=_float("--lr"), required=True)
-    p.add_argument("--wd", type=_float("--wd"), default=0.0)
-    p.add_argument("--base-depth", type=_int("--base-depth"), default=None)
-    p.add_argument("--depth", type=_int("--depth"), default=None)
+    p.add_argument("--base-width", type=_int, required=True)
+    p.add_argument("--width", type=_int, required=True)
+    p.add_argument("--lr", type=_float, required=True)
+    p.add_argument("--wd", type=_float, default=0.0)
+    p.add_argument("--base-depth", type=_int, default=None)
+    p.add_argument("--depth", type=_int, default=None)
     _add_rule_options(p)
     p.set_defaults(func=_cmd_transfer)
     try:

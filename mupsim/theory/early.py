@@ -42,6 +42,19 @@ def parse_alignment(alignment) -> sp.Rational:
     return sp.Rational(value.numerator, value.denominator)
 
 
+def update_exponent(kind: str, name: str, a, b, c, gamma):
+    """β such that the own-update term ΔW·z has coordinates n^-(β − α·fan_in) (fan_in → 0 for vectors).
+
+    Entry-wise optimizers: β = ε, the exponent of ΔW's coordinates. Muon (spectral):
+    ‖ΔW z‖ ≈ ‖ΔW‖_op·‖z‖·fan_in^(α−1) with ‖ΔW‖_op = n^-(a+c), ‖z‖ = fan_in^(1/2), RMS over
+    fan_out, i.e. β = a + c + (d_in + d_out)/2.
+    """
+    if kind == "spectral":
+        lc = LAYER_CLASSES[name]
+        return a + c + sp.Rational(lc.d_out + lc.d_in, 2)
+    return entry_exponent(kind, a, b, c, gamma)
+
+
 def derive_learning_rates(init: dict, opt: Optimizer, alpha: sp.Rational) -> Derivation:
     """Solve the learning-rate exponent c of every layer class.
 
@@ -61,16 +74,14 @@ def derive_learning_rates(init: dict, opt: Optimizer, alpha: sp.Rational) -> Der
         kind = kind_for(opt, lc.vector, name)
         a, b = init[f"a_{name}"], init[f"b_{name}"]
         c = sp.Symbol(f"c_{name}", real=True)
+        gamma = 0 if name == "readout" else g
+        fan = 0 if lc.vector else lc.d_in
+        x = update_exponent(kind, name, a, b, c, gamma) - alpha * fan
         if kind == "spectral":
-            x = a + c + sp.Rational(lc.d_out, 2) - lc.d_in * (alpha - sp.Rational(1, 2))
             d.step(f"{name}: Muon's update has ‖ΔW‖_op = n^-(a+c); ‖ΔW z‖ ≈ ‖ΔW‖_op·‖z‖·fan_in^(α−1) with "
                    f"‖z‖ = fan_in^(1/2), so the RMS change of the output (over fan_out = n^{lc.d_out}) has exponent",
                    sp.Eq(sp.Symbol(f"x_{name}"), x))
         else:
-            gamma = 0 if name == "readout" else g
-            eps = entry_exponent(kind, a, b, c, gamma)
-            fan = 0 if lc.vector else lc.d_in
-            x = eps - alpha * fan
             what = {"gradient": "SGD: ε = 2a + c + γ", "normalized": "normalised update: ε = a + c",
                     "relative": "Adafactor: ε = a + b + c"}[kind]
             d.step(f"{name}: ΔW coordinates n^-ε ({what}, γ = {gamma}); the output change sums "
@@ -80,9 +91,7 @@ def derive_learning_rates(init: dict, opt: Optimizer, alpha: sp.Rational) -> Der
             raise MupsimError(f"no learning-rate exponent makes the {name} update Θ(1)")
         d.result(f"c_{name}", sol[0], f"{name}: setting the exponent to 0")
         if name == "readout":
-            cR = sol[0]
-            eps_R = entry_exponent(kind, aR, bR, cR, 0) if kind != "spectral" else aR + cR
-            g = sp.Min(aR + bR, eps_R) if kind == "gradient" else aR + bR
+            g = sp.Min(aR + bR, entry_exponent(kind, aR, bR, sol[0], 0)) if kind == "gradient" else aR + bR
             d.result("g", g, "Backward: the gradient w.r.t. a width-n pre-activation has coordinates n^-g, set by "
                              "the readout's effective weights after the step, the larger of init n^-(a_R+b_R) and "
                              "update (SGD: n^-(2a_R+c_R)); Everett et al. 2024")
@@ -99,15 +108,10 @@ def _check_stability(d: Derivation, init: dict, opt: Optimizer, alpha) -> None:
     """
     half = sp.Rational(1, 2)
     g = d.results["g"]
-    base = {}  # ΔW z has exponent base − α·d_in, ΔW Δz has base + r_prev − u·d_in
-    for name in ("embedding", "hidden", "readout"):
-        lc = LAYER_CLASSES[name]
-        a, b, c = init[f"a_{name}"], init[f"b_{name}"], d.results[f"c_{name}"]
-        kind = kind_for(opt, False, name)
-        if kind == "spectral":
-            base[name] = a + c + sp.Rational(lc.d_out + lc.d_in, 2)
-        else:
-            base[name] = entry_exponent(kind, a, b, c, 0 if name == "readout" else g)
+    # ΔW z has exponent base − α·d_in, ΔW Δz has base + r_prev − u·d_in
+    base = {name: update_exponent(kind_for(opt, False, name), name, init[f"a_{name}"], init[f"b_{name}"],
+                                  d.results[f"c_{name}"], 0 if name == "readout" else g)
+            for name in ("embedding", "hidden", "readout")}
     r1 = base["embedding"]
     r_h = sp.Min(base["hidden"] - alpha, base["hidden"] + r1 - alpha, r1)
     r_R = sp.Min(init["a_readout"] + init["b_readout"] + r_h - half, base["readout"] - alpha,

@@ -72,8 +72,8 @@ def derive_equilibrium() -> Derivation:
 
 def _geometric(r):
     """Σ_{k≥0} r^k for 0 ≤ r < 1 (β1 ∈ [0, 1))."""
-    return sp.summation(r ** k, (k, 0, sp.oo)).args[0][0] if isinstance(
-        sp.summation(r ** k, (k, 0, sp.oo)), sp.Piecewise) else 1 / (1 - r)
+    total = sp.summation(r ** k, (k, 0, sp.oo))  # Piecewise: the convergent branch first
+    return total.args[0][0] if isinstance(total, sp.Piecewise) else total
 
 
 def sigma_max_exponent(d_in: int, d_out: int, alpha) -> sp.Expr:
