@@ -59,7 +59,7 @@ def test_sublayer_gains_and_activation_rms_match_reference_forward(logged):
     _, th = train_reference(prep, steps=s)
     lay = prep.layout
     P = {k: lay.view(th, k) for k in lay.names}
-    net = RefNet(CFG, dict(zip(lay.names, prep.mult)), float(lay.farch[1]))
+    net = RefNet(CFG, dict(zip(lay.names, prep.mult)), float(lay.farch[0]), float(lay.farch[1]))
     stream = BatchStream(prep.data, CFG.batch_size)
     for t in range(s + 1):
         X, T = stream.batch(t)

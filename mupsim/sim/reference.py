@@ -15,8 +15,7 @@ import numpy as np
 from scipy.special import erf
 
 from mupsim.sim.data import BatchStream
-
-NS = (3.4445, -4.7750, 2.0315)
+from mupsim.sim.kernels.optim import NS_COEFFS, NS_STEPS
 
 
 # ----------------------------------------------------------------------------- model
@@ -49,10 +48,11 @@ def _act_grad(a, kind):
 
 
 class RefNet:
-    """The network of a SimConfig, with multipliers ``mult`` (dict name -> float)."""
+    """The network of a SimConfig, with multipliers ``mult`` (dict name -> float), residual
+    branch multiplier ``beta`` and norm epsilon ``eps`` (both as the compiled loop reads them)."""
 
-    def __init__(self, cfg, mult, eps):
-        self.cfg, self.mult, self.eps = cfg, mult, eps
+    def __init__(self, cfg, mult, beta, eps):
+        self.cfg, self.mult, self.beta, self.eps = cfg, mult, beta, eps
         self.linear = cfg.model == "linear"
         self.pre = (not self.linear) and cfg.norm != "none" and cfg.norm_position in ("pre", "both")
         self.post = (not self.linear) and cfg.norm != "none" and cfg.norm_position in ("post", "both")
@@ -68,6 +68,19 @@ class RefNet:
             dY = 2.0 * (Y - T) / Y.size
         return L, dY
 
+    def _gain_norm(self, P, x, gain):
+        """Normalise rows of x, then scale by the norm gain ``gain`` if the config has gains."""
+        xh, r = _norm(x, self.cfg.norm, self.eps)
+        out = xh * (self.mult[gain] * P[gain][:, 0]) if self.cfg.norm_gain else xh
+        return out, xh, r
+
+    def _gain_norm_back(self, P, G, d, xh, r, gain):
+        """Backward of :meth:`_gain_norm`: records the gain's gradient in G, returns d/dx."""
+        if self.cfg.norm_gain:
+            G[gain] = (self.mult[gain] * (d * xh).sum(axis=0))[:, None]
+            d = d * (self.mult[gain] * P[gain][:, 0])
+        return _norm_back(d, xh, r, self.cfg.norm)
+
     def forward(self, P, X):
         c, m = self.cfg, self.mult
         cache = {"X": X}
@@ -81,9 +94,7 @@ class RefNet:
                 continue
             pre = f"block{l}."
             if self.pre:
-                zh, rz = _norm(h, c.norm, self.eps)
-                z = zh * (m[pre + "g_pre"] * P[pre + "g_pre"][:, 0]) if c.norm_gain else zh
-                cache[pre + "zh"], cache[pre + "rz"] = zh, rz
+                z, cache[pre + "zh"], cache[pre + "rz"] = self._gain_norm(P, h, pre + "g_pre")
             else:
                 z = h
             a1 = m[pre + "W1"] * z @ P[pre + "W1"].T
@@ -94,13 +105,11 @@ class RefNet:
             if c.bias:
                 a2 = a2 + m[pre + "b2"] * P[pre + "b2"][:, 0]
             if self.post:
-                oh, ro = _norm(a2, c.norm, self.eps)
-                o = oh * (m[pre + "g_post"] * P[pre + "g_post"][:, 0]) if c.norm_gain else oh
-                cache[pre + "oh"], cache[pre + "ro"] = oh, ro
+                o, cache[pre + "oh"], cache[pre + "ro"] = self._gain_norm(P, a2, pre + "g_post")
             else:
                 o = a2
             cache[pre + "z"], cache[pre + "a1"], cache[pre + "s"] = z, a1, s
-            h = h + c.branch_multiplier * o
+            h = h + self.beta * o
             hs.append(h)
         cache["hs"] = hs
         Y = m["readout"] * h @ P["readout"].T
@@ -119,14 +128,9 @@ class RefNet:
                 dh = m[name] * dh @ P[name]
                 continue
             pre = f"block{l}."
-            do = c.branch_multiplier * dh
+            do = self.beta * dh
             if self.post:
-                oh = cache[pre + "oh"]
-                if c.norm_gain:
-                    g = pre + "g_post"
-                    G[g] = (m[g] * (do * oh).sum(axis=0))[:, None]
-                    do = do * (m[g] * P[g][:, 0])
-                da2 = _norm_back(do, oh, cache[pre + "ro"], c.norm)
+                da2 = self._gain_norm_back(P, G, do, cache[pre + "oh"], cache[pre + "ro"], pre + "g_post")
             else:
                 da2 = do
             G[pre + "W2"] = m[pre + "W2"] * da2.T @ cache[pre + "s"]
@@ -138,12 +142,7 @@ class RefNet:
                 G[pre + "b1"] = (m[pre + "b1"] * da1.sum(axis=0))[:, None]
             dz = m[pre + "W1"] * da1 @ P[pre + "W1"]
             if self.pre:
-                zh = cache[pre + "zh"]
-                if c.norm_gain:
-                    g = pre + "g_pre"
-                    G[g] = (m[g] * (dz * zh).sum(axis=0))[:, None]
-                    dz = dz * (m[g] * P[g][:, 0])
-                dz = _norm_back(dz, zh, cache[pre + "rz"], c.norm)
+                dz = self._gain_norm_back(P, G, dz, cache[pre + "zh"], cache[pre + "rz"], pre + "g_pre")
             dh = dh + dz
         G["embedding"] = m["embedding"] * dh.T @ cache["X"]
         return G
@@ -162,22 +161,24 @@ def schedule(t, steps, kind, warmup, decay_steps):
 
 
 def newton_schulz(G):
-    a, b, c = NS
+    a, b, c = NS_COEFFS
     tr = G.shape[0] > G.shape[1]
     X = G.T if tr else G
     X = X / (np.linalg.norm(X) + 1e-7)
-    for _ in range(5):
+    for _ in range(NS_STEPS):
         A = X @ X.T
         X = a * X + (b * A + c * A @ A) @ X
     return X.T if tr else X
 
 
 class RefOptimizer:
-    def __init__(self, name, lr, wd, muon_mask, momentum, beta1, beta2, eps, independent):
+    """``hyper`` = (momentum, β1, β2, ε) exactly as the compiled loop gets them (signSGD: β = 0)."""
+
+    def __init__(self, name, lr, wd, muon_mask, hyper, independent):
         self.name = name
         self.lr, self.wd, self.muon_mask = lr, wd, muon_mask
-        self.mu, self.eps, self.independent = momentum, eps, independent
-        self.b1, self.b2 = (0.0, 0.0) if name == "signsgd" else (beta1, beta2)
+        self.mu, self.b1, self.b2, self.eps = (float(h) for h in hyper)
+        self.independent = independent
         self.state = {}
 
     def step(self, P, G, t, sched):
@@ -226,10 +227,9 @@ def train_reference(prep, steps=None):
     names = lay.names
     P = {k: lay.view(prep.theta0, k).copy() for k in names}
     mult = dict(zip(names, prep.mult))
-    net = RefNet(cfg, mult, float(lay.farch[1]))
+    net = RefNet(cfg, mult, float(lay.farch[0]), float(lay.farch[1]))
     opt = RefOptimizer(cfg.optimizer, dict(zip(names, prep.p_lr)), dict(zip(names, prep.p_wd)),
-                       dict(zip(names, prep.muon_mask)), cfg.momentum, cfg.beta1, cfg.beta2,
-                       cfg.eps, cfg.wd_mode == "independent")
+                       dict(zip(names, prep.muon_mask)), prep.hyper, prep.independent)
     stream = BatchStream(prep.data, cfg.batch_size)
     losses = np.full(steps + 1, np.nan)
     for t in range(steps + 1):
