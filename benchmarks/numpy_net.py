@@ -40,7 +40,6 @@ class NumpyNet:
         if list(lay.names) != list(NAMES):
             raise ValueError(f"unexpected layout {lay.names}")
         dt = np.dtype(dtype or cfg.dtype)
-        self.dt = dt
         n, k, b, out = cfg.width, cfg.input_dim, cfg.batch_size, cfg.output_dim
         self.theta = prep.theta0.astype(dt).copy()
         self.grad = np.zeros_like(self.theta)
@@ -75,7 +74,7 @@ class NumpyNet:
         np.multiply(x, r, out=xh)
 
     @staticmethod
-    def _rms_back(d, xh, r, out, tmp):
+    def _rms_back(d, xh, r, out):
         # out = (d - xh * mean(d*xh)) * r
         np.multiply(d, xh, out=out)
         c = out.mean(axis=1, keepdims=True)
@@ -116,7 +115,7 @@ class NumpyNet:
         np.matmul(self.dy, R, out=self.g1)          # dh1
         self.g1 *= mR
         np.multiply(self.g1, self.beta, out=self.g2)  # d oh
-        self._rms_back(self.g2, self.oh, self.ro, self.g3, None)  # d a2
+        self._rms_back(self.g2, self.oh, self.ro, self.g3)  # d a2
         np.matmul(self.g3.T, self.s, out=gW2)
         gW2 *= m2
         np.matmul(self.g3, W2, out=self.gs)
@@ -126,7 +125,7 @@ class NumpyNet:
         gW1 *= m1
         np.matmul(self.gs, W1, out=self.g2)           # d zh
         self.g2 *= m1
-        self._rms_back(self.g2, self.zh, self.rz, self.g3, None)
+        self._rms_back(self.g2, self.zh, self.rz, self.g3)
         self.g1 += self.g3                           # d h0
         np.matmul(self.g1.T, X, out=gE)
         gE *= mE

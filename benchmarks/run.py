@@ -84,7 +84,8 @@ def time_mupsim(n, target_s, repeats):
     small = prepare(config(n, 2))
     execute(small)  # compile / load the cache
     t_small = _block(lambda _: execute(small), 1)[0]
-    t_mid = _block(lambda _: execute(prepare(config(n, 12))), 1)[0]
+    mid = prepare(config(n, 12))
+    t_mid = _block(lambda _: execute(mid), 1)[0]
     est = max((t_mid - t_small) / 10, 1e-6)
     # the fixed diagnostic cost (power iterations, held-out loss) is large at big n: make the
     # K steps last several times longer than it so that the difference is not noise
@@ -128,11 +129,11 @@ def profile_mupsim(n, target_s, repeats):
     def bwd():
         backward(theta, grad, *fa[1:], Xb, ws)
 
+    zero_lr = np.zeros_like(prep.p_lr)  # lr 0 keeps theta fixed so repeated calls stay finite
+
     def opt():
-        # lr 0 keeps theta fixed so repeated calls stay finite; the work is the same
         opt_step(theta, grad, m, v, lay.offsets, lay.rows, lay.cols, prep.muon_mask,
-                 prep.p_lr * 0.0, prep.p_wd, 1.0, t[0], prep.opt, prep.hyper,
-                 prep.independent)
+                 zero_lr, prep.p_wd, 1.0, t[0], prep.opt, prep.hyper, prep.independent)
 
     batch(); fwd(); bwd()
     out = {}
@@ -273,7 +274,7 @@ def report(R):
     L.append("|" + "---|" * len(hdr))
     for n in R["width_list"]:
         w = R["widths"][str(n)]
-        rw = rf["per_width"][str(n)] if str(n) in rf["per_width"] else rf["per_width"][n]
+        rw = rf["per_width"][str(n)]
 
         def cell(key):
             if key not in w:

@@ -52,10 +52,9 @@ class TorchNet:
         check_supported(cfg)
         if list(lay.names) != list(NAMES):
             raise ValueError(f"unexpected layout {lay.names}")
-        self.tdt = {"float32": torch.float32, "float64": torch.float64}[
-            np.dtype(dtype or cfg.dtype).name]
+        dt = np.dtype(dtype or cfg.dtype)
         self.params = [torch.nn.Parameter(torch.from_numpy(
-            np.ascontiguousarray(lay.view(prep.theta0, p), np.dtype(dtype or cfg.dtype)).copy()))
+            np.ascontiguousarray(lay.view(prep.theta0, p), dt).copy()))
             for p in range(4)]
         self.mult = [float(x) for x in prep.mult]
         self.eps = float(lay.farch[1])

@@ -14,7 +14,7 @@ import numpy as np
 from mupsim.sim.config import SimConfig
 from mupsim.sim.layout import activation_names, build_layout
 from mupsim.sim.result import Result, provenance
-from mupsim.sim.run import SIMULATOR_VERSION, settings_for
+from mupsim.sim.settings import SIMULATOR_VERSION, settings_for
 
 ALPHA = 0.85
 

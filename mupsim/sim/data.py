@@ -14,8 +14,9 @@
   The held-out set (stream 1) has n_test rows.
 
 Same seed → identical data (all draws are seeded functions of (seed, stream, index)).
-Generating a batch in the loop costs ~15-30 µs at batch 128, k = 16 (small next to a
-training step), so online data is never pre-generated.
+Generating a batch in the loop (inputs and teacher labels, batch 128, k = 16, teacher width 64)
+took ~33 µs here (measured 2026-11-22), small next to a training step, so online data is never
+pre-generated.
 """
 
 from __future__ import annotations

@@ -34,27 +34,10 @@ from mupsim.sim.kernels.loop import train
 from mupsim.sim.kernels.optim import OPT_CODES, SCHED_CODES
 from mupsim.sim.layout import B_W2, Layout, activation_names, build_layout
 from mupsim.sim.result import MATRIX_METRICS, Result, provenance
+from mupsim.sim.settings import SIMULATOR_VERSION, settings_for  # noqa: F401 (re-exported)
 
 assert MATRIX_METRICS == ("rms", "sigma_max", "gain", "update_rms", "rel_update",
                           "angular_update", "cos_w_update", "eff_lr")
-
-
-SIMULATOR_VERSION = 2
-"""Bump whenever the kernels' numbers change for an existing config (sweeps re-run stale results)."""
-
-
-def settings_for(config: SimConfig):
-    """The calculator's Settings for this run."""
-    from mupsim.calculator import transfer
-    opt = "lion" if config.optimizer == "signsgd" else config.optimizer
-    depth = {}
-    if config.depth_rule is not None:
-        depth = dict(base_depth=config.base_depth, depth=config.depth, depth_rule=config.depth_rule)
-    return transfer(config.base_width, config.width, config.lr, config.wd,
-                    parameterization=config.parameterization, optimizer=opt,
-                    alignment=config.alignment, multipliers=config.multipliers,
-                    wd_rule=config.wd_rule, alignment_exponent=config.alignment_exponent,
-                    global_lr=config.global_lr, **depth)
 
 
 def log_schedule(steps: int, n_logs: int) -> np.ndarray:

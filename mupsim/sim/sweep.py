@@ -212,7 +212,7 @@ def _is_stale(r: Result, config: SimConfig) -> bool:
     saved = r.provenance.get("settings")
     if saved is None:
         return False
-    from mupsim.sim.run import SIMULATOR_VERSION, settings_for
+    from mupsim.sim.settings import SIMULATOR_VERSION, settings_for
     if r.provenance.get("simulator_version") != SIMULATOR_VERSION:
         return True
     try:

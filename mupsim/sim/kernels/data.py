@@ -3,8 +3,8 @@
 Every batch is a pure function of (seed, stream, index): a small splitmix64 generator (state:
 one uint64) is started from a hash of the triple, uniforms take its top 53 bits, normals come
 from Box–Muller pairs. The compiled loop and the NumPy reference therefore see identical data
-and nothing depends on history or on any global RNG. (This is ~4× faster than numba's
-``np.random.standard_normal``: a batch of 128×16 inputs costs ~15 µs.)
+and nothing depends on history or on any global RNG. (Measured 2026-11-22: 128×16 normal
+inputs take ~22 µs, against ~65 µs with numba's ``np.random.standard_normal``.)
 Streams: 0 = online training batch ``index`` = step, 1 = held-out set, 2 = fixed train set,
 3 = minibatch sampling from the fixed train set.
 

@@ -48,8 +48,8 @@ def rms2(A):
 
 
 @njit(cache=True)
-def rms_minus_bias(A, m, bvec, mb, has_b):
-    """RMS of (A − mb·bvec)/1 over all entries (bias broadcast over rows)."""
+def rms_minus_bias(A, bvec, mb, has_b):
+    """RMS of A − mb·bvec over all entries (bias broadcast over rows; none when not has_b)."""
     s = 0.0
     b, d = A.shape
     for i in range(b):

@@ -61,15 +61,15 @@ def compute_gains(theta, off, rows, cols, mult, emb, ro, blocks, arch, X, ws, ga
         pb = blocks[l, B_B1]
         hb = pb >= 0
         bv = vview(theta, off, rows, cols, pb if hb else p1)
-        gains[p1] = D.rms_minus_bias(A1[l], 1.0, bv, mult[pb] if hb else 0.0, hb) / D.rms2(Z[l])
+        gains[p1] = D.rms_minus_bias(A1[l], bv, mult[pb] if hb else 0.0, hb) / D.rms2(Z[l])
         pb = blocks[l, B_B2]
         hb = pb >= 0
         bv = vview(theta, off, rows, cols, pb if hb else p2)
-        gains[p2] = D.rms_minus_bias(A2[l], 1.0, bv, mult[pb] if hb else 0.0, hb) / D.rms2(S[l])
+        gains[p2] = D.rms_minus_bias(A2[l], bv, mult[pb] if hb else 0.0, hb) / D.rms2(S[l])
 
 
 @njit(cache=True)
-def activation_rms(theta, off, rows, cols, mult, blocks, arch, farch, b, ws, out, col):
+def activation_rms(theta, off, rows, cols, mult, blocks, arch, b, ws, out, col):
     """RMS of every activation site (order of layout.activation_names) into out[:, col]."""
     L = arch[A_DEPTH]
     H, Zh, Z, rs_pre, A1, S, A2, Oh, rs_post, Y, dY, G1, G2, G3, GS = ws_views(ws, arch, b)
@@ -157,6 +157,7 @@ def train(theta, off, rows, cols, muon_mask, mult, emb, ro, blocks, arch, farch,
         loss = loss_and_grad(Y, Tb, dY, task_cls, t < steps)
         if not (math.isfinite(loss) and loss <= div_bound):
             return t
+        sch = schedule(t, steps, sched_code, warmup, decay_steps)
         if li < T and log_steps[li] == t:
             if has_train:
                 out_loss[0, li] = eval_loss(theta, off, rows, cols, mult, emb, ro, blocks,
@@ -167,9 +168,8 @@ def train(theta, off, rows, cols, muon_mask, mult, emb, ro, blocks, arch, farch,
                 out_loss[1, li] = eval_loss(theta, off, rows, cols, mult, emb, ro, blocks,
                                             arch, farch, Xte, Tte, ws_eval, bsz)
             compute_gains(theta, off, rows, cols, mult, emb, ro, blocks, arch, Xb, ws, gains)
-            activation_rms(theta, off, rows, cols, mult, blocks, arch, farch, bsz, ws,
+            activation_rms(theta, off, rows, cols, mult, blocks, arch, bsz, ws,
                            out_act, li)
-            sch = schedule(t, steps, sched_code, warmup, decay_steps)
             for mi in range(M):
                 p = mats[mi]
                 w = vview(theta, off, rows, cols, p)
@@ -193,7 +193,6 @@ def train(theta, off, rows, cols, muon_mask, mult, emb, ro, blocks, arch, farch,
         if li < T and log_steps[li] == t + 1:
             for mi in range(M):
                 prev[prev_off[mi]:prev_off[mi + 1]] = vview(theta, off, rows, cols, mats[mi])
-        sch = schedule(t, steps, sched_code, warmup, decay_steps)
         opt_step(theta, grad, m, v, off, rows, cols, muon_mask, p_lr, p_wd, sch, t, opt, hyper,
                  independent)
     return -1

@@ -88,7 +88,7 @@ def opt_step(theta, grad, m, v, off, rows, cols, muon_mask, p_lr, p_wd, sched, t
 
     Loops run over per-parameter slices with loop-invariant constants hoisted, and
     ``error_model="numpy"`` (no per-division zero check), so numba vectorises them; the
-    formulas are unchanged. A zero divisor (eps = 0) yields inf/NaN, which the training
+    formulas are mathematically unchanged (rounding differs in the last bits). A zero divisor (eps = 0) yields inf/NaN, which the training
     loop's divergence check records.
     """
     mu, b1, b2, eps = hyper[0], hyper[1], hyper[2], hyper[3]
