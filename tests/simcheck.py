@@ -70,13 +70,6 @@ def loglog_slope(ns, ys):
     return float(np.polyfit(np.log(np.asarray(ns, float)), np.log(np.asarray(ys, float)), 1)[0])
 
 
-def measured_lr_exponent(parameterization, optimizer, layer, widths, *, seed=0, **kw):
-    """Slope s of log RMS(Δh) on log n at width-independent lr: the measured exponent c."""
-    ys = [coord_check_dh(parameterization, optimizer, layer, n, seed=seed, **kw)
-          for n in widths]
-    return loglog_slope(widths, ys)
-
-
 def direction_rms(update_rms, rel_update, cos_w_update, lr, wd):
     """RMS(u) of the optimizer direction from the logged raw step Δw = −lr·(u + wd·w_prev).
 

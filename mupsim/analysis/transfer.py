@@ -169,16 +169,13 @@ def _best_shift(x_ref, y_ref, x, y, shifts) -> float:
 
 
 @dataclass
-class Shift:
+class Shift(BootstrapRecord):
     """Horizontal shift (x units) aligning a loss curve with the reference width's curve."""
 
     shift: float
     ci: tuple[float, float]
     level: float = 0.95
     boot: np.ndarray = field(default=None, repr=False)
-
-    def to_dict(self) -> dict:
-        return {"shift": self.shift, "ci": list(self.ci), "level": self.level}
 
 
 def curve_shift(x_ref, losses_ref, x, losses, *, log_loss: bool = True, max_shift: float = 4.0,

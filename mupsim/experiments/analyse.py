@@ -15,7 +15,6 @@ These functions only read the Results they are given; they never run a simulatio
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections import defaultdict
 
@@ -34,8 +33,9 @@ from mupsim.analysis import (
     transfer_optimum,
     optimum_drift,
 )
-from mupsim.analysis.transfer import curve_shift, shift_drift
+from mupsim.analysis.transfer import Shift, curve_shift, shift_drift
 from mupsim.analysis.runs import activation_series, hidden_matrices, run_record
+from mupsim import steady_state as ss
 from mupsim.errors import MupsimError
 
 NAN = float("nan")
@@ -365,7 +365,7 @@ def f4(results) -> dict:
                     data[m][q][1].append(v)
                 if st == "ok":
                     ls = layer_settings(r, m)
-                    tau = 1.0 / (2 * ls["lr"] * ls["wd"]) if ls["wd"] > 0 else math.inf
+                    tau = float(ss.relaxation_time(ls["lr"], ls["wd"])) if ls["wd"] > 0 else math.inf
                     row.update(lr_layer=ls["lr"], wd_layer=ls["wd"], relax_steps=tau,
                                steady=bool(r.config["steps"] >= 3 * tau))
                 rows.append(row)
@@ -401,7 +401,7 @@ def _loss_grid(results, group_key, x_field):
     return out
 
 
-def _transfer_panel(grid: dict) -> tuple[dict, list]:
+def _transfer_panel(grid: dict) -> dict:
     """Optimum per width and drift per doubling for one panel (x in log2 units), plus the
     curve-shift drift (alignment of each width's whole loss curve with the proxy width's)."""
     panel, optima, widths, shifts = {}, [], [], []
@@ -409,10 +409,11 @@ def _transfer_panel(grid: dict) -> tuple[dict, list]:
     for w in sorted(grid):
         xs, L = grid[w]
         opt = transfer_optimum(np.log2(xs), L, n_boot=1000, seed=int(w))
-        xr, Lr = grid[w_ref]
-        sh = curve_shift(np.log2(xr), Lr, np.log2(xs), L, n_boot=300, seed=int(w))
-        if w == w_ref:
-            sh.shift, sh.ci, sh.boot = 0.0, (0.0, 0.0), np.zeros_like(sh.boot)
+        if w == w_ref:  # the reference curve is aligned with itself
+            sh = Shift(0.0, (0.0, 0.0), boot=np.zeros(SHIFT_BOOT))
+        else:
+            xr, Lr = grid[w_ref]
+            sh = curve_shift(np.log2(xr), Lr, np.log2(xs), L, n_boot=SHIFT_BOOT, seed=int(w))
         shifts.append(sh)
         optima.append(opt)
         widths.append(w)
@@ -425,7 +426,16 @@ def _transfer_panel(grid: dict) -> tuple[dict, list]:
                          "optimum": opt.to_dict(), "curve_shift": sh.to_dict()}
     drift = optimum_drift(widths, optima).to_dict() if len(widths) >= 2 else {}
     sdrift = shift_drift(widths, shifts).to_dict() if len(widths) >= 2 else {}
-    return {"widths": panel, "drift": drift, "shift_drift": sdrift}, optima
+    return {"widths": panel, "drift": drift, "shift_drift": sdrift}
+
+
+SHIFT_BOOT = 300
+
+
+def lr_panels(lr_results) -> dict:
+    """F5a panels (one per parameterization variant): optimum per width and drifts."""
+    return {p: _transfer_panel(grid)
+            for p, grid in sorted(_loss_grid(lr_results, _lr_variant, "lr").items())}
 
 
 def _lr_variant(c) -> str:
@@ -433,8 +443,10 @@ def _lr_variant(c) -> str:
     return f"{c['parameterization']} (global η)" if c.get("global_lr") else c["parameterization"]
 
 
-def f5(lr_results, wd_results, wd_lr: float | None = None) -> dict:
-    """F5: learning-rate transfer (SP vs μP, no wd) and weight-decay transfer per wd rule."""
+def f5(lr_results, wd_results, wd_lr: float | None = None, lr_panels_: dict | None = None) -> dict:
+    """F5: learning-rate transfer (SP vs μP, no wd) and weight-decay transfer per wd rule.
+
+    ``lr_panels_``: :func:`lr_panels` of ``lr_results`` if already computed."""
     allr = list(lr_results) + list(wd_results)
     split = split_diverged(allr)
     out = _base("f5_transfer", "Loss-optimal η and λ across widths",
@@ -444,22 +456,19 @@ def f5(lr_results, wd_results, wd_lr: float | None = None) -> dict:
     for r in allr:
         rows.append(run_record(r, sweep="lr" if r.config["wd"] == 0 else "wd",
                                status=_status(r), final_loss=final_loss(r)))
-    lr_panels = {}
-    for p, grid in sorted(_loss_grid(lr_results, _lr_variant, "lr").items()):
-        lr_panels[p], _ = _transfer_panel(grid)
-    wd_panels = {}
-    for rule, grid in sorted(_loss_grid(wd_results, lambda c: c["wd_rule"], "wd").items()):
-        wd_panels[rule], _ = _transfer_panel(grid)
-    summary = {"lr": {p: v["drift"] for p, v in lr_panels.items()},
+    lr_p = lr_panels(lr_results) if lr_panels_ is None else lr_panels_
+    wd_panels = {rule: _transfer_panel(grid)
+                 for rule, grid in sorted(_loss_grid(wd_results, lambda c: c["wd_rule"], "wd").items())}
+    summary = {"lr": {p: v["drift"] for p, v in lr_p.items()},
                "wd": {p: v["drift"] for p, v in wd_panels.items()},
-               "lr_curve_shift": {p: v["shift_drift"] for p, v in lr_panels.items()},
+               "lr_curve_shift": {p: v["shift_drift"] for p, v in lr_p.items()},
                "wd_curve_shift": {p: v["shift_drift"] for p, v in wd_panels.items()},
                "wd_sweep_lr": wd_lr,
                "units": "drift = change of log2(optimal value) per doubling of width; "
                         "curve_shift = the same for the shift aligning each width's whole "
                         "loss curve with the proxy width's (usable when the optimum sits at "
                         "the grid edge)"}
-    out.update(rows=rows, series={"lr": lr_panels, "wd": wd_panels}, summary=summary)
+    out.update(rows=rows, series={"lr": lr_p, "wd": wd_panels}, summary=summary)
 
     def d(v):
         if not v:
@@ -475,9 +484,10 @@ def f5(lr_results, wd_results, wd_lr: float | None = None) -> dict:
     return _clean(out)
 
 
-def best_lr(f5_lr_analysis: dict, parameterization: str = "mup") -> float:
-    """Grid learning rate nearest the optimum at the smallest width (for F5's wd sweep)."""
-    panel = f5_lr_analysis["series"]["lr"][parameterization]["widths"]
+def best_lr(panels: dict, parameterization: str = "mup") -> float:
+    """Grid learning rate nearest the optimum at the smallest width (for F5's wd sweep);
+    ``panels`` from :func:`lr_panels`."""
+    panel = panels[parameterization]["widths"]
     w0 = min(panel, key=lambda s: int(s))
     xs = np.asarray(panel[w0]["x"], float)
     xo = panel[w0]["optimum"]["x_opt"]
@@ -534,18 +544,6 @@ def f6(results) -> dict:
 
 
 # ---------------------------------------------------------------------------- F7
-def _predictions():
-    """The lead's steady-state predictions (mupsim.steady_state); imported lazily."""
-    from mupsim import steady_state as ss  # owner: lead
-    return ss
-
-
-def _call(fn, *args, **kw):
-    """Call fn with only the keyword arguments its signature accepts."""
-    params = inspect.signature(fn).parameters
-    return fn(*args, **{k: v for k, v in kw.items() if k in params})
-
-
 def update_direction_rms(result, matrix: str) -> float:
     """Steady-state RMS of the optimizer direction u (per unit lr) of a matrix.
 
@@ -566,7 +564,6 @@ def f7(results) -> dict:
     """F7: predicted vs measured steady-state RMS(W), relaxation time and angular update for
     the hidden (scale-invariant) matrices of every run. Predictions from mupsim.steady_state
     with the per-layer η_l, λ_l the run used and, for RMS(W), the measured update RMS."""
-    ss = _predictions()
     split = split_diverged(results)
     out = _base("f7_steady_state_theory", "Steady-state theory vs simulation",
                 "§3: RMS(W)∞ ≈ RMS(u)·√(η/2λ), τ ≈ 1/(2ηλ), angular update ≈ √(2ηλ(1−β1)/(1+β1))",
@@ -583,12 +580,12 @@ def f7(results) -> dict:
                 **run_record(r, matrix=m, beta1=b1, lr_layer=lr, wd_layer=wd,
                              status="ok"),
                 "rms_measured": steady_state(r, "rms", m, SS_FRACTION),
-                "rms_predicted": float(_call(ss.equilibrium_rms, u, lr, wd, beta1=b1)),
+                "rms_predicted": float(ss.equilibrium_rms(u, lr, wd, beta1=b1)),
                 "update_rms_measured": u,
                 "tau_measured": tfit.tau, "tau_fit_ok": tfit.ok, "tau_fit_r2": tfit.r2,
                 "tau_predicted": float(ss.relaxation_time(lr, wd)),
                 "angular_measured": steady_state(r, "angular_update", m, SS_FRACTION),
-                "angular_predicted": float(_call(ss.angular_update, lr, wd, beta1=b1)),
+                "angular_predicted": float(ss.angular_update(lr, wd, beta1=b1)),
             })
     for r in split.dropped:
         rows.append(run_record(r, status=_status(r)))

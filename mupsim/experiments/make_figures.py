@@ -117,16 +117,17 @@ class Pipeline:
         self._runs_read: list = []  # results read for the figure being analysed
 
     def results(self, configs) -> list:
-        """Run the missing configs, then load every result of ``configs`` from the cache."""
+        """Every result of ``configs``: stored ones read from the cache, missing or stale ones run."""
         from mupsim.sim import load_results, sweep
         from mupsim.sim.sweep import pending
         missing = len(pending(configs, self.results_dir)) if self.results_dir.is_dir() else \
             len({c.key() for c in configs})
-        if missing:
-            sweep(configs, self.results_dir, workers=self.workers, progress=self.progress,
-                  runner=self.runner)
         self.computed += missing
-        loaded = load_results(self.results_dir, configs)
+        if missing:  # sweep returns every result in order, stored ones included
+            loaded = sweep(configs, self.results_dir, workers=self.workers, progress=self.progress,
+                           runner=self.runner)
+        else:
+            loaded = load_results(self.results_dir, configs)
         self._runs_read.extend(r for r in loaded if r is not None)
         absent = sum(r is None for r in loaded)
         if absent:
@@ -170,10 +171,11 @@ class Pipeline:
             data["summary"]["alpha_hat_from_f3"] = alpha
         elif fig == "F5":
             lr_res = self.results(S.f5_lr(q))
-            lr = A.best_lr(A.f5(lr_res, []), "mup")
+            panels = A.lr_panels(lr_res)
+            lr = A.best_lr(panels, "mup")
             alpha = self.analyse("F3")["summary"]["alpha_hat"]
             alpha = alpha if alpha is not None and math.isfinite(alpha) else None
-            data = A.f5(lr_res, self.results(S.f5_wd(q, lr, alpha)), wd_lr=lr)
+            data = A.f5(lr_res, self.results(S.f5_wd(q, lr, alpha)), wd_lr=lr, lr_panels_=panels)
         elif fig == "F6":
             data = A.f6(self.results(S.f6(q)))
         elif fig == "F7":

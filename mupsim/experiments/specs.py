@@ -36,12 +36,9 @@ class Scale:
     n_logs: int = 60
 
 
-# Sizes. FULL must regenerate everything from a cold cache in < 15 min on 2 cores.
-# Measured float64 cost of the runner (ms/step, batch 128, AdamW): n=64 0.6, 128 1.75,
-# 256 5.9, 512 23 (so a 64..512 ladder costs 31 ms/step, a 64..256 ladder 8.2 ms/step);
-# Muon: 256 24, 512 194 ms/step. Planned total ≈ 1200 core-seconds ≈ 10-11 min on 2 idle
-# cores (a cold run with steps=1500 and 8 λ points took 932 s while other jobs loaded the
-# machine to ~3.5; these sizes are ~15% smaller).
+# Sizes. FULL must regenerate everything from a cold cache in < 15 min on 2 cores: measured
+# 2026-11-22, 740 runs in 8 min 33 s (README). Muon's Newton–Schulz dominates at large n
+# (~190 ms/step at n = 512), so F6/F8 stop at 512/256.
 FULL = Scale(widths=(64, 128, 256, 512), steps=1200, seeds=(0, 1), n_logs=60)
 QUICK = Scale(widths=(32, 64), steps=60, seeds=(0, 1), n_logs=12)
 SMALL_WIDTHS = (64, 128, 256)   # for the many-run sweeps (F3 variants, F5, F8)
@@ -55,8 +52,9 @@ BASE = SimConfig(
 
 # Base (proxy-width) hyperparameters for the steady-state figures: per-step decay
 # η·λ = 3.9e-3 at n0, relaxation time 1/(2ηλ) = 128 steps (F3/F4 run 1200 steps ≈ 9 of them;
-# under the constant rule μP's η ∝ 1/n stretches it to 1024 steps at n = 512, flagged in F4) (the no-wd loss-optimal η is
-# ≈ 2^-10 here; this η, λ trade a somewhat higher loss for reaching the steady state).
+# under the constant rule μP's η ∝ 1/n stretches it to 1024 steps at n = 512, flagged in F4).
+# The no-wd loss-optimal η is ≈ 2^-10 here (F5); this η, λ trade a somewhat higher loss for
+# reaching the steady state.
 LR = 2.0 ** -7
 WD = 0.5
 
@@ -86,9 +84,8 @@ overfits and the held-out loss only rises with λ, so no λ optimum exists to tr
 the best λ sat at the low edge of every grid). With 512 samples and label noise 1.0 the
 held-out loss has an interior optimum near λ = 4–8 at widths 64 and 256 (exploration run)."""
 F5_WD_SEEDS = (0, 1, 2)
-"""In this online teacher-student task the loss only rises with λ (no bracketed optimum at any
-η tried), so F5's λ panels also report the curve shift (how far each width's loss-vs-λ curve
-sits from the proxy width's); the grid reaches far enough up to show the rise at every width."""
+"""Three seeds for the λ sweep; besides the optimum, F5's λ panels report the curve shift (how
+far each width's loss-vs-λ curve sits from the proxy width's), a second, whole-curve measure."""
 F6_LRS = {"sgd": 0.05, "adam": 1e-2, "muon": 2e-2}
 F6_STEPS = 10
 F6_WIDTHS = (64, 128, 256, 512)
