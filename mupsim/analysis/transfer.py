@@ -76,17 +76,9 @@ def transfer_optimum(x, losses, *, log_loss: bool = True, n_boot: int = 1000,
     if np.any(np.diff(x) <= 0):
         raise MupsimError("x must be strictly increasing")
     if log_loss:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            L = np.where(np.isinf(L), np.inf, np.log(np.where(L > 0, L, np.nan)))
+        L = _log_losses(L)
 
-    def curve(M):
-        with np.errstate(invalid="ignore"):
-            out = np.full(M.shape[0], np.nan)
-            for r in range(M.shape[0]):
-                row = M[r][~np.isnan(M[r])]
-                out[r] = np.inf if np.any(np.isinf(row)) else (row.mean() if row.size else np.nan)
-        return out
-
+    curve = _mean_curve
     ybar = curve(L)
     ybar = np.where(np.isnan(ybar), np.inf, ybar)
     x_opt, at_edge = _optimum(x, ybar)
@@ -126,21 +118,33 @@ def optimum_drift(widths, optima, *, level: float = 0.95) -> Drift:
     w = np.asarray(widths, dtype=float)
     if w.size != len(optima) or w.size < 2:
         raise MupsimError("optimum_drift needs >= 2 widths and one Optimum per width")
+    return _drift(w, np.array([o.x_opt for o in optima]), [o.boot for o in optima],
+                  any(o.at_edge for o in optima), level)
+
+
+def _drift(w, xo, boots, any_at_edge: bool, level: float) -> Drift:
+    """OLS slope of xo vs log2(w) with the interval from pairing the b-th bootstrap value of
+    every width (widths are independent runs)."""
     lx = np.log2(w)
-    xo = np.array([o.x_opt for o in optima])
     ok = np.isfinite(xo)
     if ok.sum() < 2:
         return Drift(float("nan"), (float("nan"), float("nan")), w.tolist(), xo.tolist(),
-                     any(o.at_edge for o in optima), level)
+                     any_at_edge, level)
     slope = float(_ols_slope(lx[ok], xo[ok]))
-    B = np.vstack([optima[i].boot for i in np.nonzero(ok)[0]]).T  # [n_boot, W]
+    B = np.vstack([boots[i] for i in np.nonzero(ok)[0]]).T  # [n_boot, W]
     good = np.all(np.isfinite(B), axis=1)
     boot = _ols_slope(lx[ok], B[good]) if good.any() else np.array([np.nan])
     return Drift(per_doubling=slope, ci=percentile_interval(boot, level), widths=w.tolist(),
-                 optima=xo.tolist(), any_at_edge=any(o.at_edge for o in optima), level=level)
+                 optima=xo.tolist(), any_at_edge=any_at_edge, level=level)
 
 
 # ---------------------------------------------------------------------------- curve alignment
+def _log_losses(L: np.ndarray) -> np.ndarray:
+    """log of the losses; +inf (diverged) stays +inf, non-positive values become NaN."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.isinf(L), np.inf, np.log(np.where(L > 0, L, np.nan)))
+
+
 def _mean_curve(L: np.ndarray) -> np.ndarray:
     """Mean over seed columns; a row with any +inf (diverged) is +inf, NaN cells ignored."""
     out = np.full(L.shape[0], np.nan)
@@ -193,9 +197,7 @@ def curve_shift(x_ref, losses_ref, x, losses, *, log_loss: bool = True, max_shif
     Lr = np.asarray(losses_ref, float).reshape(xr.size, -1)
     L = np.asarray(losses, float).reshape(xx.size, -1)
     if log_loss:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            Lr = np.where(np.isinf(Lr), np.inf, np.log(np.where(Lr > 0, Lr, np.nan)))
-            L = np.where(np.isinf(L), np.inf, np.log(np.where(L > 0, L, np.nan)))
+        Lr, L = _log_losses(Lr), _log_losses(L)
     shifts = np.arange(-max_shift, max_shift + resolution / 2, resolution)
 
     def shift_of(A, B):
@@ -214,16 +216,5 @@ def curve_shift(x_ref, losses_ref, x, losses, *, log_loss: bool = True, max_shif
 def shift_drift(widths, shifts: list, *, level: float = 0.95) -> Drift:
     """Drift per doubling of width from curve shifts (one :class:`Shift` per width, the
     reference width included with shift 0): OLS slope of the shift vs log2(width)."""
-    w = np.asarray(widths, float)
-    xo = np.array([s.shift for s in shifts])
-    ok = np.isfinite(xo)
-    lx = np.log2(w)
-    if ok.sum() < 2:
-        return Drift(float("nan"), (float("nan"), float("nan")), w.tolist(), xo.tolist(), False,
-                     level)
-    slope = float(_ols_slope(lx[ok], xo[ok]))
-    B = np.vstack([shifts[i].boot for i in np.nonzero(ok)[0]]).T
-    good = np.all(np.isfinite(B), axis=1)
-    boot = _ols_slope(lx[ok], B[good]) if good.any() else np.array([np.nan])
-    return Drift(per_doubling=slope, ci=percentile_interval(boot, level), widths=w.tolist(),
-                 optima=xo.tolist(), any_at_edge=False, level=level)
+    return _drift(np.asarray(widths, float), np.array([s.shift for s in shifts]),
+                  [s.boot for s in shifts], False, level)
