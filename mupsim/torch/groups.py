@@ -218,7 +218,7 @@ def make_optimizers(groups: list[dict], **defaults) -> list[torch.optim.Optimize
         if g["optimizer"] not in kinds:
             kinds.append(g["optimizer"])
     out = []
-    for k in kinds:
+    for k in sorted(kinds, key=("muon", "adamw", "adam", "sgd").index):
         cls = ctor[k]
         if cls is None:
             raise MupsimError("torch.optim.Muon is not available in this torch version (needs torch >= 2.9)")
