@@ -226,3 +226,25 @@ def test_lambda_schedule_keeps_per_layer_ratios():
 def test_torch_compile_keeps_working():
     pytest.skip("torch.compile on CPU needs an inductor C++ build (~30-60 s on 2 cores): too slow for the "
                 "fast suite; the groups are plain dicts and the multipliers plain forward hooks")
+
+
+def test_rescale_init_keeps_norm_gains_at_one_and_is_idempotent():
+    model, base = MLP(128), MLP(32)
+    first = rescale_init_(model, base)
+    again = rescale_init_(model, base)
+    assert torch.equal(model.norm.weight.detach(), torch.ones(128))
+    assert again["out.weight"][0] == pytest.approx(first["out.weight"][1])
+    assert again["out.weight"][1] == pytest.approx(first["out.weight"][1])
+
+
+def test_model_at_the_base_width_needs_a_delta_model():
+    base = MLP(32)
+    with pytest.raises(MupsimError, match="delta_model"):
+        param_groups(MLP(32), base, lr=1e-3)
+    groups = param_groups(MLP(32), base, lr=1e-3, delta_model=MLP(64))
+    assert {g["layer"]: g["lr"] for g in groups}["hidden"] == pytest.approx(1e-3)   # m = 1 at the base width
+
+
+def test_unknown_keyword_is_refused():
+    with pytest.raises(MupsimError, match="unknown keyword"):
+        rescale_init_(MLP(64), MLP(32), wd_rul="fan2025")

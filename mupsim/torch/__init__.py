@@ -9,7 +9,7 @@ checkpoint reader and spectral diagnostic (:mod:`mupsim.torch.checkpoints`,
                                   norm_gain, fixed); attention logit scale
 * :mod:`mupsim.torch.groups`      optimizer parameter groups (AdamW, Adam, SGD, Muon) with the
                                   calculator's lr / wd (/ ε), ``rescale_init_``, forward multipliers
-* :mod:`mupsim.torch.coord_check` per-layer activation RMS across widths after a few steps
+* :mod:`mupsim.torch.coordinates` coord_check: per-layer activation RMS across widths after a few steps
 * :mod:`mupsim.torch.checkpoints` lazy readers for ``.safetensors`` (no torch) and ``.pt``
 * :mod:`mupsim.torch.diagnose`    σ_max, RMS, stable rank per matrix; α fitted across widths
 """
@@ -22,10 +22,12 @@ _EXPORTS = {
     "classify": "shapes",
     "apply_multipliers": "groups", "make_optimizers": "groups", "param_groups": "groups",
     "rescale_init_": "groups", "save_settings": "groups",
-    "CoordCheck": "coord_check", "coord_check": "coord_check",
-    "Diagnosis": "diagnose", "diagnose": "diagnose",
+    "CoordCheck": "coordinates", "coord_check": "coordinates",
 }
-__all__ = list(_EXPORTS)
+__all__ = list(_EXPORTS) + ["Diagnosis", "diagnose"]
+
+# torch-free, imported eagerly so that the name ``diagnose`` is the function, not the submodule
+from mupsim.torch.diagnose import Diagnosis, diagnose  # noqa: E402
 
 
 def __getattr__(name):

@@ -102,13 +102,13 @@ def _transfer_accepts_eps() -> bool:
 
 
 def _settings(model, base_model, lr, wd, parameterization, optimizer, wd_rule, alignment_exponent,
-              alignment, multipliers, depth_rule, base_depth, depth, overrides, plan):
+              alignment, multipliers, depth_rule, base_depth, depth, overrides, plan, delta_model=None):
     """Per-parameter (info, lr, wd, eps factor, init factor, multiplier) and the plan."""
     opt = choice("optimizer for the PyTorch bridge", optimizer, TORCH_OPTIMIZERS)
     lr_c = _per_class("lr", lr)
     wd_c = _per_class("wd", wd)
     if plan is None:
-        plan = classify(model, base_model, overrides)
+        plan = classify(model, base_model, overrides, delta_model)
     rule = dict(parameterization=parameterization, optimizer=opt, alignment=alignment, wd_rule=wd_rule,
                 alignment_exponent=alignment_exponent, depth_rule=depth_rule if depth is not None else None)
     if any(v > 0 for v in wd_c.values()) and wd_rule is None:
@@ -147,27 +147,29 @@ def _settings(model, base_model, lr, wd, parameterization, optimizer, wd_rule, a
 
 
 def _rule_kwargs(lr, wd, parameterization, optimizer, wd_rule, alignment_exponent, alignment, multipliers,
-                 depth_rule, base_depth, depth, overrides, plan):
+                 depth_rule, base_depth, depth, overrides, plan, delta_model):
     return dict(lr=lr, wd=wd, parameterization=parameterization, optimizer=optimizer, wd_rule=wd_rule,
                 alignment_exponent=alignment_exponent, alignment=alignment, multipliers=multipliers,
-                depth_rule=depth_rule, base_depth=base_depth, depth=depth, overrides=overrides, plan=plan)
+                depth_rule=depth_rule, base_depth=base_depth, depth=depth, overrides=overrides, plan=plan,
+                delta_model=delta_model)
 
 
 def param_groups(model: nn.Module, base_model: nn.Module, lr=1e-3, wd=0.0, *, parameterization="mup",
                  optimizer="adamw", wd_rule=None, alignment_exponent=None, alignment="full", multipliers=None,
-                 depth_rule=None, base_depth=None, depth=None, eps=None, overrides=None, plan=None) -> list[dict]:
+                 depth_rule=None, base_depth=None, depth=None, eps=None, overrides=None, plan=None,
+                 delta_model=None) -> list[dict]:
     """Parameter groups for ``torch.optim.<optimizer>`` with the calculator's per-layer lr and wd.
 
     ``lr``/``wd``: tuned at the base width (a number, or a dict with one value per class in
     LAYER_KINDS). ``eps``: Adam's ε tuned at the base width; scaled per layer when the calculator
     derives an ε exponent, else passed unchanged. Other keywords as :func:`mupsim.transfer`;
-    ``overrides`` as :func:`mupsim.torch.classify`. Each group: ``params``, ``lr``,
+    ``overrides``/``delta_model`` as :func:`mupsim.torch.classify` (``plan``: a precomputed one). Each group: ``params``, ``lr``,
     ``weight_decay`` (and ``eps``), plus ``layer``, ``width_mult``, ``lr_scale``, ``optimizer`` and
     ``mupsim_names`` (bookkeeping keys that torch keeps in the optimizer's state_dict).
     """
     rows, plan, _ = _settings(model, base_model, **_rule_kwargs(
         lr, wd, parameterization, optimizer, wd_rule, alignment_exponent, alignment, multipliers, depth_rule,
-        base_depth, depth, overrides, plan))
+        base_depth, depth, overrides, plan, delta_model))
     lr_c = _per_class("lr", lr)
     tensors = dict(model.named_parameters())
     groups, index = [], {}
@@ -248,9 +250,7 @@ def apply_multipliers(model: nn.Module, base_model: nn.Module, **rule) -> dict:
     the module attribute ``_mupsim_multiplier`` (not in the state_dict); calling again updates it.
     Keywords as :func:`param_groups` (lr/wd irrelevant here).
     """
-    rule = {k: v for k, v in rule.items() if k not in ("lr", "wd", "eps")}
-    rows, plan, _ = _settings(model, base_model, lr=1.0, wd=0.0 if rule.get("wd_rule") is None else 1.0,
-                              **{k: rule.get(k, d) for k, d in _RULE_DEFAULTS.items()})
+    rows, plan, _ = _settings(model, base_model, **_rule_only(rule))
     applied = {}
     for r in rows:
         for mname, f in r["mult"].items():
@@ -274,21 +274,33 @@ def apply_multipliers(model: nn.Module, base_model: nn.Module, **rule) -> dict:
 
 _RULE_DEFAULTS = dict(parameterization="mup", optimizer="adamw", wd_rule=None, alignment_exponent=None,
                       alignment="full", multipliers=None, depth_rule=None, base_depth=None, depth=None,
-                      overrides=None, plan=None)
+                      overrides=None, plan=None, delta_model=None)
+
+
+def _rms(t) -> float:
+    return float(t.detach().float().pow(2).mean().sqrt()) if t.numel() else 0.0
+
+
+def _rule_only(rule: dict) -> dict:
+    """The keywords of param_groups that decide exponents (lr/wd/eps ignored); unknown ones refused."""
+    bad = sorted(set(rule) - set(_RULE_DEFAULTS) - {"lr", "wd", "eps"})
+    if bad:
+        raise MupsimError(f"unknown keyword(s) {bad}; allowed: {', '.join(_RULE_DEFAULTS)}")
+    out = {k: rule.get(k, d) for k, d in _RULE_DEFAULTS.items()}
+    return dict(out, lr=1.0, wd=0.0 if out["wd_rule"] is None else 1.0)
 
 
 @torch.no_grad()
 def rescale_init_(model: nn.Module, base_model: nn.Module, **rule) -> dict:
-    """Rescale every scaling parameter in place to std = std(base parameter) · m^(-b).
+    """Rescale every scaling parameter in place to RMS = RMS(base parameter) · m^(-b).
 
     The base model's initialisation (as you built it, e.g. PyTorch's defaults) is the one you
-    tuned; each parameter keeps its distribution shape and gets the calculator's init exponent b.
-    Zero-initialised parameters stay zero; ``fixed`` ones are left alone. Returns
-    {name: (std before, std after)}. Keywords as :func:`param_groups`.
+    tuned; each parameter keeps its distribution shape and gets the calculator's init exponent b
+    (RMS, not std, so that a gain initialised to ones keeps its ones; for zero-mean inits the
+    two agree). Zero-initialised parameters stay zero; ``fixed`` ones are left alone. Returns
+    {name: (RMS before, RMS after)}. Keywords as :func:`param_groups`.
     """
-    rule = {k: v for k, v in rule.items() if k not in ("lr", "wd", "eps")}
-    rows, plan, _ = _settings(model, base_model, lr=1.0, wd=0.0 if rule.get("wd_rule") is None else 1.0,
-                              **{k: rule.get(k, d) for k, d in _RULE_DEFAULTS.items()})
+    rows, plan, _ = _settings(model, base_model, **_rule_only(rule))
     tensors = dict(model.named_parameters())
     base = dict(base_model.named_parameters())
     out = {}
@@ -301,14 +313,14 @@ def rescale_init_(model: nn.Module, base_model: nn.Module, **rule) -> dict:
             raise MupsimError(f"rescale_init_ measures the base model's init std, but {p.name!r} of base_model is on "
                               "the meta device; build the base model on a real device (it is small)")
         t = tensors[p.name]
-        s_base = float(b.detach().float().std()) if b.numel() > 1 else float(b.detach().abs().float().mean())
-        s_now = float(t.detach().float().std()) if t.numel() > 1 else float(t.detach().abs().float().mean())
+        s_base = _rms(b)
+        s_now = _rms(t)
         target = s_base * r["init"]
         if s_now > 0 and s_base > 0:
             t.mul_(target / s_now)
         elif s_base == 0:
             t.zero_()
-        out[p.name] = (s_now, float(t.detach().float().std()) if t.numel() > 1 else target)
+        out[p.name] = (s_now, _rms(t))
     return out
 
 

@@ -149,10 +149,12 @@ def _layout(module: nn.Module, attr: str, ndim: int):
     return None
 
 
-def _use(name, module_name, module, attr, shape, base_shape, overrides_kind):
-    """Classify one use (one name) of a tensor: (layer, fan_in, fan_out, base_w, w)."""
+def _use(name, module_name, module, attr, shape, base_shape, overrides_kind, delta_shape=None):
+    """Classify one use (one name) of a tensor: (layer, fan_in, fan_out, base_w, w).
+
+    A dimension scales when it differs between base_shape and delta_shape (default: shape)."""
     ndim = len(shape)
-    scales = [a != b for a, b in zip(shape, base_shape)]
+    scales = [a != b for a, b in zip(delta_shape or shape, base_shape)]
     lay = _layout(module, attr, ndim)
     if overrides_kind is not None:
         if lay is None or lay[2] is not None:
@@ -202,8 +204,13 @@ def _match(name, overrides):
     return None, None
 
 
-def classify(model: nn.Module, base_model: nn.Module, overrides: dict | None = None) -> Plan:
+def classify(model: nn.Module, base_model: nn.Module, overrides: dict | None = None,
+             delta_model: nn.Module | None = None) -> Plan:
     """Classify every parameter of ``model`` against ``base_model`` (same architecture, another width).
+
+    ``delta_model`` (as ``mup.set_base_shapes(delta=)``): a third width that decides which
+    dimensions scale (those differing between base_model and delta_model), needed when ``model``
+    is at the base width itself (m = 1) or to disambiguate dimensions that change by accident.
 
     ``overrides``: {glob pattern on the parameter name: kind} with kind in LAYER_KINDS; it fixes the
     class of matching parameters (their scaling dimension is still read from the shapes).
@@ -220,6 +227,9 @@ def classify(model: nn.Module, base_model: nn.Module, overrides: dict | None = N
     if not uses:
         raise MupsimError(f"{type(model).__name__} has no parameters to classify")
     base = dict(base_model.named_parameters(remove_duplicate=False))
+    delta = None if delta_model is None else dict(delta_model.named_parameters(remove_duplicate=False))
+    if delta is not None and set(delta) != set(base):
+        raise MupsimError("delta_model and base_model differ in parameter names; build all from the same code")
     names = [n for n, _ in uses]
     missing = [n for n in names if n not in base]
     extra = [n for n in base if n not in set(names)]
@@ -250,9 +260,12 @@ def classify(model: nn.Module, base_model: nn.Module, overrides: dict | None = N
             if len(bshape) != len(shape):
                 raise MupsimError(f"parameter {n!r} has shape {shape} but {bshape} in base_model (different rank)")
             mname, mod, attr = _owner(model, n)
-            layer, fi, fo, bw, w = _use(n, mname, mod, attr, shape, bshape, kind)
+            dshape = None if delta is None else tuple(delta[n].shape)
+            if dshape is not None and len(dshape) != len(shape):
+                raise MupsimError(f"parameter {n!r} has shape {shape} but {dshape} in delta_model (different rank)")
+            layer, fi, fo, bw, w = _use(n, mname, mod, attr, shape, bshape, kind, dshape)
             infos.append((n, mname, mod, layer, fi, fo, bw, w, bshape))
-        anything_scales |= any(a != b for a, b in zip(shape, infos[0][8]))
+        anything_scales |= any(a != b for a, b in zip(dshape or shape, infos[0][8]))
         layers = {i[3] for i in infos}
         readout_uses = ()
         if kind is None and len(layers) > 1:
@@ -266,14 +279,15 @@ def classify(model: nn.Module, base_model: nn.Module, overrides: dict | None = N
         n, mname, mod, layer, fi, fo, bw, w, bshape = infos[0]
         if kind is not None:
             layer = kind
-            if w == 1 and bw == 1 and kind != "fixed":
+            if not any(a != b for a, b in zip(dshape or shape, bshape)) and kind != "fixed":
                 raise MupsimError(f"override {pat!r} makes {first!r} a {kind!r} parameter, but none of its "
                                   f"dimensions scales (shape {shape} at both widths); use 'fixed'")
         params[first] = ParamInfo(first, layer, shape, bshape, fi, fo, bw, w, mname, type(mod).__name__,
                                   "override" if kind is not None else "shape", tuple(alias_names[1:]), readout_uses)
     if not anything_scales:
         raise MupsimError("no dimension differs between model and base_model; build the base model at another "
-                          "width (a smaller d_model / hidden size) so that the scaling dimensions can be found")
+                          "width (a smaller d_model / hidden size) so that the scaling dimensions can be found, or, "
+                          "for the model at the base width itself, pass delta_model= (the model at another width)")
     for mname, mod in model.named_modules():
         if isinstance(mod, nn.MultiheadAttention):
             bmod = base_model.get_submodule(mname)
