@@ -12,7 +12,9 @@ from torch import nn  # noqa: E402
 
 import mupsim  # noqa: E402
 from mupsim.errors import MupsimError  # noqa: E402
-from mupsim.torch import apply_multipliers, make_optimizers, param_groups, rescale_init_  # noqa: E402
+from mupsim.torch import (  # noqa: E402
+    apply_multipliers, make_optimizers, param_groups, rescale_init_, save_settings,
+)
 from torch_models import CNN, GPT, MLP  # noqa: E402
 
 
@@ -267,3 +269,19 @@ def test_model_at_the_base_width_needs_a_delta_model():
 def test_unknown_keyword_is_refused():
     with pytest.raises(MupsimError, match="unknown keyword"):
         rescale_init_(MLP(64), MLP(32), wd_rul="fan2025")
+
+
+def test_save_settings_records_the_peak_lr_under_a_schedule(tmp_path):
+    import json
+    model, base = MLP(64), MLP(32)
+    groups = param_groups(model, base, lr=1e-2, wd=0.1, wd_rule="fan2025")
+    (opt,) = make_optimizers(groups)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.0)
+    opt.step()
+    sched.step()
+    save_settings(tmp_path / "s.json", model, opt.param_groups, width=64)
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert doc["width"] == 64
+    assert doc["params"]["hid.weight"]["lr"] == pytest.approx(1e-2 / 2)
+    assert doc["params"]["hid.weight"]["wd"] == pytest.approx(0.1 * 2 ** 0.5)
+    assert doc["params"]["hid.weight"]["layer"] == "hidden"

@@ -71,7 +71,7 @@ class CoordCheck:
         for ax, step in zip(axes, (0, self.steps)):
             for m in self.modules:
                 r = self.rms(m, step)
-                ax.loglog(list(r), list(r.values()), "o-", ms=3, label=m if len(self.modules) <= 14 else None)
+                ax.loglog(list(r), list(r.values()), "o-", ms=3, label=m)
             ax.set(xlabel="width n", title=f"{title}: step {step}")
         axes[0].set_ylabel("activation RMS")
         axes[1].legend(fontsize=6, loc="best")

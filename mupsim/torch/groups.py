@@ -327,14 +327,16 @@ def rescale_init_(model: nn.Module, base_model: nn.Module, **rule) -> dict:
 def save_settings(path, model: nn.Module, groups: list[dict], width: int | None = None, **extra) -> None:
     """Write {width, params: {name: {layer, lr, wd}}} as JSON (atomically) beside a checkpoint.
 
+    ``lr`` is the group's peak lr (``initial_lr`` once a torch scheduler has annealed ``lr``).
     ``mupsim diagnose`` reads ``<checkpoint>.mupsim.json`` to report σ_max/√(η_l/λ_l).
     """
     tensors = {id(p): n for n, p in model.named_parameters()}
     params = {}
     for g in groups:
         for p in g["params"]:
-            params[tensors[id(p)]] = {"layer": g["layer"], "lr": g["lr"], "wd": g["weight_decay"],
-                                      "width_mult": g["width_mult"]}
+            # a torch scheduler keeps the group's peak lr in "initial_lr" and anneals "lr"
+            params[tensors[id(p)]] = {"layer": g["layer"], "lr": g.get("initial_lr", g["lr"]),
+                                      "wd": g["weight_decay"], "width_mult": g["width_mult"]}
     doc = {"mupsim_version": mupsim.__version__, "width": width, "params": params, **extra}
     path = os.fspath(path)
     d = os.path.dirname(os.path.abspath(path))
