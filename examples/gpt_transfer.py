@@ -109,9 +109,10 @@ BASE_MODEL = None
 DELTA = None
 
 
-def build(width, seed=0):
+def build(width, seed=None):
     """The model at ``width`` with μP's init (the base model's init, rescaled) and head multiplier."""
-    torch.manual_seed(seed)
+    if seed is not None:   # coord_check seeds torch itself before calling build(width)
+        torch.manual_seed(seed)
     m = GPT(width)
     rescale_init_(m, BASE_MODEL, delta_model=DELTA)
     apply_multipliers(m, BASE_MODEL, delta_model=DELTA)
