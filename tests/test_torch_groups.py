@@ -285,3 +285,10 @@ def test_save_settings_records_the_peak_lr_under_a_schedule(tmp_path):
     assert doc["params"]["hid.weight"]["lr"] == pytest.approx(1e-2 / 2)
     assert doc["params"]["hid.weight"]["wd"] == pytest.approx(0.1 * 2 ** 0.5)
     assert doc["params"]["hid.weight"]["layer"] == "hidden"
+
+
+def test_depth_rule_scales_block_lrs_and_asks_for_the_branch_multiplier():
+    with pytest.warns(UserWarning, match="residual branch"):
+        groups = param_groups(MLP(128), MLP(32), lr=1e-2, depth_rule="completep", base_depth=2, depth=8)
+    s = mupsim.transfer(32, 128, 1e-2, depth_rule="completep", base_depth=2, depth=8, multipliers=(0, 0, 0))
+    assert {g["layer"]: g["lr"] for g in groups}["hidden"] == pytest.approx(s.layers["hidden"].lr)

@@ -119,7 +119,7 @@ def _settings(model, base_model, lr, wd, parameterization, optimizer, wd_rule, a
     if depth is not None:
         kw.update(base_depth=base_depth, depth=depth)
     key = tuple(sorted(kw.items()))
-    out = []
+    out, s = [], None
     for p in plan.params.values():
         if p.layer == "fixed":
             out.append(dict(info=p, kind=opt, lr=lr_c["fixed"], wd=wd_c["fixed"] if len(p.shape) >= 2 else 0.0,
@@ -143,7 +143,7 @@ def _settings(model, base_model, lr, wd, parameterization, optimizer, wd_rule, a
                                   f"matrices only: reshape it, or override its class (overrides={{{p.name!r}: ...}})")
         out.append(dict(info=p, kind=kind, lr=lr_c[p.layer] * ls.lr, wd=wd_c[p.layer] * ls.wd,
                         init=ls.init_std, mult=mult, eps=getattr(ls, "eps", None)))
-    return out, plan, s if out else None
+    return out, plan, s
 
 
 def _rule_kwargs(lr, wd, parameterization, optimizer, wd_rule, alignment_exponent, alignment, multipliers,
@@ -167,9 +167,13 @@ def param_groups(model: nn.Module, base_model: nn.Module, lr=1e-3, wd=0.0, *, pa
     ``weight_decay`` (and ``eps``), plus ``layer``, ``width_mult``, ``lr_scale``, ``optimizer`` and
     ``mupsim_names`` (bookkeeping keys that torch keeps in the optimizer's state_dict).
     """
-    rows, plan, _ = _settings(model, base_model, **_rule_kwargs(
+    rows, plan, last = _settings(model, base_model, **_rule_kwargs(
         lr, wd, parameterization, optimizer, wd_rule, alignment_exponent, alignment, multipliers, depth_rule,
         base_depth, depth, overrides, plan, delta_model))
+    if last is not None and last.branch_multiplier is not None and last.branch_multiplier != 1.0:
+        warnings.warn(f"depth rule {depth_rule!r}: multiply every residual branch by {last.branch_multiplier:.6g} "
+                      "(depth^-alpha_L) in your blocks' forward; the bridge cannot find the branches itself",
+                      stacklevel=2)
     lr_c = _per_class("lr", lr)
     tensors = dict(model.named_parameters())
     groups, index = [], {}
