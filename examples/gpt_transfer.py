@@ -211,6 +211,20 @@ def main():
                      make_optimizer=lambda m, w: make_optimizers(groups(m, lr0, wd0, "fan2025")))
     log(cc.table())
     cc.plot(OUT / "coord_check.png", title="GPT μP")
+
+    def build_sp(width):
+        m = GPT(width)
+        for b in m.blocks:
+            b.scale = None          # PyTorch's 1/sqrt(d_head)
+        return m
+
+    sp = coord_check(build_sp, WIDTHS, batches, loss_fn=loss_fn, steps=3, seeds=(0, 1, 2),
+                     make_optimizer=lambda m, w: torch.optim.AdamW(m.parameters(), lr=lr0, weight_decay=wd0))
+    sp.plot(OUT / "coord_check_sp.png", title="GPT SP")
+    log("same check under SP (PyTorch init, one AdamW lr, 1/sqrt(d_head)); slope of each module:")
+    log("  " + ", ".join(f"{m} {f.exponent:+.2f}" for m, f in sp.slopes.items()))
+    mx = lambda c: max(abs(f.exponent) for k, f in c.slopes.items() if k != "head")  # noqa: E731
+    log(f"largest |slope| except the head: μP {mx(cc):.2f}, SP {mx(sp):.2f}")
     log()
 
     log("5. mupsim diagnose on the fan2025 checkpoints:")
