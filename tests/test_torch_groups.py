@@ -1,5 +1,6 @@
 """Optimizer parameter groups, init rescaling and multipliers (mupsim.torch.groups)."""
 
+import inspect
 import io
 import math
 import os
@@ -292,3 +293,15 @@ def test_depth_rule_scales_block_lrs_and_asks_for_the_branch_multiplier():
         groups = param_groups(MLP(128), MLP(32), lr=1e-2, depth_rule="completep", base_depth=2, depth=8)
     s = mupsim.transfer(32, 128, 1e-2, depth_rule="completep", base_depth=2, depth=8, multipliers=(0, 0, 0))
     assert {g["layer"]: g["lr"] for g in groups}["hidden"] == pytest.approx(s.layers["hidden"].lr)
+
+
+def test_eps_goes_to_adam_groups_scaled_when_the_calculator_derives_it():
+    groups = param_groups(MLP(128), MLP(32), lr=1e-3, eps=1e-6, optimizer="muon")
+    s = mupsim.transfer(32, 128, 1e-3, optimizer="muon", multipliers=(0, 0, 0),
+                        **({"eps": 1e-6} if "eps" in inspect.signature(mupsim.transfer).parameters else {}))
+    for g in groups:
+        if g["optimizer"] == "muon":
+            assert "eps" not in g                      # Muon's ε is Newton–Schulz's, not Adam's
+        else:
+            derived = getattr(s.layers[g["layer"]], "eps", None) if g["layer"] != "fixed" else None
+            assert g["eps"] == pytest.approx(derived if derived is not None else 1e-6)

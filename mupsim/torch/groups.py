@@ -47,6 +47,7 @@ from mupsim.errors import MupsimError, choice
 from mupsim.torch.shapes import LAYER_KINDS, Plan, classify
 
 TORCH_OPTIMIZERS = ("adamw", "adam", "sgd", "muon")
+ADAM_EPS = 1e-8   # torch.optim.Adam/AdamW default
 _MULT_ATTR = "_mupsim_multiplier"
 
 
@@ -161,9 +162,10 @@ def param_groups(model: nn.Module, base_model: nn.Module, lr=1e-3, wd=0.0, *, pa
     """Parameter groups for ``torch.optim.<optimizer>`` with the calculator's per-layer lr and wd.
 
     ``lr``/``wd``: tuned at the base width (a number, or a dict with one value per class in
-    LAYER_KINDS). ``eps``: Adam's ε tuned at the base width; scaled per layer when the calculator
-    derives an ε exponent, else passed unchanged. Other keywords as :func:`mupsim.transfer`;
-    ``overrides``/``delta_model`` as :func:`mupsim.torch.classify` (``plan``: a precomputed one). Each group: ``params``, ``lr``,
+    LAYER_KINDS). ``eps``: Adam's ε tuned at the base width (default torch's 1e-8) for the
+    Adam/AdamW groups, scaled per layer by m^(-e) when the calculator derives an ε exponent.
+    Other keywords as :func:`mupsim.transfer`; ``overrides``/``delta_model`` as
+    :func:`mupsim.torch.classify` (``plan``: a precomputed one). Each group: ``params``, ``lr``,
     ``weight_decay`` (and ``eps``), plus ``layer``, ``width_mult``, ``lr_scale``, ``optimizer`` and
     ``mupsim_names`` (bookkeeping keys that torch keeps in the optimizer's state_dict).
     """
@@ -180,8 +182,10 @@ def param_groups(model: nn.Module, base_model: nn.Module, lr=1e-3, wd=0.0, *, pa
     for r in rows:
         p = r["info"]
         eps_l = None
-        if eps is not None:
-            eps_l = float(eps) * (r["eps"] if r["eps"] is not None else 1.0)
+        if r["kind"] in ("adam", "adamw") and (eps is not None or r["eps"] is not None):
+            # Adam's ε: the value tuned at the base width (torch's default 1e-8 if none given),
+            # times the calculator's m^(-e) when it derives an ε exponent
+            eps_l = (ADAM_EPS if eps is None else float(eps)) * (r["eps"] if r["eps"] is not None else 1.0)
         key = (r["kind"], p.layer, r["lr"], r["wd"], eps_l)
         if key not in index:
             g = {"params": [], "lr": r["lr"], "weight_decay": r["wd"], "layer": p.layer,
