@@ -139,3 +139,8 @@ def test_plan_is_json_serialisable():
     import json
     d = json.loads(classify(GPT(64), GPT(32)).to_json())
     assert d["params"]["emb.weight"]["aliases"] == ["head.weight"]
+
+
+def test_overridden_vector_keeps_its_width_multiplier():
+    p = classify(MLP(64), MLP(32), overrides={"norm.weight": "bias"}).params["norm.weight"]
+    assert p.layer == "bias" and p.width_mult == 2

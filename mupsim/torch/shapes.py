@@ -156,10 +156,9 @@ def _use(name, module_name, module, attr, shape, base_shape, overrides_kind, del
     ndim = len(shape)
     scales = [a != b for a, b in zip(delta_shape or shape, base_shape)]
     lay = _layout(module, attr, ndim)
-    if overrides_kind is not None:
-        if lay is None or lay[2] is not None:
-            # unknown layout or a vector: take (out, in) for matrices, the vector's length otherwise
-            lay = ((0,), tuple(range(1, ndim)), None) if ndim >= 2 else ((), (), None)
+    if overrides_kind is not None and lay is None:
+        # an overridden parameter of an unknown module: read it as (out, in, ...) to find its width
+        lay = ((0,), tuple(range(1, ndim)), None)
     if lay is None:
         if not any(scales):
             lay = ((0,), tuple(range(1, ndim)), None)
