@@ -65,34 +65,45 @@ class AlphaEstimate:
     exponents: object
 
 
-def fit_rank_exponent(widths, stable_ranks) -> tuple[float, float]:
-    """(ρ̂, standard error) of the least-squares line log srank = c + ρ log n over all points
-    (repeat a width for several seeds). Needs ≥ 2 distinct widths and positive finite ranks."""
+def fit_rank_exponent(widths, stable_ranks, groups=None) -> tuple[float, float]:
+    """(ρ̂, standard error) of the least-squares fit log srank = c_g + ρ log n over all points
+    (repeat a width for several seeds). ``groups`` (optional, one label per point, e.g. the
+    matrix name) gives each group its own intercept c_g and one shared slope ρ, so matrices
+    of different rank levels can be pooled. Needs ≥ 2 distinct widths (within some group)
+    and positive finite ranks; the standard error is NaN without residual degrees of freedom."""
     n = np.asarray(widths, dtype=float).ravel()
     s = np.asarray(stable_ranks, dtype=float).ravel()
-    if n.shape != s.shape:
-        raise MupsimError(f"widths and stable_ranks must have the same number of entries; got "
-                          f"{n.size} and {s.size}")
+    g = np.zeros(n.size, np.int64) if groups is None else \
+        np.unique(np.asarray(list(groups), dtype=object).astype(str), return_inverse=True)[1]
+    if n.shape != s.shape or g.shape != n.shape:
+        raise MupsimError(f"widths, stable_ranks (and groups) must have the same number of "
+                          f"entries; got {n.size}, {s.size}" + ("" if groups is None else f", {g.size}"))
     if not (np.all(np.isfinite(n)) and np.all(n > 0) and np.all(np.isfinite(s)) and np.all(s > 0)):
         raise MupsimError("widths and stable_ranks must be positive finite numbers")
-    if np.unique(n).size < 2:
-        raise MupsimError("fitting a rank exponent needs at least 2 distinct widths")
     x, y = np.log(n), np.log(s)
-    xc = x - x.mean()
-    slope = float(xc @ (y - y.mean()) / (xc @ xc))
-    if x.size <= 2:
+    xc, yc = x.copy(), y.copy()
+    for k in np.unique(g):
+        sel = g == k
+        xc[sel] -= x[sel].mean()
+        yc[sel] -= y[sel].mean()
+    sxx = float(xc @ xc)
+    if sxx <= 0.0:
+        raise MupsimError("fitting a rank exponent needs at least 2 distinct widths")
+    slope = float(xc @ yc / sxx)
+    dof = x.size - np.unique(g).size - 1
+    if dof <= 0:
         return slope, float("nan")
-    resid = y - y.mean() - slope * xc
-    se = float(np.sqrt(resid @ resid / (x.size - 2) / (xc @ xc)))
-    return slope, se
+    resid = yc - slope * xc
+    return slope, float(np.sqrt(resid @ resid / dof / sxx))
 
 
-def alpha_from_stable_ranks(widths, stable_ranks, parameterization="mup", optimizer="adamw",
-                            alignment="full", multipliers=None) -> AlphaEstimate:
-    """Fit ρ̂ from stable ranks of a hidden matrix measured at several widths, turn it into
-    α̂ = 1 − ρ̂/2 and into the ``alignment`` weight-decay rule via :func:`mupsim.exponents`."""
+def alpha_from_stable_ranks(widths, stable_ranks, groups=None, parameterization="mup",
+                            optimizer="adamw", alignment="full", multipliers=None) -> AlphaEstimate:
+    """Fit ρ̂ from stable ranks of hidden matrices measured at several widths (``groups``: see
+    :func:`fit_rank_exponent`), turn it into α̂ = 1 − ρ̂/2 and into the ``alignment``
+    weight-decay rule via :func:`mupsim.exponents`."""
     from mupsim.calculator import exponents
-    rho, se = fit_rank_exponent(widths, stable_ranks)
+    rho, se = fit_rank_exponent(widths, stable_ranks, groups)
     a = float(_fns()[0](rho))
     a_rule = round(min(1.0, max(0.5, a)), 3)
     e = exponents(parameterization, optimizer, alignment, multipliers, wd_rule="alignment",
