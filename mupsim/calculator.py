@@ -59,6 +59,7 @@ class Exponents:
     layers: dict[str, LayerExponents]
     depth: dict | None = None
     derivation: Derivation = field(default=None, repr=False, compare=False)
+    solver: str = "program"
 
     def to_dict(self) -> dict:
         out = {
@@ -67,6 +68,7 @@ class Exponents:
             "alignment": self.alignment,
             "wd_rule": self.wd_rule,
             "alignment_exponent": None if self.alignment_exponent is None else float(self.alignment_exponent),
+            "solver": self.solver,
             "convention": "x in n^(-x); effective W = n^-a w, w0 ~ N(0, n^-2b), lr eta n^-c, wd lambda n^-w (coupled)",
             "layers": {k: v.to_dict() for k, v in self.layers.items()},
         }
@@ -86,15 +88,18 @@ def _alignment_name(alpha: sp.Rational) -> str:
 
 
 @lru_cache(maxsize=512)
-def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_rule, alignment_exponent, depth_rule):
+def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_rule, alignment_exponent, depth_rule,
+                      solver="program", layer_alignment=None):
     p = parameterizations.get(parameterization)
     opt = optimizers.get(optimizer)
     alpha = early.parse_alignment(alignment)
     init = parameterizations.derive_init(p.name, multipliers)
-    lrs = early.derive_learning_rates(init.results, opt, alpha)
+    la = None if layer_alignment is None else {l: tuple(v) for l, v in layer_alignment}
+    lrs = early.derive_learning_rates(init.results, opt, alpha, solver, la)
     full = Derivation(
         f"{p.name.upper()} · {opt.name} · alignment {_alignment_name(alpha)}"
-        + (f" · wd rule {wd_rule}" if wd_rule else ""))
+        + (" (per-layer overrides)" if la else "")
+        + (f" · wd rule {wd_rule}" if wd_rule else "") + f" · solver {solver}")
     full.extend(init)
     full.extend(lrs)
     a = {l: init.results[f"a_{l}"] for l in LAYERS}
@@ -125,7 +130,7 @@ def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_ru
             "convention": "x in L^(-x); hidden_lr/vector_lr apply to parameters inside residual blocks",
         }
     return Exponents(p.name, opt.name, _alignment_name(alpha), wd_rule,
-                     None if ae is None else _frac(ae), layers, depth, full)
+                     None if ae is None else _frac(ae), layers, depth, full, solver)
 
 
 def _norm_wd_rule(wd_rule):
@@ -141,7 +146,8 @@ def _norm_alignment_exponent(x):
 
 
 def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment="full", multipliers=None,
-              wd_rule: str | None = None, alignment_exponent=None, depth_rule: str | None = None) -> Exponents:
+              wd_rule: str | None = None, alignment_exponent=None, depth_rule: str | None = None,
+              solver: str = "program", layer_alignment=None) -> Exponents:
     """Per-layer exponents (x of n^-x) derived from the theory.
 
     parameterization: sp | ntk | mup | mfp (canonical gauge of Everett et al. 2024)
@@ -151,6 +157,10 @@ def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment
     wd_rule: None | constant | fan2025 | timescale | alignment (needs alignment_exponent)
     alignment_exponent: α̂ in σ_max ≈ RMS·n^α̂ for the 'alignment' wd rule
     depth_rule: None | depth_mup | completep
+    solver: "program" (Everett et al.'s linear program: minimise Σc subject to every stability
+        constraint, default) or "greedy" (readout first, then each layer's own update Θ(1))
+    layer_alignment: dict layer → (alpha, omega, u) for embedding/hidden/readout, overriding the
+        defaults α_l = u_l = α, ω_l = ½ (measured alignments go here; solver "program" only)
     """
     p = choice("parameterization", parameterization, PARAMETERIZATIONS)
     o = choice("optimizer", optimizer, OPTIMIZERS)
@@ -165,7 +175,13 @@ def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment
         raise MupsimError(f"an alignment exponent is only used by wd rule 'alignment' (got wd rule {rule!r}); "
                           "drop it or choose --wd-rule alignment")
     dr = None if depth_rule is None else choice("depth rule", depth_rule, DEPTH_RULES)
-    e = _exponents_cached(p, o, al, None if mult is None else tuple(str(m) for m in mult), rule, ae, dr)
+    sv = choice("solver", solver, early.SOLVERS)
+    la = None
+    if layer_alignment is not None:
+        parsed = early.parse_layer_alignment(layer_alignment, early.parse_alignment(alignment))
+        la = tuple(sorted((l, tuple(str(x) for x in (v.alpha, v.omega, v.u))) for l, v in parsed.items()
+                          if l in layer_alignment))
+    e = _exponents_cached(p, o, al, None if mult is None else tuple(str(m) for m in mult), rule, ae, dr, sv, la)
     # a copy with fresh containers, so that a caller's edits cannot reach the cache
     return dataclasses.replace(e, layers=dict(e.layers), depth=None if e.depth is None else dict(e.depth))
 
@@ -250,7 +266,7 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
              optimizer: str = "adamw", alignment="full", multipliers=None, wd_rule: str | None = None,
              alignment_exponent=None, base_multiplier=None, base_init_std=None,
              base_depth: int | None = None, depth: int | None = None, depth_rule: str | None = None,
-             global_lr: bool = False) -> Settings:
+             global_lr: bool = False, solver: str = "program", layer_alignment=None) -> Settings:
     """Concrete per-layer settings at ``width`` for (lr, wd) tuned at ``base_width``.
 
     With m = width/base_width (and m_L = depth/base_depth):
@@ -280,7 +296,7 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
         raise MupsimError(f"global_lr replaces the derived learning rates, so wd rule {wd_rule!r} (derived from "
                           "them) would not mean what it says; allowed with global_lr: no wd rule or 'constant'")
     e = exponents(parameterization, optimizer, alignment, multipliers, wd_rule, alignment_exponent,
-                  depth_rule if depth is not None else None)
+                  depth_rule if depth is not None else None, solver, layer_alignment)
     bm = _per_layer("base_multiplier", base_multiplier)
     bs = _per_layer("base_init_std", base_init_std)
     m = n / n0

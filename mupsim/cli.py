@@ -37,14 +37,32 @@ def _add_rule_options(p):
     p.add_argument("--alignment-exponent", default=None, metavar="ALPHA",
                    help="alpha in sigma_max ~ RMS n^alpha, for --wd-rule alignment")
     p.add_argument("--depth-rule", default=None, help=" or ".join(DEPTH_RULES))
+    p.add_argument("--solver", default="program",
+                   help="program (Everett et al.'s linear program, default) or greedy (readout-first solve)")
+    p.add_argument("--layer-alignment", default=None, metavar="LAYER=A,W,U[;...]",
+                   help="per-layer alignment exponents (alpha, omega, u), e.g. 'hidden=3/4,1/2,3/4;readout=1,1/2,1'")
     p.add_argument("--format", default="table", choices=None, help="table (default) or json")
     p.add_argument("--explain", action="store_true",
                    help="print the derivation behind every number (with --format json: an 'explanation' key)")
 
 
+def _layer_alignment(text):
+    """'hidden=3/4,1/2,3/4;readout=1,1/2,1' → {layer: (alpha, omega, u)} (strings, parsed by the calculator)."""
+    if text is None:
+        return None
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        layer, sep, vals = part.partition("=")
+        if not sep:
+            raise MupsimError(f"--layer-alignment: expected LAYER=ALPHA,OMEGA,U, got {part!r}")
+        out[layer.strip()] = tuple(v.strip() for v in vals.split(","))
+    return out
+
+
 def _rule_kwargs(args) -> dict:
     return dict(parameterization=args.parameterization, optimizer=args.optimizer, alignment=args.alignment,
-                multipliers=args.multipliers, wd_rule=args.wd_rule, alignment_exponent=args.alignment_exponent)
+                multipliers=args.multipliers, wd_rule=args.wd_rule, alignment_exponent=args.alignment_exponent,
+                solver=args.solver, layer_alignment=_layer_alignment(args.layer_alignment))
 
 
 def _check_format(args):
@@ -71,7 +89,7 @@ def _cmd_exponents(args) -> int:
         return 0
     else:
         print(f"{e.parameterization.upper()} · {e.optimizer} · alignment {e.alignment}"
-              + (f" · wd rule {e.wd_rule}" if e.wd_rule else "")
+              + (f" · wd rule {e.wd_rule}" if e.wd_rule else "") + f" · solver {e.solver}"
               + "   (exponent x of n^-x; W = n^-a w, w0 ~ N(0, n^-2b), lr ∝ n^-c, wd ∝ n^-w)")
         rows = [[l, _fmt(x.multiplier), _fmt(x.init_std), _fmt(x.lr), _fmt(x.wd)] for l, x in e.layers.items()]
         print(_table(["layer", "multiplier a", "init std b", "lr c", "wd w"], rows))
