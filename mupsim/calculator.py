@@ -18,11 +18,11 @@ import sympy as sp
 
 from mupsim.errors import MupsimError, choice, rational
 from mupsim.theory import depth as _depth
-from mupsim.theory import early, optimizers, parameterizations, steady_state
+from mupsim.theory import early, epsilon, optimizers, parameterizations, steady_state
 from mupsim.theory.derivation import Derivation
 from mupsim.theory.layers import LAYERS, MATRIX_LAYERS
 
-FIELDS = ("multiplier", "init_std", "lr", "wd")
+FIELDS = ("multiplier", "init_std", "lr", "wd", "eps")
 PARAMETERIZATIONS = tuple(parameterizations.PARAMETERIZATIONS)
 OPTIMIZERS = tuple(optimizers.OPTIMIZERS)
 WD_RULES = steady_state.WD_RULES
@@ -38,12 +38,13 @@ def _frac(x) -> Fraction | None:
 
 @dataclass(frozen=True)
 class LayerExponents:
-    """Exponents x of n^(-x): multiplier a, init std b, lr c, wd w (None: no decay)."""
+    """Exponents x of n^(-x): multiplier a, init std b, lr c, wd w (None: no decay), Adam ε (None: no ε)."""
 
     multiplier: Fraction
     init_std: Fraction
     lr: Fraction
     wd: Fraction | None
+    eps: Fraction | None = None
 
     def to_dict(self) -> dict:
         return {f: (None if getattr(self, f) is None else float(getattr(self, f))) for f in FIELDS}
@@ -89,7 +90,7 @@ def _alignment_name(alpha: sp.Rational) -> str:
 
 @lru_cache(maxsize=512)
 def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_rule, alignment_exponent, depth_rule,
-                      solver="program", layer_alignment=None):
+                      solver="program", layer_alignment=None, depth_alpha=None):
     p = parameterizations.get(parameterization)
     opt = optimizers.get(optimizer)
     alpha = early.parse_alignment(alignment)
@@ -114,20 +115,29 @@ def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_ru
         w = {l: wd.results[f"w_{l}"] for l in LAYERS}
         if wd_rule == "fan2025":
             ae = steady_state.FAN2025_ALPHA
+    aR, bR = init.results["a_readout"], init.results["b_readout"]
+    kind_R = optimizers.kind_for(opt, False, "readout")
+    g = sp.Min(aR + bR, early.update_exponent(kind_R, "readout", aR, bR, c["readout"], 0))
+    eps = epsilon.derive_eps(init.results, opt, g)
+    full.extend(eps)
     layers = {
-        l: LayerExponents(_frac(a[l]), _frac(init.results[f"b_{l}"]), _frac(c[l]), _frac(w[l]))
+        l: LayerExponents(_frac(a[l]), _frac(init.results[f"b_{l}"]), _frac(c[l]), _frac(w[l]),
+                          _frac(eps.results[f"e_{l}"]))
         for l in LAYERS
     }
     depth = None
     if depth_rule is not None:
-        dd = _depth.derive_depth(opt, depth_rule)
+        dd = _depth.derive_depth(opt, depth_rule, None if depth_alpha is None else sp.Rational(depth_alpha), wd_rule)
         full.extend(dd)
         depth = {
             "rule": choice("depth rule", depth_rule, DEPTH_RULES),
             "branch_multiplier": _frac(dd.results["branch"]),
             "hidden_lr": _frac(dd.results[f"cL_{optimizers.kind_for(opt, False, 'hidden')}"]),
             "vector_lr": _frac(dd.results[f"cL_{optimizers.kind_for(opt, True)}"]),
-            "convention": "x in L^(-x); hidden_lr/vector_lr apply to parameters inside residual blocks",
+            "block_eps": _frac(dd.results["eps"]) if any(epsilon.has_eps(opt, l) for l in ("hidden", "bias")) else None,
+            "hidden_wd": _frac(dd.results["wd"]),
+            "convention": "x in (L/L_base)^(-x); hidden_lr/vector_lr/block_eps/hidden_wd apply to parameters "
+                          "inside residual blocks; branch multiplier (L/L_base)^-alpha_L is 1 at the base depth",
         }
     return Exponents(p.name, opt.name, _alignment_name(alpha), wd_rule,
                      None if ae is None else _frac(ae), layers, depth, full, solver)
@@ -147,7 +157,7 @@ def _norm_alignment_exponent(x):
 
 def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment="full", multipliers=None,
               wd_rule: str | None = None, alignment_exponent=None, depth_rule: str | None = None,
-              solver: str = "program", layer_alignment=None) -> Exponents:
+              solver: str = "program", layer_alignment=None, depth_alpha=None) -> Exponents:
     """Per-layer exponents (x of n^-x) derived from the theory.
 
     parameterization: sp | ntk | mup | mfp (canonical gauge of Everett et al. 2024)
@@ -157,6 +167,7 @@ def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment
     wd_rule: None | constant | fan2025 | timescale | alignment (needs alignment_exponent)
     alignment_exponent: α̂ in σ_max ≈ RMS·n^α̂ for the 'alignment' wd rule
     depth_rule: None | depth_mup | completep
+    depth_alpha: α_L in [1/2, 1] for depth rule completep (default 1)
     solver: "program" (Everett et al.'s linear program: minimise Σc subject to every stability
         constraint, default) or "greedy" (readout first, then each layer's own update Θ(1))
     layer_alignment: dict layer → (alpha, omega, u) for embedding/hidden/readout, overriding the
@@ -181,19 +192,25 @@ def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment
         parsed = early.parse_layer_alignment(layer_alignment, early.parse_alignment(alignment))
         la = tuple(sorted((l, tuple(str(x) for x in (v.alpha, v.omega, v.u))) for l, v in parsed.items()
                           if l in layer_alignment))
-    e = _exponents_cached(p, o, al, None if mult is None else tuple(str(m) for m in mult), rule, ae, dr, sv, la)
+    da = None
+    if depth_alpha is not None:
+        if dr is None:
+            raise MupsimError("depth_alpha needs depth_rule 'completep'")
+        da = str(_depth.parse_depth_alpha(dr, depth_alpha))
+    e = _exponents_cached(p, o, al, None if mult is None else tuple(str(m) for m in mult), rule, ae, dr, sv, la, da)
     # a copy with fresh containers, so that a caller's edits cannot reach the cache
     return dataclasses.replace(e, layers=dict(e.layers), depth=None if e.depth is None else dict(e.depth))
 
 
 @dataclass(frozen=True)
 class LayerSettings:
-    """Concrete values at the target width: multiplier, init std, lr, wd (floats)."""
+    """Concrete values at the target width: multiplier, init std, lr, wd, Adam ε (None: no ε) (floats)."""
 
     multiplier: float
     init_std: float
     lr: float
     wd: float
+    eps: float | None = None
 
     def to_dict(self) -> dict:
         return {f: getattr(self, f) for f in FIELDS}
@@ -266,7 +283,8 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
              optimizer: str = "adamw", alignment="full", multipliers=None, wd_rule: str | None = None,
              alignment_exponent=None, base_multiplier=None, base_init_std=None,
              base_depth: int | None = None, depth: int | None = None, depth_rule: str | None = None,
-             global_lr: bool = False, solver: str = "program", layer_alignment=None) -> Settings:
+             global_lr: bool = False, solver: str = "program", layer_alignment=None,
+             eps: float = 1e-8, depth_alpha=None) -> Settings:
     """Concrete per-layer settings at ``width`` for (lr, wd) tuned at ``base_width``.
 
     With m = width/base_width (and m_L = depth/base_depth):
@@ -276,6 +294,9 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
       init_std_l   = base_init_std_l · m^(-b_l),   default base n0^(-b_l) (abc absolute: n^(-b_l))
     ``base_multiplier``/``base_init_std``: a number for all layers or a dict layer → value.
     A positive ``wd`` needs a ``wd_rule``.
+      eps_l  = eps · m^(-e_l) [· m_L^(-α_L) inside residual blocks]  (Adam-family only, else None)
+      branch multiplier (m_L)^(-α_L): 1 at the base depth (CompleteP's convention)
+      wd_l of block matrices also gets m_L^(-w_L) from the depth rule (keeps each wd rule's premise)
     ``global_lr=True`` is the plain-practice baseline, not a derived rule: every layer gets
     ``lr`` at every width (c = 0), e.g. SP trained with one global learning rate.
     """
@@ -283,6 +304,7 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
     n = _check_width("width", width)
     lr = _check_nonneg("lr", lr)
     wd = _check_nonneg("wd", wd)
+    eps = _check_nonneg("eps", eps)
     if wd > 0 and wd_rule is None:
         raise MupsimError(f"wd={wd} needs a weight-decay rule to scale it; choose one of: {', '.join(WD_RULES)}")
     if (depth is None, base_depth is None, depth_rule is None) not in ((True, True, True), (False, False, False)):
@@ -296,7 +318,8 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
         raise MupsimError(f"global_lr replaces the derived learning rates, so wd rule {wd_rule!r} (derived from "
                           "them) would not mean what it says; allowed with global_lr: no wd rule or 'constant'")
     e = exponents(parameterization, optimizer, alignment, multipliers, wd_rule, alignment_exponent,
-                  depth_rule if depth is not None else None, solver, layer_alignment)
+                  depth_rule if depth is not None else None, solver, layer_alignment,
+                  depth_alpha if depth is not None else None)
     bm = _per_layer("base_multiplier", base_multiplier)
     bs = _per_layer("base_init_std", base_init_std)
     m = n / n0
@@ -308,18 +331,27 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
     layers = {}
     for l, x in e.layers.items():
         lr_l = lr if global_lr else lr * m ** (-float(x.lr))
-        if mL is not None and l in ("hidden", "bias", "norm_gain"):
+        wd_l = 0.0 if x.wd is None else wd * m ** (-float(x.wd))
+        eps_l = None if x.eps is None else eps * m ** (-float(x.eps))
+        in_block = mL is not None and l in ("hidden", "bias", "norm_gain")
+        if in_block:
             lr_l *= mL ** (-float(e.depth["hidden_lr" if l == "hidden" else "vector_lr"]))
+            if eps_l is not None and e.depth["block_eps"] is not None:
+                eps_l *= mL ** (-float(e.depth["block_eps"]))
+            if x.wd is not None and e.depth["hidden_wd"] is not None:
+                wd_l *= mL ** (-float(e.depth["hidden_wd"]))
         layers[l] = LayerSettings(
             multiplier=bm.get(l, n0 ** (-float(x.multiplier))) * m ** (-float(x.multiplier)),
             init_std=bs.get(l, n0 ** (-float(x.init_std))) * m ** (-float(x.init_std)),
             lr=lr_l,
-            wd=0.0 if x.wd is None else wd * m ** (-float(x.wd)),
+            wd=wd_l,
+            eps=eps_l,
         )
     branch = None
     if mL is not None:
-        branch = float(depth) ** (-float(e.depth["branch_multiplier"]))
-    bad = [f"{l}.{f}" for l, x in layers.items() for f in FIELDS if not math.isfinite(getattr(x, f))]
+        branch = mL ** (-float(e.depth["branch_multiplier"]))
+    bad = [f"{l}.{f}" for l, x in layers.items() for f in FIELDS
+           if getattr(x, f) is not None and not math.isfinite(getattr(x, f))]
     if bad:
         raise MupsimError(f"the settings overflow floating point at width {n} (not finite: {', '.join(bad)}); "
                           "use smaller widths, exponents or base values")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from mupsim.sim.config import SimConfig
 
-SIMULATOR_VERSION = 2
+SIMULATOR_VERSION = 3  # 3: depth rules use the relative branch multiplier (L/L_base)^-alpha_L
 """Bump whenever the kernels' numbers change for an existing config (sweeps re-run stale results)."""
 
 
