@@ -23,4 +23,4 @@ def settings_for(config: SimConfig):
                     parameterization=config.parameterization, optimizer=opt,
                     alignment=config.alignment, multipliers=config.multipliers,
                     wd_rule=config.wd_rule, alignment_exponent=config.alignment_exponent,
-                    global_lr=config.global_lr, **depth)
+                    global_lr=config.global_lr, eps=config.eps, **depth)
