@@ -226,6 +226,8 @@ class Settings:
     depth: int | None = None
     branch_multiplier: float | None = None
     global_lr: bool = False
+    batch: dict | None = None
+    horizon: dict | None = None
 
     def to_dict(self) -> dict:
         e = self.exponents
@@ -240,6 +242,10 @@ class Settings:
             out.update(base_depth=self.base_depth, depth=self.depth, branch_multiplier=self.branch_multiplier)
         if self.global_lr:
             out["global_lr"] = True
+        if self.batch is not None:
+            out["batch"] = self.batch
+        if self.horizon is not None:
+            out["horizon"] = self.horizon
         return out
 
 
@@ -284,7 +290,9 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
              alignment_exponent=None, base_multiplier=None, base_init_std=None,
              base_depth: int | None = None, depth: int | None = None, depth_rule: str | None = None,
              global_lr: bool = False, solver: str = "program", layer_alignment=None,
-             eps: float = 1e-8, depth_alpha=None) -> Settings:
+             eps: float = 1e-8, depth_alpha=None, batch_size: int | None = None,
+             base_batch_size: int | None = None, tokens: int | None = None, base_tokens: int | None = None,
+             steps: int | None = None, base_steps: int | None = None) -> Settings:
     """Concrete per-layer settings at ``width`` for (lr, wd) tuned at ``base_width``.
 
     With m = width/base_width (and m_L = depth/base_depth):
@@ -297,6 +305,13 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
       eps_l  = eps · m^(-e_l) [· m_L^(-α_L) inside residual blocks]  (Adam-family only, else None)
       branch multiplier (m_L)^(-α_L): 1 at the base depth (CompleteP's convention)
       wd_l of block matrices also gets m_L^(-w_L) from the depth rule (keeps each wd rule's premise)
+    Batch and horizon (wd rule ``tau_epoch``, Wang & Aitchison 2024): with ``batch_size``/
+    ``base_batch_size`` and ``tokens``/``base_tokens`` (samples) or ``steps``/``base_steps``
+    (D = steps·B), wd_l gets the factor (B/B0)·(D0/D) that keeps τ_epoch = B/(η_lλ_l D) of the base
+    run (the learning rates are not changed with the batch: no batch-size lr rule is derived here).
+    Given the target's ``steps`` (or ``tokens`` and ``batch_size``), ``horizon`` reports per layer
+    the relaxation time 1/(2η_lλ_l) in steps and flags layers whose run is shorter than
+    3 relaxation times (the steady state the steady-state wd rules assume is not reached).
     ``global_lr=True`` is the plain-practice baseline, not a derived rule: every layer gets
     ``lr`` at every width (c = 0), e.g. SP trained with one global learning rate.
     """
@@ -350,9 +365,64 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
     branch = None
     if mL is not None:
         branch = mL ** (-float(e.depth["branch_multiplier"]))
+    batch, S = _batch_and_steps(e.wd_rule, batch_size, base_batch_size, tokens, base_tokens, steps, base_steps)
+    if batch is not None and e.wd_rule == "tau_epoch":
+        layers = {l: dataclasses.replace(x, wd=x.wd * batch["wd_factor"]) for l, x in layers.items()}
+    horizon = None if S is None else _horizon(layers, S)
     bad = [f"{l}.{f}" for l, x in layers.items() for f in FIELDS
            if getattr(x, f) is not None and not math.isfinite(getattr(x, f))]
     if bad:
         raise MupsimError(f"the settings overflow floating point at width {n} (not finite: {', '.join(bad)}); "
                           "use smaller widths, exponents or base values")
-    return Settings(n0, n, e, layers, base_depth, depth, branch, global_lr)
+    return Settings(n0, n, e, layers, base_depth, depth, branch, global_lr, batch, horizon)
+
+
+def _pos_int_or_none(name, v):
+    return None if v is None else _check_width(name, v)
+
+
+def _batch_and_steps(rule, B, B0, D, D0, S, S0):
+    """(batch dict or None, target steps or None); validates the combination of inputs."""
+    B, B0 = _pos_int_or_none("batch_size", B), _pos_int_or_none("base_batch_size", B0)
+    D, D0 = _pos_int_or_none("tokens", D), _pos_int_or_none("base_tokens", D0)
+    S, S0 = _pos_int_or_none("steps", S), _pos_int_or_none("base_steps", S0)
+    if D is not None and S is not None or D0 is not None and S0 is not None:
+        raise MupsimError("give the training length as tokens or as steps, not both")
+    steps = S if S is not None else (None if D is None or B is None else D / B)
+    if D is not None and B is None:
+        raise MupsimError("tokens needs batch_size (steps = tokens / batch_size)")
+    if rule != "tau_epoch":
+        if B0 is not None or D0 is not None or S0 is not None:
+            raise MupsimError("base_batch_size/base_tokens/base_steps are used by wd rule 'tau_epoch' only; "
+                              "choose --wd-rule tau_epoch or drop them")
+        return None, steps
+    if B is None or B0 is None or ((D is None or D0 is None) and (S is None or S0 is None)):
+        raise MupsimError("wd rule 'tau_epoch' needs batch_size and base_batch_size, and tokens and base_tokens "
+                          "or steps and base_steps (tau_epoch = B/(eta*lambda*D) is kept from the base run)")
+    Dt = D if D is not None else S * B
+    Db = D0 if D0 is not None else S0 * B0
+    factor = _tau_epoch_factor()(B, B0, Dt, Db)
+    return {"batch_size": B, "base_batch_size": B0, "tokens": Dt, "base_tokens": Db, "wd_factor": float(factor),
+            "rule": "tau_epoch = B/(eta_l*lambda_l*D) kept from the base run (Wang & Aitchison 2024); "
+                    "lr unchanged with batch size"}, steps
+
+
+@lru_cache(maxsize=1)
+def _tau_epoch_factor():
+    from mupsim.theory import horizon as h
+
+    lam = h.derive_tau_epoch().results["lam"].subs(h.eta, h.eta0) / h.lam0
+    return sp.lambdify((h.B, h.B0, h.D, h.D0), lam, "math")
+
+
+def _horizon(layers, S) -> dict:
+    from mupsim.steady_state import relaxation_time
+    from mupsim.theory.horizon import HORIZON_RELAXATIONS
+
+    tau = {l: float(relaxation_time(x.lr, x.wd)) for l, x in layers.items() if x.lr > 0 and x.wd > 0}
+    rel = {l: S / t for l, t in tau.items()}
+    short = sorted(l for l, r in rel.items() if r < HORIZON_RELAXATIONS)
+    return {"steps": float(S), "relaxation_steps": tau, "relaxations": rel, "short": short,
+            "threshold": HORIZON_RELAXATIONS,
+            "note": "relaxation time 1/(2*lr_l*wd_l) steps (coupled decay); short: fewer than threshold relaxations, "
+                    "the steady state assumed by the steady-state wd rules is not reached"}

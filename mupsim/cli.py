@@ -112,7 +112,15 @@ def _cmd_transfer(args) -> int:
 
     _check_format(args)
     s = transfer(args.base_width, args.width, args.lr, args.wd, depth_rule=args.depth_rule,
-                 base_depth=args.base_depth, depth=args.depth, eps=args.eps, **_rule_kwargs(args))
+                 base_depth=args.base_depth, depth=args.depth, eps=args.eps, batch_size=args.batch_size,
+                 base_batch_size=args.base_batch_size, tokens=args.tokens, base_tokens=args.base_tokens,
+                 steps=args.steps, base_steps=args.base_steps, **_rule_kwargs(args))
+    if s.horizon is not None and s.horizon["short"]:
+        h = s.horizon
+        print("mupsim: warning: training is shorter than "
+              f"{h['threshold']} relaxation times 1/(2·lr·wd) for {', '.join(h['short'])} ("
+              + ", ".join(f"{l}: {h['relaxations'][l]:.2g}" for l in h["short"])
+              + " relaxations in " + f"{h['steps']:.6g} steps); the steady state is not reached", file=sys.stderr)
     if args.format == "json":
         d = s.to_dict()
         if args.explain:
@@ -128,6 +136,13 @@ def _cmd_transfer(args) -> int:
         print(_table(["layer", "multiplier", "init std", "lr", "wd", "adam eps"], rows))
         if s.branch_multiplier is not None:
             print(f"residual branch multiplier at depth {s.depth}: {_fmt(s.branch_multiplier)}")
+        if s.batch is not None:
+            print(f"tau_epoch rule: batch {s.batch['base_batch_size']} → {s.batch['batch_size']}, tokens "
+                  f"{s.batch['base_tokens']} → {s.batch['tokens']}: wd × {_fmt(s.batch['wd_factor'])}")
+        if s.horizon is not None:
+            print(f"horizon: {_fmt(s.horizon['steps'])} steps = "
+                  + ", ".join(f"{l} {_fmt(r)}" for l, r in s.horizon["relaxations"].items())
+                  + " relaxation times 1/(2·lr·wd)")
     if args.explain:
         print()
         print(s.exponents.explain())
@@ -160,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=_float, required=True)
     p.add_argument("--wd", type=_float, default=0.0)
     p.add_argument("--eps", type=_float, default=1e-8, help="Adam epsilon tuned at the base width (default 1e-8)")
+    for name, what in (("batch-size", "batch size of the target run"), ("base-batch-size", "batch size of the base run"),
+                       ("tokens", "training samples/tokens of the target run"),
+                       ("base-tokens", "training samples/tokens of the base run"),
+                       ("steps", "optimizer steps of the target run"), ("base-steps", "optimizer steps of the base run")):
+        p.add_argument(f"--{name}", type=_int, default=None, help=what)
     p.add_argument("--base-depth", type=_int, default=None)
     p.add_argument("--depth", type=_int, default=None)
     _add_rule_options(p)

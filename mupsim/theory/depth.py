@@ -69,8 +69,8 @@ def derive_depth(opt: Optimizer, rule: str, depth_alpha=None, wd_rule: str | Non
         d.results["wd"] = None
     elif wd_rule == "constant":
         d.result("wd", sp.Integer(0), "constant: the same λ at every depth")
-    elif wd_rule == "timescale":
-        d.result("wd", -c_block, "timescale: keep η_l·λ_l (the relaxation time 1/(2ηλ)) fixed in depth: w_L = −c_L")
+    elif wd_rule in ("timescale", "tau_epoch"):
+        d.result("wd", -c_block, f"{wd_rule}: keep η_l·λ_l (the relaxation time 1/(2ηλ)) fixed in depth: w_L = −c_L")
     else:
         d.result("wd", c_block, f"{wd_rule}: keep the steady-state RMS ∝ sqrt(η_l/λ_l) of block matrices, and with "
                                 "it their spectral norm, fixed in depth (the branch multiplier already scales their "

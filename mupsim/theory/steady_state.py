@@ -17,7 +17,7 @@ from mupsim.theory.optimizers import Optimizer, kind_for, update_rms_exponent
 
 eta, lam, U, beta, S, t = sp.symbols("eta lambda U beta1 S t", positive=True)
 k = sp.Symbol("k", integer=True)
-WD_RULES = ("constant", "fan2025", "timescale", "alignment")
+WD_RULES = ("constant", "fan2025", "timescale", "alignment", "tau_epoch")
 FAN2025_ALPHA = sp.Rational(3, 4)
 
 
@@ -107,6 +107,13 @@ def derive_weight_decay(opt: Optimizer, a: dict, c: dict, rule: str, alpha=None)
                "gauge a = (0, 0, 1).")
         for name in MATRIX_LAYERS:
             d.result(f"w_{name}", sp.Integer(0))
+        return d
+    if rule == "tau_epoch":
+        d.step("tau_epoch: keep τ_epoch = B/(η_lλ_l D) of the base run (Wang & Aitchison 2024); in width, with "
+               "the same batch and data, that keeps η_lλ_l fixed: c + w = 0; batch size and dataset size enter "
+               "as the factor (B/B0)·(D0/D) on λ (see the horizon derivation)")
+        for name in MATRIX_LAYERS:
+            d.result(f"w_{name}", -c[name], f"{name}: w = −c")
         return d
     if rule == "timescale":
         d.step("timescale: keep the per-step decay η_l λ_l, hence the relaxation time 1/(2η_lλ_l), width-free "
