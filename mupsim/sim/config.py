@@ -1,6 +1,6 @@
 """Simulation configuration: one frozen, validated record per training run.
 
-Conventions (see /work/notes/contracts.md):
+Conventions (the calculator's are in ``mupsim/calculator.py`` and the README's Calculator section):
 
 * ``width`` is n, ``base_width`` is n0 (the proxy width the calculator scales from);
   ``input_dim`` is k (fixed), ``output_dim`` is the readout dimension (fixed).
@@ -10,6 +10,9 @@ Conventions (see /work/notes/contracts.md):
 * ``wd_mode="coupled"``: w <- w - eta*(u + lambda*w) (PyTorch AdamW);
   ``"independent"``: w <- w - eta*u - lambda*w.
 * ``alignment`` is "full", "none" or an exponent in [0.5, 1] (stored as a float).
+* ``eps`` is Adam's ε at the base width. ``eps_rule=None`` (default): that same ε for every
+  layer at every width; ``"derived"``: the calculator's per-layer ε, eps·m^(-e_l) (opt-in;
+  left out of ``to_dict()``/``key()`` when None, so existing result keys are unchanged).
 * ``steps`` counts optimizer steps; ``warmup_steps`` and ``decay_fraction`` (fraction of
   ``steps`` spent decaying, for the "wsd" schedule) are in the same units.
 
@@ -57,6 +60,7 @@ SCHEDULES = ("constant", "cosine", "wsd")
 PARAMETERIZATIONS = ("sp", "ntk", "mup", "mfp")
 ALIGNMENTS = ("full", "none")
 WD_RULES = ("constant", "fan2025", "timescale", "alignment")  # or None
+_OMIT_IF_NONE = ("eps_rule",)  # optional fields left out of to_dict()/key() when unset
 DEPTH_RULES = ("depth_mup", "completep")  # or None
 DTYPES = ("float32", "float64")
 INPUTS = ("gaussian", "tokens")
@@ -122,6 +126,7 @@ class SimConfig:
     beta1: float = 0.9
     beta2: float = 0.95
     eps: float = 1e-8
+    eps_rule: str | None = None     # None: eps for every layer at every width; "derived": the calculator's per-layer eps
     schedule: str = "constant"
     warmup_steps: int = 0
     decay_fraction: float = 0.2
@@ -181,6 +186,11 @@ class SimConfig:
         if self.teacher_decay is not None:
             set_("teacher_decay", _float("teacher_decay", self.teacher_decay, lo=0.0))
         set_("eps", _float("eps", self.eps, lo=0.0, lo_open=True))
+        if self.eps_rule is not None:
+            set_("eps_rule", choice("eps rule", self.eps_rule, ("derived",)))
+            if self.optimizer not in ("adam", "adamw", "muon"):
+                raise MupsimError(f"eps_rule={self.eps_rule!r} scales Adam's epsilon; optimizer {self.optimizer!r} "
+                                  "has none; allowed: adam, adamw, muon (or eps_rule=None)")
         set_("branch_multiplier",
              _float("branch_multiplier", self.branch_multiplier, lo=0.0, lo_open=True))
         set_("divergence_bound",
@@ -271,6 +281,8 @@ class SimConfig:
         d = {}
         for f in fields(self):
             v = getattr(self, f.name)
+            if f.name in _OMIT_IF_NONE and v is None:
+                continue  # fields added later: absent = default, so existing result keys stay valid
             d[f.name] = list(v) if isinstance(v, tuple) else v
         return d
 

@@ -79,6 +79,7 @@ class Prepared:
     decay_steps: int
     pvec0: np.ndarray
     muon_mask: np.ndarray
+    p_eps: np.ndarray = None  # Adam ε per parameter (config.eps everywhere unless eps_rule="derived")
 
 
 def init_params(config: SimConfig, lay: Layout, layers: dict, dtype) -> np.ndarray:
@@ -121,6 +122,10 @@ def prepare(config: SimConfig) -> Prepared:
     else:
         b1, b2 = config.beta1, config.beta2
     hyper = np.array([config.momentum, b1, b2, config.eps], np.float64)
+    p_eps = np.full(len(lay.classes), config.eps, np.float64)
+    if config.eps_rule == "derived":  # the calculator's ε per layer (None: that layer has no Adam ε)
+        p_eps = np.array([config.eps if layers[c].eps is None else layers[c].eps for c in lay.classes],
+                         np.float64)
     decay = int(round(config.decay_fraction * config.steps))
     if config.decay_fraction > 0:
         decay = max(decay, 1)
@@ -130,7 +135,7 @@ def prepare(config: SimConfig) -> Prepared:
                     log_schedule(config.steps, config.n_logs), OPT_CODES[config.optimizer],
                     hyper, config.wd_mode == "independent", SCHED_CODES[config.schedule],
                     config.warmup_steps, decay, pvec0,
-                    np.array([c == "hidden" for c in lay.classes], np.bool_))
+                    np.array([c == "hidden" for c in lay.classes], np.bool_), p_eps)
 
 
 def execute(prep: Prepared):
@@ -150,7 +155,7 @@ def execute(prep: Prepared):
                 prep.p_wd, prep.opt, prep.hyper, prep.independent, prep.sched_code,
                 prep.warmup, prep.decay_steps, cfg.steps, cfg.seed, cfg.batch_size, d.A1, d.A2,
                 d.xscale, d.cdf, d.noise, d.X_train, d.T_train, d.X_test, d.T_test, prep.log_steps,
-                cfg.divergence_bound, pvec, out_loss, out_mat, out_act)
+                cfg.divergence_bound, pvec, out_loss, out_mat, out_act, prep.p_eps)
     return theta, int(div), out_loss, out_mat, out_act
 
 

@@ -108,7 +108,7 @@ def activation_rms(theta, off, rows, cols, mult, blocks, arch, b, ws, out, col):
 def train(theta, off, rows, cols, muon_mask, mult, emb, ro, blocks, arch, farch, mats,
           p_lr, p_wd, opt, hyper, independent, sched_code, warmup, decay_steps, steps,
           seed, bsz, A1t, A2t, xscale, cdf, noise, Xtr, Ttr, Xte, Tte, log_steps, div_bound, pvec,
-          out_loss, out_mat, out_act):
+          out_loss, out_mat, out_act, p_eps):
     """Train in place (theta is updated). Returns the step of divergence, or -1.
 
     Xtr/Ttr with 0 rows = online data (fresh batch per step from the teacher A1t, A2t, with
@@ -200,5 +200,5 @@ def train(theta, off, rows, cols, muon_mask, mult, emb, ro, blocks, arch, farch,
             for mi in range(M):
                 prev[prev_off[mi]:prev_off[mi + 1]] = vview(theta, off, rows, cols, mats[mi])
         opt_step(theta, grad, m, v, off, rows, cols, muon_mask, p_lr, p_wd, sch, t, opt, hyper,
-                 independent)
+                 independent, p_eps)
     return -1
