@@ -14,7 +14,10 @@ Conventions (see /work/notes/contracts.md):
   ``steps`` spent decaying, for the "wsd" schedule) are in the same units.
 
 All validation happens in ``__post_init__`` and raises :class:`mupsim.errors.MupsimError`
-naming the field, the bad value and what is allowed, before anything is compiled or run.
+naming the field, the bad value and what is allowed, before anything is compiled or run:
+field ranges, cross-field constraints, the size limits of :mod:`mupsim.sim.limits` (seeds
+0..2^63−1, steps, logs, estimated memory), and whatever the calculator refuses for the run's
+rule settings (e.g. ``wd > 0`` without a ``wd_rule``), so a config that constructs also runs.
 Values are normalised on construction (numpy scalars -> Python, choice strings to their
 canonical spelling, ``multipliers`` to a tuple of floats) so that equal configs have equal
 ``to_dict()`` and ``key()``.
@@ -211,6 +214,18 @@ class SimConfig:
             raise MupsimError(
                 f"task='classification' needs output_dim >= 2 (number of classes); "
                 f"got output_dim={self.output_dim}")
+        if self.model == "normalized" and self.norm == "layer" and self.width < 2:
+            raise MupsimError(
+                f"norm='layer' needs width >= 2 (LayerNorm of one coordinate is always 0); "
+                f"got width={self.width}; use norm='rms' or a larger width")
+
+        # sizes (seed range, steps, logs, memory), before anything is allocated
+        from mupsim.sim import limits
+        limits.check(self)
+        # what the calculator would refuse at run time (wd without a rule, alignment_exponent
+        # without the alignment rule, settings overflowing at this width, ...) is refused now
+        from mupsim.sim.settings import settings_for
+        settings_for(self)
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
