@@ -319,7 +319,10 @@ def _bool(name: str, v) -> bool:
 def _float(name: str, v, lo=None, hi=None, lo_open=False, hi_open=False) -> float:
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise MupsimError(f"{name} must be a real number; got {v!r}")
-    v = float(v)
+    try:
+        v = float(v)
+    except OverflowError:  # an integer beyond float range
+        v = math.inf if v > 0 else -math.inf
 
     def allowed() -> str:
         left = "(" if lo_open else "["

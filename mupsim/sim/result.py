@@ -189,7 +189,7 @@ class Result:
                     with contextlib.suppress(OSError):
                         os.unlink(f)
             if isinstance(e, OSError):
-                raise MupsimError(f"cannot save the result to {stem}.npz/.json: "
+                raise MupsimError(f"cannot save the result at {stem} (.npz and .json): "
                                   f"{e.strerror or e}; nothing was saved") from None
             raise
         _fsync_dir(stem.parent)
