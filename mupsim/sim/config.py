@@ -31,7 +31,10 @@ Task families (data: :mod:`mupsim.sim.data`; defaults reproduce the original iso
 * ``output_dim``: regression targets / classes (any size ≥ 1, e.g. 128; classification ≥ 2).
 
 All validation happens in ``__post_init__`` and raises :class:`mupsim.errors.MupsimError`
-naming the field, the bad value and what is allowed, before anything is compiled or run.
+naming the field, the bad value and what is allowed, before anything is compiled or run:
+field ranges, cross-field constraints, the size limits of :mod:`mupsim.sim.limits` (seeds
+0..2^63−1, steps, logs, estimated memory), and whatever the calculator refuses for the run's
+rule settings (e.g. ``wd > 0`` without a ``wd_rule``), so a config that constructs also runs.
 Values are normalised on construction (numpy scalars -> Python, choice strings to their
 canonical spelling, ``multipliers`` to a tuple of floats) so that equal configs have equal
 ``to_dict()`` and ``key()``.
@@ -261,6 +264,18 @@ class SimConfig:
             raise MupsimError(
                 f"task='classification' needs output_dim >= 2 (number of classes); "
                 f"got output_dim={self.output_dim}")
+        if self.model == "normalized" and self.norm == "layer" and self.width < 2:
+            raise MupsimError(
+                f"norm='layer' needs width >= 2 (LayerNorm of one coordinate is always 0); "
+                f"got width={self.width}; use norm='rms' or a larger width")
+
+        # sizes (seed range, steps, logs, memory), before anything is allocated
+        from mupsim.sim import limits
+        limits.check(self)
+        # what the calculator would refuse at run time (wd without a rule, alignment_exponent
+        # without the alignment rule, settings overflowing at this width, ...) is refused now
+        from mupsim.sim.settings import settings_for
+        settings_for(self)
 
     # ------------------------------------------------------------------ derived
     def teacher_dims(self) -> tuple[int, int | None]:
@@ -369,7 +384,10 @@ def _bool(name: str, v) -> bool:
 def _float(name: str, v, lo=None, hi=None, lo_open=False, hi_open=False) -> float:
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise MupsimError(f"{name} must be a real number; got {v!r}")
-    v = float(v)
+    try:
+        v = float(v)
+    except OverflowError:  # an integer beyond float range
+        v = math.inf if v > 0 else -math.inf
 
     def allowed() -> str:
         left = "(" if lo_open else "["
