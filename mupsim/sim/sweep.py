@@ -69,6 +69,7 @@ SPEC_KEYS = ("name", "description", "base", "grid", "zip")
 EXECUTORS = ("local", "dask")
 BACKENDS = ("numba", "ensemble")
 CONTEXTS = ("spawn", "fork", "forkserver")
+DASK_CONNECT_TIMEOUT = "10s"  # how long to try reaching a scheduler given by address
 
 Runner = Callable[[SimConfig], Result]
 
@@ -394,7 +395,7 @@ def _execute_dask(tasks: Sequence[_Task], n_workers: int, scheduler: str | None
                 client = Client(cluster)
             else:
                 try:
-                    client = Client(scheduler, timeout="10s")
+                    client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT)
                 except (OSError, TimeoutError, ValueError, TypeError) as e:
                     raise MupsimError(f"cannot connect to the Dask scheduler at {scheduler!r}: "
                                       f"{type(e).__name__}: {e}") from None
@@ -410,8 +411,12 @@ def _execute_dask(tasks: Sequence[_Task], n_workers: int, scheduler: str | None
                 res = _worker_failed(t, e)
             fut.release()
             yield from zip(t.keys, res)
+    except BaseException:
+        if cluster is not None:  # ours: kill its worker processes at once (quietly)
+            _kill_local_cluster_workers(cluster)
+        raise
     finally:
-        with _signals_ignored():
+        with _signals_ignored(), _quiet_dask():
             if client is not None:
                 if futs:
                     with contextlib.suppress(Exception):
@@ -421,6 +426,29 @@ def _execute_dask(tasks: Sequence[_Task], n_workers: int, scheduler: str | None
             if cluster is not None:
                 with contextlib.suppress(Exception):
                     cluster.close(timeout=10)
+
+
+def _kill_local_cluster_workers(cluster) -> None:
+    """SIGKILL the worker processes of a LocalCluster this sweep started (interrupt path)."""
+    with _signals_ignored():
+        for nanny in list(getattr(cluster, "workers", {}).values()):
+            with contextlib.suppress(Exception):
+                pid = nanny.pid
+                if pid:
+                    os.kill(pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def _quiet_dask():
+    """No log lines from distributed while this process closes its client and cluster."""
+    import logging
+    log = logging.getLogger("distributed")
+    old = log.level
+    log.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        log.setLevel(old)
 
 
 # ---------------------------------------------------------------------- processes and signals
