@@ -69,7 +69,7 @@ def test_configs_the_ensemble_cannot_run_fall_back_to_numba_with_the_reason(tmp_
 
 def test_resume_does_not_reuse_results_of_another_backend(tmp_path, ens):
     sweep(CONFIGS, tmp_path, workers=0, progress=False)  # numba backend: all six by numba
-    assert ens.numba_calls == [0, 1, 2, 0, 1, 7] and ens.groups == []
+    assert sorted(ens.numba_calls) == [0, 0, 1, 1, 2, 7] and ens.groups == []
     assert len(pending(CONFIGS, tmp_path, backend="ensemble")) == 5  # the fallback one is reused
     sweep(CONFIGS, tmp_path, workers=0, progress=False, backend="ensemble")
     assert sorted(ens.groups) == [[0, 1], [0, 1, 2]] and len(ens.numba_calls) == 6

@@ -259,7 +259,20 @@ def _backend_for(c: SimConfig, backend: str) -> str:
     return "numba"
 
 
+def _cost(c: SimConfig) -> float:
+    """Rough relative run time of a config (matrix products per run)."""
+    return float(c.steps) * c.batch_size * c.width * max(c.width, c.input_dim) * \
+        max(c.depth, 1) * max(c.ffn_ratio, 1)
+
+
 def _make_tasks(todo: Mapping[str, SimConfig], backend: str, runner) -> list[_Task]:
+    """Tasks, longest first (so the last tasks to finish are short ones: less idle tail)."""
+    tasks = _make_tasks_unordered(todo, backend, runner)
+    cost = {k: _cost(c) for k, c in todo.items()}
+    return sorted(tasks, key=lambda t: -sum(cost[k] for k in t.keys))
+
+
+def _make_tasks_unordered(todo, backend, runner) -> list[_Task]:
     if backend == "numba":
         return [_Task((k,), (c.to_dict(),), runner, False, (None,)) for k, c in todo.items()]
     ens = _ensemble()
@@ -272,7 +285,6 @@ def _make_tasks(todo: Mapping[str, SimConfig], backend: str, runner) -> list[_Ta
             tasks.append(_Task((k,), (c.to_dict(),), None, False, (reason,)))
         else:
             groups.setdefault(g, []).append(k)
-    # groups first: they are the large tasks
     return [_Task(tuple(ks), tuple(todo[k].to_dict() for k in ks), None, True,
                   (None,) * len(ks)) for ks in groups.values()] + tasks
 
