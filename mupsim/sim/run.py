@@ -18,6 +18,10 @@ readout and vectors use AdamW with β1, β2 (the calculator's convention for "mu
 
 Seeds: teacher ``default_rng([seed, 101])``, student init ``default_rng([seed, 202])``, power
 iteration start ``default_rng([seed, 303])``, batches from numba's RNG re-seeded per batch.
+
+Threads: a run pins BLAS to one thread (threadpoolctl) while it computes, so its bits do not
+depend on OPENBLAS/OMP/MKL_NUM_THREADS (BLAS splits sums differently per thread count); the
+kernels have no parallel loops, so NUMBA_NUM_THREADS never matters.
 """
 
 from __future__ import annotations
@@ -159,20 +163,29 @@ def execute(prep: Prepared):
     return theta, int(div), out_loss, out_mat, out_act
 
 
+def one_blas_thread():
+    """Context pinning every loaded BLAS (numpy's, and scipy's that numba's np.dot calls) to
+    one thread, so results are bit-identical whatever the caller's thread settings."""
+    import scipy.linalg.cython_blas  # noqa: F401  (load numba's BLAS so it is pinned too)
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(1)
+
+
 def run(config: SimConfig) -> Result:
     """Train one network as configured and return its logged trajectory (see Result)."""
     t0 = time.perf_counter()
-    prep = prepare(config)
-    theta, div, out_loss, out_mat, out_act = execute(prep)
-    lay = prep.layout
-    spectra = {}
-    for p in lay.matrices:
-        W = lay.view(theta, int(p)).astype(np.float64)
-        name = lay.names[int(p)]
-        if div >= 0 or not np.all(np.isfinite(W)):
-            spectra[name] = np.full(min(W.shape), np.nan)
-        else:
-            spectra[name] = np.linalg.svd(W, compute_uv=False)
+    with one_blas_thread():
+        prep = prepare(config)
+        theta, div, out_loss, out_mat, out_act = execute(prep)
+        lay = prep.layout
+        spectra = {}
+        for p in lay.matrices:
+            W = lay.view(theta, int(p)).astype(np.float64)
+            name = lay.names[int(p)]
+            if div >= 0 or not np.all(np.isfinite(W)):
+                spectra[name] = np.full(min(W.shape), np.nan)
+            else:
+                spectra[name] = np.linalg.svd(W, compute_uv=False)
     wall = time.perf_counter() - t0
     return Result(
         config=config.to_dict(),
