@@ -34,6 +34,7 @@ _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 N_METRICS = len(MATRIX_METRICS)
 EVAL_CHUNK = 1024  # rows of the held-out set per evaluation forward pass
+GRAPH_STEPS = 16   # plain steps per CUDA graph replay
 
 
 def schedule_table(cfg, decay_steps: int) -> np.ndarray:
@@ -135,6 +136,13 @@ class Ensemble:
             o += c
         self.prev = [torch.zeros_like(self.W[p]) for p in self.mats]
         self.graphs = {}
+        self.fused_cpu = dev.type == "cpu"   # numba optimizer on CPU; torch ops elsewhere
+        if self.fused_cpu:  # numpy views (shared memory) for the fused CPU optimizer
+            hy = np.ascontiguousarray(hyper, dtype=np.float64)
+            self._np = dict(theta=self.theta.numpy(), grad=self.grad.numpy(), m=self.m.numpy(),
+                            v=self.v.numpy(), lr=self.lr_el.numpy(), wd=self.wd_el.numpy(),
+                            mu=hy[:, 0].copy(), b1=hy[:, 1].copy(), b2=hy[:, 2].copy(),
+                            eps=hy[:, 3].copy(), indep=self.indep.view(-1).numpy().copy())
 
     # ------------------------------------------------------------------ helpers
     def _view(self, buf, p):
@@ -186,13 +194,13 @@ class Ensemble:
         """Forward pass on X (S, b, k); returns (Y, cache)."""
         lay, W, m = self.lay, self.W, self.mult
         c = {"X": X}
-        h = torch.bmm(X, W[lay.emb].transpose(1, 2)) * m[lay.emb]
+        h = torch.bmm(X, W[lay.emb].transpose(1, 2)).mul_(m[lay.emb])
         H = [h]
         blocks = lay.blocks
         if self.linear:
             for l in range(self.L):
                 p = int(blocks[l, B_W1])
-                h = torch.bmm(h, W[p].transpose(1, 2)) * m[p]
+                h = torch.bmm(h, W[p].transpose(1, 2)).mul_(m[p])
                 H.append(h)
         else:
             Zh, Z, Rz, A1, Sx, A2, Oh, Ro, O = ([] for _ in range(9))
@@ -204,12 +212,12 @@ class Ensemble:
                     z = zh * (m[pg] * self._vec(pg)) if pg >= 0 else zh
                 else:
                     zh, r, z = None, None, h
-                a1 = torch.bmm(z, W[p1].transpose(1, 2)) * m[p1]
+                a1 = torch.bmm(z, W[p1].transpose(1, 2)).mul_(m[p1])
                 pb = int(blocks[l, B_B1])
                 if pb >= 0:
                     a1 = a1 + m[pb] * self._vec(pb)
                 s = self._act(a1)
-                a2 = torch.bmm(s, W[p2].transpose(1, 2)) * m[p2]
+                a2 = torch.bmm(s, W[p2].transpose(1, 2)).mul_(m[p2])
                 pb = int(blocks[l, B_B2])
                 if pb >= 0:
                     a2 = a2 + m[pb] * self._vec(pb)
@@ -226,7 +234,7 @@ class Ensemble:
                 H.append(h)
             c.update(Zh=Zh, Z=Z, Rz=Rz, A1=A1, S=Sx, A2=A2, Oh=Oh, Ro=Ro, O=O)
         c["H"] = H
-        Y = torch.bmm(h, W[lay.readout].transpose(1, 2)) * m[lay.readout]
+        Y = torch.bmm(h, W[lay.readout].transpose(1, 2)).mul_(m[lay.readout])
         c["Y"] = Y
         return Y, c
 
@@ -248,13 +256,13 @@ class Ensemble:
         H = c["H"]
         ro = lay.readout
         torch.mul(torch.bmm(dY.transpose(1, 2), H[-1]), m[ro], out=G[ro])
-        dh = torch.bmm(dY, W[ro]) * m[ro]
+        dh = torch.bmm(dY, W[ro]).mul_(m[ro])
         blocks = lay.blocks
         for l in range(self.L - 1, -1, -1):
             if self.linear:
                 p = int(blocks[l, B_W1])
                 torch.mul(torch.bmm(dh.transpose(1, 2), H[l]), m[p], out=G[p])
-                dh = torch.bmm(dh, W[p]) * m[p]
+                dh = torch.bmm(dh, W[p]).mul_(m[p])
                 continue
             p1, p2 = int(blocks[l, B_W1]), int(blocks[l, B_W2])
             d = self.beta * dh
@@ -271,14 +279,14 @@ class Ensemble:
             pb = int(blocks[l, B_B2])
             if pb >= 0:
                 torch.mul(da2.sum(dim=1), m[pb][:, 0], out=G[pb][:, :, 0])
-            gs = torch.bmm(da2, W[p2]) * m[p2]
+            gs = torch.bmm(da2, W[p2]).mul_(m[p2])
             a1 = c["A1"][l]
-            gs = gs * self._act_grad(a1) if self.gelu else gs.masked_fill(a1 <= 0, 0.0)
+            gs = gs * self._act_grad(a1) if self.gelu else torch.ops.aten.threshold_backward(gs, a1, 0.0)
             torch.mul(torch.bmm(gs.transpose(1, 2), c["Z"][l]), m[p1], out=G[p1])
             pb = int(blocks[l, B_B1])
             if pb >= 0:
                 torch.mul(gs.sum(dim=1), m[pb][:, 0], out=G[pb][:, :, 0])
-            dz = torch.bmm(gs, W[p1]) * m[p1]
+            dz = torch.bmm(gs, W[p1]).mul_(m[p1])
             if self.pre:
                 pg = int(blocks[l, B_GPRE])
                 zh = c["Zh"][l]
@@ -293,6 +301,8 @@ class Ensemble:
     # ------------------------------------------------------------------ optimizer
     def opt_step(self, t):
         """Update t (t: 0-d int64 tensor) of every member; diverged members get lr = decay = 0."""
+        if self.fused_cpu:
+            return self._opt_step_cpu(int(t))
         s = self.sched.index_select(1, t.view(1)) * self.alive_f          # (S, 1)
         tp1 = (t + 1).to(torch.float64)
         ibc1 = (1.0 / (1.0 - self.b1_64 ** tp1)).to(self.dt)
@@ -301,15 +311,16 @@ class Ensemble:
             th, g, mm, vv = (x[:, a:z] for x in (self.theta, self.grad, self.m, self.v))
             lr = self.lr_el[:, a:z] * s
             wd = self.wd_el[:, a:z]
-            keep = 1.0 - wd * torch.where(self.indep, s, lr)
-            if kind == "sgd":
-                mm.mul_(self.mu).add_(g)
-                th.mul_(keep).sub_(lr * mm)
-            elif kind == "adam":
+            if kind == "adam":
                 g = g + wd * th
                 mm.mul_(self.b1).add_((1.0 - self.b1) * g)
                 vv.mul_(self.b2).add_((1.0 - self.b2) * g * g)
                 th.sub_((lr * ibc1) * mm / (torch.sqrt(vv * ibc2) + self.eps))
+                continue
+            keep = 1.0 - wd * torch.where(self.indep, s, lr)
+            if kind == "sgd":
+                mm.mul_(self.mu).add_(g)
+                th.mul_(keep).sub_(lr * mm)
             elif kind == "lion":
                 u = torch.sign(self.b1 * mm + (1.0 - self.b1) * g)
                 mm.mul_(self.b2).add_((1.0 - self.b2) * g)
@@ -318,12 +329,35 @@ class Ensemble:
                 mm.mul_(self.b1).add_((1.0 - self.b1) * g)
                 vv.mul_(self.b2).add_((1.0 - self.b2) * g * g)
                 th.mul_(keep).sub_((lr * ibc1) * mm / (torch.sqrt(vv * ibc2) + self.eps))
-            else:  # ("muon", p): Nesterov momentum, Newton–Schulz in float64
-                p = kind[1]
-                _, r, c = self.offs[p]
-                mm.mul_(self.mu).add_(g)
-                U = newton_schulz((g + self.mu * mm).view(self.S, r, c))
-                th.mul_(keep).sub_(lr * U.reshape(self.S, r * c).to(self.dt))
+            else:
+                self._muon(kind[1], th, g, mm, lr, keep)
+
+    def _muon(self, p, th, g, mm, lr, keep):
+        """Muon on hidden matrix p: Nesterov momentum, Newton–Schulz in float64."""
+        _, r, c = self.offs[p]
+        mm.mul_(self.mu).add_(g)
+        U = newton_schulz((g + self.mu * mm).view(self.S, r, c))
+        th.mul_(keep).sub_(lr * U.reshape(self.S, r * c).to(self.dt))
+
+    def _opt_step_cpu(self, t):
+        """CPU: one fused numba pass per segment (see :mod:`.cpu_opt`)."""
+        from mupsim.sim.ensemble.cpu_opt import RULES, opt_segment
+        h = self._np
+        alive = self.alive.numpy()
+        sched = self.sched64[:, t] * alive
+        ibc1 = 1.0 / (1.0 - h["b1"] ** (t + 1))
+        ibc2 = 1.0 / (1.0 - h["b2"] ** (t + 1))
+        for a, z, kind in self.segments:
+            if isinstance(kind, str):
+                opt_segment(h["theta"], h["grad"], h["m"], h["v"], h["lr"], h["wd"], a, z,
+                            RULES[kind], sched, h["indep"], h["mu"], h["b1"], h["b2"],
+                            h["eps"], ibc1, ibc2)
+                continue
+            s = torch.as_tensor(sched, dtype=self.dt).view(-1, 1)
+            th, g, mm = (x[:, a:z] for x in (self.theta, self.grad, self.m))
+            lr = self.lr_el[:, a:z] * s
+            keep = 1.0 - self.wd_el[:, a:z] * torch.where(self.indep, s, lr)
+            self._muon(kind[1], th, g, mm, lr, keep)
 
     # ------------------------------------------------------------------ steps
     def _batch(self):
@@ -428,12 +462,15 @@ class Ensemble:
             put(self.out_mat[:, :, mi, li].T, torch.stack(vals))
 
     # ------------------------------------------------------------------ driver
-    def train(self, graphs: bool | None = None):
-        """Run all steps. ``graphs``: replay plain steps from a CUDA graph (default: on CUDA)."""
+    def train(self, graphs: bool | None = None, graph_steps: int = GRAPH_STEPS):
+        """Run all steps. ``graphs``: replay plain steps (no log, no saved copy) from CUDA
+        graphs of ``graph_steps`` and of 1 step (default: on CUDA)."""
         if graphs is None:
             graphs = self.dev.type == "cuda"
         logs = {int(s): i for i, s in enumerate(self.log_steps)}
-        graph = None
+        # plain[t]: step t has no diagnostics and saves no copy
+        plain = [t < self.steps and t not in logs and (t + 1) not in logs
+                 for t in range(self.steps + 1)]
         t = 0
         while t <= self.steps:
             if t in logs:
@@ -442,27 +479,29 @@ class Ensemble:
                     break
                 t += 1
                 continue
-            save = (t + 1) in logs
-            if graphs and not save:
-                if graph is None and t >= 3:   # a few eager steps first (warm-up for capture)
-                    graph = self._capture()
-                if graph is not None:
-                    graph.replay()
-                    t += 1
-                    continue
-            self.plain_step(save_prev=save)
+            if graphs and plain[t] and t >= 3:   # a few eager steps first (warm-up)
+                k = graph_steps if all(plain[t:t + graph_steps]) else 1
+                self._graph(k).replay()
+                t += k
+                continue
+            self.plain_step(save_prev=not plain[t])
             t += 1
-        if graph is not None:
+        if self.dev.type == "cuda":
             torch.cuda.synchronize(self.dev)
 
-    def _capture(self):
-        torch.cuda.synchronize(self.dev)
-        g = torch.cuda.CUDAGraph()
-        # capture records without executing: state is unchanged until the first replay
-        saved_t = self.t.clone()
-        with torch.cuda.graph(g):
-            self.plain_step()
-        self.t.copy_(saved_t)
+    def _graph(self, k):
+        """CUDA graph of k plain steps (captured on first use; capture records without
+        executing, so the state is unchanged until the first replay)."""
+        g = self.graphs.get(k)
+        if g is None:
+            torch.cuda.synchronize(self.dev)
+            g = torch.cuda.CUDAGraph()
+            saved_t = self.t.clone()
+            with torch.cuda.graph(g):
+                for _ in range(k):
+                    self.plain_step()
+            self.t.copy_(saved_t)
+            self.graphs[k] = g
         return g
 
     def spectra(self):

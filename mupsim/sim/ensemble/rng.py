@@ -83,6 +83,7 @@ class BatchGenerator:
         self.ix = torch.arange(1, n_draw_x + 1, device=dev, dtype=torch.int64) * GAMMA
         self.inoise = torch.arange(1, 2 * b * out + 1, device=dev, dtype=torch.int64) * GAMMA
         self.n_draw_x = n_draw_x
+        self.classes = torch.arange(out, device=dev)
 
     def __call__(self, t):
         b, k, out = self.b, self.k, self.out
@@ -96,7 +97,8 @@ class BatchGenerator:
         hid = torch.relu(torch.bmm(X, self.A1t))
         T = torch.bmm(hid, self.A2t)
         if self.task_cls:
-            T = torch.nn.functional.one_hot(T.argmax(dim=2), out).to(dt)
+            # one-hot of the first maximum (no host sync: safe inside a CUDA graph)
+            T = (T.argmax(dim=2, keepdim=True) == self.classes).to(dt)
         elif self.noise_any:
             un = uniforms(st, self.n_draw_x, 2 * b * out, self.inoise).view(-1, b * out, 2)
             z = torch.sqrt(-2.0 * torch.log(un[..., 0])) * torch.cos((2.0 * math.pi) * un[..., 1])
