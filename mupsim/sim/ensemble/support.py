@@ -28,7 +28,6 @@ PER_RUN_FIELDS = ("base_width", "branch_multiplier", "teacher_rank", "label_nois
                   "alignment_exponent", "depth_rule", "base_depth", "global_lr", "seed",
                   "divergence_bound")
 SUPPORTED_FIELDS = frozenset(SHAPE_FIELDS + PER_RUN_FIELDS)
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SimConfig)}
 
 
 def unsupported_reason(config: SimConfig) -> str | None:
@@ -41,9 +40,9 @@ def unsupported_reason(config: SimConfig) -> str | None:
         if f.name in SUPPORTED_FIELDS:
             continue
         v = getattr(config, f.name)
-        if v != _DEFAULTS.get(f.name, dataclasses.MISSING):
+        if v != f.default:
             return (f"the ensemble backend does not implement SimConfig field {f.name!r} "
-                    f"(value {v!r}, default {_DEFAULTS.get(f.name)!r}); run it with the numba loop")
+                    f"(value {v!r}, default {f.default!r}); run it with the numba loop")
     if config.n_train is not None:
         return ("the ensemble backend runs online data only (n_train=None); a fixed train set "
                 f"(n_train={config.n_train}) runs with the numba loop")
