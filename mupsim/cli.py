@@ -184,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=_int, default=None)
     _add_rule_options(p)
     p.set_defaults(func=_cmd_transfer)
+    from mupsim.torch import cli as torch_cli  # torch-free: torch is imported only to read .pt files
+
+    torch_cli.add_subcommands(sub)
     try:
         from mupsim.sim import cli as sim_cli
     except ImportError:  # simulator not installed/built
