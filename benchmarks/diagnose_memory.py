@@ -7,8 +7,8 @@ Writes a GPT-like state_dict at d_model 4096 (token embedding 32000×4096; two b
 (bf16 or fp16, ~1.0 GiB), one tensor at a time; entries are Gaussian with a rank-1 spike of
 3× the bulk's edge (trained matrices have outliers; a flat Gaussian spectrum is the slowest
 case for power iteration). Then runs ``mupsim diagnose FILE --format json`` in a fresh child
-process and reports its wall time and peak resident set size (``ru_maxrss`` of that child alone:
-memory-mapped pages it touched count too). With ``--pt`` the same tensors are also saved with
+process and reports its wall time and peak resident set size (``VmHWM`` of that child:
+memory-mapped pages it touched count too), and the same for a child that only imports the CLI. With ``--pt`` the same tensors are also saved with
 ``torch.save`` and diagnosed. The files are deleted afterwards unless ``--keep``.
 """
 
@@ -51,11 +51,19 @@ def factory(shape, seed):
     return make
 
 
-_CHILD = ("import json, resource, sys\n"
+# VmHWM (peak RSS of this process's address space since exec) — not getrusage's ru_maxrss, which on
+# Linux carries over the parent's peak through fork + exec
+_CHILD = ("import sys\n"
           "from mupsim.cli import main\n"
           "rc = main(['diagnose', sys.argv[1], '--format', 'json'])\n"
-          "sys.stderr.write('PEAK_KIB %d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+          "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+          "sys.stderr.write('PEAK_KIB %s\\n' % hwm)\n"
           "raise SystemExit(rc)\n")
+_BASELINE = ("import sys\n"
+             "from mupsim.cli import build_parser\n"
+             "import mupsim.torch.diagnose, mupsim.torch.checkpoints\n"
+             "build_parser()\n"
+             "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])\n")
 
 
 def run_child(path):
@@ -83,6 +91,8 @@ def main(argv=None):
                       dtype="BF16" if args.format == "bf16" else "F16")
     print(f"wrote {path}: {os.path.getsize(path) / 2 ** 30:.2f} GiB in {time.perf_counter() - t:.0f} s", flush=True)
     results = []
+    base = subprocess.run([sys.executable, "-c", _BASELINE], capture_output=True, text=True, check=True)
+    print(f"baseline (python + mupsim CLI imports): peak RSS {int(base.stdout) / 2 ** 20:.2f} GiB", flush=True)
     try:
         wall, peak, doc = run_child(path)
         largest = max(np.prod(s) for s in sh.values()) * 4 / 2 ** 30
