@@ -62,12 +62,16 @@ def run_group(configs, device: str | None = None, graphs: bool | None = None) ->
     preps = [prepare(c) for c in configs]
     t_prep = time.perf_counter() - t0
     ens = Ensemble(preps, device)
+    t1 = time.perf_counter()
     ens.train(graphs=graphs)
+    t_train = time.perf_counter() - t1
     out_loss = ens.out_loss.cpu().numpy()
     out_mat = ens.out_mat.cpu().numpy()
     out_act = ens.out_act.cpu().numpy()
     div = ens.div_step.cpu().numpy()
+    t1 = time.perf_counter()
     spectra = ens.spectra()
+    t_spec = time.perf_counter() - t1
     wall = time.perf_counter() - t0
     lay = ens.lay
     dev_name = str(ens.dev)
@@ -83,7 +87,8 @@ def run_group(configs, device: str | None = None, graphs: bool | None = None) ->
                                   simulator_version=SIMULATOR_VERSION, backend="ensemble",
                                   torch_version=torch.__version__, device=dev_name,
                                   ensemble_size=S, ensemble_wall_time_s=wall,
-                                  ensemble_prepare_s=t_prep),
+                                  ensemble_prepare_s=t_prep, ensemble_train_s=t_train,
+                                  ensemble_spectra_s=t_spec),
             status="diverged" if d >= 0 else "ok",
             diverged_step=d if d >= 0 else None,
             steps=prep.log_steps.copy(),

@@ -35,6 +35,9 @@ _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 N_METRICS = len(MATRIX_METRICS)
 EVAL_CHUNK = 1024  # rows of the held-out set per evaluation forward pass
 GRAPH_STEPS = 16   # plain steps per CUDA graph replay
+COMPILE_OPT = True       # CUDA: torch.compile the elementwise optimizer rules
+PREGEN_BYTES = 1 << 30   # pre-generate all batches if they take at most this much memory
+PREGEN_CHUNK = 256       # steps generated per call when pre-generating
 
 
 def schedule_table(cfg, decay_steps: int) -> np.ndarray:
@@ -116,6 +119,18 @@ class Ensemble:
             T([preps[i].config.seed for i in first], torch.int64),
             T([preps[i].config.label_noise for i in first], torch.float64),
             self.b, self.task_cls)
+        # all batches of the run at once when they fit (removes ~30 small ops per step)
+        U = len(uniq)
+        per_step = U * self.b * (cfg.input_dim + cfg.output_dim) * self.theta.element_size()
+        self.Xall = self.Tall = None
+        if per_step * (self.steps + 1) <= PREGEN_BYTES:
+            xs, ts = [], []
+            for a in range(0, self.steps + 1, PREGEN_CHUNK):
+                idx = torch.arange(a, min(a + PREGEN_CHUNK, self.steps + 1), device=dev)
+                x, t_ = self.gen.many(idx)
+                xs.append(x)
+                ts.append(t_)
+            self.Xall, self.Tall = torch.cat(xs, dim=1), torch.cat(ts, dim=1)
         self.Xte = T(np.stack([p.data.X_test for p in preps]))
         self.Tte = T(np.stack([p.data.T_test for p in preps]))
         # diagnostics
@@ -137,6 +152,7 @@ class Ensemble:
         self.prev = [torch.zeros_like(self.W[p]) for p in self.mats]
         self.graphs = {}
         self.fused_cpu = dev.type == "cpu"   # numba optimizer on CPU; torch ops elsewhere
+        self.compiled = dev.type == "cuda" and COMPILE_OPT   # one fused Triton kernel per rule
         if self.fused_cpu:  # numpy views (shared memory) for the fused CPU optimizer
             hy = np.ascontiguousarray(hyper, dtype=np.float64)
             self._np = dict(theta=self.theta.numpy(), grad=self.grad.numpy(), m=self.m.numpy(),
@@ -309,6 +325,10 @@ class Ensemble:
         ibc2 = (1.0 / (1.0 - self.b2_64 ** tp1)).to(self.dt)
         for a, z, kind in self.segments:
             th, g, mm, vv = (x[:, a:z] for x in (self.theta, self.grad, self.m, self.v))
+            if self.compiled and isinstance(kind, str):
+                _compiled(kind)(th, g, mm, vv, self.lr_el[:, a:z], self.wd_el[:, a:z], s,
+                                self.indep, self.mu, self.b1, self.b2, self.eps, ibc1, ibc2)
+                continue
             lr = self.lr_el[:, a:z] * s
             wd = self.wd_el[:, a:z]
             if kind == "adam":
@@ -361,7 +381,11 @@ class Ensemble:
 
     # ------------------------------------------------------------------ steps
     def _batch(self):
-        X, T = self.gen(self.t)
+        if self.Xall is not None:   # pre-generated: one gather per step
+            X = self.Xall.index_select(1, self.t.view(1))[:, 0]
+            T = self.Tall.index_select(1, self.t.view(1))[:, 0]
+        else:
+            X, T = self.gen(self.t)
         if not self.identity_streams:
             X, T = X.index_select(0, self.stream), T.index_select(0, self.stream)
         return X, T
@@ -520,6 +544,43 @@ class Ensemble:
 
 
 # ---------------------------------------------------------------------- batched pieces
+def _rule(kind):
+    """The elementwise update of one rule, written for torch.compile (one fused kernel)."""
+    def step(th, g, mm, vv, lr_el, wd_el, s, indep, mu, b1, b2, eps, ibc1, ibc2):
+        lr = lr_el * s
+        keep = 1.0 - wd_el * torch.where(indep, s, lr)
+        if kind == "sgd":
+            m_new = mu * mm + g
+            th.copy_(keep * th - lr * m_new)
+        elif kind == "adam":
+            g = g + wd_el * th
+            m_new = b1 * mm + (1.0 - b1) * g
+            v_new = b2 * vv + (1.0 - b2) * g * g
+            th.copy_(th - (lr * ibc1) * m_new / (torch.sqrt(v_new * ibc2) + eps))
+            vv.copy_(v_new)
+        elif kind == "lion":
+            u = torch.sign(b1 * mm + (1.0 - b1) * g)
+            m_new = b2 * mm + (1.0 - b2) * g
+            th.copy_(keep * th - lr * u)
+        else:  # adamw
+            m_new = b1 * mm + (1.0 - b1) * g
+            v_new = b2 * vv + (1.0 - b2) * g * g
+            th.copy_(keep * th - (lr * ibc1) * m_new / (torch.sqrt(v_new * ibc2) + eps))
+            vv.copy_(v_new)
+        mm.copy_(m_new)
+    return step
+
+
+_COMPILED = {}
+
+
+def _compiled(kind):
+    f = _COMPILED.get(kind)
+    if f is None:
+        f = _COMPILED[kind] = torch.compile(_rule(kind), dynamic=True, fullgraph=True)
+    return f
+
+
 def newton_schulz(G):
     """Batched quintic Newton–Schulz (float64) of G (S, r, c); the numba loop's NS5."""
     a, b, c = NS_COEFFS
