@@ -77,8 +77,8 @@ def cpu(steps, widths):
     nconf = sum(g["configs"] for g in groups)
     out["ensemble"] = {"groups": groups, "wall_s": wall, "configs": nconf,
                        "configs_per_min": nconf / wall * 60}
-    # numba sweep on a subset of the same configs (one lr, two wd, both seeds per width)
-    sub = [c for n in widths for c in mix(n, (0, 1), steps) if c.lr == LRS[2] and c.wd in WDS[1:3]]
+    # numba sweep on a subset of the same configs (two lr, two wd, both seeds per width)
+    sub = [c for n in widths for c in mix(n, (0, 1), steps) if c.lr in LRS[1:3] and c.wd in WDS[1:3]]
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         res = sweep(sub, tmp, workers=2, progress=False)
@@ -170,7 +170,7 @@ def check_cuda(refs_dir, dev):
     return out
 
 
-def gpu(refs, quick=False):
+def gpu(refs, ablation=True):
     import torch
     from mupsim.sim.ensemble import run_group
     dev = "cuda"
@@ -211,7 +211,7 @@ def gpu(refs, quick=False):
     # what the CUDA graphs and the compiled optimizer buy (one group each, switched off)
     import mupsim.sim.ensemble.engine as E
     abl = {}
-    for n, S, what in ((64, 200, "no CUDA graphs"), (512, 50, "eager optimizer")):
+    for n, S, what in ((64, 200, "no CUDA graphs"), (512, 50, "eager optimizer"))[:2 * ablation]:
         cfgs = mix(n, tuple(range(S // 25)))
         E.COMPILE_OPT = what != "eager optimizer"
         t0 = time.perf_counter()
@@ -269,6 +269,7 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--widths", default="64,128")
     ap.add_argument("--refs")
+    ap.add_argument("--no-ablation", action="store_true")
     a = ap.parse_args(argv)
     if a.what == "refs":
         refs(a.dir)
@@ -276,7 +277,7 @@ def main(argv=None):
     if a.what == "cpu":
         R = cpu(a.steps, [int(w) for w in a.widths.split(",")])
     else:
-        R = gpu(a.refs)
+        R = gpu(a.refs, ablation=not a.no_ablation)
     txt = json.dumps(R, indent=1, default=str)
     print(txt)
     if a.out:

@@ -32,6 +32,21 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _prepare_all(configs):
+    """:func:`mupsim.sim.run.prepare` of every config (in a thread pool when there are many:
+    the random init and the held-out set release the GIL)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mupsim.sim.run import prepare
+    threads = min(8, os.cpu_count() or 1, len(configs))
+    if threads <= 1:
+        return [prepare(c) for c in configs]
+    first = prepare(configs[0])   # serially: fills the calculator's and numba's caches
+    with ThreadPoolExecutor(threads) as ex:
+        return [first] + list(ex.map(prepare, configs[1:]))
+
+
 def run_group(configs, device: str | None = None, graphs: bool | None = None) -> list:
     """Train ``configs`` (all with the same :func:`group_key`) together; one Result each, in
     order. ``device``: a torch device string (default: CUDA if available, else CPU).
@@ -59,7 +74,7 @@ def run_group(configs, device: str | None = None, graphs: bool | None = None) ->
                           f"got {len(keys)} groups")
     device = device or default_device()
     t0 = time.perf_counter()
-    preps = [prepare(c) for c in configs]
+    preps = _prepare_all(configs)
     t_prep = time.perf_counter() - t0
     ens = Ensemble(preps, device)
     t1 = time.perf_counter()

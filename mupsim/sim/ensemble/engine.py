@@ -528,18 +528,32 @@ class Ensemble:
             self.graphs[k] = g
         return g
 
-    def spectra(self):
-        """{name: (S, min(r, c)) float64 numpy} singular values at the end (NaN if diverged)."""
-        out = {}
+    def spectra(self, threads: int | None = None):
+        """{name: (S, min(r, c)) float64} singular values at the end (NaN if diverged).
+
+        Computed on the host with ``np.linalg.svd`` of the float64 matrix, as :func:`run`
+        does (so they match it to LAPACK rounding), in a thread pool (LAPACK releases the
+        GIL): batched float64 SVD on the GPU measured slower (H100, S = 200, n = 512: 11.9 s
+        for the group's spectra vs a training time of 8.5 s)."""
+        from concurrent.futures import ThreadPoolExecutor
+        import os
         ok = (self.div_step < 0).cpu().numpy()
-        for p in self.mats:
-            W = self.W[p].to(torch.float64)
-            fin = torch.isfinite(W).flatten(1).all(dim=1).cpu().numpy() & ok
-            sv = np.full((self.S, min(W.shape[1:])), np.nan)
-            if fin.any():
-                idx = torch.as_tensor(np.flatnonzero(fin), device=self.dev)
-                sv[fin] = torch.linalg.svdvals(W.index_select(0, idx)).cpu().numpy()
-            out[self.lay.names[p]] = sv
+        mats = {self.lay.names[p]: self.W[p].to(torch.float64).cpu().numpy() for p in self.mats}
+        out = {k: np.full((self.S, min(W.shape[1:])), np.nan) for k, W in mats.items()}
+        jobs = [(k, s) for k, W in mats.items() for s in range(self.S)
+                if ok[s] and np.all(np.isfinite(W[s]))]
+
+        def one(job):
+            k, s = job
+            out[k][s] = np.linalg.svd(mats[k][s], compute_uv=False)
+
+        threads = threads or min(16, os.cpu_count() or 1)
+        if threads > 1 and len(jobs) > 1:
+            with ThreadPoolExecutor(threads) as ex:
+                list(ex.map(one, jobs))
+        else:
+            for j in jobs:
+                one(j)
         return out
 
 
