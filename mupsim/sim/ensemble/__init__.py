@@ -79,9 +79,9 @@ def run_group(configs, device: str | None = None, graphs: bool | None = None) ->
     ens = Ensemble(preps, device)
     t1 = time.perf_counter()
     ens.train(graphs=graphs)
+    out_mat = ens.finish()   # waits for the host-side rank metrics
     t_train = time.perf_counter() - t1
     out_loss = ens.out_loss.cpu().numpy()
-    out_mat = ens.out_mat.cpu().numpy()
     out_act = ens.out_act.cpu().numpy()
     div = ens.div_step.cpu().numpy()
     t1 = time.perf_counter()

@@ -33,6 +33,9 @@ from mupsim.sim.result import MATRIX_METRICS
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 N_METRICS = len(MATRIX_METRICS)
+N_DEVICE_METRICS = MATRIX_METRICS.index("eff_lr") + 1   # rms .. eff_lr: computed on the device
+# the rest (stable_rank, effective_rank, sv1..sv4) come from all singular values, on the host
+RANK_METRICS = MATRIX_METRICS[N_DEVICE_METRICS:]
 EVAL_CHUNK = 1024  # rows of the held-out set per evaluation forward pass
 GRAPH_STEPS = 16   # plain steps per CUDA graph replay
 COMPILE_OPT = True       # CUDA: torch.compile the elementwise optimizer rules
@@ -152,6 +155,7 @@ class Ensemble:
             o += c
         self.prev = [torch.zeros_like(self.W[p]) for p in self.mats]
         self.graphs = {}
+        self._pool, self._rank_jobs = None, []
         self.fused_cpu = dev.type == "cpu"   # numba optimizer on CPU; torch ops elsewhere
         self.compiled = dev.type == "cuda" and COMPILE_OPT   # one fused Triton kernel per rule
         if self.fused_cpu:  # numpy views (shared memory) for the fused CPU optimizer
@@ -484,7 +488,33 @@ class Ensemble:
                 vals += [torch.full_like(r, torch.nan)] * 4
             lr = torch.as_tensor(self.p_lr64[:, p], dtype=f, device=self.dev)
             vals.append(lr * s64 / (r * r))
-            put(self.out_mat[:, :, mi, li].T, torch.stack(vals))
+            put(self.out_mat[:, :N_DEVICE_METRICS, mi, li].T, torch.stack(vals))
+        self._submit_rank_metrics(li)
+
+    def _submit_rank_metrics(self, li):
+        """Queue the spectrum-based metrics of every live member at log column li on host
+        threads (float64 LAPACK, as the numba loop computes them); the device goes on."""
+        from concurrent.futures import ThreadPoolExecutor
+        import os
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(min(16, os.cpu_count() or 1))
+        live = np.flatnonzero(self.alive.cpu().numpy())
+        for mi, p in enumerate(self.mats):
+            # a copy: on CPU a float64 W is a view of theta, which the next update overwrites
+            W = self.W[p].to(torch.float64).cpu().numpy().copy()
+            for s in live:
+                self._rank_jobs.append((s, mi, li, self._pool.submit(rank_metrics, W[s])))
+
+    def finish(self):
+        """Wait for the host-side metrics and write them into ``out_mat`` (host copy)."""
+        out = self.out_mat.cpu().numpy()
+        for s, mi, li, fut in self._rank_jobs:
+            out[s, N_DEVICE_METRICS:, mi, li] = fut.result()
+        self._rank_jobs = []
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        return out
 
     # ------------------------------------------------------------------ driver
     def train(self, graphs: bool | None = None, graph_steps: int = GRAPH_STEPS):
@@ -619,6 +649,27 @@ def newton_schulz(G):
         B = b * A + c * torch.bmm(A, A)
         X = a * X + torch.bmm(B, X)
     return X.transpose(1, 2) if tr else X
+
+
+def rank_metrics(W):
+    """(stable_rank, effective_rank, sv1..sv4) of one float64 matrix: the numba loop's
+    ``singular_values`` (eigenvalues of the smaller Gram matrix, LAPACK) + ``rank_stats``."""
+    out = np.full(len(RANK_METRICS), np.nan)
+    if not np.all(np.isfinite(W)):
+        return out
+    r, c = W.shape
+    G = W @ W.T if r <= c else W.T @ W
+    ev = np.linalg.eigvalsh(G)[::-1]
+    sv = np.sqrt(np.where(ev > 0.0, ev, 0.0))
+    k = min(len(RANK_METRICS) - 2, sv.size)
+    out[2:2 + k] = sv[:k]
+    if sv[0] > 0.0:
+        tot = sv.sum()
+        pr = sv / tot
+        pr = pr[pr > 0.0]
+        out[0] = (sv * sv).sum() / (sv[0] * sv[0])
+        out[1] = math.exp(-(pr * np.log(pr)).sum())
+    return out
 
 
 def power_iteration(W, v, iters):
