@@ -100,6 +100,10 @@ class Ensemble:
         self.mu, self.b1, self.b2, self.eps = (T(hyper[:, i]).view(S, 1) for i in range(4))
         self.b1_64 = T(hyper[:, 1], torch.float64).view(S, 1)
         self.b2_64 = T(hyper[:, 2], torch.float64).view(S, 1)
+        # Adam's ε per element (the calculator's per-layer ε with eps_rule="derived")
+        p_eps = np.stack([p.p_eps if getattr(p, "p_eps", None) is not None
+                          else np.full(P, p.hyper[3]) for p in preps])
+        self.eps_el = T(np.repeat(p_eps, sizes, axis=1))
         self.indep = T([p.independent for p in preps], torch.bool).view(S, 1)
         self.sched64 = np.stack([schedule_table(p.config, p.decay_steps) for p in preps])
         self.sched = T(self.sched64)                                   # (S, steps+1)
@@ -112,7 +116,8 @@ class Ensemble:
         self.muon = self.opt == "muon"
         self.segments = self._segments(preps[0].muon_mask)
         # data: one stream per distinct (seed, teacher rank, label noise)
-        keys = [(p.config.seed, p.config.teacher_rank, p.config.label_noise) for p in preps]
+        keys = [(p.config.seed, p.config.teacher_rank, p.config.label_noise,
+                 p.config.teacher_decay, p.config.input_spectrum) for p in preps]
         uniq = list(dict.fromkeys(keys))
         first = [keys.index(k) for k in uniq]
         self.stream = T([uniq.index(k) for k in keys], torch.int64)
@@ -122,7 +127,7 @@ class Ensemble:
             T(np.stack([preps[i].data.A2 for i in first])),
             T([preps[i].config.seed for i in first], torch.int64),
             T([preps[i].config.label_noise for i in first], torch.float64),
-            self.b, self.task_cls)
+            self.b, self.task_cls, _xscale([preps[i] for i in first], cfg.input_dim, dev))
         # all batches of the run at once when they fit (removes ~30 small ops per step)
         U = len(uniq)
         per_step = U * self.b * (cfg.input_dim + cfg.output_dim) * self.theta.element_size()
@@ -163,7 +168,7 @@ class Ensemble:
             self._np = dict(theta=self.theta.numpy(), grad=self.grad.numpy(), m=self.m.numpy(),
                             v=self.v.numpy(), lr=self.lr_el.numpy(), wd=self.wd_el.numpy(),
                             mu=hy[:, 0].copy(), b1=hy[:, 1].copy(), b2=hy[:, 2].copy(),
-                            eps=hy[:, 3].copy(), indep=self.indep.view(-1).numpy().copy())
+                            eps=self.eps_el.numpy(), indep=self.indep.view(-1).numpy().copy())
 
     # ------------------------------------------------------------------ helpers
     def _view(self, buf, p):
@@ -332,15 +337,17 @@ class Ensemble:
             th, g, mm, vv = (x[:, a:z] for x in (self.theta, self.grad, self.m, self.v))
             if self.compiled and isinstance(kind, str):
                 _compiled(kind)(th, g, mm, vv, self.lr_el[:, a:z], self.wd_el[:, a:z], s,
-                                self.indep, self.mu, self.b1, self.b2, self.eps, ibc1, ibc2)
+                                self.indep, self.mu, self.b1, self.b2, self.eps_el[:, a:z],
+                                ibc1, ibc2)
                 continue
             lr = self.lr_el[:, a:z] * s
             wd = self.wd_el[:, a:z]
+            eps = self.eps_el[:, a:z]
             if kind == "adam":
                 g = g + wd * th
                 mm.mul_(self.b1).add_((1.0 - self.b1) * g)
                 vv.mul_(self.b2).add_((1.0 - self.b2) * g * g)
-                th.sub_((lr * ibc1) * mm / (torch.sqrt(vv * ibc2) + self.eps))
+                th.sub_((lr * ibc1) * mm / (torch.sqrt(vv * ibc2) + eps))
                 continue
             keep = 1.0 - wd * torch.where(self.indep, s, lr)
             if kind == "sgd":
@@ -353,7 +360,7 @@ class Ensemble:
             elif kind == "adamw":
                 mm.mul_(self.b1).add_((1.0 - self.b1) * g)
                 vv.mul_(self.b2).add_((1.0 - self.b2) * g * g)
-                th.mul_(keep).sub_((lr * ibc1) * mm / (torch.sqrt(vv * ibc2) + self.eps))
+                th.mul_(keep).sub_((lr * ibc1) * mm / (torch.sqrt(vv * ibc2) + eps))
             else:
                 self._muon(kind[1], th, g, mm, lr, keep)
 
@@ -599,6 +606,16 @@ class Ensemble:
 
 
 # ---------------------------------------------------------------------- batched pieces
+def _xscale(preps, k, dev):
+    """(U, k) float64 input scales √λ_i of the streams' Gaussian inputs, or None when every
+    stream is isotropic (``Dataset.xscale`` empty)."""
+    xs = [getattr(p.data, "xscale", np.zeros(0)) for p in preps]
+    if all(x.size == 0 for x in xs):
+        return None
+    return torch.as_tensor(np.stack([x if x.size else np.ones(k) for x in xs]),
+                           dtype=torch.float64, device=dev)
+
+
 def _rule(kind):
     """The elementwise update of one rule, written for torch.compile (one fused kernel)."""
     def step(th, g, mm, vv, lr_el, wd_el, s, indep, mu, b1, b2, eps, ibc1, ibc2):

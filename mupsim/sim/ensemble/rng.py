@@ -62,12 +62,14 @@ class BatchGenerator:
     """Online batches of ``b`` rows for U data streams (one per distinct seed/teacher/noise).
 
     ``A1`` (U, tw, k), ``A2`` (U, out, tw) teachers in the run dtype; ``seeds`` (U,) int64;
-    ``noise`` (U,) float64. ``__call__(t)`` (t a python int or a 0-d int64 device tensor)
+    ``noise`` (U,) float64; ``xscale`` (U, k) float64 input scales or None (isotropic).
+    ``__call__(t)`` (t a python int or a 0-d int64 device tensor)
     returns X (U, b, k) and T (U, b, out) in the run dtype.
     """
 
-    def __init__(self, A1, A2, seeds, noise, b: int, task_cls: bool):
+    def __init__(self, A1, A2, seeds, noise, b: int, task_cls: bool, xscale=None):
         self.A1, self.A2, self.b, self.task_cls = A1, A2, b, task_cls
+        self.xscale = xscale  # (U, k) float64 input scales (anisotropic Gaussian inputs) or None
         self.A1t = A1.transpose(1, 2)
         self.A2t = A2.transpose(1, 2)
         self.seeds = seeds
@@ -103,6 +105,8 @@ class BatchGenerator:
         a = (2.0 * math.pi) * u[..., 1]
         X = torch.stack((r * torch.cos(a), r * torch.sin(a)), dim=-1).view(U, C, 2 * self.npair)
         X = X[:, :, :b * k].reshape(U, C * b, k).to(dt)
+        if self.xscale is not None:   # the numba loop scales the stored (dtype) inputs
+            X = (X.to(torch.float64) * self.xscale.view(U, 1, k)).to(dt)
         hid = torch.relu(torch.bmm(X, self.A1t))
         T = torch.bmm(hid, self.A2t).view(U, C, b, out)
         if self.task_cls:
