@@ -465,20 +465,20 @@ class Ensemble:
         if self.Xte.shape[1]:
             put(self.out_loss[:, 1, li], self._eval_test())
         H, Y = c["H"], c["Y"]
-        gains = {lay.emb: rms(H[0]) / rms(X), lay.readout: rms(Y) / rms(H[-1])}
+        gains = {lay.emb: _ratio(rms(H[0]), rms(X)), lay.readout: _ratio(rms(Y), rms(H[-1]))}
         acts = [rms(H[0])]
         blocks = lay.blocks
         for l in range(self.L):
             if self.linear:
-                gains[int(blocks[l, B_W1])] = rms(H[l + 1]) / rms(H[l])
+                gains[int(blocks[l, B_W1])] = _ratio(rms(H[l + 1]), rms(H[l]))
                 acts.append(rms(H[l + 1]))
                 continue
             p1, p2 = int(blocks[l, B_W1]), int(blocks[l, B_W2])
             a1, a2 = c["A1"][l], c["A2"][l]
             pb = int(blocks[l, B_B1])
-            gains[p1] = rms(a1 - m[pb] * self._vec(pb) if pb >= 0 else a1) / rms(c["Z"][l])
+            gains[p1] = _ratio(rms(a1 - m[pb] * self._vec(pb) if pb >= 0 else a1), rms(c["Z"][l]))
             pb = int(blocks[l, B_B2])
-            gains[p2] = rms(a2 - m[pb] * self._vec(pb) if pb >= 0 else a2) / rms(c["S"][l])
+            gains[p2] = _ratio(rms(a2 - m[pb] * self._vec(pb) if pb >= 0 else a2), rms(c["S"][l]))
             acts += [rms(c["Z"][l]), rms(a1), rms(c["S"][l]), rms(a2), rms(c["O"][l]),
                      rms(H[l + 1])]
         acts.append(rms(Y))
@@ -494,7 +494,7 @@ class Ensemble:
             else:
                 vals += [torch.full_like(r, torch.nan)] * 4
             lr = torch.as_tensor(self.p_lr64[:, p], dtype=f, device=self.dev)
-            vals.append(lr * s64 / (r * r))
+            vals.append(_ratio(lr * s64, r * r))
             put(self.out_mat[:, :N_DEVICE_METRICS, mi, li].T, torch.stack(vals))
         self._submit_rank_metrics(li)
 
@@ -606,6 +606,11 @@ class Ensemble:
 
 
 # ---------------------------------------------------------------------- batched pieces
+def _ratio(a, b):
+    """a / b, NaN where b is 0 (the numba loop's ``_ratio``: a diagnostic, never inf)."""
+    return torch.where(b != 0, a / torch.where(b != 0, b, 1.0), torch.nan)
+
+
 def _xscale(preps, k, dev):
     """(U, k) float64 input scales √λ_i of the streams' Gaussian inputs, or None when every
     stream is isotropic (``Dataset.xscale`` empty)."""
