@@ -13,6 +13,12 @@ numba loop step for step (batches included: :mod:`mupsim.sim.ensemble.rng`). Res
 same :class:`~mupsim.sim.result.Result` as :func:`mupsim.sim.run.run` returns, with
 ``provenance["backend"] = "ensemble"``, the torch version, the device and the ensemble size.
 
+Reproducibility: the same group (same configs in the same order, same device) gives
+bit-identical results; the same config in a *different* group can differ in the last bits
+(~1e-16 relative: batched products take other kernel paths for another batch size), as it does
+from the numba loop (~1e-15). A sweep that needs bit-identical results across resumes must
+form its groups the same way every time.
+
 PyTorch is imported only inside this package (and only by :func:`run_group`): the core never
 needs it.
 """
