@@ -106,16 +106,17 @@ def equilibrium_rms(update_rms, lr, wd, beta1: float = 0.0, exact: bool = False)
 
     ``update_rms`` is the RMS of the update direction u (per unit lr).
     With beta1 > 0 the momentum EMA's lagged correlations are included, assuming
-    i.i.d. normalised gradients: × sqrt((1+β1)/(1−β1)). ``exact`` keeps the
-    O(lr·wd) correction of the fixed point, 2 → 2 − lr·wd.
+    per-step gradients orthogonal to w and i.i.d. in time: × sqrt((1+β1)/(1−β1)).
+    ``exact`` keeps the O(lr·wd) terms: 2 → 2 − lr·wd and, with momentum, the
+    coupling ρβ1 (ρ = 1 − lr·wd): × sqrt((1+ρβ1)/(1−ρβ1)).
     """
     lr, wd = _check(lr, wd, beta1, exact)
     u = _numbers(update_rms, "update_rms")
 
     def compute():
-        base = _fn("ms_exact" if exact else "rms")(u, lr, wd, beta1)
-        base = np.sqrt(base) if exact else base
-        return base * np.sqrt(_fn("momentum_factor")(u, lr, wd, beta1))
+        if exact:
+            return np.sqrt(_fn("ms_exact_momentum")(u, lr, wd, beta1))
+        return _fn("rms")(u, lr, wd, beta1) * np.sqrt(_fn("momentum_factor")(u, lr, wd, beta1))
     return _answer(compute, "equilibrium RMS")
 
 

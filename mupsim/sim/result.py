@@ -12,7 +12,10 @@ Array conventions (T logged steps, M matrices, A activation sites):
 * ``steps``: int64[T], optimizer steps at which quantities were logged (0 = init).
 * ``train_loss``, ``test_loss``: float64[T] (``test_loss`` is NaN without a held-out set).
 * ``matrix[metric]``: float64[M, T], rows in ``matrix_names`` order; metrics are
-  ``rms, sigma_max, gain, update_rms, rel_update, angular_update, cos_w_update, eff_lr``.
+  ``rms, sigma_max, gain, update_rms, rel_update, angular_update, cos_w_update, eff_lr,
+  stable_rank, effective_rank, sv1, sv2, sv3, sv4`` (definitions:
+  :mod:`mupsim.sim.kernels.diagnostics`). Results saved before simulator version 3 lack the
+  last six and load without them.
 * ``activation_rms``: float64[A, T], rows in ``activation_names`` order.
 * ``spectra[name]``: float64 singular values of each matrix at the end of training.
 * Entries logged after a divergence are NaN. ``status`` is ``"ok"``, ``"diverged"`` or
@@ -41,7 +44,8 @@ from mupsim.errors import MupsimError
 
 STATUSES = ("ok", "diverged", "error")
 MATRIX_METRICS = ("rms", "sigma_max", "gain", "update_rms", "rel_update", "angular_update",
-                  "cos_w_update", "eff_lr")
+                  "cos_w_update", "eff_lr", "stable_rank", "effective_rank", "sv1", "sv2", "sv3",
+                  "sv4")
 FORMAT_VERSION = 1
 
 
@@ -316,7 +320,7 @@ def _stem(path_stem) -> Path:
 
 
 def _write_temp(path: Path, writer: Callable[[io.BufferedWriter], Any]) -> str:
-    """Write a temp file beside ``path`` (``.<name>.<random>.tmp``), fsync it and
+    """Write a temp file beside ``path`` (``.<name>.<random>.tmp``, as :func:`_atomic_write`), fsync it and
     return its name; on failure remove it and re-raise."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -329,6 +333,18 @@ def _write_temp(path: Path, writer: Callable[[io.BufferedWriter], Any]) -> str:
             os.unlink(tmp)
         raise
     return tmp
+
+
+def _atomic_write(path: Path, writer: Callable[[io.BufferedWriter], Any]) -> None:
+    """Write ``path`` via a temp file in the same directory, fsync, then os.replace."""
+    tmp = _write_temp(path, writer)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
 
 
 def _fsync_dir(folder: Path) -> None:
