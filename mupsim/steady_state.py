@@ -83,7 +83,7 @@ def _check(lr, wd, beta1: float = 0.0, exact: bool = False, has_exact: bool = Tr
         raise MupsimError(f"lr and wd arrays must have broadcastable shapes; got {lr.shape} and "
                           f"{wd.shape}") from None
     if isinstance(beta1, bool) or not isinstance(beta1, (int, float, np.integer, np.floating)) \
-            or not (0.0 <= float(beta1) < 1.0):
+            or not (0 <= beta1 < 1):
         raise MupsimError(f"beta1 must lie in [0, 1), got {beta1!r}")
     if exact:
         if np.any(x >= 2):
@@ -147,7 +147,7 @@ def sigma_max(rms, fan_out: int, fan_in: int, alpha: float):
         fans.append(int(f))
     try:
         a = float(alpha)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         a = float("nan")
     if isinstance(alpha, (bool, str)) or not 0.5 <= a <= 1.0:
         raise MupsimError(f"alpha must be a number in [1/2, 1] (1/2 noise-like, 1 rank-one); "

@@ -79,7 +79,8 @@ def _accepted_config_is_sound(c: SimConfig) -> None:
     assert limits.estimate_bytes(c) <= limits.max_bytes()
     assert c.steps <= limits.MAX_STEPS and c.n_logs <= limits.MAX_LOGS
     s = settings_for(c)  # the calculator accepts it: a run cannot fail on its rules
-    assert all(math.isfinite(v) for x in s.layers.values() for v in x.to_dict().values())
+    assert all(math.isfinite(v) for x in s.layers.values() for v in x.to_dict().values()
+               if v is not None)
     again = SimConfig.from_dict(json.loads(json.dumps(c.to_dict())))
     assert again == c and again.key() == c.key()
 
@@ -200,7 +201,7 @@ def test_transfer_answers_finite_settings_or_mupsim_error(kw, n0, n, lr, wd, bas
     except MupsimError:
         return
     for x in s.layers.values():
-        assert all(math.isfinite(v) and v >= 0 for v in x.to_dict().values())
+        assert all(math.isfinite(v) and v >= 0 for v in x.to_dict().values() if v is not None)
 
 
 @FAST
@@ -285,3 +286,13 @@ def test_leading_order_formulas_warn_outside_their_accurate_range():
         warnings.simplefilter("error")
         ss.angular_update(1e-3, 0.1)  # lr·wd = 1e-4: no warning
         ss.relaxation_time(1.0, 1.5, exact=True)  # the exact formula holds up to 2
+
+
+# ------------------------------------------------------------------------ log schedule
+@settings(max_examples=200, deadline=None)
+@given(steps=st.integers(1, 3000), n_logs=st.integers(2, 60))
+def test_log_schedule_starts_at_0_and_ends_at_the_last_step(steps, n_logs):
+    from mupsim.sim.run import log_schedule
+    s = log_schedule(steps, n_logs)
+    assert s[0] == 0 and s[-1] == steps and np.all(np.diff(s) > 0)
+    assert s.size == min(n_logs, steps + 1)
