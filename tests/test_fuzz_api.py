@@ -296,3 +296,42 @@ def test_log_schedule_starts_at_0_and_ends_at_the_last_step(steps, n_logs):
     s = log_schedule(steps, n_logs)
     assert s[0] == 0 and s[-1] == steps and np.all(np.diff(s) > 0)
     assert s.size == min(n_logs, steps + 1)
+
+
+# ------------------------------------------------------------------------ alpha, power-law fits
+seq = st.lists(st.floats(allow_nan=True, allow_infinity=True) | st.integers(-5, 5000) | junk,
+               max_size=6) | junk
+
+
+@FAST
+@given(x=num | st.floats(0, 1) | st.lists(st.floats(0, 1), max_size=3))
+def test_alpha_conversions_answer_or_mupsim_error(x):
+    for f, lo, hi in ((mupsim.alpha_from_rank_exponent, 0.5, 1.0),
+                      (mupsim.rank_exponent_from_alpha, 0.0, 1.0)):
+        try:
+            v = np.asarray(f(x), float)
+        except MupsimError:
+            continue
+        assert np.all(np.isfinite(v)) and np.all((v >= lo) & (v <= hi))
+
+
+@FAST
+@given(widths=seq, values=seq)
+def test_alpha_from_stable_ranks_answers_or_mupsim_error(widths, values):
+    try:
+        est = mupsim.alpha_from_stable_ranks(widths, values)
+    except MupsimError:
+        return
+    assert 0.5 <= est.alpha_rule <= 1 and math.isfinite(est.rho)
+
+
+@FAST
+@given(widths=seq, values=seq, n_boot=st.integers(-1, 50) | junk,
+       level=st.floats(-1, 2) | junk, seed=st.integers(-1, 10) | junk)
+def test_power_law_fit_answers_or_mupsim_error(widths, values, n_boot, level, seed):
+    from mupsim.analysis import power_law_fit
+    try:
+        fit = power_law_fit(widths, values, n_boot=n_boot, level=level, seed=seed)
+    except MupsimError:
+        return
+    assert math.isfinite(fit.exponent) and len(fit.widths) >= 2
