@@ -285,3 +285,19 @@ def test_broken_pipe_ends_quietly(monkeypatch, capsys):
     monkeypatch.setattr(cli, "_cmd_exponents", closed)
     assert main(["exponents"]) == 141
     assert capsys.readouterr().err == ""
+
+
+def test_out_under_a_folder_that_cannot_be_searched_is_one_line(tmp_path, monkeypatch, capsys):
+    import pathlib
+    real = pathlib.Path.exists
+
+    def exists(self, *a, **k):  # what a non-root user sees under a mode-700 folder of another
+        if "locked" in str(self):
+            raise PermissionError(13, "Permission denied")
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(mupsim.sim, "run", _never)
+    monkeypatch.setattr(pathlib.Path, "exists", exists)
+    assert main(["simulate", "--out", str(tmp_path / "locked" / "inner" / "r")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "Permission denied" in err
