@@ -1,7 +1,7 @@
 """The calculator: exponents derived in ``mupsim.theory``, served per layer.
 
 Conventions: effective weight W = n^(-a)·w, init w0 ~ N(0, n^(-2b)), learning
-rate η·n^(-c), weight decay λ·n^(-w) (coupled AdamW: w ← w − η_l(u + λ_l w)).
+rate η·n^(-c), weight decay λ·n^(-w) (lr-scaled decay, PyTorch AdamW: w ← w − η_l(u + λ_l w); not independent decay w ← w − η_l u − λ_l w).
 Every exponent is the x of n^(-x), an exact ``fractions.Fraction``.
 """
 
@@ -70,7 +70,7 @@ class Exponents:
             "wd_rule": self.wd_rule,
             "alignment_exponent": None if self.alignment_exponent is None else float(self.alignment_exponent),
             "solver": self.solver,
-            "convention": "x in n^(-x); effective W = n^-a w, w0 ~ N(0, n^-2b), lr eta n^-c, wd lambda n^-w (coupled)",
+            "convention": "x in n^(-x); effective W = n^-a w, w0 ~ N(0, n^-2b), lr eta n^-c, wd lambda n^-w (lr-scaled decay as in PyTorch AdamW: per-step decay lr*wd)",
             "layers": {k: v.to_dict() for k, v in self.layers.items()},
         }
         if self.depth is not None:
@@ -434,5 +434,5 @@ def _horizon(layers, S) -> dict:
     short = sorted(l for l, r in rel.items() if r < HORIZON_RELAXATIONS)
     return {"steps": float(S), "relaxation_steps": tau, "relaxations": rel, "short": short,
             "threshold": HORIZON_RELAXATIONS,
-            "note": "relaxation time 1/(2*lr_l*wd_l) steps (coupled decay); short: fewer than threshold relaxations, "
+            "note": "relaxation time 1/(2*lr_l*wd_l) steps (lr-scaled decay, PyTorch AdamW); short: fewer than threshold relaxations, "
                     "the steady state assumed by the steady-state wd rules is not reached"}

@@ -23,7 +23,7 @@ from __future__ import annotations
 import sympy as sp
 
 from mupsim.errors import MupsimError, rational
-from mupsim.theory.derivation import Derivation
+from mupsim.theory.derivation import Derivation, symbol
 from mupsim.theory.layers import LAYER_CLASSES, LAYERS
 from mupsim.theory.optimizers import Optimizer, entry_exponent, kind_for
 
@@ -178,19 +178,19 @@ def _derive_greedy(init: dict, opt: Optimizer, alpha: sp.Rational) -> Derivation
         lc = LAYER_CLASSES[name]
         kind = kind_for(opt, lc.vector, name)
         a, b = init[f"a_{name}"], init[f"b_{name}"]
-        c = sp.Symbol(f"c_{name}", real=True)
+        c = sp.Symbol(f"c_{name}".replace("norm_gain", "gain"), real=True)
         gamma = 0 if name == "readout" else g
         fan = 0 if lc.vector else lc.d_in
         x = update_exponent(kind, name, a, b, c, gamma, alpha) - alpha * fan
         if kind == "spectral":
             d.step(f"{name}: Muon's orthogonalised update moves ‖ΔW z‖ by n^-(a+c)·‖z‖ when fan_out ≥ fan_in "
                    "(whatever the alignment), by n^-(a+c)·‖z‖·(fan_out/fan_in)^(1−α) otherwise; RMS over "
-                   f"fan_out = n^{lc.d_out}, exponent", sp.Eq(sp.Symbol(f"x_{name}"), x))
+                   f"fan_out = n^{lc.d_out}, exponent", sp.Eq(symbol(f"x_{name}"), x))
         else:
             what = {"gradient": "SGD: ε = 2a + c + γ", "normalized": "normalised update: ε = a + c",
                     "relative": "Adafactor: ε = a + b + c"}[kind]
             d.step(f"{name}: ΔW coordinates n^-ε ({what}, γ = {gamma}); the output change sums "
-                   f"{'no' if fan == 0 else 'fan_in = n'} terms, exponent", sp.Eq(sp.Symbol(f"x_{name}"), x))
+                   f"{'no' if fan == 0 else 'fan_in = n'} terms, exponent", sp.Eq(symbol(f"x_{name}"), x))
         sol = sp.solve(sp.Eq(x, 0), c)
         if len(sol) != 1:
             raise MupsimError(f"no learning-rate exponent makes the {name} update Θ(1)")

@@ -34,7 +34,7 @@ class Optimizer:
     kind: str  # "gradient" | "normalized" | "relative" | "spectral"
     k: int
     vector_kind: str  # kind used for vector-like parameters (and, for Muon, embedding/readout)
-    steady_state: bool  # does coupled weight decay set a steady-state norm (section steady_state)
+    steady_state: bool  # does lr-scaled weight decay (PyTorch AdamW) set a steady-state norm (section steady_state)
     note: str = ""
     spectral_layers: tuple = ("hidden",)  # matrices a spectral (Muon) optimizer trains
 
@@ -43,9 +43,9 @@ OPTIMIZERS: dict[str, Optimizer] = {
     "sgd": Optimizer("sgd", "SGD (with or without momentum)", "gradient", 2, "gradient", False,
                      "update ∝ gradient"),
     "adam": Optimizer("adam", "Adam (weight decay as an L2 term, normalised with the gradient)", "normalized", 1,
-                      "normalized", False, "coordinate-wise normalised; its L2 decay is not the coupled "
-                      "AdamW decay the steady-state rules assume"),
-    "adamw": Optimizer("adamw", "AdamW (coupled decay w ← w − η(u + λw))", "normalized", 1, "normalized", True,
+                      "normalized", False, "coordinate-wise normalised; its L2 decay is not the lr-scaled "
+                      "(PyTorch AdamW) decay the steady-state rules assume"),
+    "adamw": Optimizer("adamw", "AdamW (lr-scaled decay, as in PyTorch: w ← w − η(u + λw))", "normalized", 1, "normalized", True,
                        "coordinate-wise normalised"),
     "adafactor": Optimizer("adafactor", "Adafactor (update scaled by parameter RMS)", "relative", 0, "relative", False,
                            "update ∝ RMS(w)"),

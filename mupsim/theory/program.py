@@ -44,7 +44,7 @@ from mupsim.theory.layers import LAYER_CLASSES, LAYERS
 from mupsim.theory.optimizers import Optimizer, kind_for
 
 ORDER = ("embedding", "hidden", "readout", "bias", "norm_gain")
-C = {l: sp.Symbol(f"c_{l}", real=True) for l in LAYERS}
+C = {l: sp.Symbol(f"c_{l}".replace("norm_gain", "gain"), real=True) for l in LAYERS}
 
 
 @dataclass(frozen=True)
