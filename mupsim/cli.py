@@ -95,6 +95,7 @@ def _cmd_exponents(args) -> int:
     else:
         print(f"{e.parameterization.upper()} · {e.optimizer} · alignment {e.alignment}"
               + (f" · wd rule {e.wd_rule}" if e.wd_rule else "") + f" · solver {e.solver}"
+              + (f" · per-layer alignment {args.layer_alignment}" if args.layer_alignment else "")
               + "   (exponent x of n^-x; W = n^-a w, w0 ~ N(0, n^-2b), lr ∝ n^-c, wd ∝ n^-w)")
         rows = [[l, _fmt(x.multiplier), _fmt(x.init_std), _fmt(x.lr), _fmt(x.wd), _fmt(x.eps)]
                 for l, x in e.layers.items()]
