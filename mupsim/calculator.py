@@ -274,7 +274,11 @@ def _check_width(name, value):
 
 
 def _check_nonneg(name, value):
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+    try:
+        finite = math.isfinite(value)
+    except (TypeError, OverflowError):  # not a number, or an integer beyond float range
+        finite = False
+    if isinstance(value, bool) or not isinstance(value, Real) or not finite:
         raise MupsimError(f"{name} must be a finite non-negative number, got {value!r}")
     if value < 0:
         raise MupsimError(f"{name} must be non-negative, got {value}")

@@ -187,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=_int, default=None)
     _add_rule_options(p)
     p.set_defaults(func=_cmd_transfer)
+    from mupsim.torch import cli as torch_cli  # torch-free: torch is imported only to read .pt files
+
+    torch_cli.add_subcommands(sub)
     try:
         from mupsim.sim import cli as sim_cli
     except ImportError:  # simulator not installed/built
@@ -205,11 +208,23 @@ def main(argv=None) -> int:
             return 2
         return int(args.func(args) or 0)
     except MupsimError as exc:
-        print(f"mupsim: error: {exc}", file=sys.stderr)
+        print(f"mupsim: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mupsim: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `mupsim exponents --explain | head -1`: stop quietly
+        import os
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):  # stdout replaced or closed
+            pass
+        return 141
+
+
+def _one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters shown as escapes (one line)."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
 
 
 if __name__ == "__main__":

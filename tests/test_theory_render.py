@@ -23,8 +23,10 @@ PLACEHOLDERS = ("...", "TODO", "XXX", "FIXME", "<placeholder>")
 
 
 def test_rendered_theory_has_no_unrendered_sympy_or_placeholders():
+    import re
     bad = []
     for rel, text in render.files().items():
+        text = re.sub(r"`[^`\n]*`", "", text)  # inline code may quote Python (e.g. exponents(..., ...))
         for needle in RAW_SYMPY + PLACEHOLDERS:
             if needle in text:
                 bad.append((rel, needle))

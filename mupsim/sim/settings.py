@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from mupsim.sim.config import SimConfig
 
-SIMULATOR_VERSION = 3  # 3: depth rules use the relative branch multiplier (L/L_base)^-alpha_L
+SIMULATOR_VERSION = 4  # 3: task families and rank diagnostics; 4: depth rules use the relative branch multiplier (L/L_base)^-alpha_L
 """Bump whenever the kernels' numbers change for an existing config (sweeps re-run stale results)."""
 
 
