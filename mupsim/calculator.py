@@ -61,6 +61,8 @@ class Exponents:
     depth: dict | None = None
     derivation: Derivation = field(default=None, repr=False, compare=False)
     solver: str = "program"
+    layer_alignment: dict | None = None  # per-layer (alpha, omega, u) overrides, as strings
+    muon_convention: str = "spectral"
 
     def to_dict(self) -> dict:
         out = {
@@ -70,6 +72,10 @@ class Exponents:
             "wd_rule": self.wd_rule,
             "alignment_exponent": None if self.alignment_exponent is None else float(self.alignment_exponent),
             "solver": self.solver,
+            "layer_alignment": None if self.layer_alignment is None else
+            {k: dict(zip(("alpha", "omega", "u"), (float(sp.Rational(x)) for x in v)))
+             for k, v in self.layer_alignment.items()},
+            "muon_convention": self.muon_convention,
             "convention": "x in n^(-x); effective W = n^-a w, w0 ~ N(0, n^-2b), lr eta n^-c, wd lambda n^-w (lr-scaled decay as in PyTorch AdamW: per-step decay lr*wd)",
             "layers": {k: v.to_dict() for k, v in self.layers.items()},
         }
@@ -142,7 +148,7 @@ def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_ru
                           "inside residual blocks; branch multiplier (L/L_base)^-alpha_L is 1 at the base depth",
         }
     return Exponents(p.name, opt.name, _alignment_name(alpha), wd_rule,
-                     None if ae is None else _frac(ae), layers, depth, full, solver)
+                     None if ae is None else _frac(ae), layers, depth, full, solver, la, muon_convention)
 
 
 def _norm_wd_rule(wd_rule):

@@ -189,3 +189,10 @@ def test_rms_matched_muon_shifts_lr_by_half_max_dim_and_keeps_the_per_step_decay
 def test_rms_matched_convention_is_refused_for_non_muon_optimizers():
     with pytest.raises(MupsimError, match="Muon only"):
         mupsim.exponents("mup", "adamw", muon_convention="rms")
+
+
+def test_json_records_the_solver_and_per_layer_alignment():
+    d = mupsim.exponents("mup", "adam", layer_alignment={"hidden": ("3/4", "1/2", "3/4")}).to_dict()
+    assert d["solver"] == "program"
+    assert d["layer_alignment"] == {"hidden": {"alpha": 0.75, "omega": 0.5, "u": 0.75}}
+    assert d["muon_convention"] == "spectral"
