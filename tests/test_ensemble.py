@@ -28,6 +28,7 @@ CASES = {
     "lion": dict(optimizer="lion", lr=1e-4),
     "signsgd": dict(optimizer="signsgd", lr=1e-4),
     "muon": dict(optimizer="muon", lr=0.02),
+    "muon_all": dict(optimizer="muon_all", lr=0.02),
     "deep_linear": dict(model="linear", depth=2),
     "layernorm_gelu_gains_biases_ffn2_depth2": dict(norm="layer", activation="gelu",
                                                     norm_gain=True, bias=True, depth=2,
@@ -175,3 +176,9 @@ def test_cuda_members_match_numba_in_float64(graphs):
     cfgs = [SimConfig(**{**BASE, "steps": 60, "seed": s, "lr": 1e-3 * (s + 1)}) for s in range(3)]
     for a, c in zip(run_group(cfgs, device="cuda", graphs=graphs), cfgs):
         assert_same_run(a, run(c), rtol=1e-9)
+
+
+def test_rms_matched_muon_convention_is_refused_with_a_reason():
+    cfg = SimConfig(**{**BASE, "optimizer": "muon_all", "muon_convention": "rms", "lr": 0.02})
+    reason = unsupported_reason(cfg)
+    assert reason is not None and "muon_convention" in reason
