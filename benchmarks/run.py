@@ -132,7 +132,7 @@ def profile_mupsim(n, target_s, repeats):
     zero_lr = np.zeros_like(prep.p_lr)  # lr 0 keeps theta fixed so repeated calls stay finite
 
     def opt():
-        opt_step(theta, grad, m, v, lay.offsets, lay.rows, lay.cols, prep.muon_mask,
+        opt_step(theta, grad, m, v, lay.offsets, lay.rows, lay.cols, prep.muon_scale,
                  zero_lr, prep.p_wd, 1.0, t[0], prep.opt, prep.hyper, prep.independent, prep.p_eps)
 
     batch(); fwd(); bwd()

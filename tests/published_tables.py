@@ -102,27 +102,34 @@ EVERETT_TABLE1 = {
         "a": {"embedding": Z, "hidden": Z, "readout": Z},
         "b": {"embedding": Z, "hidden": H, "readout": H},
         "c": {_FULL: {"adam": {"embedding": Z, "hidden": ONE, "readout": ONE},
-                      "sgd": None, "adafactor": None},
+                      "sgd": {"embedding": F(-1, 2), "hidden": H, "readout": ONE}, "adafactor": None},
               _NONE: {"adam": {"embedding": Z, "hidden": H, "readout": H},
-                      "sgd": None, "adafactor": None}},
+                      "sgd": {"embedding": F(-1, 2), "hidden": Z, "readout": H}, "adafactor": None}},
     },
     "ntk": {
         "a": {"embedding": Z, "hidden": H, "readout": H},
         "b": {"embedding": Z, "hidden": Z, "readout": Z},
         "c": {_FULL: {"adam": {"embedding": Z, "hidden": H, "readout": H},
-                      "sgd": None, "adafactor": None},
+                      "sgd": {"embedding": F(-1, 2), "hidden": F(-1, 2), "readout": Z}, "adafactor": None},
               _NONE: {"adam": {"embedding": Z, "hidden": Z, "readout": Z},
-                      "sgd": None, "adafactor": None}},
+                      "sgd": {"embedding": F(-1, 2), "hidden": F(-1), "readout": F(-1, 2)}, "adafactor": None}},
     },
     "mup": {
         "a": {"embedding": F(-1, 2), "hidden": Z, "readout": H},
         "b": {"embedding": H, "hidden": H, "readout": H},
         "c": {_FULL: {"adam": {"embedding": H, "hidden": ONE, "readout": H},
-                      "sgd": None, "adafactor": None},
+                      "sgd": {"embedding": Z, "hidden": Z, "readout": Z}, "adafactor": None},
               _NONE: {"adam": {"embedding": H, "hidden": H, "readout": Z},
-                      "sgd": None, "adafactor": None}},
+                      "sgd": {"embedding": Z, "hidden": F(-1, 2), "readout": Z}, "adafactor": None}},
     },
-    "mfp": {"a": None, "b": None, "c": None},
+    "mfp": {
+        "a": {"embedding": Z, "hidden": H, "readout": ONE},
+        "b": {"embedding": Z, "hidden": Z, "readout": Z},
+        "c": {_FULL: {"adam": None,
+                      "sgd": {"embedding": F(-1), "hidden": F(-1), "readout": F(-1)}, "adafactor": None},
+              _NONE: {"adam": None,
+                      "sgd": {"embedding": F(-1), "hidden": F(-3, 2), "readout": F(-1)}, "adafactor": None}},
+    },
 }
 # Facts about the table that WERE read (used by tests as constraints):
 EVERETT_SYMMETRY_K = {"sgd": 2, "adam": 1, "adafactor": 0}   # c -> c - k*theta
@@ -135,8 +142,24 @@ reimplementation (a PyTorch `DeepNN` whose docstring lists Everett's Adam lr sca
 "When alignment=True: Standard ... Embedding (1), Hidden (1/n), Readout (1/n); NTK ...
 Embedding (1), Hidden (1/√n), Readout (1/√n); muP ... Embedding (1/√n), Hidden (1/n),
 Readout (1/√n)"; alignment=False: SP (1, 1/√n, 1/√n), NTK (1, 1, 1), muP (1/√n, 1/√n, 1)),
-with its init std / multipliers giving (a, b).  SGD, Adafactor and all MFP entries: NOT
-FOUND -> None (derive them, do not trust a guess).
+with its init std / multipliers giving (a, b).
+SGD cells (all four parameterizations, both alignments) and MFP's (a, b): another version of
+that reimplementation in the stored code corpus (class docstring "Modified DeepNN class that can
+store activations for load factor calculation"; the index does not name its repository; reached
+with find_string "Mean Field parameterization"), whose per-layer lr scales are commented "SGD
+scaling" and read, as c of lr ∝ n^-c (embedding, hidden, readout):
+  full alignment: SP (-1/2, 1/2, 1), NTK (-1/2, -1/2, 0), muP (0, 0, 0), MFP (-1, -1, -1);
+  no alignment:   SP (-1/2, 0, 1/2), NTK (-1/2, -1, -1/2), muP (0, -1/2, 0), MFP (-1, -3/2, -1);
+  MFP: init std 1 everywhere (b = 0), multipliers 1, 1/√n, 1/n (a = 0, 1/2, 1).
+Independent consistency checks of these cells: they obey the SGD symmetry k = 2 (SP -> NTK and
+muP -> MFP shift c by -2θ with θ = 1/2 on the layers whose a changes), and a reader of the paper
+(152334H, "Calculating the Cost of a Google Deepmind Paper", 2024) names muP + SGD + full
+alignment as a case with c_1 = c_l = c_{L+1} (here (0, 0, 0)).  They are still a third-party
+transcription, not the paper's own table (its text could not be read: the stored copies of
+arXiv 2407.05872 / ICML everett24a PDF and the sdsc.edu text return only the first page).
+Adafactor and MFP-Adam cells: NOT FOUND -> None.  The same reader states that Adafactor with no
+alignment has c_1 = c_l = c_{L+1} for every parameterization; the calculator gives that for
+SP/NTK (0, 0, 0) but (0, 0, -1/2) for muP/MFP — unresolved, see theory/published_tables.md.
 Definitions (paper, via summaries and a third-party LP transcription of its appendix):
 - symmetry (a,b,c) -> (a+θ, b-θ, c-kθ), k = 2 SGD, 1 Adam, 0 Adafactor; SP~NTK, μP~MFP.
 - readout a+b = 1/2 for SP/NTK (Θ(1) logits at init), = 1 for μP/MFP (logits ~ 1/√n).

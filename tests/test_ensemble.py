@@ -28,6 +28,7 @@ CASES = {
     "lion": dict(optimizer="lion", lr=1e-4),
     "signsgd": dict(optimizer="signsgd", lr=1e-4),
     "muon": dict(optimizer="muon", lr=0.02),
+    "muon_all": dict(optimizer="muon_all", lr=0.02),
     "deep_linear": dict(model="linear", depth=2),
     "layernorm_gelu_gains_biases_ffn2_depth2": dict(norm="layer", activation="gelu",
                                                     norm_gain=True, bias=True, depth=2,
@@ -186,13 +187,13 @@ def test_cuda_members_match_numba_in_float64(graphs):
 
 
 @pytest.mark.parametrize("compiled_rules", [False, True])
-@pytest.mark.parametrize("opt", ["adamw", "adam", "sgd", "lion", "muon"])
+@pytest.mark.parametrize("opt", ["adamw", "adam", "sgd", "lion", "muon", "muon_all"])
 def test_the_device_optimizer_path_matches_numba_on_cpu(monkeypatch, opt, compiled_rules):
     """The torch optimizer used on CUDA (eager ops, or the rules that CUDA compiles, run
     uncompiled here) gives the numba trajectory too."""
     from mupsim.sim.ensemble import engine
     monkeypatch.setattr(engine, "_compiled", engine._rule)
-    lr = {"sgd": 0.05, "lion": 1e-4, "muon": 0.02}.get(opt, 1e-3)
+    lr = {"sgd": 0.05, "lion": 1e-4, "muon": 0.02, "muon_all": 0.02}.get(opt, 1e-3)
     cfgs = [SimConfig(**{**BASE, "optimizer": opt, "lr": lr, "seed": s,
                          "eps_rule": "derived" if opt == "adamw" else None}) for s in (0, 1)]
     ens = engine.Ensemble([prepare(c) for c in cfgs], "cpu")
@@ -208,3 +209,9 @@ def test_the_same_group_gives_bit_identical_results():
     for x, y in zip(a, b):
         x.provenance = y.provenance = {}
         assert x == y
+
+
+def test_rms_matched_muon_convention_is_refused_with_a_reason():
+    cfg = SimConfig(**{**BASE, "optimizer": "muon_all", "muon_convention": "rms", "lr": 0.02})
+    reason = unsupported_reason(cfg)
+    assert reason is not None and "muon_convention" in reason

@@ -40,6 +40,15 @@ def test_everett_table1_learning_rate_exponents(parameterization, alignment, opt
     assert {l: e.layers[l].lr for l in MATRICES} == expected
 
 
+@pytest.mark.parametrize("parameterization", ["mup", "mfp"])
+def test_greedy_solver_misses_everett_sgd_no_alignment_where_the_program_matches(parameterization):
+    """The issue's gap 1: the readout-first greedy solve is stable but not the program's optimum
+    for SGD without alignment under muP/MFP; the linear program reproduces the published cells."""
+    expected = T.EVERETT_TABLE1[parameterization]["c"]["none"]["sgd"]
+    greedy = mupsim.exponents(parameterization, "sgd", "none", solver="greedy")
+    assert {l: greedy.layers[l].lr for l in MATRICES} != expected
+
+
 @pytest.mark.parametrize("parameterization", [p for p, v in T.EVERETT_TABLE1.items() if v["a"] is not None])
 def test_everett_table1_multipliers_and_init(parameterization):
     entry = T.EVERETT_TABLE1[parameterization]

@@ -17,6 +17,8 @@ CASES = {
     "lion": dict(optimizer="lion", lr=1e-3),
     "signsgd": dict(optimizer="signsgd", lr=1e-3),
     "muon": dict(optimizer="muon", lr=0.02),
+    "muon_all": dict(optimizer="muon_all", lr=0.02),
+    "muon_all_rms_convention": dict(optimizer="muon_all", muon_convention="rms", lr=2e-3),
     "adamw_layernorm_gelu_gains_biases_cosine": dict(
         norm="layer", activation="gelu", norm_gain=True, bias=True, depth=2, ffn_ratio=2,
         schedule="cosine", warmup_steps=10),

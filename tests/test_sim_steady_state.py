@@ -20,7 +20,7 @@ def _simulate(beta1, steps, init_rms=1.0, seed=0):
     rng = np.random.default_rng(seed)
     w = rng.standard_normal(N * N) * init_rms
     g, m, v = np.zeros_like(w), np.zeros_like(w), np.zeros_like(w)
-    layout = (np.array([0]), np.array([N]), np.array([N]), np.array([True]))
+    layout = (np.array([0]), np.array([N]), np.array([N]), np.array([0.0]))  # muon scale 0: not Muon
     lr, wd = np.array([ETA]), np.array([LAM])
     hyper = np.array([0.9, beta1, 0.95, 1e-8])
     rms, urms = np.empty(steps + 1), np.empty(steps)

@@ -13,6 +13,11 @@ Conventions (the calculator's are in ``mupsim/calculator.py`` and the README's C
 * ``eps`` is Adam's ε at the base width. ``eps_rule=None`` (default): that same ε for every
   layer at every width; ``"derived"``: the calculator's per-layer ε, eps·m^(-e_l) (opt-in;
   left out of ``to_dict()``/``key()`` when None, so existing result keys are unchanged).
+* ``optimizer="muon"``: Muon on the hidden matrices, AdamW elsewhere; ``"muon_all"``: Muon on
+  every matrix (embedding, hidden, readout), AdamW on vectors. ``muon_convention`` None
+  (= "spectral"): the lr is the step's spectral norm; ``"rms"``: Moonlight's convention, the
+  orthogonalised update is multiplied by 0.2·√max(fan_in, fan_out) (RMS ≈ 0.2·lr, like AdamW's);
+  left out of ``to_dict()``/``key()`` when None.
 * ``steps`` counts optimizer steps; ``warmup_steps`` and ``decay_fraction`` (fraction of
   ``steps`` spent decaying, for the "wsd" schedule) are in the same units.
 
@@ -57,13 +62,14 @@ ACTIVATIONS = ("relu", "gelu")
 NORMS = ("rms", "layer", "none")
 NORM_POSITIONS = ("pre", "post", "both")
 TASKS = ("regression", "classification")
-OPTIMIZERS = ("sgd", "adam", "adamw", "lion", "signsgd", "muon")
+OPTIMIZERS = ("sgd", "adam", "adamw", "lion", "signsgd", "muon", "muon_all")
+MUON_CONVENTIONS = ("spectral", "rms")  # None = "spectral"
 WD_MODES = ("coupled", "independent")
 SCHEDULES = ("constant", "cosine", "wsd")
 PARAMETERIZATIONS = ("sp", "ntk", "mup", "mfp")
 ALIGNMENTS = ("full", "none")
 WD_RULES = ("constant", "fan2025", "timescale", "alignment")  # or None
-_OMIT_IF_NONE = ("eps_rule",)  # optional fields left out of to_dict()/key() when unset
+_OMIT_IF_NONE = ("eps_rule", "muon_convention")  # optional fields left out of to_dict()/key() when unset
 DEPTH_RULES = ("depth_mup", "completep")  # or None
 DTYPES = ("float32", "float64")
 INPUTS = ("gaussian", "tokens")
@@ -130,6 +136,7 @@ class SimConfig:
     beta2: float = 0.95
     eps: float = 1e-8
     eps_rule: str | None = None     # None: eps for every layer at every width; "derived": the calculator's per-layer eps
+    muon_convention: str | None = None  # Muon's lr: None/"spectral" (step's spectral norm) | "rms" (Moonlight)
     schedule: str = "constant"
     warmup_steps: int = 0
     decay_fraction: float = 0.2
@@ -194,6 +201,12 @@ class SimConfig:
             if self.optimizer not in ("adam", "adamw", "muon"):
                 raise MupsimError(f"eps_rule={self.eps_rule!r} scales Adam's epsilon; optimizer {self.optimizer!r} "
                                   "has none; allowed: adam, adamw, muon (or eps_rule=None)")
+        if self.muon_convention is not None:
+            mc = choice("muon convention", self.muon_convention, MUON_CONVENTIONS)
+            set_("muon_convention", None if mc == "spectral" else mc)  # one spelling per config
+            if mc != "spectral" and self.optimizer not in ("muon", "muon_all"):
+                raise MupsimError(f"muon_convention={mc!r} applies to Muon only (optimizer {self.optimizer!r}); "
+                                  "allowed: optimizer muon or muon_all, or muon_convention=None")
         set_("branch_multiplier",
              _float("branch_multiplier", self.branch_multiplier, lo=0.0, lo_open=True))
         set_("divergence_bound",

@@ -143,8 +143,9 @@ def estimate_bytes(config) -> int:
     # power iteration vectors and scratch
     total += s * sum(cols * m for _, cols, _, m in mats) + s * max(a for a, *_ in mats)
     # Muon: Newton-Schulz temporaries (float64) on the largest hidden matrix, plus its gradient
-    if c.optimizer == "muon":
-        big = max((a * bb, min(a, bb)) for a, bb, cls, _ in mats if cls == "hidden")
+    if c.optimizer in ("muon", "muon_all"):
+        muon_cls = ("hidden",) if c.optimizer == "muon" else ("embedding", "hidden", "readout")
+        big = max((a * bb, min(a, bb)) for a, bb, cls, _ in mats if cls in muon_cls)
         total += 8 * (3 * big[0] + 3 * big[1] ** 2) + s * big[0]
     # final spectra: a float64 copy of the largest matrix and the SVD's workspace; the spectra
     largest = max(a * bb for a, bb, *_ in mats)

@@ -174,9 +174,10 @@ def newton_schulz(G):
 class RefOptimizer:
     """``hyper`` = (momentum, β1, β2, ε) exactly as the compiled loop gets them (signSGD: β = 0)."""
 
-    def __init__(self, name, lr, wd, muon_mask, hyper, independent, eps=None):
+    def __init__(self, name, lr, wd, muon_mask, hyper, independent, eps=None, muon_scale=None):
         self.name = name
         self.lr, self.wd, self.muon_mask = lr, wd, muon_mask
+        self.muon_scale = muon_scale if muon_scale is not None else {k: 1.0 for k in lr}
         self.mu, self.b1, self.b2, base_eps = (float(h) for h in hyper)
         self.eps = eps if eps is not None else {k: base_eps for k in lr}  # per parameter
         self.independent = independent
@@ -204,9 +205,9 @@ class RefOptimizer:
                 u = np.sign(self.b1 * st["m"] + (1 - self.b1) * g)
                 st["m"] = self.b2 * st["m"] + (1 - self.b2) * g
                 P[k] = w - lr * u - dec * w
-            elif name == "muon" and self.muon_mask[k]:  # hidden matrices only
+            elif name in ("muon", "muon_all") and self.muon_mask[k]:  # muon: hidden; muon_all: every matrix
                 st["m"] = self.mu * st["m"] + g
-                u = newton_schulz(g + self.mu * st["m"])
+                u = self.muon_scale[k] * newton_schulz(g + self.mu * st["m"])
                 P[k] = w - lr * u - dec * w
             else:  # adamw, and muon's vectors
                 st["m"] = self.b1 * st["m"] + (1 - self.b1) * g
@@ -231,7 +232,8 @@ def train_reference(prep, steps=None):
     net = RefNet(cfg, mult, float(lay.farch[0]), float(lay.farch[1]))
     opt = RefOptimizer(cfg.optimizer, dict(zip(names, prep.p_lr)), dict(zip(names, prep.p_wd)),
                        dict(zip(names, prep.muon_mask)), prep.hyper, prep.independent,
-                       dict(zip(names, (float(e) for e in prep.p_eps))))
+                       dict(zip(names, (float(e) for e in prep.p_eps))),
+                       dict(zip(names, (float(x) for x in prep.muon_scale))))
     stream = BatchStream(prep.data, cfg.batch_size)
     losses = np.full(steps + 1, np.nan)
     for t in range(steps + 1):

@@ -14,7 +14,10 @@ readout, bias, norm_gain; see :mod:`mupsim.sim.layout`):
 
 ``optimizer="signsgd"`` is Lion with β1 = β2 = 0 (calculator asked with optimizer="lion");
 Muon (Nesterov, coefficient ``momentum``) updates the hidden matrices only; the embedding,
-readout and vectors use AdamW with β1, β2 (the calculator's convention for "muon").
+readout and vectors use AdamW with β1, β2 (the calculator's convention for "muon");
+``optimizer="muon_all"`` runs Muon on every matrix (embedding, hidden, readout) and AdamW on
+vectors. ``muon_convention="rms"`` multiplies each orthogonalised update by
+0.2·√max(fan_in, fan_out) (Moonlight), and the calculator is asked with the same convention.
 
 Seeds: teacher ``default_rng([seed, 101])``, student init ``default_rng([seed, 202])``, power
 iteration start ``default_rng([seed, 303])``, batches from numba's RNG re-seeded per batch.
@@ -86,6 +89,7 @@ class Prepared:
     pvec0: np.ndarray
     muon_mask: np.ndarray
     p_eps: np.ndarray = None  # Adam ε per parameter (config.eps everywhere unless eps_rule="derived")
+    muon_scale: np.ndarray = None  # factor on each Muon update (0: not Muon; 1 spectral; 0.2·√max(dims) rms)
 
 
 def init_params(config: SimConfig, lay: Layout, layers: dict, dtype) -> np.ndarray:
@@ -137,11 +141,15 @@ def prepare(config: SimConfig) -> Prepared:
         decay = max(decay, 1)
     ncols = int(sum(lay.cols[p] for p in lay.matrices))
     pvec0 = np.random.default_rng([config.seed, 303]).standard_normal(ncols).astype(dtype)
+    muon_classes = {"muon": ("hidden",), "muon_all": ("embedding", "hidden", "readout")}
+    muon_mask = np.array([c in muon_classes.get(config.optimizer, ()) for c in lay.classes], np.bool_)
+    muon_scale = muon_mask.astype(np.float64)
+    if config.muon_convention == "rms":  # Moonlight: RMS of 0.2·√max(dims)·O is ≈ 0.2, like AdamW's
+        muon_scale *= 0.2 * np.sqrt(np.maximum(lay.rows, lay.cols).astype(np.float64))
     return Prepared(config, lay, settings, theta0, mult, p_lr, p_wd, data,
                     log_schedule(config.steps, config.n_logs), OPT_CODES[config.optimizer],
                     hyper, config.wd_mode == "independent", SCHED_CODES[config.schedule],
-                    config.warmup_steps, decay, pvec0,
-                    np.array([c == "hidden" for c in lay.classes], np.bool_), p_eps)
+                    config.warmup_steps, decay, pvec0, muon_mask, p_eps, muon_scale)
 
 
 def execute(prep: Prepared):
@@ -156,7 +164,7 @@ def execute(prep: Prepared):
     out_act = np.full((A, T), np.nan)
     theta = prep.theta0.copy()
     pvec = prep.pvec0.copy()
-    div = train(theta, lay.offsets, lay.rows, lay.cols, prep.muon_mask, prep.mult, lay.emb,
+    div = train(theta, lay.offsets, lay.rows, lay.cols, prep.muon_scale, prep.mult, lay.emb,
                 lay.readout, lay.blocks, lay.arch, lay.farch, lay.matrices, prep.p_lr,
                 prep.p_wd, prep.opt, prep.hyper, prep.independent, prep.sched_code,
                 prep.warmup, prep.decay_steps, cfg.steps, cfg.seed, cfg.batch_size, d.A1, d.A2,

@@ -23,4 +23,5 @@ def settings_for(config: SimConfig):
                     parameterization=config.parameterization, optimizer=opt,
                     alignment=config.alignment, multipliers=config.multipliers,
                     wd_rule=config.wd_rule, alignment_exponent=config.alignment_exponent,
-                    global_lr=config.global_lr, eps=config.eps, **depth)
+                    global_lr=config.global_lr, eps=config.eps,
+                    muon_convention=config.muon_convention or "spectral", **depth)

@@ -113,7 +113,7 @@ class Ensemble:
         self.div_step = torch.full((S,), -1, dtype=torch.int64, device=dev)
         self.t = torch.zeros((), dtype=torch.int64, device=dev)
         self.opt = cfg.optimizer
-        self.muon = self.opt == "muon"
+        self.muon = self.opt in ("muon", "muon_all")  # muon_all: every matrix (muon_mask)
         self.segments = self._segments(preps[0].muon_mask)
         # data: one stream per distinct (seed, teacher rank, label noise)
         keys = [(p.config.seed, p.config.teacher_rank, p.config.label_noise,
@@ -365,7 +365,8 @@ class Ensemble:
                 self._muon(kind[1], th, g, mm, lr, keep)
 
     def _muon(self, p, th, g, mm, lr, keep):
-        """Muon on hidden matrix p: Nesterov momentum, Newton–Schulz in float64."""
+        """Muon on matrix p (muon: hidden; muon_all: every matrix): Nesterov momentum,
+        Newton–Schulz in float64 (spectral convention; the RMS one is refused by support.py)."""
         _, r, c = self.offs[p]
         mm.mul_(self.mu).add_(g)
         U = newton_schulz((g + self.mu * mm).view(self.S, r, c))

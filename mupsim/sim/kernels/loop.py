@@ -112,7 +112,7 @@ def activation_rms(theta, off, rows, cols, mult, blocks, arch, b, ws, out, col):
 
 
 @njit(cache=True)
-def train(theta, off, rows, cols, muon_mask, mult, emb, ro, blocks, arch, farch, mats,
+def train(theta, off, rows, cols, muon_scale, mult, emb, ro, blocks, arch, farch, mats,
           p_lr, p_wd, opt, hyper, independent, sched_code, warmup, decay_steps, steps,
           seed, bsz, A1t, A2t, xscale, cdf, noise, Xtr, Ttr, Xte, Tte, log_steps, div_bound, pvec,
           out_loss, out_mat, out_act, p_eps):
@@ -206,6 +206,6 @@ def train(theta, off, rows, cols, muon_mask, mult, emb, ro, blocks, arch, farch,
         if li < T and log_steps[li] == t + 1:
             for mi in range(M):
                 prev[prev_off[mi]:prev_off[mi + 1]] = vview(theta, off, rows, cols, mats[mi])
-        opt_step(theta, grad, m, v, off, rows, cols, muon_mask, p_lr, p_wd, sch, t, opt, hyper,
+        opt_step(theta, grad, m, v, off, rows, cols, muon_scale, p_lr, p_wd, sch, t, opt, hyper,
                  independent, p_eps)
     return -1

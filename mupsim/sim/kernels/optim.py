@@ -14,11 +14,14 @@ and then ``w <- w − lr_p·u − dec·w`` (w on the right is the pre-step value
 * adamw: m <- β1 m + (1−β1) g ; v <- β2 v + (1−β2) g² ; u = m̂/(sqrt(v̂)+ε) (bias-corrected
          with the step count t+1)
 * lion:  u = sign(β1 m + (1−β1) g) ; m <- β2 m + (1−β2) g     (signSGD = lion, β1=β2=0)
-* muon:  hidden matrices (``muon_mask[p]``; the calculator's convention: Muon on hidden
-         matrices only, embedding/readout/vectors use Adam rates): buf <- μ·buf + g ; u = NS5(g + μ·buf) (Nesterov), where NS5 is 5 steps of
+* muon:  matrices with ``muon_scale[p] > 0`` (optimizer "muon": hidden matrices only, the
+         calculator's convention; "muon_all": embedding, hidden and readout):
+         buf <- μ·buf + g ; u = muon_scale[p]·NS5(g + μ·buf) (Nesterov; muon_scale is 1, or
+         0.2·√max(fan_in, fan_out) in the RMS-matched convention), where NS5 is 5 steps of
          the quintic Newton–Schulz iteration (a, b, c) = (3.4445, −4.7750, 2.0315) on the
          Frobenius-normalised input, whose singular values end in ≈ [0.7, 1.2]: the update's
-         spectral norm is ≈ lr_p (any √(fan_out/fan_in) factor comes from the calculator's lr).
+         spectral norm is ≈ lr_p·muon_scale[p] (any √(fan_out/fan_in) factor comes from the
+         calculator's lr and multiplier).
          Every other parameter uses the adamw rule with β1, β2.
 
 ``hyper`` = [μ (momentum), β1, β2, ε]. State arrays ``m``, ``v`` share theta's layout.
@@ -33,7 +36,7 @@ from numba import njit
 
 OPT_SGD, OPT_ADAM, OPT_ADAMW, OPT_LION, OPT_MUON = 0, 1, 2, 3, 4
 OPT_CODES = {"sgd": OPT_SGD, "adam": OPT_ADAM, "adamw": OPT_ADAMW, "lion": OPT_LION,
-             "signsgd": OPT_LION, "muon": OPT_MUON}
+             "signsgd": OPT_LION, "muon": OPT_MUON, "muon_all": OPT_MUON}
 SCHED_CONSTANT, SCHED_COSINE, SCHED_WSD = 0, 1, 2
 SCHED_CODES = {"constant": SCHED_CONSTANT, "cosine": SCHED_COSINE, "wsd": SCHED_WSD}
 NS_COEFFS = (3.4445, -4.7750, 2.0315)
@@ -82,7 +85,7 @@ def newton_schulz(G):
 
 
 @njit(cache=True, error_model="numpy")
-def opt_step(theta, grad, m, v, off, rows, cols, muon_mask, p_lr, p_wd, sched, t, opt, hyper,
+def opt_step(theta, grad, m, v, off, rows, cols, muon_scale, p_lr, p_wd, sched, t, opt, hyper,
              independent, p_eps):
     """Update every parameter in place (see the module docstring for the rules).
 
@@ -132,7 +135,7 @@ def opt_step(theta, grad, m, v, off, rows, cols, muon_mask, p_lr, p_wd, sched, t
                 u = 1.0 if c > 0.0 else (-1.0 if c < 0.0 else 0.0)
                 mm[i] = b2 * mm[i] + (1.0 - b2) * g
                 th[i] = keep * th[i] - lr * u
-        elif opt == OPT_MUON and muon_mask[p]:
+        elif opt == OPT_MUON and muon_scale[p] > 0.0:
             r = rows[p]
             cc = cols[p]
             Gf = np.empty(sz, dtype=theta.dtype)
@@ -141,8 +144,9 @@ def opt_step(theta, grad, m, v, off, rows, cols, muon_mask, p_lr, p_wd, sched, t
                 mm[i] = mi
                 Gf[i] = gr[i] + mu * mi
             U = np.ascontiguousarray(newton_schulz(Gf.reshape((r, cc)))).reshape(sz)
+            lrs = lr * muon_scale[p]
             for i in range(sz):
-                th[i] = keep * th[i] - lr * U[i]
+                th[i] = keep * th[i] - lrs * U[i]
         else:  # adamw (also muon's non-hidden parameters)
             a = lr * ibc1
             for i in range(sz):
