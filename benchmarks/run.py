@@ -120,7 +120,7 @@ def profile_mupsim(n, target_s, repeats):
     t = [0]
 
     def batch():
-        make_batch(Xb, Tb, hid, d.A1, d.A2, False, 0.0, 0, STREAM_ONLINE, t[0])
+        make_batch(Xb, Tb, hid, d.A1, d.A2, d.xscale, d.cdf, False, 0.0, 0, STREAM_ONLINE, t[0])
 
     def fwd():
         Y = forward(*fa, Xb, ws)
@@ -133,7 +133,7 @@ def profile_mupsim(n, target_s, repeats):
 
     def opt():
         opt_step(theta, grad, m, v, lay.offsets, lay.rows, lay.cols, prep.muon_mask,
-                 zero_lr, prep.p_wd, 1.0, t[0], prep.opt, prep.hyper, prep.independent)
+                 zero_lr, prep.p_wd, 1.0, t[0], prep.opt, prep.hyper, prep.independent, prep.p_eps)
 
     batch(); fwd(); bwd()
     out = {}

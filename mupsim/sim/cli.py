@@ -24,13 +24,14 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from mupsim.errors import MupsimError
+from mupsim.errors import MupsimError, rational
 from mupsim.sim import config as _cfg
 from mupsim.sim.config import SimConfig
+from mupsim.sim.files import check_result_stem, read_json
 
 # fields whose default is None: their value type
 _OPTIONAL_TYPES = {"teacher_rank": int, "n_train": int, "wd_rule": str,
-                   "alignment_exponent": float}
+                   "alignment_exponent": float, "teacher_decay": float}
 
 _HELP = {
     "width": "model width n", "base_width": "proxy width n0 the lr/wd were tuned at",
@@ -42,6 +43,11 @@ _HELP = {
     "n_logs": "number of log-spaced logging steps (incl. 0 and the last)",
     "alignment": "full, none, or an exponent in [0.5, 1]",
     "decay_fraction": "fraction of steps spent decaying (wsd schedule)",
+    "inputs": "gaussian (N(0, diag(i^-s))) or tokens (one-hot, Zipfian, vocabulary input_dim)",
+    "input_spectrum": "s >= 0: input covariance eigenvalues ~ i^-s, mean 1 (gaussian inputs)",
+    "zipf_exponent": "z >= 0: P(token i) ~ i^-z (tokens inputs)",
+    "teacher_width_exponent": "rho >= 0: teacher width and rank ~ (width/base_width)^rho",
+    "teacher_decay": "q >= 0: teacher singular values ~ i^-q; none = Gaussian",
 }
 
 
@@ -108,41 +114,43 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> SimConfig:
     """SimConfig from ``--config`` (if any) overridden by explicit options."""
     d: dict = {}
-    if getattr(args, "config", None):
+    if getattr(args, "config", None) is not None:
         path = Path(args.config)
-        try:
-            d = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as e:
-            raise MupsimError(f"cannot read config file {path}: {e.strerror or e}") from None
-        except json.JSONDecodeError as e:
-            raise MupsimError(f"config file {path} is not valid JSON: {e.msg} at line "
-                              f"{e.lineno}") from None
+        d = read_json(path, "config file")
         if not isinstance(d, dict):
             raise MupsimError(f"config file {path} must hold a JSON object of SimConfig fields")
     for f in fields(SimConfig):
         if hasattr(args, f.name):
             d[f.name] = getattr(args, f.name)
-    if "multipliers" in d and isinstance(d["multipliers"], list):
-        # accepts "0,0,1", "0 0 1" or "none"; values are exponents a of n^-a
-        parts = [p for x in d["multipliers"] for p in str(x).replace(",", " ").split()]
-        if len(parts) == 1 and parts[0].lower() == "none":
-            d["multipliers"] = None
-        else:
-            try:
-                d["multipliers"] = [float(p) for p in parts]
-            except ValueError:
-                raise MupsimError("--multipliers takes 3 exponents A_IN,A_HID,A_OUT or 'none'; "
-                                  f"got {' '.join(parts)!r}") from None
+    if "multipliers" in d and isinstance(d["multipliers"], list) \
+            and all(isinstance(x, str) for x in d["multipliers"]):
+        d["multipliers"] = parse_multipliers_option(d["multipliers"])
     return SimConfig.from_dict(d)
+
+
+def parse_multipliers_option(tokens) -> tuple | None:
+    """``--multipliers`` values: one ``A_IN,A_HID,A_OUT`` string, three separate values, or
+    ``none``. Commas separate; spaces around a number are ignored, spaces inside one are an
+    error (``"0 1,0,0"`` is refused, as ``mupsim transfer`` does). Values are exponents a of
+    n^-a, parsed like the calculator's (integers, decimals or fractions such as 1/2)."""
+    parts = [p.strip() for t in tokens for p in str(t).split(",")]
+    parts = [p for p in parts if p]
+    if len(parts) == 1 and parts[0].lower() == "none":
+        return None
+    if len(parts) != 3:
+        raise MupsimError("--multipliers takes 3 exponents A_IN,A_HID,A_OUT or 'none'; "
+                          f"got {len(parts)}: {' '.join(map(str, tokens))!r}")
+    return tuple(float(rational(p, "--multipliers value")) for p in parts)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Handler of ``mupsim simulate``."""
     cfg = config_from_args(args)
+    stem = check_result_stem(args.out, "--out") if args.out is not None else None
     from mupsim.sim import run
     result = run(cfg)
-    if args.out:
-        result.save(args.out)
+    if stem is not None:
+        result.save(stem)
     summary = summarize(result, cfg)
     if args.format == "json":
         print(json.dumps(_nan_to_none(summary), indent=1, allow_nan=False))
@@ -190,12 +198,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- output
+_SUMMARY_METRICS = ("rms", "sigma_max", "gain", "update_rms", "stable_rank", "effective_rank")
+
+
 def summarize(result, cfg: SimConfig | None = None) -> dict:
     """Final diagnostics of a Result as a plain dict."""
     mats = {}
     for name in result.matrix_names:
-        mats[name] = {m: result.final(m, name) for m in ("rms", "sigma_max", "gain", "update_rms")
-                      if m in result.matrix}
+        mats[name] = {m: result.final(m, name) for m in _SUMMARY_METRICS if m in result.matrix}
     return {
         "key": cfg.key() if cfg is not None else result.key,
         "status": result.status,
@@ -220,7 +230,7 @@ def format_table(summary: dict) -> str:
     ]
     mats = summary["matrices"]
     if mats:
-        cols = ("rms", "sigma_max", "gain", "update_rms")
+        cols = _SUMMARY_METRICS
         w = max(len("matrix"), *(len(n) for n in mats))
         lines.append(f"{'matrix':<{w}}  " + "  ".join(f"{c:>11}" for c in cols))
         for n, vals in mats.items():

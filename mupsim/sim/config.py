@@ -1,6 +1,6 @@
 """Simulation configuration: one frozen, validated record per training run.
 
-Conventions (see /work/notes/contracts.md):
+Conventions (the calculator's are in ``mupsim/calculator.py`` and the README's Calculator section):
 
 * ``width`` is n, ``base_width`` is n0 (the proxy width the calculator scales from);
   ``input_dim`` is k (fixed), ``output_dim`` is the readout dimension (fixed).
@@ -10,11 +10,31 @@ Conventions (see /work/notes/contracts.md):
 * ``wd_mode="coupled"``: w <- w - eta*(u + lambda*w) (PyTorch AdamW);
   ``"independent"``: w <- w - eta*u - lambda*w.
 * ``alignment`` is "full", "none" or an exponent in [0.5, 1] (stored as a float).
+* ``eps`` is Adam's ε at the base width. ``eps_rule=None`` (default): that same ε for every
+  layer at every width; ``"derived"``: the calculator's per-layer ε, eps·m^(-e_l) (opt-in;
+  left out of ``to_dict()``/``key()`` when None, so existing result keys are unchanged).
 * ``steps`` counts optimizer steps; ``warmup_steps`` and ``decay_fraction`` (fraction of
   ``steps`` spent decaying, for the "wsd" schedule) are in the same units.
 
+Task families (data: :mod:`mupsim.sim.data`; defaults reproduce the original isotropic task):
+
+* ``inputs="gaussian"``: x ~ N(0, Σ) in k = ``input_dim`` dimensions, Σ diagonal with
+  eigenvalues ∝ i^(−s), i = 1..k, s = ``input_spectrum`` ≥ 0, normalised to mean 1 (trace k);
+  s = 0 is isotropic.
+* ``inputs="tokens"``: x is one-hot over a vocabulary of V = ``input_dim`` ≥ 2 tokens drawn
+  with P(token i) ∝ i^(−z), i = 1..V, z = ``zipf_exponent`` ≥ 0 (z = 0 uniform); the embedding
+  is then a lookup (its init has no 1/√k factor). ``input_spectrum`` must stay 0.
+* Teacher f(x) = A2·relu(A1 x) of width ``teacher_width``·(width/base_width)^ρ, ρ =
+  ``teacher_width_exponent`` ≥ 0 (ρ = 0: fixed teacher; rounded, at least 1); ``teacher_rank``
+  (None = full) scales by the same factor. ``teacher_decay`` q: None keeps A1's Gaussian
+  spectrum; a number q ≥ 0 replaces A1's singular values by i^(−q) (same Frobenius norm).
+* ``output_dim``: regression targets / classes (any size ≥ 1, e.g. 128; classification ≥ 2).
+
 All validation happens in ``__post_init__`` and raises :class:`mupsim.errors.MupsimError`
-naming the field, the bad value and what is allowed, before anything is compiled or run.
+naming the field, the bad value and what is allowed, before anything is compiled or run:
+field ranges, cross-field constraints, the size limits of :mod:`mupsim.sim.limits` (seeds
+0..2^63−1, steps, logs, estimated memory), and whatever the calculator refuses for the run's
+rule settings (e.g. ``wd > 0`` without a ``wd_rule``), so a config that constructs also runs.
 Values are normalised on construction (numpy scalars -> Python, choice strings to their
 canonical spelling, ``multipliers`` to a tuple of floats) so that equal configs have equal
 ``to_dict()`` and ``key()``.
@@ -43,8 +63,10 @@ SCHEDULES = ("constant", "cosine", "wsd")
 PARAMETERIZATIONS = ("sp", "ntk", "mup", "mfp")
 ALIGNMENTS = ("full", "none")
 WD_RULES = ("constant", "fan2025", "timescale", "alignment")  # or None
+_OMIT_IF_NONE = ("eps_rule",)  # optional fields left out of to_dict()/key() when unset
 DEPTH_RULES = ("depth_mup", "completep")  # or None
 DTYPES = ("float32", "float64")
+INPUTS = ("gaussian", "tokens")
 
 # field -> allowed choices (for string-valued fields)
 _CHOICES = {
@@ -53,6 +75,7 @@ _CHOICES = {
     "norm": ("norm", NORMS),
     "norm_position": ("norm_position", NORM_POSITIONS),
     "task": ("task", TASKS),
+    "inputs": ("inputs", INPUTS),
     "optimizer": ("optimizer", OPTIMIZERS),
     "wd_mode": ("wd_mode", WD_MODES),
     "schedule": ("schedule", SCHEDULES),
@@ -85,8 +108,13 @@ class SimConfig:
     branch_multiplier: float = 1.0
     # data
     task: str = "regression"
+    inputs: str = "gaussian"              # gaussian | tokens (one-hot, Zipfian, V = input_dim)
+    input_spectrum: float = 0.0           # s: input covariance eigenvalues ∝ i^(-s) (gaussian)
+    zipf_exponent: float = 1.0            # z: P(token i) ∝ i^(-z) (tokens)
     teacher_width: int = 64
     teacher_rank: int | None = None
+    teacher_width_exponent: float = 0.0   # ρ: teacher width (and rank) ∝ (width/base_width)^ρ
+    teacher_decay: float | None = None    # q: teacher A1 singular values ∝ i^(-q); None = Gaussian
     label_noise: float = 0.0
     n_train: int | None = None
     n_test: int = 1024
@@ -101,6 +129,7 @@ class SimConfig:
     beta1: float = 0.9
     beta2: float = 0.95
     eps: float = 1e-8
+    eps_rule: str | None = None     # None: eps for every layer at every width; "derived": the calculator's per-layer eps
     schedule: str = "constant"
     warmup_steps: int = 0
     decay_fraction: float = 0.2
@@ -153,7 +182,18 @@ class SimConfig:
         set_("lr", _float("lr", self.lr, lo=0.0))
         set_("wd", _float("wd", self.wd, lo=0.0))
         set_("label_noise", _float("label_noise", self.label_noise, lo=0.0))
+        set_("input_spectrum", _float("input_spectrum", self.input_spectrum, lo=0.0))
+        set_("zipf_exponent", _float("zipf_exponent", self.zipf_exponent, lo=0.0))
+        set_("teacher_width_exponent",
+             _float("teacher_width_exponent", self.teacher_width_exponent, lo=0.0))
+        if self.teacher_decay is not None:
+            set_("teacher_decay", _float("teacher_decay", self.teacher_decay, lo=0.0))
         set_("eps", _float("eps", self.eps, lo=0.0, lo_open=True))
+        if self.eps_rule is not None:
+            set_("eps_rule", choice("eps rule", self.eps_rule, ("derived",)))
+            if self.optimizer not in ("adam", "adamw", "muon"):
+                raise MupsimError(f"eps_rule={self.eps_rule!r} scales Adam's epsilon; optimizer {self.optimizer!r} "
+                                  "has none; allowed: adam, adamw, muon (or eps_rule=None)")
         set_("branch_multiplier",
              _float("branch_multiplier", self.branch_multiplier, lo=0.0, lo_open=True))
         set_("divergence_bound",
@@ -207,10 +247,48 @@ class SimConfig:
             raise MupsimError(
                 "norm_gain=True needs a normalization layer but norm='none'; "
                 "set norm to 'rms' or 'layer', or norm_gain=False")
+        if self.inputs == "tokens":
+            if self.input_dim < 2:
+                raise MupsimError(
+                    f"inputs='tokens' needs input_dim (the vocabulary size V) >= 2; "
+                    f"got input_dim={self.input_dim}")
+            if self.input_spectrum != 0.0:
+                raise MupsimError(
+                    f"input_spectrum={self.input_spectrum} applies to inputs='gaussian' only; "
+                    f"allowed with inputs='tokens': 0 (token statistics are set by zipf_exponent)")
+        elif self.zipf_exponent != 1.0:
+            raise MupsimError(
+                f"zipf_exponent={self.zipf_exponent} applies to inputs='tokens' only; "
+                f"allowed with inputs='gaussian': 1.0 (the default), or set inputs='tokens'")
         if self.task == "classification" and self.output_dim < 2:
             raise MupsimError(
                 f"task='classification' needs output_dim >= 2 (number of classes); "
                 f"got output_dim={self.output_dim}")
+        if self.model == "normalized" and self.norm == "layer" and self.width < 2:
+            raise MupsimError(
+                f"norm='layer' needs width >= 2 (LayerNorm of one coordinate is always 0); "
+                f"got width={self.width}; use norm='rms' or a larger width")
+
+        # sizes (seed range, steps, logs, memory), before anything is allocated
+        from mupsim.sim import limits
+        limits.check(self)
+        # what the calculator would refuse at run time (wd without a rule, alignment_exponent
+        # without the alignment rule, settings overflowing at this width, ...) is refused now
+        from mupsim.sim.settings import settings_for
+        settings_for(self)
+
+    # ------------------------------------------------------------------ derived
+    def teacher_dims(self) -> tuple[int, int | None]:
+        """(width, rank) of the teacher at this student width: ``teacher_width`` and
+        ``teacher_rank`` times (width/base_width)^teacher_width_exponent, rounded, at least 1
+        (rank None = full rank)."""
+        rho = self.teacher_width_exponent
+        if rho == 0.0:
+            return self.teacher_width, self.teacher_rank
+        f = (self.width / self.base_width) ** rho
+        tw = max(1, int(round(self.teacher_width * f)))
+        r = None if self.teacher_rank is None else min(tw, max(1, int(round(self.teacher_rank * f))))
+        return tw, r
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
@@ -218,6 +296,8 @@ class SimConfig:
         d = {}
         for f in fields(self):
             v = getattr(self, f.name)
+            if f.name in _OMIT_IF_NONE and v is None:
+                continue  # fields added later: absent = default, so existing result keys stay valid
             d[f.name] = list(v) if isinstance(v, tuple) else v
         return d
 
@@ -304,7 +384,10 @@ def _bool(name: str, v) -> bool:
 def _float(name: str, v, lo=None, hi=None, lo_open=False, hi_open=False) -> float:
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise MupsimError(f"{name} must be a real number; got {v!r}")
-    v = float(v)
+    try:
+        v = float(v)
+    except OverflowError:  # an integer beyond float range
+        v = math.inf if v > 0 else -math.inf
 
     def allowed() -> str:
         left = "(" if lo_open else "["

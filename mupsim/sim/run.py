@@ -8,7 +8,7 @@ readout, bias, norm_gain; see :mod:`mupsim.sim.layout`):
 
 * effective weight = ``multiplier``·w;
 * init: matrices w ~ N(0, init_std²) times a fixed-dimension constant (1/sqrt(k) for the
-  embedding's fan-in k, 1/sqrt(r) for W2's fan-in r·n, 1 otherwise); norm gains 1, biases 0;
+  embedding's fan-in k with Gaussian inputs, 1 with one-hot tokens, 1/sqrt(r) for W2's fan-in r·n, 1 otherwise); norm gains 1, biases 0;
 * ``lr`` and ``wd`` per parameter (wd_mode "coupled": w ← w − lr(u + wd·w); "independent":
   w ← w − lr·u − s(t)·wd·w, see :mod:`mupsim.sim.kernels.optim`).
 
@@ -41,7 +41,9 @@ from mupsim.sim.result import MATRIX_METRICS, Result, provenance
 from mupsim.sim.settings import SIMULATOR_VERSION, settings_for  # noqa: F401 (re-exported)
 
 assert MATRIX_METRICS == ("rms", "sigma_max", "gain", "update_rms", "rel_update",
-                          "angular_update", "cos_w_update", "eff_lr")
+                          "angular_update", "cos_w_update", "eff_lr", "stable_rank",
+                          "effective_rank", "sv1", "sv2", "sv3", "sv4")
+assert D.N_METRICS == len(MATRIX_METRICS) and D.M_SV == MATRIX_METRICS.index("sv1")
 
 
 def log_schedule(steps: int, n_logs: int) -> np.ndarray:
@@ -81,6 +83,7 @@ class Prepared:
     decay_steps: int
     pvec0: np.ndarray
     muon_mask: np.ndarray
+    p_eps: np.ndarray = None  # Adam ε per parameter (config.eps everywhere unless eps_rule="derived")
 
 
 def init_params(config: SimConfig, lay: Layout, layers: dict, dtype) -> np.ndarray:
@@ -95,8 +98,8 @@ def init_params(config: SimConfig, lay: Layout, layers: dict, dtype) -> np.ndarr
             v[...] = 0.0
         else:
             c = 1.0
-            if cls == "embedding":
-                c = 1.0 / np.sqrt(config.input_dim)
+            if cls == "embedding" and config.inputs == "gaussian":
+                c = 1.0 / np.sqrt(config.input_dim)  # tokens: one-hot rows, no fan-in factor
             elif p in W2:
                 c = 1.0 / np.sqrt(config.ffn_ratio)
             v[...] = rng.standard_normal(v.shape) * (layers[cls].init_std * c)
@@ -123,6 +126,10 @@ def prepare(config: SimConfig) -> Prepared:
     else:
         b1, b2 = config.beta1, config.beta2
     hyper = np.array([config.momentum, b1, b2, config.eps], np.float64)
+    p_eps = np.full(len(lay.classes), config.eps, np.float64)
+    if config.eps_rule == "derived":  # the calculator's ε per layer (None: that layer has no Adam ε)
+        p_eps = np.array([config.eps if layers[c].eps is None else layers[c].eps for c in lay.classes],
+                         np.float64)
     decay = int(round(config.decay_fraction * config.steps))
     if config.decay_fraction > 0:
         decay = max(decay, 1)
@@ -132,12 +139,12 @@ def prepare(config: SimConfig) -> Prepared:
                     log_schedule(config.steps, config.n_logs), OPT_CODES[config.optimizer],
                     hyper, config.wd_mode == "independent", SCHED_CODES[config.schedule],
                     config.warmup_steps, decay, pvec0,
-                    np.array([c == "hidden" for c in lay.classes], np.bool_))
+                    np.array([c == "hidden" for c in lay.classes], np.bool_), p_eps)
 
 
 def execute(prep: Prepared):
     """Run the compiled loop. Returns (theta, diverged_step or -1, out_loss (2,T),
-    out_mat (8,M,T), out_act (A,T))."""
+    out_mat (N_METRICS,M,T), out_act (A,T))."""
     lay, cfg, d = prep.layout, prep.config, prep.data
     T = prep.log_steps.size
     M = lay.matrices.size
@@ -151,8 +158,8 @@ def execute(prep: Prepared):
                 lay.readout, lay.blocks, lay.arch, lay.farch, lay.matrices, prep.p_lr,
                 prep.p_wd, prep.opt, prep.hyper, prep.independent, prep.sched_code,
                 prep.warmup, prep.decay_steps, cfg.steps, cfg.seed, cfg.batch_size, d.A1, d.A2,
-                d.noise, d.X_train, d.T_train, d.X_test, d.T_test, prep.log_steps,
-                cfg.divergence_bound, pvec, out_loss, out_mat, out_act)
+                d.xscale, d.cdf, d.noise, d.X_train, d.T_train, d.X_test, d.T_test, prep.log_steps,
+                cfg.divergence_bound, pvec, out_loss, out_mat, out_act, prep.p_eps)
     return theta, int(div), out_loss, out_mat, out_act
 
 

@@ -62,6 +62,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from mupsim.errors import MupsimError
 from mupsim.sim.config import SimConfig
+from mupsim.sim.limits import MAX_SWEEP_CONFIGS
 from mupsim.sim.result import Result
 
 THREAD_ENV = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -639,16 +640,9 @@ def load_results(out_dir, configs: Sequence[SimConfig] | None = None) -> list:
 # ---------------------------------------------------------------------- spec files
 def load_spec(path) -> dict:
     """Read and check a sweep spec JSON file; returns the spec dict (``name`` filled in)."""
+    from mupsim.sim.files import read_json
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise MupsimError(f"cannot read sweep spec {p}: {e.strerror or e}") from None
-    try:
-        spec = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise MupsimError(f"sweep spec {p} is not valid JSON: {e.msg} at line {e.lineno}, "
-                          f"column {e.colno}") from None
+    spec = read_json(p, "sweep spec")
     if not isinstance(spec, dict):
         raise MupsimError(f"sweep spec {p} must be a JSON object with keys "
                           f"{', '.join(SPEC_KEYS)}")
@@ -658,8 +652,16 @@ def load_spec(path) -> dict:
 
 
 def expand_spec(spec: Mapping[str, Any]) -> list[SimConfig]:
-    """All configs of a spec (see module docstring for the order). Every config is validated."""
+    """All configs of a spec (see module docstring for the order). Every config is validated.
+
+    The number of configs is counted first: more than ``limits.MAX_SWEEP_CONFIGS`` is refused
+    before anything is expanded."""
     _check_spec(spec)
+    n = spec_size(spec)
+    if n > MAX_SWEEP_CONFIGS:
+        raise MupsimError(f"sweep spec expands to {n:,} configs, over the limit of "
+                          f"{MAX_SWEEP_CONFIGS:,}; allowed: fewer grid values (split the sweep "
+                          f"into several specs)")
     base = dict(spec.get("base") or {})
     grid = dict(spec.get("grid") or {})
     zipped = dict(spec.get("zip") or {})
@@ -679,6 +681,16 @@ def expand_spec(spec: Mapping[str, Any]) -> list[SimConfig]:
                 raise MupsimError(f"sweep spec: invalid config for {over or 'base'}: {e}") \
                     from None
     return configs
+
+
+def spec_size(spec: Mapping[str, Any]) -> int:
+    """Number of configs the spec expands to (zip rows × grid combinations), without expanding."""
+    _check_spec(spec)
+    zipped = spec.get("zip") or {}
+    n = len(next(iter(zipped.values()))) if zipped else 1
+    for values in (spec.get("grid") or {}).values():
+        n *= len(values)
+    return n
 
 
 def _check_spec(spec: Mapping[str, Any]) -> None:
