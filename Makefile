@@ -40,6 +40,7 @@ theory: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.sweep_scaling
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info

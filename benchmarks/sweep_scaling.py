@@ -4,8 +4,10 @@ the Dask executor's parallel efficiency from 1 to all workers.
     python -m benchmarks.sweep_scaling [--steps 500] [--per-worker 4] [--workers 1,2,4,8,16]
                                        [--out benchmarks/sweep_scaling.json]
 
-Configs: the sweep mix of :mod:`benchmarks.run` (widths 64, 128, 256, 512; normalized network,
-batch 64, AdamW, float32, n_logs=40 diagnostics), ``--steps`` steps each. Weak scaling: with k
+Configs: the widths of the sweep mix of :mod:`benchmarks.run` (64, 128, 256, 512; normalized
+network, batch 64, AdamW, float32, n_logs=40 diagnostics) at its middle lr and wd (lr and wd
+change the cost only through divergence, which would make the mixes of different worker counts
+unequal), ``--steps`` steps each. Weak scaling: with k
 workers the sweep has k × ``per_worker`` configs (with per_worker = 4: one of each width per
 worker), so the ideal wall time is the same for every k, and
 
@@ -35,15 +37,11 @@ from benchmarks.run import SWEEP_LRS, SWEEP_WDS, SWEEP_WIDTHS, config
 
 
 def mix(n: int, steps: int, offset: int = 0):
-    """n configs cycling through the widths (largest first per cycle), distinct seeds/lr/wd."""
-    out = []
-    for i in range(n):
-        w = SWEEP_WIDTHS[::-1][i % len(SWEEP_WIDTHS)]
-        j = i // len(SWEEP_WIDTHS)
-        out.append(config(w, steps, lr=SWEEP_LRS[j % len(SWEEP_LRS)],
-                          wd=SWEEP_WDS[(j // len(SWEEP_LRS)) % len(SWEEP_WDS)],
-                          seed=offset + j, n_logs=40))
-    return out
+    """n configs cycling through the widths, all at the grid's middle lr and wd (stable runs of
+    the same cost for every worker count; only the seeds differ)."""
+    return [config(SWEEP_WIDTHS[::-1][i % len(SWEEP_WIDTHS)], steps, lr=SWEEP_LRS[2],
+                   wd=SWEEP_WDS[2], seed=offset + i // len(SWEEP_WIDTHS), n_logs=40)
+            for i in range(n)]
 
 
 def _warm():

@@ -12,6 +12,8 @@
   cluster at ``scheduler=ADDRESS``; a task whose worker dies is re-scheduled by Dask (after
   Dask's ``allowed-failures`` retries it is recorded as an error, not saved, and re-run on
   resume).
+* Tasks are submitted longest first (estimated from width, batch, steps, depth), so the last
+  runs to finish are short ones; results are returned in input order.
 * Determinism: every run pins BLAS to one thread inside itself (:func:`mupsim.sim.run.run`), so
   a result's bits do not depend on the executor, the number of workers or thread variables.
 * ``backend="ensemble"``: pending configs are grouped by
@@ -226,9 +228,10 @@ def _remove_stale_tmp(out: Path, keys: Iterable[str]) -> None:
 
 
 def _save(r: Result, stem: Path) -> None:
+    """Save in this process (MupsimError if it cannot be written: the sweep stops)."""
     try:
         r.save(stem)
-    except OSError as e:
+    except OSError as e:  # Result.save turns these into MupsimError already
         raise MupsimError(f"cannot write result {stem}: {e.strerror or e}") from None
 
 
@@ -768,11 +771,18 @@ def write_table(rows: Sequence[Mapping[str, Any]], path) -> Path:
     w.writeheader()
     w.writerows(rows)
     path = Path(path)
-    from mupsim.sim.result import _atomic_write
+    from mupsim.sim.result import _fsync_dir, _write_temp
     for p in path.parent.glob(f".{path.name}.*.tmp"):  # stale temp files of killed writes
         with contextlib.suppress(OSError):
             p.unlink()
-    _atomic_write(path, lambda f: f.write(buf.getvalue().encode("utf-8")))
+    tmp = _write_temp(path, lambda f: f.write(buf.getvalue().encode("utf-8")))
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
     return path
 
 
