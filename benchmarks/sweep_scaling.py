@@ -91,7 +91,7 @@ def measure(steps: int, per_worker: int, workers: list[int], local: bool = True)
          "dask": {}, "local": {}}
     with _thread_env():
         cluster = LocalCluster(n_workers=kmax, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=":0")
     client = Client(cluster)
     try:
         client.run(_warm)

@@ -407,7 +407,7 @@ def _execute_dask(tasks: Sequence[_Task], n_workers: int, scheduler: str | None
         with _thread_env(), _children_ignore_sigint():
             if scheduler is None:
                 cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=logging.ERROR)
+                                       dashboard_address=":0", silence_logs=logging.ERROR)
                 client = Client(cluster)
             else:
                 try:
