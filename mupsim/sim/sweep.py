@@ -513,9 +513,12 @@ def _signals_ignored():
 
 @contextlib.contextmanager
 def _children_ignore_sigint():
-    """Start child processes with SIGINT ignored (inherited through exec), so Ctrl-C in a
+    """Start child processes with SIGINT ignored (an ignored disposition is inherited through
+    exec; a blocked signal mask is not, with Python's process spawning), so Ctrl-C in a
     terminal, which reaches the whole process group, stops only this process, which then kills
-    them: no worker tracebacks, also during their start-up."""
+    them: no worker tracebacks, also during their start-up. The price: a Ctrl-C arriving while
+    the workers are being started (milliseconds for the local pool, the seconds a LocalCluster
+    takes to start) is lost; press it again."""
     if not _main_thread():
         yield
         return
