@@ -390,6 +390,12 @@ def _kill_pool(ex) -> None:
         for p in procs:
             with contextlib.suppress(Exception):
                 p.join(5)
+        # let the pool's manager thread see the dead workers and close its pipes now: at exit
+        # concurrent.futures would otherwise race it (an "Exception ignored" traceback)
+        t = getattr(ex, "_executor_manager_thread", None)
+        if t is not None:
+            with contextlib.suppress(Exception):
+                t.join(5)
 
 
 def _execute_dask(tasks: Sequence[_Task], n_workers: int, scheduler: str | None
