@@ -26,7 +26,7 @@ PER_RUN_FIELDS = ("base_width", "branch_multiplier", "teacher_rank", "label_nois
                   "wd_mode", "momentum", "beta1", "beta2", "eps", "schedule", "warmup_steps",
                   "decay_fraction", "parameterization", "alignment", "multipliers", "wd_rule",
                   "alignment_exponent", "depth_rule", "base_depth", "global_lr", "seed",
-                  "divergence_bound")
+                  "divergence_bound", "eps_rule", "teacher_decay", "input_spectrum")
 SUPPORTED_FIELDS = frozenset(SHAPE_FIELDS + PER_RUN_FIELDS)
 
 
