@@ -40,6 +40,7 @@ theory: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.sweep_scaling
 
 # ensemble backend: CPU sweep-mix throughput here; on a CUDA machine also run
 # `python -m benchmarks.ensemble refs DIR` (here) and `python -m benchmarks.ensemble gpu --refs DIR` (there)

@@ -85,3 +85,22 @@ def test_a_failing_group_is_recorded_as_errors_for_its_members(tmp_path, ens):
     res = sweep(CONFIGS[:3], tmp_path, workers=0, progress=False, backend="ensemble")
     assert [r.status for r in res] == ["error"] * 3
     assert "ensemble group of 3 failed: RuntimeError: out of memory" in res[0].provenance["error"]
+
+
+# ----------------------------------------------------------------------- the real backend
+def test_real_ensemble_sweep_agrees_with_numba_and_falls_back_for_a_fixed_train_set(tmp_path):
+    pytest.importorskip("torch", reason="the ensemble backend needs PyTorch")
+    import numpy as np
+    base = dict(width=16, steps=20, n_logs=4, dtype="float64", batch_size=8)
+    cs = [SimConfig(seed=s, lr=lr, **base) for s, lr in ((0, 1e-3), (1, 3e-3))]
+    cs.append(SimConfig(seed=2, n_train=32, **base))  # fixed train set: numba only
+    ens = sweep(cs, tmp_path / "e", workers=0, progress=False, backend="ensemble")
+    num = sweep(cs, tmp_path / "n", workers=0, progress=False)
+    assert [r.provenance.get("backend") for r in ens] == ["ensemble", "ensemble", "numba"]
+    assert "n_train" in ens[2].provenance["ensemble_fallback"]
+    for e, n in zip(ens, num):
+        assert e.status == n.status == "ok"
+        np.testing.assert_allclose(e.train_loss, n.train_loss, rtol=1e-10, atol=0)
+        for k in n.matrix:
+            np.testing.assert_allclose(e.matrix[k], n.matrix[k], rtol=1e-8, atol=1e-12)
+    assert pending(cs, tmp_path / "e", backend="ensemble") == []

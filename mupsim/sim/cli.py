@@ -176,6 +176,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as e:  # SweepInterrupted (SIGINT/SIGTERM), or a Ctrl-C before it
         for sig in (signal.SIGINT, signal.SIGTERM):  # exiting: no second traceback
             signal.signal(sig, signal.SIG_IGN)
+        # the killed pool's helper threads may race the interpreter's exit; their "Exception
+        # ignored" reports are noise once the workers are dead
+        sys.unraisablehook = lambda unraisable: None
         print(f"mupsim: {e}" if str(e) else "mupsim: interrupted", file=sys.stderr)
         return 128 + int(getattr(e, "signum", signal.SIGINT))
     n = len({c.key() for c in configs})

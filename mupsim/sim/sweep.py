@@ -12,6 +12,8 @@
   cluster at ``scheduler=ADDRESS``; a task whose worker dies is re-scheduled by Dask (after
   Dask's ``allowed-failures`` retries it is recorded as an error, not saved, and re-run on
   resume).
+* Tasks are submitted longest first (estimated from width, batch, steps, depth), so the last
+  runs to finish are short ones; results are returned in input order.
 * Determinism: every run pins BLAS to one thread inside itself (:func:`mupsim.sim.run.run`), so
   a result's bits do not depend on the executor, the number of workers or thread variables.
 * ``backend="ensemble"``: pending configs are grouped by
@@ -226,9 +228,10 @@ def _remove_stale_tmp(out: Path, keys: Iterable[str]) -> None:
 
 
 def _save(r: Result, stem: Path) -> None:
+    """Save in this process (MupsimError if it cannot be written: the sweep stops)."""
     try:
         r.save(stem)
-    except OSError as e:
+    except OSError as e:  # Result.save turns these into MupsimError already
         raise MupsimError(f"cannot write result {stem}: {e.strerror or e}") from None
 
 
@@ -387,6 +390,12 @@ def _kill_pool(ex) -> None:
         for p in procs:
             with contextlib.suppress(Exception):
                 p.join(5)
+        # let the pool's manager thread see the dead workers and close its pipes now: at exit
+        # concurrent.futures would otherwise race it (an "Exception ignored" traceback)
+        t = getattr(ex, "_executor_manager_thread", None)
+        if t is not None:
+            with contextlib.suppress(Exception):
+                t.join(5)
 
 
 def _execute_dask(tasks: Sequence[_Task], n_workers: int, scheduler: str | None
@@ -404,7 +413,7 @@ def _execute_dask(tasks: Sequence[_Task], n_workers: int, scheduler: str | None
         with _thread_env(), _children_ignore_sigint():
             if scheduler is None:
                 cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=logging.ERROR)
+                                       dashboard_address=":0", silence_logs=logging.ERROR)
                 client = Client(cluster)
             else:
                 try:
@@ -510,9 +519,12 @@ def _signals_ignored():
 
 @contextlib.contextmanager
 def _children_ignore_sigint():
-    """Start child processes with SIGINT ignored (inherited through exec), so Ctrl-C in a
+    """Start child processes with SIGINT ignored (an ignored disposition is inherited through
+    exec; a blocked signal mask is not, with Python's process spawning), so Ctrl-C in a
     terminal, which reaches the whole process group, stops only this process, which then kills
-    them: no worker tracebacks, also during their start-up."""
+    them: no worker tracebacks, also during their start-up. The price: a Ctrl-C arriving while
+    the workers are being started (milliseconds for the local pool, the seconds a LocalCluster
+    takes to start) is lost; press it again."""
     if not _main_thread():
         yield
         return
@@ -768,11 +780,18 @@ def write_table(rows: Sequence[Mapping[str, Any]], path) -> Path:
     w.writeheader()
     w.writerows(rows)
     path = Path(path)
-    from mupsim.sim.result import _atomic_write
+    from mupsim.sim.result import _fsync_dir, _write_temp
     for p in path.parent.glob(f".{path.name}.*.tmp"):  # stale temp files of killed writes
         with contextlib.suppress(OSError):
             p.unlink()
-    _atomic_write(path, lambda f: f.write(buf.getvalue().encode("utf-8")))
+    tmp = _write_temp(path, lambda f: f.write(buf.getvalue().encode("utf-8")))
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
     return path
 
 
