@@ -156,7 +156,7 @@ def f4(quick: bool = False, alpha_hat: float | None = None) -> list[SimConfig]:
     rule uses ``alpha_hat`` (α̂ from F3, clipped to the calculator's [0.5, 1]). The timescale
     rule's runs are F3's baseline runs."""
     sc = scale(quick)
-    base = BASE.replace(steps=sc.steps, n_logs=sc.n_logs, lr=LR, wd=WD)
+    base = BASE.replace(steps=sc.steps, n_logs=sc.n_logs, lr=LR)
     cfgs = []
     for rule in WD_RULES:
         if rule == "timescale":
@@ -167,7 +167,7 @@ def f4(quick: bool = False, alpha_hat: float | None = None) -> list[SimConfig]:
             if alpha_hat is None:
                 continue
             kw = _alignment_kw(alpha_hat)
-        cfgs += _seeded([base.replace(width=w, **kw) for w in sc.widths], sc.seeds)
+        cfgs += _seeded([base.replace(width=w, wd=WD, **kw) for w in sc.widths], sc.seeds)
     return cfgs
 
 
