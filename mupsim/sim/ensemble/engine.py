@@ -459,6 +459,7 @@ class Ensemble:
                 vals += [torch.full_like(r, torch.nan)] * 4
             lr = torch.as_tensor(self.p_lr64[:, p], dtype=f, device=self.dev)
             vals.append(lr * s64 / (r * r))
+            vals += rank_metrics(w)
             put(self.out_mat[:, :, mi, li].T, torch.stack(vals))
 
     # ------------------------------------------------------------------ driver
@@ -551,6 +552,29 @@ def power_iteration(W, v, iters):
     v.copy_(x)
     u = torch.bmm(W, x.unsqueeze(2)).squeeze(2)
     return torch.linalg.vector_norm(u.to(torch.float64), dim=1)
+
+
+def rank_metrics(W, top: int = 4):
+    """[stable_rank, effective_rank, σ_1 .. σ_top] per member (each (S,), float64), as the
+    numba ``singular_values``/``rank_stats``: eigenvalues of the Gram matrix of the smaller
+    side (negative round-off clipped to 0); σ_i NaN beyond min(rows, cols); a member with a
+    non-finite entry gets NaN."""
+    A = W.to(torch.float64)
+    r, c = A.shape[1], A.shape[2]
+    G = torch.bmm(A, A.transpose(1, 2)) if r <= c else torch.bmm(A.transpose(1, 2), A)
+    finite = torch.isfinite(A).flatten(1).all(dim=1)
+    G = torch.where(finite.view(-1, 1, 1), G, torch.zeros_like(G))
+    ev = torch.linalg.eigvalsh(G).flip(1)
+    sv = torch.sqrt(ev.clamp(min=0.0))
+    s0 = sv[:, 0]
+    nan = torch.full_like(s0, torch.nan)
+    ok = finite & (s0 > 0)
+    srank = torch.where(ok, (sv * sv).sum(1) / (s0 * s0), nan)
+    p = sv / sv.sum(1, keepdim=True)
+    h = -torch.where(p > 0, p * torch.log(p), torch.zeros_like(p)).sum(1)
+    erank = torch.where(ok, torch.exp(h), nan)
+    tops = [torch.where(finite, sv[:, i], nan) if i < sv.shape[1] else nan for i in range(top)]
+    return [srank, erank] + tops
 
 
 def update_geometry(w_prev, w):
