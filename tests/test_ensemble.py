@@ -36,6 +36,13 @@ CASES = {
     "postnorm_independent_cosine": dict(norm_position="post", wd_mode="independent", wd=0.01,
                                         schedule="cosine", warmup_steps=5),
     "no_norm_label_noise_wsd": dict(norm="none", label_noise=0.2, schedule="wsd"),
+    "power_law_inputs_scaled_decaying_teacher": dict(
+        input_dim=24, input_spectrum=1.5, teacher_width_exponent=1.0, teacher_decay=1.0,
+        output_dim=4, label_noise=0.1),
+    "zipf_tokens_label_noise": dict(inputs="tokens", input_dim=40, zipf_exponent=1.1,
+                                    output_dim=2, label_noise=0.1),
+    "zipf_tokens_classification": dict(inputs="tokens", input_dim=40, task="classification",
+                                       output_dim=3),
 }
 
 
@@ -104,7 +111,11 @@ def test_float32_trajectories_agree_to_float32_rounding():
 
 @pytest.mark.parametrize("kw", [dict(), dict(label_noise=0.3),
                                 dict(task="classification", output_dim=3),
-                                dict(batch_size=7, input_dim=5, label_noise=0.1)])
+                                dict(batch_size=7, input_dim=5, label_noise=0.1),
+                                dict(input_dim=9, input_spectrum=1.0, label_noise=0.1),
+                                dict(inputs="tokens", input_dim=30, label_noise=0.1),
+                                dict(inputs="tokens", input_dim=30, task="classification",
+                                     output_dim=3)])
 def test_batch_generator_reproduces_the_numba_batches(kw):
     cfgs = [SimConfig(width=16, teacher_width=8, **kw, seed=s) for s in (0, 7)]
     preps = [prepare(c) for c in cfgs]
@@ -112,7 +123,10 @@ def test_batch_generator_reproduces_the_numba_batches(kw):
                          torch.from_numpy(np.stack([p.data.A2 for p in preps])),
                          torch.tensor([0, 7]), torch.tensor([cfgs[0].label_noise] * 2,
                                                             dtype=torch.float64),
-                         cfgs[0].batch_size, cfgs[0].task == "classification")
+                         cfgs[0].batch_size, cfgs[0].task == "classification",
+                         xscale=torch.from_numpy(preps[0].data.xscale)
+                         if preps[0].data.xscale.size else None,
+                         cdf=torch.from_numpy(preps[0].data.cdf) if preps[0].data.cdf.size else None)
     for i, p in enumerate(preps):
         stream = BatchStream(p.data, cfgs[0].batch_size)
         for t in (0, 1, 2, 19):
@@ -135,8 +149,22 @@ def test_group_key_stacks_per_run_fields_and_separates_shapes():
     assert group_key(a) == group_key(a.replace(lr=1.0, wd=0.3, seed=5, schedule="cosine",
                                                wd_rule="timescale", parameterization="ntk"))
     for change in (dict(width=64), dict(steps=31), dict(optimizer="sgd"), dict(dtype="float32"),
-                   dict(batch_size=8), dict(n_logs=5), dict(depth=2)):
+                   dict(batch_size=8), dict(n_logs=5), dict(depth=2), dict(input_spectrum=1.0),
+                   dict(inputs="tokens"), dict(teacher_width_exponent=1.0)):
         assert group_key(a.replace(**change)) != group_key(a), change
+
+
+def test_members_with_different_teacher_spectra_share_a_stack_and_get_their_own_data():
+    cfgs = [SimConfig(**BASE, teacher_decay=q, seed=0) for q in (None, 0.5, 2.0)]
+    assert len({group_key(c) for c in cfgs}) == 1
+    for a, c in zip(run_group(cfgs, device="cpu"), cfgs):
+        assert_same_run(a, run(c))
+
+
+def test_teacher_scaling_with_width_separates_members_of_different_base_width():
+    a = SimConfig(**BASE, teacher_width_exponent=1.0)
+    assert group_key(a) != group_key(a.replace(base_width=32))  # teacher 32 vs 16 wide
+    assert group_key(SimConfig(**BASE)) == group_key(SimConfig(**BASE).replace(base_width=32))
 
 
 def test_mixed_groups_are_refused_with_a_clear_error():

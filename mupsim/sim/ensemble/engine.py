@@ -104,8 +104,9 @@ class Ensemble:
         self.opt = cfg.optimizer
         self.muon = self.opt == "muon"
         self.segments = self._segments(preps[0].muon_mask)
-        # data: one stream per distinct (seed, teacher rank, label noise)
-        keys = [(p.config.seed, p.config.teacher_rank, p.config.label_noise) for p in preps]
+        # data: one stream per distinct (seed, teacher shape and spectrum, label noise)
+        keys = [(p.config.seed, p.config.teacher_dims(), p.config.teacher_decay,
+                 p.config.label_noise) for p in preps]
         uniq = list(dict.fromkeys(keys))
         first = [keys.index(k) for k in uniq]
         self.stream = T([uniq.index(k) for k in keys], torch.int64)
@@ -115,7 +116,9 @@ class Ensemble:
             T(np.stack([preps[i].data.A2 for i in first])),
             T([preps[i].config.seed for i in first], torch.int64),
             T([preps[i].config.label_noise for i in first], torch.float64),
-            self.b, self.task_cls)
+            self.b, self.task_cls,
+            xscale=T(preps[0].data.xscale, torch.float64) if preps[0].data.xscale.size else None,
+            cdf=T(preps[0].data.cdf, torch.float64) if preps[0].data.cdf.size else None)
         self.Xte = T(np.stack([p.data.X_test for p in preps]))
         self.Tte = T(np.stack([p.data.T_test for p in preps]))
         # diagnostics

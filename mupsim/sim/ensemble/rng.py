@@ -63,10 +63,12 @@ class BatchGenerator:
 
     ``A1`` (U, tw, k), ``A2`` (U, out, tw) teachers in the run dtype; ``seeds`` (U,) int64;
     ``noise`` (U,) float64. ``__call__(t)`` (t a python int or a 0-d int64 device tensor)
-    returns X (U, b, k) and T (U, b, out) in the run dtype.
+    returns X (U, b, k) and T (U, b, out) in the run dtype. ``xscale`` (k,) float64: Gaussian
+    inputs scaled per column (power-law covariance); ``cdf`` (k,) float64: one-hot Zipfian
+    tokens by inverse CDF, one uniform per row (as :func:`mupsim.sim.kernels.data.make_batch`).
     """
 
-    def __init__(self, A1, A2, seeds, noise, b: int, task_cls: bool):
+    def __init__(self, A1, A2, seeds, noise, b: int, task_cls: bool, xscale=None, cdf=None):
         self.A1, self.A2, self.b, self.task_cls = A1, A2, b, task_cls
         self.A1t = A1.transpose(1, 2)
         self.A2t = A2.transpose(1, 2)
@@ -78,8 +80,9 @@ class BatchGenerator:
         self.k, self.out = k, out
         dev = seeds.device
         bk = b * k
+        self.xscale, self.cdf = xscale, cdf
         self.npair = (bk + 1) // 2
-        n_draw_x = 2 * self.npair
+        n_draw_x = b if cdf is not None else 2 * self.npair
         self.ix = torch.arange(1, n_draw_x + 1, device=dev, dtype=torch.int64) * GAMMA
         self.inoise = torch.arange(1, 2 * b * out + 1, device=dev, dtype=torch.int64) * GAMMA
         self.n_draw_x = n_draw_x
@@ -89,11 +92,18 @@ class BatchGenerator:
         b, k, out = self.b, self.k, self.out
         dt = self.A1.dtype
         st = rng_state(self.seeds, STREAM_ONLINE, t)
-        u = uniforms(st, 0, self.n_draw_x, self.ix).view(-1, self.npair, 2)
-        r = torch.sqrt(-2.0 * torch.log(u[..., 0]))
-        a = (2.0 * math.pi) * u[..., 1]
-        X = torch.stack((r * torch.cos(a), r * torch.sin(a)), dim=-1).view(-1, 2 * self.npair)
-        X = X[:, :b * k].reshape(-1, b, k).to(dt)
+        if self.cdf is not None:
+            u = uniforms(st, 0, self.n_draw_x, self.ix)                      # (U, b)
+            tok = torch.searchsorted(self.cdf, u).clamp(max=k - 1)
+            X = torch.nn.functional.one_hot(tok, k).to(dt)                    # exact lookup
+        else:
+            u = uniforms(st, 0, self.n_draw_x, self.ix).view(-1, self.npair, 2)
+            r = torch.sqrt(-2.0 * torch.log(u[..., 0]))
+            a = (2.0 * math.pi) * u[..., 1]
+            X = torch.stack((r * torch.cos(a), r * torch.sin(a)), dim=-1).view(-1, 2 * self.npair)
+            X = X[:, :b * k].reshape(-1, b, k).to(dt)
+            if self.xscale is not None:
+                X = (X.to(torch.float64) * self.xscale).to(dt)
         hid = torch.relu(torch.bmm(X, self.A1t))
         T = torch.bmm(hid, self.A2t)
         if self.task_cls:
