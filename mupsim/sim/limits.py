@@ -33,6 +33,7 @@ import re
 
 from mupsim.errors import MupsimError
 
+N_METRICS = 14  # len(mupsim.sim.result.MATRIX_METRICS) (checked by a test)
 DEFAULT_MAX_BYTES = 8 * 1024 ** 3
 MAX_STEPS = 10 ** 8
 MAX_LOGS = 1000
@@ -107,7 +108,10 @@ def estimate_bytes(config) -> int:
     p = pm + n_vector_params(c)
     n_mats = sum(m for *_, m in mats)
     n, k, out, L, r, b = c.width, c.input_dim, c.output_dim, c.depth, c.ffn_ratio, c.batch_size
-    tw = c.teacher_width
+    from mupsim.sim.config import teacher_dims
+    tw, rank = teacher_dims(n, c.base_width, c.teacher_width, c.teacher_rank,
+                            getattr(c, "teacher_width_exponent", 0.0))
+    rank = rank or 0
     rn = r * n
     # parameters: float64 init + theta0 + working theta + grad + 2 moments + pre-update copy
     total = 8 * p + 5 * s * p + s * pm
@@ -116,15 +120,22 @@ def estimate_bytes(config) -> int:
           + 2 * b * out + 3 * b * n + 2 * b * rn)
     total += 2 * s * ws
     # batch, teacher (float64 then cast), data sets and their generation scratch
-    rank = c.teacher_rank or 0
     total += s * b * (k + out + tw)
     total += (8 + s) * (tw * k + out * tw) + 8 * rank * (tw + k)
     n_train = c.n_train or 0
     total += s * (c.n_test + n_train) * (k + out) + s * max(c.n_test, n_train) * tw + 8 * n_train
-    # logs: losses, 8 metrics per matrix, activation sites, the log schedule itself
+    # input scale / token table; teacher_decay's SVD of A1 (U, s, Vt and the product, float64)
+    total += 8 * k
+    if getattr(c, "teacher_decay", None) is not None:
+        mk = min(tw, k)
+        total += 8 * (tw * mk + mk + mk * k + tw * k)
+    # logs: losses, N_METRICS metrics per matrix, activation sites, the log schedule itself
     T = min(c.n_logs, c.steps + 1)
     sites = (L + 2) if c.model == "linear" else (6 * L + 2)
-    total += 8 * T * (2 + 8 * n_mats + sites) + 8 * 4 * T
+    total += 8 * T * (2 + N_METRICS * n_mats + sites) + 8 * 4 * T
+    # rank diagnostics at a logged step: float64 copy of a matrix, its Gram matrix and
+    # eigvalsh's copy and workspace (kernels.diagnostics.singular_values)
+    total += 8 * (max(a * bb for a, bb, *_ in mats) + 3 * max(min(a, bb) for a, bb, *_ in mats) ** 2)
     # power iteration vectors and scratch
     total += s * sum(cols * m for _, cols, _, m in mats) + s * max(a for a, *_ in mats)
     # Muon: Newton-Schulz temporaries (float64) on the largest hidden matrix, plus its gradient

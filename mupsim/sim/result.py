@@ -335,6 +335,19 @@ def _write_temp(path: Path, writer: Callable[[io.BufferedWriter], Any]) -> str:
     return tmp
 
 
+def _atomic_write(path: Path, writer: Callable[[io.BufferedWriter], Any]) -> None:
+    """Write ``path`` atomically: temp file beside it, fsync, ``os.replace``, fsync the folder
+    (used by the sweep's table writer)."""
+    tmp = _write_temp(path, writer)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
 def _fsync_dir(folder: Path) -> None:
     """Make renames in ``folder`` durable (best effort)."""
     with contextlib.suppress(OSError):
