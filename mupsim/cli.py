@@ -7,12 +7,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from mupsim.errors import MupsimError
 
 
 class _Parser(argparse.ArgumentParser):
+    # values that start with a minus sign and a digit are values, not options, so that
+    # `--multipliers -1,0,0`, `--layer-alignment ...` and `--lr -1` reach their checks
+    # (argparse's own pattern accepts only a plain negative number)
+    _NEGATIVE_VALUE = re.compile(r"^-\.?\d[\d.,;/eE+\- ]*$")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = self._NEGATIVE_VALUE
+
     def error(self, message):  # one line, exit 2
         raise MupsimError(message)
 
