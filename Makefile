@@ -16,7 +16,7 @@ export OPENBLAS_NUM_THREADS := 1
 export OMP_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: all venv test figures theory bench clean
+.PHONY: all venv test figures theory bench bench-ensemble clean
 
 all: test
 
@@ -40,6 +40,11 @@ theory: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
+
+# ensemble backend: CPU sweep-mix throughput here; on a CUDA machine also run
+# `python -m benchmarks.ensemble refs DIR` (here) and `python -m benchmarks.ensemble gpu --refs DIR` (there)
+bench-ensemble: $(STAMP)
+	$(PY) -m benchmarks.ensemble cpu --out benchmarks/ENSEMBLE_CPU.json
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info

@@ -77,8 +77,8 @@ def cpu(steps, widths):
     nconf = sum(g["configs"] for g in groups)
     out["ensemble"] = {"groups": groups, "wall_s": wall, "configs": nconf,
                        "configs_per_min": nconf / wall * 60}
-    # numba sweep on a subset of the same configs (one lr, two wd, both seeds per width)
-    sub = [c for n in widths for c in mix(n, (0, 1), steps) if c.lr == LRS[2] and c.wd in WDS[1:3]]
+    # numba sweep on a subset of the same configs (two lr, two wd, both seeds per width)
+    sub = [c for n in widths for c in mix(n, (0, 1), steps) if c.lr in LRS[1:3] and c.wd in WDS[1:3]]
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         res = sweep(sub, tmp, workers=2, progress=False)
@@ -148,7 +148,8 @@ def check_cuda(refs_dir, dev):
     by_group = {}
     for p in refs:
         r = Result.load(p.with_suffix(""))
-        by_group.setdefault(json.dumps(r.config.get("optimizer")) + str(r.config.get("model")), []).append(r)
+        by_group.setdefault(json.dumps([r.config[k] for k in ("optimizer", "model", "dtype")]),
+                            []).append(r)
     for g, rs in by_group.items():
         cfgs = [SimConfig.from_dict(r.config) for r in rs]
         ens = run_group(cfgs, device=dev)
@@ -159,11 +160,17 @@ def check_cuda(refs_dir, dev):
                         float(np.nanmax(np.abs(a.matrix["sigma_max"] - b.matrix["sigma_max"]) / b.matrix["sigma_max"])))
             if a.status != b.status:
                 worst = float("inf")
-        out[f"{cfgs[0].model}/{cfgs[0].optimizer}/{cfgs[0].dtype}"] = worst
+        name = f"{cfgs[0].model}/{cfgs[0].optimizer}/{cfgs[0].dtype}"
+        out[name] = worst
+        if cfgs[0].dtype == "float32":  # final train loss: GPU vs numba, and seed spread
+            fe = np.array([a.final("test_loss") for a in ens])
+            fn = np.array([b.final("test_loss") for b in rs])
+            out[name + " final test loss (gpu, numba, seed sd)"] = [
+                fe.tolist(), fn.tolist(), float(np.std(fn, ddof=1))]
     return out
 
 
-def gpu(refs, quick=False):
+def gpu(refs, ablation=True):
     import torch
     from mupsim.sim.ensemble import run_group
     dev = "cuda"
@@ -191,14 +198,29 @@ def gpu(refs, quick=False):
             t0 = time.perf_counter()
             res = run_group(cfgs, device=dev)
             w = time.perf_counter() - t0
+            pv = res[0].provenance
             rows.append({"n": n, "S": S, "wall_s": w, "status": statuses(res),
-                         "prepare_s": res[0].provenance["ensemble_prepare_s"],
+                         "prepare_s": pv["ensemble_prepare_s"], "train_s": pv["ensemble_train_s"],
+                         "spectra_s": pv["ensemble_spectra_s"],
                          "roofline_train_s": (roofline_ms(n, S, rates) or float("nan")) * 2000 / 1e3})
             print("[gpu] mix", rows[-1], flush=True)
         tot = sum(r["wall_s"] for r in rows)
         out["mix"][S] = {"groups": rows, "wall_s": tot, "configs": S * len(WIDTHS),
                          "configs_per_min": S * len(WIDTHS) / tot * 60}
         print("[gpu] mix S", S, out["mix"][S]["configs_per_min"], flush=True)
+    # what the CUDA graphs and the compiled optimizer buy (one group each, switched off)
+    import mupsim.sim.ensemble.engine as E
+    abl = {}
+    for n, S, what in ((64, 200, "no CUDA graphs"), (512, 50, "eager optimizer"))[:2 * ablation]:
+        cfgs = mix(n, tuple(range(S // 25)))
+        E.COMPILE_OPT = what != "eager optimizer"
+        t0 = time.perf_counter()
+        res = run_group(cfgs, device=dev, graphs=what != "no CUDA graphs")
+        abl[f"{n}x{S} {what}"] = {"wall_s": time.perf_counter() - t0,
+                                   "train_s": res[0].provenance["ensemble_train_s"]}
+        E.COMPILE_OPT = True
+    out["ablation"] = abl
+    print("[gpu] ablation", abl, flush=True)
     # one wide run
     from mupsim.sim.config import SimConfig
     big = {}
@@ -209,6 +231,8 @@ def gpu(refs, quick=False):
         t0 = time.perf_counter()
         r = run_group([cfg], device=dev)[0]
         big[dt] = {"wall_s": time.perf_counter() - t0, "status": r.status,
+                   "train_s": r.provenance["ensemble_train_s"],
+                   "spectra_s": r.provenance["ensemble_spectra_s"],
                    "final_train_loss": r.final("train_loss"),
                    "roofline_train_s": (roofline_ms(4096, 1, rates) or float("nan")) * 10000 / 1e3}
         print("[gpu] n=4096", dt, big[dt], flush=True)
@@ -231,6 +255,10 @@ def refs(dirname):
         for s in (0, 1):
             cfg = SimConfig(**{**base, "lr": 1e-3, "wd": 0.1, "seed": s, **v})
             run(cfg).save(d / cfg.key())
+    for s in range(4):  # float32: statistics vs seed spread
+        cfg = SimConfig(**{**base, "width": 128, "steps": 300, "dtype": "float32", "lr": 3e-3,
+                           "wd": 0.1, "seed": s})
+        run(cfg).save(d / cfg.key())
 
 
 def main(argv=None):
@@ -241,6 +269,7 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--widths", default="64,128")
     ap.add_argument("--refs")
+    ap.add_argument("--no-ablation", action="store_true")
     a = ap.parse_args(argv)
     if a.what == "refs":
         refs(a.dir)
@@ -248,7 +277,7 @@ def main(argv=None):
     if a.what == "cpu":
         R = cpu(a.steps, [int(w) for w in a.widths.split(",")])
     else:
-        R = gpu(a.refs)
+        R = gpu(a.refs, ablation=not a.no_ablation)
     txt = json.dumps(R, indent=1, default=str)
     print(txt)
     if a.out:

@@ -13,6 +13,12 @@ numba loop step for step (batches included: :mod:`mupsim.sim.ensemble.rng`). Res
 same :class:`~mupsim.sim.result.Result` as :func:`mupsim.sim.run.run` returns, with
 ``provenance["backend"] = "ensemble"``, the torch version, the device and the ensemble size.
 
+Reproducibility: the same group (same configs in the same order, same device) gives
+bit-identical results; the same config in a *different* group can differ in the last bits
+(~1e-16 relative: batched products take other kernel paths for another batch size), as it does
+from the numba loop (~1e-15). A sweep that needs bit-identical results across resumes must
+form its groups the same way every time.
+
 PyTorch is imported only inside this package (and only by :func:`run_group`): the core never
 needs it.
 """
@@ -30,6 +36,21 @@ __all__ = ["group_key", "unsupported_reason", "run_group", "default_device"]
 def default_device() -> str:
     import torch
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _prepare_all(configs):
+    """:func:`mupsim.sim.run.prepare` of every config (in a thread pool when there are many:
+    the random init and the held-out set release the GIL)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mupsim.sim.run import prepare
+    threads = min(8, os.cpu_count() or 1, len(configs))
+    if threads <= 1:
+        return [prepare(c) for c in configs]
+    first = prepare(configs[0])   # serially: fills the calculator's and numba's caches
+    with ThreadPoolExecutor(threads) as ex:
+        return [first] + list(ex.map(prepare, configs[1:]))
 
 
 def run_group(configs, device: str | None = None, graphs: bool | None = None) -> list:
@@ -59,15 +80,19 @@ def run_group(configs, device: str | None = None, graphs: bool | None = None) ->
                           f"got {len(keys)} groups")
     device = device or default_device()
     t0 = time.perf_counter()
-    preps = [prepare(c) for c in configs]
+    preps = _prepare_all(configs)
     t_prep = time.perf_counter() - t0
     ens = Ensemble(preps, device)
+    t1 = time.perf_counter()
     ens.train(graphs=graphs)
+    out_mat = ens.finish()   # waits for the host-side rank metrics
+    t_train = time.perf_counter() - t1
     out_loss = ens.out_loss.cpu().numpy()
-    out_mat = ens.out_mat.cpu().numpy()
     out_act = ens.out_act.cpu().numpy()
     div = ens.div_step.cpu().numpy()
+    t1 = time.perf_counter()
     spectra = ens.spectra()
+    t_spec = time.perf_counter() - t1
     wall = time.perf_counter() - t0
     lay = ens.lay
     dev_name = str(ens.dev)
@@ -83,7 +108,8 @@ def run_group(configs, device: str | None = None, graphs: bool | None = None) ->
                                   simulator_version=SIMULATOR_VERSION, backend="ensemble",
                                   torch_version=torch.__version__, device=dev_name,
                                   ensemble_size=S, ensemble_wall_time_s=wall,
-                                  ensemble_prepare_s=t_prep),
+                                  ensemble_prepare_s=t_prep, ensemble_train_s=t_train,
+                                  ensemble_spectra_s=t_spec),
             status="diverged" if d >= 0 else "ok",
             diverged_step=d if d >= 0 else None,
             steps=prep.log_steps.copy(),

@@ -20,12 +20,13 @@ def opt_segment(theta, grad, m, v, lr_el, wd_el, a, z, rule, sched, indep, mu, b
                 ibc1, ibc2):
     """Update columns a:z of the (S, P) buffers in place. Per member s: schedule factor
     ``sched[s]`` (0 for a diverged member), ``indep[s]`` decay mode, hyperparameters
-    mu/b1/b2/eps[s] and bias corrections ibc1/ibc2[s] = 1/(1−β^(t+1))."""
+    mu/b1/b2[s], Adam's ε per element ``eps[s, i]`` and bias corrections ibc1/ibc2[s] = 1/(1−β^(t+1))."""
     S = theta.shape[0]
     for s in range(S):
         sc = sched[s]
         ind = indep[s]
-        mus, b1s, b2s, es = mu[s], b1[s], b2[s], eps[s]
+        mus, b1s, b2s = mu[s], b1[s], b2[s]
+        ep = eps[s]
         c1, c2 = 1.0 - b1s, 1.0 - b2s
         i1, i2 = ibc1[s], ibc2[s]
         th = theta[s]
@@ -50,7 +51,7 @@ def opt_segment(theta, grad, m, v, lr_el, wd_el, a, z, rule, sched, indep, mu, b
                 vi = b2s * vv[i] + c2 * g * g
                 mm[i] = mi
                 vv[i] = vi
-                th[i] = w - (lr * i1) * mi / (math.sqrt(vi * i2) + es)
+                th[i] = w - (lr * i1) * mi / (math.sqrt(vi * i2) + ep[i])
         elif rule == 2:
             for i in range(a, z):
                 lr = lre[i] * sc
@@ -60,7 +61,7 @@ def opt_segment(theta, grad, m, v, lr_el, wd_el, a, z, rule, sched, indep, mu, b
                 vi = b2s * vv[i] + c2 * g * g
                 mm[i] = mi
                 vv[i] = vi
-                th[i] = keep * th[i] - (lr * i1) * mi / (math.sqrt(vi * i2) + es)
+                th[i] = keep * th[i] - (lr * i1) * mi / (math.sqrt(vi * i2) + ep[i])
         else:
             for i in range(a, z):
                 lr = lre[i] * sc

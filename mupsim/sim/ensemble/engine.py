@@ -33,8 +33,15 @@ from mupsim.sim.result import MATRIX_METRICS
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 N_METRICS = len(MATRIX_METRICS)
+N_DEVICE_METRICS = MATRIX_METRICS.index("eff_lr") + 1   # rms .. eff_lr: computed on the device
+# the rest (stable_rank, effective_rank, sv1..sv4) come from all singular values, on the host
+RANK_METRICS = MATRIX_METRICS[N_DEVICE_METRICS:]
 EVAL_CHUNK = 1024  # rows of the held-out set per evaluation forward pass
 GRAPH_STEPS = 16   # plain steps per CUDA graph replay
+COMPILE_OPT = True       # CUDA: torch.compile the elementwise optimizer rules
+GPU_SVD_MIN = 1024       # CUDA: matrices with min(rows, cols) >= this use the device's SVD
+PREGEN_BYTES = 1 << 30   # pre-generate all batches if they take at most this much memory
+PREGEN_CHUNK = 256       # steps generated per call when pre-generating
 
 
 def schedule_table(cfg, decay_steps: int) -> np.ndarray:
@@ -93,6 +100,10 @@ class Ensemble:
         self.mu, self.b1, self.b2, self.eps = (T(hyper[:, i]).view(S, 1) for i in range(4))
         self.b1_64 = T(hyper[:, 1], torch.float64).view(S, 1)
         self.b2_64 = T(hyper[:, 2], torch.float64).view(S, 1)
+        # Adam's ε per element (the calculator's per-layer ε with eps_rule="derived")
+        p_eps = np.stack([p.p_eps if getattr(p, "p_eps", None) is not None
+                          else np.full(P, p.hyper[3]) for p in preps])
+        self.eps_el = T(np.repeat(p_eps, sizes, axis=1))
         self.indep = T([p.independent for p in preps], torch.bool).view(S, 1)
         self.sched64 = np.stack([schedule_table(p.config, p.decay_steps) for p in preps])
         self.sched = T(self.sched64)                                   # (S, steps+1)
@@ -104,9 +115,9 @@ class Ensemble:
         self.opt = cfg.optimizer
         self.muon = self.opt == "muon"
         self.segments = self._segments(preps[0].muon_mask)
-        # data: one stream per distinct (seed, teacher shape and spectrum, label noise)
-        keys = [(p.config.seed, p.config.teacher_dims(), p.config.teacher_decay,
-                 p.config.label_noise) for p in preps]
+        # data: one stream per distinct (seed, teacher rank, label noise)
+        keys = [(p.config.seed, p.config.teacher_rank, p.config.label_noise,
+                 p.config.teacher_decay, p.config.input_spectrum) for p in preps]
         uniq = list(dict.fromkeys(keys))
         first = [keys.index(k) for k in uniq]
         self.stream = T([uniq.index(k) for k in keys], torch.int64)
@@ -116,9 +127,19 @@ class Ensemble:
             T(np.stack([preps[i].data.A2 for i in first])),
             T([preps[i].config.seed for i in first], torch.int64),
             T([preps[i].config.label_noise for i in first], torch.float64),
-            self.b, self.task_cls,
-            xscale=T(preps[0].data.xscale, torch.float64) if preps[0].data.xscale.size else None,
-            cdf=T(preps[0].data.cdf, torch.float64) if preps[0].data.cdf.size else None)
+            self.b, self.task_cls, _xscale([preps[i] for i in first], cfg.input_dim, dev))
+        # all batches of the run at once when they fit (removes ~30 small ops per step)
+        U = len(uniq)
+        per_step = U * self.b * (cfg.input_dim + cfg.output_dim) * self.theta.element_size()
+        self.Xall = self.Tall = None
+        if per_step * (self.steps + 1) <= PREGEN_BYTES:
+            xs, ts = [], []
+            for a in range(0, self.steps + 1, PREGEN_CHUNK):
+                idx = torch.arange(a, min(a + PREGEN_CHUNK, self.steps + 1), device=dev)
+                x, t_ = self.gen.many(idx)
+                xs.append(x)
+                ts.append(t_)
+            self.Xall, self.Tall = torch.cat(xs, dim=1), torch.cat(ts, dim=1)
         self.Xte = T(np.stack([p.data.X_test for p in preps]))
         self.Tte = T(np.stack([p.data.T_test for p in preps]))
         # diagnostics
@@ -139,13 +160,15 @@ class Ensemble:
             o += c
         self.prev = [torch.zeros_like(self.W[p]) for p in self.mats]
         self.graphs = {}
+        self._pool, self._rank_jobs = None, []
         self.fused_cpu = dev.type == "cpu"   # numba optimizer on CPU; torch ops elsewhere
+        self.compiled = dev.type == "cuda" and COMPILE_OPT   # one fused Triton kernel per rule
         if self.fused_cpu:  # numpy views (shared memory) for the fused CPU optimizer
             hy = np.ascontiguousarray(hyper, dtype=np.float64)
             self._np = dict(theta=self.theta.numpy(), grad=self.grad.numpy(), m=self.m.numpy(),
                             v=self.v.numpy(), lr=self.lr_el.numpy(), wd=self.wd_el.numpy(),
                             mu=hy[:, 0].copy(), b1=hy[:, 1].copy(), b2=hy[:, 2].copy(),
-                            eps=hy[:, 3].copy(), indep=self.indep.view(-1).numpy().copy())
+                            eps=self.eps_el.numpy(), indep=self.indep.view(-1).numpy().copy())
 
     # ------------------------------------------------------------------ helpers
     def _view(self, buf, p):
@@ -312,13 +335,19 @@ class Ensemble:
         ibc2 = (1.0 / (1.0 - self.b2_64 ** tp1)).to(self.dt)
         for a, z, kind in self.segments:
             th, g, mm, vv = (x[:, a:z] for x in (self.theta, self.grad, self.m, self.v))
+            if self.compiled and isinstance(kind, str):
+                _compiled(kind)(th, g, mm, vv, self.lr_el[:, a:z], self.wd_el[:, a:z], s,
+                                self.indep, self.mu, self.b1, self.b2, self.eps_el[:, a:z],
+                                ibc1, ibc2)
+                continue
             lr = self.lr_el[:, a:z] * s
             wd = self.wd_el[:, a:z]
+            eps = self.eps_el[:, a:z]
             if kind == "adam":
                 g = g + wd * th
                 mm.mul_(self.b1).add_((1.0 - self.b1) * g)
                 vv.mul_(self.b2).add_((1.0 - self.b2) * g * g)
-                th.sub_((lr * ibc1) * mm / (torch.sqrt(vv * ibc2) + self.eps))
+                th.sub_((lr * ibc1) * mm / (torch.sqrt(vv * ibc2) + eps))
                 continue
             keep = 1.0 - wd * torch.where(self.indep, s, lr)
             if kind == "sgd":
@@ -331,7 +360,7 @@ class Ensemble:
             elif kind == "adamw":
                 mm.mul_(self.b1).add_((1.0 - self.b1) * g)
                 vv.mul_(self.b2).add_((1.0 - self.b2) * g * g)
-                th.mul_(keep).sub_((lr * ibc1) * mm / (torch.sqrt(vv * ibc2) + self.eps))
+                th.mul_(keep).sub_((lr * ibc1) * mm / (torch.sqrt(vv * ibc2) + eps))
             else:
                 self._muon(kind[1], th, g, mm, lr, keep)
 
@@ -364,7 +393,11 @@ class Ensemble:
 
     # ------------------------------------------------------------------ steps
     def _batch(self):
-        X, T = self.gen(self.t)
+        if self.Xall is not None:   # pre-generated: one gather per step
+            X = self.Xall.index_select(1, self.t.view(1))[:, 0]
+            T = self.Tall.index_select(1, self.t.view(1))[:, 0]
+        else:
+            X, T = self.gen(self.t)
         if not self.identity_streams:
             X, T = X.index_select(0, self.stream), T.index_select(0, self.stream)
         return X, T
@@ -432,20 +465,20 @@ class Ensemble:
         if self.Xte.shape[1]:
             put(self.out_loss[:, 1, li], self._eval_test())
         H, Y = c["H"], c["Y"]
-        gains = {lay.emb: rms(H[0]) / rms(X), lay.readout: rms(Y) / rms(H[-1])}
+        gains = {lay.emb: _ratio(rms(H[0]), rms(X)), lay.readout: _ratio(rms(Y), rms(H[-1]))}
         acts = [rms(H[0])]
         blocks = lay.blocks
         for l in range(self.L):
             if self.linear:
-                gains[int(blocks[l, B_W1])] = rms(H[l + 1]) / rms(H[l])
+                gains[int(blocks[l, B_W1])] = _ratio(rms(H[l + 1]), rms(H[l]))
                 acts.append(rms(H[l + 1]))
                 continue
             p1, p2 = int(blocks[l, B_W1]), int(blocks[l, B_W2])
             a1, a2 = c["A1"][l], c["A2"][l]
             pb = int(blocks[l, B_B1])
-            gains[p1] = rms(a1 - m[pb] * self._vec(pb) if pb >= 0 else a1) / rms(c["Z"][l])
+            gains[p1] = _ratio(rms(a1 - m[pb] * self._vec(pb) if pb >= 0 else a1), rms(c["Z"][l]))
             pb = int(blocks[l, B_B2])
-            gains[p2] = rms(a2 - m[pb] * self._vec(pb) if pb >= 0 else a2) / rms(c["S"][l])
+            gains[p2] = _ratio(rms(a2 - m[pb] * self._vec(pb) if pb >= 0 else a2), rms(c["S"][l]))
             acts += [rms(c["Z"][l]), rms(a1), rms(c["S"][l]), rms(a2), rms(c["O"][l]),
                      rms(H[l + 1])]
         acts.append(rms(Y))
@@ -461,9 +494,34 @@ class Ensemble:
             else:
                 vals += [torch.full_like(r, torch.nan)] * 4
             lr = torch.as_tensor(self.p_lr64[:, p], dtype=f, device=self.dev)
-            vals.append(lr * s64 / (r * r))
-            vals += rank_metrics(w)
-            put(self.out_mat[:, :, mi, li].T, torch.stack(vals))
+            vals.append(_ratio(lr * s64, r * r))
+            put(self.out_mat[:, :N_DEVICE_METRICS, mi, li].T, torch.stack(vals))
+        self._submit_rank_metrics(li)
+
+    def _submit_rank_metrics(self, li):
+        """Queue the spectrum-based metrics of every live member at log column li on host
+        threads (float64 LAPACK, as the numba loop computes them); the device goes on."""
+        from concurrent.futures import ThreadPoolExecutor
+        import os
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(min(16, os.cpu_count() or 1))
+        live = np.flatnonzero(self.alive.cpu().numpy())
+        for mi, p in enumerate(self.mats):
+            # a copy: on CPU a float64 W is a view of theta, which the next update overwrites
+            W = self.W[p].to(torch.float64).cpu().numpy().copy()
+            for s in live:
+                self._rank_jobs.append((s, mi, li, self._pool.submit(rank_metrics, W[s])))
+
+    def finish(self):
+        """Wait for the host-side metrics and write them into ``out_mat`` (host copy)."""
+        out = self.out_mat.cpu().numpy()
+        for s, mi, li, fut in self._rank_jobs:
+            out[s, N_DEVICE_METRICS:, mi, li] = fut.result()
+        self._rank_jobs = []
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        return out
 
     # ------------------------------------------------------------------ driver
     def train(self, graphs: bool | None = None, graph_steps: int = GRAPH_STEPS):
@@ -508,22 +566,98 @@ class Ensemble:
             self.graphs[k] = g
         return g
 
-    def spectra(self):
-        """{name: (S, min(r, c)) float64 numpy} singular values at the end (NaN if diverged)."""
-        out = {}
+    def spectra(self, threads: int | None = None):
+        """{name: (S, min(r, c)) float64} singular values at the end (NaN if diverged).
+
+        Computed on the host with ``np.linalg.svd`` of the float64 matrix, as :func:`run`
+        does (so they match it to LAPACK rounding), in a thread pool (LAPACK releases the
+        GIL): batched float64 SVD on the GPU measured slower for many small matrices (H100,
+        S = 200, n = 512: 11.9 s on the device, 3.3 s on 16 host threads), faster for one
+        big one (n = 4096: 3.1 s vs 31 s), hence :data:`GPU_SVD_MIN`."""
+        from concurrent.futures import ThreadPoolExecutor
+        import os
         ok = (self.div_step < 0).cpu().numpy()
+        out, mats = {}, {}
         for p in self.mats:
             W = self.W[p].to(torch.float64)
-            fin = torch.isfinite(W).flatten(1).all(dim=1).cpu().numpy() & ok
-            sv = np.full((self.S, min(W.shape[1:])), np.nan)
-            if fin.any():
+            name = self.lay.names[p]
+            out[name] = np.full((self.S, min(W.shape[1:])), np.nan)
+            fin = ok & torch.isfinite(W).flatten(1).all(dim=1).cpu().numpy()
+            if self.dev.type == "cuda" and min(W.shape[1:]) >= GPU_SVD_MIN and fin.any():
+                # one big matrix: the device's SVD (n = 4096: 3.1 s on an H100 vs 31 s in LAPACK)
                 idx = torch.as_tensor(np.flatnonzero(fin), device=self.dev)
-                sv[fin] = torch.linalg.svdvals(W.index_select(0, idx)).cpu().numpy()
-            out[self.lay.names[p]] = sv
+                out[name][fin] = torch.linalg.svdvals(W.index_select(0, idx)).cpu().numpy()
+                continue
+            mats[name] = (W.cpu().numpy(), fin)
+        jobs = [(k, s) for k, (W, fin) in mats.items() for s in range(self.S) if fin[s]]
+
+        def one(job):
+            k, s = job
+            out[k][s] = np.linalg.svd(mats[k][0][s], compute_uv=False)
+
+        threads = threads or min(16, os.cpu_count() or 1)
+        if threads > 1 and len(jobs) > 1:
+            with ThreadPoolExecutor(threads) as ex:
+                list(ex.map(one, jobs))
+        else:
+            for j in jobs:
+                one(j)
         return out
 
 
 # ---------------------------------------------------------------------- batched pieces
+def _ratio(a, b):
+    """a / b, NaN where b is 0 (the numba loop's ``_ratio``: a diagnostic, never inf)."""
+    return torch.where(b != 0, a / torch.where(b != 0, b, 1.0), torch.nan)
+
+
+def _xscale(preps, k, dev):
+    """(U, k) float64 input scales √λ_i of the streams' Gaussian inputs, or None when every
+    stream is isotropic (``Dataset.xscale`` empty)."""
+    xs = [getattr(p.data, "xscale", np.zeros(0)) for p in preps]
+    if all(x.size == 0 for x in xs):
+        return None
+    return torch.as_tensor(np.stack([x if x.size else np.ones(k) for x in xs]),
+                           dtype=torch.float64, device=dev)
+
+
+def _rule(kind):
+    """The elementwise update of one rule, written for torch.compile (one fused kernel)."""
+    def step(th, g, mm, vv, lr_el, wd_el, s, indep, mu, b1, b2, eps, ibc1, ibc2):
+        lr = lr_el * s
+        keep = 1.0 - wd_el * torch.where(indep, s, lr)
+        if kind == "sgd":
+            m_new = mu * mm + g
+            th.copy_(keep * th - lr * m_new)
+        elif kind == "adam":
+            g = g + wd_el * th
+            m_new = b1 * mm + (1.0 - b1) * g
+            v_new = b2 * vv + (1.0 - b2) * g * g
+            th.copy_(th - (lr * ibc1) * m_new / (torch.sqrt(v_new * ibc2) + eps))
+            vv.copy_(v_new)
+        elif kind == "lion":
+            u = torch.sign(b1 * mm + (1.0 - b1) * g)
+            m_new = b2 * mm + (1.0 - b2) * g
+            th.copy_(keep * th - lr * u)
+        else:  # adamw
+            m_new = b1 * mm + (1.0 - b1) * g
+            v_new = b2 * vv + (1.0 - b2) * g * g
+            th.copy_(keep * th - (lr * ibc1) * m_new / (torch.sqrt(v_new * ibc2) + eps))
+            vv.copy_(v_new)
+        mm.copy_(m_new)
+    return step
+
+
+_COMPILED = {}
+
+
+def _compiled(kind):
+    f = _COMPILED.get(kind)
+    if f is None:
+        f = _COMPILED[kind] = torch.compile(_rule(kind), dynamic=True, fullgraph=True)
+    return f
+
+
 def newton_schulz(G):
     """Batched quintic Newton–Schulz (float64) of G (S, r, c); the numba loop's NS5."""
     a, b, c = NS_COEFFS
@@ -537,6 +671,27 @@ def newton_schulz(G):
         B = b * A + c * torch.bmm(A, A)
         X = a * X + torch.bmm(B, X)
     return X.transpose(1, 2) if tr else X
+
+
+def rank_metrics(W):
+    """(stable_rank, effective_rank, sv1..sv4) of one float64 matrix: the numba loop's
+    ``singular_values`` (eigenvalues of the smaller Gram matrix, LAPACK) + ``rank_stats``."""
+    out = np.full(len(RANK_METRICS), np.nan)
+    if not np.all(np.isfinite(W)):
+        return out
+    r, c = W.shape
+    G = W @ W.T if r <= c else W.T @ W
+    ev = np.linalg.eigvalsh(G)[::-1]
+    sv = np.sqrt(np.where(ev > 0.0, ev, 0.0))
+    k = min(len(RANK_METRICS) - 2, sv.size)
+    out[2:2 + k] = sv[:k]
+    if sv[0] > 0.0:
+        tot = sv.sum()
+        pr = sv / tot
+        pr = pr[pr > 0.0]
+        out[0] = (sv * sv).sum() / (sv[0] * sv[0])
+        out[1] = math.exp(-(pr * np.log(pr)).sum())
+    return out
 
 
 def power_iteration(W, v, iters):
@@ -555,29 +710,6 @@ def power_iteration(W, v, iters):
     v.copy_(x)
     u = torch.bmm(W, x.unsqueeze(2)).squeeze(2)
     return torch.linalg.vector_norm(u.to(torch.float64), dim=1)
-
-
-def rank_metrics(W, top: int = 4):
-    """[stable_rank, effective_rank, σ_1 .. σ_top] per member (each (S,), float64), as the
-    numba ``singular_values``/``rank_stats``: eigenvalues of the Gram matrix of the smaller
-    side (negative round-off clipped to 0); σ_i NaN beyond min(rows, cols); a member with a
-    non-finite entry gets NaN."""
-    A = W.to(torch.float64)
-    r, c = A.shape[1], A.shape[2]
-    G = torch.bmm(A, A.transpose(1, 2)) if r <= c else torch.bmm(A.transpose(1, 2), A)
-    finite = torch.isfinite(A).flatten(1).all(dim=1)
-    G = torch.where(finite.view(-1, 1, 1), G, torch.zeros_like(G))
-    ev = torch.linalg.eigvalsh(G).flip(1)
-    sv = torch.sqrt(ev.clamp(min=0.0))
-    s0 = sv[:, 0]
-    nan = torch.full_like(s0, torch.nan)
-    ok = finite & (s0 > 0)
-    srank = torch.where(ok, (sv * sv).sum(1) / (s0 * s0), nan)
-    p = sv / sv.sum(1, keepdim=True)
-    h = -torch.where(p > 0, p * torch.log(p), torch.zeros_like(p)).sum(1)
-    erank = torch.where(ok, torch.exp(h), nan)
-    tops = [torch.where(finite, sv[:, i], nan) if i < sv.shape[1] else nan for i in range(top)]
-    return [srank, erank] + tops
 
 
 def update_geometry(w_prev, w):

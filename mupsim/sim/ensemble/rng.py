@@ -62,14 +62,14 @@ class BatchGenerator:
     """Online batches of ``b`` rows for U data streams (one per distinct seed/teacher/noise).
 
     ``A1`` (U, tw, k), ``A2`` (U, out, tw) teachers in the run dtype; ``seeds`` (U,) int64;
-    ``noise`` (U,) float64. ``__call__(t)`` (t a python int or a 0-d int64 device tensor)
-    returns X (U, b, k) and T (U, b, out) in the run dtype. ``xscale`` (k,) float64: Gaussian
-    inputs scaled per column (power-law covariance); ``cdf`` (k,) float64: one-hot Zipfian
-    tokens by inverse CDF, one uniform per row (as :func:`mupsim.sim.kernels.data.make_batch`).
+    ``noise`` (U,) float64; ``xscale`` (U, k) float64 input scales or None (isotropic).
+    ``__call__(t)`` (t a python int or a 0-d int64 device tensor)
+    returns X (U, b, k) and T (U, b, out) in the run dtype.
     """
 
-    def __init__(self, A1, A2, seeds, noise, b: int, task_cls: bool, xscale=None, cdf=None):
+    def __init__(self, A1, A2, seeds, noise, b: int, task_cls: bool, xscale=None):
         self.A1, self.A2, self.b, self.task_cls = A1, A2, b, task_cls
+        self.xscale = xscale  # (U, k) float64 input scales (anisotropic Gaussian inputs) or None
         self.A1t = A1.transpose(1, 2)
         self.A2t = A2.transpose(1, 2)
         self.seeds = seeds
@@ -80,37 +80,40 @@ class BatchGenerator:
         self.k, self.out = k, out
         dev = seeds.device
         bk = b * k
-        self.xscale, self.cdf = xscale, cdf
         self.npair = (bk + 1) // 2
-        n_draw_x = b if cdf is not None else 2 * self.npair
+        n_draw_x = 2 * self.npair
         self.ix = torch.arange(1, n_draw_x + 1, device=dev, dtype=torch.int64) * GAMMA
         self.inoise = torch.arange(1, 2 * b * out + 1, device=dev, dtype=torch.int64) * GAMMA
         self.n_draw_x = n_draw_x
         self.classes = torch.arange(out, device=dev)
 
     def __call__(self, t):
+        """Batch of step t (int or 0-d int64 tensor): X (U, b, k), T (U, b, out)."""
+        if not torch.is_tensor(t):
+            t = torch.tensor(t, dtype=torch.int64, device=self.seeds.device)
+        X, T = self.many(t.view(1))
+        return X[:, 0], T[:, 0]
+
+    def many(self, ts):
+        """Batches of steps ``ts`` (1-D int64 tensor, C steps): X (U, C, b, k), T (U, C, b, out)."""
         b, k, out = self.b, self.k, self.out
         dt = self.A1.dtype
-        st = rng_state(self.seeds, STREAM_ONLINE, t)
-        if self.cdf is not None:
-            u = uniforms(st, 0, self.n_draw_x, self.ix)                      # (U, b)
-            tok = torch.searchsorted(self.cdf, u).clamp(max=k - 1)
-            X = torch.nn.functional.one_hot(tok, k).to(dt)                    # exact lookup
-        else:
-            u = uniforms(st, 0, self.n_draw_x, self.ix).view(-1, self.npair, 2)
-            r = torch.sqrt(-2.0 * torch.log(u[..., 0]))
-            a = (2.0 * math.pi) * u[..., 1]
-            X = torch.stack((r * torch.cos(a), r * torch.sin(a)), dim=-1).view(-1, 2 * self.npair)
-            X = X[:, :b * k].reshape(-1, b, k).to(dt)
-            if self.xscale is not None:
-                X = (X.to(torch.float64) * self.xscale).to(dt)
+        U, C = self.seeds.shape[0], ts.shape[0]
+        st = rng_state(self.seeds.view(-1, 1), STREAM_ONLINE, ts.view(1, -1))      # (U, C)
+        u = uniforms(st, 0, self.n_draw_x, self.ix).view(U, C, self.npair, 2)
+        r = torch.sqrt(-2.0 * torch.log(u[..., 0]))
+        a = (2.0 * math.pi) * u[..., 1]
+        X = torch.stack((r * torch.cos(a), r * torch.sin(a)), dim=-1).view(U, C, 2 * self.npair)
+        X = X[:, :, :b * k].reshape(U, C * b, k).to(dt)
+        if self.xscale is not None:   # the numba loop scales the stored (dtype) inputs
+            X = (X.to(torch.float64) * self.xscale.view(U, 1, k)).to(dt)
         hid = torch.relu(torch.bmm(X, self.A1t))
-        T = torch.bmm(hid, self.A2t)
+        T = torch.bmm(hid, self.A2t).view(U, C, b, out)
         if self.task_cls:
             # one-hot of the first maximum (no host sync: safe inside a CUDA graph)
-            T = (T.argmax(dim=2, keepdim=True) == self.classes).to(dt)
+            T = (T.argmax(dim=3, keepdim=True) == self.classes).to(dt)
         elif self.noise_any:
-            un = uniforms(st, self.n_draw_x, 2 * b * out, self.inoise).view(-1, b * out, 2)
+            un = uniforms(st, self.n_draw_x, 2 * b * out, self.inoise).view(U, C, b * out, 2)
             z = torch.sqrt(-2.0 * torch.log(un[..., 0])) * torch.cos((2.0 * math.pi) * un[..., 1])
-            T = (T.to(torch.float64) + self.noise.view(-1, 1, 1) * z.view(-1, b, out)).to(dt)
-        return X, T
+            T = (T.to(torch.float64) + self.noise.view(-1, 1, 1, 1) * z.view(U, C, b, out)).to(dt)
+        return X.view(U, C, b, k), T

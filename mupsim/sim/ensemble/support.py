@@ -4,9 +4,7 @@ No torch import here: the sweep can ask :func:`unsupported_reason` and :func:`gr
 without loading PyTorch.
 
 * **Stacked fields** (:data:`SHAPE_FIELDS`): equal in every member of a group — they fix the
-  tensor shapes, the network's structure, the optimizer's code path, the input generator
-  (Gaussian with one input spectrum, or Zipfian tokens with one exponent) and the log
-  schedule; the teacher's width at the student width (``config.teacher_dims()``) too.
+  tensor shapes, the network's structure, the optimizer's code path and the log schedule.
 * **Per-run fields** (:data:`PER_RUN_FIELDS`): may differ between members (learning rate,
   weight decay, seed, rule, schedule, β's, ...); they become per-member tensors.
 * Any other :class:`SimConfig` field — one added later, e.g. a new task family — is refused
@@ -23,14 +21,12 @@ from mupsim.sim.config import SimConfig
 
 SHAPE_FIELDS = ("model", "width", "input_dim", "output_dim", "depth", "ffn_ratio", "activation",
                 "norm", "norm_position", "norm_gain", "bias", "task", "teacher_width", "n_train",
-                "n_test", "batch_size", "steps", "optimizer", "dtype", "n_logs",
-                "inputs", "input_spectrum", "zipf_exponent", "teacher_width_exponent")
-PER_RUN_FIELDS = ("base_width", "branch_multiplier", "teacher_rank", "teacher_decay",
-                  "label_noise", "lr", "wd",
+                "n_test", "batch_size", "steps", "optimizer", "dtype", "n_logs")
+PER_RUN_FIELDS = ("base_width", "branch_multiplier", "teacher_rank", "label_noise", "lr", "wd",
                   "wd_mode", "momentum", "beta1", "beta2", "eps", "schedule", "warmup_steps",
                   "decay_fraction", "parameterization", "alignment", "multipliers", "wd_rule",
                   "alignment_exponent", "depth_rule", "base_depth", "global_lr", "seed",
-                  "divergence_bound")
+                  "divergence_bound", "eps_rule", "teacher_decay", "input_spectrum")
 SUPPORTED_FIELDS = frozenset(SHAPE_FIELDS + PER_RUN_FIELDS)
 
 
@@ -62,7 +58,4 @@ def group_key(config: SimConfig) -> tuple | None:
     ``config`` at all (see :func:`unsupported_reason`)."""
     if unsupported_reason(config) is not None:
         return None
-    # the teacher's width at this student width (base_width is per-run, and with
-    # teacher_width_exponent > 0 it changes the teacher's shape)
-    return tuple((name, getattr(config, name)) for name in SHAPE_FIELDS) + (
-        ("teacher_dims_width", config.teacher_dims()[0]),)
+    return tuple((name, getattr(config, name)) for name in SHAPE_FIELDS)
