@@ -175,3 +175,28 @@ def test_token_embedding_is_initialised_as_a_lookup_without_fan_in_factor():
     t = prepare(SimConfig(inputs="tokens", input_dim=256, width=64, base_width=64))
     std = lambda p: float(np.std(p.layout.view(p.theta0, p.layout.emb)))  # noqa: E731
     assert std(t) == pytest.approx(16.0 * std(g), rel=1e-9)  # sqrt(256): no 1/sqrt(k)
+
+
+# ---------------------------------------------------------------------- memory estimate
+def test_memory_estimate_counts_the_scaled_teacher_and_all_logged_metrics():
+    from mupsim.sim import limits
+    from mupsim.sim.result import MATRIX_METRICS
+    assert limits.N_METRICS == len(MATRIX_METRICS)
+    c = SimConfig(width=1024, base_width=64, teacher_width=64, input_dim=256)
+    grown = c.replace(teacher_width_exponent=1.0)          # teacher 1024 wide
+    assert grown.teacher_dims()[0] == 1024
+    extra = limits.estimate_bytes(grown) - limits.estimate_bytes(c)
+    assert extra >= 8 * (1024 - 64) * (256 + 1)            # the larger A1, A2 at least
+    assert limits.estimate_bytes(c.replace(teacher_decay=1.0)) > limits.estimate_bytes(c)
+
+
+def test_a_teacher_scaled_past_the_memory_limit_is_refused(monkeypatch):
+    from mupsim.sim import limits
+    kw = dict(width=512, base_width=16, teacher_width=16, input_dim=256, n_test=16384)
+    base = limits.estimate_bytes(SimConfig(**kw))
+    grown = limits.estimate_bytes(SimConfig(**kw, teacher_width_exponent=1.0))  # 512 wide
+    assert grown > 1.5 * base
+    monkeypatch.setenv("MUPSIM_MAX_BYTES", str(int(1.2 * base)))
+    SimConfig(**kw)
+    with pytest.raises(MupsimError, match="memory"):
+        SimConfig(**kw, teacher_width_exponent=1.0)

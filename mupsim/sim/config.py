@@ -295,13 +295,8 @@ class SimConfig:
         """(width, rank) of the teacher at this student width: ``teacher_width`` and
         ``teacher_rank`` times (width/base_width)^teacher_width_exponent, rounded, at least 1
         (rank None = full rank)."""
-        rho = self.teacher_width_exponent
-        if rho == 0.0:
-            return self.teacher_width, self.teacher_rank
-        f = (self.width / self.base_width) ** rho
-        tw = max(1, int(round(self.teacher_width * f)))
-        r = None if self.teacher_rank is None else min(tw, max(1, int(round(self.teacher_rank * f))))
-        return tw, r
+        return teacher_dims(self.width, self.base_width, self.teacher_width, self.teacher_rank,
+                            self.teacher_width_exponent)
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
@@ -343,6 +338,17 @@ class SimConfig:
 
 
 # ---------------------------------------------------------------------- helpers
+def teacher_dims(width, base_width, teacher_width, teacher_rank, rho) -> tuple[int, int | None]:
+    """(width, rank) of the teacher: ``teacher_width``/``teacher_rank`` times
+    (width/base_width)^rho, rounded, at least 1 (see :meth:`SimConfig.teacher_dims`)."""
+    if rho == 0.0:
+        return teacher_width, teacher_rank
+    f = (width / base_width) ** rho
+    tw = max(1, int(round(teacher_width * f)))
+    r = None if teacher_rank is None else min(tw, max(1, int(round(teacher_rank * f))))
+    return tw, r
+
+
 def _alignment(v):
     """'full' | 'none' (canonical strings) or a number in [0.5, 1] (stored as float), as the
     calculator accepts."""

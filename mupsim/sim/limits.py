@@ -33,6 +33,7 @@ import re
 
 from mupsim.errors import MupsimError
 
+N_METRICS = 14  # len(mupsim.sim.result.MATRIX_METRICS) (checked by a test)
 DEFAULT_MAX_BYTES = 8 * 1024 ** 3
 MAX_STEPS = 10 ** 8
 MAX_LOGS = 1000
@@ -136,10 +137,13 @@ def estimate_bytes(config) -> int:
     total += 3 * 8 * k  # input scales / token probabilities and their CDF
     n_train = c.n_train or 0
     total += s * (c.n_test + n_train) * (k + out) + s * max(c.n_test, n_train) * tw + 8 * n_train
-    # logs: losses, 8 metrics per matrix, activation sites, the log schedule itself
+    # logs: losses, N_METRICS metrics per matrix, activation sites, the log schedule itself
     T = min(c.n_logs, c.steps + 1)
     sites = (L + 2) if c.model == "linear" else (6 * L + 2)
-    total += 8 * T * (2 + 8 * n_mats + sites) + 8 * 4 * T
+    total += 8 * T * (2 + N_METRICS * n_mats + sites) + 8 * 4 * T
+    # rank diagnostics at a logged step: float64 copy of a matrix, its Gram matrix and
+    # eigvalsh's copy and workspace (kernels.diagnostics.singular_values)
+    total += 8 * (max(a * bb for a, bb, *_ in mats) + 3 * max(min(a, bb) for a, bb, *_ in mats) ** 2)
     # power iteration vectors and scratch
     total += s * sum(cols * m for _, cols, _, m in mats) + s * max(a for a, *_ in mats)
     # Muon: Newton-Schulz temporaries (float64) on the largest hidden matrix, plus its gradient

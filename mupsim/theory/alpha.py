@@ -52,11 +52,12 @@ def derive_alpha() -> Derivation:
     d.step("With srank = Θ(r_eff) = C·n^ρ:", sp.Eq(sigma / rms, ratio))
     d.result("sigma_over_rms", ratio)
     log_slope = sp.simplify(sp.diff(sp.expand_log(sp.log(ratio), force=True), n) * n)
-    d.step("Its growth exponent (d log / d log n):", sp.Eq(sp.Symbol("d log(σ_max/RMS)/d log n"), log_slope))
+    slope = sp.Symbol("s")
+    d.step("Its growth exponent s = d log(σ_max/RMS) / d log n:", sp.Eq(slope, log_slope))
     square = sigma_max_exponent(1, 1, alpha)
     d.step("α is defined by σ_max ≈ RMS·n^α for a matrix growing in both dimensions "
            "(the exponent of max^{1/2}·min^{α−1/2} with max, min ∝ n):",
-           sp.Eq(sp.Symbol("d log(σ_max/RMS)/d log n"), square))
+           sp.Eq(slope, square))
     a = sp.solve(sp.Eq(square, log_slope), alpha)[0]
     d.result("alpha", a, "Hence")
     d.result("rho", sp.solve(sp.Eq(alpha, a), rho)[0], "Inversely, the rank exponent that gives α:")

@@ -91,7 +91,7 @@ def files() -> dict[str, str]:
 
 def alpha_doc() -> str:
     """α from the rank exponent, and the alignment weight-decay rule it implies."""
-    al = [HEADER, "# What sets the alignment exponent α\n\n", alpha.derive_alpha().to_markdown(2)]
+    al = [HEADER, "# What sets the alignment exponent α\n\n", alpha.derive_alpha().to_markdown(2), "\n"]
     # the hidden matrix's a and c are the same in every μP gauge (only embedding/readout move)
     for label, mult in (("μP, AdamW (hidden a, c identical in every μP gauge)", (0, 0, 1)),):
         e = exponents("mup", "adamw", "full", mult)
