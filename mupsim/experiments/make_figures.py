@@ -10,7 +10,7 @@ behind it in ``<name>.csv`` (one row per run/point, diverged runs listed) and ``
 (headline, fits, series), all atomically. One line per figure is printed with its headline
 numbers. ``--quick=1`` uses tiny widths and few steps and writes to ``<figures-dir>/quick``.
 
-F4 needs α̂ from F3 and F5's weight-decay sweep needs the best learning rate of F5's own
+F1 and F4 need α̂ from F3 (F1 shows F4's runs) and F5's weight-decay sweep needs the best learning rate of F5's own
 learning-rate sweep; those come from the stored results of the earlier sweep (run if missing).
 """
 
@@ -155,18 +155,14 @@ class Pipeline:
         from mupsim.experiments import specs as S
         q = self.quick
         if fig == "F1":
-            data = A.f1(self.results(S.f1(q)), S.LR, S.WD)
+            data = A.f1(self.results(S.f1(q, self._alpha())))
         elif fig == "F2":
             data = A.f2(self.results(S.f2(q)), S.LR, S.WD)
         elif fig == "F3":
             variants = {k: (v[:2] if q else v) for k, v in S.F3_VARIANTS.items()}
             data = A.f3(self.results(S.f3(q)), variants)
         elif fig == "F4":
-            alpha = self.analyse("F3")["summary"]["alpha_hat"]
-            if alpha is None or not math.isfinite(alpha):
-                print("  warning: no finite α̂ from F3; F4 runs without the alignment rule",
-                      file=sys.stderr)
-                alpha = None
+            alpha = self._alpha()
             data = A.f4(self.results(S.f4(q, alpha)))
             data["summary"]["alpha_hat_from_f3"] = alpha
         elif fig == "F5":
@@ -188,6 +184,15 @@ class Pipeline:
         data["provenance"] = self._provenance()
         self.analyses[fig] = data
         return data
+
+    def _alpha(self) -> float | None:
+        """α̂ from F3 (for the alignment rule), or None with a warning if F3 has none."""
+        alpha = self.analyse("F3")["summary"]["alpha_hat"]
+        if alpha is None or not math.isfinite(alpha):
+            print("  warning: no finite α̂ from F3; runs without the alignment rule",
+                  file=sys.stderr)
+            return None
+        return alpha
 
     def _provenance(self) -> dict:
         """Where the figure's numbers come from: code version now, and the stored runs read."""

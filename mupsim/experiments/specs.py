@@ -21,6 +21,7 @@ Design choices (see also the docstring of each function):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from mupsim.sim.config import SimConfig
@@ -58,8 +59,40 @@ BASE = SimConfig(
 LR = 2.0 ** -7
 WD = 0.5
 
+RELAX_RUN = 6.0
+"""Every steady-state run lasts at least this many relaxation times τ_l = 1/(2η_lλ_l) of its
+hidden matrices, computed from the per-layer η_l, λ_l the calculator gives that width and rule
+(issue 10). The analysis (:mod:`mupsim.analysis.steady`) refuses runs shorter than 5 τ_l or whose
+measured quantity still moves by more than 5% between the last two quarters of training."""
+SS_LOGS = 120
+"""Log points of the steady-state runs: ≥ 4 logged points in each of the last two quarters of a
+6,000-step run (the windows the steady-state check compares)."""
+
+
+def hidden_relax_time(config: SimConfig) -> float:
+    """τ = 1/(2 η_l λ_l) of the hidden matrices (steps), from the calculator's per-layer settings
+    for this config (+inf without weight decay)."""
+    from mupsim import steady_state as ss
+    from mupsim.sim.settings import settings_for
+    h = settings_for(config).layers["hidden"]
+    if not (h.lr > 0 and h.wd > 0):
+        return math.inf
+    return float(ss.relaxation_time(h.lr, h.wd))
+
+
+def relaxed(config: SimConfig, floor: int, n_relax: float = RELAX_RUN,
+            quantum: int = 100) -> SimConfig:
+    """``config`` run for max(floor, n_relax·τ) steps (τ of its hidden matrices, rounded up to a
+    multiple of ``quantum``): each width and rule gets its own length."""
+    tau = hidden_relax_time(config)
+    if not math.isfinite(tau):
+        return config.replace(steps=floor)
+    return config.replace(steps=max(int(floor), int(math.ceil(n_relax * tau / quantum)) * quantum))
+
+
 F1_WIDTH = 128
-F1_STEPS = 3000
+F1_STEPS = 1000
+"""F2's floor: each (η, λ) pair runs max(F1_STEPS, RELAX_RUN·τ) steps (τ = 16 to 1024 steps)."""
 F1_PAIRS = ((1.0, 1.0), (2.0, 2.0), (4.0, 4.0), (0.5, 0.5), (1.0, 2.0), (1.0, 0.5),
             (2.0, 0.5), (0.5, 2.0))
 """(η, λ) multiples of (LR, WD) for F1/F2: four at equal η/λ (different ηλ), two at equal η,
@@ -93,6 +126,7 @@ F7_GRID = {"lr": (4e-3, 1.6e-2), "wd": (0.5, 2.0), "beta1": (0.5, 0.9)}
 F7_WIDTHS = (64, 256)
 F8_STEPS = 1000
 F8_LR = 2e-2
+F8_WD = 0.1
 
 
 def scale(quick: bool) -> Scale:
@@ -108,22 +142,31 @@ def _seeded(configs, seeds):
 
 
 # ---------------------------------------------------------------------------- F1, F2
-def f1(quick: bool = False) -> list[SimConfig]:
-    """F1/F2: one width, AdamW at (η, λ) × F1_PAIRS, long enough to reach the steady state.
+F1_RULES = ("constant", "fan2025", "alignment")
+"""F1 (Fan et al.'s Fig 1 across widths) shows F4's runs under these rules: no runs of its own."""
 
-    Per-layer (η_l, λ_l) follow μP with constant λ; at one width only the base values vary.
-    F2 uses the same runs (final singular spectra), so it has no spec of its own.
-    """
+
+def f1(quick: bool = False, alpha_hat: float | None = None) -> list[SimConfig]:
+    """F1: gain and σ_max vs t/τ across widths under constant / fan2025 / alignment(α̂): the
+    runs of F4 under those rules (each width ≥ RELAX_RUN relaxation times)."""
+    keep = set(F1_RULES)
+    return [c for c in f4(quick, alpha_hat) if c.wd_rule in keep]
+
+
+def f2(quick: bool = False) -> list[SimConfig]:
+    """F2: one width, AdamW at (η, λ) × F1_PAIRS, each pair run for RELAX_RUN of its own
+    relaxation times (at least F1_STEPS), μP with constant λ (at one width only the base
+    values vary). Final singular spectra and steady gains."""
     sc = scale(quick)
     width = QUICK.widths[-1] if quick else F1_WIDTH
-    steps = sc.steps if quick else F1_STEPS
-    base = BASE.replace(width=width, steps=steps, n_logs=sc.n_logs + (0 if quick else 20),
+    base = BASE.replace(width=width, n_logs=SS_LOGS if not quick else sc.n_logs,
                         wd_rule="constant")
-    cfgs = [base.replace(lr=LR * a, wd=WD * b) for a, b in F1_PAIRS]
-    return _seeded(cfgs, sc.seeds)
+    floor = sc.steps if quick else F1_STEPS
+    cfgs = [relaxed(base.replace(lr=LR * a, wd=WD * b), floor) for a, b in F1_PAIRS]
+    return _seeded(cfgs, sc.seeds if quick else F2_SEEDS)
 
 
-f2 = f1
+F2_SEEDS = (0, 1, 2)
 
 
 # ---------------------------------------------------------------------------- F3
@@ -145,8 +188,9 @@ def f3(quick: bool = False) -> list[SimConfig]:
 def f3_baseline(quick: bool = False) -> list[SimConfig]:
     """The baseline runs of F3 (also F4's timescale rule)."""
     sc = scale(quick)
-    base = BASE.replace(steps=sc.steps, n_logs=sc.n_logs, lr=LR, wd=WD, wd_rule="timescale")
-    return _seeded([base.replace(width=w) for w in sc.widths],
+    base = BASE.replace(n_logs=sc.n_logs if quick else SS_LOGS, lr=LR, wd=WD,
+                        wd_rule="timescale")
+    return _seeded([relaxed(base.replace(width=w), sc.steps) for w in sc.widths],
                    sc.seeds if quick else F3_BASELINE_SEEDS)
 
 
@@ -156,7 +200,7 @@ def f4(quick: bool = False, alpha_hat: float | None = None) -> list[SimConfig]:
     rule uses ``alpha_hat`` (α̂ from F3, clipped to the calculator's [0.5, 1]). The timescale
     rule's runs are F3's baseline runs."""
     sc = scale(quick)
-    base = BASE.replace(steps=sc.steps, n_logs=sc.n_logs, lr=LR, wd=WD)
+    base = BASE.replace(n_logs=sc.n_logs if quick else SS_LOGS, lr=LR, wd=WD)
     cfgs = []
     for rule in WD_RULES:
         if rule == "timescale":
@@ -167,8 +211,12 @@ def f4(quick: bool = False, alpha_hat: float | None = None) -> list[SimConfig]:
             if alpha_hat is None:
                 continue
             kw = _alignment_kw(alpha_hat)
-        cfgs += _seeded([base.replace(width=w, **kw) for w in sc.widths], sc.seeds)
+        cfgs += _seeded([relaxed(base.replace(width=w, **kw), sc.steps) for w in sc.widths],
+                        sc.seeds if quick else F4_SEEDS)
     return cfgs
+
+
+F4_SEEDS = F3_BASELINE_SEEDS
 
 
 # ---------------------------------------------------------------------------- F5
@@ -243,7 +291,11 @@ def f8(quick: bool = False) -> list[SimConfig]:
     base = BASE.replace(optimizer="muon", lr=F8_LR, wd=0.0, wd_rule=None,
                         steps=sc.steps if quick else F8_STEPS, n_logs=sc.n_logs)
     widths = sc.widths if quick else SMALL_WIDTHS
-    return _seeded([base.replace(width=w) for w in widths], sc.seeds)
+    # with weight decay: constant λ keeps Muon's hidden η_l·λ_l width-free (η_l is), each width
+    # run for RELAX_RUN relaxation times (τ = 250 steps at F8_WD)
+    decayed = [relaxed(base.replace(width=w, wd=F8_WD, wd_rule="constant"), base.steps)
+               for w in widths]
+    return _seeded([base.replace(width=w) for w in widths] + decayed, sc.seeds)
 
 
 ALL = {"F1": f1, "F2": f2, "F3": f3, "F4": f4, "F5": f5_lr, "F6": f6, "F7": f7, "F8": f8}
