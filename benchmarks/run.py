@@ -120,7 +120,7 @@ def profile_mupsim(n, target_s, repeats):
     t = [0]
 
     def batch():
-        make_batch(Xb, Tb, hid, d.A1, d.A2, False, 0.0, 0, STREAM_ONLINE, t[0])
+        make_batch(Xb, Tb, hid, d.A1, d.A2, d.xscale, d.cdf, False, 0.0, 0, STREAM_ONLINE, t[0])
 
     def fwd():
         Y = forward(*fa, Xb, ws)

@@ -168,3 +168,17 @@ def test_provenance_has_versions_time_and_seed():
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$", p["created"])
     assert p["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}", p["git_commit"])
     json.dumps(p)
+
+
+def test_result_saved_before_rank_metrics_and_task_fields_still_loads(tmp_path):
+    r = make_result()
+    old_metrics = ("rms", "sigma_max", "gain", "update_rms", "rel_update", "angular_update",
+                   "cos_w_update", "eff_lr")
+    r.matrix = {m: r.matrix[m] for m in old_metrics}
+    for f in ("inputs", "input_spectrum", "zipf_exponent", "teacher_width_exponent",
+              "teacher_decay"):
+        del r.config[f]
+    r.save(tmp_path / "old")
+    r2 = Result.load(tmp_path / "old")
+    assert tuple(r2.matrix) == old_metrics
+    assert r2.sim_config() == SimConfig(seed=0)

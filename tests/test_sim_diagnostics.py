@@ -85,3 +85,67 @@ def test_power_iteration_sigma_max_matches_final_svd():
     res = run(CFG.replace(steps=200, n_logs=20))
     for mi, name in enumerate(res.matrix_names):
         assert res.matrix["sigma_max"][mi, -1] == pytest.approx(res.spectra[name][0], rel=1e-3)
+
+
+# ---------------------------------------------------------------------- rank diagnostics
+def _known_matrix(s, rows, cols, seed=0):
+    rng = np.random.default_rng(seed)
+    U, _ = np.linalg.qr(rng.standard_normal((rows, len(s))))
+    V, _ = np.linalg.qr(rng.standard_normal((cols, len(s))))
+    return (U * np.asarray(s, float)) @ V.T
+
+
+@pytest.mark.parametrize("shape", [(6, 9), (9, 6), (3, 3)])
+def test_singular_values_of_a_known_matrix(shape):
+    W = _known_matrix([3.0, 2.0, 1.0], *shape)
+    s = D.singular_values(W)
+    assert s.shape == (min(shape),)
+    np.testing.assert_allclose(s[:3], [3.0, 2.0, 1.0], rtol=1e-12)
+    assert np.all(np.abs(s[3:]) < 1e-7)
+
+
+def test_stable_and_effective_rank_of_a_known_matrix():
+    s = D.singular_values(_known_matrix([3.0, 2.0, 1.0], 5, 7))
+    srank, erank = D.rank_stats(s)
+    assert srank == pytest.approx((9 + 4 + 1) / 9, rel=1e-12)
+    p = np.array([3.0, 2.0, 1.0]) / 6
+    assert erank == pytest.approx(np.exp(-(p * np.log(p)).sum()), rel=1e-7)
+
+
+def test_rank_of_an_orthogonal_matrix_is_its_size():
+    Q, _ = np.linalg.qr(np.random.default_rng(1).standard_normal((8, 8)))
+    srank, erank = D.rank_stats(D.singular_values(Q))
+    assert srank == pytest.approx(8.0, rel=1e-12) and erank == pytest.approx(8.0, rel=1e-12)
+
+
+def test_singular_values_of_a_non_finite_matrix_are_nan():
+    W = np.eye(3)
+    W[1, 1] = np.inf
+    assert np.isnan(D.singular_values(W)).all()
+    assert np.isnan(D.rank_stats(np.zeros(3))).all()
+
+
+def test_logged_rank_diagnostics_match_numpy_svd_of_the_reference_weights(logged):
+    prep, out_mat, _ = logged
+    li = len(prep.log_steps) - 1
+    _, th = train_reference(prep, steps=int(prep.log_steps[li]))
+    lay = prep.layout
+    for mi, p in enumerate(lay.matrices):
+        s = np.linalg.svd(lay.view(th, int(p)), compute_uv=False)
+        name = lay.names[p]
+        assert out_mat[D.M_SRANK, mi, li] == pytest.approx((s ** 2).sum() / s[0] ** 2, rel=1e-6), name
+        q = s / s.sum()
+        q = q[q > 0]
+        assert out_mat[D.M_ERANK, mi, li] == pytest.approx(np.exp(-(q * np.log(q)).sum()), rel=1e-6)
+        top = out_mat[D.M_SV:D.M_SV + D.N_TOP_SV, mi, li]
+        m = min(D.N_TOP_SV, s.size)
+        np.testing.assert_allclose(top[:m], s[:m], rtol=1e-6)
+        assert np.isnan(top[m:]).all()  # readout (1 x n) has one singular value
+
+
+def test_rank_metrics_are_stored_in_the_result_under_their_names():
+    res = run(CFG.replace(steps=10, n_logs=3))
+    for k in ("stable_rank", "effective_rank", "sv1", "sv2", "sv3", "sv4"):
+        assert res.matrix[k].shape == (len(res.matrix_names), len(res.steps))
+    assert res.final("stable_rank", "readout") == pytest.approx(1.0)
+    assert res.final("sv1", "block0.W1") == pytest.approx(res.spectra["block0.W1"][0], rel=1e-9)

@@ -24,6 +24,12 @@ CASES = {
         task="classification", output_dim=3, n_train=64, wd_mode="independent", wd=1e-3,
         schedule="wsd"),
     "adamw_deep_linear_net": dict(model="linear", depth=2, lr=1e-3),
+    "power_law_inputs_scaled_decaying_teacher": dict(
+        input_dim=24, input_spectrum=1.5, teacher_width=8, teacher_width_exponent=1.0,
+        teacher_decay=1.0, output_dim=4, label_noise=0.1),
+    "zipf_tokens": dict(inputs="tokens", input_dim=40, zipf_exponent=1.1, output_dim=2),
+    "zipf_tokens_classification_fixed_train_set": dict(
+        inputs="tokens", input_dim=40, task="classification", output_dim=3, n_train=64),
 }
 
 

@@ -28,7 +28,7 @@ from mupsim.sim.config import SimConfig
 
 # fields whose default is None: their value type
 _OPTIONAL_TYPES = {"teacher_rank": int, "n_train": int, "wd_rule": str,
-                   "alignment_exponent": float}
+                   "alignment_exponent": float, "teacher_decay": float}
 
 _HELP = {
     "width": "model width n", "base_width": "proxy width n0 the lr/wd were tuned at",
@@ -40,6 +40,11 @@ _HELP = {
     "n_logs": "number of log-spaced logging steps (incl. 0 and the last)",
     "alignment": "full, none, or an exponent in [0.5, 1]",
     "decay_fraction": "fraction of steps spent decaying (wsd schedule)",
+    "inputs": "gaussian (N(0, diag(i^-s))) or tokens (one-hot, Zipfian, vocabulary input_dim)",
+    "input_spectrum": "s >= 0: input covariance eigenvalues ~ i^-s, mean 1 (gaussian inputs)",
+    "zipf_exponent": "z >= 0: P(token i) ~ i^-z (tokens inputs)",
+    "teacher_width_exponent": "rho >= 0: teacher width and rank ~ (width/base_width)^rho",
+    "teacher_decay": "q >= 0: teacher singular values ~ i^-q; none = Gaussian",
 }
 
 
@@ -164,12 +169,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- output
+_SUMMARY_METRICS = ("rms", "sigma_max", "gain", "update_rms", "stable_rank", "effective_rank")
+
+
 def summarize(result, cfg: SimConfig | None = None) -> dict:
     """Final diagnostics of a Result as a plain dict."""
     mats = {}
     for name in result.matrix_names:
-        mats[name] = {m: result.final(m, name) for m in ("rms", "sigma_max", "gain", "update_rms")
-                      if m in result.matrix}
+        mats[name] = {m: result.final(m, name) for m in _SUMMARY_METRICS if m in result.matrix}
     return {
         "key": cfg.key() if cfg is not None else result.key,
         "status": result.status,
@@ -194,7 +201,7 @@ def format_table(summary: dict) -> str:
     ]
     mats = summary["matrices"]
     if mats:
-        cols = ("rms", "sigma_max", "gain", "update_rms")
+        cols = _SUMMARY_METRICS
         w = max(len("matrix"), *(len(n) for n in mats))
         lines.append(f"{'matrix':<{w}}  " + "  ".join(f"{c:>11}" for c in cols))
         for n, vals in mats.items():

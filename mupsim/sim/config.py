@@ -13,6 +13,20 @@ Conventions (see /work/notes/contracts.md):
 * ``steps`` counts optimizer steps; ``warmup_steps`` and ``decay_fraction`` (fraction of
   ``steps`` spent decaying, for the "wsd" schedule) are in the same units.
 
+Task families (data: :mod:`mupsim.sim.data`; defaults reproduce the original isotropic task):
+
+* ``inputs="gaussian"``: x ~ N(0, Σ) in k = ``input_dim`` dimensions, Σ diagonal with
+  eigenvalues ∝ i^(−s), i = 1..k, s = ``input_spectrum`` ≥ 0, normalised to mean 1 (trace k);
+  s = 0 is isotropic.
+* ``inputs="tokens"``: x is one-hot over a vocabulary of V = ``input_dim`` ≥ 2 tokens drawn
+  with P(token i) ∝ i^(−z), i = 1..V, z = ``zipf_exponent`` ≥ 0 (z = 0 uniform); the embedding
+  is then a lookup (its init has no 1/√k factor). ``input_spectrum`` must stay 0.
+* Teacher f(x) = A2·relu(A1 x) of width ``teacher_width``·(width/base_width)^ρ, ρ =
+  ``teacher_width_exponent`` ≥ 0 (ρ = 0: fixed teacher; rounded, at least 1); ``teacher_rank``
+  (None = full) scales by the same factor. ``teacher_decay`` q: None keeps A1's Gaussian
+  spectrum; a number q ≥ 0 replaces A1's singular values by i^(−q) (same Frobenius norm).
+* ``output_dim``: regression targets / classes (any size ≥ 1, e.g. 128; classification ≥ 2).
+
 All validation happens in ``__post_init__`` and raises :class:`mupsim.errors.MupsimError`
 naming the field, the bad value and what is allowed, before anything is compiled or run.
 Values are normalised on construction (numpy scalars -> Python, choice strings to their
@@ -45,6 +59,7 @@ ALIGNMENTS = ("full", "none")
 WD_RULES = ("constant", "fan2025", "timescale", "alignment")  # or None
 DEPTH_RULES = ("depth_mup", "completep")  # or None
 DTYPES = ("float32", "float64")
+INPUTS = ("gaussian", "tokens")
 
 # field -> allowed choices (for string-valued fields)
 _CHOICES = {
@@ -53,6 +68,7 @@ _CHOICES = {
     "norm": ("norm", NORMS),
     "norm_position": ("norm_position", NORM_POSITIONS),
     "task": ("task", TASKS),
+    "inputs": ("inputs", INPUTS),
     "optimizer": ("optimizer", OPTIMIZERS),
     "wd_mode": ("wd_mode", WD_MODES),
     "schedule": ("schedule", SCHEDULES),
@@ -85,8 +101,13 @@ class SimConfig:
     branch_multiplier: float = 1.0
     # data
     task: str = "regression"
+    inputs: str = "gaussian"              # gaussian | tokens (one-hot, Zipfian, V = input_dim)
+    input_spectrum: float = 0.0           # s: input covariance eigenvalues ∝ i^(-s) (gaussian)
+    zipf_exponent: float = 1.0            # z: P(token i) ∝ i^(-z) (tokens)
     teacher_width: int = 64
     teacher_rank: int | None = None
+    teacher_width_exponent: float = 0.0   # ρ: teacher width (and rank) ∝ (width/base_width)^ρ
+    teacher_decay: float | None = None    # q: teacher A1 singular values ∝ i^(-q); None = Gaussian
     label_noise: float = 0.0
     n_train: int | None = None
     n_test: int = 1024
@@ -153,6 +174,12 @@ class SimConfig:
         set_("lr", _float("lr", self.lr, lo=0.0))
         set_("wd", _float("wd", self.wd, lo=0.0))
         set_("label_noise", _float("label_noise", self.label_noise, lo=0.0))
+        set_("input_spectrum", _float("input_spectrum", self.input_spectrum, lo=0.0))
+        set_("zipf_exponent", _float("zipf_exponent", self.zipf_exponent, lo=0.0))
+        set_("teacher_width_exponent",
+             _float("teacher_width_exponent", self.teacher_width_exponent, lo=0.0))
+        if self.teacher_decay is not None:
+            set_("teacher_decay", _float("teacher_decay", self.teacher_decay, lo=0.0))
         set_("eps", _float("eps", self.eps, lo=0.0, lo_open=True))
         set_("branch_multiplier",
              _float("branch_multiplier", self.branch_multiplier, lo=0.0, lo_open=True))
@@ -207,10 +234,36 @@ class SimConfig:
             raise MupsimError(
                 "norm_gain=True needs a normalization layer but norm='none'; "
                 "set norm to 'rms' or 'layer', or norm_gain=False")
+        if self.inputs == "tokens":
+            if self.input_dim < 2:
+                raise MupsimError(
+                    f"inputs='tokens' needs input_dim (the vocabulary size V) >= 2; "
+                    f"got input_dim={self.input_dim}")
+            if self.input_spectrum != 0.0:
+                raise MupsimError(
+                    f"input_spectrum={self.input_spectrum} applies to inputs='gaussian' only; "
+                    f"allowed with inputs='tokens': 0 (token statistics are set by zipf_exponent)")
+        elif self.zipf_exponent != 1.0:
+            raise MupsimError(
+                f"zipf_exponent={self.zipf_exponent} applies to inputs='tokens' only; "
+                f"allowed with inputs='gaussian': 1.0 (the default), or set inputs='tokens'")
         if self.task == "classification" and self.output_dim < 2:
             raise MupsimError(
                 f"task='classification' needs output_dim >= 2 (number of classes); "
                 f"got output_dim={self.output_dim}")
+
+    # ------------------------------------------------------------------ derived
+    def teacher_dims(self) -> tuple[int, int | None]:
+        """(width, rank) of the teacher at this student width: ``teacher_width`` and
+        ``teacher_rank`` times (width/base_width)^teacher_width_exponent, rounded, at least 1
+        (rank None = full rank)."""
+        rho = self.teacher_width_exponent
+        if rho == 0.0:
+            return self.teacher_width, self.teacher_rank
+        f = (self.width / self.base_width) ** rho
+        tw = max(1, int(round(self.teacher_width * f)))
+        r = None if self.teacher_rank is None else min(tw, max(1, int(round(self.teacher_rank * f))))
+        return tw, r
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:

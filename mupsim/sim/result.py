@@ -12,7 +12,10 @@ Array conventions (T logged steps, M matrices, A activation sites):
 * ``steps``: int64[T], optimizer steps at which quantities were logged (0 = init).
 * ``train_loss``, ``test_loss``: float64[T] (``test_loss`` is NaN without a held-out set).
 * ``matrix[metric]``: float64[M, T], rows in ``matrix_names`` order; metrics are
-  ``rms, sigma_max, gain, update_rms, rel_update, angular_update, cos_w_update, eff_lr``.
+  ``rms, sigma_max, gain, update_rms, rel_update, angular_update, cos_w_update, eff_lr,
+  stable_rank, effective_rank, sv1, sv2, sv3, sv4`` (definitions:
+  :mod:`mupsim.sim.kernels.diagnostics`). Results saved before simulator version 3 lack the
+  last six and load without them.
 * ``activation_rms``: float64[A, T], rows in ``activation_names`` order.
 * ``spectra[name]``: float64 singular values of each matrix at the end of training.
 * Entries logged after a divergence are NaN. ``status`` is ``"ok"``, ``"diverged"`` or
@@ -41,7 +44,8 @@ from mupsim.errors import MupsimError
 
 STATUSES = ("ok", "diverged", "error")
 MATRIX_METRICS = ("rms", "sigma_max", "gain", "update_rms", "rel_update", "angular_update",
-                  "cos_w_update", "eff_lr")
+                  "cos_w_update", "eff_lr", "stable_rank", "effective_rank", "sv1", "sv2", "sv3",
+                  "sv4")
 FORMAT_VERSION = 1
 
 

@@ -8,7 +8,7 @@ readout, bias, norm_gain; see :mod:`mupsim.sim.layout`):
 
 * effective weight = ``multiplier``·w;
 * init: matrices w ~ N(0, init_std²) times a fixed-dimension constant (1/sqrt(k) for the
-  embedding's fan-in k, 1/sqrt(r) for W2's fan-in r·n, 1 otherwise); norm gains 1, biases 0;
+  embedding's fan-in k with Gaussian inputs, 1 with one-hot tokens, 1/sqrt(r) for W2's fan-in r·n, 1 otherwise); norm gains 1, biases 0;
 * ``lr`` and ``wd`` per parameter (wd_mode "coupled": w ← w − lr(u + wd·w); "independent":
   w ← w − lr·u − s(t)·wd·w, see :mod:`mupsim.sim.kernels.optim`).
 
@@ -37,7 +37,9 @@ from mupsim.sim.result import MATRIX_METRICS, Result, provenance
 from mupsim.sim.settings import SIMULATOR_VERSION, settings_for  # noqa: F401 (re-exported)
 
 assert MATRIX_METRICS == ("rms", "sigma_max", "gain", "update_rms", "rel_update",
-                          "angular_update", "cos_w_update", "eff_lr")
+                          "angular_update", "cos_w_update", "eff_lr", "stable_rank",
+                          "effective_rank", "sv1", "sv2", "sv3", "sv4")
+assert D.N_METRICS == len(MATRIX_METRICS) and D.M_SV == MATRIX_METRICS.index("sv1")
 
 
 def log_schedule(steps: int, n_logs: int) -> np.ndarray:
@@ -91,8 +93,8 @@ def init_params(config: SimConfig, lay: Layout, layers: dict, dtype) -> np.ndarr
             v[...] = 0.0
         else:
             c = 1.0
-            if cls == "embedding":
-                c = 1.0 / np.sqrt(config.input_dim)
+            if cls == "embedding" and config.inputs == "gaussian":
+                c = 1.0 / np.sqrt(config.input_dim)  # tokens: one-hot rows, no fan-in factor
             elif p in W2:
                 c = 1.0 / np.sqrt(config.ffn_ratio)
             v[...] = rng.standard_normal(v.shape) * (layers[cls].init_std * c)
@@ -133,7 +135,7 @@ def prepare(config: SimConfig) -> Prepared:
 
 def execute(prep: Prepared):
     """Run the compiled loop. Returns (theta, diverged_step or -1, out_loss (2,T),
-    out_mat (8,M,T), out_act (A,T))."""
+    out_mat (N_METRICS,M,T), out_act (A,T))."""
     lay, cfg, d = prep.layout, prep.config, prep.data
     T = prep.log_steps.size
     M = lay.matrices.size
@@ -147,7 +149,7 @@ def execute(prep: Prepared):
                 lay.readout, lay.blocks, lay.arch, lay.farch, lay.matrices, prep.p_lr,
                 prep.p_wd, prep.opt, prep.hyper, prep.independent, prep.sched_code,
                 prep.warmup, prep.decay_steps, cfg.steps, cfg.seed, cfg.batch_size, d.A1, d.A2,
-                d.noise, d.X_train, d.T_train, d.X_test, d.T_test, prep.log_steps,
+                d.xscale, d.cdf, d.noise, d.X_train, d.T_train, d.X_test, d.T_test, prep.log_steps,
                 cfg.divergence_bound, pvec, out_loss, out_mat, out_act)
     return theta, int(div), out_loss, out_mat, out_act
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from mupsim.sim.config import SimConfig
 
-SIMULATOR_VERSION = 2
+SIMULATOR_VERSION = 3
 """Bump whenever the kernels' numbers change for an existing config (sweeps re-run stale results)."""
 
 

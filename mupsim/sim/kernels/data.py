@@ -8,6 +8,8 @@ inputs take ~22 µs, against ~65 µs with numba's ``np.random.standard_normal``.
 Streams: 0 = online training batch ``index`` = step, 1 = held-out set, 2 = fixed train set,
 3 = minibatch sampling from the fixed train set.
 
+Inputs: Gaussian N(0, diag(xscale²)) (xscale empty = identity) or one-hot tokens sampled by
+inverse CDF from a precomputed cumulative table (see :func:`make_batch`).
 Teacher (weights built by :mod:`mupsim.sim.data`, scalings already inside A1, A2):
 ``f(x) = A2 · relu(A1 x)``. Regression target: f(x) + label_noise·ξ, ξ ~ N(0, 1).
 Classification: one-hot of argmax f(x); with probability label_noise the class is replaced
@@ -69,20 +71,42 @@ def normal_pair(st):
 
 
 @njit(cache=True)
-def make_batch(X, T, hid, A1, A2, task_cls, noise, seed, stream, index):
-    """Fill X (b, k) with N(0,1) inputs and T (b, out) with teacher targets. ``hid`` is a
-    (b, teacher_width) scratch array of X's dtype."""
+def make_batch(X, T, hid, A1, A2, xscale, cdf, task_cls, noise, seed, stream, index):
+    """Fill X (b, k) with inputs and T (b, out) with teacher targets. ``hid`` is a
+    (b, teacher_width) scratch array of X's dtype.
+
+    Inputs: with an empty ``cdf``, N(0, 1) entries, each column j then multiplied by
+    ``xscale[j]`` when ``xscale`` is not empty (covariance diag(xscale²)). With a non-empty
+    ``cdf`` (float64[k], cumulative token probabilities, cdf[k-1] = 1), one-hot rows: token
+    = first j with cdf[j] ≥ u for a uniform u (inverse CDF by binary search), and the
+    teacher's first layer is a column lookup."""
     st = rng_state(seed, stream, index)
     b, k = X.shape
     out = T.shape[1]
-    Xf = X.reshape(b * k)
-    for i in range(0, b * k - 1, 2):
-        z0, z1 = normal_pair(st)
-        Xf[i] = z0
-        Xf[i + 1] = z1
-    if (b * k) % 2 == 1:
-        Xf[b * k - 1] = normal_pair(st)[0]
-    np.dot(X, A1.T, hid)
+    if cdf.shape[0] > 0:
+        tw = hid.shape[1]
+        for i in range(b):
+            tok = np.searchsorted(cdf, uniform(st))
+            if tok >= k:
+                tok = k - 1
+            for j in range(k):
+                X[i, j] = 0.0
+            X[i, tok] = 1.0
+            for j in range(tw):
+                hid[i, j] = A1[j, tok]
+    else:
+        Xf = X.reshape(b * k)
+        for i in range(0, b * k - 1, 2):
+            z0, z1 = normal_pair(st)
+            Xf[i] = z0
+            Xf[i + 1] = z1
+        if (b * k) % 2 == 1:
+            Xf[b * k - 1] = normal_pair(st)[0]
+        if xscale.shape[0] > 0:
+            for i in range(b):
+                for j in range(k):
+                    X[i, j] = X[i, j] * xscale[j]
+        np.dot(X, A1.T, hid)
     for i in range(b):
         for j in range(hid.shape[1]):
             if hid[i, j] < 0.0:

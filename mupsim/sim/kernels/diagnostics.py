@@ -16,6 +16,13 @@ parameter, without its multiplier; RMS(a) = sqrt(mean of a²) over all entries):
   ``cos_w_update``   ⟨w_{s−1}, Δw⟩ / (‖w_{s−1}‖‖Δw‖)
 * ``eff_lr``         lr_p·s(t=s) / RMS(w_s)²  (effective lr of a scale-invariant matrix,
                      η/‖W‖² normalised per entry; s(t) the schedule factor of the next step)
+* from all singular values σ_1 ≥ σ_2 ≥ … of w (eigenvalues of the Gram matrix of its smaller
+  side, float64 LAPACK ``eigvalsh``; exact, unlike the power-iteration ``sigma_max``):
+  ``stable_rank``    ‖w‖_F² / σ_1² = Σσ_i² / σ_1²
+  ``effective_rank`` exp(−Σ p_i log p_i), p_i = σ_i / Σσ_j (Roy & Vetterli 2007)
+  ``sv1`` … ``sv4``  σ_1 … σ_4 (NaN beyond min(rows, cols))
+  Cost per logged step (measured 2026-11-23, 1 core): n × n matrix ≈ 0.5 ms at n = 128,
+  3 ms at 256, 17 ms at 512, 0.1 s at 1024.
 """
 
 from __future__ import annotations
@@ -25,8 +32,10 @@ import math
 import numpy as np
 from numba import njit
 
-M_RMS, M_SIGMA, M_GAIN, M_UPD, M_REL, M_ANG, M_COS, M_EFF = range(8)
-N_METRICS = 8
+M_RMS, M_SIGMA, M_GAIN, M_UPD, M_REL, M_ANG, M_COS, M_EFF, M_SRANK, M_ERANK = range(10)
+N_TOP_SV = 4
+M_SV = 10                      # rows M_SV .. M_SV + N_TOP_SV - 1: σ_1 .. σ_4
+N_METRICS = M_SV + N_TOP_SV
 
 
 @njit(cache=True)
@@ -121,3 +130,51 @@ def update_geometry(w_prev, w):
     ang = math.acos(cw)
     cu = pd / math.sqrt(pp * dd) if pp > 0 and dd > 0 else np.nan
     return upd, rel, ang, cu
+
+
+@njit(cache=True)
+def singular_values(W):
+    """All min(rows, cols) singular values of W, descending, in float64: square roots of the
+    eigenvalues of the Gram matrix of W's smaller side (negative round-off clipped to 0).
+    All NaN if W has a non-finite entry."""
+    r, c = W.shape
+    m = min(r, c)
+    A = np.empty((r, c), np.float64)
+    ok = True
+    for i in range(r):
+        for j in range(c):
+            x = np.float64(W[i, j])
+            if not math.isfinite(x):
+                ok = False
+            A[i, j] = x
+    s = np.empty(m, np.float64)
+    if not ok:
+        s[:] = np.nan
+        return s
+    if r <= c:
+        G = np.dot(A, A.T)
+    else:
+        G = np.dot(A.T, A)
+    ev = np.linalg.eigvalsh(G)
+    for i in range(m):
+        x = ev[m - 1 - i]
+        s[i] = math.sqrt(x) if x > 0.0 else 0.0
+    return s
+
+
+@njit(cache=True)
+def rank_stats(s):
+    """(stable rank, effective rank) from descending singular values s (NaN if σ_1 = 0)."""
+    if not (s[0] > 0.0):
+        return np.nan, np.nan
+    f2 = 0.0
+    tot = 0.0
+    for x in s:
+        f2 += x * x
+        tot += x
+    h = 0.0
+    for x in s:
+        p = x / tot
+        if p > 0.0:
+            h -= p * math.log(p)
+    return f2 / (s[0] * s[0]), math.exp(h)

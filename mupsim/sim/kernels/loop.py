@@ -107,12 +107,13 @@ def activation_rms(theta, off, rows, cols, mult, blocks, arch, b, ws, out, col):
 @njit(cache=True)
 def train(theta, off, rows, cols, muon_mask, mult, emb, ro, blocks, arch, farch, mats,
           p_lr, p_wd, opt, hyper, independent, sched_code, warmup, decay_steps, steps,
-          seed, bsz, A1t, A2t, noise, Xtr, Ttr, Xte, Tte, log_steps, div_bound, pvec,
+          seed, bsz, A1t, A2t, xscale, cdf, noise, Xtr, Ttr, Xte, Tte, log_steps, div_bound, pvec,
           out_loss, out_mat, out_act):
     """Train in place (theta is updated). Returns the step of divergence, or -1.
 
-    Xtr/Ttr with 0 rows = online data (fresh batch per step from the teacher A1t, A2t);
-    Xte with 0 rows = no held-out set. out_loss (2, T), out_mat (8, M, T), out_act (A, T)
+    Xtr/Ttr with 0 rows = online data (fresh batch per step from the teacher A1t, A2t, with
+    input scale ``xscale`` and token table ``cdf``, see data.make_batch);
+    Xte with 0 rows = no held-out set. out_loss (2, T), out_mat (D.N_METRICS, M, T), out_act (A, T)
     must be NaN-filled by the caller; pvec holds the power-iteration vectors of the matrices
     concatenated (their cols), random start.
     """
@@ -151,7 +152,8 @@ def train(theta, off, rows, cols, muon_mask, mult, emb, ro, blocks, arch, farch,
         if has_train:
             sample_batch(perm, Xtr, Ttr, Xb, Tb, seed, t)
         else:
-            make_batch(Xb, Tb, hid, A1t, A2t, task_cls, noise, seed, STREAM_ONLINE, t)
+            make_batch(Xb, Tb, hid, A1t, A2t, xscale, cdf, task_cls, noise, seed,
+                       STREAM_ONLINE, t)
         Y = forward(theta, off, rows, cols, mult, emb, ro, blocks, arch, farch, Xb, ws)
         dY = ws_views(ws, arch, bsz)[10]
         loss = loss_and_grad(Y, Tb, dY, task_cls, t < steps)
@@ -180,6 +182,10 @@ def train(theta, off, rows, cols, muon_mask, mult, emb, ro, blocks, arch, farch,
                     u_scr[:rows[p]], 100 if li == 0 else 20)
                 out_mat[D.M_GAIN, mi, li] = gains[p]
                 out_mat[D.M_EFF, mi, li] = p_lr[p] * sch / (r * r)
+                sv = D.singular_values(pview(theta, off, rows, cols, p))
+                out_mat[D.M_SRANK, mi, li], out_mat[D.M_ERANK, mi, li] = D.rank_stats(sv)
+                for q in range(min(D.N_TOP_SV, sv.shape[0])):
+                    out_mat[D.M_SV + q, mi, li] = sv[q]
                 if t > 0:
                     upd, rel, ang, cu = D.update_geometry(prev[prev_off[mi]:prev_off[mi + 1]], w)
                     out_mat[D.M_UPD, mi, li] = upd
