@@ -811,3 +811,84 @@ def _f8_group(results):
     fits = {m: {"weight": _fit_dict(*finals[m]["w"]), "update": _fit_dict(*finals[m]["u"])}
             for m in finals}
     return rows, series, fits
+
+
+# ---------------------------------------------------------------------------- F9
+def alpha_from_rank_exponent(rho: float) -> float:
+    """α = 1 − ρ/2: a steady-state weight with RMS ∝ √(η/λ) whose energy sits in r_eff ∝ n^ρ
+    comparable directions has σ_max ≈ RMS·n/√r_eff (issue 11's relation; derived in
+    ``mupsim/theory/alpha.py``)."""
+    return 1.0 - rho / 2.0
+
+
+def f9(results, labels: dict, panels: dict) -> dict:
+    """F9: α̂ (width exponent of steady σ_max/√(η_l/λ_l)) and ρ̂ (width exponent of the steady
+    stable rank ‖W‖_F²/σ_max²) per task point and hidden matrix, seed-bootstrap intervals.
+
+    ``labels``: {config key: point label}; ``panels``: {knob: [(value, point label)]}."""
+    split = split_diverged(results)
+    out = _base("f9_alpha_phase_diagram", "What sets α: α̂ across task families",
+                "α = 1 − ρ/2 with ρ the width exponent of the stable rank; α depends on the task",
+                results, split)
+    mats = hidden_matrices(split.kept[0]) if split.kept else []
+    by_point = defaultdict(list)
+    for r in results:
+        by_point[labels.get(run_record(r)["key"], "?")].append(r)
+    rows, points = [], {}
+    for label, runs in by_point.items():
+        d = {m: {"sigma": ([], []), "srank": ([], [])} for m in mats}
+        pooled = ([], [])
+        for r in runs:
+            st = _status(r)
+            ys = []
+            for m in mats:
+                y = normalized_sigma(r, m) if st == "ok" else NAN
+                sr = steady_state(r, "stable_rank", m, SS_FRACTION) if st == "ok" else NAN
+                chk = _steady_fields(r, m, ("sigma_max", "stable_rank")) if st == "ok" else {}
+                row = run_record(r, point=label, matrix=m, status=st, **chk)
+                if chk and not chk["steady"]:
+                    row["status"], y, sr = "not_steady", NAN, NAN
+                row.update(sigma_over_sqrt=y, stable_rank_ss=sr,
+                           effective_rank_ss=steady_state(r, "effective_rank", m, SS_FRACTION)
+                           if st == "ok" else NAN)
+                rows.append(row)
+                d[m]["sigma"][0].append(r.config["width"])
+                d[m]["sigma"][1].append(y)
+                d[m]["srank"][0].append(r.config["width"])
+                d[m]["srank"][1].append(sr)
+                ys.append(y)
+            pooled[0].append(r.config["width"])
+            pooled[1].append(math.exp(np.mean(np.log(ys))) if ys and all(
+                np.isfinite(v) and v > 0 for v in ys) else NAN)
+        p = {"n_runs": len(runs), "widths": sorted({r.config["width"] for r in runs})}
+        for m in mats:
+            a = _fit_dict(*d[m]["sigma"], n_boot=2000)
+            rho = _fit_dict(*d[m]["srank"], n_boot=2000)
+            pred = alpha_from_rank_exponent(rho.get("exponent", NAN))
+            lo, hi = (rho.get("ci") or [NAN, NAN])[:2]
+            p[m] = {"alpha": a, "rho": rho, "alpha_predicted": pred,
+                    "alpha_predicted_ci": [alpha_from_rank_exponent(hi),
+                                           alpha_from_rank_exponent(lo)]}
+        p["pooled_hidden"] = _fit_dict(*pooled, n_boot=2000)
+        points[label] = p
+    # α̂ − (1 − ρ̂/2) over all points and matrices
+    resid = [points[l][m]["alpha"]["exponent"] - points[l][m]["alpha_predicted"]
+             for l in points for m in mats
+             if np.isfinite(points[l][m]["alpha"].get("exponent", NAN))
+             and np.isfinite(points[l][m]["alpha_predicted"])]
+    summary = {"points": points, "panels": {k: [[v, lab] for v, lab in vals]
+                                            for k, vals in panels.items()},
+               "alpha_minus_predicted": {"n": len(resid),
+                                         "median": float(np.median(resid)) if resid else NAN,
+                                         "max_abs": float(np.max(np.abs(resid))) if resid else NAN},
+               "excluded_not_steady": _excluded(rows)}
+    out.update(rows=rows, series=points, summary=summary, matrices=mats)
+    lo_pt = min(points, key=lambda l: points[l]["pooled_hidden"].get("exponent", math.inf)
+                if np.isfinite(points[l]["pooled_hidden"].get("exponent", NAN)) else math.inf) \
+        if points else None
+    out["headline"] = (
+        "α̂ pooled: " + ", ".join(f"[{l}] {_fmt_ci(p['pooled_hidden'])}" for l, p in points.items())
+        + f"; lowest at {lo_pt}; α̂ − (1 − ρ̂/2) median {summary['alpha_minus_predicted']['median']:+.2f}, "
+        f"max |·| {summary['alpha_minus_predicted']['max_abs']:.2f} over {len(resid)} (point, matrix)"
+        + f"; dropped {split.n_dropped}; not steady (excluded) {len(summary['excluded_not_steady'])}")
+    return _clean(out)

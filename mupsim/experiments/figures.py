@@ -516,6 +516,82 @@ def f8(data: dict) -> Figure:
     return fig
 
 
+# ---------------------------------------------------------------------------- F9
+KNOB_LABELS = {"input_spectrum": "input spectrum s (eigenvalues ∝ i^-s)",
+               "teacher_width_exponent": "teacher width ∝ n^ρ_teacher",
+               "zipf_exponent": "Zipf exponent z (one-hot tokens, V = 256)",
+               "batch_size": "batch size", "output_dim": "output dimension"}
+
+
+def f9(data: dict) -> Figure:
+    pts, mats = data["series"], data["matrices"]
+    panels = {k: v for k, v in data["summary"]["panels"].items() if k != "reference"}
+    ref = data["summary"]["panels"].get("reference", [[None, None]])[0][1]
+    ncols = 3
+    nrows = math.ceil((len(panels) + 1) / ncols)
+    fig, axes2 = _new(nrows, ncols, w=3.3, h=2.7, title=data["title"])
+    axes = axes2.ravel()
+    mcol = {m: c for m, c in zip(mats, ("C0", "C3", "C2", "C4"))}
+    for k, (knob, vals) in enumerate(panels.items()):
+        ax = axes[k]
+        for j, m in enumerate(mats):
+            xs, ys, lo, hi = [], [], [], []
+            for v, lab in vals:
+                a = pts.get(lab, {}).get(m, {}).get("alpha", {})
+                if np.isfinite(a.get("exponent", NAN)):
+                    xs.append(v)
+                    ys.append(a["exponent"])
+                    lo.append(a["exponent"] - a["ci"][0])
+                    hi.append(a["ci"][1] - a["exponent"])
+            off = 1.0 + 0.03 * (j - 0.5) if knob in ("batch_size", "output_dim") else 0
+            xp = [x * off for x in xs] if off else [x + 0.03 * (j - 0.5) for x in xs]
+            ax.errorbar(xp, ys, yerr=[lo, hi], fmt="-o", color=mcol[m], capsize=2, ms=3.5,
+                        label=f"α̂ {m.split('.')[-1]}")
+            pr = [pts.get(lab, {}).get(m, {}).get("alpha_predicted", NAN) for v, lab in vals]
+            ax.plot([v for v, _ in vals], pr, ":", marker="x", color=mcol[m], ms=4,
+                    label=f"1 − ρ̂/2 {m.split('.')[-1]}")
+        r = pts.get(ref, {}).get("pooled_hidden", {})
+        if np.isfinite(r.get("exponent", NAN)):
+            ax.axhspan(r["ci"][0], r["ci"][1], color="0.5", alpha=0.15, lw=0)
+            ax.axhline(r["exponent"], color="0.5", lw=0.8, label="fixed teacher (pooled)")
+        for y0 in (0.5, 0.75, 1.0):
+            ax.axhline(y0, **REF_STYLE, alpha=0.5)
+        if knob in ("batch_size", "output_dim"):
+            ax.set_xscale("log", base=2)
+        ax.set_xlabel(KNOB_LABELS.get(knob, knob))
+        ax.set_ylabel("α̂ (σ_max/√(η/λ) ∝ n^α)")
+        ax.set_ylim(0.4, 1.15)
+        if k == 0:
+            ax.legend(fontsize=5.5, loc="lower left")
+    ax = axes[len(panels)]
+    allv = []
+    for lab, p in pts.items():
+        for m in mats:
+            a, x = p.get(m, {}).get("alpha", {}), p.get(m, {}).get("alpha_predicted", NAN)
+            xc = p.get(m, {}).get("alpha_predicted_ci", [NAN, NAN])
+            if not (np.isfinite(a.get("exponent", NAN)) and np.isfinite(x)):
+                continue
+            ax.errorbar([x], [a["exponent"]], yerr=[[a["exponent"] - a["ci"][0]],
+                                                     [a["ci"][1] - a["exponent"]]],
+                        xerr=[[max(x - xc[0], 0)], [max(xc[1] - x, 0)]], fmt="o",
+                        color=mcol[m], ms=3, capsize=1.5, alpha=0.8)
+            allv += [x, a["exponent"]]
+    if allv:
+        lo, hi = min(allv) - 0.05, max(allv) + 0.05
+        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+    s = data["summary"]["alpha_minus_predicted"]
+    ax.set_title(f"α̂ vs 1 − ρ̂/2 (all points; W1 blue, W2 red)\n"
+                 f"median α̂ − (1 − ρ̂/2) {s['median']:+.2f}, max |·| {s['max_abs']:.2f}",
+                 fontsize=7.5)
+    ax.set_xlabel("1 − ρ̂/2  (ρ̂: width exponent of the stable rank)")
+    ax.set_ylabel("α̂")
+    for a_ in axes[len(panels) + 1:]:
+        a_.set_visible(False)
+    _apply_style(fig)
+    _footer(fig, data)
+    return fig
+
+
 def _styled(fn):
     """Run a plotting function inside the shared rc style (fonts are fixed at creation)."""
     import functools
@@ -529,4 +605,4 @@ def _styled(fn):
 
 PLOTTERS = {k: _styled(v) for k, v in
             {"F1": f1, "F2": f2, "F3": f3, "F4": f4, "F5": f5, "F6": f6, "F7": f7,
-             "F8": f8}.items()}
+             "F8": f8, "F9": f9}.items()}

@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_RESULTS = REPO / ".cache" / "results"
 DEFAULT_FIGURES = REPO / "figures"
-ORDER = ("F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8")
+ORDER = ("F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9")
 
 
 # ---------------------------------------------------------------------------- atomic output
@@ -105,8 +105,10 @@ def write_outputs(data: dict, fig, out_dir: Path) -> Path:
 class Pipeline:
     """Runs sweeps into the cache and keeps the analyses figures depend on."""
 
-    def __init__(self, quick: bool, results_dir: Path, workers, progress: bool, runner=None):
+    def __init__(self, quick: bool, results_dir: Path, workers, progress: bool, runner=None,
+                 wide: bool = False):
         self.quick = quick
+        self.wide = wide
         self.results_dir = Path(results_dir)
         self.workers = workers
         self.progress = progress
@@ -178,6 +180,9 @@ class Pipeline:
             data = A.f7(self.results(S.f7(q)))
         elif fig == "F8":
             data = A.f8(self.results(S.f8(q)))
+        elif fig == "F9":
+            cfgs = S.f9(q, wide=self.wide)
+            data = A.f9(self.results(cfgs), S.f9_labels(cfgs), S.f9_panels())
         else:
             raise ValueError(fig)
         data["quick"] = q
@@ -200,7 +205,9 @@ class Pipeline:
         now = provenance()
         runs = self._runs_read
         return {
-            "mupsim_version": now["mupsim_version"], "git_commit": now["git_commit"],
+            "mupsim_version": now["mupsim_version"],
+            # a copy without .git (e.g. rsynced to another machine) names its commit in the env
+            "git_commit": now["git_commit"] or os.environ.get("MUPSIM_GIT_COMMIT"),
             "created": now["created"], "results_dir": str(self.results_dir),
             "runs_read": len(runs),
             "run_git_commits": sorted({str(r.provenance.get("git_commit")) for r in runs}),
@@ -239,6 +246,9 @@ def main(argv=None) -> int:
                     help=f"output folder (default {DEFAULT_FIGURES})")
     ap.add_argument("--workers", type=int, default=None, help="sweep processes (default: CPUs)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ap.add_argument("--wide", action="store_true",
+                    help="F9 also at widths 2048 and 4096 (hours on 2 cores; for a GPU box or "
+                         "cluster)")
     ap.add_argument("--fake", action="store_true",
                     help="developer option: synthetic results from mupsim.experiments.fake "
                          "(separate cache and output folders), not simulations")
@@ -263,7 +273,8 @@ def main(argv=None) -> int:
     if args.quick:
         figures_dir = figures_dir / "quick"
     from mupsim.experiments import figures as F
-    pipe = Pipeline(args.quick, results_dir, args.workers, not args.no_progress, runner)
+    pipe = Pipeline(args.quick, results_dir, args.workers, not args.no_progress, runner,
+                    wide=args.wide)
     t_all = time.perf_counter()
     failed = []
     for fig in figs:

@@ -298,4 +298,93 @@ def f8(quick: bool = False) -> list[SimConfig]:
     return _seeded([base.replace(width=w) for w in widths] + decayed, sc.seeds)
 
 
-ALL = {"F1": f1, "F2": f2, "F3": f3, "F4": f4, "F5": f5_lr, "F6": f6, "F7": f7, "F8": f8}
+# ---------------------------------------------------------------------------- F9
+F9_WIDTHS = (64, 128, 256, 512, 1024)
+F9_WIDE = (2048, 4096)
+"""Added to F9 only with ``wide=True`` (make_figures --wide): hours on 2 cores."""
+F9_SEEDS = (0, 1, 2)
+F9_STEPS = 600
+F9_WD = 1.0
+"""F9 runs μP + the timescale rule (equal η_l·λ_l at every width, as F3) at (η, λ) = (2^-7, 1):
+τ = 64 steps, so F9_STEPS = 600 steps ≈ 9 relaxation times; float32 (the n = 1024 runs dominate)."""
+F9_RICH = dict(input_dim=256, input_spectrum=1.0, teacher_width_exponent=1.0)
+"""The rich centre: k = 256 inputs with covariance eigenvalues ∝ i^-1 and a teacher whose width
+grows with the student's (ρ = 1: 64 at n = 64, 1024 at n = 1024); every knob panel but the
+fixed-teacher reference varies one knob about it."""
+F9_KNOBS = {
+    "input_spectrum": (0.0, 1.0, 2.0),
+    "teacher_width_exponent": (0.0, 0.5, 1.0),
+    "zipf_exponent": (0.5, 1.0, 1.5),
+    "batch_size": (32, 128, 512),
+    "output_dim": (1, 16, 128),
+}
+"""Values per knob (the rich centre's value among them). ``zipf_exponent`` switches the inputs to
+one-hot tokens (V = 256, the rich centre's teacher scaling)."""
+
+
+def f9_panels() -> dict:
+    """{knob: [(value, point label), ...]} and, under "reference", the fixed-teacher point."""
+    panels = {"reference": [(None, _point_label({}))]}
+    for knob, values in F9_KNOBS.items():
+        panels[knob] = [(v, _point_label(_knob_kw(knob, v))) for v in values]
+    return panels
+
+
+def f9_points() -> dict:
+    """{point label: SimConfig overrides} of F9 (each distinct point once), reference first."""
+    pts = {_point_label({}): {}}
+    for knob, values in F9_KNOBS.items():
+        for v in values:
+            kw = _knob_kw(knob, v)
+            pts.setdefault(_point_label(kw), kw)
+    return pts
+
+
+def _knob_kw(knob: str, value) -> dict:
+    kw = dict(F9_RICH)
+    if knob == "zipf_exponent":
+        kw.update(inputs="tokens", input_spectrum=0.0, zipf_exponent=value)
+    else:
+        kw[knob] = value
+    return kw
+
+
+def _point_label(kw: dict) -> str:
+    """Short label of a point: its overrides that differ from BASE's defaults."""
+    short = {"input_spectrum": "s", "teacher_width_exponent": "ρ", "zipf_exponent": "z",
+             "batch_size": "B", "output_dim": "out", "input_dim": "k", "inputs": "inputs"}
+    diff = {k: v for k, v in kw.items() if getattr(BASE, k) != v}
+    if kw.get("inputs") == "tokens":
+        diff["zipf_exponent"] = kw["zipf_exponent"]
+    if not diff:
+        return "fixed teacher (F3 task)"
+    return ", ".join(f"{short.get(k, k)}={v:g}" if isinstance(v, (int, float)) else f"{v}"
+                     for k, v in sorted(diff.items()))
+
+
+def f9_labels(configs) -> dict:
+    """{config key: point label} for F9's configs (the analysis groups runs by it)."""
+    out = {}
+    for c in configs:
+        kw = {k: getattr(c, k) for k in ("input_dim", "input_spectrum", "teacher_width_exponent",
+                                         "inputs", "zipf_exponent", "batch_size", "output_dim")}
+        out[c.key()] = _point_label(kw)
+    return out
+
+
+def f9(quick: bool = False, wide: bool = False) -> list[SimConfig]:
+    """F9: α̂ phase diagram. For every point of :func:`f9_points`, σ_max/√(η_l/λ_l) and the
+    stable rank of the hidden matrices across widths 64–1024 (2048, 4096 with ``wide``)."""
+    sc = scale(quick)
+    widths = sc.widths if quick else F9_WIDTHS + (F9_WIDE if wide else ())
+    base = BASE.replace(lr=LR, wd=F9_WD, wd_rule="timescale", dtype="float32",
+                        n_logs=sc.n_logs if quick else SS_LOGS // 2)
+    floor = sc.steps if quick else F9_STEPS
+    points = f9_points()
+    if quick:
+        points = dict(list(points.items())[:3])
+    cfgs = [relaxed(base.replace(width=w, **kw), floor) for kw in points.values() for w in widths]
+    return _seeded(cfgs, sc.seeds if quick else F9_SEEDS)
+
+
+ALL = {"F1": f1, "F2": f2, "F3": f3, "F4": f4, "F5": f5_lr, "F6": f6, "F7": f7, "F8": f8, "F9": f9}
