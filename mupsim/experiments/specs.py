@@ -64,9 +64,15 @@ RELAX_RUN = 6.0
 hidden matrices, computed from the per-layer η_l, λ_l the calculator gives that width and rule
 (issue 10). The analysis (:mod:`mupsim.analysis.steady`) refuses runs shorter than 5 τ_l or whose
 measured quantity still moves by more than 5% between the last two quarters of training."""
-SS_LOGS = 120
-"""Log points of the steady-state runs: ≥ 4 logged points in each of the last two quarters of a
-6,000-step run (the windows the steady-state check compares)."""
+SS_LOGS = 60
+"""Log points of the steady-state runs: ≥ 2 logged points in each of the last two quarters of a
+3,000-step run (the windows the steady-state check compares). More cost real time: every log
+point computes the stable rank (an eigendecomposition of the Gram matrix)."""
+SS_WD = 1.0
+"""Base λ of the width-scaling steady-state figures (F1, F3, F4): with η = 2^-7, τ = 64 steps at
+n0; under the constant rule τ grows to 512 steps at n = 512 (3,100-step runs)."""
+SS_FLOOR = 600
+"""Shortest steady-state run of F1/F3/F4 (≈ 9 relaxation times at n0)."""
 
 
 def hidden_relax_time(config: SimConfig) -> float:
@@ -188,9 +194,10 @@ def f3(quick: bool = False) -> list[SimConfig]:
 def f3_baseline(quick: bool = False) -> list[SimConfig]:
     """The baseline runs of F3 (also F4's timescale rule)."""
     sc = scale(quick)
-    base = BASE.replace(n_logs=sc.n_logs if quick else SS_LOGS, lr=LR, wd=WD,
+    base = BASE.replace(n_logs=sc.n_logs if quick else SS_LOGS, lr=LR, wd=SS_WD,
                         wd_rule="timescale")
-    return _seeded([relaxed(base.replace(width=w), sc.steps) for w in sc.widths],
+    floor = sc.steps if quick else SS_FLOOR
+    return _seeded([relaxed(base.replace(width=w), floor) for w in sc.widths],
                    sc.seeds if quick else F3_BASELINE_SEEDS)
 
 
@@ -200,7 +207,8 @@ def f4(quick: bool = False, alpha_hat: float | None = None) -> list[SimConfig]:
     rule uses ``alpha_hat`` (α̂ from F3, clipped to the calculator's [0.5, 1]). The timescale
     rule's runs are F3's baseline runs."""
     sc = scale(quick)
-    base = BASE.replace(n_logs=sc.n_logs if quick else SS_LOGS, lr=LR, wd=WD)
+    base = BASE.replace(n_logs=sc.n_logs if quick else SS_LOGS, lr=LR, wd=SS_WD)
+    floor = sc.steps if quick else SS_FLOOR
     cfgs = []
     for rule in WD_RULES:
         if rule == "timescale":
@@ -211,7 +219,7 @@ def f4(quick: bool = False, alpha_hat: float | None = None) -> list[SimConfig]:
             if alpha_hat is None:
                 continue
             kw = _alignment_kw(alpha_hat)
-        cfgs += _seeded([relaxed(base.replace(width=w, **kw), sc.steps) for w in sc.widths],
+        cfgs += _seeded([relaxed(base.replace(width=w, **kw), floor) for w in sc.widths],
                         sc.seeds if quick else F4_SEEDS)
     return cfgs
 
@@ -299,9 +307,12 @@ def f8(quick: bool = False) -> list[SimConfig]:
 
 
 # ---------------------------------------------------------------------------- F9
-F9_WIDTHS = (64, 128, 256, 512, 1024)
-F9_WIDE = (2048, 4096)
-"""Added to F9 only with ``wide=True`` (make_figures --wide): hours on 2 cores."""
+F9_WIDTHS = (64, 128, 256, 512)
+F9_WIDTHS_KEY = (1024,)
+"""Also run at these widths: the fixed-teacher reference and the rich centre (at every point
+they cost ~45 s a run on one core, 30 of them the stable-rank logging: over the time budget)."""
+F9_WIDE = (1024, 2048, 4096)
+"""With ``wide=True`` (make_figures --wide) every point also runs at these: hours on 2 cores."""
 F9_SEEDS = (0, 1, 2)
 F9_STEPS = 600
 F9_WD = 1.0
@@ -374,16 +385,24 @@ def f9_labels(configs) -> dict:
 
 def f9(quick: bool = False, wide: bool = False) -> list[SimConfig]:
     """F9: α̂ phase diagram. For every point of :func:`f9_points`, σ_max/√(η_l/λ_l) and the
-    stable rank of the hidden matrices across widths 64–1024 (2048, 4096 with ``wide``)."""
+    stable rank of the hidden matrices across widths 64–512 (the reference and the rich centre
+    also 1024; every point 1024–4096 with ``wide``)."""
     sc = scale(quick)
-    widths = sc.widths if quick else F9_WIDTHS + (F9_WIDE if wide else ())
     base = BASE.replace(lr=LR, wd=F9_WD, wd_rule="timescale", dtype="float32",
-                        n_logs=sc.n_logs if quick else SS_LOGS // 2)
+                        n_logs=sc.n_logs if quick else 40)
     floor = sc.steps if quick else F9_STEPS
     points = f9_points()
     if quick:
         points = dict(list(points.items())[:3])
-    cfgs = [relaxed(base.replace(width=w, **kw), floor) for kw in points.values() for w in widths]
+    key = {_point_label({}), _point_label(F9_RICH)}
+
+    def widths(label):
+        if quick:
+            return sc.widths
+        extra = F9_WIDE if wide else (F9_WIDTHS_KEY if label in key else ())
+        return tuple(sorted(set(F9_WIDTHS + extra)))
+    cfgs = [relaxed(base.replace(width=w, **kw), floor) for lab, kw in points.items()
+            for w in widths(lab)]
     return _seeded(cfgs, sc.seeds if quick else F9_SEEDS)
 
 
