@@ -4,14 +4,14 @@ import math
 
 import numpy as np
 
-from mupsim.analysis import horizon_mean, relax_time, steady_check, window_drift
+from mupsim.analysis import half_drift, horizon_mean, relax_time, steady_check
 from mupsim.experiments import specs as S
 from mupsim.experiments.repro import Check
 
 
 def _relaxing(tau, steps):
     t = np.unique(np.round(np.geomspace(1, steps, 120))).astype(float)
-    return t, 1.0 + 2.0 * np.exp(-t / tau)
+    return t, 1.0 + 0.5 * np.exp(-t / tau)
 
 
 def test_relaxation_time_is_one_over_twice_the_per_step_decay():
@@ -35,7 +35,14 @@ def test_a_quantity_still_moving_is_refused_even_if_the_run_is_long():
     t = np.linspace(1, 1000, 200)
     c = steady_check(t, 1.0 + t / 100.0, 1e-2, 0.5)
     assert not c.ok and "still moving" in c.reason
-    assert window_drift(t, 1.0 + t / 100.0) > 0.05
+    assert half_drift(t, 1.0 + t / 100.0)[0] > 0.05
+
+
+def test_steady_noise_larger_than_the_tolerance_is_not_called_a_drift():
+    rng = np.random.default_rng(0)
+    t = np.unique(np.round(np.geomspace(1, 600, 60))).astype(float)
+    v = 1.0 + 0.08 * rng.standard_normal(t.size)  # 8% batch noise, no trend
+    assert steady_check(t, v, 1e-2, 0.5).ok
 
 
 def test_a_layer_without_weight_decay_has_no_steady_state():

@@ -30,7 +30,7 @@ from mupsim.analysis.steady import (
     relax_time,
     run_steady_check,
     steady_check,
-    window_drift,
+    half_drift,
 )
 from mupsim.analysis.spectra import Collapse, normalized_spectrum, spectral_collapse
 from mupsim.analysis.transfer import (
@@ -45,7 +45,7 @@ __all__ = [
     "PowerLawFit", "percentile_interval", "power_law_fit",
     "RelaxationFit", "Split", "is_diverged", "layer_class", "layer_settings", "matrix_series",
     "relaxation_time_fit", "split_diverged", "steady_state_mean", "steady_state",
-    "SteadyCheck", "horizon_mean", "relax_time", "run_steady_check", "steady_check", "window_drift",
+    "SteadyCheck", "horizon_mean", "relax_time", "run_steady_check", "steady_check", "half_drift",
     "Collapse", "normalized_spectrum", "spectral_collapse",
     "Drift", "Optimum", "optimum_drift", "parabola_vertex", "transfer_optimum",
 ]

@@ -5,8 +5,10 @@ Two conditions, both recorded per run and matrix:
 * **long enough**: the run lasted at least ``min_relax`` relaxation times of the layer,
   τ_l = 1/(2 η_l λ_l) steps (the e-folding time of ‖W‖² under coupled AdamW,
   :func:`mupsim.steady_state.relaxation_time`), with the per-layer η_l, λ_l the run used;
-* **stopped moving**: the measured quantity's mean over the last ``fraction`` of training
-  differs from its mean over the ``fraction`` before by at most ``max_drift`` (relative).
+* **stopped moving**: a straight line fitted to log(quantity) against the step over the last
+  half of training changes by at most ``max_drift`` (relative) across that half, or by less than
+  two standard errors of that change (the logged values fluctuate from batch to batch by several
+  per cent even in steady state; a change within that noise is not a drift).
 
 Why 5 relaxation times and 5%: after 5τ the squared norm's transient is e^(−5) ≈ 0.7% of its
 initial offset; a residual 5% drift at one width moves a width exponent fitted over 8× in width
@@ -32,7 +34,8 @@ class SteadyCheck:
 
     relax_time: float    # τ_l = 1/(2 η_l λ_l), steps (inf without weight decay)
     n_relax: float       # run length / τ_l
-    drift: float         # |mean(last window) / mean(window before) − 1|
+    drift: float         # relative change over the last half of training (fitted line)
+    drift_se: float      # its standard error from the scatter about the line
     ok: bool
     reason: str          # "" when ok, else why the run is excluded
 
@@ -48,48 +51,50 @@ def relax_time(lr: float, wd: float) -> float:
     return float(ss.relaxation_time(lr, wd))
 
 
-def window_drift(steps, values, fraction: float = 0.25) -> float:
-    """|mean over the last ``fraction`` of training / mean over the ``fraction`` before − 1|.
-
-    Windows are in steps (t ≥ (1−f)·T and (1−2f)·T ≤ t < (1−f)·T); NaN if either window has no
-    finite point or the earlier mean is 0."""
-    if not 0 < fraction <= 0.5:
-        raise MupsimError(f"fraction must be in (0, 0.5]; got {fraction}")
+def half_drift(steps, values, min_points: int = 3) -> tuple[float, float]:
+    """(change, standard error) of log(values) across the last half of training from a
+    least-squares line over the logged points with t ≥ T/2, as a relative change
+    exp(slope·T/2) − 1; (nan, nan) with fewer than ``min_points`` finite positive points."""
     t = np.asarray(steps, float)
     v = np.asarray(values, float)
     if t.size == 0:
-        return math.nan
-    T = t[-1]
-    last = v[t >= (1 - fraction) * T]
-    prev = v[(t >= (1 - 2 * fraction) * T) & (t < (1 - fraction) * T)]
-    if last.size == 0 or prev.size == 0 or not (np.all(np.isfinite(last))
-                                                 and np.all(np.isfinite(prev))):
-        return math.nan
-    m_prev = float(prev.mean())
-    if m_prev == 0:
-        return math.nan
-    return abs(float(last.mean()) / m_prev - 1.0)
+        return math.nan, math.nan
+    sel = (t >= 0.5 * t[-1]) & np.isfinite(v) & (v > 0)
+    if sel.sum() < min_points:
+        return math.nan, math.nan
+    x, y = t[sel], np.log(v[sel])
+    xc = x - x.mean()
+    sxx = float((xc * xc).sum())
+    if sxx == 0:
+        return math.nan, math.nan
+    slope = float((xc * (y - y.mean())).sum() / sxx)
+    resid = y - y.mean() - slope * xc
+    dof = max(x.size - 2, 1)
+    se = math.sqrt(float((resid ** 2).sum()) / dof / sxx)
+    half = 0.5 * float(t[-1])
+    return math.expm1(slope * half), se * half
 
 
 def steady_check(steps, values, lr: float, wd: float, *, min_relax: float = MIN_RELAX,
-                 max_drift: float = MAX_DRIFT, fraction: float = 0.25) -> SteadyCheck:
+                 max_drift: float = MAX_DRIFT) -> SteadyCheck:
     """Verdict for one logged series (``steps``, ``values``) of a layer with per-layer
     (``lr``, ``wd``); see the module docstring."""
     t = np.asarray(steps, float)
     tau = relax_time(lr, wd)
     length = float(t[-1]) if t.size else 0.0
     n = length / tau if math.isfinite(tau) else 0.0
-    d = window_drift(t, values, fraction)
+    d, se = half_drift(t, values)
     reasons = []
     if not math.isfinite(tau):
         reasons.append("no weight decay on this layer: no steady state")
     elif n < min_relax:
         reasons.append(f"ran {n:.1f} relaxation times (< {min_relax:g}; τ = {tau:.0f} steps)")
     if not math.isfinite(d):
-        reasons.append("measured quantity not finite in the last windows")
-    elif d > max_drift:
-        reasons.append(f"still moving: last-window change {d:.1%} (> {max_drift:.0%})")
-    return SteadyCheck(relax_time=tau, n_relax=n, drift=d, ok=not reasons,
+        reasons.append("too few finite logged points in the last half")
+    elif abs(d) > max_drift and abs(d) > 2 * se:
+        reasons.append(f"still moving: {d:+.1%} over the last half (> {max_drift:.0%} and "
+                       f"> 2 s.e. = {2 * se:.1%})")
+    return SteadyCheck(relax_time=tau, n_relax=n, drift=d, drift_se=se, ok=not reasons,
                        reason="; ".join(reasons))
 
 

@@ -113,12 +113,13 @@ def _base(name, title, claim, results, split) -> dict:
 
 def _steady_fields(result, matrix: str, metrics=("sigma_max",)) -> dict:
     """Steady-state check of ``result``'s ``metrics`` for ``matrix`` (all must pass) as CSV
-    fields: relax_steps, n_relax, ss_drift (largest over metrics), steady, excluded_reason."""
+    fields: relax_steps, n_relax, ss_drift (largest relative change over the last half among
+    the metrics), steady, excluded_reason."""
     checks = [run_steady_check(result, q, matrix) for q in metrics]
     reasons = [f"{q}: {c.reason}" for q, c in zip(metrics, checks) if not c.ok]
     drifts = [c.drift for c in checks if np.isfinite(c.drift)]
     return {"relax_steps": checks[0].relax_time, "n_relax": checks[0].n_relax,
-            "ss_drift": max(drifts) if drifts else NAN, "steady": not reasons,
+            "ss_drift": max(drifts, key=abs) if drifts else NAN, "steady": not reasons,
             "excluded_reason": "; ".join(reasons)}
 
 
