@@ -123,6 +123,32 @@ def _steady_fields(result, matrix: str, metrics=("sigma_max",)) -> dict:
             "excluded_reason": "; ".join(reasons)}
 
 
+def half_length_value(result, metric: str, matrix: str) -> float:
+    """What the run reported as steady ``metric`` at half its length (window [3T/8, T/2])."""
+    t, v = matrix_series(result, metric, matrix)
+    return horizon_mean(t, v, 0.5 * float(t[-1]), SS_FRACTION) if len(t) else NAN
+
+
+def normalized_sigma_half(result, matrix: str) -> float:
+    """:func:`normalized_sigma` as the run would have reported it at half its length."""
+    ls = layer_settings(result, matrix)
+    if not (ls["lr"] > 0 and ls["wd"] > 0):
+        return NAN
+    return half_length_value(result, "sigma_max", matrix) / math.sqrt(ls["lr"] / ls["wd"])
+
+
+def _settling(full: dict, half: dict) -> dict:
+    """Exponent at full length vs at half length: has the fitted exponent stopped moving?"""
+    e, h = full.get("exponent", NAN), half.get("exponent", NAN)
+    d = e - h if np.isfinite(e) and np.isfinite(h) else NAN
+    return {"exponent_at_half_length": h, "change_last_half": d,
+            "settled": bool(np.isfinite(d) and abs(d) <= EXPONENT_SETTLED)}
+
+
+EXPONENT_SETTLED = 0.05
+"""A fitted width exponent counts as settled when it moved ≤ 0.05 over the last half of the runs."""
+
+
 def _excluded(rows) -> list[dict]:
     """The (run, matrix) rows refused for not being in steady state, with the reason."""
     return [{k: row.get(k) for k in ("key", "width", "seed", "wd_rule", "matrix", "n_relax",
@@ -382,17 +408,22 @@ def f3(results, variants: dict) -> dict:
     for (field, value), runs in groups.items():
         vlabel = "baseline" if field == "baseline" else f"{field}={value}"
         per_matrix = defaultdict(lambda: ([], []))
+        per_matrix_half = defaultdict(lambda: ([], []))
         pooled = ([], [])
         for r in runs:
             st = _status(r)
             vals = {}
             for m in mats:
                 y = normalized_sigma(r, m) if st == "ok" else NAN
+                yh = normalized_sigma_half(r, m) if st == "ok" else NAN
                 chk = _steady_fields(r, m) if st == "ok" else {}
                 row = run_record(r, variant=vlabel, matrix=m, status=st, sigma_over_sqrt=y)
                 if chk and not chk["steady"]:
                     row["status"], y = "not_steady", NAN
                 row["sigma_over_sqrt"] = y
+                row["sigma_over_sqrt_half_length"] = yh if np.isfinite(y) else NAN
+                per_matrix_half[m][0].append(r.config["width"])
+                per_matrix_half[m][1].append(row["sigma_over_sqrt_half_length"])
                 vals[m] = y
                 row.update(chk)
                 if st == "ok":
@@ -408,6 +439,8 @@ def f3(results, variants: dict) -> dict:
             pooled[1].append(math.exp(np.mean(np.log(list(vals.values())))) if vals and all(
                 np.isfinite(v) and v > 0 for v in vals.values()) else NAN)
         fits[vlabel] = {m: _fit_dict(*per_matrix[m]) for m in mats}
+        for m in mats:
+            fits[vlabel][m].update(_settling(fits[vlabel][m], _fit_dict(*per_matrix_half[m])))
         fits[vlabel]["pooled_hidden"] = _fit_dict(*pooled)
         fits[vlabel]["diverged_widths"] = sorted(
             {r.config["width"] for r in runs if _status(r) != "ok"})
@@ -837,7 +870,8 @@ def f9(results, labels: dict, panels: dict) -> dict:
         by_point[labels.get(run_record(r)["key"], "?")].append(r)
     rows, points = [], {}
     for label, runs in by_point.items():
-        d = {m: {"sigma": ([], []), "srank": ([], [])} for m in mats}
+        d = {m: {q: ([], []) for q in ("sigma", "srank", "sigma_half", "srank_half")}
+             for m in mats}
         pooled = ([], [])
         for r in runs:
             st = _status(r)
@@ -845,11 +879,18 @@ def f9(results, labels: dict, panels: dict) -> dict:
             for m in mats:
                 y = normalized_sigma(r, m) if st == "ok" else NAN
                 sr = steady_state(r, "stable_rank", m, SS_FRACTION) if st == "ok" else NAN
-                chk = _steady_fields(r, m, ("sigma_max", "stable_rank")) if st == "ok" else {}
+                chk = _steady_fields(r, m, ("sigma_max",)) if st == "ok" else {}
                 row = run_record(r, point=label, matrix=m, status=st, **chk)
                 if chk and not chk["steady"]:
                     row["status"], y, sr = "not_steady", NAN, NAN
-                row.update(sigma_over_sqrt=y, stable_rank_ss=sr,
+                yh = normalized_sigma_half(r, m) if np.isfinite(y) else NAN
+                srh = half_length_value(r, "stable_rank", m) if np.isfinite(sr) else NAN
+                d[m]["sigma_half"][0].append(r.config["width"])
+                d[m]["sigma_half"][1].append(yh)
+                d[m]["srank_half"][0].append(r.config["width"])
+                d[m]["srank_half"][1].append(srh)
+                row.update(sigma_over_sqrt=y, stable_rank_ss=sr, sigma_over_sqrt_half_length=yh,
+                           stable_rank_half_length=srh,
                            effective_rank_ss=steady_state(r, "effective_rank", m, SS_FRACTION)
                            if st == "ok" else NAN)
                 rows.append(row)
@@ -864,7 +905,9 @@ def f9(results, labels: dict, panels: dict) -> dict:
         p = {"n_runs": len(runs), "widths": sorted({r.config["width"] for r in runs})}
         for m in mats:
             a = _fit_dict(*d[m]["sigma"], n_boot=2000)
+            a.update(_settling(a, _fit_dict(*d[m]["sigma_half"], n_boot=200)))
             rho = _fit_dict(*d[m]["srank"], n_boot=2000)
+            rho.update(_settling(rho, _fit_dict(*d[m]["srank_half"], n_boot=200)))
             pred = alpha_from_rank_exponent(rho.get("exponent", NAN))
             lo, hi = (rho.get("ci") or [NAN, NAN])[:2]
             p[m] = {"alpha": a, "rho": rho, "alpha_predicted": pred,
