@@ -4,6 +4,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 QUICK  ?= 0
+# make figures BACKEND=ensemble | EXECUTOR=dask [SCHEDULER=tcp://HOST:8786]
+BACKEND   ?= numba
+EXECUTOR  ?= local
+SCHEDULER ?=
 export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 export MPLBACKEND := Agg
 # one BLAS/numba thread per process: sweeps parallelise over processes (and 2 BLAS threads
@@ -28,7 +32,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q tests
 
 figures: $(STAMP)
-	$(PY) -m mupsim.experiments.make_figures --quick=$(QUICK)
+	$(PY) -m mupsim.experiments.make_figures --quick=$(QUICK) --backend $(BACKEND) \
+		--executor $(EXECUTOR) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 # recompute a few committed figures' runs; headline statistics must fall inside their intervals
 check-repro: $(STAMP)

@@ -133,7 +133,7 @@ def profile_mupsim(n, target_s, repeats):
 
     def opt():
         opt_step(theta, grad, m, v, lay.offsets, lay.rows, lay.cols, prep.muon_mask,
-                 zero_lr, prep.p_wd, 1.0, t[0], prep.opt, prep.hyper, prep.independent)
+                 zero_lr, prep.p_wd, 1.0, t[0], prep.opt, prep.hyper, prep.independent, prep.p_eps)
 
     batch(); fwd(); bwd()
     out = {}

@@ -13,8 +13,12 @@ from mupsim.calculator import (  # noqa: E402
     Settings, exponents, transfer,
 )
 from mupsim import steady_state  # noqa: E402
+from mupsim.alpha import (  # noqa: E402
+    AlphaEstimate, alpha_from_rank_exponent, alpha_from_stable_ranks, rank_exponent_from_alpha,
+)
 
 __all__ = [
     "MupsimError", "__version__", "exponents", "transfer", "Exponents", "LayerExponents", "Settings",
     "LayerSettings", "PARAMETERIZATIONS", "OPTIMIZERS", "WD_RULES", "DEPTH_RULES", "steady_state",
+    "alpha_from_rank_exponent", "rank_exponent_from_alpha", "alpha_from_stable_ranks", "AlphaEstimate",
 ]

@@ -18,11 +18,11 @@ import sympy as sp
 
 from mupsim.errors import MupsimError, choice, rational
 from mupsim.theory import depth as _depth
-from mupsim.theory import early, optimizers, parameterizations, steady_state
+from mupsim.theory import early, epsilon, optimizers, parameterizations, steady_state
 from mupsim.theory.derivation import Derivation
 from mupsim.theory.layers import LAYERS, MATRIX_LAYERS
 
-FIELDS = ("multiplier", "init_std", "lr", "wd")
+FIELDS = ("multiplier", "init_std", "lr", "wd", "eps")
 PARAMETERIZATIONS = tuple(parameterizations.PARAMETERIZATIONS)
 OPTIMIZERS = tuple(optimizers.OPTIMIZERS)
 WD_RULES = steady_state.WD_RULES
@@ -38,12 +38,13 @@ def _frac(x) -> Fraction | None:
 
 @dataclass(frozen=True)
 class LayerExponents:
-    """Exponents x of n^(-x): multiplier a, init std b, lr c, wd w (None: no decay)."""
+    """Exponents x of n^(-x): multiplier a, init std b, lr c, wd w (None: no decay), Adam ε (None: no ε)."""
 
     multiplier: Fraction
     init_std: Fraction
     lr: Fraction
     wd: Fraction | None
+    eps: Fraction | None = None
 
     def to_dict(self) -> dict:
         return {f: (None if getattr(self, f) is None else float(getattr(self, f))) for f in FIELDS}
@@ -59,6 +60,7 @@ class Exponents:
     layers: dict[str, LayerExponents]
     depth: dict | None = None
     derivation: Derivation = field(default=None, repr=False, compare=False)
+    solver: str = "program"
 
     def to_dict(self) -> dict:
         out = {
@@ -67,6 +69,7 @@ class Exponents:
             "alignment": self.alignment,
             "wd_rule": self.wd_rule,
             "alignment_exponent": None if self.alignment_exponent is None else float(self.alignment_exponent),
+            "solver": self.solver,
             "convention": "x in n^(-x); effective W = n^-a w, w0 ~ N(0, n^-2b), lr eta n^-c, wd lambda n^-w (coupled)",
             "layers": {k: v.to_dict() for k, v in self.layers.items()},
         }
@@ -86,15 +89,18 @@ def _alignment_name(alpha: sp.Rational) -> str:
 
 
 @lru_cache(maxsize=512)
-def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_rule, alignment_exponent, depth_rule):
+def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_rule, alignment_exponent, depth_rule,
+                      solver="program", layer_alignment=None, depth_alpha=None):
     p = parameterizations.get(parameterization)
     opt = optimizers.get(optimizer)
     alpha = early.parse_alignment(alignment)
     init = parameterizations.derive_init(p.name, multipliers)
-    lrs = early.derive_learning_rates(init.results, opt, alpha)
+    la = None if layer_alignment is None else {l: tuple(v) for l, v in layer_alignment}
+    lrs = early.derive_learning_rates(init.results, opt, alpha, solver, la)
     full = Derivation(
         f"{p.name.upper()} · {opt.name} · alignment {_alignment_name(alpha)}"
-        + (f" · wd rule {wd_rule}" if wd_rule else ""))
+        + (" (per-layer overrides)" if la else "")
+        + (f" · wd rule {wd_rule}" if wd_rule else "") + f" · solver {solver}")
     full.extend(init)
     full.extend(lrs)
     a = {l: init.results[f"a_{l}"] for l in LAYERS}
@@ -109,23 +115,32 @@ def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_ru
         w = {l: wd.results[f"w_{l}"] for l in LAYERS}
         if wd_rule == "fan2025":
             ae = steady_state.FAN2025_ALPHA
+    aR, bR = init.results["a_readout"], init.results["b_readout"]
+    kind_R = optimizers.kind_for(opt, False, "readout")
+    g = sp.Min(aR + bR, early.update_exponent(kind_R, "readout", aR, bR, c["readout"], 0))
+    eps = epsilon.derive_eps(init.results, opt, g)
+    full.extend(eps)
     layers = {
-        l: LayerExponents(_frac(a[l]), _frac(init.results[f"b_{l}"]), _frac(c[l]), _frac(w[l]))
+        l: LayerExponents(_frac(a[l]), _frac(init.results[f"b_{l}"]), _frac(c[l]), _frac(w[l]),
+                          _frac(eps.results[f"e_{l}"]))
         for l in LAYERS
     }
     depth = None
     if depth_rule is not None:
-        dd = _depth.derive_depth(opt, depth_rule)
+        dd = _depth.derive_depth(opt, depth_rule, None if depth_alpha is None else sp.Rational(depth_alpha), wd_rule)
         full.extend(dd)
         depth = {
             "rule": choice("depth rule", depth_rule, DEPTH_RULES),
             "branch_multiplier": _frac(dd.results["branch"]),
             "hidden_lr": _frac(dd.results[f"cL_{optimizers.kind_for(opt, False, 'hidden')}"]),
             "vector_lr": _frac(dd.results[f"cL_{optimizers.kind_for(opt, True)}"]),
-            "convention": "x in L^(-x); hidden_lr/vector_lr apply to parameters inside residual blocks",
+            "block_eps": _frac(dd.results["eps"]) if any(epsilon.has_eps(opt, l) for l in ("hidden", "bias")) else None,
+            "hidden_wd": _frac(dd.results["wd"]),
+            "convention": "x in (L/L_base)^(-x); hidden_lr/vector_lr/block_eps/hidden_wd apply to parameters "
+                          "inside residual blocks; branch multiplier (L/L_base)^-alpha_L is 1 at the base depth",
         }
     return Exponents(p.name, opt.name, _alignment_name(alpha), wd_rule,
-                     None if ae is None else _frac(ae), layers, depth, full)
+                     None if ae is None else _frac(ae), layers, depth, full, solver)
 
 
 def _norm_wd_rule(wd_rule):
@@ -141,7 +156,8 @@ def _norm_alignment_exponent(x):
 
 
 def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment="full", multipliers=None,
-              wd_rule: str | None = None, alignment_exponent=None, depth_rule: str | None = None) -> Exponents:
+              wd_rule: str | None = None, alignment_exponent=None, depth_rule: str | None = None,
+              solver: str = "program", layer_alignment=None, depth_alpha=None) -> Exponents:
     """Per-layer exponents (x of n^-x) derived from the theory.
 
     parameterization: sp | ntk | mup | mfp (canonical gauge of Everett et al. 2024)
@@ -151,6 +167,11 @@ def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment
     wd_rule: None | constant | fan2025 | timescale | alignment (needs alignment_exponent)
     alignment_exponent: α̂ in σ_max ≈ RMS·n^α̂ for the 'alignment' wd rule
     depth_rule: None | depth_mup | completep
+    depth_alpha: α_L in [1/2, 1] for depth rule completep (default 1)
+    solver: "program" (Everett et al.'s linear program: minimise Σc subject to every stability
+        constraint, default) or "greedy" (readout first, then each layer's own update Θ(1))
+    layer_alignment: dict layer → (alpha, omega, u) for embedding/hidden/readout, overriding the
+        defaults α_l = u_l = α, ω_l = ½ (measured alignments go here; solver "program" only)
     """
     p = choice("parameterization", parameterization, PARAMETERIZATIONS)
     o = choice("optimizer", optimizer, OPTIMIZERS)
@@ -165,19 +186,31 @@ def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment
         raise MupsimError(f"an alignment exponent is only used by wd rule 'alignment' (got wd rule {rule!r}); "
                           "drop it or choose --wd-rule alignment")
     dr = None if depth_rule is None else choice("depth rule", depth_rule, DEPTH_RULES)
-    e = _exponents_cached(p, o, al, None if mult is None else tuple(str(m) for m in mult), rule, ae, dr)
+    sv = choice("solver", solver, early.SOLVERS)
+    la = None
+    if layer_alignment is not None:
+        parsed = early.parse_layer_alignment(layer_alignment, early.parse_alignment(alignment))
+        la = tuple(sorted((l, tuple(str(x) for x in (v.alpha, v.omega, v.u))) for l, v in parsed.items()
+                          if l in layer_alignment))
+    da = None
+    if depth_alpha is not None:
+        if dr is None:
+            raise MupsimError("depth_alpha needs depth_rule 'completep'")
+        da = str(_depth.parse_depth_alpha(dr, depth_alpha))
+    e = _exponents_cached(p, o, al, None if mult is None else tuple(str(m) for m in mult), rule, ae, dr, sv, la, da)
     # a copy with fresh containers, so that a caller's edits cannot reach the cache
     return dataclasses.replace(e, layers=dict(e.layers), depth=None if e.depth is None else dict(e.depth))
 
 
 @dataclass(frozen=True)
 class LayerSettings:
-    """Concrete values at the target width: multiplier, init std, lr, wd (floats)."""
+    """Concrete values at the target width: multiplier, init std, lr, wd, Adam ε (None: no ε) (floats)."""
 
     multiplier: float
     init_std: float
     lr: float
     wd: float
+    eps: float | None = None
 
     def to_dict(self) -> dict:
         return {f: getattr(self, f) for f in FIELDS}
@@ -193,6 +226,8 @@ class Settings:
     depth: int | None = None
     branch_multiplier: float | None = None
     global_lr: bool = False
+    batch: dict | None = None
+    horizon: dict | None = None
 
     def to_dict(self) -> dict:
         e = self.exponents
@@ -207,6 +242,10 @@ class Settings:
             out.update(base_depth=self.base_depth, depth=self.depth, branch_multiplier=self.branch_multiplier)
         if self.global_lr:
             out["global_lr"] = True
+        if self.batch is not None:
+            out["batch"] = self.batch
+        if self.horizon is not None:
+            out["horizon"] = self.horizon
         return out
 
 
@@ -226,7 +265,11 @@ def _check_width(name, value):
 
 
 def _check_nonneg(name, value):
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+    try:
+        finite = math.isfinite(value)
+    except (TypeError, OverflowError):  # not a number, or an integer beyond float range
+        finite = False
+    if isinstance(value, bool) or not isinstance(value, Real) or not finite:
         raise MupsimError(f"{name} must be a finite non-negative number, got {value!r}")
     if value < 0:
         raise MupsimError(f"{name} must be non-negative, got {value}")
@@ -250,7 +293,10 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
              optimizer: str = "adamw", alignment="full", multipliers=None, wd_rule: str | None = None,
              alignment_exponent=None, base_multiplier=None, base_init_std=None,
              base_depth: int | None = None, depth: int | None = None, depth_rule: str | None = None,
-             global_lr: bool = False) -> Settings:
+             global_lr: bool = False, solver: str = "program", layer_alignment=None,
+             eps: float = 1e-8, depth_alpha=None, batch_size: int | None = None,
+             base_batch_size: int | None = None, tokens: int | None = None, base_tokens: int | None = None,
+             steps: int | None = None, base_steps: int | None = None) -> Settings:
     """Concrete per-layer settings at ``width`` for (lr, wd) tuned at ``base_width``.
 
     With m = width/base_width (and m_L = depth/base_depth):
@@ -260,6 +306,16 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
       init_std_l   = base_init_std_l · m^(-b_l),   default base n0^(-b_l) (abc absolute: n^(-b_l))
     ``base_multiplier``/``base_init_std``: a number for all layers or a dict layer → value.
     A positive ``wd`` needs a ``wd_rule``.
+      eps_l  = eps · m^(-e_l) [· m_L^(-α_L) inside residual blocks]  (Adam-family only, else None)
+      branch multiplier (m_L)^(-α_L): 1 at the base depth (CompleteP's convention)
+      wd_l of block matrices also gets m_L^(-w_L) from the depth rule (keeps each wd rule's premise)
+    Batch and horizon (wd rule ``tau_epoch``, Wang & Aitchison 2024): with ``batch_size``/
+    ``base_batch_size`` and ``tokens``/``base_tokens`` (samples) or ``steps``/``base_steps``
+    (D = steps·B), wd_l gets the factor (B/B0)·(D0/D) that keeps τ_epoch = B/(η_lλ_l D) of the base
+    run (the learning rates are not changed with the batch: no batch-size lr rule is derived here).
+    Given the target's ``steps`` (or ``tokens`` and ``batch_size``), ``horizon`` reports per layer
+    the relaxation time 1/(2η_lλ_l) in steps and flags layers whose run is shorter than
+    3 relaxation times (the steady state the steady-state wd rules assume is not reached).
     ``global_lr=True`` is the plain-practice baseline, not a derived rule: every layer gets
     ``lr`` at every width (c = 0), e.g. SP trained with one global learning rate.
     """
@@ -267,6 +323,7 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
     n = _check_width("width", width)
     lr = _check_nonneg("lr", lr)
     wd = _check_nonneg("wd", wd)
+    eps = _check_nonneg("eps", eps)
     if wd > 0 and wd_rule is None:
         raise MupsimError(f"wd={wd} needs a weight-decay rule to scale it; choose one of: {', '.join(WD_RULES)}")
     if (depth is None, base_depth is None, depth_rule is None) not in ((True, True, True), (False, False, False)):
@@ -280,7 +337,8 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
         raise MupsimError(f"global_lr replaces the derived learning rates, so wd rule {wd_rule!r} (derived from "
                           "them) would not mean what it says; allowed with global_lr: no wd rule or 'constant'")
     e = exponents(parameterization, optimizer, alignment, multipliers, wd_rule, alignment_exponent,
-                  depth_rule if depth is not None else None)
+                  depth_rule if depth is not None else None, solver, layer_alignment,
+                  depth_alpha if depth is not None else None)
     bm = _per_layer("base_multiplier", base_multiplier)
     bs = _per_layer("base_init_std", base_init_std)
     m = n / n0
@@ -292,19 +350,83 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
     layers = {}
     for l, x in e.layers.items():
         lr_l = lr if global_lr else lr * m ** (-float(x.lr))
-        if mL is not None and l in ("hidden", "bias", "norm_gain"):
+        wd_l = 0.0 if x.wd is None else wd * m ** (-float(x.wd))
+        eps_l = None if x.eps is None else eps * m ** (-float(x.eps))
+        in_block = mL is not None and l in ("hidden", "bias", "norm_gain")
+        if in_block:
             lr_l *= mL ** (-float(e.depth["hidden_lr" if l == "hidden" else "vector_lr"]))
+            if eps_l is not None and e.depth["block_eps"] is not None:
+                eps_l *= mL ** (-float(e.depth["block_eps"]))
+            if x.wd is not None and e.depth["hidden_wd"] is not None:
+                wd_l *= mL ** (-float(e.depth["hidden_wd"]))
         layers[l] = LayerSettings(
             multiplier=bm.get(l, n0 ** (-float(x.multiplier))) * m ** (-float(x.multiplier)),
             init_std=bs.get(l, n0 ** (-float(x.init_std))) * m ** (-float(x.init_std)),
             lr=lr_l,
-            wd=0.0 if x.wd is None else wd * m ** (-float(x.wd)),
+            wd=wd_l,
+            eps=eps_l,
         )
     branch = None
     if mL is not None:
-        branch = float(depth) ** (-float(e.depth["branch_multiplier"]))
-    bad = [f"{l}.{f}" for l, x in layers.items() for f in FIELDS if not math.isfinite(getattr(x, f))]
+        branch = mL ** (-float(e.depth["branch_multiplier"]))
+    batch, S = _batch_and_steps(e.wd_rule, batch_size, base_batch_size, tokens, base_tokens, steps, base_steps)
+    if batch is not None and e.wd_rule == "tau_epoch":
+        layers = {l: dataclasses.replace(x, wd=x.wd * batch["wd_factor"]) for l, x in layers.items()}
+    horizon = None if S is None else _horizon(layers, S)
+    bad = [f"{l}.{f}" for l, x in layers.items() for f in FIELDS
+           if getattr(x, f) is not None and not math.isfinite(getattr(x, f))]
     if bad:
         raise MupsimError(f"the settings overflow floating point at width {n} (not finite: {', '.join(bad)}); "
                           "use smaller widths, exponents or base values")
-    return Settings(n0, n, e, layers, base_depth, depth, branch, global_lr)
+    return Settings(n0, n, e, layers, base_depth, depth, branch, global_lr, batch, horizon)
+
+
+def _pos_int_or_none(name, v):
+    return None if v is None else _check_width(name, v)
+
+
+def _batch_and_steps(rule, B, B0, D, D0, S, S0):
+    """(batch dict or None, target steps or None); validates the combination of inputs."""
+    B, B0 = _pos_int_or_none("batch_size", B), _pos_int_or_none("base_batch_size", B0)
+    D, D0 = _pos_int_or_none("tokens", D), _pos_int_or_none("base_tokens", D0)
+    S, S0 = _pos_int_or_none("steps", S), _pos_int_or_none("base_steps", S0)
+    if D is not None and S is not None or D0 is not None and S0 is not None:
+        raise MupsimError("give the training length as tokens or as steps, not both")
+    steps = S if S is not None else (None if D is None or B is None else D / B)
+    if D is not None and B is None:
+        raise MupsimError("tokens needs batch_size (steps = tokens / batch_size)")
+    if rule != "tau_epoch":
+        if B0 is not None or D0 is not None or S0 is not None:
+            raise MupsimError("base_batch_size/base_tokens/base_steps are used by wd rule 'tau_epoch' only; "
+                              "choose --wd-rule tau_epoch or drop them")
+        return None, steps
+    if B is None or B0 is None or ((D is None or D0 is None) and (S is None or S0 is None)):
+        raise MupsimError("wd rule 'tau_epoch' needs batch_size and base_batch_size, and tokens and base_tokens "
+                          "or steps and base_steps (tau_epoch = B/(eta*lambda*D) is kept from the base run)")
+    Dt = D if D is not None else S * B
+    Db = D0 if D0 is not None else S0 * B0
+    factor = _tau_epoch_factor()(B, B0, Dt, Db)
+    return {"batch_size": B, "base_batch_size": B0, "tokens": Dt, "base_tokens": Db, "wd_factor": float(factor),
+            "rule": "tau_epoch = B/(eta_l*lambda_l*D) kept from the base run (Wang & Aitchison 2024); "
+                    "lr unchanged with batch size"}, steps
+
+
+@lru_cache(maxsize=1)
+def _tau_epoch_factor():
+    from mupsim.theory import horizon as h
+
+    lam = h.derive_tau_epoch().results["lam"].subs(h.eta, h.eta0) / h.lam0
+    return sp.lambdify((h.B, h.B0, h.D, h.D0), lam, "math")
+
+
+def _horizon(layers, S) -> dict:
+    from mupsim.steady_state import relaxation_time
+    from mupsim.theory.horizon import HORIZON_RELAXATIONS
+
+    tau = {l: float(relaxation_time(x.lr, x.wd)) for l, x in layers.items() if x.lr > 0 and x.wd > 0}
+    rel = {l: S / t for l, t in tau.items()}
+    short = sorted(l for l, r in rel.items() if r < HORIZON_RELAXATIONS)
+    return {"steps": float(S), "relaxation_steps": tau, "relaxations": rel, "short": short,
+            "threshold": HORIZON_RELAXATIONS,
+            "note": "relaxation time 1/(2*lr_l*wd_l) steps (coupled decay); short: fewer than threshold relaxations, "
+                    "the steady state assumed by the steady-state wd rules is not reached"}

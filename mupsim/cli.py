@@ -37,14 +37,35 @@ def _add_rule_options(p):
     p.add_argument("--alignment-exponent", default=None, metavar="ALPHA",
                    help="alpha in sigma_max ~ RMS n^alpha, for --wd-rule alignment")
     p.add_argument("--depth-rule", default=None, help=" or ".join(DEPTH_RULES))
+    p.add_argument("--depth-alpha", default=None, metavar="ALPHA_L",
+                   help="alpha_L in [1/2, 1] for --depth-rule completep (default 1)")
+    p.add_argument("--solver", default="program",
+                   help="program (Everett et al.'s linear program, default) or greedy (readout-first solve)")
+    p.add_argument("--layer-alignment", default=None, metavar="LAYER=A,W,U[;...]",
+                   help="per-layer alignment exponents (alpha, omega, u), e.g. 'hidden=3/4,1/2,3/4;readout=1,1/2,1'")
     p.add_argument("--format", default="table", choices=None, help="table (default) or json")
     p.add_argument("--explain", action="store_true",
                    help="print the derivation behind every number (with --format json: an 'explanation' key)")
 
 
+def _layer_alignment(text):
+    """'hidden=3/4,1/2,3/4;readout=1,1/2,1' → {layer: (alpha, omega, u)} (strings, parsed by the calculator)."""
+    if text is None:
+        return None
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        layer, sep, vals = part.partition("=")
+        if not sep:
+            raise MupsimError(f"--layer-alignment: expected LAYER=ALPHA,OMEGA,U, got {part!r}")
+        out[layer.strip()] = tuple(v.strip() for v in vals.split(","))
+    return out
+
+
 def _rule_kwargs(args) -> dict:
     return dict(parameterization=args.parameterization, optimizer=args.optimizer, alignment=args.alignment,
-                multipliers=args.multipliers, wd_rule=args.wd_rule, alignment_exponent=args.alignment_exponent)
+                multipliers=args.multipliers, wd_rule=args.wd_rule, alignment_exponent=args.alignment_exponent,
+                solver=args.solver, layer_alignment=_layer_alignment(args.layer_alignment),
+                depth_alpha=args.depth_alpha)
 
 
 def _check_format(args):
@@ -71,13 +92,15 @@ def _cmd_exponents(args) -> int:
         return 0
     else:
         print(f"{e.parameterization.upper()} · {e.optimizer} · alignment {e.alignment}"
-              + (f" · wd rule {e.wd_rule}" if e.wd_rule else "")
+              + (f" · wd rule {e.wd_rule}" if e.wd_rule else "") + f" · solver {e.solver}"
               + "   (exponent x of n^-x; W = n^-a w, w0 ~ N(0, n^-2b), lr ∝ n^-c, wd ∝ n^-w)")
-        rows = [[l, _fmt(x.multiplier), _fmt(x.init_std), _fmt(x.lr), _fmt(x.wd)] for l, x in e.layers.items()]
-        print(_table(["layer", "multiplier a", "init std b", "lr c", "wd w"], rows))
+        rows = [[l, _fmt(x.multiplier), _fmt(x.init_std), _fmt(x.lr), _fmt(x.wd), _fmt(x.eps)]
+                for l, x in e.layers.items()]
+        print(_table(["layer", "multiplier a", "init std b", "lr c", "wd w", "adam eps"], rows))
         if e.depth:
-            print(f"depth ({e.depth['rule']}, x of L^-x): branch multiplier {e.depth['branch_multiplier']}, "
-                  f"block lr {e.depth['hidden_lr']}, block vector lr {e.depth['vector_lr']}")
+            print(f"depth ({e.depth['rule']}, x of (L/L_base)^-x): branch multiplier {e.depth['branch_multiplier']}, "
+                  f"block lr {e.depth['hidden_lr']}, block vector lr {e.depth['vector_lr']}, "
+                  f"block eps {_fmt(e.depth['block_eps'])}, block wd {_fmt(e.depth['hidden_wd'])}")
     if args.explain:
         print()
         print(e.explain())
@@ -89,7 +112,15 @@ def _cmd_transfer(args) -> int:
 
     _check_format(args)
     s = transfer(args.base_width, args.width, args.lr, args.wd, depth_rule=args.depth_rule,
-                 base_depth=args.base_depth, depth=args.depth, **_rule_kwargs(args))
+                 base_depth=args.base_depth, depth=args.depth, eps=args.eps, batch_size=args.batch_size,
+                 base_batch_size=args.base_batch_size, tokens=args.tokens, base_tokens=args.base_tokens,
+                 steps=args.steps, base_steps=args.base_steps, **_rule_kwargs(args))
+    if s.horizon is not None and s.horizon["short"]:
+        h = s.horizon
+        print("mupsim: warning: training is shorter than "
+              f"{h['threshold']} relaxation times 1/(2·lr·wd) for {', '.join(h['short'])} ("
+              + ", ".join(f"{l}: {h['relaxations'][l]:.2g}" for l in h["short"])
+              + " relaxations in " + f"{h['steps']:.6g} steps); the steady state is not reached", file=sys.stderr)
     if args.format == "json":
         d = s.to_dict()
         if args.explain:
@@ -100,10 +131,18 @@ def _cmd_transfer(args) -> int:
         e = s.exponents
         print(f"{e.parameterization.upper()} · {e.optimizer} · width {s.base_width} → {s.width}"
               + (f" · wd rule {e.wd_rule}" if e.wd_rule else ""))
-        rows = [[l, _fmt(x.multiplier), _fmt(x.init_std), _fmt(x.lr), _fmt(x.wd)] for l, x in s.layers.items()]
-        print(_table(["layer", "multiplier", "init std", "lr", "wd"], rows))
+        rows = [[l, _fmt(x.multiplier), _fmt(x.init_std), _fmt(x.lr), _fmt(x.wd), _fmt(x.eps)]
+                for l, x in s.layers.items()]
+        print(_table(["layer", "multiplier", "init std", "lr", "wd", "adam eps"], rows))
         if s.branch_multiplier is not None:
             print(f"residual branch multiplier at depth {s.depth}: {_fmt(s.branch_multiplier)}")
+        if s.batch is not None:
+            print(f"tau_epoch rule: batch {s.batch['base_batch_size']} → {s.batch['batch_size']}, tokens "
+                  f"{s.batch['base_tokens']} → {s.batch['tokens']}: wd × {_fmt(s.batch['wd_factor'])}")
+        if s.horizon is not None:
+            print(f"horizon: {_fmt(s.horizon['steps'])} steps = "
+                  + ", ".join(f"{l} {_fmt(r)}" for l, r in s.horizon["relaxations"].items())
+                  + " relaxation times 1/(2·lr·wd)")
     if args.explain:
         print()
         print(s.exponents.explain())
@@ -135,10 +174,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=_int, required=True)
     p.add_argument("--lr", type=_float, required=True)
     p.add_argument("--wd", type=_float, default=0.0)
+    p.add_argument("--eps", type=_float, default=1e-8, help="Adam epsilon tuned at the base width (default 1e-8)")
+    for name, what in (("batch-size", "batch size of the target run"), ("base-batch-size", "batch size of the base run"),
+                       ("tokens", "training samples/tokens of the target run"),
+                       ("base-tokens", "training samples/tokens of the base run"),
+                       ("steps", "optimizer steps of the target run"), ("base-steps", "optimizer steps of the base run")):
+        p.add_argument(f"--{name}", type=_int, default=None, help=what)
     p.add_argument("--base-depth", type=_int, default=None)
     p.add_argument("--depth", type=_int, default=None)
     _add_rule_options(p)
     p.set_defaults(func=_cmd_transfer)
+    from mupsim.torch import cli as torch_cli  # torch-free: torch is imported only to read .pt files
+
+    torch_cli.add_subcommands(sub)
     try:
         from mupsim.sim import cli as sim_cli
     except ImportError:  # simulator not installed/built
@@ -157,11 +205,23 @@ def main(argv=None) -> int:
             return 2
         return int(args.func(args) or 0)
     except MupsimError as exc:
-        print(f"mupsim: error: {exc}", file=sys.stderr)
+        print(f"mupsim: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mupsim: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `mupsim exponents --explain | head -1`: stop quietly
+        import os
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):  # stdout replaced or closed
+            pass
+        return 141
+
+
+def _one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters shown as escapes (one line)."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
 
 
 if __name__ == "__main__":

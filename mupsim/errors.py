@@ -11,6 +11,11 @@ class MupsimError(ValueError):
     """Invalid input to a mupsim API or CLI call (message is user-facing)."""
 
 
+class MupsimWarning(UserWarning):
+    """Valid input for which an answer is less accurate than usual (e.g. an approximation
+    used near the edge of its range); the message says why."""
+
+
 def choice(kind: str, value, allowed) -> str:
     """Validate that ``value`` is one of ``allowed``; return it normalised.
 

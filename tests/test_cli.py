@@ -21,7 +21,7 @@ def test_exponents_json_has_the_documented_shape(capsys):
     data = json.loads(out)
     assert code == 0 and data["parameterization"] == "mup"
     assert set(data["layers"]) == {"embedding", "hidden", "readout", "bias", "norm_gain"}
-    assert set(data["layers"]["hidden"]) == {"multiplier", "init_std", "lr", "wd"}
+    assert set(data["layers"]["hidden"]) == {"multiplier", "init_std", "lr", "wd", "eps"}
     assert data["layers"]["bias"]["wd"] is None
 
 

@@ -93,3 +93,17 @@ def test_fan2025_hidden_row():
 def test_muon_hidden_rate_matches_sqrt_fan_out_over_fan_in():
     e = mupsim.exponents("mup", "muon", multipliers=(0, 0, 0))
     assert e.layers["hidden"].lr == T.MUON["sqrt_fanout_over_fanin"]["hidden"]
+
+
+def test_completep_adam_eps_matches_the_authors_code_in_width_and_depth():
+    # nanoGPT-mup (completep): emb_unemb_adam_eps = eps/m_width; hidden_adam_eps = eps/m_width * m_depth^-alpha
+    e = mupsim.exponents("mup", "adamw", multipliers=(0, 0, 1), depth_rule="completep")
+    for layer in MATRICES:
+        assert e.layers[layer].eps == 1, layer
+    assert e.depth["block_eps"] == T.DEPTH["completep"]["adam_eps"]["hidden"]
+
+
+def test_completep_hidden_weight_decay_has_no_depth_factor_as_in_the_authors_code():
+    e = mupsim.exponents("mup", "adamw", multipliers=(0, 0, 1), depth_rule="completep", wd_rule="timescale")
+    assert e.depth["hidden_wd"] == T.DEPTH["completep"]["hidden_wd"]["adamw"]
+    assert e.layers["hidden"].wd == T.MUP_PACKAGE["hidden"]["w"]["adam"]  # weight_decay = wd / width_lr_scaling

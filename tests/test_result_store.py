@@ -1,5 +1,6 @@
 """Result: save/load round trip, atomic writes, accessors, provenance."""
 
+import errno
 import json
 import os
 import re
@@ -92,21 +93,53 @@ def test_save_is_atomic_when_interrupted(tmp_path, monkeypatch):
     assert Result.load(tmp_path / "a") == old
 
 
-def test_crash_between_npz_and_json_is_detected_on_load(tmp_path, monkeypatch):
-    make_result(seed=1).save(tmp_path / "a")
-    real = result_mod._atomic_write
+def test_disk_full_while_writing_keeps_the_earlier_result_and_says_so(tmp_path, monkeypatch):
+    old = make_result(seed=1)
+    old.save(tmp_path / "a")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    real = result_mod._write_temp
 
-    def die_on_json(path, writer):
+    def full_on_json(path, writer):
         if path.suffix == ".json":
-            raise OSError("disk full")
-        real(path, writer)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, writer)
 
-    monkeypatch.setattr(result_mod, "_atomic_write", die_on_json)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(result_mod, "_write_temp", full_on_json)
+    with pytest.raises(MupsimError, match="No space left on device; nothing was saved"):
         make_result(seed=2).save(tmp_path / "a")
     monkeypatch.undo()
-    with pytest.raises(MupsimError, match="different saves"):
-        Result.load(tmp_path / "a")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temp files left
+    assert Result.load(tmp_path / "a") == old
+
+
+def test_disk_full_on_a_new_stem_leaves_no_npz_without_json(tmp_path, monkeypatch):
+    real = result_mod._write_temp
+
+    def full_on_json(path, writer):
+        if path.suffix == ".json":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, writer)
+
+    monkeypatch.setattr(result_mod, "_write_temp", full_on_json)
+    with pytest.raises(MupsimError):
+        make_result().save(tmp_path / "a")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failure_between_the_two_renames_removes_the_half_replaced_pair(tmp_path, monkeypatch):
+    make_result(seed=1).save(tmp_path / "a")
+    real = os.replace
+
+    def fail_on_json(src, dst):
+        if str(dst).endswith(".json"):
+            raise OSError(errno.EIO, "Input/output error")
+        real(src, dst)
+
+    monkeypatch.setattr(result_mod.os, "replace", fail_on_json)
+    with pytest.raises(MupsimError, match="Input/output error"):
+        make_result(seed=2).save(tmp_path / "a")
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_unserialisable_provenance_fails_before_touching_disk(tmp_path):

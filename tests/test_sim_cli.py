@@ -76,7 +76,7 @@ def test_bad_option_value_raises_mupsim_error():
 
 
 def test_multipliers_need_three_values():
-    with pytest.raises(MupsimError, match="multipliers must be None or 3 numbers"):
+    with pytest.raises(MupsimError, match="--multipliers takes 3 exponents"):
         config_from_args(parser().parse_args(["simulate", "--multipliers", "1", "2"]))
 
 

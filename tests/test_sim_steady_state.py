@@ -30,7 +30,7 @@ def _simulate(beta1, steps, init_rms=1.0, seed=0):
         nw = np.linalg.norm(w)
         g[:] = (z - (w @ z) / nw**2 * w) / nw  # gradient of a scale-invariant loss
         w_prev = w.copy()
-        opt_step(w, g, m, v, *layout, lr, wd, 1.0, t, OPT_ADAMW, hyper, False)
+        opt_step(w, g, m, v, *layout, lr, wd, 1.0, t, OPT_ADAMW, hyper, False, np.full(lr.size, hyper[3]))
         u = -((w - w_prev) / ETA + LAM * w_prev)  # coupled: Δw = −η(u + λw)
         urms[t] = np.sqrt(np.mean(u * u))
         rms[t + 1] = np.sqrt(np.mean(w * w))

@@ -161,3 +161,17 @@ def test_regression_with_output_dim_128_trains_and_logs_readout_ranks():
     assert r.config["output_dim"] == 128
     # readout 128 x 16: all four top singular values exist
     assert np.isfinite([r.final(f"sv{i}", "readout") for i in range(1, 5)]).all()
+
+
+def test_float32_runs_of_the_new_generators_are_finite():
+    for task in (dict(input_dim=32, input_spectrum=2.0), dict(inputs="tokens", input_dim=64)):
+        r = run(SimConfig(**{**TINY, **task, "dtype": "float32"}))
+        assert r.status == "ok" and np.isfinite(r.train_loss).all()
+
+
+def test_token_embedding_is_initialised_as_a_lookup_without_fan_in_factor():
+    from mupsim.sim.run import prepare
+    g = prepare(SimConfig(input_dim=256, width=64, base_width=64))
+    t = prepare(SimConfig(inputs="tokens", input_dim=256, width=64, base_width=64))
+    std = lambda p: float(np.std(p.layout.view(p.theta0, p.layout.emb)))  # noqa: E731
+    assert std(t) == pytest.approx(16.0 * std(g), rel=1e-9)  # sqrt(256): no 1/sqrt(k)

@@ -250,3 +250,16 @@ def test_load_spec_invalid_json_reports_line(tmp_path):
 def test_load_spec_missing_file_is_an_error(tmp_path):
     with pytest.raises(MupsimError, match="cannot read sweep spec"):
         load_spec(tmp_path / "none.json")
+
+
+def test_sweep_starts_the_longest_runs_first_and_returns_input_order(tmp_path):
+    order = []
+
+    def recording(c):
+        order.append(c.width)
+        return fake_runner(c)
+
+    cs = [SimConfig(seed=0, width=w, steps=10) for w in (8, 32, 16)]
+    res = sweep(cs, tmp_path, workers=0, progress=False, runner=recording)
+    assert order == [32, 16, 8]
+    assert [r.config["width"] for r in res] == [8, 32, 16]

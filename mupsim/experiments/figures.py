@@ -84,6 +84,17 @@ def _apply_style(fig: Figure) -> None:
             ax.spines[s].set_visible(False)
 
 
+def _has_positive_data(ax, axis: str = "y") -> bool:
+    """True if some line on ``ax`` has a finite positive value on ``axis`` (log scale possible)."""
+    for ln in ax.get_lines():
+        if ln.get_transform() != ax.transData:  # e.g. the diverged markers (axes coordinates)
+            continue
+        v = np.asarray(ln.get_ydata() if axis == "y" else ln.get_xdata(), dtype=float)
+        if np.any(np.isfinite(v) & (v > 0)):
+            return True
+    return False
+
+
 def mark_diverged(ax, xs, label: bool = True) -> None:
     """Put an 'x' at the top of ``ax`` at each x in ``xs`` (diverged runs)."""
     xs = [x for x in xs if x is not None and np.isfinite(x)]
@@ -283,8 +294,9 @@ def f3(data: dict) -> Figure:
             mark_diverged(ax, div, label=False)
         ax.set_title(f"{field} ({m0})")
     for ax in axes:
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
+        if _has_positive_data(ax):  # every run refused: nothing to put on a log axis
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
         ax.set_xlabel("width n")
         ax.legend(loc="upper left", fontsize=6.5)
         ax.set_ylabel("σ_max(w) / √(η_l/λ_l)  (steady state)")
@@ -556,7 +568,7 @@ def f9(data: dict) -> Figure:
             ax.axhline(r["exponent"], color="0.5", lw=0.8, label="fixed teacher (pooled)")
         for y0 in (0.5, 0.75, 1.0):
             ax.axhline(y0, **REF_STYLE, alpha=0.5)
-        if knob in ("batch_size", "output_dim"):
+        if knob in ("batch_size", "output_dim") and _has_positive_data(ax, "x"):
             ax.set_xscale("log", base=2)
         ax.set_xlabel(KNOB_LABELS.get(knob, knob))
         ax.set_ylabel("α̂ (σ_max/√(η/λ) ∝ n^α)")

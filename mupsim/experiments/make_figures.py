@@ -2,6 +2,8 @@
 
     python -m mupsim.experiments.make_figures --quick=0|1 [--only F3,F4] [--results-dir DIR]
                                               [--figures-dir DIR] [--workers N]
+                                              [--backend numba|ensemble]
+                                              [--executor local|dask] [--scheduler ADDRESS]
 
 For each figure: run its sweep through :func:`mupsim.sim.sweep` into the results cache (one file
 pair per config, stem = ``config.key()``, so a warm run computes nothing), load the stored
@@ -106,9 +108,10 @@ class Pipeline:
     """Runs sweeps into the cache and keeps the analyses figures depend on."""
 
     def __init__(self, quick: bool, results_dir: Path, workers, progress: bool, runner=None,
-                 wide: bool = False):
+                 sweep_options: dict | None = None, wide: bool = False):
         self.quick = quick
         self.wide = wide
+        self.sweep_options = dict(sweep_options or {})  # executor, scheduler, backend
         self.results_dir = Path(results_dir)
         self.workers = workers
         self.progress = progress
@@ -122,12 +125,13 @@ class Pipeline:
         """Every result of ``configs``: stored ones read from the cache, missing or stale ones run."""
         from mupsim.sim import load_results, sweep
         from mupsim.sim.sweep import pending
-        missing = len(pending(configs, self.results_dir)) if self.results_dir.is_dir() else \
-            len({c.key() for c in configs})
+        backend = self.sweep_options.get("backend", "numba")
+        missing = len(pending(configs, self.results_dir, backend)) if self.results_dir.is_dir() \
+            else len({c.key() for c in configs})
         self.computed += missing
         if missing:  # sweep returns every result in order, stored ones included
             loaded = sweep(configs, self.results_dir, workers=self.workers, progress=self.progress,
-                           runner=self.runner)
+                           runner=self.runner, **self.sweep_options)
         else:
             loaded = load_results(self.results_dir, configs)
         self._runs_read.extend(r for r in loaded if r is not None)
@@ -247,8 +251,14 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=None, help="sweep processes (default: CPUs)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     ap.add_argument("--wide", action="store_true",
-                    help="F9 also at widths 2048 and 4096 (hours on 2 cores; for a GPU box or "
-                         "cluster)")
+                    help="F9 at widths 1024-4096 for every point (hours on 2 cores; for a GPU "
+                         "box or a cluster)")
+    ap.add_argument("--backend", choices=("numba", "ensemble"), default="numba",
+                    help="run the sweeps with the numba loop (default) or the ensemble backend")
+    ap.add_argument("--executor", choices=("local", "dask"), default="local",
+                    help="local processes (default) or Dask (a LocalCluster unless --scheduler)")
+    ap.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="running Dask scheduler, e.g. tcp://HOST:8786 (with --executor dask)")
     ap.add_argument("--fake", action="store_true",
                     help="developer option: synthetic results from mupsim.experiments.fake "
                          "(separate cache and output folders), not simulations")
@@ -273,8 +283,17 @@ def main(argv=None) -> int:
     if args.quick:
         figures_dir = figures_dir / "quick"
     from mupsim.experiments import figures as F
+    if args.scheduler is not None and args.executor != "dask":
+        print("error: --scheduler needs --executor dask", file=sys.stderr)
+        return 2
+    if args.fake and args.backend != "numba":
+        print("error: --fake replaces the runs; it cannot be combined with --backend",
+              file=sys.stderr)
+        return 2
+    sweep_options = {k: v for k, v in (("backend", args.backend), ("executor", args.executor),
+                                       ("scheduler", args.scheduler)) if v is not None}
     pipe = Pipeline(args.quick, results_dir, args.workers, not args.no_progress, runner,
-                    wide=args.wide)
+                    sweep_options, wide=args.wide)
     t_all = time.perf_counter()
     failed = []
     for fig in figs:

@@ -42,6 +42,8 @@ class Scale:
 # (~190 ms/step at n = 512), so F6/F8 stop at 512/256.
 FULL = Scale(widths=(64, 128, 256, 512), steps=1200, seeds=(0, 1), n_logs=60)
 QUICK = Scale(widths=(32, 64), steps=60, seeds=(0, 1), n_logs=12)
+QUICK_SS_LOGS = 30
+"""Log points of QUICK's steady-state runs (the steady-state check needs ≥ 3 in the last half)."""
 SMALL_WIDTHS = (64, 128, 256)   # for the many-run sweeps (F3 variants, F5, F8)
 
 BASE = SimConfig(
@@ -165,7 +167,7 @@ def f2(quick: bool = False) -> list[SimConfig]:
     values vary). Final singular spectra and steady gains."""
     sc = scale(quick)
     width = QUICK.widths[-1] if quick else F1_WIDTH
-    base = BASE.replace(width=width, n_logs=SS_LOGS if not quick else sc.n_logs,
+    base = BASE.replace(width=width, n_logs=SS_LOGS if not quick else QUICK_SS_LOGS,
                         wd_rule="constant")
     floor = sc.steps if quick else F1_STEPS
     cfgs = [relaxed(base.replace(lr=LR * a, wd=WD * b), floor) for a, b in F1_PAIRS]
@@ -194,7 +196,7 @@ def f3(quick: bool = False) -> list[SimConfig]:
 def f3_baseline(quick: bool = False) -> list[SimConfig]:
     """The baseline runs of F3 (also F4's timescale rule)."""
     sc = scale(quick)
-    base = BASE.replace(n_logs=sc.n_logs if quick else SS_LOGS, lr=LR, wd=SS_WD,
+    base = BASE.replace(n_logs=QUICK_SS_LOGS if quick else SS_LOGS, lr=LR, wd=SS_WD,
                         wd_rule="timescale")
     floor = sc.steps if quick else SS_FLOOR
     return _seeded([relaxed(base.replace(width=w), floor) for w in sc.widths],
@@ -207,7 +209,7 @@ def f4(quick: bool = False, alpha_hat: float | None = None) -> list[SimConfig]:
     rule uses ``alpha_hat`` (α̂ from F3, clipped to the calculator's [0.5, 1]). The timescale
     rule's runs are F3's baseline runs."""
     sc = scale(quick)
-    base = BASE.replace(n_logs=sc.n_logs if quick else SS_LOGS, lr=LR, wd=SS_WD)
+    base = BASE.replace(n_logs=QUICK_SS_LOGS if quick else SS_LOGS, lr=LR)
     floor = sc.steps if quick else SS_FLOOR
     cfgs = []
     for rule in WD_RULES:
@@ -219,8 +221,8 @@ def f4(quick: bool = False, alpha_hat: float | None = None) -> list[SimConfig]:
             if alpha_hat is None:
                 continue
             kw = _alignment_kw(alpha_hat)
-        cfgs += _seeded([relaxed(base.replace(width=w, **kw), floor) for w in sc.widths],
-                        sc.seeds if quick else F4_SEEDS)
+        cfgs += _seeded([relaxed(base.replace(width=w, wd=SS_WD, **kw), floor)
+                         for w in sc.widths], sc.seeds if quick else F4_SEEDS)
     return cfgs
 
 
@@ -389,7 +391,7 @@ def f9(quick: bool = False, wide: bool = False) -> list[SimConfig]:
     also 1024; every point 1024–4096 with ``wide``)."""
     sc = scale(quick)
     base = BASE.replace(lr=LR, wd=F9_WD, wd_rule="timescale", dtype="float32",
-                        n_logs=sc.n_logs if quick else 40)
+                        n_logs=QUICK_SS_LOGS if quick else 40)
     floor = sc.steps if quick else F9_STEPS
     points = f9_points()
     if quick:

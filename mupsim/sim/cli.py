@@ -8,9 +8,11 @@ level turns into one line on stderr and exit status 2.
   --kebab-case option] [--format table|json] [--out STEM]`` runs one config and prints the final
   diagnostics. Options given on the command line override ``--config``, which overrides the
   SimConfig defaults. Booleans: ``--bias/--no-bias``; optional values accept ``none``.
-* ``mupsim sweep SPEC.json --out DIR [--workers K] [--no-progress]`` runs a sweep spec (see
-  :mod:`mupsim.sim.sweep`) into DIR, skipping configs already there. Exit status 1 if any run
-  raised (status "error"), else 0.
+* ``mupsim sweep SPEC.json --out DIR [--workers K] [--executor local|dask] [--scheduler ADDRESS]
+  [--backend numba|ensemble] [--no-progress]`` runs a sweep spec (see :mod:`mupsim.sim.sweep`)
+  into DIR, skipping configs already there, and writes DIR/table.csv (skipped with a warning if
+  DIR is read-only). Exit status 1 if any run raised (status "error"), else 0; Ctrl-C/SIGTERM
+  stop it with one line on stderr and exit status 130/143 (128 + signal number).
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from mupsim.errors import MupsimError
+from mupsim.errors import MupsimError, rational
 from mupsim.sim import config as _cfg
 from mupsim.sim.config import SimConfig
+from mupsim.sim.files import check_result_stem, read_json
 
 # fields whose default is None: their value type
 _OPTIONAL_TYPES = {"teacher_rank": int, "n_train": int, "wd_rule": str,
@@ -68,7 +71,15 @@ def add_subcommands(subparsers) -> None:
     s.add_argument("spec", metavar="SPEC", help="sweep spec JSON file")
     s.add_argument("--out", required=True, metavar="DIR", help="result folder")
     s.add_argument("--workers", type=_nonneg_int, default=None, metavar="K",
-                   help="worker processes (default: CPU count; 0 = in this process)")
+                   help="worker processes (default: CPU count; 0 = in this process); with "
+                        "--executor dask: LocalCluster workers")
+    s.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="local processes (default) or Dask (a LocalCluster unless --scheduler)")
+    s.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="address of a running Dask scheduler, e.g. tcp://HOST:8786 "
+                        "(with --executor dask)")
+    s.add_argument("--backend", choices=("numba", "ensemble"), default="numba",
+                   help="numba loop per run (default) or the stacked ensemble backend")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_sweep)
 
@@ -103,41 +114,43 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> SimConfig:
     """SimConfig from ``--config`` (if any) overridden by explicit options."""
     d: dict = {}
-    if getattr(args, "config", None):
+    if getattr(args, "config", None) is not None:
         path = Path(args.config)
-        try:
-            d = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as e:
-            raise MupsimError(f"cannot read config file {path}: {e.strerror or e}") from None
-        except json.JSONDecodeError as e:
-            raise MupsimError(f"config file {path} is not valid JSON: {e.msg} at line "
-                              f"{e.lineno}") from None
+        d = read_json(path, "config file")
         if not isinstance(d, dict):
             raise MupsimError(f"config file {path} must hold a JSON object of SimConfig fields")
     for f in fields(SimConfig):
         if hasattr(args, f.name):
             d[f.name] = getattr(args, f.name)
-    if "multipliers" in d and isinstance(d["multipliers"], list):
-        # accepts "0,0,1", "0 0 1" or "none"; values are exponents a of n^-a
-        parts = [p for x in d["multipliers"] for p in str(x).replace(",", " ").split()]
-        if len(parts) == 1 and parts[0].lower() == "none":
-            d["multipliers"] = None
-        else:
-            try:
-                d["multipliers"] = [float(p) for p in parts]
-            except ValueError:
-                raise MupsimError("--multipliers takes 3 exponents A_IN,A_HID,A_OUT or 'none'; "
-                                  f"got {' '.join(parts)!r}") from None
+    if "multipliers" in d and isinstance(d["multipliers"], list) \
+            and all(isinstance(x, str) for x in d["multipliers"]):
+        d["multipliers"] = parse_multipliers_option(d["multipliers"])
     return SimConfig.from_dict(d)
+
+
+def parse_multipliers_option(tokens) -> tuple | None:
+    """``--multipliers`` values: one ``A_IN,A_HID,A_OUT`` string, three separate values, or
+    ``none``. Commas separate; spaces around a number are ignored, spaces inside one are an
+    error (``"0 1,0,0"`` is refused, as ``mupsim transfer`` does). Values are exponents a of
+    n^-a, parsed like the calculator's (integers, decimals or fractions such as 1/2)."""
+    parts = [p.strip() for t in tokens for p in str(t).split(",")]
+    parts = [p for p in parts if p]
+    if len(parts) == 1 and parts[0].lower() == "none":
+        return None
+    if len(parts) != 3:
+        raise MupsimError("--multipliers takes 3 exponents A_IN,A_HID,A_OUT or 'none'; "
+                          f"got {len(parts)}: {' '.join(map(str, tokens))!r}")
+    return tuple(float(rational(p, "--multipliers value")) for p in parts)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Handler of ``mupsim simulate``."""
     cfg = config_from_args(args)
+    stem = check_result_stem(args.out, "--out") if args.out is not None else None
     from mupsim.sim import run
     result = run(cfg)
-    if args.out:
-        result.save(args.out)
+    if stem is not None:
+        result.save(stem)
     summary = summarize(result, cfg)
     if args.format == "json":
         print(json.dumps(_nan_to_none(summary), indent=1, allow_nan=False))
@@ -148,19 +161,35 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Handler of ``mupsim sweep``."""
+    import signal
     from mupsim.sim.sweep import expand_spec, load_spec, sweep, table, write_table
+    if args.scheduler is not None and args.executor != "dask":
+        raise MupsimError("--scheduler needs --executor dask")
     spec = load_spec(args.spec)
     configs = expand_spec(spec)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise MupsimError(f"--out {out} exists and is not a folder")
-    results = sweep(configs, out, workers=args.workers, progress=not args.no_progress)
+    try:
+        results = sweep(configs, out, workers=args.workers, progress=not args.no_progress,
+                        executor=args.executor, scheduler=args.scheduler, backend=args.backend)
+    except KeyboardInterrupt as e:  # SweepInterrupted (SIGINT/SIGTERM), or a Ctrl-C before it
+        for sig in (signal.SIGINT, signal.SIGTERM):  # exiting: no second traceback
+            signal.signal(sig, signal.SIG_IGN)
+        print(f"mupsim: {e}" if str(e) else "mupsim: interrupted", file=sys.stderr)
+        return 128 + int(getattr(e, "signum", signal.SIGINT))
     n = len({c.key() for c in configs})
     counts = {s: sum(r.status == s for r in {c.key(): r for c, r in zip(configs, results)}.values())
               for s in ("ok", "diverged", "error")}
-    table_path = write_table(table(results), out / "table.csv")
+    try:
+        table_path = write_table(table(results), out / "table.csv")
+        where = f"table: {table_path}"
+    except OSError as e:  # e.g. a complete sweep on read-only media: the results are all there
+        print(f"mupsim: warning: cannot write {out / 'table.csv'} ({e.strerror or e}); the "
+              f"results are complete", file=sys.stderr)
+        where = "no table written"
     print(f"sweep {spec['name']!r}: {n} configs in {out} - ok {counts['ok']}, "
-          f"diverged {counts['diverged']}, error {counts['error']}; table: {table_path}")
+          f"diverged {counts['diverged']}, error {counts['error']}; {where}")
     if counts["error"]:
         first = next(r for r in results if r.status == "error")
         print(f"first error: {first.provenance.get('error')}", file=sys.stderr)

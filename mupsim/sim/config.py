@@ -1,6 +1,6 @@
 """Simulation configuration: one frozen, validated record per training run.
 
-Conventions (see /work/notes/contracts.md):
+Conventions (the calculator's are in ``mupsim/calculator.py`` and the README's Calculator section):
 
 * ``width`` is n, ``base_width`` is n0 (the proxy width the calculator scales from);
   ``input_dim`` is k (fixed), ``output_dim`` is the readout dimension (fixed).
@@ -10,6 +10,9 @@ Conventions (see /work/notes/contracts.md):
 * ``wd_mode="coupled"``: w <- w - eta*(u + lambda*w) (PyTorch AdamW);
   ``"independent"``: w <- w - eta*u - lambda*w.
 * ``alignment`` is "full", "none" or an exponent in [0.5, 1] (stored as a float).
+* ``eps`` is Adam's ε at the base width. ``eps_rule=None`` (default): that same ε for every
+  layer at every width; ``"derived"``: the calculator's per-layer ε, eps·m^(-e_l) (opt-in;
+  left out of ``to_dict()``/``key()`` when None, so existing result keys are unchanged).
 * ``steps`` counts optimizer steps; ``warmup_steps`` and ``decay_fraction`` (fraction of
   ``steps`` spent decaying, for the "wsd" schedule) are in the same units.
 
@@ -28,7 +31,10 @@ Task families (data: :mod:`mupsim.sim.data`; defaults reproduce the original iso
 * ``output_dim``: regression targets / classes (any size ≥ 1, e.g. 128; classification ≥ 2).
 
 All validation happens in ``__post_init__`` and raises :class:`mupsim.errors.MupsimError`
-naming the field, the bad value and what is allowed, before anything is compiled or run.
+naming the field, the bad value and what is allowed, before anything is compiled or run:
+field ranges, cross-field constraints, the size limits of :mod:`mupsim.sim.limits` (seeds
+0..2^63−1, steps, logs, estimated memory), and whatever the calculator refuses for the run's
+rule settings (e.g. ``wd > 0`` without a ``wd_rule``), so a config that constructs also runs.
 Values are normalised on construction (numpy scalars -> Python, choice strings to their
 canonical spelling, ``multipliers`` to a tuple of floats) so that equal configs have equal
 ``to_dict()`` and ``key()``.
@@ -57,6 +63,7 @@ SCHEDULES = ("constant", "cosine", "wsd")
 PARAMETERIZATIONS = ("sp", "ntk", "mup", "mfp")
 ALIGNMENTS = ("full", "none")
 WD_RULES = ("constant", "fan2025", "timescale", "alignment")  # or None
+_OMIT_IF_NONE = ("eps_rule",)  # optional fields left out of to_dict()/key() when unset
 DEPTH_RULES = ("depth_mup", "completep")  # or None
 DTYPES = ("float32", "float64")
 INPUTS = ("gaussian", "tokens")
@@ -122,6 +129,7 @@ class SimConfig:
     beta1: float = 0.9
     beta2: float = 0.95
     eps: float = 1e-8
+    eps_rule: str | None = None     # None: eps for every layer at every width; "derived": the calculator's per-layer eps
     schedule: str = "constant"
     warmup_steps: int = 0
     decay_fraction: float = 0.2
@@ -181,6 +189,11 @@ class SimConfig:
         if self.teacher_decay is not None:
             set_("teacher_decay", _float("teacher_decay", self.teacher_decay, lo=0.0))
         set_("eps", _float("eps", self.eps, lo=0.0, lo_open=True))
+        if self.eps_rule is not None:
+            set_("eps_rule", choice("eps rule", self.eps_rule, ("derived",)))
+            if self.optimizer not in ("adam", "adamw", "muon"):
+                raise MupsimError(f"eps_rule={self.eps_rule!r} scales Adam's epsilon; optimizer {self.optimizer!r} "
+                                  "has none; allowed: adam, adamw, muon (or eps_rule=None)")
         set_("branch_multiplier",
              _float("branch_multiplier", self.branch_multiplier, lo=0.0, lo_open=True))
         set_("divergence_bound",
@@ -251,6 +264,18 @@ class SimConfig:
             raise MupsimError(
                 f"task='classification' needs output_dim >= 2 (number of classes); "
                 f"got output_dim={self.output_dim}")
+        if self.model == "normalized" and self.norm == "layer" and self.width < 2:
+            raise MupsimError(
+                f"norm='layer' needs width >= 2 (LayerNorm of one coordinate is always 0); "
+                f"got width={self.width}; use norm='rms' or a larger width")
+
+        # sizes (seed range, steps, logs, memory), before anything is allocated
+        from mupsim.sim import limits
+        limits.check(self)
+        # what the calculator would refuse at run time (wd without a rule, alignment_exponent
+        # without the alignment rule, settings overflowing at this width, ...) is refused now
+        from mupsim.sim.settings import settings_for
+        settings_for(self)
 
     # ------------------------------------------------------------------ derived
     def teacher_dims(self) -> tuple[int, int | None]:
@@ -271,6 +296,8 @@ class SimConfig:
         d = {}
         for f in fields(self):
             v = getattr(self, f.name)
+            if f.name in _OMIT_IF_NONE and v is None:
+                continue  # fields added later: absent = default, so existing result keys stay valid
             d[f.name] = list(v) if isinstance(v, tuple) else v
         return d
 
@@ -357,7 +384,10 @@ def _bool(name: str, v) -> bool:
 def _float(name: str, v, lo=None, hi=None, lo_open=False, hi_open=False) -> float:
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise MupsimError(f"{name} must be a real number; got {v!r}")
-    v = float(v)
+    try:
+        v = float(v)
+    except OverflowError:  # an integer beyond float range
+        v = math.inf if v > 0 else -math.inf
 
     def allowed() -> str:
         left = "(" if lo_open else "["

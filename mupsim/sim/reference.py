@@ -174,10 +174,11 @@ def newton_schulz(G):
 class RefOptimizer:
     """``hyper`` = (momentum, β1, β2, ε) exactly as the compiled loop gets them (signSGD: β = 0)."""
 
-    def __init__(self, name, lr, wd, muon_mask, hyper, independent):
+    def __init__(self, name, lr, wd, muon_mask, hyper, independent, eps=None):
         self.name = name
         self.lr, self.wd, self.muon_mask = lr, wd, muon_mask
-        self.mu, self.b1, self.b2, self.eps = (float(h) for h in hyper)
+        self.mu, self.b1, self.b2, base_eps = (float(h) for h in hyper)
+        self.eps = eps if eps is not None else {k: base_eps for k in lr}  # per parameter
         self.independent = independent
         self.state = {}
 
@@ -198,7 +199,7 @@ class RefOptimizer:
                 st["v"] = self.b2 * st["v"] + (1 - self.b2) * g * g
                 mh = st["m"] / (1 - self.b1 ** (t + 1))
                 vh = st["v"] / (1 - self.b2 ** (t + 1))
-                P[k] = w - lr * mh / (np.sqrt(vh) + self.eps)
+                P[k] = w - lr * mh / (np.sqrt(vh) + self.eps[k])
             elif name in ("lion", "signsgd"):
                 u = np.sign(self.b1 * st["m"] + (1 - self.b1) * g)
                 st["m"] = self.b2 * st["m"] + (1 - self.b2) * g
@@ -212,7 +213,7 @@ class RefOptimizer:
                 st["v"] = self.b2 * st["v"] + (1 - self.b2) * g * g
                 mh = st["m"] / (1 - self.b1 ** (t + 1))
                 vh = st["v"] / (1 - self.b2 ** (t + 1))
-                P[k] = w - lr * mh / (np.sqrt(vh) + self.eps) - dec * w
+                P[k] = w - lr * mh / (np.sqrt(vh) + self.eps[k]) - dec * w
 
 
 # ----------------------------------------------------------------------------- training
@@ -229,7 +230,8 @@ def train_reference(prep, steps=None):
     mult = dict(zip(names, prep.mult))
     net = RefNet(cfg, mult, float(lay.farch[0]), float(lay.farch[1]))
     opt = RefOptimizer(cfg.optimizer, dict(zip(names, prep.p_lr)), dict(zip(names, prep.p_wd)),
-                       dict(zip(names, prep.muon_mask)), prep.hyper, prep.independent)
+                       dict(zip(names, prep.muon_mask)), prep.hyper, prep.independent,
+                       dict(zip(names, (float(e) for e in prep.p_eps))))
     stream = BatchStream(prep.data, cfg.batch_size)
     losses = np.full(steps + 1, np.nan)
     for t in range(steps + 1):

@@ -2,10 +2,10 @@
 
 A result is two files next to each other: ``<stem>.npz`` (all arrays, no pickles) and
 ``<stem>.json`` (config, provenance, status, names, and the ordering of the array keys).
-Each file is written atomically (temp file in the same directory, fsync, ``os.replace``),
-the ``.npz`` first and the ``.json`` last, and both carry the same random ``save_id``;
-:meth:`Result.load` checks that they match, so a crash between the two replacements can
-never pass for a valid result.
+Both files are first written in full as temp files in the same directory (fsync), then
+renamed into place (``os.replace``), the ``.npz`` first and the ``.json`` last; both carry the
+same random ``save_id`` and :meth:`Result.load` checks that they match, so a crash between the
+two renames can never pass for a valid result, and a failed write (disk full) leaves neither.
 
 Array conventions (T logged steps, M matrices, A activation sites):
 
@@ -145,9 +145,13 @@ class Result:
 
     # ------------------------------------------------------------------ store
     def save(self, path_stem) -> None:
-        """Write ``<stem>.npz`` and ``<stem>.json`` atomically (parents are created)."""
+        """Write ``<stem>.npz`` and ``<stem>.json`` atomically as a pair (parents are created).
+
+        An OSError (disk full, read-only folder, ...) becomes a one-line MupsimError and
+        leaves neither new file behind: earlier files at the stem stay as they were, except
+        when the failure falls between the two renames, where the half-replaced pair is removed
+        rather than left mismatched."""
         stem = _stem(path_stem)
-        stem.parent.mkdir(parents=True, exist_ok=True)
         save_id = uuid.uuid4().hex
         arrays: dict[str, np.ndarray] = {
             "steps": self.steps, "train_loss": self.train_loss, "test_loss": self.test_loss,
@@ -168,10 +172,31 @@ class Result:
             "matrix_keys": matrix_keys, "spectra_keys": spectra_keys,
         }
         text = json.dumps(meta, indent=1, default=_json_default)  # fail before touching disk
-        _atomic_write(stem.with_name(stem.name + ".npz"),
-                      lambda f: np.savez(f, allow_pickle=False, **arrays))
-        _atomic_write(stem.with_name(stem.name + ".json"),
-                      lambda f: f.write(text.encode("utf-8")))
+        npz, js = stem.with_name(stem.name + ".npz"), stem.with_name(stem.name + ".json")
+        # both files are written in full (temp files, fsync) before either is renamed into
+        # place, so a full disk or a crash leaves no .npz without its .json
+        tmps: list = []
+        replaced = False
+        try:
+            stem.parent.mkdir(parents=True, exist_ok=True)
+            tmps.append(_write_temp(npz, lambda f: np.savez(f, allow_pickle=False, **arrays)))
+            tmps.append(_write_temp(js, lambda f: f.write(text.encode("utf-8"))))
+            os.replace(tmps[0], npz)
+            replaced = True
+            os.replace(tmps[1], js)
+        except BaseException as e:
+            for t in tmps:
+                with contextlib.suppress(OSError):
+                    os.unlink(t)
+            if replaced:  # the new .npz is in place but its .json is not: remove the pair
+                for f in (npz, js):
+                    with contextlib.suppress(OSError):
+                        os.unlink(f)
+            if isinstance(e, OSError):
+                raise MupsimError(f"cannot save the result at {stem} (.npz and .json): "
+                                  f"{e.strerror or e}; nothing was saved") from None
+            raise
+        _fsync_dir(stem.parent)
 
     @classmethod
     def load(cls, path_stem) -> "Result":
@@ -294,21 +319,26 @@ def _stem(path_stem) -> Path:
     return p
 
 
-def _atomic_write(path: Path, writer: Callable[[io.BufferedWriter], Any]) -> None:
-    """Write ``path`` via a temp file in the same directory, fsync, then os.replace."""
+def _write_temp(path: Path, writer: Callable[[io.BufferedWriter], Any]) -> str:
+    """Write a temp file beside ``path`` (``.<name>.<random>.tmp``), fsync it and
+    return its name; on failure remove it and re-raise."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             writer(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    with contextlib.suppress(OSError):  # make the rename durable (best effort)
-        dfd = os.open(path.parent, os.O_RDONLY)
+    return tmp
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make renames in ``folder`` durable (best effort)."""
+    with contextlib.suppress(OSError):
+        dfd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(dfd)
         finally:

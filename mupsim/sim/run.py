@@ -18,6 +18,10 @@ readout and vectors use AdamW with β1, β2 (the calculator's convention for "mu
 
 Seeds: teacher ``default_rng([seed, 101])``, student init ``default_rng([seed, 202])``, power
 iteration start ``default_rng([seed, 303])``, batches from numba's RNG re-seeded per batch.
+
+Threads: a run pins BLAS to one thread (threadpoolctl) while it computes, so its bits do not
+depend on OPENBLAS/OMP/MKL_NUM_THREADS (BLAS splits sums differently per thread count); the
+kernels have no parallel loops, so NUMBA_NUM_THREADS never matters.
 """
 
 from __future__ import annotations
@@ -79,6 +83,7 @@ class Prepared:
     decay_steps: int
     pvec0: np.ndarray
     muon_mask: np.ndarray
+    p_eps: np.ndarray = None  # Adam ε per parameter (config.eps everywhere unless eps_rule="derived")
 
 
 def init_params(config: SimConfig, lay: Layout, layers: dict, dtype) -> np.ndarray:
@@ -121,6 +126,10 @@ def prepare(config: SimConfig) -> Prepared:
     else:
         b1, b2 = config.beta1, config.beta2
     hyper = np.array([config.momentum, b1, b2, config.eps], np.float64)
+    p_eps = np.full(len(lay.classes), config.eps, np.float64)
+    if config.eps_rule == "derived":  # the calculator's ε per layer (None: that layer has no Adam ε)
+        p_eps = np.array([config.eps if layers[c].eps is None else layers[c].eps for c in lay.classes],
+                         np.float64)
     decay = int(round(config.decay_fraction * config.steps))
     if config.decay_fraction > 0:
         decay = max(decay, 1)
@@ -130,7 +139,7 @@ def prepare(config: SimConfig) -> Prepared:
                     log_schedule(config.steps, config.n_logs), OPT_CODES[config.optimizer],
                     hyper, config.wd_mode == "independent", SCHED_CODES[config.schedule],
                     config.warmup_steps, decay, pvec0,
-                    np.array([c == "hidden" for c in lay.classes], np.bool_))
+                    np.array([c == "hidden" for c in lay.classes], np.bool_), p_eps)
 
 
 def execute(prep: Prepared):
@@ -150,24 +159,33 @@ def execute(prep: Prepared):
                 prep.p_wd, prep.opt, prep.hyper, prep.independent, prep.sched_code,
                 prep.warmup, prep.decay_steps, cfg.steps, cfg.seed, cfg.batch_size, d.A1, d.A2,
                 d.xscale, d.cdf, d.noise, d.X_train, d.T_train, d.X_test, d.T_test, prep.log_steps,
-                cfg.divergence_bound, pvec, out_loss, out_mat, out_act)
+                cfg.divergence_bound, pvec, out_loss, out_mat, out_act, prep.p_eps)
     return theta, int(div), out_loss, out_mat, out_act
+
+
+def one_blas_thread():
+    """Context pinning every loaded BLAS (numpy's, and scipy's that numba's np.dot calls) to
+    one thread, so results are bit-identical whatever the caller's thread settings."""
+    import scipy.linalg.cython_blas  # noqa: F401  (load numba's BLAS so it is pinned too)
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(1)
 
 
 def run(config: SimConfig) -> Result:
     """Train one network as configured and return its logged trajectory (see Result)."""
     t0 = time.perf_counter()
-    prep = prepare(config)
-    theta, div, out_loss, out_mat, out_act = execute(prep)
-    lay = prep.layout
-    spectra = {}
-    for p in lay.matrices:
-        W = lay.view(theta, int(p)).astype(np.float64)
-        name = lay.names[int(p)]
-        if div >= 0 or not np.all(np.isfinite(W)):
-            spectra[name] = np.full(min(W.shape), np.nan)
-        else:
-            spectra[name] = np.linalg.svd(W, compute_uv=False)
+    with one_blas_thread():
+        prep = prepare(config)
+        theta, div, out_loss, out_mat, out_act = execute(prep)
+        lay = prep.layout
+        spectra = {}
+        for p in lay.matrices:
+            W = lay.view(theta, int(p)).astype(np.float64)
+            name = lay.names[int(p)]
+            if div >= 0 or not np.all(np.isfinite(W)):
+                spectra[name] = np.full(min(W.shape), np.nan)
+            else:
+                spectra[name] = np.linalg.svd(W, compute_uv=False)
     wall = time.perf_counter() - t0
     return Result(
         config=config.to_dict(),

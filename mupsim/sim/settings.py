@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from mupsim.sim.config import SimConfig
 
-SIMULATOR_VERSION = 3
+SIMULATOR_VERSION = 4  # 3: task families and rank diagnostics; 4: depth rules use the relative branch multiplier (L/L_base)^-alpha_L
 """Bump whenever the kernels' numbers change for an existing config (sweeps re-run stale results)."""
 
 
@@ -23,4 +23,4 @@ def settings_for(config: SimConfig):
                     parameterization=config.parameterization, optimizer=opt,
                     alignment=config.alignment, multipliers=config.multipliers,
                     wd_rule=config.wd_rule, alignment_exponent=config.alignment_exponent,
-                    global_lr=config.global_lr, **depth)
+                    global_lr=config.global_lr, eps=config.eps, **depth)

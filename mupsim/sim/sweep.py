@@ -1,14 +1,32 @@
-"""Run many simulations in parallel into a folder, resumably and deterministically.
+"""Run many simulations into a folder, resumably and deterministically, on this machine or on Dask.
 
-* Each config's result is stored as ``out_dir/<config.key()>.{npz,json}`` (written atomically
-  by the worker as soon as the run finishes), so an interrupted sweep resumes where it stopped.
-* Workers are separate processes (multiprocessing "spawn" context by default) started with
-  ``NUMBA_NUM_THREADS = OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = MKL_NUM_THREADS = 1`` so every
-  run computes the same bits whatever the number of workers. ``workers=0`` runs in the
-  calling process instead (for debugging; no thread pinning).
+* Each config's result is stored as ``out_dir/<config.key()>.{npz,json}``, written atomically
+  as soon as its run finishes, so an interrupted sweep resumes where it stopped (stale
+  ``.tmp`` files of interrupted writes are removed on resume).
+* **Who writes**: workers *return* results and only the calling process (the "client") writes
+  them. That is safe with a shared filesystem and without one (Dask workers on other machines
+  never touch ``out_dir``), and there is a single writer per folder.
+* ``executor="local"``: worker processes (multiprocessing "spawn" context by default), one
+  BLAS/numba thread each; ``workers=0`` runs in the calling process. ``executor="dask"``: a
+  ``dask.distributed.LocalCluster`` (processes, one thread per worker) by default, or the
+  cluster at ``scheduler=ADDRESS``; a task whose worker dies is re-scheduled by Dask (after
+  Dask's ``allowed-failures`` retries it is recorded as an error, not saved, and re-run on
+  resume).
+* Determinism: every run pins BLAS to one thread inside itself (:func:`mupsim.sim.run.run`), so
+  a result's bits do not depend on the executor, the number of workers or thread variables.
+* ``backend="ensemble"``: pending configs are grouped by
+  :func:`mupsim.sim.ensemble.group_key`; each group runs as one task
+  (:func:`mupsim.sim.ensemble.run_group`). Configs the ensemble cannot run fall back to the
+  numba loop (``provenance["ensemble_fallback"]`` holds the reason). Every result records
+  ``provenance["backend"]`` ("numba" if absent) and a stored result is reused only when it was
+  made by the backend that would make it now.
 * A run that raises is recorded as a Result with status "error" (message and traceback in
   ``provenance["error"]``/``["traceback"]``) and the sweep goes on; saved error records are
   re-run on resume. Divergence is not an error: the runner returns status "diverged".
+* Signals (when called from the main thread): SIGINT (Ctrl-C) or SIGTERM stops the sweep at
+  once: pending runs are cancelled, worker processes killed, nothing half-written is left, and
+  :class:`SweepInterrupted` (a ``KeyboardInterrupt``) is raised; further signals are ignored
+  while it cleans up. Worker processes ignore SIGINT (no tracebacks from them).
 * With the default "spawn" context, a script calling ``sweep`` must guard its entry point with
   ``if __name__ == "__main__":`` (the usual multiprocessing rule).
 
@@ -33,104 +51,477 @@ import json
 import multiprocessing as mp
 import os
 import pickle
+import signal
+import tempfile
+import threading
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from mupsim.errors import MupsimError
 from mupsim.sim.config import SimConfig
+from mupsim.sim.limits import MAX_SWEEP_CONFIGS
 from mupsim.sim.result import Result
 
 THREAD_ENV = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 SPEC_KEYS = ("name", "description", "base", "grid", "zip")
+EXECUTORS = ("local", "dask")
+BACKENDS = ("numba", "ensemble")
+CONTEXTS = ("spawn", "fork", "forkserver")
+DASK_CONNECT_TIMEOUT = "10s"  # how long to try reaching a scheduler given by address
 
 Runner = Callable[[SimConfig], Result]
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """A sweep stopped by a signal. ``signum``: the signal (SIGINT or SIGTERM); ``done``: results
+    stored in ``out_dir`` for this sweep's configs; ``total``: distinct configs."""
+
+    def __init__(self, signum: int, done: int, total: int, out_dir) -> None:
+        self.signum, self.done, self.total, self.out_dir = signum, done, total, Path(out_dir)
+        super().__init__(f"sweep interrupted by {signal.Signals(signum).name}: {done} of {total} "
+                         f"results stored in {self.out_dir}; run it again to resume")
+
+
+class _Signalled(KeyboardInterrupt):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 # ---------------------------------------------------------------------- sweep
 def sweep(configs: Iterable[SimConfig], out_dir, workers: int | None = None,
           progress: bool = True, runner: Runner | None = None,
-          context: str = "spawn") -> list[Result]:
+          context: str = "spawn", executor: str = "local", scheduler: str | None = None,
+          backend: str = "numba") -> list[Result]:
     """Run every config whose result is not yet in ``out_dir``; return all results in input order.
 
-    ``workers``: number of worker processes (default: CPU count, at most the number of runs
-    left); 0 = run in this process. ``runner``: function SimConfig -> Result (default
-    ``mupsim.sim.run.run``); with worker processes it must be picklable, i.e. a module-level
-    function. ``context``: multiprocessing start method ("spawn" or "fork").
+    ``workers``: number of worker processes (default: CPU count, at most the number of tasks);
+    0 = run in this process (local executor only). ``runner``: function SimConfig -> Result
+    (default ``mupsim.sim.run.run``); with local worker processes it must be picklable, i.e. a
+    module-level function. ``context``: multiprocessing start method ("spawn", "fork",
+    "forkserver"; local executor). ``executor``: "local" or "dask"; ``scheduler``: address of a
+    running Dask scheduler (e.g. "tcp://10.0.0.5:8786"; default: a LocalCluster of ``workers``
+    processes). ``backend``: "numba" or "ensemble" (see module docstring).
     Duplicate configs are run once. Returns ``Result`` objects (status ok/diverged/error).
+    Raises :class:`SweepInterrupted` on SIGINT/SIGTERM (see module docstring).
     """
     configs = [_as_config(c) for c in configs]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 0):
-        raise MupsimError(f"workers must be an integer >= 0 (0 = in-process); got {workers!r}")
-    if context not in ("spawn", "fork", "forkserver"):
-        raise MupsimError(f"unknown multiprocessing context {context!r}; "
-                          f"allowed: spawn, fork, forkserver")
+    _check_args(workers, context, executor, scheduler, backend, runner)
+    out = _result_dir(out_dir)
 
     results: dict[str, Result] = {}
-    pending: dict[str, SimConfig] = {}
+    todo: dict[str, SimConfig] = {}
     for c in configs:
         k = c.key()
-        if k in results or k in pending:
+        if k in results or k in todo:
             continue
-        r = _load_existing(out / k, c)
+        r = _load_existing(out / k, c, _backend_for(c, backend))
         if r is not None:
             results[k] = r
         else:
-            pending[k] = c
+            todo[k] = c
+    if not todo:
+        return [results[c.key()] for c in configs]
 
-    if pending:
+    _check_writable(out)
+    _remove_stale_tmp(out, todo)
+    tasks = _make_tasks(todo, backend, runner)
+    if executor == "local":
         n_workers = (os.cpu_count() or 1) if workers is None else workers
-        n_workers = min(n_workers, len(pending))
-        bar = _progress_bar(len(pending), progress)
-        try:
-            for k, r in _execute(pending, out, n_workers, runner, context):
+        run_iter = _execute_local(tasks, min(n_workers, len(tasks)), context)
+    else:
+        n_workers = (os.cpu_count() or 1) if workers is None else workers
+        run_iter = _execute_dask(tasks, min(n_workers, len(tasks)), scheduler)
+    bar = _progress_bar(len(todo), progress)
+    try:
+        with _stop_on_signals(), contextlib.closing(run_iter):
+            for k, r in run_iter:
+                if not r.provenance.get("worker_failed"):
+                    _save(r, out / k)
                 results[k] = r
                 bar.update(1)
                 if r.status != "ok":
                     counts = {s: sum(x.status == s for x in results.values())
                               for s in ("diverged", "error")}
                     bar.set_postfix(counts, refresh=False)
-        finally:
-            bar.close()
+    except KeyboardInterrupt as e:
+        _remove_stale_tmp(out, todo)
+        done = sum(1 for k in {c.key() for c in configs}
+                   if k in results and not results[k].provenance.get("worker_failed"))
+        raise SweepInterrupted(getattr(e, "signum", signal.SIGINT), done,
+                               len({c.key() for c in configs}), out) from None
+    finally:
+        bar.close()
     return [results[c.key()] for c in configs]
 
 
-def _execute(pending: Mapping[str, SimConfig], out: Path, n_workers: int, runner, context):
-    """Yield (key, Result) as runs finish."""
-    if n_workers == 0:
-        for k, c in pending.items():
-            yield k, _run_and_save(c.to_dict(), str(out / k), runner)
-        return
-    if runner is not None:
+def _check_args(workers, context, executor, scheduler, backend, runner) -> None:
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 0):
+        raise MupsimError(f"workers must be an integer >= 0 (0 = in-process); got {workers!r}")
+    if context not in CONTEXTS:
+        raise MupsimError(f"unknown multiprocessing context {context!r}; "
+                          f"allowed: {', '.join(CONTEXTS)}")
+    if executor not in EXECUTORS:
+        raise MupsimError(f"unknown executor {executor!r}; allowed: {', '.join(EXECUTORS)}")
+    if backend not in BACKENDS:
+        raise MupsimError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
+    if scheduler is not None:
+        if executor != "dask":
+            raise MupsimError("a scheduler address needs executor='dask'")
+        if not isinstance(scheduler, str) or not scheduler.strip() or any(
+                ch.isspace() for ch in scheduler.strip()):
+            raise MupsimError(f"scheduler must be a Dask scheduler address such as "
+                              f"'tcp://HOST:8786' or 'HOST:8786'; got {scheduler!r}")
+    if executor == "dask" and workers == 0:
+        raise MupsimError("workers=0 (run in this process) needs executor='local'; with "
+                          "executor='dask' give the number of LocalCluster workers (>= 1)")
+    if backend == "ensemble" and runner is not None:
+        raise MupsimError("runner= replaces the numba run function; it cannot be combined with "
+                          "backend='ensemble'")
+    if executor == "local" and workers != 0 and runner is not None:
         try:
             pickle.dumps(runner)
         except Exception as e:  # noqa: BLE001
             raise MupsimError(f"runner {runner!r} cannot be sent to worker processes ({e}); use a "
                               f"module-level function, or workers=0 to run in this process") \
                 from None
-    ctx = mp.get_context(context)
-    with _thread_env():
-        ex = cf.ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx,
-                                    initializer=_init_worker)
-        try:
-            futs = {ex.submit(_run_and_save, c.to_dict(), str(out / k), runner): k
-                    for k, c in pending.items()}
-            for fut in cf.as_completed(futs):
-                k = futs[fut]
-                try:
-                    yield k, fut.result()
-                except Exception as e:  # worker died (e.g. BrokenProcessPool); not saved
-                    yield k, Result.error(pending[k].to_dict(),
-                                          f"worker failed: {type(e).__name__}: {e}")
-        except BaseException:
-            ex.shutdown(wait=False, cancel_futures=True)
-            raise
+
+
+# ---------------------------------------------------------------------- output folder
+def _result_dir(out_dir) -> Path:
+    """The result folder, created if missing; MupsimError naming the reason if it cannot be."""
+    out = Path(out_dir)
+    if str(out_dir) == "":
+        raise MupsimError("the result folder must be a path; got ''")
+    if out.exists() and not out.is_dir():
+        raise MupsimError(f"result folder {out} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise MupsimError(f"cannot create result folder {out}: {e.strerror or e}") from None
+    return out
+
+
+def _check_writable(out: Path) -> None:
+    """Fail before computing anything if results cannot be written into ``out``."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=out, prefix=".write-check.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise MupsimError(f"cannot write results into {out}: {e.strerror or e}") from None
+
+
+def _remove_stale_tmp(out: Path, keys: Iterable[str]) -> None:
+    """Remove temp files of interrupted writes of these results (``.<key>.npz.*.tmp``...)."""
+    for k in keys:
+        for ext in ("npz", "json"):
+            for p in out.glob(f".{k}.{ext}.*.tmp"):
+                with contextlib.suppress(OSError):
+                    p.unlink()
+
+
+def _save(r: Result, stem: Path) -> None:
+    try:
+        r.save(stem)
+    except OSError as e:
+        raise MupsimError(f"cannot write result {stem}: {e.strerror or e}") from None
+
+
+# ---------------------------------------------------------------------- tasks
+@dataclass(frozen=True)
+class _Task:
+    """One unit of work: the keys it produces and the arguments of :func:`_run_task`."""
+
+    keys: tuple
+    config_dicts: tuple
+    runner: Any
+    ensemble: bool
+    fallback: tuple  # per config: why the ensemble did not take it (or None)
+
+
+def _ensemble():
+    """The ensemble backend module (imported lazily; tests may replace this function)."""
+    try:
+        from mupsim.sim import ensemble
+    except ImportError as e:
+        raise MupsimError(f"backend='ensemble' is not available: {e}") from None
+    return ensemble
+
+
+def _backend_for(c: SimConfig, backend: str) -> str:
+    """The backend that would run ``c`` now."""
+    if backend == "ensemble" and _ensemble().group_key(c) is not None:
+        return "ensemble"
+    return "numba"
+
+
+def _cost(c: SimConfig) -> float:
+    """Rough relative run time of a config (matrix products per run)."""
+    return float(c.steps) * c.batch_size * c.width * max(c.width, c.input_dim) * \
+        max(c.depth, 1) * max(c.ffn_ratio, 1)
+
+
+def _make_tasks(todo: Mapping[str, SimConfig], backend: str, runner) -> list[_Task]:
+    """Tasks, longest first (so the last tasks to finish are short ones: less idle tail)."""
+    tasks = _make_tasks_unordered(todo, backend, runner)
+    cost = {k: _cost(c) for k, c in todo.items()}
+    return sorted(tasks, key=lambda t: -sum(cost[k] for k in t.keys))
+
+
+def _make_tasks_unordered(todo, backend, runner) -> list[_Task]:
+    if backend == "numba":
+        return [_Task((k,), (c.to_dict(),), runner, False, (None,)) for k, c in todo.items()]
+    ens = _ensemble()
+    groups: dict[tuple, list[str]] = {}
+    tasks = []
+    for k, c in todo.items():
+        g = ens.group_key(c)
+        if g is None:
+            reason = ens.unsupported_reason(c) or "no ensemble group"
+            tasks.append(_Task((k,), (c.to_dict(),), None, False, (reason,)))
         else:
-            ex.shutdown(wait=True)
+            groups.setdefault(g, []).append(k)
+    return [_Task(tuple(ks), tuple(todo[k].to_dict() for k in ks), None, True,
+                  (None,) * len(ks)) for ks in groups.values()] + tasks
+
+
+def _run_task(task: _Task) -> list[Result]:
+    """Worker body: run one task; one Result per config (a run that raises -> status error)."""
+    configs = [SimConfig.from_dict(d) for d in task.config_dicts]
+    if task.ensemble:
+        return _run_group(configs)
+    return [_run_one(c, task.runner, reason) for c, reason in zip(configs, task.fallback)]
+
+
+def _default_runner(config: SimConfig) -> Result:
+    from mupsim.sim.run import run as _run
+    return _run(config)
+
+
+def _run_one(config: SimConfig, runner, fallback: str | None = None) -> Result:
+    t0 = time.perf_counter()
+    try:
+        r = (runner or _default_runner)(config)
+        if not isinstance(r, Result):
+            raise TypeError(f"runner returned {type(r).__name__}, expected Result")
+        if r.provenance.get("wall_time_s") is None:
+            r.provenance["wall_time_s"] = time.perf_counter() - t0
+    except Exception as e:  # noqa: BLE001 - recorded, the sweep goes on
+        from mupsim.sim.result import provenance
+        r = Result.error(config.to_dict(), f"{type(e).__name__}: {e}",
+                         provenance(config, wall_time_s=time.perf_counter() - t0,
+                                    traceback=traceback.format_exc()))
+    if fallback is not None:
+        r.provenance["backend"] = "numba"
+        r.provenance["ensemble_fallback"] = fallback
+    return r
+
+
+def _run_group(configs: list[SimConfig]) -> list[Result]:
+    t0 = time.perf_counter()
+    try:
+        res = list(_ensemble().run_group(configs))
+        if len(res) != len(configs) or not all(isinstance(r, Result) for r in res):
+            raise TypeError(f"run_group returned {len(res)} items for {len(configs)} configs")
+    except Exception as e:  # noqa: BLE001 - recorded for every member, the sweep goes on
+        from mupsim.sim.result import provenance
+        tb = traceback.format_exc()
+        return [Result.error(c.to_dict(), f"ensemble group of {len(configs)} failed: "
+                             f"{type(e).__name__}: {e}",
+                             provenance(c, wall_time_s=time.perf_counter() - t0, traceback=tb,
+                                        backend="ensemble")) for c in configs]
+    for r in res:
+        r.provenance.setdefault("backend", "ensemble")
+    return res
+
+
+def _worker_failed(task: _Task, e: BaseException) -> list[Result]:
+    """Records (never saved) for a task whose worker died; the configs re-run on resume."""
+    return [Result.error(d, f"worker failed: {type(e).__name__}: {e}", {"worker_failed": True})
+            for d in task.config_dicts]
+
+
+# ---------------------------------------------------------------------- executors
+def _execute_local(tasks: Sequence[_Task], n_workers: int, context: str
+                   ) -> Iterator[tuple[str, Result]]:
+    """Yield (key, Result) as tasks finish, in this process or a process pool."""
+    if n_workers == 0:
+        for t in tasks:
+            yield from zip(t.keys, _run_task(t))
+        return
+    ex = None
+    try:
+        with _thread_env(), _children_ignore_sigint():
+            ex = cf.ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context(context),
+                                        initializer=_init_worker)
+            futs = {ex.submit(_run_task, t): t for t in tasks}
+        for fut in cf.as_completed(futs):
+            t = futs[fut]
+            try:
+                res = fut.result()
+            except Exception as e:  # worker died (e.g. BrokenProcessPool); not saved
+                res = _worker_failed(t, e)
+            yield from zip(t.keys, res)
+    except BaseException:
+        _kill_pool(ex)
+        raise
+    ex.shutdown(wait=True)
+
+
+def _kill_pool(ex) -> None:
+    """Cancel pending work and kill the pool's worker processes now (results are written by
+    this process only, so killing a worker can never leave a half-written result)."""
+    if ex is None:
+        return
+    with _signals_ignored():
+        procs = list((getattr(ex, "_processes", None) or {}).values())
+        ex.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            with contextlib.suppress(Exception):
+                p.kill()
+        for p in procs:
+            with contextlib.suppress(Exception):
+                p.join(5)
+
+
+def _execute_dask(tasks: Sequence[_Task], n_workers: int, scheduler: str | None
+                  ) -> Iterator[tuple[str, Result]]:
+    """Yield (key, Result) as tasks finish on a Dask cluster (a LocalCluster by default)."""
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise MupsimError("executor='dask' needs dask[distributed]: pip install -e '.[dask]'") \
+            from None
+    import logging
+    cluster = client = None
+    futs: dict = {}
+    try:
+        with _thread_env(), _children_ignore_sigint():
+            if scheduler is None:
+                cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=logging.ERROR)
+                client = Client(cluster)
+            else:
+                try:
+                    client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT)
+                except (OSError, TimeoutError, ValueError, TypeError) as e:
+                    raise MupsimError(f"cannot connect to the Dask scheduler at {scheduler!r}: "
+                                      f"{type(e).__name__}: {e}") from None
+        futs = {}
+        for t in tasks:
+            f = client.submit(_run_task, t, pure=False)
+            futs[f.key] = (f, t)
+        for fut in as_completed([f for f, _ in futs.values()]):
+            t = futs[fut.key][1]
+            try:
+                res = fut.result()
+            except Exception as e:  # noqa: BLE001 - e.g. KilledWorker after retries; not saved
+                res = _worker_failed(t, e)
+            fut.release()
+            yield from zip(t.keys, res)
+    except BaseException:
+        if cluster is not None:  # ours: kill its worker processes at once (quietly)
+            _kill_local_cluster_workers(cluster)
+        raise
+    finally:
+        with _signals_ignored(), _quiet_dask():
+            if client is not None:
+                if futs:
+                    with contextlib.suppress(Exception):
+                        client.cancel([f for f, _ in futs.values()], force=True)
+                with contextlib.suppress(Exception):
+                    client.close(timeout=10)
+            if cluster is not None:
+                with contextlib.suppress(Exception):
+                    cluster.close(timeout=10)
+
+
+def _kill_local_cluster_workers(cluster) -> None:
+    """SIGKILL the worker processes of a LocalCluster this sweep started (interrupt path)."""
+    with _signals_ignored():
+        for nanny in list(getattr(cluster, "workers", {}).values()):
+            with contextlib.suppress(Exception):
+                pid = nanny.pid
+                if pid:
+                    os.kill(pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def _quiet_dask():
+    """No log lines from distributed while this process closes its client and cluster."""
+    import logging
+    log = logging.getLogger("distributed")
+    old = log.level
+    log.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        log.setLevel(old)
+
+
+# ---------------------------------------------------------------------- processes and signals
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _raise_signalled(signum, frame):
+    # ignore further signals while the sweep cleans up (restored by _stop_on_signals)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise _Signalled(signum)
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """SIGINT/SIGTERM raise a KeyboardInterrupt once; later ones are ignored until exit."""
+    if not _main_thread():
+        yield
+        return
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in old:
+        signal.signal(s, _raise_signalled)
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _signals_ignored():
+    """Ignore SIGINT/SIGTERM (a second Ctrl-C must not interrupt the clean-up)."""
+    if not _main_thread():
+        yield
+        return
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in old:
+        signal.signal(s, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _children_ignore_sigint():
+    """Start child processes with SIGINT ignored (inherited through exec), so Ctrl-C in a
+    terminal, which reaches the whole process group, stops only this process, which then kills
+    them: no worker tracebacks, also during their start-up."""
+    if not _main_thread():
+        yield
+        return
+    old = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old if old is not None else signal.SIG_DFL)
 
 
 @contextlib.contextmanager
@@ -151,38 +542,17 @@ def _thread_env():
 
 def _init_worker() -> None:
     os.environ.update({v: "1" for v in THREAD_ENV})
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # fork context: the parent handler
     import sys
     if "numba" in sys.modules:  # e.g. fork context after the parent imported numba
         with contextlib.suppress(Exception):
             sys.modules["numba"].set_num_threads(1)
 
 
-def _default_runner(config: SimConfig) -> Result:
-    from mupsim.sim.run import run as _run
-    return _run(config)
-
-
-def _run_and_save(config_dict: dict, stem: str, runner) -> Result:
-    """Worker body: run one config, save the result (errors too), return it."""
-    config = SimConfig.from_dict(config_dict)
-    t0 = time.perf_counter()
-    try:
-        r = (runner or _default_runner)(config)
-        if not isinstance(r, Result):
-            raise TypeError(f"runner returned {type(r).__name__}, expected Result")
-        if r.provenance.get("wall_time_s") is None:
-            r.provenance["wall_time_s"] = time.perf_counter() - t0
-    except Exception as e:  # noqa: BLE001 - recorded, the sweep goes on
-        from mupsim.sim.result import provenance
-        r = Result.error(config.to_dict(), f"{type(e).__name__}: {e}",
-                         provenance(config, wall_time_s=time.perf_counter() - t0,
-                                    traceback=traceback.format_exc()))
-    r.save(stem)
-    return r
-
-
-def _load_existing(stem: Path, config: SimConfig) -> Result | None:
-    """A finished result for ``config`` at ``stem``, or None if missing/corrupt/an error."""
+def _load_existing(stem: Path, config: SimConfig, backend: str = "numba") -> Result | None:
+    """A finished result for ``config`` at ``stem`` made by ``backend``, or None if
+    missing/corrupt/an error/stale/made by another backend."""
     if not Result.exists(stem):
         return None
     try:
@@ -195,6 +565,8 @@ def _load_existing(stem: Path, config: SimConfig) -> Result | None:
         if SimConfig.from_dict(r.config) != config:
             return None
     except MupsimError:
+        return None
+    if r.provenance.get("backend", "numba") != backend:
         return None
     if _is_stale(r, config):
         return None
@@ -268,16 +640,9 @@ def load_results(out_dir, configs: Sequence[SimConfig] | None = None) -> list:
 # ---------------------------------------------------------------------- spec files
 def load_spec(path) -> dict:
     """Read and check a sweep spec JSON file; returns the spec dict (``name`` filled in)."""
+    from mupsim.sim.files import read_json
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise MupsimError(f"cannot read sweep spec {p}: {e.strerror or e}") from None
-    try:
-        spec = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise MupsimError(f"sweep spec {p} is not valid JSON: {e.msg} at line {e.lineno}, "
-                          f"column {e.colno}") from None
+    spec = read_json(p, "sweep spec")
     if not isinstance(spec, dict):
         raise MupsimError(f"sweep spec {p} must be a JSON object with keys "
                           f"{', '.join(SPEC_KEYS)}")
@@ -287,8 +652,16 @@ def load_spec(path) -> dict:
 
 
 def expand_spec(spec: Mapping[str, Any]) -> list[SimConfig]:
-    """All configs of a spec (see module docstring for the order). Every config is validated."""
+    """All configs of a spec (see module docstring for the order). Every config is validated.
+
+    The number of configs is counted first: more than ``limits.MAX_SWEEP_CONFIGS`` is refused
+    before anything is expanded."""
     _check_spec(spec)
+    n = spec_size(spec)
+    if n > MAX_SWEEP_CONFIGS:
+        raise MupsimError(f"sweep spec expands to {n:,} configs, over the limit of "
+                          f"{MAX_SWEEP_CONFIGS:,}; allowed: fewer grid values (split the sweep "
+                          f"into several specs)")
     base = dict(spec.get("base") or {})
     grid = dict(spec.get("grid") or {})
     zipped = dict(spec.get("zip") or {})
@@ -308,6 +681,16 @@ def expand_spec(spec: Mapping[str, Any]) -> list[SimConfig]:
                 raise MupsimError(f"sweep spec: invalid config for {over or 'base'}: {e}") \
                     from None
     return configs
+
+
+def spec_size(spec: Mapping[str, Any]) -> int:
+    """Number of configs the spec expands to (zip rows × grid combinations), without expanding."""
+    _check_spec(spec)
+    zipped = spec.get("zip") or {}
+    n = len(next(iter(zipped.values()))) if zipped else 1
+    for values in (spec.get("grid") or {}).values():
+        n *= len(values)
+    return n
 
 
 def _check_spec(spec: Mapping[str, Any]) -> None:
@@ -376,7 +759,6 @@ def write_table(rows: Sequence[Mapping[str, Any]], path) -> Path:
     """Write ``rows`` as CSV atomically (temp file + rename); columns in first-seen order."""
     import csv
     import io
-    import tempfile
 
     cols: list[str] = []
     for row in rows:
@@ -386,18 +768,20 @@ def write_table(rows: Sequence[Mapping[str, Any]], path) -> Path:
     w.writeheader()
     w.writerows(rows)
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".csv")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-        fh.write(buf.getvalue())
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    from mupsim.sim.result import _atomic_write
+    for p in path.parent.glob(f".{path.name}.*.tmp"):  # stale temp files of killed writes
+        with contextlib.suppress(OSError):
+            p.unlink()
+    _atomic_write(path, lambda f: f.write(buf.getvalue().encode("utf-8")))
     return path
 
 
-def pending(configs: Iterable[SimConfig], out_dir) -> list[SimConfig]:
+def pending(configs: Iterable[SimConfig], out_dir, backend: str = "numba") -> list[SimConfig]:
     """The configs (deduplicated, in order) whose stored result in ``out_dir`` is missing,
-    unreadable, an error, or stale (made by other per-layer settings or simulator version)."""
+    unreadable, an error, stale (made by other per-layer settings or simulator version) or
+    made by another backend than ``backend`` would use."""
+    if backend not in BACKENDS:
+        raise MupsimError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
     out = Path(out_dir)
     seen, todo = set(), []
     for c in configs:
@@ -406,6 +790,6 @@ def pending(configs: Iterable[SimConfig], out_dir) -> list[SimConfig]:
         if k in seen:
             continue
         seen.add(k)
-        if _load_existing(out / k, c) is None:
+        if _load_existing(out / k, c, _backend_for(c, backend)) is None:
             todo.append(c)
     return todo

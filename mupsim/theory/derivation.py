@@ -27,7 +27,20 @@ class Step:
     def plain(self) -> str:
         if self.expr is None:
             return ""
-        return sp.sstr(self.expr)
+        return plain(self.expr)
+
+
+_REL = {sp.Equality: "=", sp.GreaterThan: "≥", sp.LessThan: "≤", sp.StrictGreaterThan: ">", sp.StrictLessThan: "<"}
+
+
+def plain(expr) -> str:
+    """Plain-text form: relations as 'lhs = rhs' / 'lhs ≥ rhs', tuples as (a, b), never sympy's Eq(...)."""
+    for cls, op in _REL.items():
+        if isinstance(expr, cls):
+            return f"{plain(expr.lhs)} {op} {plain(expr.rhs)}"
+    if isinstance(expr, sp.Tuple):
+        return "(" + ", ".join(plain(x) for x in expr) + ")"
+    return sp.sstr(expr)
 
 
 @dataclass

@@ -55,13 +55,99 @@ def update_exponent(kind: str, name: str, a, b, c, gamma):
     return entry_exponent(kind, a, b, c, gamma)
 
 
-def derive_learning_rates(init: dict, opt: Optimizer, alpha: sp.Rational) -> Derivation:
+SOLVERS = ("program", "greedy")
+
+
+def parse_layer_alignment(layer_alignment, alpha) -> dict:
+    """Per-layer (α_l, ω_l, u_l): defaults from the global α (α_l = u_l = α, ω_l = ½), overridden by
+    ``layer_alignment``, a dict layer → (alpha, omega, u) (numbers or fraction strings in [0, 1])."""
+    from mupsim.theory.program import Alignment, default_alignment
+
+    out = default_alignment(alpha)
+    if layer_alignment is None:
+        return out
+    if not isinstance(layer_alignment, dict):
+        raise MupsimError(f"layer alignment must be a dict layer → (alpha, omega, u), got {layer_alignment!r}")
+    for layer, triple in layer_alignment.items():
+        if layer not in out:
+            raise MupsimError(f"layer alignment: unknown layer {layer!r}; allowed: embedding, hidden, readout")
+        try:
+            vals = list(triple)
+        except TypeError:
+            vals = []
+        if len(vals) != 3:
+            raise MupsimError(f"layer alignment for {layer} must be 3 exponents (alpha, omega, u), got {triple!r}")
+        r = [rational(v, f"{layer} alignment {n}", 0, 1) for v, n in zip(vals, ("alpha", "omega", "u"))]
+        out[layer] = Alignment(*(sp.Rational(x.numerator, x.denominator) for x in r))
+    return out
+
+
+def derive_learning_rates(init: dict, opt: Optimizer, alpha: sp.Rational, solver: str = "program",
+                          layer_alignment=None) -> Derivation:
     """Solve the learning-rate exponent c of every layer class.
+
+    ``init`` maps ``a_<layer>``/``b_<layer>`` to exponents (derive_init).
+    ``solver``: "program" (default; Everett et al.'s linear program, see ``program.py``) or
+    "greedy" (readout first, then each layer's own update at Θ(1); global α only).
+    Results: ``c_<layer>``, ``g`` (backward exponent) and ``r_<layer>`` (activation-change exponents).
+    """
+    if solver == "greedy":
+        if layer_alignment is not None:
+            raise MupsimError("per-layer alignment needs solver 'program' (the greedy solve takes one global α)")
+        return _derive_greedy(init, opt, alpha)
+    if solver != "program":
+        raise MupsimError(f"unknown solver {solver!r}; allowed: {', '.join(SOLVERS)}")
+    from mupsim.theory import program
+
+    align = parse_layer_alignment(layer_alignment, alpha)
+    d = Derivation(f"Learning-rate exponents (Everett et al.'s linear program): {opt.title}")
+    d.assume("One optimizer step from init; the loss derivative w.r.t. the output is Θ(1).")
+    d.assume("Stability: every activation change Δz_l ~ n^(-r_l) after the step has r_l ≥ 0, at every depth "
+             "of the hidden stack (Everett et al. 2024).")
+    d.assume("Maximal learning rates: minimise Σ_l c_l over all five parameter classes subject to every "
+             "stability constraint; ties broken by the smallest c for embedding, hidden, readout, bias, norm gain.")
+    d.assume("Alignment: a sum of fan_in terms grows as fan_in^x with x = α_l for ΔW z⁰, ω_l for W⁰ Δz, "
+             "u_l for ΔW Δz: " + "; ".join(f"{l} (α, ω, u) = ({a.alpha}, {a.omega}, {a.u})" for l, a in align.items()))
+    sol = program.solve(init, opt, align)
+    d.step("Size of the own-update term β_l (exponent of ΔW_l z before the fan-in sum): SGD 2a + c + γ "
+           "(γ = g below the readout, 0 at the readout); Adam/Lion a + c; Adafactor a + b + c; "
+           "Muon a + c + (d_in + d_out)/2.")
+    if sol.g is not None:
+        d.step("Backward: the gradient w.r.t. a width-n pre-activation has coordinates n^-g with g = min(a_R + b_R, β_R) "
+               "(the readout after its step), so each SGD constraint below the readout appears once per term of g.")
+    d.step("The program: minimise Σ c subject to (each line: expression ≥ 0)")
+    for k in sol.constraints:
+        d.step(f"{k.label()}", sp.GreaterThan(k.expr, 0))
+    for k in sol.active:
+        d.step(f"active at the optimum: {k.label()}", sp.Eq(k.expr, 0))
+    d.step("Optimum, certified in exact arithmetic by a dual vector y ≥ 0 with Aᵀy = 1 and equal objective",
+           sp.Eq(sp.Symbol("Σc"), sol.objective))
+    for l in ("embedding", "hidden", "readout", "bias", "norm_gain"):
+        d.result(f"c_{l}", sol.c[l], f"{l}: optimal learning-rate exponent")
+    if sol.g is not None:
+        d.result("g", sp.simplify(sol.g), "Backward exponent at the optimum")
+    subs = {program.C[l]: sol.c[l] for l in sol.c}
+    for layer in ("embedding", "hidden", "readout"):
+        vals = [k.expr.subs(subs) for k in sol.constraints if k.layer == layer]
+        d.results[f"r_{layer}"] = min(vals)
+    d.step("Activation-change exponents at the optimum (0: that layer's features move by Θ(1))",
+           sp.Eq(sp.Tuple(sp.Symbol("r_emb"), sp.Symbol("r_hid"), sp.Symbol("r_out")),
+                 sp.Tuple(d.results["r_embedding"], d.results["r_hidden"], d.results["r_readout"])))
+    d.results["program"] = sol
+    return d
+
+
+def _derive_greedy(init: dict, opt: Optimizer, alpha: sp.Rational) -> Derivation:
+    """Greedy readout-first solve (``solver="greedy"``): each layer's own update set to Θ(1) in turn.
+
+    The readout is solved first and its update then sets the backward scale g. Stable, and equal to
+    the program's optimum for every entry-wise normalised optimizer and for full alignment, but not
+    for SGD without alignment (where raising c_R raises g and lets every other rate grow).
 
     ``init`` maps ``a_<layer>``/``b_<layer>`` to exponents (derive_init).
     Results: ``c_<layer>`` and, for the record, ``g`` (backward exponent).
     """
-    d = Derivation(f"Learning-rate exponents: {opt.title}, alignment α = {alpha}")
+    d = Derivation(f"Learning-rate exponents (greedy readout-first solve): {opt.title}, alignment α = {alpha}")
     d.assume("One optimizer step from init; the loss derivative w.r.t. the output is Θ(1).")
     d.assume("Maximal stable update: each layer's own update ΔW z moves its output coordinates by Θ(1).")
     d.assume(f"Alignment: a coordinate of ΔW z has size |ΔW_ij|·fan_in^α with α = {alpha} "

@@ -58,7 +58,8 @@ def parse_multipliers(multipliers) -> tuple[sp.Rational, sp.Rational, sp.Rationa
     if multipliers is None:
         return None
     if isinstance(multipliers, str):
-        multipliers = [m for m in multipliers.replace(" ", "").split(",") if m != ""]
+        # commas separate; spaces inside a number are an error ("0 1,0,0" is not (1, 0, 0))
+        multipliers = [m.strip() for m in multipliers.split(",") if m.strip() != ""]
     try:
         values = list(multipliers)
     except TypeError:

@@ -17,7 +17,7 @@ from mupsim.theory.optimizers import Optimizer, kind_for, update_rms_exponent
 
 eta, lam, U, beta, S, t = sp.symbols("eta lambda U beta1 S t", positive=True)
 k = sp.Symbol("k", integer=True)
-WD_RULES = ("constant", "fan2025", "timescale", "alignment")
+WD_RULES = ("constant", "fan2025", "timescale", "alignment", "tau_epoch")
 FAN2025_ALPHA = sp.Rational(3, 4)
 
 
@@ -29,25 +29,26 @@ def derive_equilibrium() -> Derivation:
     ``angular`` (equilibrium angular update per step, radians, leading order),
     ``momentum_factor`` (Σ of the autocorrelation of an EMA of i.i.d. steps).
     """
-    d = Derivation("Steady state of a scale-invariant matrix under coupled AdamW")
-    d.assume("A normalisation follows W, so the loss is invariant to the scale of W and the gradient is orthogonal to W.")
-    d.assume("Coupled AdamW: w ← (1 − ηλ) w − η u, with u the Adam direction; RMS over the entries of w.")
-    d.assume("In steady state the update is uncorrelated with the current weights (u ⟂ w on average).")
-    d.assume("Momentum: u_t is an exponential moving average (factor β1) of per-step directions g_t that are "
-             "i.i.d. with mean square U² (the normalised gradients); β1 = 0 means u_t = g_t.")
-    S1 = sp.Symbol("S_{t+1}")
+    d = Derivation("Steady state of a scale-invariant matrix under lr-scaled decay (PyTorch AdamW)")
+    d.assume("A normalisation follows W, so the loss is invariant to the scale of W and its gradient is orthogonal to W.")
+    d.assume("lr-scaled decay (PyTorch AdamW, often called 'decoupled'): w ← (1 − ηλ) w − η u, with u the Adam "
+             "direction; ρ = 1 − ηλ; RMS over the entries of w.")
+    d.assume("The per-step directions g_t are orthogonal to w and i.i.d. in time with mean square U² (white noise: "
+             "independent of the past steps, hence of w_t apart from what w_t has accumulated from them).")
+    d.assume("Momentum: u_t = (1 − β1) Σ_k β1^k g_{t−k}, an exponential moving average; β1 = 0 means u_t = g_t.")
+    S1, St, Sstar = sp.Symbol("S_{t+1}"), sp.Symbol("S_t"), sp.Symbol("S^*")
     rec = sp.Eq(S1, (1 - eta * lam) ** 2 * S + eta ** 2 * U ** 2)
-    d.step("Mean square of w after one step with β1 = 0 (cross term vanishes since u ⟂ w):", rec)
+    d.step("Mean square of w after one step with β1 = 0 (the cross term vanishes: g_t ⟂ w_t):", rec)
     ms = sp.solve(sp.Eq(S, rec.rhs), S)[0]
-    ms = sp.simplify(ms)
+    ms = _readable(ms, eta * U ** 2 / (lam * (2 - eta * lam)))
     d.result("ms_exact", ms, "Fixed point S* of the recursion:")
     lead = sp.limit(ms * lam / eta, eta, 0) * eta / lam
-    d.step("To leading order in ηλ ≪ 1:", sp.Eq(sp.Symbol("S^*"), lead))
+    d.step("To leading order in ηλ ≪ 1:", sp.Eq(Sstar, lead))
     rms = sp.sqrt(lead)
     d.result("rms", sp.simplify(rms), "Equilibrium RMS (β1 = 0):")
     # relaxation
     factor = (1 - eta * lam) ** 2
-    d.step("Deviations from S* shrink by the factor (1 − ηλ)² per step:", sp.Eq(sp.Symbol("S_{t+1} - S^*"), factor * sp.Symbol("(S_t - S^*)")))
+    d.step("Deviations from S* shrink by the factor (1 − ηλ)² per step:", sp.Eq(S1 - Sstar, factor * (St - Sstar)))
     tau_exact = -1 / sp.log(factor)
     d.result("tau_exact", tau_exact, "Relaxation time (e-folding, steps):")
     x = sp.Symbol("x", positive=True)
@@ -55,19 +56,39 @@ def derive_equilibrium() -> Derivation:
     tau_lead = sp.simplify(sp.Add(*[term for term in sp.Add.make_args(sp.expand(tau_lead)) if term.has(x)]).subs(x, eta * lam))
     d.result("tau", tau_lead, "Leading order:")
     # momentum
-    var_u = sp.simplify((1 - beta) ** 2 * _geometric(beta ** 2))
-    d.step("With momentum, u_t = (1−β1) Σ_k β1^k g_{t−k}; its mean square per unit U² is", sp.Eq(sp.Symbol("RMS(u)^2/U^2"), var_u))
-    longrun = sp.simplify(var_u * (1 + 2 * beta * _geometric(beta)))
-    d.step("The norm balance sums all lagged correlations of u (Kosson et al. 2023); per unit U² this long-run "
-           "variance is", sp.Eq(sp.Symbol("Σ_k E<u_t,u_{t-k}>/U^2"), longrun))
-    mfac = sp.simplify(longrun / var_u)
-    d.result("momentum_factor", mfac, "So in terms of the measured RMS(u), the balance sees RMS(u)² times")
+    rms_u = sp.Function("RMS")(sp.Symbol("u"))
+    var_u = sp.factor(sp.simplify((1 - beta) ** 2 * _geometric(beta ** 2)))
+    d.step("With momentum, the mean square of u_t per unit U² is", sp.Eq(rms_u ** 2 / U ** 2, var_u))
+    d.step("and its lag-j autocorrelation is E⟨u_t, u_{t−j}⟩ = RMS(u)²·β1^j.")
+    rho = sp.Symbol("rho", positive=True)
+    cross = sp.simplify(beta * _geometric(rho * beta))  # Σ_{j≥1} ρ^{j−1} β1^j, convergent for ρβ1 < 1
+    d.step("w_t = ρ^t w_0 − η Σ_{j≥1} ρ^{j−1} u_{t−j}, so the cross term is E⟨w_t, u_t⟩ = −η RMS(u)²·Σ_j ρ^{j−1}β1^j:",
+           sp.Eq(sp.Symbol("Sigma"), cross))
+    Sm = sp.Symbol("S", positive=True)
+    V = sp.Symbol("V", positive=True)  # RMS(u)^2
+    rec_m = sp.Eq(Sm, rho ** 2 * Sm + 2 * rho * eta ** 2 * V * cross + eta ** 2 * V)
+    d.step("Mean square balance with the ρβ1 coupling (V = RMS(u)²):", rec_m)
+    ms_m = sp.solve(rec_m, Sm)[0].subs(rho, 1 - eta * lam)
+    r_ = 1 - eta * lam
+    ms_m = _readable(ms_m, eta * V * (1 + r_ * beta) / (lam * (2 - eta * lam) * (1 - r_ * beta)))
+    d.result("ms_exact_momentum", ms_m.subs(V, U ** 2),
+             "Exact fixed point with momentum, in terms of the measured RMS(u) (written U here):")
+    mfac = _readable(sp.limit(ms_m / (eta * V / (2 * lam)), eta, 0), (1 + beta) / (1 - beta))
+    d.result("momentum_factor", mfac, "Leading order in ηλ: the β1 = 0 balance with RMS(u)² multiplied by "
+                                      "(1+β1)/(1−β1) (Kosson et al. 2023):")
     d.step("Equilibrium RMS in terms of the measured RMS(u):",
-           sp.Eq(sp.Symbol("RMS(w)"), sp.Symbol("RMS(u)") * sp.sqrt(mfac * eta / (2 * lam))))
+           sp.Eq(sp.Function("RMS")(sp.Symbol("w")), rms_u * sp.sqrt(mfac * eta / (2 * lam))))
     ang = sp.simplify(eta * sp.sqrt(var_u) * U / (U * sp.sqrt(eta / (2 * lam))))
     d.result("angular", sp.simplify(ang),
              "Equilibrium angular update per step, η·RMS(u)/RMS(w) (Kosson et al. 2023: √(2ηλ(1−β1)/(1+β1))):")
     return d
+
+
+def _readable(derived, form):
+    """``form`` (a hand-written, readable arrangement) after checking that it equals ``derived``."""
+    if sp.simplify(derived - form) != 0:
+        raise AssertionError(f"readable form {form} differs from the derived {derived}")
+    return form
 
 
 def _geometric(r):
@@ -95,7 +116,8 @@ def derive_weight_decay(opt: Optimizer, a: dict, c: dict, rule: str, alpha=None)
     if rule not in WD_RULES:
         raise MupsimError(f"unknown wd rule {rule!r}; allowed: {', '.join(WD_RULES)}")
     d = Derivation(f"Weight-decay exponents: rule '{rule}'")
-    d.assume("Weight decay is coupled (PyTorch AdamW): per-step decay ηλ, so λ_l = λ n^{-w} with η_l = η n^{-c}.")
+    d.assume("lr-scaled decay (PyTorch AdamW): the per-step decay is η_lλ_l, with λ_l = λ n^{-w} and η_l = η n^{-c} "
+             "(not independent decay, whose per-step factor is λ_l alone).")
     d.assume("Vector-like parameters (biases, norm gains) get no weight decay under every rule "
              "(Fan et al. 2025: λ₁ = 0; nanoGPT and Megatron likewise).")
     for name in VECTOR_LAYERS:
@@ -107,6 +129,13 @@ def derive_weight_decay(opt: Optimizer, a: dict, c: dict, rule: str, alpha=None)
                "gauge a = (0, 0, 1).")
         for name in MATRIX_LAYERS:
             d.result(f"w_{name}", sp.Integer(0))
+        return d
+    if rule == "tau_epoch":
+        d.step("tau_epoch: keep τ_epoch = B/(η_lλ_l D) of the base run (Wang & Aitchison 2024); in width, with "
+               "the same batch and data, that keeps η_lλ_l fixed: c + w = 0; batch size and dataset size enter "
+               "as the factor (B/B0)·(D0/D) on λ (see the horizon derivation)")
+        for name in MATRIX_LAYERS:
+            d.result(f"w_{name}", -c[name], f"{name}: w = −c")
         return d
     if rule == "timescale":
         d.step("timescale: keep the per-step decay η_l λ_l, hence the relaxation time 1/(2η_lλ_l), width-free "
@@ -137,7 +166,15 @@ def derive_weight_decay(opt: Optimizer, a: dict, c: dict, rule: str, alpha=None)
         alpha = rational(alpha, "alignment exponent", sp.Rational(1, 2), 1)
         alpha = sp.Rational(alpha.numerator, alpha.denominator)
         d.assume(f"alignment: σ_max ≈ RMS·max^{{1/2}}·min^{{α−1/2}} with α = {alpha}.")
-    d.assume("Steady state (see the equilibrium derivation): RMS(w) ≈ RMS(u)·sqrt(η_l/(2λ_l)).")
+        d.assume("Limit of this rule: the norm balance below holds for scale-invariant matrices (a normalisation "
+                 "follows them, so their gradient is orthogonal to w). The hidden matrices of a normalised network "
+                 "are; the embedding is only when a normalisation follows it (pre-norm residual stream); the "
+                 "readout never is (its scale sets the output, so its gradient has a component along w that the "
+                 "balance ignores). The embedding and readout exponents of this rule are therefore an "
+                 "extrapolation outside the derivation's assumptions, served for comparison; fan2025 (λ = 0 there) "
+                 "or timescale do not rely on the balance for them.")
+    d.assume("Steady state (see the equilibrium derivation; gradients orthogonal to w and i.i.d. in time): "
+             "RMS(w) ≈ RMS(u)·sqrt(η_l/(2λ_l)).")
     d.assume("Spectral condition (Yang, Simon & Bernstein 2023) kept in steady state: "
              "σ_max(n^{-a} w) = Θ(sqrt(fan_out/fan_in)).")
     w = sp.Symbol("w", real=True)

@@ -22,7 +22,8 @@ parameter, without its multiplier; RMS(a) = sqrt(mean of a²) over all entries):
   ``effective_rank`` exp(−Σ p_i log p_i), p_i = σ_i / Σσ_j (Roy & Vetterli 2007)
   ``sv1`` … ``sv4``  σ_1 … σ_4 (NaN beyond min(rows, cols))
   Cost per logged step (measured 2026-11-23, 1 core): n × n matrix ≈ 0.5 ms at n = 128,
-  3 ms at 256, 17 ms at 512, 0.1 s at 1024.
+  3 ms at 256, 17 ms at 512, 0.1 s at 1024; all matrices of a one-block run together ≈ 2
+  training steps per logged step at n = 256–512 (≈ 7% of a 1200-step run with 40 logs).
 """
 
 from __future__ import annotations

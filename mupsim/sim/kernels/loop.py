@@ -44,16 +44,23 @@ def eval_loss(theta, off, rows, cols, mult, emb, ro, blocks, arch, farch, Xall, 
 
 
 @njit(cache=True)
+def _ratio(a, b):
+    """a / b, NaN when b is 0 (an input that vanished, e.g. underflow, or the all-zero output
+    of a one-coordinate LayerNorm): a diagnostic, never a ZeroDivisionError."""
+    return a / b if b != 0.0 else np.nan
+
+
+@njit(cache=True)
 def compute_gains(theta, off, rows, cols, mult, emb, ro, blocks, arch, X, ws, gains):
     """gains[p] for every matrix p (see diagnostics docstring), from the forward workspace."""
     b = X.shape[0]
     L = arch[A_DEPTH]
     H, Zh, Z, rs_pre, A1, S, A2, Oh, rs_post, Y, dY, G1, G2, G3, GS = ws_views(ws, arch, b)
-    gains[emb] = D.rms2(H[0]) / D.rms2(X)
-    gains[ro] = D.rms2(Y) / D.rms2(H[L])
+    gains[emb] = _ratio(D.rms2(H[0]), D.rms2(X))
+    gains[ro] = _ratio(D.rms2(Y), D.rms2(H[L]))
     if arch[A_MODEL] == MODEL_LINEAR:
         for l in range(L):
-            gains[blocks[l, B_W1]] = D.rms2(H[l + 1]) / D.rms2(H[l])
+            gains[blocks[l, B_W1]] = _ratio(D.rms2(H[l + 1]), D.rms2(H[l]))
         return
     for l in range(L):
         p1 = blocks[l, B_W1]
@@ -61,11 +68,11 @@ def compute_gains(theta, off, rows, cols, mult, emb, ro, blocks, arch, X, ws, ga
         pb = blocks[l, B_B1]
         hb = pb >= 0
         bv = vview(theta, off, rows, cols, pb if hb else p1)
-        gains[p1] = D.rms_minus_bias(A1[l], bv, mult[pb] if hb else 0.0, hb) / D.rms2(Z[l])
+        gains[p1] = _ratio(D.rms_minus_bias(A1[l], bv, mult[pb] if hb else 0.0, hb), D.rms2(Z[l]))
         pb = blocks[l, B_B2]
         hb = pb >= 0
         bv = vview(theta, off, rows, cols, pb if hb else p2)
-        gains[p2] = D.rms_minus_bias(A2[l], bv, mult[pb] if hb else 0.0, hb) / D.rms2(S[l])
+        gains[p2] = _ratio(D.rms_minus_bias(A2[l], bv, mult[pb] if hb else 0.0, hb), D.rms2(S[l]))
 
 
 @njit(cache=True)
@@ -108,7 +115,7 @@ def activation_rms(theta, off, rows, cols, mult, blocks, arch, b, ws, out, col):
 def train(theta, off, rows, cols, muon_mask, mult, emb, ro, blocks, arch, farch, mats,
           p_lr, p_wd, opt, hyper, independent, sched_code, warmup, decay_steps, steps,
           seed, bsz, A1t, A2t, xscale, cdf, noise, Xtr, Ttr, Xte, Tte, log_steps, div_bound, pvec,
-          out_loss, out_mat, out_act):
+          out_loss, out_mat, out_act, p_eps):
     """Train in place (theta is updated). Returns the step of divergence, or -1.
 
     Xtr/Ttr with 0 rows = online data (fresh batch per step from the teacher A1t, A2t, with
@@ -181,7 +188,7 @@ def train(theta, off, rows, cols, muon_mask, mult, emb, ro, blocks, arch, farch,
                     pview(theta, off, rows, cols, p), pvec[pv_off[mi]:pv_off[mi + 1]],
                     u_scr[:rows[p]], 100 if li == 0 else 20)
                 out_mat[D.M_GAIN, mi, li] = gains[p]
-                out_mat[D.M_EFF, mi, li] = p_lr[p] * sch / (r * r)
+                out_mat[D.M_EFF, mi, li] = _ratio(p_lr[p] * sch, r * r)
                 sv = D.singular_values(pview(theta, off, rows, cols, p))
                 out_mat[D.M_SRANK, mi, li], out_mat[D.M_ERANK, mi, li] = D.rank_stats(sv)
                 for q in range(min(D.N_TOP_SV, sv.shape[0])):
@@ -200,5 +207,5 @@ def train(theta, off, rows, cols, muon_mask, mult, emb, ro, blocks, arch, farch,
             for mi in range(M):
                 prev[prev_off[mi]:prev_off[mi + 1]] = vview(theta, off, rows, cols, mats[mi])
         opt_step(theta, grad, m, v, off, rows, cols, muon_mask, p_lr, p_wd, sch, t, opt, hyper,
-                 independent)
+                 independent, p_eps)
     return -1

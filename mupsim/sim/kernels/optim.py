@@ -83,13 +83,14 @@ def newton_schulz(G):
 
 @njit(cache=True, error_model="numpy")
 def opt_step(theta, grad, m, v, off, rows, cols, muon_mask, p_lr, p_wd, sched, t, opt, hyper,
-             independent):
+             independent, p_eps):
     """Update every parameter in place (see the module docstring for the rules).
 
     Loops run over per-parameter slices with loop-invariant constants hoisted, and
     ``error_model="numpy"`` (no per-division zero check), so numba vectorises them; the
     formulas are mathematically unchanged (rounding differs in the last bits). A zero divisor (eps = 0) yields inf/NaN, which the training
-    loop's divergence check records.
+    loop's divergence check records. ``p_eps[p]`` is Adam's ε of parameter p (``hyper[3]`` is the
+    config's base ε; by default every entry of ``p_eps`` equals it).
     """
     mu, b1, b2, eps = hyper[0], hyper[1], hyper[2], hyper[3]
     bc1 = 1.0 - b1 ** (t + 1)
@@ -102,6 +103,7 @@ def opt_step(theta, grad, m, v, off, rows, cols, muon_mask, p_lr, p_wd, sched, t
         sz = rows[p] * cols[p]
         lr = p_lr[p] * sched
         wd = p_wd[p]
+        eps = p_eps[p]
         dec = sched * wd if independent else lr * wd
         keep = 1.0 - dec
         th = theta[o:o + sz]

@@ -1,0 +1,113 @@
+"""The alignment exponent α from how the number of strong directions of a weight grows with
+width (numeric side of :mod:`mupsim.theory.alpha`, one source of truth: α(ρ) is lambdified
+from the derivation).
+
+Conventions: ρ is the exponent of stable rank ∝ n^ρ (stable rank = ‖W‖_F²/σ_max²) of a
+matrix whose two dimensions both grow ∝ n; α is the exponent of σ_max ≈ RMS(W)·n^α; the
+weight-decay exponent w is the x of λ ∝ n^(−x), served by :func:`mupsim.exponents` with
+``wd_rule="alignment"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+
+from mupsim.errors import MupsimError
+
+
+@lru_cache(maxsize=1)
+def _fns():
+    from mupsim.theory import alpha as th
+    r = th.derive_alpha().results
+    return (sp.lambdify(th.rho, r["alpha"], "numpy"), sp.lambdify(th.alpha, r["rho"], "numpy"))
+
+
+def alpha_from_rank_exponent(rho):
+    """α = 1 − ρ/2 for a rank exponent ρ in [0, 1] (float or array)."""
+    r = np.asarray(rho, dtype=float) if not isinstance(rho, bool) else None
+    if r is None or not np.all(np.isfinite(r)) or np.any(r < 0) or np.any(r > 1):
+        raise MupsimError(f"rank exponent rho={rho!r} is out of range; allowed: finite values in "
+                          f"[0, 1] (stable rank ∝ n^rho lies between 1 and n)")
+    out = np.asarray(_fns()[0](r), dtype=float)
+    return float(out) if out.ndim == 0 else out
+
+
+def rank_exponent_from_alpha(alpha):
+    """ρ = 2 − 2α for α in [1/2, 1] (float or array)."""
+    a = np.asarray(alpha, dtype=float) if not isinstance(alpha, bool) else None
+    if a is None or not np.all(np.isfinite(a)) or np.any(a < 0.5) or np.any(a > 1):
+        raise MupsimError(f"alignment exponent alpha={alpha!r} is out of range; allowed: finite "
+                          f"values in [0.5, 1]")
+    out = np.asarray(_fns()[1](a), dtype=float)
+    return float(out) if out.ndim == 0 else out
+
+
+@dataclass(frozen=True)
+class AlphaEstimate:
+    """α̂ from stable ranks measured across widths.
+
+    ``rho``: fitted slope of log(stable rank) on log(width); ``rho_se``: its standard error
+    (NaN with two points); ``alpha``: 1 − ρ̂/2 (raw, may leave [1/2, 1] when ρ̂ is noisy);
+    ``alpha_rule``: α̂ clipped to [1/2, 1] and rounded to 3 decimals, as passed to the calculator;
+    ``wd``: the hidden matrix's weight-decay exponent of the ``alignment`` rule at
+    ``alpha_rule`` (λ ∝ n^(−wd)); ``exponents``: the calculator's full answer.
+    """
+
+    rho: float
+    rho_se: float
+    alpha: float
+    alpha_rule: float
+    wd: float | None
+    exponents: object
+
+
+def fit_rank_exponent(widths, stable_ranks, groups=None) -> tuple[float, float]:
+    """(ρ̂, standard error) of the least-squares fit log srank = c_g + ρ log n over all points
+    (repeat a width for several seeds). ``groups`` (optional, one label per point, e.g. the
+    matrix name) gives each group its own intercept c_g and one shared slope ρ, so matrices
+    of different rank levels can be pooled. Needs ≥ 2 distinct widths (within some group)
+    and positive finite ranks; the standard error is NaN without residual degrees of freedom."""
+    n = np.asarray(widths, dtype=float).ravel()
+    s = np.asarray(stable_ranks, dtype=float).ravel()
+    g = np.zeros(n.size, np.int64) if groups is None else \
+        np.unique(np.asarray(list(groups), dtype=object).astype(str), return_inverse=True)[1]
+    if n.shape != s.shape or g.shape != n.shape:
+        raise MupsimError(f"widths, stable_ranks (and groups) must have the same number of "
+                          f"entries; got {n.size}, {s.size}" + ("" if groups is None else f", {g.size}"))
+    if not (np.all(np.isfinite(n)) and np.all(n > 0) and np.all(np.isfinite(s)) and np.all(s > 0)):
+        raise MupsimError("widths and stable_ranks must be positive finite numbers")
+    x, y = np.log(n), np.log(s)
+    xc, yc = x.copy(), y.copy()
+    for k in np.unique(g):
+        sel = g == k
+        xc[sel] -= x[sel].mean()
+        yc[sel] -= y[sel].mean()
+    sxx = float(xc @ xc)
+    if sxx <= 0.0:
+        raise MupsimError("fitting a rank exponent needs at least 2 distinct widths")
+    slope = float(xc @ yc / sxx)
+    dof = x.size - np.unique(g).size - 1
+    if dof <= 0:
+        return slope, float("nan")
+    resid = yc - slope * xc
+    return slope, float(np.sqrt(resid @ resid / dof / sxx))
+
+
+def alpha_from_stable_ranks(widths, stable_ranks, groups=None, parameterization="mup",
+                            optimizer="adamw", alignment="full", multipliers=None) -> AlphaEstimate:
+    """Fit ρ̂ from stable ranks of hidden matrices measured at several widths (``groups``: see
+    :func:`fit_rank_exponent`), turn it into α̂ = 1 − ρ̂/2 and into the ``alignment``
+    weight-decay rule via :func:`mupsim.exponents`."""
+    from mupsim.calculator import exponents
+    rho, se = fit_rank_exponent(widths, stable_ranks, groups)
+    a = float(_fns()[0](rho))
+    a_rule = round(min(1.0, max(0.5, a)), 3)
+    e = exponents(parameterization, optimizer, alignment, multipliers, wd_rule="alignment",
+                  alignment_exponent=a_rule)
+    wd = e.layers["hidden"].wd
+    return AlphaEstimate(rho=rho, rho_se=se, alpha=a, alpha_rule=a_rule,
+                         wd=None if wd is None else float(wd), exponents=e)

@@ -1,0 +1,569 @@
+"""The numba training loop, stacked: S runs of one shape trained together in PyTorch.
+
+Every tensor carries the member index first: parameters live in one flat buffer ``theta``
+(S, P) in the layout of :mod:`mupsim.sim.layout` (parameter p of member s is
+``theta[s, off_p : off_p + rows_p·cols_p]`` as a C-ordered (rows_p, cols_p) matrix), so the
+optimizer is a handful of elementwise ops over the whole stack and every matrix product is
+one batched product. Per-member quantities (multipliers, per-layer lr/wd from the calculator,
+β's, ε, schedule, decay mode, branch multiplier, divergence bound) are (S, 1[, 1]) tensors.
+
+The step is the numba loop's (:mod:`mupsim.sim.kernels.loop`), op for op: batch t → forward
+→ loss → divergence check → diagnostics if t is logged → backward → update t. The step index
+lives in a 0-d device tensor, so a whole step can be captured in a CUDA graph and replayed
+(the schedule factor and bias corrections are read from it on the device). A member whose loss
+is non-finite or above its bound is recorded as diverged at that step and masked out: its
+learning rate and decay become 0 and all its later log entries are NaN; the other members are
+unaffected (nothing mixes members). Diagnostics are computed in float64.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from mupsim.sim.ensemble.rng import BatchGenerator
+from mupsim.sim.kernels.optim import NS_COEFFS, NS_STEPS
+from mupsim.sim.layout import (A_ACT, A_DEPTH, A_MODEL, A_NORM, A_POST, A_PRE, A_TASK, ACT_GELU,
+                               B_B1, B_B2, B_GPOST, B_GPRE, B_W1, B_W2, MODEL_LINEAR,
+                               NORM_LAYER, activation_names)
+from mupsim.sim.result import MATRIX_METRICS
+
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
+N_METRICS = len(MATRIX_METRICS)
+EVAL_CHUNK = 1024  # rows of the held-out set per evaluation forward pass
+GRAPH_STEPS = 16   # plain steps per CUDA graph replay
+
+
+def schedule_table(cfg, decay_steps: int) -> np.ndarray:
+    """s(t) for t = 0..steps (float64), the numba loop's ``schedule``."""
+    from mupsim.sim.kernels.optim import SCHED_CODES, schedule
+    code = SCHED_CODES[cfg.schedule]
+    return np.array([schedule(t, cfg.steps, code, cfg.warmup_steps, decay_steps)
+                     for t in range(cfg.steps + 1)], np.float64)
+
+
+class Ensemble:
+    """S prepared runs (:class:`mupsim.sim.run.Prepared`) of one group, on ``device``."""
+
+    def __init__(self, preps, device):
+        self.preps = preps
+        cfg = preps[0].config
+        self.cfg = cfg
+        self.lay = lay = preps[0].layout
+        self.dev = dev = torch.device(device)
+        self.dt = dt = torch.float64 if cfg.dtype == "float64" else torch.float32
+        S = self.S = len(preps)
+        self.arch = lay.arch
+        self.L = int(lay.arch[A_DEPTH])
+        self.linear = lay.arch[A_MODEL] == MODEL_LINEAR
+        self.pre = bool(lay.arch[A_PRE])
+        self.post = bool(lay.arch[A_POST])
+        self.layer = lay.arch[A_NORM] == NORM_LAYER
+        self.gelu = lay.arch[A_ACT] == ACT_GELU
+        self.task_cls = lay.arch[A_TASK] == 1
+        self.norm_eps = float(lay.farch[1])
+        self.steps = cfg.steps
+        self.b = cfg.batch_size
+
+        def T(a, dtype=dt):
+            return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=dev)
+
+        self.theta = T(np.stack([p.theta0 for p in preps]))
+        self.grad = torch.zeros_like(self.theta)
+        self.m = torch.zeros_like(self.theta)
+        self.v = torch.zeros_like(self.theta)
+        P = len(lay.names)
+        self.offs = [(int(lay.offsets[p]), int(lay.rows[p]), int(lay.cols[p])) for p in range(P)]
+        self.W = [self._view(self.theta, p) for p in range(P)]
+        self.G = [self._view(self.grad, p) for p in range(P)]
+        mult = np.stack([p.mult for p in preps])                      # (S, P)
+        self.mult = [T(mult[:, p]).view(S, 1, 1) for p in range(P)]
+        self.beta = T([p.layout.farch[0] for p in preps]).view(S, 1, 1)
+        # per-element learning rate and weight decay (calculator values, before schedule)
+        p_lr = np.stack([p.p_lr for p in preps])
+        p_wd = np.stack([p.p_wd for p in preps])
+        sizes = lay.rows * lay.cols
+        self.p_lr64 = p_lr
+        self.lr_el = T(np.repeat(p_lr, sizes, axis=1))
+        self.wd_el = T(np.repeat(p_wd, sizes, axis=1))
+        hyper = np.stack([p.hyper for p in preps])                     # (S, 4)
+        self.mu, self.b1, self.b2, self.eps = (T(hyper[:, i]).view(S, 1) for i in range(4))
+        self.b1_64 = T(hyper[:, 1], torch.float64).view(S, 1)
+        self.b2_64 = T(hyper[:, 2], torch.float64).view(S, 1)
+        self.indep = T([p.independent for p in preps], torch.bool).view(S, 1)
+        self.sched64 = np.stack([schedule_table(p.config, p.decay_steps) for p in preps])
+        self.sched = T(self.sched64)                                   # (S, steps+1)
+        self.bound = T([p.config.divergence_bound for p in preps], torch.float64)
+        self.alive = torch.ones(S, dtype=torch.bool, device=dev)
+        self.alive_f = torch.ones(S, 1, dtype=dt, device=dev)
+        self.div_step = torch.full((S,), -1, dtype=torch.int64, device=dev)
+        self.t = torch.zeros((), dtype=torch.int64, device=dev)
+        self.opt = cfg.optimizer
+        self.muon = self.opt == "muon"
+        self.segments = self._segments(preps[0].muon_mask)
+        # data: one stream per distinct (seed, teacher rank, label noise)
+        keys = [(p.config.seed, p.config.teacher_rank, p.config.label_noise) for p in preps]
+        uniq = list(dict.fromkeys(keys))
+        first = [keys.index(k) for k in uniq]
+        self.stream = T([uniq.index(k) for k in keys], torch.int64)
+        self.identity_streams = len(uniq) == S
+        self.gen = BatchGenerator(
+            T(np.stack([preps[i].data.A1 for i in first])),
+            T(np.stack([preps[i].data.A2 for i in first])),
+            T([preps[i].config.seed for i in first], torch.int64),
+            T([preps[i].config.label_noise for i in first], torch.float64),
+            self.b, self.task_cls)
+        self.Xte = T(np.stack([p.data.X_test for p in preps]))
+        self.Tte = T(np.stack([p.data.T_test for p in preps]))
+        # diagnostics
+        self.log_steps = preps[0].log_steps
+        self.mats = [int(p) for p in lay.matrices]
+        Tn, M = self.log_steps.size, len(self.mats)
+        self.A = len(activation_names(lay))
+        nan = float("nan")
+        f64 = dict(dtype=torch.float64, device=dev)
+        self.out_loss = torch.full((S, 2, Tn), nan, **f64)
+        self.out_mat = torch.full((S, N_METRICS, M, Tn), nan, **f64)
+        self.out_act = torch.full((S, self.A, Tn), nan, **f64)
+        pv = np.stack([p.pvec0 for p in preps])
+        self.pvec, o = [], 0
+        for p in self.mats:
+            c = int(lay.cols[p])
+            self.pvec.append(T(pv[:, o:o + c]))
+            o += c
+        self.prev = [torch.zeros_like(self.W[p]) for p in self.mats]
+        self.graphs = {}
+        self.fused_cpu = dev.type == "cpu"   # numba optimizer on CPU; torch ops elsewhere
+        if self.fused_cpu:  # numpy views (shared memory) for the fused CPU optimizer
+            hy = np.ascontiguousarray(hyper, dtype=np.float64)
+            self._np = dict(theta=self.theta.numpy(), grad=self.grad.numpy(), m=self.m.numpy(),
+                            v=self.v.numpy(), lr=self.lr_el.numpy(), wd=self.wd_el.numpy(),
+                            mu=hy[:, 0].copy(), b1=hy[:, 1].copy(), b2=hy[:, 2].copy(),
+                            eps=hy[:, 3].copy(), indep=self.indep.view(-1).numpy().copy())
+
+    # ------------------------------------------------------------------ helpers
+    def _view(self, buf, p):
+        o, r, c = self.offs[p]
+        return buf[:, o:o + r * c].view(self.S, r, c)
+
+    def _segments(self, muon_mask):
+        """[(start, stop, kind)] of the flat buffer: kind "muon" for one hidden matrix under
+        Muon, else the optimizer's elementwise rule over a run of parameters."""
+        if not self.muon:
+            rule = "lion" if self.opt == "signsgd" else self.opt  # signSGD = Lion, β = 0
+            return [(0, self.theta.shape[1], rule)]
+        segs = []
+        for p, (o, r, c) in enumerate(self.offs):
+            kind = "muon" if muon_mask[p] else "adamw"
+            if segs and kind == "adamw" and segs[-1][2] == "adamw" and segs[-1][1] == o:
+                segs[-1] = (segs[-1][0], o + r * c, "adamw")
+            else:
+                segs.append((o, o + r * c, kind if kind == "adamw" else ("muon", p)))
+        return segs
+
+    def _norm(self, x):
+        if self.layer:
+            x = x - x.mean(dim=2, keepdim=True)
+        r = torch.rsqrt((x * x).mean(dim=2, keepdim=True) + self.norm_eps)
+        return x * r, r
+
+    def _norm_back(self, d, xh, r):
+        out = d - xh * (d * xh).mean(dim=2, keepdim=True)
+        if self.layer:
+            out = out - d.mean(dim=2, keepdim=True)
+        return out * r
+
+    def _act(self, a):
+        if self.gelu:
+            return 0.5 * a * (1.0 + torch.erf(a * _INV_SQRT2))
+        return torch.relu(a)
+
+    def _act_grad(self, a):
+        if self.gelu:
+            return 0.5 * (1.0 + torch.erf(a * _INV_SQRT2)) + a * _INV_SQRT2PI * torch.exp(-0.5 * a * a)
+        return (a > 0).to(a.dtype)
+
+    def _vec(self, p):
+        return self.W[p][:, :, 0].unsqueeze(1)  # (S, 1, r) for broadcasting over rows
+
+    # ------------------------------------------------------------------ network
+    def forward(self, X):
+        """Forward pass on X (S, b, k); returns (Y, cache)."""
+        lay, W, m = self.lay, self.W, self.mult
+        c = {"X": X}
+        h = torch.bmm(X, W[lay.emb].transpose(1, 2)).mul_(m[lay.emb])
+        H = [h]
+        blocks = lay.blocks
+        if self.linear:
+            for l in range(self.L):
+                p = int(blocks[l, B_W1])
+                h = torch.bmm(h, W[p].transpose(1, 2)).mul_(m[p])
+                H.append(h)
+        else:
+            Zh, Z, Rz, A1, Sx, A2, Oh, Ro, O = ([] for _ in range(9))
+            for l in range(self.L):
+                p1, p2 = int(blocks[l, B_W1]), int(blocks[l, B_W2])
+                if self.pre:
+                    zh, r = self._norm(h)
+                    pg = int(blocks[l, B_GPRE])
+                    z = zh * (m[pg] * self._vec(pg)) if pg >= 0 else zh
+                else:
+                    zh, r, z = None, None, h
+                a1 = torch.bmm(z, W[p1].transpose(1, 2)).mul_(m[p1])
+                pb = int(blocks[l, B_B1])
+                if pb >= 0:
+                    a1 = a1 + m[pb] * self._vec(pb)
+                s = self._act(a1)
+                a2 = torch.bmm(s, W[p2].transpose(1, 2)).mul_(m[p2])
+                pb = int(blocks[l, B_B2])
+                if pb >= 0:
+                    a2 = a2 + m[pb] * self._vec(pb)
+                if self.post:
+                    oh, ro = self._norm(a2)
+                    pg = int(blocks[l, B_GPOST])
+                    o = oh * (m[pg] * self._vec(pg)) if pg >= 0 else oh
+                else:
+                    oh, ro, o = None, None, a2
+                h = h + self.beta * o
+                for lst, val in zip((Zh, Z, Rz, A1, Sx, A2, Oh, Ro, O),
+                                    (zh, z, r, a1, s, a2, oh, ro, o)):
+                    lst.append(val)
+                H.append(h)
+            c.update(Zh=Zh, Z=Z, Rz=Rz, A1=A1, S=Sx, A2=A2, Oh=Oh, Ro=Ro, O=O)
+        c["H"] = H
+        Y = torch.bmm(h, W[lay.readout].transpose(1, 2)).mul_(m[lay.readout])
+        c["Y"] = Y
+        return Y, c
+
+    def loss(self, Y, T, want_grad=True):
+        """(loss (S,) float64, dL/dY or None)."""
+        b, out = Y.shape[1], Y.shape[2]
+        if self.task_cls:
+            mx = Y.max(dim=2, keepdim=True).values
+            lse = mx + torch.log(torch.exp(Y - mx).sum(dim=2, keepdim=True))
+            L = (T * (lse - Y)).to(torch.float64).sum(dim=(1, 2)) / b
+            dY = (torch.exp(Y - lse) - T) / b if want_grad else None
+            return L, dY
+        e = Y - T
+        L = (e * e).to(torch.float64).sum(dim=(1, 2)) / (b * out)
+        return L, (e * (2.0 / (b * out)) if want_grad else None)
+
+    def backward(self, c, dY):
+        lay, W, G, m = self.lay, self.W, self.G, self.mult
+        H = c["H"]
+        ro = lay.readout
+        torch.mul(torch.bmm(dY.transpose(1, 2), H[-1]), m[ro], out=G[ro])
+        dh = torch.bmm(dY, W[ro]).mul_(m[ro])
+        blocks = lay.blocks
+        for l in range(self.L - 1, -1, -1):
+            if self.linear:
+                p = int(blocks[l, B_W1])
+                torch.mul(torch.bmm(dh.transpose(1, 2), H[l]), m[p], out=G[p])
+                dh = torch.bmm(dh, W[p]).mul_(m[p])
+                continue
+            p1, p2 = int(blocks[l, B_W1]), int(blocks[l, B_W2])
+            d = self.beta * dh
+            if self.post:
+                pg = int(blocks[l, B_GPOST])
+                oh = c["Oh"][l]
+                if pg >= 0:
+                    torch.mul((d * oh).sum(dim=1), m[pg][:, 0], out=G[pg][:, :, 0])
+                    d = d * (m[pg] * self._vec(pg))
+                da2 = self._norm_back(d, oh, c["Ro"][l])
+            else:
+                da2 = d
+            torch.mul(torch.bmm(da2.transpose(1, 2), c["S"][l]), m[p2], out=G[p2])
+            pb = int(blocks[l, B_B2])
+            if pb >= 0:
+                torch.mul(da2.sum(dim=1), m[pb][:, 0], out=G[pb][:, :, 0])
+            gs = torch.bmm(da2, W[p2]).mul_(m[p2])
+            a1 = c["A1"][l]
+            gs = gs * self._act_grad(a1) if self.gelu else torch.ops.aten.threshold_backward(gs, a1, 0.0)
+            torch.mul(torch.bmm(gs.transpose(1, 2), c["Z"][l]), m[p1], out=G[p1])
+            pb = int(blocks[l, B_B1])
+            if pb >= 0:
+                torch.mul(gs.sum(dim=1), m[pb][:, 0], out=G[pb][:, :, 0])
+            dz = torch.bmm(gs, W[p1]).mul_(m[p1])
+            if self.pre:
+                pg = int(blocks[l, B_GPRE])
+                zh = c["Zh"][l]
+                if pg >= 0:
+                    torch.mul((dz * zh).sum(dim=1), m[pg][:, 0], out=G[pg][:, :, 0])
+                    dz = dz * (m[pg] * self._vec(pg))
+                dz = self._norm_back(dz, zh, c["Rz"][l])
+            dh = dh + dz
+        e = lay.emb
+        torch.mul(torch.bmm(dh.transpose(1, 2), c["X"]), m[e], out=G[e])
+
+    # ------------------------------------------------------------------ optimizer
+    def opt_step(self, t):
+        """Update t (t: 0-d int64 tensor) of every member; diverged members get lr = decay = 0."""
+        if self.fused_cpu:
+            return self._opt_step_cpu(int(t))
+        s = self.sched.index_select(1, t.view(1)) * self.alive_f          # (S, 1)
+        tp1 = (t + 1).to(torch.float64)
+        ibc1 = (1.0 / (1.0 - self.b1_64 ** tp1)).to(self.dt)
+        ibc2 = (1.0 / (1.0 - self.b2_64 ** tp1)).to(self.dt)
+        for a, z, kind in self.segments:
+            th, g, mm, vv = (x[:, a:z] for x in (self.theta, self.grad, self.m, self.v))
+            lr = self.lr_el[:, a:z] * s
+            wd = self.wd_el[:, a:z]
+            if kind == "adam":
+                g = g + wd * th
+                mm.mul_(self.b1).add_((1.0 - self.b1) * g)
+                vv.mul_(self.b2).add_((1.0 - self.b2) * g * g)
+                th.sub_((lr * ibc1) * mm / (torch.sqrt(vv * ibc2) + self.eps))
+                continue
+            keep = 1.0 - wd * torch.where(self.indep, s, lr)
+            if kind == "sgd":
+                mm.mul_(self.mu).add_(g)
+                th.mul_(keep).sub_(lr * mm)
+            elif kind == "lion":
+                u = torch.sign(self.b1 * mm + (1.0 - self.b1) * g)
+                mm.mul_(self.b2).add_((1.0 - self.b2) * g)
+                th.mul_(keep).sub_(lr * u)
+            elif kind == "adamw":
+                mm.mul_(self.b1).add_((1.0 - self.b1) * g)
+                vv.mul_(self.b2).add_((1.0 - self.b2) * g * g)
+                th.mul_(keep).sub_((lr * ibc1) * mm / (torch.sqrt(vv * ibc2) + self.eps))
+            else:
+                self._muon(kind[1], th, g, mm, lr, keep)
+
+    def _muon(self, p, th, g, mm, lr, keep):
+        """Muon on hidden matrix p: Nesterov momentum, Newton–Schulz in float64."""
+        _, r, c = self.offs[p]
+        mm.mul_(self.mu).add_(g)
+        U = newton_schulz((g + self.mu * mm).view(self.S, r, c))
+        th.mul_(keep).sub_(lr * U.reshape(self.S, r * c).to(self.dt))
+
+    def _opt_step_cpu(self, t):
+        """CPU: one fused numba pass per segment (see :mod:`.cpu_opt`)."""
+        from mupsim.sim.ensemble.cpu_opt import RULES, opt_segment
+        h = self._np
+        alive = self.alive.numpy()
+        sched = self.sched64[:, t] * alive
+        ibc1 = 1.0 / (1.0 - h["b1"] ** (t + 1))
+        ibc2 = 1.0 / (1.0 - h["b2"] ** (t + 1))
+        for a, z, kind in self.segments:
+            if isinstance(kind, str):
+                opt_segment(h["theta"], h["grad"], h["m"], h["v"], h["lr"], h["wd"], a, z,
+                            RULES[kind], sched, h["indep"], h["mu"], h["b1"], h["b2"],
+                            h["eps"], ibc1, ibc2)
+                continue
+            s = torch.as_tensor(sched, dtype=self.dt).view(-1, 1)
+            th, g, mm = (x[:, a:z] for x in (self.theta, self.grad, self.m))
+            lr = self.lr_el[:, a:z] * s
+            keep = 1.0 - self.wd_el[:, a:z] * torch.where(self.indep, s, lr)
+            self._muon(kind[1], th, g, mm, lr, keep)
+
+    # ------------------------------------------------------------------ steps
+    def _batch(self):
+        X, T = self.gen(self.t)
+        if not self.identity_streams:
+            X, T = X.index_select(0, self.stream), T.index_select(0, self.stream)
+        return X, T
+
+    def _check(self, L):
+        """Divergence check at the current step; updates alive / div_step."""
+        bad = self.alive & ~(torch.isfinite(L) & (L <= self.bound))
+        self.div_step.copy_(torch.where(bad, self.t, self.div_step))
+        self.alive &= ~bad
+        self.alive_f.copy_(self.alive.to(self.dt).view(-1, 1))
+
+    def plain_step(self, save_prev=False):
+        """One step with no diagnostics (t < steps); advances self.t."""
+        X, T = self._batch()
+        Y, c = self.forward(X)
+        L, dY = self.loss(Y, T)
+        self._check(L)
+        self.backward(c, dY)
+        if save_prev:
+            for i, p in enumerate(self.mats):
+                self.prev[i].copy_(self.W[p])
+        self.opt_step(self.t)
+        self.t += 1
+
+    def log_step(self, li: int, tt: int):
+        """Step tt (= self.t), logged in column li; the update too if tt < steps."""
+        X, T = self._batch()
+        Y, c = self.forward(X)
+        last = tt == self.steps
+        L, dY = self.loss(Y, T, want_grad=not last)
+        self._check(L)
+        self._diagnostics(li, tt, X, L, c)
+        if last:
+            return
+        self.backward(c, dY)
+        if li + 1 < self.log_steps.size and self.log_steps[li + 1] == tt + 1:
+            for i, p in enumerate(self.mats):
+                self.prev[i].copy_(self.W[p])
+        self.opt_step(self.t)
+        self.t += 1
+
+    # ------------------------------------------------------------------ diagnostics
+    def _eval_test(self):
+        n = self.Xte.shape[1]
+        tot = torch.zeros(self.S, dtype=torch.float64, device=self.dev)
+        for a in range(0, n, EVAL_CHUNK):
+            z = min(a + EVAL_CHUNK, n)
+            Y, _ = self.forward(self.Xte[:, a:z])
+            tot += self.loss(Y, self.Tte[:, a:z], want_grad=False)[0] * (z - a)
+        return tot / n
+
+    def _diagnostics(self, li, tt, X, L, c):
+        lay, m = self.lay, self.mult
+        ok = self.alive
+        f = torch.float64
+
+        def rms(x):
+            x = x.to(f)
+            return torch.sqrt((x * x).mean(dim=tuple(range(1, x.dim()))))
+
+        def put(dst, val):
+            dst.copy_(torch.where(ok, val, torch.nan))
+
+        put(self.out_loss[:, 0, li], L)
+        if self.Xte.shape[1]:
+            put(self.out_loss[:, 1, li], self._eval_test())
+        H, Y = c["H"], c["Y"]
+        gains = {lay.emb: rms(H[0]) / rms(X), lay.readout: rms(Y) / rms(H[-1])}
+        acts = [rms(H[0])]
+        blocks = lay.blocks
+        for l in range(self.L):
+            if self.linear:
+                gains[int(blocks[l, B_W1])] = rms(H[l + 1]) / rms(H[l])
+                acts.append(rms(H[l + 1]))
+                continue
+            p1, p2 = int(blocks[l, B_W1]), int(blocks[l, B_W2])
+            a1, a2 = c["A1"][l], c["A2"][l]
+            pb = int(blocks[l, B_B1])
+            gains[p1] = rms(a1 - m[pb] * self._vec(pb) if pb >= 0 else a1) / rms(c["Z"][l])
+            pb = int(blocks[l, B_B2])
+            gains[p2] = rms(a2 - m[pb] * self._vec(pb) if pb >= 0 else a2) / rms(c["S"][l])
+            acts += [rms(c["Z"][l]), rms(a1), rms(c["S"][l]), rms(a2), rms(c["O"][l]),
+                     rms(H[l + 1])]
+        acts.append(rms(Y))
+        put(self.out_act[:, :, li].T, torch.stack(acts))
+        s64 = torch.as_tensor(self.sched64[:, tt], dtype=f, device=self.dev)
+        iters = 100 if li == 0 else 20
+        for mi, p in enumerate(self.mats):
+            w = self.W[p]
+            r = rms(w)
+            vals = [r, power_iteration(w, self.pvec[mi], iters), gains[p]]
+            if tt > 0:
+                vals += list(update_geometry(self.prev[mi], w))
+            else:
+                vals += [torch.full_like(r, torch.nan)] * 4
+            lr = torch.as_tensor(self.p_lr64[:, p], dtype=f, device=self.dev)
+            vals.append(lr * s64 / (r * r))
+            put(self.out_mat[:, :, mi, li].T, torch.stack(vals))
+
+    # ------------------------------------------------------------------ driver
+    def train(self, graphs: bool | None = None, graph_steps: int = GRAPH_STEPS):
+        """Run all steps. ``graphs``: replay plain steps (no log, no saved copy) from CUDA
+        graphs of ``graph_steps`` and of 1 step (default: on CUDA)."""
+        if graphs is None:
+            graphs = self.dev.type == "cuda"
+        logs = {int(s): i for i, s in enumerate(self.log_steps)}
+        # plain[t]: step t has no diagnostics and saves no copy
+        plain = [t < self.steps and t not in logs and (t + 1) not in logs
+                 for t in range(self.steps + 1)]
+        t = 0
+        while t <= self.steps:
+            if t in logs:
+                self.log_step(logs[t], t)
+                if not bool(self.alive.any()):
+                    break
+                t += 1
+                continue
+            if graphs and plain[t] and t >= 3:   # a few eager steps first (warm-up)
+                k = graph_steps if all(plain[t:t + graph_steps]) else 1
+                self._graph(k).replay()
+                t += k
+                continue
+            self.plain_step(save_prev=not plain[t])
+            t += 1
+        if self.dev.type == "cuda":
+            torch.cuda.synchronize(self.dev)
+
+    def _graph(self, k):
+        """CUDA graph of k plain steps (captured on first use; capture records without
+        executing, so the state is unchanged until the first replay)."""
+        g = self.graphs.get(k)
+        if g is None:
+            torch.cuda.synchronize(self.dev)
+            g = torch.cuda.CUDAGraph()
+            saved_t = self.t.clone()
+            with torch.cuda.graph(g):
+                for _ in range(k):
+                    self.plain_step()
+            self.t.copy_(saved_t)
+            self.graphs[k] = g
+        return g
+
+    def spectra(self):
+        """{name: (S, min(r, c)) float64 numpy} singular values at the end (NaN if diverged)."""
+        out = {}
+        ok = (self.div_step < 0).cpu().numpy()
+        for p in self.mats:
+            W = self.W[p].to(torch.float64)
+            fin = torch.isfinite(W).flatten(1).all(dim=1).cpu().numpy() & ok
+            sv = np.full((self.S, min(W.shape[1:])), np.nan)
+            if fin.any():
+                idx = torch.as_tensor(np.flatnonzero(fin), device=self.dev)
+                sv[fin] = torch.linalg.svdvals(W.index_select(0, idx)).cpu().numpy()
+            out[self.lay.names[p]] = sv
+        return out
+
+
+# ---------------------------------------------------------------------- batched pieces
+def newton_schulz(G):
+    """Batched quintic Newton–Schulz (float64) of G (S, r, c); the numba loop's NS5."""
+    a, b, c = NS_COEFFS
+    X = G.to(torch.float64)
+    tr = X.shape[1] > X.shape[2]
+    if tr:
+        X = X.transpose(1, 2)
+    X = X / (torch.sqrt((X * X).sum(dim=(1, 2), keepdim=True)) + 1e-7)
+    for _ in range(NS_STEPS):
+        A = torch.bmm(X, X.transpose(1, 2))
+        B = b * A + c * torch.bmm(A, A)
+        X = a * X + torch.bmm(B, X)
+    return X.transpose(1, 2) if tr else X
+
+
+def power_iteration(W, v, iters):
+    """Top singular value of each W[s] (S, r, c), warm-started from v (S, c), updated in
+    place; the numba ``power_iteration`` batched (zero/non-finite starts reset to ones)."""
+    nv = torch.linalg.vector_norm(v.to(torch.float64), dim=1, keepdim=True)
+    bad = (nv == 0) | ~torch.isfinite(nv)
+    x = torch.where(bad, torch.ones_like(v), v)
+    x = x / torch.where(bad, math.sqrt(v.shape[1]), nv).to(v.dtype)
+    Wt = W.transpose(1, 2)
+    for _ in range(iters):
+        u = torch.bmm(W, x.unsqueeze(2))
+        y = torch.bmm(Wt, u).squeeze(2)
+        ny = torch.linalg.vector_norm(y.to(torch.float64), dim=1, keepdim=True)
+        x = y / torch.where(ny == 0, 1.0, ny).to(y.dtype)
+    v.copy_(x)
+    u = torch.bmm(W, x.unsqueeze(2)).squeeze(2)
+    return torch.linalg.vector_norm(u.to(torch.float64), dim=1)
+
+
+def update_geometry(w_prev, w):
+    """(update_rms, rel_update, angular_update, cos_w_update) per member, float64."""
+    a = w_prev.flatten(1).to(torch.float64)
+    c = w.flatten(1).to(torch.float64)
+    d = c - a
+    dd, pp, ww = (d * d).sum(1), (a * a).sum(1), (c * c).sum(1)
+    pw, pd = (a * c).sum(1), (a * d).sum(1)
+    nan = torch.full_like(dd, torch.nan)
+    upd = torch.sqrt(dd / a.shape[1])
+    rel = torch.where(pp > 0, torch.sqrt(dd / pp), nan)
+    cw = torch.where((pp > 0) & (ww > 0), pw / torch.sqrt(pp * ww), nan).clamp(-1.0, 1.0)
+    ang = torch.acos(cw)
+    cu = torch.where((pp > 0) & (dd > 0), pd / torch.sqrt(pp * dd), nan)
+    return upd, rel, ang, cu

@@ -1,0 +1,185 @@
+"""Size limits of a simulation, checked before anything is allocated.
+
+:class:`~mupsim.sim.config.SimConfig` calls :func:`check` on construction, so ``run()``,
+``mupsim simulate`` and ``mupsim sweep`` all refuse an oversized run the same way (a
+:class:`~mupsim.errors.MupsimError`; exit 2 on the command line) before any array exists.
+
+Stated limits:
+
+* ``MAX_BYTES``: the peak memory of one run as estimated by :func:`estimate_bytes`, 8 GiB
+  unless the environment variable ``MUPSIM_MAX_BYTES`` says otherwise (bytes, or a number
+  with a K/M/G/T suffix, powers of 1024: ``MUPSIM_MAX_BYTES=64G``).
+* ``MAX_STEPS`` = 10^8 optimizer steps (~3 h at width 64 on one core).
+* ``MAX_LOGS`` = 1,000 logged steps (``n_logs``; choosing them is quadratic in their number).
+* ``MAX_SEED`` = 2^63 − 1 (seeds are 0..2^63−1: the compiled loop takes them as int64).
+* ``MAX_SWEEP_CONFIGS`` = 100,000 configurations in one sweep spec, counted before expanding.
+
+:func:`estimate_bytes` counts, in Python integers (no overflow, no allocation), every array a
+run holds at its peak: the flat parameter buffer and its copies (float64 init, grad, two
+optimizer moments, the pre-update copy of the matrices), two forward/backward workspaces,
+the batch, the teacher and the held-out/training sets (with their generation scratch), the
+logs, the Muon Newton–Schulz temporaries and the final SVD. It is an upper estimate (all
+parts added) of what the run allocates, not counting the ~200 MiB of the Python process with
+numpy and the compiled kernels loaded. Measured 2026-11-23 (peak RSS during ``run`` minus RSS
+before it): width 1024 125 MiB (estimate 164), width 2048 441 (599), width 512 depth 8
+ffn_ratio 4 batch 512 1243 (1386), n_train 2·10^5 + n_test 10^5 137 (142), Muon width 1024
+174 (220). Code adding SimConfig fields that allocate should add their arrays here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from mupsim.errors import MupsimError
+
+DEFAULT_MAX_BYTES = 8 * 1024 ** 3
+MAX_STEPS = 10 ** 8
+MAX_LOGS = 1000
+MAX_SEED = 2 ** 63 - 1
+MAX_SWEEP_CONFIGS = 100_000
+ENV_MAX_BYTES = "MUPSIM_MAX_BYTES"
+
+_SUFFIX = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
+
+
+def max_bytes() -> int:
+    """The memory limit of one run: ``MUPSIM_MAX_BYTES`` if set (e.g. ``64G``), else 8 GiB."""
+    text = os.environ.get(ENV_MAX_BYTES, "").strip()
+    if not text:
+        return DEFAULT_MAX_BYTES
+    m = re.fullmatch(r"([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([KMGT]?)(?:I?B)?", text.upper())
+    value = float(m.group(1)) * _SUFFIX[m.group(2)] if m else 0.0
+    if not 1 <= value < 2 ** 80:
+        raise MupsimError(f"{ENV_MAX_BYTES}={text!r} is not a memory size; allowed: a positive "
+                          f"number of bytes, optionally with a K, M, G or T suffix (e.g. 64G)")
+    return int(value)
+
+
+def gib(nbytes: int) -> str:
+    """``nbytes`` as a short human-readable size (powers of 1024)."""
+    for unit, size in (("TiB", 1024 ** 4), ("GiB", 1024 ** 3), ("MiB", 1024 ** 2)):
+        if nbytes >= size:
+            whole = nbytes // size
+            if whole >= 10 ** 6:  # beyond float range possibly: order of magnitude only
+                return f"10^{len(str(whole)) - 1} {unit}"
+            return f"{nbytes / size:.3g} {unit}"
+    return f"{nbytes / 1024:.3g} KiB"
+
+
+def matrix_shapes(config) -> list[tuple[int, int, str, int]]:
+    """(rows, cols, layer class, count) of the matrices, as
+    :func:`mupsim.sim.layout.build_layout` lays them out (Python integers, no per-block list:
+    safe and fast for any size)."""
+    n, k, out, L, r = (config.width, config.input_dim, config.output_dim, config.depth,
+                       config.ffn_ratio)
+    if config.model == "linear":
+        hidden = [(n, n, "hidden", L)]
+    else:
+        hidden = [(r * n, n, "hidden", L), (n, r * n, "hidden", L)]
+    return [(n, k, "embedding", 1)] + hidden + [(out, n, "readout", 1)]
+
+
+def n_vector_params(config) -> int:
+    """Number of entries of the biases and norm gains (see layout)."""
+    if config.model == "linear":
+        return 0
+    n, L, r = config.width, config.depth, config.ffn_ratio
+    size = L * (r * n + n) if config.bias else 0
+    if config.norm_gain and config.norm != "none":
+        per_block = n * ((config.norm_position in ("pre", "both"))
+                         + (config.norm_position in ("post", "both")))
+        size += L * per_block
+    return size
+
+
+def n_params(config) -> int:
+    """Entries of the flat parameter buffer (equals ``build_layout(config).size``)."""
+    return sum(a * b * m for a, b, _, m in matrix_shapes(config)) + n_vector_params(config)
+
+
+def estimate_bytes(config) -> int:
+    """Upper estimate of the peak memory (bytes) of ``run(config)``; see module docstring."""
+    c = config
+    s = 8 if c.dtype == "float64" else 4
+    mats = matrix_shapes(c)
+    pm = sum(a * bb * m for a, bb, _, m in mats)
+    p = pm + n_vector_params(c)
+    n_mats = sum(m for *_, m in mats)
+    n, k, out, L, r, b = c.width, c.input_dim, c.output_dim, c.depth, c.ffn_ratio, c.batch_size
+    tw = c.teacher_width
+    rn = r * n
+    # parameters: float64 init + theta0 + working theta + grad + 2 moments + pre-update copy
+    total = 8 * p + 5 * s * p + s * pm
+    # two workspaces (train, evaluation): kernels.model.ws_size
+    ws = ((L + 1) * b * n + 2 * L * b * n + 2 * L * b + 2 * L * b * rn + 2 * L * b * n
+          + 2 * b * out + 3 * b * n + 2 * b * rn)
+    total += 2 * s * ws
+    # batch, teacher (float64 then cast), data sets and their generation scratch
+    rank = c.teacher_rank or 0
+    total += s * b * (k + out + tw)
+    total += (8 + s) * (tw * k + out * tw) + 8 * rank * (tw + k)
+    n_train = c.n_train or 0
+    total += s * (c.n_test + n_train) * (k + out) + s * max(c.n_test, n_train) * tw + 8 * n_train
+    # logs: losses, 8 metrics per matrix, activation sites, the log schedule itself
+    T = min(c.n_logs, c.steps + 1)
+    sites = (L + 2) if c.model == "linear" else (6 * L + 2)
+    total += 8 * T * (2 + 8 * n_mats + sites) + 8 * 4 * T
+    # power iteration vectors and scratch
+    total += s * sum(cols * m for _, cols, _, m in mats) + s * max(a for a, *_ in mats)
+    # Muon: Newton-Schulz temporaries (float64) on the largest hidden matrix, plus its gradient
+    if c.optimizer == "muon":
+        big = max((a * bb, min(a, bb)) for a, bb, cls, _ in mats if cls == "hidden")
+        total += 8 * (3 * big[0] + 3 * big[1] ** 2) + s * big[0]
+    # final spectra: a float64 copy of the largest matrix and the SVD's workspace; the spectra
+    largest = max(a * bb for a, bb, *_ in mats)
+    total += 3 * 8 * largest + 8 * sum(min(a, bb) * m for a, bb, _, m in mats)
+    return int(total)
+
+
+def largest_width(config, limit: int | None = None) -> int:
+    """The largest width whose :func:`estimate_bytes` fits ``limit`` (default
+    :func:`max_bytes`) with every other field of ``config`` kept; 0 if none does."""
+    import dataclasses
+    import types
+
+    limit = max_bytes() if limit is None else limit
+    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+
+    def fits(w: int) -> bool:
+        return estimate_bytes(types.SimpleNamespace(**{**fields, "width": w})) <= limit
+
+    if not fits(1):
+        return 0
+    lo, hi = 1, 2
+    while fits(hi):
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
+
+
+def check(config) -> None:
+    """Raise MupsimError if ``config`` exceeds a stated limit (module docstring)."""
+    if config.steps > MAX_STEPS:
+        raise MupsimError(f"steps={config.steps} exceeds the limit of {MAX_STEPS:.0e} optimizer "
+                          f"steps; allowed: 1..{MAX_STEPS}")
+    if config.n_logs > MAX_LOGS:
+        raise MupsimError(f"n_logs={config.n_logs} exceeds the limit of {MAX_LOGS} logged steps; "
+                          f"allowed: 2..{MAX_LOGS}")
+    if config.seed > MAX_SEED:
+        raise MupsimError(f"seed={config.seed} is too large; allowed: integers 0..2^63-1 "
+                          f"({MAX_SEED})")
+    need, limit = estimate_bytes(config), max_bytes()
+    if need > limit:
+        w = largest_width(config, limit)
+        fits = (f"with the other settings unchanged, widths up to {w} fit" if w else
+                "no width fits with the other settings: reduce n_train, n_test, batch_size, "
+                "teacher_width, input_dim, output_dim, depth or n_logs")
+        raise MupsimError(
+            f"this run would need about {gib(need)} of memory (width={config.width}, "
+            f"depth={config.depth}, ffn_ratio={config.ffn_ratio}, batch_size={config.batch_size}, "
+            f"n_train={config.n_train}, n_test={config.n_test}, dtype={config.dtype}), over the "
+            f"limit of {gib(limit)}; {fits}, or raise the limit with {ENV_MAX_BYTES} (e.g. "
+            f"{ENV_MAX_BYTES}=64G)")

@@ -1,0 +1,50 @@
+"""``mupsim diagnose CKPT...``: registered by :mod:`mupsim.cli`; torch is imported only for .pt files."""
+
+from __future__ import annotations
+
+import json
+
+from mupsim.errors import MupsimError
+
+
+def _ints(text):
+    out = []
+    for t in text.split(","):
+        try:
+            v = int(t)
+        except ValueError:
+            raise MupsimError(f"--width must be comma-separated positive integers, got {text!r}") from None
+        if v <= 0:
+            raise MupsimError(f"--width must be comma-separated positive integers, got {text!r}")
+        out.append(v)
+    return out
+
+
+def _cmd_diagnose(args) -> int:
+    from mupsim.torch.diagnose import diagnose
+
+    if args.format not in ("table", "json"):
+        raise MupsimError(f"unknown format {args.format!r}; allowed: table, json")
+    widths = None if args.width is None else _ints(args.width)
+    settings = None if args.settings is None else args.settings.split(",")
+    d = diagnose(args.checkpoints, widths, settings)
+    if args.plot:
+        d.plot(args.plot)
+    if args.format == "json":
+        print(json.dumps(d.to_dict(), indent=1, allow_nan=True))
+    else:
+        print(d.table())
+    return 0
+
+
+def add_subcommands(sub) -> None:
+    p = sub.add_parser("diagnose", help="spectral diagnostic of checkpoints: sigma_max, RMS, stable rank, "
+                                        "alpha across widths and the weight-decay rule it implies")
+    p.add_argument("checkpoints", nargs="+", metavar="CKPT", help=".safetensors (no torch needed) or .pt state_dicts")
+    p.add_argument("--width", default=None, metavar="N1,N2,...",
+                   help="one width per checkpoint (default: from <stem>.mupsim.json, else inferred from shapes)")
+    p.add_argument("--settings", default=None, metavar="S1.json,...",
+                   help="one settings file per checkpoint (default: <stem>.mupsim.json when present)")
+    p.add_argument("--format", default="table", help="table (default) or json")
+    p.add_argument("--plot", default=None, metavar="FILE", help="write sigma_max and stable rank vs width (PNG)")
+    p.set_defaults(func=_cmd_diagnose)

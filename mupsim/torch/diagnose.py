@@ -1,0 +1,327 @@
+"""Fan et al.'s spectral diagnostic on checkpoints (torch-free for ``.safetensors``).
+
+Per matrix (a ≥2-D float tensor, viewed as (shape[0], rest)): the top singular value σ_max
+(randomised block power iteration, exact SVD for small matrices), RMS = ‖W‖_F/√(numel), stable
+rank ‖W‖_F²/σ_max², and, where the settings are known, σ_max/√(η_l/λ_l). Across widths, for the
+hidden matrices: α̂, the exponent of σ_max/√(η_l/λ_l) in n (Fan et al.'s quantity; σ_max/RMS when
+no settings are known — both are n^α in the steady state, RMS(W) ∝ √(η/λ)), with a bootstrap
+interval (:func:`mupsim.analysis.power_law_fit`, resampling seeds and matrices within each width),
+the stable-rank exponent, and the weight-decay rule they imply:
+``--wd-rule alignment --alignment-exponent α̂`` (λ ∝ n^(2α̂−1); α̂ = 0.75 is Fan et al.'s √n).
+
+Settings η_l, λ_l come from ``<checkpoint stem>.mupsim.json`` (written by
+:func:`mupsim.torch.save_settings`) or a ``settings=`` file per checkpoint. Memory: one tensor at
+a time in float32 (the checkpoint is memory-mapped), never the whole file and never float64.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mupsim.analysis.stats import power_law_fit
+from mupsim.errors import MupsimError
+from mupsim.torch.checkpoints import Checkpoint
+
+EXACT_SVD_MAX = 256 * 256   # below this many entries σ_max comes from a full SVD
+
+
+def sigma_max(w: np.ndarray, *, tol: float = 1e-4, max_iter: int = 200, block: int = 8, seed: int = 0) -> float:
+    """Top singular value of a 2-D array: randomised block power (subspace) iteration.
+
+    Each iteration costs two products with W (2·rows·cols·block flops, float32); the estimate is
+    the top singular value of W·Q for the current orthonormal block Q (Rayleigh–Ritz), stopped when
+    it changes by less than ``tol`` relative. A lower bound that converges from below.
+    """
+    w = np.asarray(w)
+    if w.ndim != 2:
+        raise MupsimError(f"sigma_max needs a 2-D array, got shape {w.shape}")
+    if w.size == 0:
+        return 0.0
+    if w.size <= EXACT_SVD_MAX or min(w.shape) <= block:
+        return float(np.linalg.svd(w.astype(np.float64), compute_uv=False)[0])
+    if w.shape[0] < w.shape[1]:
+        w = w.T
+    rng = np.random.default_rng(seed)
+    q = np.linalg.qr(rng.standard_normal((w.shape[1], block)).astype(w.dtype))[0]
+    prev = 0.0
+    for _ in range(max_iter):
+        z = w @ q
+        s = float(np.linalg.svd(z.astype(np.float64), compute_uv=False)[0])
+        if s == 0.0:
+            return 0.0
+        if abs(s - prev) <= tol * s:
+            return s
+        prev = s
+        q = np.linalg.qr(w.T @ z)[0]
+    return prev
+
+
+def sum_squares(w: np.ndarray, chunk: int = 1 << 22) -> float:
+    """Σ w² accumulated in float64 over chunks (no full-size float64 copy)."""
+    flat = w.reshape(-1)
+    total = 0.0
+    for i in range(0, flat.size, chunk):
+        c = flat[i:i + chunk].astype(np.float64)
+        total += float(np.dot(c, c))
+    return total
+
+
+@dataclass
+class MatrixStats:
+    checkpoint: str
+    width: int
+    name: str
+    layer: str
+    shape: tuple
+    sigma_max: float
+    rms: float
+    stable_rank: float
+    lr: float | None = None
+    wd: float | None = None
+
+    @property
+    def sigma_over_sqrt_lr_wd(self) -> float | None:
+        if self.lr is None or not self.wd or self.lr <= 0:
+            return None
+        return self.sigma_max / math.sqrt(self.lr / self.wd)
+
+    def to_dict(self) -> dict:
+        return {"checkpoint": self.checkpoint, "width": self.width, "name": self.name, "layer": self.layer,
+                "shape": list(self.shape), "sigma_max": self.sigma_max, "rms": self.rms,
+                "stable_rank": self.stable_rank, "lr": self.lr, "wd": self.wd,
+                "sigma_over_sqrt_lr_wd": self.sigma_over_sqrt_lr_wd}
+
+
+@dataclass
+class Diagnosis:
+    """Per-matrix statistics and the across-width fits."""
+
+    matrices: list
+    widths: list
+    alpha: object = None               # PowerLawFit of the pooled hidden matrices, or None
+    alpha_basis: str | None = None     # "sigma_max/sqrt(lr/wd)" or "sigma_max/rms"
+    alpha_rms: object = None           # the σ_max/RMS fit (always, when ≥ 2 widths)
+    stable_rank_fit: object = None
+    per_matrix: dict = field(default_factory=dict)   # name -> PowerLawFit (the alpha basis)
+    notes: list = field(default_factory=list)
+
+    @property
+    def implied_rule(self) -> str | None:
+        if self.alpha is None:
+            return None
+        a = min(1.0, max(0.5, self.alpha.exponent))
+        return f"--wd-rule alignment --alignment-exponent {a:.2f}"
+
+    def to_dict(self) -> dict:
+        fit = lambda f: None if f is None else f.to_dict()  # noqa: E731
+        return {"widths": self.widths, "matrices": [m.to_dict() for m in self.matrices],
+                "alpha": fit(self.alpha), "alpha_basis": self.alpha_basis, "alpha_rms": fit(self.alpha_rms),
+                "stable_rank_exponent": fit(self.stable_rank_fit),
+                "per_matrix_alpha": {k: fit(v) for k, v in self.per_matrix.items()},
+                "implied_rule": self.implied_rule, "notes": list(self.notes)}
+
+    def table(self) -> str:
+        hdr = ["width", "matrix", "class", "shape", "sigma_max", "rms", "stable_rank", "sigma/sqrt(lr/wd)"]
+        rows = []
+        for m in self.matrices:
+            r = m.sigma_over_sqrt_lr_wd
+            rows.append([str(m.width), m.name, m.layer, "×".join(map(str, m.shape)), f"{m.sigma_max:.4g}",
+                         f"{m.rms:.4g}", f"{m.stable_rank:.4g}", "—" if r is None else f"{r:.4g}"])
+        w = [max(len(x) for x in col) for col in zip(hdr, *rows)]
+        fmt = lambda r: "  ".join(x.ljust(y) for x, y in zip(r, w)).rstrip()  # noqa: E731
+        lines = [fmt(hdr), fmt(["-" * y for y in w])] + [fmt(r) for r in rows]
+        if self.per_matrix:
+            lines += ["", f"alpha per hidden matrix ({self.alpha_basis} ∝ n^alpha):"]
+            for k, f in self.per_matrix.items():
+                lines.append(f"  {k}: {f.exponent:.3f} [{f.ci[0]:.3f}, {f.ci[1]:.3f}]")
+        if self.alpha is not None:
+            a = self.alpha
+            lines += ["", f"alpha (all hidden matrices, {self.alpha_basis}): {a.exponent:.3f} "
+                          f"[{a.ci[0]:.3f}, {a.ci[1]:.3f}] (95% bootstrap over matrices/seeds)"]
+            if self.alpha_rms is not None and self.alpha_basis != "sigma_max/rms":
+                lines.append(f"alpha from sigma_max/rms: {self.alpha_rms.exponent:.3f} "
+                             f"[{self.alpha_rms.ci[0]:.3f}, {self.alpha_rms.ci[1]:.3f}]")
+            if self.stable_rank_fit is not None:
+                s = self.stable_rank_fit
+                lines.append(f"stable-rank exponent: {s.exponent:.3f} [{s.ci[0]:.3f}, {s.ci[1]:.3f}]")
+            lines.append(f"implied weight-decay rule: {self.implied_rule}   (lambda ∝ n^{2 * min(1, max(0.5, a.exponent)) - 1:.2f})")
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def plot(self, path) -> None:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        hidden = [m for m in self.matrices if m.layer == "hidden"] or self.matrices
+        use_settings = self.alpha_basis == "sigma_max/sqrt(lr/wd)"
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        names = sorted({m.name for m in hidden})
+        for nm in names:
+            ms = sorted((m for m in hidden if m.name == nm), key=lambda m: m.width)
+            y = [(m.sigma_over_sqrt_lr_wd if use_settings else m.sigma_max / m.rms) for m in ms]
+            axes[0].loglog([m.width for m in ms], y, "o-", alpha=0.6, label=nm if len(names) <= 12 else None)
+            axes[1].loglog([m.width for m in ms], [m.stable_rank for m in ms], "o-", alpha=0.6)
+        if self.alpha is not None:
+            n = np.array(self.widths, float)
+            axes[0].loglog(n, self.alpha.predict(n), "k--", lw=2,
+                           label=f"alpha = {self.alpha.exponent:.2f} [{self.alpha.ci[0]:.2f}, {self.alpha.ci[1]:.2f}]")
+        axes[0].set(xlabel="width n", ylabel=self.alpha_basis or "sigma_max/rms", title="top singular value")
+        axes[1].set(xlabel="width n", ylabel="stable rank ‖W‖_F²/σ_max²", title="stable rank")
+        axes[0].legend(fontsize=6)
+        fig.tight_layout()
+        tmp = os.fspath(path) + ".tmp.png"
+        fig.savefig(tmp, dpi=120)
+        plt.close(fig)
+        os.replace(tmp, path)
+
+
+def _sidecar(path):
+    stem = os.path.splitext(os.fspath(path))[0]
+    return stem + ".mupsim.json"
+
+
+def _load_settings(path):
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MupsimError(f"cannot read settings {path!r}: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("params"), dict):
+        raise MupsimError(f"settings {path!r} must be JSON with a 'params' object (mupsim.torch.save_settings)")
+    return doc
+
+
+def _matrix(ck, name):
+    shape = ck.shape(name)
+    return len(shape) >= 2 and min(shape[0], math.prod(shape[1:])) > 1
+
+
+def _infer_width(shapes):
+    """The most common dimension size among the hidden matrices' dimensions (ties: the smaller)."""
+    c = Counter(d for s in shapes for d in (s[0], math.prod(s[1:])))
+    if not c:
+        return None
+    best = max(c.values())
+    return min(d for d, k in c.items() if k == best)
+
+
+def _pooled_fit(widths, values_by_name, n_boot, seed):
+    """Fit log values normalised per matrix (mean log over its runs removed): a common exponent."""
+    ws, ys = [], []
+    for name, pairs in values_by_name.items():
+        good = [(w, v) for w, v in pairs if v is not None and v > 0 and math.isfinite(v)]
+        if len({w for w, _ in good}) < 2:
+            continue
+        mu = np.mean([math.log(v) for _, v in good])
+        for w, v in good:
+            ws.append(w)
+            ys.append(math.exp(math.log(v) - mu))
+    if len(set(ws)) < 2:
+        return None
+    return power_law_fit(ws, ys, n_boot=n_boot, seed=seed)
+
+
+def diagnose(paths, widths=None, settings=None, *, tol: float = 1e-4, n_boot: int = 2000,
+             seed: int = 0, progress=None) -> Diagnosis:
+    """Spectral diagnostic of the matrices in ``paths`` (one checkpoint per width and seed).
+
+    ``widths``: one integer per checkpoint (default: the settings file's ``width``, else the most
+    common dimension of the checkpoint's hidden matrices). ``settings``: one settings JSON path (or
+    None) per checkpoint (default: ``<stem>.mupsim.json`` when it exists). Hidden matrices are those
+    the settings call ``hidden``, else those whose two dimensions both differ across checkpoints.
+    """
+    paths = [os.fspath(p) for p in paths]
+    if not paths:
+        raise MupsimError("diagnose needs at least one checkpoint")
+    if widths is not None and len(widths) != len(paths):
+        raise MupsimError(f"give one width per checkpoint: {len(paths)} checkpoints, {len(widths)} widths")
+    if settings is not None and len(settings) != len(paths):
+        raise MupsimError(f"give one settings file per checkpoint: {len(paths)} checkpoints, {len(settings)} files")
+    cks = [Checkpoint(p) for p in paths]
+    docs = []
+    for i, p in enumerate(paths):
+        s = settings[i] if settings is not None else (_sidecar(p) if os.path.isfile(_sidecar(p)) else None)
+        docs.append(_load_settings(s) if s else None)
+    common = [n for n in cks[0].names if all(n in c.names for c in cks) and all(_matrix(c, n) for c in cks)]
+    if not common:
+        raise MupsimError("no ≥2-D float tensor with the same name is present in every checkpoint")
+
+    def flat(shape):
+        return (shape[0], math.prod(shape[1:]))
+
+    def layer_of(i, name):
+        d = docs[i]
+        if d is not None and name in d["params"]:
+            return d["params"][name].get("layer", "?")
+        if len(cks) > 1:
+            shapes = {flat(c.shape(name)) for c in cks}
+            rows = {s[0] for s in shapes}
+            cols = {s[1] for s in shapes}
+            # a raw checkpoint does not say which dimension is fan-in (nn.Embedding stores
+            # (vocab, n), nn.Linear (out, in)): one growing dimension is embedding or readout
+            grows = (len(rows) > 1) + (len(cols) > 1)
+            return ("fixed", "embedding|readout", "hidden")[grows]
+        return "?"
+
+    ws = []
+    for i, ck in enumerate(cks):
+        if widths is not None:
+            w = widths[i]
+        elif docs[i] is not None and docs[i].get("width"):
+            w = docs[i]["width"]
+        else:
+            hid = [ck.shape(n) for n in common if layer_of(i, n) == "hidden"] or [ck.shape(n) for n in common]
+            w = _infer_width(hid)
+        if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w <= 0:
+            raise MupsimError(f"width of {paths[i]!r} must be a positive integer, got {w!r}")
+        ws.append(int(w))
+    mats, notes = [], []
+    for i, ck in enumerate(cks):
+        for name in common:
+            arr = ck.get(name)
+            if arr is None:
+                continue
+            w2 = arr.reshape(flat(arr.shape))
+            ss = sum_squares(w2)
+            smax = sigma_max(w2, tol=tol, seed=seed)
+            lr = wd = None
+            d = docs[i]
+            if d is not None and name in d["params"]:
+                lr, wd = d["params"][name].get("lr"), d["params"][name].get("wd")
+            mats.append(MatrixStats(paths[i], ws[i], name, layer_of(i, name), tuple(arr.shape), smax,
+                                    math.sqrt(ss / arr.size), (ss / smax ** 2) if smax > 0 else float("nan"), lr, wd))
+            del arr, w2
+            if progress is not None:
+                progress(paths[i], name)
+    diag = Diagnosis(mats, sorted(set(ws)), notes=notes)
+    if len(set(ws)) < 2:
+        notes.append("one width only: no exponent can be fitted (give checkpoints at ≥ 2 widths)")
+        return diag
+    hidden = [m for m in mats if m.layer == "hidden"]
+    if not hidden:
+        notes.append("no hidden matrix found (none has both dimensions growing with width)")
+        return diag
+    by = lambda f: {n: [(m.width, f(m)) for m in hidden if m.name == n] for n in dict.fromkeys(m.name for m in hidden)}  # noqa: E731
+    with_settings = all(m.sigma_over_sqrt_lr_wd is not None for m in hidden)
+    basis = by(lambda m: m.sigma_over_sqrt_lr_wd) if with_settings else by(lambda m: m.sigma_max / m.rms)
+    diag.alpha_basis = "sigma_max/sqrt(lr/wd)" if with_settings else "sigma_max/rms"
+    if not with_settings:
+        notes.append("no settings (η_l, λ_l) for every hidden matrix: alpha is the exponent of sigma_max/rms; "
+                     "write <checkpoint>.mupsim.json with mupsim.torch.save_settings for Fan et al.'s sigma_max/sqrt(lr/wd)")
+    for n, pairs in basis.items():
+        if len({w for w, _ in pairs}) >= 2:
+            diag.per_matrix[n] = power_law_fit([w for w, _ in pairs], [v for _, v in pairs], n_boot=n_boot, seed=seed)
+    diag.alpha = _pooled_fit(ws, basis, n_boot, seed)
+    diag.alpha_rms = _pooled_fit(ws, by(lambda m: m.sigma_max / m.rms), n_boot, seed)
+    diag.stable_rank_fit = _pooled_fit(ws, by(lambda m: m.stable_rank), n_boot, seed)
+    if diag.alpha is not None and not 0.5 <= diag.alpha.exponent <= 1.0:
+        notes.append(f"alpha = {diag.alpha.exponent:.3f} lies outside [1/2, 1], where the alignment rule is derived; "
+                     "the implied rule uses the nearest end")
+    return diag

@@ -1,0 +1,87 @@
+"""sweep(backend="ensemble") wiring, against the ensemble interface (group_key,
+unsupported_reason, run_group) with a fake ensemble module: one task per group, numba fallback
+recorded in provenance, resume never reuses a result made by another backend."""
+
+
+import pytest
+
+from mupsim.sim.config import SimConfig
+from mupsim.sim.result import Result
+from mupsim.sim.sweep import pending, sweep
+
+from test_sweep import fake_runner
+
+UNSUPPORTED_WIDTH = 12
+
+
+class FakeEnsemble:
+    """Groups by width; refuses width 12; 'runs' a group with fake_runner, records calls."""
+
+    def __init__(self):
+        self.groups = []
+
+    def unsupported_reason(self, c):
+        return f"width {c.width} is not stackable here" if c.width == UNSUPPORTED_WIDTH else None
+
+    def group_key(self, c):
+        return None if self.unsupported_reason(c) else (("width", c.width),)
+
+    def run_group(self, configs, device=None):
+        self.groups.append([c.seed for c in configs])
+        out = []
+        for c in configs:
+            r = fake_runner(c)
+            r.provenance["backend"] = "ensemble"
+            out.append(r)
+        return out
+
+
+@pytest.fixture
+def ens(monkeypatch):
+    import mupsim.sim.sweep as sw
+    fake = FakeEnsemble()
+    monkeypatch.setattr(sw, "_ensemble", lambda: fake)
+    numba_calls = []
+    monkeypatch.setattr(sw, "_default_runner",
+                        lambda c: numba_calls.append(c.seed) or fake_runner(c))
+    fake.numba_calls = numba_calls
+    return fake
+
+
+CONFIGS = ([SimConfig(width=8, seed=s) for s in range(3)]
+           + [SimConfig(width=16, seed=s) for s in range(2)]
+           + [SimConfig(width=UNSUPPORTED_WIDTH, seed=7)])
+
+
+def test_ensemble_runs_each_group_as_one_task(tmp_path, ens):
+    res = sweep(CONFIGS, tmp_path, workers=0, progress=False, backend="ensemble")
+    assert sorted(ens.groups) == [[0, 1], [0, 1, 2]]
+    assert [r.provenance["backend"] for r in res] == ["ensemble"] * 5 + ["numba"]
+    for c, r in zip(CONFIGS, res):
+        assert Result.load(tmp_path / c.key()) == r
+
+
+def test_configs_the_ensemble_cannot_run_fall_back_to_numba_with_the_reason(tmp_path, ens):
+    res = sweep(CONFIGS, tmp_path, workers=0, progress=False, backend="ensemble")
+    assert ens.numba_calls == [7]
+    assert res[-1].provenance["ensemble_fallback"] == "width 12 is not stackable here"
+
+
+def test_resume_does_not_reuse_results_of_another_backend(tmp_path, ens):
+    sweep(CONFIGS, tmp_path, workers=0, progress=False)  # numba backend: all six by numba
+    assert sorted(ens.numba_calls) == [0, 0, 1, 1, 2, 7] and ens.groups == []
+    assert len(pending(CONFIGS, tmp_path, backend="ensemble")) == 5  # the fallback one is reused
+    sweep(CONFIGS, tmp_path, workers=0, progress=False, backend="ensemble")
+    assert sorted(ens.groups) == [[0, 1], [0, 1, 2]] and len(ens.numba_calls) == 6
+    sweep(CONFIGS, tmp_path, workers=0, progress=False, backend="ensemble")  # all stored
+    assert len(ens.groups) == 2
+    assert pending(CONFIGS, tmp_path, backend="numba") == CONFIGS[:5]
+
+
+def test_a_failing_group_is_recorded_as_errors_for_its_members(tmp_path, ens):
+    def boom(configs, device=None):
+        raise RuntimeError("out of memory")
+    ens.run_group = boom
+    res = sweep(CONFIGS[:3], tmp_path, workers=0, progress=False, backend="ensemble")
+    assert [r.status for r in res] == ["error"] * 3
+    assert "ensemble group of 3 failed: RuntimeError: out of memory" in res[0].provenance["error"]
