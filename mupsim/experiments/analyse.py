@@ -849,9 +849,13 @@ def _f8_group(results):
 
 # ---------------------------------------------------------------------------- F9
 def alpha_from_rank_exponent(rho: float) -> float:
-    """α = 1 − ρ/2: a steady-state weight with RMS ∝ √(η/λ) whose energy sits in r_eff ∝ n^ρ
-    comparable directions has σ_max ≈ RMS·n/√r_eff (issue 11's relation; derived in
-    ``mupsim/theory/alpha.py``)."""
+    """α predicted from a *fitted* stable-rank exponent ρ̂: 1 − ρ̂/2, the relation derived in
+    ``mupsim/theory/alpha.py``. :func:`mupsim.alpha_from_rank_exponent` serves it for ρ in its
+    physical range [0, 1] and refuses others; a fit with seed noise can land slightly outside
+    (ρ̂ = −0.13 in F9), so the comparison applies the same formula unclipped (NaN stays NaN)."""
+    import mupsim
+    if np.isfinite(rho) and 0.0 <= rho <= 1.0:
+        return float(mupsim.alpha_from_rank_exponent(rho))
     return 1.0 - rho / 2.0
 
 
