@@ -16,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
-from mupsim.errors import MupsimError
+from mupsim.errors import MupsimError, float_array
 
 
 @lru_cache(maxsize=1)
@@ -28,7 +28,7 @@ def _fns():
 
 def alpha_from_rank_exponent(rho):
     """α = 1 − ρ/2 for a rank exponent ρ in [0, 1] (float or array)."""
-    r = np.asarray(rho, dtype=float) if not isinstance(rho, bool) else None
+    r = float_array(rho, "rank exponent rho") if not isinstance(rho, bool) else None
     if r is None or not np.all(np.isfinite(r)) or np.any(r < 0) or np.any(r > 1):
         raise MupsimError(f"rank exponent rho={rho!r} is out of range; allowed: finite values in "
                           f"[0, 1] (stable rank ∝ n^rho lies between 1 and n)")
@@ -38,7 +38,7 @@ def alpha_from_rank_exponent(rho):
 
 def rank_exponent_from_alpha(alpha):
     """ρ = 2 − 2α for α in [1/2, 1] (float or array)."""
-    a = np.asarray(alpha, dtype=float) if not isinstance(alpha, bool) else None
+    a = float_array(alpha, "alignment exponent alpha") if not isinstance(alpha, bool) else None
     if a is None or not np.all(np.isfinite(a)) or np.any(a < 0.5) or np.any(a > 1):
         raise MupsimError(f"alignment exponent alpha={alpha!r} is out of range; allowed: finite "
                           f"values in [0.5, 1]")
@@ -71,8 +71,8 @@ def fit_rank_exponent(widths, stable_ranks, groups=None) -> tuple[float, float]:
     matrix name) gives each group its own intercept c_g and one shared slope ρ, so matrices
     of different rank levels can be pooled. Needs ≥ 2 distinct widths (within some group)
     and positive finite ranks; the standard error is NaN without residual degrees of freedom."""
-    n = np.asarray(widths, dtype=float).ravel()
-    s = np.asarray(stable_ranks, dtype=float).ravel()
+    n = float_array(widths, "widths").ravel()
+    s = float_array(stable_ranks, "stable_ranks").ravel()
     g = np.zeros(n.size, np.int64) if groups is None else \
         np.unique(np.asarray(list(groups), dtype=object).astype(str), return_inverse=True)[1]
     if n.shape != s.shape or g.shape != n.shape:

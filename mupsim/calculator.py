@@ -1,7 +1,7 @@
 """The calculator: exponents derived in ``mupsim.theory``, served per layer.
 
 Conventions: effective weight W = n^(-a)·w, init w0 ~ N(0, n^(-2b)), learning
-rate η·n^(-c), weight decay λ·n^(-w) (coupled AdamW: w ← w − η_l(u + λ_l w)).
+rate η·n^(-c), weight decay λ·n^(-w) (lr-scaled decay, PyTorch AdamW: w ← w − η_l(u + λ_l w); not independent decay w ← w − η_l u − λ_l w).
 Every exponent is the x of n^(-x), an exact ``fractions.Fraction``.
 """
 
@@ -61,6 +61,8 @@ class Exponents:
     depth: dict | None = None
     derivation: Derivation = field(default=None, repr=False, compare=False)
     solver: str = "program"
+    layer_alignment: dict | None = None  # per-layer (alpha, omega, u) overrides, as strings
+    muon_convention: str = "spectral"
 
     def to_dict(self) -> dict:
         out = {
@@ -70,7 +72,11 @@ class Exponents:
             "wd_rule": self.wd_rule,
             "alignment_exponent": None if self.alignment_exponent is None else float(self.alignment_exponent),
             "solver": self.solver,
-            "convention": "x in n^(-x); effective W = n^-a w, w0 ~ N(0, n^-2b), lr eta n^-c, wd lambda n^-w (coupled)",
+            "layer_alignment": None if self.layer_alignment is None else
+            {k: dict(zip(("alpha", "omega", "u"), (float(sp.Rational(x)) for x in v)))
+             for k, v in self.layer_alignment.items()},
+            "muon_convention": self.muon_convention,
+            "convention": "x in n^(-x); effective W = n^-a w, w0 ~ N(0, n^-2b), lr eta n^-c, wd lambda n^-w (lr-scaled decay as in PyTorch AdamW: per-step decay lr*wd)",
             "layers": {k: v.to_dict() for k, v in self.layers.items()},
         }
         if self.depth is not None:
@@ -90,7 +96,7 @@ def _alignment_name(alpha: sp.Rational) -> str:
 
 @lru_cache(maxsize=512)
 def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_rule, alignment_exponent, depth_rule,
-                      solver="program", layer_alignment=None, depth_alpha=None):
+                      solver="program", layer_alignment=None, depth_alpha=None, muon_convention="spectral"):
     p = parameterizations.get(parameterization)
     opt = optimizers.get(optimizer)
     alpha = early.parse_alignment(alignment)
@@ -115,13 +121,15 @@ def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_ru
         w = {l: wd.results[f"w_{l}"] for l in LAYERS}
         if wd_rule == "fan2025":
             ae = steady_state.FAN2025_ALPHA
+    c_served, w, conv = optimizers.derive_muon_convention(opt, c, w, muon_convention, wd_rule)
+    full.extend(conv)
     aR, bR = init.results["a_readout"], init.results["b_readout"]
     kind_R = optimizers.kind_for(opt, False, "readout")
-    g = sp.Min(aR + bR, early.update_exponent(kind_R, "readout", aR, bR, c["readout"], 0))
+    g = sp.Min(aR + bR, early.entry_size_exponent(kind_R, "readout", aR, bR, c["readout"], 0))
     eps = epsilon.derive_eps(init.results, opt, g)
     full.extend(eps)
     layers = {
-        l: LayerExponents(_frac(a[l]), _frac(init.results[f"b_{l}"]), _frac(c[l]), _frac(w[l]),
+        l: LayerExponents(_frac(a[l]), _frac(init.results[f"b_{l}"]), _frac(c_served[l]), _frac(w[l]),
                           _frac(eps.results[f"e_{l}"]))
         for l in LAYERS
     }
@@ -140,7 +148,7 @@ def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_ru
                           "inside residual blocks; branch multiplier (L/L_base)^-alpha_L is 1 at the base depth",
         }
     return Exponents(p.name, opt.name, _alignment_name(alpha), wd_rule,
-                     None if ae is None else _frac(ae), layers, depth, full, solver)
+                     None if ae is None else _frac(ae), layers, depth, full, solver, la, muon_convention)
 
 
 def _norm_wd_rule(wd_rule):
@@ -157,7 +165,8 @@ def _norm_alignment_exponent(x):
 
 def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment="full", multipliers=None,
               wd_rule: str | None = None, alignment_exponent=None, depth_rule: str | None = None,
-              solver: str = "program", layer_alignment=None, depth_alpha=None) -> Exponents:
+              solver: str = "program", layer_alignment=None, depth_alpha=None,
+              muon_convention: str = "spectral") -> Exponents:
     """Per-layer exponents (x of n^-x) derived from the theory.
 
     parameterization: sp | ntk | mup | mfp (canonical gauge of Everett et al. 2024)
@@ -168,6 +177,8 @@ def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment
     alignment_exponent: α̂ in σ_max ≈ RMS·n^α̂ for the 'alignment' wd rule
     depth_rule: None | depth_mup | completep
     depth_alpha: α_L in [1/2, 1] for depth rule completep (default 1)
+    muon_convention: "spectral" (lr = spectral norm of the step, default) or "rms" (Moonlight's
+        0.2·√max(fan_in, fan_out) RMS matching; Muon optimizers only)
     solver: "program" (Everett et al.'s linear program: minimise Σc subject to every stability
         constraint, default) or "greedy" (readout first, then each layer's own update Θ(1))
     layer_alignment: dict layer → (alpha, omega, u) for embedding/hidden/readout, overriding the
@@ -197,7 +208,11 @@ def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment
         if dr is None:
             raise MupsimError("depth_alpha needs depth_rule 'completep'")
         da = str(_depth.parse_depth_alpha(dr, depth_alpha))
-    e = _exponents_cached(p, o, al, None if mult is None else tuple(str(m) for m in mult), rule, ae, dr, sv, la, da)
+    mc = choice("muon convention", muon_convention, optimizers.MUON_CONVENTIONS)
+    if mc != "spectral" and not o.startswith("muon"):
+        raise MupsimError(f"muon_convention {mc!r} applies to Muon only (optimizer {o!r}); allowed: muon, muon_all")
+    e = _exponents_cached(p, o, al, None if mult is None else tuple(str(m) for m in mult), rule, ae, dr, sv, la, da,
+                          mc)
     # a copy with fresh containers, so that a caller's edits cannot reach the cache
     return dataclasses.replace(e, layers=dict(e.layers), depth=None if e.depth is None else dict(e.depth))
 
@@ -296,7 +311,8 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
              global_lr: bool = False, solver: str = "program", layer_alignment=None,
              eps: float = 1e-8, depth_alpha=None, batch_size: int | None = None,
              base_batch_size: int | None = None, tokens: int | None = None, base_tokens: int | None = None,
-             steps: int | None = None, base_steps: int | None = None) -> Settings:
+             steps: int | None = None, base_steps: int | None = None,
+             muon_convention: str = "spectral") -> Settings:
     """Concrete per-layer settings at ``width`` for (lr, wd) tuned at ``base_width``.
 
     With m = width/base_width (and m_L = depth/base_depth):
@@ -338,7 +354,7 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
                           "them) would not mean what it says; allowed with global_lr: no wd rule or 'constant'")
     e = exponents(parameterization, optimizer, alignment, multipliers, wd_rule, alignment_exponent,
                   depth_rule if depth is not None else None, solver, layer_alignment,
-                  depth_alpha if depth is not None else None)
+                  depth_alpha if depth is not None else None, muon_convention)
     bm = _per_layer("base_multiplier", base_multiplier)
     bs = _per_layer("base_init_std", base_init_std)
     m = n / n0
@@ -428,5 +444,5 @@ def _horizon(layers, S) -> dict:
     short = sorted(l for l, r in rel.items() if r < HORIZON_RELAXATIONS)
     return {"steps": float(S), "relaxation_steps": tau, "relaxations": rel, "short": short,
             "threshold": HORIZON_RELAXATIONS,
-            "note": "relaxation time 1/(2*lr_l*wd_l) steps (coupled decay); short: fewer than threshold relaxations, "
+            "note": "relaxation time 1/(2*lr_l*wd_l) steps (lr-scaled decay, PyTorch AdamW); short: fewer than threshold relaxations, "
                     "the steady state assumed by the steady-state wd rules is not reached"}

@@ -7,12 +7,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from mupsim.errors import MupsimError
 
 
 class _Parser(argparse.ArgumentParser):
+    # values that start with a minus sign and a digit are values, not options, so that
+    # `--multipliers -1,0,0`, `--layer-alignment ...` and `--lr -1` reach their checks
+    # (argparse's own pattern accepts only a plain negative number)
+    _NEGATIVE_VALUE = re.compile(r"^-\.?\d[\d.,;/eE+\- ]*$")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = self._NEGATIVE_VALUE
+
     def error(self, message):  # one line, exit 2
         raise MupsimError(message)
 
@@ -39,6 +49,8 @@ def _add_rule_options(p):
     p.add_argument("--depth-rule", default=None, help=" or ".join(DEPTH_RULES))
     p.add_argument("--depth-alpha", default=None, metavar="ALPHA_L",
                    help="alpha_L in [1/2, 1] for --depth-rule completep (default 1)")
+    p.add_argument("--muon-convention", default="spectral",
+                   help="spectral (lr = spectral norm of the step, default) or rms (Moonlight: 0.2*sqrt(max dim))")
     p.add_argument("--solver", default="program",
                    help="program (Everett et al.'s linear program, default) or greedy (readout-first solve)")
     p.add_argument("--layer-alignment", default=None, metavar="LAYER=A,W,U[;...]",
@@ -65,7 +77,7 @@ def _rule_kwargs(args) -> dict:
     return dict(parameterization=args.parameterization, optimizer=args.optimizer, alignment=args.alignment,
                 multipliers=args.multipliers, wd_rule=args.wd_rule, alignment_exponent=args.alignment_exponent,
                 solver=args.solver, layer_alignment=_layer_alignment(args.layer_alignment),
-                depth_alpha=args.depth_alpha)
+                depth_alpha=args.depth_alpha, muon_convention=args.muon_convention)
 
 
 def _check_format(args):
@@ -93,6 +105,7 @@ def _cmd_exponents(args) -> int:
     else:
         print(f"{e.parameterization.upper()} · {e.optimizer} · alignment {e.alignment}"
               + (f" · wd rule {e.wd_rule}" if e.wd_rule else "") + f" · solver {e.solver}"
+              + (f" · per-layer alignment {args.layer_alignment}" if args.layer_alignment else "")
               + "   (exponent x of n^-x; W = n^-a w, w0 ~ N(0, n^-2b), lr ∝ n^-c, wd ∝ n^-w)")
         rows = [[l, _fmt(x.multiplier), _fmt(x.init_std), _fmt(x.lr), _fmt(x.wd), _fmt(x.eps)]
                 for l, x in e.layers.items()]

@@ -33,6 +33,21 @@ def choice(kind: str, value, allowed) -> str:
     )
 
 
+def float_array(value, what: str):
+    """``value`` (a number or nested sequence of numbers) as a float numpy array; MupsimError
+    naming ``what`` when it is not numbers (text, None, objects, integers beyond float range)."""
+    import numpy as np
+
+    try:
+        if isinstance(value, (str, bytes)):
+            raise TypeError
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        text = repr(value)
+        text = text if len(text) <= 80 else text[:77] + "..."
+        raise MupsimError(f"{what} must be a number or an array of numbers; got {text}") from None
+
+
 MAX_EXPONENT = 16
 
 

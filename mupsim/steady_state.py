@@ -30,9 +30,17 @@ def _derived():
 
 @lru_cache(maxsize=None)
 def _fn(name: str):
-    expr = _derived()[name]
+    expr = _stable(_derived()[name])
     syms = (_th.U, _th.eta, _th.lam, _th.beta)
     return sp.lambdify(syms, expr, "numpy")
+
+
+def _stable(expr):
+    """The same expression with log(y) evaluated as log1p(y − 1): log((1−ηλ)²) loses every
+    digit when ηλ is below the float epsilon (exact relaxation time −1/0 = −inf otherwise)."""
+    from sympy.codegen.cfunctions import log1p
+    return expr.replace(lambda e: isinstance(e, sp.log),
+                        lambda e: log1p(sp.expand(e.args[0] - 1)))
 
 
 APPROX_WARN = 0.1
@@ -55,15 +63,27 @@ def _numbers(x, name: str, positive: bool = False):
     return a
 
 
+def _answer(compute, what: str):
+    """``compute()`` with float overflow and division by zero allowed, refused if the answer
+    is not finite (inputs so extreme that the prediction leaves floating point)."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        v = compute()
+    if not np.all(np.isfinite(v)):
+        raise MupsimError(f"the predicted {what} is not a finite float for these inputs (under- "
+                          f"or overflow); allowed: values whose prediction fits in floating point")
+    return v
+
+
 def _check(lr, wd, beta1: float = 0.0, exact: bool = False, has_exact: bool = True):
     lr, wd = _numbers(lr, "lr", positive=True), _numbers(wd, "wd", positive=True)
     try:
-        x = lr * wd
+        with np.errstate(over="ignore"):
+            x = lr * wd
     except ValueError:
         raise MupsimError(f"lr and wd arrays must have broadcastable shapes; got {lr.shape} and "
                           f"{wd.shape}") from None
     if isinstance(beta1, bool) or not isinstance(beta1, (int, float, np.integer, np.floating)) \
-            or not (0.0 <= float(beta1) < 1.0):
+            or not (0 <= beta1 < 1):
         raise MupsimError(f"beta1 must lie in [0, 1), got {beta1!r}")
     if exact:
         if np.any(x >= 2):
@@ -92,21 +112,26 @@ def equilibrium_rms(update_rms, lr, wd, beta1: float = 0.0, exact: bool = False)
     """
     lr, wd = _check(lr, wd, beta1, exact)
     u = _numbers(update_rms, "update_rms")
-    if exact:
-        return np.sqrt(_fn("ms_exact_momentum")(u, lr, wd, beta1))
-    return _fn("rms")(u, lr, wd, beta1) * np.sqrt(_fn("momentum_factor")(u, lr, wd, beta1))
+
+    def compute():
+        if exact:
+            return np.sqrt(_fn("ms_exact_momentum")(u, lr, wd, beta1))
+        return _fn("rms")(u, lr, wd, beta1) * np.sqrt(_fn("momentum_factor")(u, lr, wd, beta1))
+    return _answer(compute, "equilibrium RMS")
 
 
 def relaxation_time(lr, wd, exact: bool = False):
     """e-folding time (steps) of the mean square's approach to equilibrium: ≈ 1/(2·lr·wd)."""
     lr, wd = _check(lr, wd, 0.0, exact)
-    return _fn("tau_exact" if exact else "tau")(1.0, lr, wd, 0.0)
+    # lr·wd = 1 (exact): log1p(-1) = -inf, tau = 0 (the decay empties w in one step)
+    return _answer(lambda: _fn("tau_exact" if exact else "tau")(1.0, lr, wd, 0.0),
+                   "relaxation time")
 
 
 def angular_update(lr, wd, beta1: float = 0.0):
     """Equilibrium angle (radians) between w_t and w_{t+1}: sqrt(2·lr·wd·(1−β1)/(1+β1))."""
     lr, wd = _check(lr, wd, beta1, has_exact=False)
-    return _fn("angular")(1.0, lr, wd, beta1)
+    return _answer(lambda: _fn("angular")(1.0, lr, wd, beta1), "angular update")
 
 
 def sigma_max(rms, fan_out: int, fan_in: int, alpha: float):
@@ -122,10 +147,11 @@ def sigma_max(rms, fan_out: int, fan_in: int, alpha: float):
         fans.append(int(f))
     try:
         a = float(alpha)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         a = float("nan")
     if isinstance(alpha, (bool, str)) or not 0.5 <= a <= 1.0:
         raise MupsimError(f"alpha must be a number in [1/2, 1] (1/2 noise-like, 1 rank-one); "
                           f"got {alpha!r}")
     hi, lo = max(fans), min(fans)
-    return _numbers(rms, "rms") * hi ** 0.5 * lo ** (a - 0.5)
+    r = _numbers(rms, "rms")
+    return _answer(lambda: r * hi ** 0.5 * lo ** (a - 0.5), "sigma_max")

@@ -236,6 +236,15 @@ def test_multipliers_accept_commas_or_separate_values(value, expected):
     assert cfg.multipliers == expected
 
 
+def test_negative_multipliers_are_values_not_options(capsys):
+    assert main(["exponents", "--multipliers", "-1,0,0", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["layers"]["embedding"]["multiplier"] == -1
+    assert main(["transfer", "--base-width", "64", "--width", "128", "--lr", "1e-3",
+                 "--multipliers", "-1/2,0,1", "--format", "json"]) == 0
+    emb = json.loads(capsys.readouterr().out)["layers"]["embedding"]["multiplier"]
+    assert emb == pytest.approx(128 ** 0.5)  # n^(-a) with a = -1/2
+
+
 def test_out_may_name_new_folders_which_are_made_on_saving(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(mupsim.sim, "run", _fake_run)
     assert main(["simulate", "--width", "8", "--out", str(tmp_path / "new" / "sub" / "r")]) == 0
@@ -276,3 +285,19 @@ def test_broken_pipe_ends_quietly(monkeypatch, capsys):
     monkeypatch.setattr(cli, "_cmd_exponents", closed)
     assert main(["exponents"]) == 141
     assert capsys.readouterr().err == ""
+
+
+def test_out_under_a_folder_that_cannot_be_searched_is_one_line(tmp_path, monkeypatch, capsys):
+    import pathlib
+    real = pathlib.Path.exists
+
+    def exists(self, *a, **k):  # what a non-root user sees under a mode-700 folder of another
+        if "locked" in str(self):
+            raise PermissionError(13, "Permission denied")
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(mupsim.sim, "run", _never)
+    monkeypatch.setattr(pathlib.Path, "exists", exists)
+    assert main(["simulate", "--out", str(tmp_path / "locked" / "inner" / "r")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "Permission denied" in err

@@ -21,17 +21,33 @@ DEPTHS = range(1, 7)
 
 
 def _beta(kind, a, b, c, gamma):
-    return {"gradient": 2 * a + c + gamma, "normalized": a + c, "relative": a + b + c,
-            "spectral": a + c + 1.0}[kind]
+    """Exponent of ΔW's coordinates (entry-wise optimizers)."""
+    return {"gradient": 2 * a + c + gamma, "normalized": a + c, "relative": a + b + c}[kind]
+
+
+# Muon (orthogonalised, full rank): RMS change of the output, exponent a + c + (d_out − d_in)/2
+# + (1 − x)·max(d_in − d_out, 0) for alignment x — the hidden and embedding changes do not depend on x
+SPECTRAL = {"embedding": lambda a, c, x: a + c + 0.5, "hidden": lambda a, c, x: a + c,
+            "readout": lambda a, c, x: a + c - 0.5 + (1 - x)}
+FAN_IN = {"embedding": 0, "hidden": 1, "readout": 1}
 
 
 def _kinds(optimizer):
     base = {"sgd": "gradient", "adam": "normalized", "adamw": "normalized", "lion": "normalized",
-            "adafactor": "relative", "muon": "normalized"}[optimizer]
+            "adafactor": "relative", "muon": "normalized", "muon_all": "normalized"}[optimizer]
     kinds = dict.fromkeys(ORDER, base)
     if optimizer == "muon":
         kinds["hidden"] = "spectral"
+    if optimizer == "muon_all":
+        kinds.update(embedding="spectral", hidden="spectral", readout="spectral")
     return kinds
+
+
+def _own_cross(kind, layer, a, b, c, gamma, al, u):
+    if kind == "spectral":
+        return SPECTRAL[layer](a, c, al), SPECTRAL[layer](a, c, u)
+    beta = _beta(kind, a, b, c, gamma)
+    return beta - al * FAN_IN.get(layer, 0), beta - u * FAN_IN.get(layer, 0)
 
 
 def _stable(e, optimizer, c, align):
@@ -41,18 +57,22 @@ def _stable(e, optimizer, c, align):
     b = {l: float(L[l].init_std) for l in ORDER}
     k = _kinds(optimizer)
     aR, bR = a["readout"], b["readout"]
-    beta_R = _beta(k["readout"], aR, bR, c["readout"], 0.0)
-    g = np.minimum(aR + bR, beta_R)
-    beta = {l: _beta(k[l], a[l], b[l], c[l], g) for l in ORDER if l != "readout"}
     al, om, u = align
-    ok = beta["embedding"] >= 0
+    entries_R = (aR + c["readout"] + 0.5 if k["readout"] == "spectral"
+                 else _beta(k["readout"], aR, bR, c["readout"], 0.0))
+    g = np.minimum(aR + bR, entries_R)
+    own, cross = {}, {}
+    for l in ORDER:
+        own[l], cross[l] = _own_cross(k[l], l, a[l], b[l], c[l], 0.0 if l == "readout" else g,
+                                      al.get(l, 1.0), u.get(l, 1.0))
+    ok = own["embedding"] >= 0
     for depth in DEPTHS:
-        r = beta["embedding"]
+        r = own["embedding"]
         for _ in range(depth):
-            r = np.minimum.reduce([beta["hidden"] - al["hidden"], beta["hidden"] + r - u["hidden"],
-                                   a["hidden"] + b["hidden"] + r - om["hidden"], beta["bias"], beta["norm_gain"]])
+            r = np.minimum.reduce([own["hidden"], cross["hidden"] + r,
+                                   a["hidden"] + b["hidden"] + r - om["hidden"], own["bias"], own["norm_gain"]])
             ok &= r >= 0
-        rR = np.minimum.reduce([aR + bR + r - om["readout"], beta_R - al["readout"], beta_R + r - u["readout"]])
+        rR = np.minimum.reduce([aR + bR + r - om["readout"], own["readout"], cross["readout"] + r])
         ok &= rR >= 0
     return ok
 
@@ -70,12 +90,12 @@ def _brute_force(e, optimizer, align):
 
 
 def _align(alpha):
-    return ({l: alpha for l in ("hidden", "readout")}, {l: 0.5 for l in ("hidden", "readout")},
-            {l: alpha for l in ("hidden", "readout")})
+    return ({l: alpha for l in ("embedding", "hidden", "readout")}, {l: 0.5 for l in ("embedding", "hidden", "readout")},
+            {l: alpha for l in ("embedding", "hidden", "readout")})
 
 
 @pytest.mark.parametrize("alignment,alpha", [("full", 1.0), ("none", 0.5)])
-@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "adafactor", "lion", "muon"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "adafactor", "lion", "muon", "muon_all"])
 @pytest.mark.parametrize("parameterization", ["sp", "ntk", "mup", "mfp"])
 def test_program_optimum_equals_brute_force_over_a_rational_grid(parameterization, optimizer, alignment, alpha):
     e = mupsim.exponents(parameterization, optimizer, alignment)
@@ -138,3 +158,41 @@ def test_explain_shows_the_program_active_constraints_and_certified_optimum():
 def test_bad_program_inputs_are_refused_with_what_is_allowed(kwargs, match):
     with pytest.raises(MupsimError, match=match):
         mupsim.exponents("mup", "adam", **kwargs)
+
+
+def test_muon_hidden_rate_does_not_depend_on_alignment():
+    # a full-rank orthogonal n×n update moves ‖ΔW z‖ by η‖z‖ whatever the alignment
+    for p in ("sp", "ntk", "mup", "mfp"):
+        assert mupsim.exponents(p, "muon", "none").layers["hidden"].lr == \
+            mupsim.exponents(p, "muon", "full").layers["hidden"].lr
+
+
+def test_muon_on_every_matrix_gives_the_spectral_rule_sqrt_fan_out_over_fan_in():
+    import published_tables as T
+    e = mupsim.exponents("mup", "muon_all", multipliers=(0, 0, 0))
+    assert {l: e.layers[l].lr for l in ("embedding", "hidden", "readout")} == \
+        {l: T.MUON["sqrt_fanout_over_fanin"][l] for l in ("embedding", "hidden", "readout")}
+
+
+@pytest.mark.parametrize("rule", ["timescale", "fan2025"])
+def test_rms_matched_muon_shifts_lr_by_half_max_dim_and_keeps_the_per_step_decay(rule):
+    spectral = mupsim.exponents("mup", "muon_all", multipliers=(0, 0, 1), wd_rule=rule)
+    rms = mupsim.exponents("mup", "muon_all", multipliers=(0, 0, 1), wd_rule=rule, muon_convention="rms")
+    for layer in ("embedding", "hidden", "readout"):
+        s, r = spectral.layers[layer], rms.layers[layer]
+        assert r.lr == s.lr + Fraction(1, 2)
+        if s.wd is not None:
+            assert r.lr + r.wd == s.lr + s.wd
+    assert rms.layers["bias"].lr == spectral.layers["bias"].lr  # Adam-trained vectors unchanged
+
+
+def test_rms_matched_convention_is_refused_for_non_muon_optimizers():
+    with pytest.raises(MupsimError, match="Muon only"):
+        mupsim.exponents("mup", "adamw", muon_convention="rms")
+
+
+def test_json_records_the_solver_and_per_layer_alignment():
+    d = mupsim.exponents("mup", "adam", layer_alignment={"hidden": ("3/4", "1/2", "3/4")}).to_dict()
+    assert d["solver"] == "program"
+    assert d["layer_alignment"] == {"hidden": {"alpha": 0.75, "omega": 0.5, "u": 0.75}}
+    assert d["muon_convention"] == "spectral"

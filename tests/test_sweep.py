@@ -188,7 +188,7 @@ def test_load_results_missing_folder_is_an_error(tmp_path):
 
 # ----------------------------------------------------------------------- specs
 def test_expand_spec_crosses_zip_with_grid_in_documented_order():
-    spec = {"name": "t", "base": {"steps": 10, "wd": 0.1},
+    spec = {"name": "t", "base": {"steps": 10, "wd": 0.1, "wd_rule": "constant"},
             "zip": {"width": [64, 128], "lr": [1e-3, 5e-4]},
             "grid": {"seed": [0, 1], "wd": [0.0, 0.2]}}
     cs = expand_spec(spec)

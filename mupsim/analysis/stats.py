@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from mupsim.errors import MupsimError
+from mupsim.errors import MupsimError, float_array
 
 
 def percentile_interval(samples, level: float = 0.95) -> tuple[float, float]:
@@ -64,6 +64,10 @@ class PowerLawFit(BootstrapRecord):
         return self.prefactor * np.asarray(n, dtype=float) ** self.exponent
 
 
+MAX_BOOT = 1_000_000
+"""Largest number of bootstrap resamples power_law_fit accepts (memory n_boot × widths)."""
+
+
 def power_law_fit(widths, values, *, n_boot: int = 2000, level: float = 0.95,
                   seed: int = 0) -> PowerLawFit:
     """Fit y ∝ n^p by least squares on log–log axes, with a seed bootstrap for p.
@@ -75,8 +79,16 @@ def power_law_fit(widths, values, *, n_boot: int = 2000, level: float = 0.95,
     ``level`` percentile interval over ``n_boot`` resamples. Non-finite or non-positive values
     (e.g. diverged runs) are left out and counted in ``n_dropped``.
     """
-    n = np.asarray(widths, dtype=float).ravel()
-    y = np.asarray(values, dtype=float).ravel()
+    n = float_array(widths, "widths").ravel()
+    y = float_array(values, "values").ravel()
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) \
+            or not 1 <= n_boot <= MAX_BOOT:
+        raise MupsimError(f"n_boot must be an integer in 1..{MAX_BOOT}; got {n_boot!r}")
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.number)) \
+            or not 0 < level < 1:
+        raise MupsimError(f"level must be a number in (0, 1), e.g. 0.95; got {level!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise MupsimError(f"seed must be an integer >= 0; got {seed!r}")
     if n.shape != y.shape:
         raise MupsimError(f"widths and values must have equal length; got {n.size} and {y.size}")
     good = np.isfinite(y) & (y > 0) & np.isfinite(n) & (n > 0)

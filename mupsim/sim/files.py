@@ -92,7 +92,10 @@ def check_folder(path, what: str = "--out") -> Path:
     text = _text(path, what)
     if not text.strip():
         raise MupsimError(f"{what} needs a folder name; got {text!r}")
-    return _check_folder(Path(text), what, Path(text))
+    try:
+        return _check_folder(Path(text), what, Path(text))
+    except OSError as e:  # e.g. no permission to look inside a parent
+        raise MupsimError(f"{what} {text}: {e.strerror or e}") from None
 
 
 def _check_folder(p: Path, what: str, target: Path) -> Path:
@@ -116,13 +119,21 @@ def check_result_stem(path_stem, what: str = "--out") -> Path:
 
     text = _text(path_stem, what)
     example = "runs/one (writes runs/one.npz and runs/one.json)"
-    if not str(text).strip():
+    if not text.strip():
         raise MupsimError(f"{what} needs a file stem such as {example}; got {text!r}")
     if text.endswith(("/", os.sep)) or text.replace(os.sep, "/").split("/")[-1] in (".", ".."):
         raise MupsimError(f"{what} {text} names a folder; it takes a file stem such as "
-                          f"{str(text).rstrip('/' + os.sep) or '.'}/run1 (writes run1.npz and "
+                          f"{text.rstrip('/' + os.sep) or '.'}/run1 (writes run1.npz and "
                           f"run1.json there)")
     stem = _stem(Path(text))
+    try:
+        _check_stem_files(stem, text, what)
+    except OSError as e:  # e.g. no permission to look inside a parent
+        raise MupsimError(f"{what} {text}: {e.strerror or e}") from None
+    return stem
+
+
+def _check_stem_files(stem: Path, text: str, what: str) -> None:
     for suffix in (".npz", ".json"):
         f = stem.with_name(stem.name + suffix)
         if f.exists() and not f.is_file():
@@ -133,4 +144,3 @@ def check_result_stem(path_stem, what: str = "--out") -> Path:
         _probe(folder, what, stem, f".{stem.name}.json.")
     else:
         _check_folder(folder, what, Path(text))
-    return stem

@@ -98,6 +98,18 @@ def n_params(config) -> int:
     return sum(a * b * m for a, b, _, m in matrix_shapes(config)) + n_vector_params(config)
 
 
+def teacher_dims(config) -> tuple[int, int | None]:
+    """(width, rank) of the teacher (``SimConfig.teacher_dims``), never overflowing: a width
+    too large for floating point counts as 2^256."""
+    from mupsim.sim.config import SimConfig
+    if not hasattr(config, "teacher_width_exponent"):
+        return config.teacher_width, config.teacher_rank
+    try:
+        return SimConfig.teacher_dims(config)
+    except (OverflowError, ValueError):
+        return 2 ** 256, None
+
+
 def estimate_bytes(config) -> int:
     """Upper estimate of the peak memory (bytes) of ``run(config)``; see module docstring."""
     c = config
@@ -107,7 +119,7 @@ def estimate_bytes(config) -> int:
     p = pm + n_vector_params(c)
     n_mats = sum(m for *_, m in mats)
     n, k, out, L, r, b = c.width, c.input_dim, c.output_dim, c.depth, c.ffn_ratio, c.batch_size
-    tw = c.teacher_width
+    tw, rank = teacher_dims(c)
     rn = r * n
     # parameters: float64 init + theta0 + working theta + grad + 2 moments + pre-update copy
     total = 8 * p + 5 * s * p + s * pm
@@ -116,9 +128,12 @@ def estimate_bytes(config) -> int:
           + 2 * b * out + 3 * b * n + 2 * b * rn)
     total += 2 * s * ws
     # batch, teacher (float64 then cast), data sets and their generation scratch
-    rank = c.teacher_rank or 0
+    rank = rank or 0
     total += s * b * (k + out + tw)
     total += (8 + s) * (tw * k + out * tw) + 8 * rank * (tw + k)
+    if getattr(c, "teacher_decay", None) is not None:  # SVD of A1 and its rebuilt copy
+        total += 8 * (3 * tw * k + min(tw, k) * (tw + k + 1))
+    total += 3 * 8 * k  # input scales / token probabilities and their CDF
     n_train = c.n_train or 0
     total += s * (c.n_test + n_train) * (k + out) + s * max(c.n_test, n_train) * tw + 8 * n_train
     # logs: losses, 8 metrics per matrix, activation sites, the log schedule itself

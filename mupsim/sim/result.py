@@ -320,7 +320,7 @@ def _stem(path_stem) -> Path:
 
 
 def _write_temp(path: Path, writer: Callable[[io.BufferedWriter], Any]) -> str:
-    """Write a temp file beside ``path`` (``.<name>.<random>.tmp``), fsync it and
+    """Write a temp file beside ``path`` (``.<name>.<random>.tmp``, as :func:`_atomic_write`), fsync it and
     return its name; on failure remove it and re-raise."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -333,6 +333,18 @@ def _write_temp(path: Path, writer: Callable[[io.BufferedWriter], Any]) -> str:
             os.unlink(tmp)
         raise
     return tmp
+
+
+def _atomic_write(path: Path, writer: Callable[[io.BufferedWriter], Any]) -> None:
+    """Write ``path`` via a temp file in the same directory, fsync, then os.replace."""
+    tmp = _write_temp(path, writer)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -51,6 +51,8 @@ def log_schedule(steps: int, n_logs: int) -> np.ndarray:
     want = min(n_logs, steps + 1) - 1  # points in [1, steps]
     if want <= 0:
         return np.array([0], np.int64)
+    if want == 1:  # geomspace(1, steps, 1) is [1]: the last step must be the one logged
+        return np.array([0, steps], np.int64)
     pts = np.unique(np.round(np.geomspace(1, steps, want)).astype(np.int64))
     m = want
     while pts.size < want:  # rounding merged points at the low end: ask for more

@@ -30,6 +30,13 @@ class Step:
         return plain(self.expr)
 
 
+def symbol(name: str) -> sp.Symbol:
+    """A display symbol for a result name: one subscript, 'norm_gain' shown as 'gain' (so LaTeX does not
+    turn the second underscore into a space or a nested subscript)."""
+    head, _, rest = name.replace("norm_gain", "gain").partition("_")
+    return sp.Symbol(head + ("_" + rest.replace("_", ",") if rest else ""))
+
+
 _REL = {sp.Equality: "=", sp.GreaterThan: "≥", sp.LessThan: "≤", sp.StrictGreaterThan: ">", sp.StrictLessThan: "<"}
 
 
@@ -62,7 +69,7 @@ class Derivation:
         value = sp.nsimplify(value) if isinstance(value, (int, float)) else value
         self.results[name] = value
         if text is not None:
-            self.step(text, sp.Eq(sp.Symbol(name), value))
+            self.step(text, sp.Eq(symbol(name), value))
         return value
 
     def extend(self, other: "Derivation", prefix: str = "") -> None:

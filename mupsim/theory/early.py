@@ -23,7 +23,7 @@ from __future__ import annotations
 import sympy as sp
 
 from mupsim.errors import MupsimError, rational
-from mupsim.theory.derivation import Derivation
+from mupsim.theory.derivation import Derivation, symbol
 from mupsim.theory.layers import LAYER_CLASSES, LAYERS
 from mupsim.theory.optimizers import Optimizer, entry_exponent, kind_for
 
@@ -42,16 +42,35 @@ def parse_alignment(alignment) -> sp.Rational:
     return sp.Rational(value.numerator, value.denominator)
 
 
-def update_exponent(kind: str, name: str, a, b, c, gamma):
+def spectral_change_exponent(name: str, a, c, alpha):
+    """Exponent of the RMS change of a layer's output under a Muon (orthogonalised, full-rank) update.
+
+    Δw = η n^-c O with O's singular values 1, ΔW = n^-a Δw. If fan_out ≥ fan_in, O has orthonormal
+    columns and ‖O z‖ = ‖z‖ exactly, whatever the alignment; if fan_out < fan_in (readout), O z keeps
+    the part of z in O's fan_out-dimensional row space: ‖O z‖ ≈ ‖z‖·(fan_out/fan_in)^(1−α)
+    (α = 1: z lies in it; α = ½: a random z keeps the fraction fan_out/fan_in of its square norm).
+    With ‖z‖ = fan_in^(1/2) and the RMS taken over fan_out the exponent is
+    a + c + (d_out − d_in)/2 + (1 − α)·max(d_in − d_out, 0).
+    """
+    lc = LAYER_CLASSES[name]
+    return a + c + sp.Rational(lc.d_out - lc.d_in, 2) + (1 - alpha) * max(lc.d_in - lc.d_out, 0)
+
+
+def update_exponent(kind: str, name: str, a, b, c, gamma, alpha=1):
     """β such that the own-update term ΔW·z has coordinates n^-(β − α·fan_in) (fan_in → 0 for vectors).
 
-    Entry-wise optimizers: β = ε, the exponent of ΔW's coordinates. Muon (spectral):
-    ‖ΔW z‖ ≈ ‖ΔW‖_op·‖z‖·fan_in^(α−1) with ‖ΔW‖_op = n^-(a+c), ‖z‖ = fan_in^(1/2), RMS over
-    fan_out, i.e. β = a + c + (d_in + d_out)/2.
+    Entry-wise optimizers: β = ε, the exponent of ΔW's coordinates. Muon (spectral): see
+    ``spectral_change_exponent`` (β = that exponent + α·d_in, so that β − α·d_in is the change).
     """
     if kind == "spectral":
-        lc = LAYER_CLASSES[name]
-        return a + c + sp.Rational(lc.d_out + lc.d_in, 2)
+        return spectral_change_exponent(name, a, c, alpha) + alpha * LAYER_CLASSES[name].d_in
+    return entry_exponent(kind, a, b, c, gamma)
+
+
+def entry_size_exponent(kind: str, name: str, a, b, c, gamma):
+    """Exponent of the coordinates of ΔW (Muon: an orthogonal fan_out×fan_in matrix has entries of RMS 1/√max)."""
+    if kind == "spectral":
+        return a + c + sp.Rational(LAYER_CLASSES[name].d_max, 2)
     return entry_exponent(kind, a, b, c, gamma)
 
 
@@ -159,25 +178,25 @@ def _derive_greedy(init: dict, opt: Optimizer, alpha: sp.Rational) -> Derivation
         lc = LAYER_CLASSES[name]
         kind = kind_for(opt, lc.vector, name)
         a, b = init[f"a_{name}"], init[f"b_{name}"]
-        c = sp.Symbol(f"c_{name}", real=True)
+        c = sp.Symbol(f"c_{name}".replace("norm_gain", "gain"), real=True)
         gamma = 0 if name == "readout" else g
         fan = 0 if lc.vector else lc.d_in
-        x = update_exponent(kind, name, a, b, c, gamma) - alpha * fan
+        x = update_exponent(kind, name, a, b, c, gamma, alpha) - alpha * fan
         if kind == "spectral":
-            d.step(f"{name}: Muon's update has ‖ΔW‖_op = n^-(a+c); ‖ΔW z‖ ≈ ‖ΔW‖_op·‖z‖·fan_in^(α−1) with "
-                   f"‖z‖ = fan_in^(1/2), so the RMS change of the output (over fan_out = n^{lc.d_out}) has exponent",
-                   sp.Eq(sp.Symbol(f"x_{name}"), x))
+            d.step(f"{name}: Muon's orthogonalised update moves ‖ΔW z‖ by n^-(a+c)·‖z‖ when fan_out ≥ fan_in "
+                   "(whatever the alignment), by n^-(a+c)·‖z‖·(fan_out/fan_in)^(1−α) otherwise; RMS over "
+                   f"fan_out = n^{lc.d_out}, exponent", sp.Eq(symbol(f"x_{name}"), x))
         else:
             what = {"gradient": "SGD: ε = 2a + c + γ", "normalized": "normalised update: ε = a + c",
                     "relative": "Adafactor: ε = a + b + c"}[kind]
             d.step(f"{name}: ΔW coordinates n^-ε ({what}, γ = {gamma}); the output change sums "
-                   f"{'no' if fan == 0 else 'fan_in = n'} terms, exponent", sp.Eq(sp.Symbol(f"x_{name}"), x))
+                   f"{'no' if fan == 0 else 'fan_in = n'} terms, exponent", sp.Eq(symbol(f"x_{name}"), x))
         sol = sp.solve(sp.Eq(x, 0), c)
         if len(sol) != 1:
             raise MupsimError(f"no learning-rate exponent makes the {name} update Θ(1)")
         d.result(f"c_{name}", sol[0], f"{name}: setting the exponent to 0")
         if name == "readout":
-            g = sp.Min(aR + bR, entry_exponent(kind, aR, bR, sol[0], 0)) if kind == "gradient" else aR + bR
+            g = sp.Min(aR + bR, entry_size_exponent(kind, "readout", aR, bR, sol[0], 0))
             d.result("g", g, "Backward: the gradient w.r.t. a width-n pre-activation has coordinates n^-g, set by "
                              "the readout's effective weights after the step, the larger of init n^-(a_R+b_R) and "
                              "update (SGD: n^-(2a_R+c_R)); Everett et al. 2024")
@@ -196,7 +215,7 @@ def _check_stability(d: Derivation, init: dict, opt: Optimizer, alpha) -> None:
     g = d.results["g"]
     # ΔW z has exponent base − α·d_in, ΔW Δz has base + r_prev − u·d_in
     base = {name: update_exponent(kind_for(opt, False, name), name, init[f"a_{name}"], init[f"b_{name}"],
-                                  d.results[f"c_{name}"], 0 if name == "readout" else g)
+                                  d.results[f"c_{name}"], 0 if name == "readout" else g, alpha)
             for name in ("embedding", "hidden", "readout")}
     r1 = base["embedding"]
     r_h = sp.Min(base["hidden"] - alpha, base["hidden"] + r1 - alpha, r1)

@@ -1,7 +1,7 @@
 """Weight decay against batch size and training horizon.
 
 Wang & Aitchison 2024: AdamW's weights are an exponential moving average of past updates
-with time constant τ_iter = 1/(η λ) steps (coupled decay, per-step factor 1 − ηλ). Measured
+with time constant τ_iter = 1/(η λ) steps (lr-scaled decay as in PyTorch AdamW, per-step factor 1 − ηλ). Measured
 in epochs — passes over D training samples (tokens) in batches of B — it is
 
     τ_epoch = τ_iter · B / D = B / (η λ D),
@@ -29,7 +29,7 @@ HORIZON_RELAXATIONS = 3  # "a few" relaxation times: e^-3 ≈ 5% of the initial 
 def derive_tau_epoch() -> Derivation:
     """Results: ``tau_epoch`` (expression) and ``lam`` (λ at the target that keeps τ_epoch of the base)."""
     d = Derivation("Weight decay from the epoch timescale (Wang & Aitchison 2024)")
-    d.assume("Coupled AdamW: per-step decay factor 1 − ηλ, so the weights average the updates of the last 1/(ηλ) steps.")
+    d.assume("lr-scaled decay (PyTorch AdamW): per-step decay factor 1 − ηλ, so the weights average the updates of the last 1/(ηλ) steps.")
     d.assume("An epoch is D/B steps (D training samples or tokens, batch size B).")
     d.assume("The optimal τ_epoch is the same for the base and the target run (Wang & Aitchison 2024).")
     tau_iter = 1 / (eta * lam)

@@ -10,9 +10,10 @@ the exponent ε of the coordinates of ΔW (size n^{-ε}):
 - Adafactor (update scaled by RMS of the parameter, n^{-b} at init): ε = a + b + c.
 - Muon: the update is orthogonalised, its *spectral* norm is η n^{-c}; it is
   described by σ = a + c, the exponent of ‖ΔW‖_op, not by its entries.
-  Muon is applied to hidden matrices only; the embedding, readout and
+  ``muon``: Muon on hidden matrices only; the embedding, readout and
   vector-like parameters use Adam, as in Keller Jordan's reference
-  implementation and the guidance of the mlx / burn docs.
+  implementation and the guidance of the mlx / burn docs. ``muon_all``: Muon
+  on every matrix (embedding and readout included), Adam on vectors.
 
 ``k`` is the gauge factor of the symmetry (a, b, c) → (a+θ, b−θ, c−kθ).
 """
@@ -33,23 +34,27 @@ class Optimizer:
     kind: str  # "gradient" | "normalized" | "relative" | "spectral"
     k: int
     vector_kind: str  # kind used for vector-like parameters (and, for Muon, embedding/readout)
-    steady_state: bool  # does coupled weight decay set a steady-state norm (section steady_state)
+    steady_state: bool  # does lr-scaled weight decay (PyTorch AdamW) set a steady-state norm (section steady_state)
     note: str = ""
+    spectral_layers: tuple = ("hidden",)  # matrices a spectral (Muon) optimizer trains
 
 
 OPTIMIZERS: dict[str, Optimizer] = {
     "sgd": Optimizer("sgd", "SGD (with or without momentum)", "gradient", 2, "gradient", False,
                      "update ∝ gradient"),
     "adam": Optimizer("adam", "Adam (weight decay as an L2 term, normalised with the gradient)", "normalized", 1,
-                      "normalized", False, "coordinate-wise normalised; its L2 decay is not the coupled "
-                      "AdamW decay the steady-state rules assume"),
-    "adamw": Optimizer("adamw", "AdamW (coupled decay w ← w − η(u + λw))", "normalized", 1, "normalized", True,
+                      "normalized", False, "coordinate-wise normalised; its L2 decay is not the lr-scaled "
+                      "(PyTorch AdamW) decay the steady-state rules assume"),
+    "adamw": Optimizer("adamw", "AdamW (lr-scaled decay, as in PyTorch: w ← w − η(u + λw))", "normalized", 1, "normalized", True,
                        "coordinate-wise normalised"),
     "adafactor": Optimizer("adafactor", "Adafactor (update scaled by parameter RMS)", "relative", 0, "relative", False,
                            "update ∝ RMS(w)"),
     "lion": Optimizer("lion", "Lion / signSGD", "normalized", 1, "normalized", True, "sign update, entries ±η"),
     "muon": Optimizer("muon", "Muon on hidden matrices (orthogonalised update), Adam elsewhere", "spectral", 1, "normalized", True,
                       "spectral norm of the update ≈ η"),
+    "muon_all": Optimizer("muon_all", "Muon on every matrix (embedding and readout included), Adam on vectors",
+                          "spectral", 1, "normalized", True, "spectral norm of the update ≈ η",
+                          ("embedding", "hidden", "readout")),
 }
 
 
@@ -61,9 +66,48 @@ def kind_for(opt: Optimizer, vector: bool, layer: str = "hidden") -> str:
     """The update kind used for a parameter of ``layer`` (Muon: hidden matrices only)."""
     if vector:
         return opt.vector_kind
-    if opt.kind == "spectral" and layer != "hidden":
+    if opt.kind == "spectral" and layer not in opt.spectral_layers:
         return opt.vector_kind
     return opt.kind
+
+
+MUON_CONVENTIONS = ("spectral", "rms")
+
+
+def derive_muon_convention(opt: Optimizer, c: dict, w: dict, convention: str, wd_rule=None):
+    """Re-express Muon's learning-rate and weight-decay exponents in ``convention``.
+
+    "spectral" (default): η is the step's spectral norm (per unit n^-a), as derived.
+    "rms" (Moonlight, Liu et al. 2025): the implementation multiplies the orthogonalised update by
+    0.2·√max(fan_in, fan_out) so that its RMS matches AdamW's (≈ 0.2 per unit lr); the lr passed is
+    then η_passed = η / (0.2·√max), i.e. c_rms = c + d_max/2. The per-step decay η_lλ_l is physical
+    and is kept: w_rms = w − d_max/2 (constant: the same λ in either convention, w = 0).
+    Returns (c, w, Derivation).
+    """
+    from mupsim.errors import choice
+    from mupsim.theory.derivation import Derivation
+    from mupsim.theory.layers import LAYER_CLASSES
+
+    convention = choice("muon convention", convention, MUON_CONVENTIONS)
+    d = Derivation(f"Muon learning-rate convention: {convention}")
+    if convention == "spectral" or opt.kind != "spectral":
+        return dict(c), dict(w), d
+    d.assume("RMS-matched Muon (Moonlight): update = 0.2·√max(fan_in, fan_out)·O, O orthogonalised, so its RMS "
+             "is 0.2 per unit lr, like AdamW's; AdamW's lr and wd then carry over at one shape.")
+    c2, w2 = dict(c), dict(w)
+    dmax = sp.Symbol("d_max")
+    d.step("η_passed·0.2·n^(d_max/2) = η_spectral, so", sp.Eq(sp.Symbol("c_rms"), sp.Symbol("c") + dmax / 2))
+    for layer in opt.spectral_layers:
+        shift = sp.Rational(LAYER_CLASSES[layer].d_max, 2)
+        c2[layer] = c[layer] + shift
+        d.result(f"c_{layer}", c2[layer], f"{layer}: c_rms = c + {shift}")
+        if w.get(layer) is not None and wd_rule != "constant":
+            w2[layer] = w[layer] - shift
+            d.result(f"w_{layer}", w2[layer], f"{layer}: keep η_lλ_l, w_rms = w − {shift}")
+    d.step("Across widths the RMS-matched lr does not scale like AdamW's: for a hidden matrix AdamW's μP update "
+           "is low-rank (RMS = ‖ΔW‖_op/n) while Muon's is full-rank (RMS = ‖ΔW‖_op/√n), so the exponents differ "
+           "by 1/2; 'carry over' holds at the base shape only.")
+    return c2, w2, d
 
 
 def entry_exponent(kind: str, a, b, c, gamma):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from mupsim.errors import MupsimError, choice, rational
-from mupsim.theory.derivation import Derivation
+from mupsim.theory.derivation import Derivation, plain
 from mupsim.theory.layers import LAYER_CLASSES, MATRIX_LAYERS, VECTOR_LAYERS
 
 
@@ -130,7 +130,7 @@ def derive_init(parameterization: str, multipliers=None) -> Derivation:
         sol = sp.solve([cond, gauge], [a, b], dict=True)[0]
         d.result(f"a_{name}", sol[a])
         d.result(f"b_{name}", sol[b])
-        d.step(f"{name}: with the gauge {sp.sstr(gauge)}", sp.Eq(sp.Tuple(a, b), sp.Tuple(sol[a], sol[b])))
+        d.step(f"{name}: with the gauge {plain(gauge)}", sp.Eq(sp.Tuple(a, b), sp.Tuple(sol[a], sol[b])))
     for name in VECTOR_LAYERS:
         d.result(f"a_{name}", sp.Integer(0))
         d.result(f"b_{name}", sp.Integer(0))

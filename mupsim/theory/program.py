@@ -44,7 +44,7 @@ from mupsim.theory.layers import LAYER_CLASSES, LAYERS
 from mupsim.theory.optimizers import Optimizer, kind_for
 
 ORDER = ("embedding", "hidden", "readout", "bias", "norm_gain")
-C = {l: sp.Symbol(f"c_{l}", real=True) for l in LAYERS}
+C = {l: sp.Symbol(f"c_{l}".replace("norm_gain", "gain"), real=True) for l in LAYERS}
 
 
 @dataclass(frozen=True)
@@ -82,12 +82,21 @@ def default_alignment(alpha) -> dict:
     return {l: Alignment(sp.Rational(alpha), half, sp.Rational(alpha)) for l in ("embedding", "hidden", "readout")}
 
 
-def _beta(opt: Optimizer, init: dict, layer: str, gamma):
-    from mupsim.theory.early import update_exponent
+def _terms(opt: Optimizer, init: dict, layer: str, gamma, align: Alignment | None):
+    """(own, cross): exponents of ΔW z⁰ and of ΔW Δz − r_prev (vectors and the embedding: own only)."""
+    from mupsim.theory.early import entry_exponent, spectral_change_exponent
 
     lc = LAYER_CLASSES[layer]
     kind = kind_for(opt, lc.vector, layer)
-    return update_exponent(kind, layer, init[f"a_{layer}"], init[f"b_{layer}"], C[layer], gamma)
+    a, b, c = init[f"a_{layer}"], init[f"b_{layer}"], C[layer]
+    if kind == "spectral":
+        al = align.alpha if align is not None else 1
+        u = align.u if align is not None else 1
+        return sp.expand(spectral_change_exponent(layer, a, c, al)), sp.expand(spectral_change_exponent(layer, a, c, u))
+    beta = entry_exponent(kind, a, b, c, gamma)
+    if align is None or lc.d_in == 0:
+        return sp.expand(beta), sp.expand(beta)
+    return sp.expand(beta - align.alpha * lc.d_in), sp.expand(beta - align.u * lc.d_in)
 
 
 def constraints(init: dict, opt: Optimizer, align: dict) -> tuple[list[Constraint], list]:
@@ -99,18 +108,21 @@ def constraints(init: dict, opt: Optimizer, align: dict) -> tuple[list[Constrain
         raise MupsimError(
             f"hidden ω = {h.omega} > a_h + b_h = {ah + bh}: the W⁰Δz term then shrinks r by ω − ½ per layer and no "
             "width exponent is stable at every depth; allowed: hidden ω ≤ 1/2")
-    beta_R = _beta(opt, init, "readout", 0)
-    g_terms = [sp.simplify(aR + bR), sp.expand(beta_R)]
+    from mupsim.theory.early import entry_size_exponent
+
+    R = align["readout"]
+    kind_R = kind_for(opt, False, "readout")
+    g_terms = [sp.simplify(aR + bR), sp.expand(entry_size_exponent(kind_R, "readout", aR, bR, C["readout"], 0))]
     gradient_layers = [l for l in LAYERS if l != "readout"
                        and kind_for(opt, LAYER_CLASSES[l].vector, l) == "gradient"]
     g_used = bool(gradient_layers)
 
-    def betas(layer):
-        if layer == "readout":
-            return [sp.expand(beta_R)]
+    def terms(layer):
+        """[(own, cross)] — one pair per term of g for SGD layers below the readout."""
+        al = align.get(layer)
         if layer in gradient_layers:
-            return [sp.expand(_beta(opt, init, layer, t)) for t in g_terms]
-        return [sp.expand(_beta(opt, init, layer, 0))]
+            return [_terms(opt, init, layer, t, al) for t in g_terms]
+        return [_terms(opt, init, layer, 0, al)]
 
     out: list[Constraint] = []
 
@@ -119,26 +131,26 @@ def constraints(init: dict, opt: Optimizer, align: dict) -> tuple[list[Constrain
         if not any(c.expr == expr for c in out):
             out.append(Constraint(layer, term, expr))
 
-    r_emb = betas("embedding")
+    r_emb = [own for own, _ in terms("embedding")]
     for i, t in enumerate(r_emb):
         add("embedding", "ΔW z" + (f", g term {i + 1}" if len(r_emb) > 1 else ""), t)
     K = []  # terms of r_h that do not involve r_{h-1}
-    for t in betas("hidden"):
-        K.append(t - h.alpha)
-        add("hidden", "ΔW z", t - h.alpha)
-        add("hidden", "ΔW Δz, any depth (β_h − u_h)", t - h.u)
+    for own, cross in terms("hidden"):
+        K.append(own)
+        add("hidden", "ΔW z", own)
+        add("hidden", "ΔW Δz, any depth (β_h − u_h)", cross)
     for v in ("bias", "norm_gain"):
-        for t in betas(v):
-            K.append(t)
-            add("hidden", f"Δ{v}", t)
+        for own, _ in terms(v):
+            K.append(own)
+            add("hidden", f"Δ{v}", own)
     for rp in r_emb:
         add("hidden", "W⁰ Δz (first hidden layer)", ah + bh + rp - h.omega)
     r_last = K + r_emb  # r_L ≥ min(K, r_1) at every depth
-    R = align["readout"]
+    (own_R, cross_R), = terms("readout")
     for rl in r_last:
         add("readout", "W⁰ Δz", aR + bR + rl - R.omega)
-        add("readout", "ΔW Δz", beta_R + rl - R.u)
-    add("readout", "ΔW z", beta_R - R.alpha)
+        add("readout", "ΔW Δz", cross_R + rl)
+    add("readout", "ΔW z", own_R)
     return out, (g_terms if g_used else None)
 
 

@@ -1,8 +1,8 @@
-"""Steady state of a scale-invariant matrix under coupled AdamW, and the
+"""Steady state of a scale-invariant matrix under lr-scaled decay (PyTorch AdamW), and the
 weight-decay exponents that keep the spectral condition there.
 
 Units: ``lr`` η and ``wd`` λ are the per-layer values actually used by the
-optimizer (coupled: per-step decay factor 1 − ηλ); RMS is over the entries of
+optimizer (lr-scaled decay, as in PyTorch AdamW: per-step decay factor 1 − ηλ); RMS is over the entries of
 the raw parameter w; times are in optimizer steps.
 """
 
@@ -57,11 +57,11 @@ def derive_equilibrium() -> Derivation:
     d.result("tau", tau_lead, "Leading order:")
     # momentum
     rms_u = sp.Function("RMS")(sp.Symbol("u"))
-    var_u = sp.factor(sp.simplify((1 - beta) ** 2 * _geometric(beta ** 2)))
+    var_u = _readable((1 - beta) ** 2 * _geometric(beta ** 2), (1 - beta) / (1 + beta))
     d.step("With momentum, the mean square of u_t per unit U² is", sp.Eq(rms_u ** 2 / U ** 2, var_u))
     d.step("and its lag-j autocorrelation is E⟨u_t, u_{t−j}⟩ = RMS(u)²·β1^j.")
     rho = sp.Symbol("rho", positive=True)
-    cross = sp.simplify(beta * _geometric(rho * beta))  # Σ_{j≥1} ρ^{j−1} β1^j, convergent for ρβ1 < 1
+    cross = _readable(beta * _geometric(rho * beta), beta / (1 - rho * beta))  # Σ_{j≥1} ρ^{j−1} β1^j, ρβ1 < 1
     d.step("w_t = ρ^t w_0 − η Σ_{j≥1} ρ^{j−1} u_{t−j}, so the cross term is E⟨w_t, u_t⟩ = −η RMS(u)²·Σ_j ρ^{j−1}β1^j:",
            sp.Eq(sp.Symbol("Sigma"), cross))
     Sm = sp.Symbol("S", positive=True)
@@ -116,8 +116,15 @@ def derive_weight_decay(opt: Optimizer, a: dict, c: dict, rule: str, alpha=None)
     if rule not in WD_RULES:
         raise MupsimError(f"unknown wd rule {rule!r}; allowed: {', '.join(WD_RULES)}")
     d = Derivation(f"Weight-decay exponents: rule '{rule}'")
-    d.assume("lr-scaled decay (PyTorch AdamW): the per-step decay is η_lλ_l, with λ_l = λ n^{-w} and η_l = η n^{-c} "
-             "(not independent decay, whose per-step factor is λ_l alone).")
+    if opt.kind == "gradient":
+        d.assume("SGD's weight decay: w ← w − η_l(g + λ_l w), a per-step decay η_lλ_l, with λ_l = λ n^{-w} and "
+                 "η_l = η n^{-c}.")
+    elif opt.name == "adam":
+        d.assume("Adam's weight decay is an L2 term added to the gradient before normalisation (not AdamW's): "
+                 "λ_l = λ n^{-w} with η_l = η n^{-c}.")
+    else:
+        d.assume("lr-scaled decay (PyTorch AdamW): the per-step decay is η_lλ_l, with λ_l = λ n^{-w} and "
+                 "η_l = η n^{-c} (not independent decay, whose per-step factor is λ_l alone).")
     d.assume("Vector-like parameters (biases, norm gains) get no weight decay under every rule "
              "(Fan et al. 2025: λ₁ = 0; nanoGPT and Megatron likewise).")
     for name in VECTOR_LAYERS:
@@ -146,7 +153,7 @@ def derive_weight_decay(opt: Optimizer, a: dict, c: dict, rule: str, alpha=None)
     # steady-state rules
     if not opt.steady_state:
         raise MupsimError(
-            f"wd rule {rule!r} balances a scale-free update against coupled decay in steady state; optimizer "
+            f"wd rule {rule!r} balances a scale-free update against lr-scaled decay (PyTorch AdamW) in steady state; optimizer "
             f"{opt.name!r} does not fit that ({opt.note}). Allowed for {opt.name}: constant, timescale; "
             "steady-state rules: adamw, lion, muon")
     matrices = MATRIX_LAYERS
