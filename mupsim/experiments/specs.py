@@ -37,9 +37,9 @@ class Scale:
     n_logs: int = 60
 
 
-# Sizes. FULL must regenerate everything from a cold cache in < 15 min on 2 cores: measured
-# 2026-11-22, 740 runs in 8 min 33 s (README). Muon's Newton–Schulz dominates at large n
-# (~190 ms/step at n = 512), so F6/F8 stop at 512/256.
+# Sizes. Target: everything from a cold cache in < 20 min on 2 cores. Estimated from per-run wall
+# times (2026-11-23): ≈ 3,000 single-core seconds, ≈ 25 min on 2 cores — over the target (README).
+# Muon's Newton–Schulz dominates at large n (~190 ms/step at n = 512), so F6/F8 stop at 512/256.
 FULL = Scale(widths=(64, 128, 256, 512), steps=1200, seeds=(0, 1), n_logs=60)
 QUICK = Scale(widths=(32, 64), steps=60, seeds=(0, 1), n_logs=12)
 QUICK_SS_LOGS = 30
@@ -53,11 +53,10 @@ BASE = SimConfig(
     wd_mode="coupled", schedule="constant", parameterization="mup", dtype="float64",
 )
 
-# Base (proxy-width) hyperparameters for the steady-state figures: per-step decay
-# η·λ = 3.9e-3 at n0, relaxation time 1/(2ηλ) = 128 steps (F3/F4 run 1200 steps ≈ 9 of them;
-# under the constant rule μP's η ∝ 1/n stretches it to 1024 steps at n = 512, flagged in F4).
-# The no-wd loss-optimal η is ≈ 2^-10 here (F5); this η, λ trade a somewhat higher loss for
-# reaching the steady state.
+# Base (proxy-width) hyperparameters: η = 2^-7 everywhere; λ = WD for F2's (η, λ) pairs and
+# SS_WD for F1/F3/F4 (τ = 64 steps at n0; each run lasts RELAX_RUN of its own τ). The no-wd
+# loss-optimal η is ≈ 2^-10 here (F5); this η trades a somewhat higher loss for reaching the
+# steady state sooner.
 LR = 2.0 ** -7
 WD = 0.5
 
