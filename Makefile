@@ -16,7 +16,7 @@ export OPENBLAS_NUM_THREADS := 1
 export OMP_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: all venv test figures theory bench bench-ensemble clean
+.PHONY: all venv test figures check-repro theory bench bench-ensemble clean
 
 all: test
 
@@ -34,6 +34,10 @@ test: $(STAMP)
 figures: $(STAMP)
 	$(PY) -m mupsim.experiments.make_figures --quick=$(QUICK) --backend $(BACKEND) \
 		--executor $(EXECUTOR) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+
+# recompute a few committed figures' runs; headline statistics must fall inside their intervals
+check-repro: $(STAMP)
+	$(PY) -m mupsim.experiments.repro
 
 theory: $(STAMP)
 	$(PY) -m mupsim.theory.render theory

@@ -33,6 +33,7 @@ from mupsim.analysis import (
     transfer_optimum,
     optimum_drift,
 )
+from mupsim.analysis.steady import horizon_mean, relax_time, run_steady_check
 from mupsim.analysis.transfer import Shift, curve_shift, shift_drift
 from mupsim.analysis.runs import activation_series, hidden_matrices, run_record
 from mupsim import steady_state as ss
@@ -110,6 +111,51 @@ def _base(name, title, claim, results, split) -> dict:
             "n_dropped": split.n_dropped, "dropped": split.dropped_records()}
 
 
+def _steady_fields(result, matrix: str, metrics=("sigma_max",)) -> dict:
+    """Steady-state check of ``result``'s ``metrics`` for ``matrix`` (all must pass) as CSV
+    fields: relax_steps, n_relax, ss_drift (largest relative change over the last half among
+    the metrics), steady, excluded_reason."""
+    checks = [run_steady_check(result, q, matrix) for q in metrics]
+    reasons = [f"{q}: {c.reason}" for q, c in zip(metrics, checks) if not c.ok]
+    drifts = [c.drift for c in checks if np.isfinite(c.drift)]
+    return {"relax_steps": checks[0].relax_time, "n_relax": checks[0].n_relax,
+            "ss_drift": max(drifts, key=abs) if drifts else NAN, "steady": not reasons,
+            "excluded_reason": "; ".join(reasons)}
+
+
+def half_length_value(result, metric: str, matrix: str) -> float:
+    """What the run reported as steady ``metric`` at half its length (window [3T/8, T/2])."""
+    t, v = matrix_series(result, metric, matrix)
+    return horizon_mean(t, v, 0.5 * float(t[-1]), SS_FRACTION) if len(t) else NAN
+
+
+def normalized_sigma_half(result, matrix: str) -> float:
+    """:func:`normalized_sigma` as the run would have reported it at half its length."""
+    ls = layer_settings(result, matrix)
+    if not (ls["lr"] > 0 and ls["wd"] > 0):
+        return NAN
+    return half_length_value(result, "sigma_max", matrix) / math.sqrt(ls["lr"] / ls["wd"])
+
+
+def _settling(full: dict, half: dict) -> dict:
+    """Exponent at full length vs at half length: has the fitted exponent stopped moving?"""
+    e, h = full.get("exponent", NAN), half.get("exponent", NAN)
+    d = e - h if np.isfinite(e) and np.isfinite(h) else NAN
+    return {"exponent_at_half_length": h, "change_last_half": d,
+            "settled": bool(np.isfinite(d) and abs(d) <= EXPONENT_SETTLED)}
+
+
+EXPONENT_SETTLED = 0.05
+"""A fitted width exponent counts as settled when it moved ≤ 0.05 over the last half of the runs."""
+
+
+def _excluded(rows) -> list[dict]:
+    """The (run, matrix) rows refused for not being in steady state, with the reason."""
+    return [{k: row.get(k) for k in ("key", "width", "seed", "wd_rule", "matrix", "n_relax",
+                                     "ss_drift", "excluded_reason")}
+            for row in rows if row.get("status") == "not_steady"]
+
+
 # ---------------------------------------------------------------------------- F1
 def pair_label(lr_mult: float, wd_mult: float) -> str:
     def m(x):
@@ -127,57 +173,87 @@ def _pairs(results, lr0, wd0):
     return groups
 
 
-def f1(results, lr0: float, wd0: float) -> dict:
-    """F1: sublayer gain vs step at one width for (η, λ) multiples of (lr0, wd0)."""
+F1_RUN_LENGTHS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0)
+"""Run lengths (in relaxation times τ of each width) at which F1 refits the width exponents."""
+F1_FIXED_STEPS = 1200
+"""The old design's run length (every width 1,200 steps): its exponents are shown for contrast."""
+F1_CURVE_POINTS = 80
+
+
+def _rule_label(c) -> str:
+    return c["wd_rule"] if c["wd_rule"] != "alignment" else f"alignment(α̂={c['alignment_exponent']:g})"
+
+
+def f1(results) -> dict:
+    """F1 (Fan et al. 2025, Fig. 1, across widths): sublayer gain and σ_max of the hidden
+    matrices vs t/τ (τ = 1/(2η_lλ_l) of each width) under each wd rule, and the width exponent
+    of the gain/σ_max a run would report had it stopped after x relaxation times."""
     split = split_diverged(results)
-    out = _base("f1_gain_vs_step", "Sublayer gain vs step under AdamW at several (η, λ)",
-                "C1/C3: the steady-state gain depends on (η, λ) only through the steady state",
+    out = _base("f1_gain_vs_step", "Gain and σ_max vs t/τ across widths (Fan et al. Fig. 1)",
+                "C3/C5: under a width-invariant rule the curves of all widths coincide in steady "
+                "state; the measured exponent settles only after several relaxation times",
                 results, split)
-    rows, series, summary = [], {}, {"steady_gain": {}, "steady_sigma_over_sqrt": {}}
     mats = hidden_matrices(split.kept[0]) if split.kept else []
-    for (a, b), runs in sorted(_pairs(results, lr0, wd0).items()):
-        label = pair_label(a, b)
-        for r in runs:
-            st = _status(r)
-            for m in (r.matrix_names if st == "ok" else mats):
-                ls = layer_settings(r, m) if st == "ok" else {"lr": NAN, "wd": NAN}
-                row = run_record(r, pair=label, lr_mult=a, wd_mult=b, matrix=m,
-                                 lr_layer=ls["lr"], wd_layer=ls["wd"], status=st)
-                if st == "ok":
-                    row["gain_ss"] = steady_state(r, "gain", m, SS_FRACTION)
-                    row["rms_ss"] = steady_state(r, "rms", m, SS_FRACTION)
-                    row["sigma_max_ss"] = steady_state(r, "sigma_max", m, SS_FRACTION)
-                    tfit = relaxation_time_fit(*matrix_series(r, "rms", m))
-                    row["tau_fit"] = tfit.tau if tfit.ok else NAN
-                rows.append(row)
+    by_rule = defaultdict(list)
+    for r in results:
+        by_rule[_rule_label(r.config)].append(r)
+    rows, series, summary = [], {}, {"exponent_vs_run_length": {}, "fixed_steps": {},
+                                     "final": {}}
+    xgrid = np.geomspace(0.05, max(F1_RUN_LENGTHS), F1_CURVE_POINTS)
+    fixed_steps = min([F1_FIXED_STEPS] + [int(r.steps[-1]) for r in split.kept])
+    for rule, runs in sorted(by_rule.items()):
         ok = [r for r in runs if _status(r) == "ok"]
-        s = {"lr_mult": a, "wd_mult": b, "matrices": {}, "n_seeds": len(ok),
-             "n_diverged": len(runs) - len(ok)}
+        series[rule] = {}
         for m in mats:
-            if not ok:
-                continue
-            steps = np.asarray(ok[0].steps, float)
-            G = np.vstack([matrix_series(r, "gain", m)[1] for r in ok])
-            ls = layer_settings(ok[0], m)
-            s["matrices"][m] = {
-                "steps": steps.tolist(), "mean": G.mean(0).tolist(), "min": G.min(0).tolist(),
-                "max": G.max(0).tolist(), "decay_per_step": ls["lr"] * ls["wd"]}
-            g = float(np.mean([steady_state(r, "gain", m, SS_FRACTION) for r in ok]))
-            summary["steady_gain"].setdefault(m, {})[label] = g
-        series[label] = s
-    # spread of the steady gain across (η, λ) at equal η/λ and overall
-    mults = {lab: (v["lr_mult"], v["wd_mult"]) for lab, v in series.items()}
-    for m, d in summary["steady_gain"].items():
-        eq = [v for lab, v in d.items() if mults[lab][0] == mults[lab][1]]
-        summary.setdefault("spread_equal_ratio", {})[m] = _rel_spread(eq)
-        summary.setdefault("spread_all", {})[m] = _rel_spread(list(d.values()))
-    out.update(rows=rows, series=series, summary=summary, matrices=mats)
-    w1 = mats[0] if mats else "?"
-    sg = summary["steady_gain"].get(w1, {})
-    out["headline"] = (f"steady gain {w1}: " + ", ".join(f"{k}={v:.3g}" for k, v in sg.items())
-                       + f"; spread at equal η/λ {summary.get('spread_equal_ratio', {}).get(w1, NAN):.1%}"
+            per_w = defaultdict(lambda: {"gain": [], "sigma_max": []})
+            pts = {x: {"gain": ([], []), "sigma_max": ([], [])} for x in F1_RUN_LENGTHS}
+            fixed = {"gain": ([], []), "sigma_max": ([], [])}
+            for r in ok:
+                w = r.config["width"]
+                ls = layer_settings(r, m)
+                tau = relax_time(ls["lr"], ls["wd"])
+                for q in ("gain", "sigma_max"):
+                    t, v = matrix_series(r, q, m)
+                    v = v * (ls["multiplier"] if q == "sigma_max" else 1.0)
+                    per_w[w][q].append(np.interp(xgrid * tau, t, v, right=NAN))
+                    for x in F1_RUN_LENGTHS:
+                        pts[x][q][0].append(w)
+                        pts[x][q][1].append(horizon_mean(t, v, x * tau, SS_FRACTION))
+                    fixed[q][0].append(w)
+                    fixed[q][1].append(horizon_mean(t, v, fixed_steps, SS_FRACTION))
+                rows.append(run_record(r, rule=rule, matrix=m, status="ok", relax_steps=tau,
+                                       n_relax=float(r.steps[-1]) / tau,
+                                       **{f"{q}_at_{x:g}tau": pts[x][q][1][-1]
+                                          for q in ("gain", "sigma_max") for x in F1_RUN_LENGTHS}))
+            series[rule][m] = {str(w): {q: np.nanmean(np.vstack(d[q]), 0).tolist()
+                                        for q in ("gain", "sigma_max")}
+                               for w, d in sorted(per_w.items())}
+            series[rule][m]["x"] = xgrid.tolist()
+            summary["exponent_vs_run_length"].setdefault(rule, {})[m] = {
+                q: {f"{x:g}": _fit_dict(*pts[x][q], n_boot=1000) for x in F1_RUN_LENGTHS}
+                for q in ("gain", "sigma_max")}
+            summary["fixed_steps"].setdefault(rule, {})[m] = {
+                q: _fit_dict(*fixed[q], n_boot=1000) for q in ("gain", "sigma_max")}
+        for r in runs:
+            if _status(r) != "ok":
+                rows.append(run_record(r, rule=rule, status=_status(r)))
+    out.update(rows=rows, series=series, summary=summary, matrices=mats,
+               run_lengths=list(F1_RUN_LENGTHS), fixed_steps=fixed_steps)
+    m0 = mats[0] if mats else None
+    last = f"{max(F1_RUN_LENGTHS):g}"
+    parts = []
+    for rule, d in summary["exponent_vs_run_length"].items():
+        if m0 in d:
+            parts.append(f"{rule} {_fmt_ci(d[m0]['gain'][last])} "
+                         f"(at {fixed_steps} steps {_fmt_ci(summary['fixed_steps'][rule][m0]['gain'])})")
+    out["headline"] = (f"gain exponent of {m0} at {last}τ: " + ", ".join(parts)
                        + f"; dropped {split.n_dropped}")
     return _clean(out)
+
+
+def _max_over_min(values) -> float:
+    v = np.asarray([x for x in values if np.isfinite(x) and x > 0], float)
+    return float(v.max() / v.min()) if v.size >= 2 else NAN
 
 
 def _rel_spread(values) -> float:
@@ -194,8 +270,24 @@ def f2(results, lr0: float, wd0: float) -> dict:
     out = _base("f2_spectra_collapse", "Final singular spectra, raw and divided by √(η/λ)",
                 "C1: in steady state the spectrum scales as √(η/λ) with an invariant shape",
                 results, split)
-    groups = _pairs(split.kept, lr0, wd0)
     mats = hidden_matrices(split.kept[0]) if split.kept else []
+    steady_rows = []
+    refused = set()
+    for r in split.kept:
+        for m in mats:
+            chk = _steady_fields(r, m, ("gain", "sigma_max"))
+            ls = layer_settings(r, m)
+            steady_rows.append(run_record(
+                r, matrix=m, pair=pair_label(round(r.config["lr"] / lr0, 6),
+                                             round(r.config["wd"] / wd0, 6)),
+                status="ok" if chk["steady"] else "not_steady",
+                gain_ss=steady_state(r, "gain", m, SS_FRACTION),
+                sigma_over_sqrt=steady_state(r, "sigma_max", m, SS_FRACTION)
+                / math.sqrt(ls["lr"] / ls["wd"]), eta_over_lambda=ls["lr"] / ls["wd"],
+                decay_per_step=ls["lr"] * ls["wd"], steps=r.config["steps"], **chk))
+            if not chk["steady"]:
+                refused.add(id(r))
+    groups = _pairs([r for r in split.kept if id(r) not in refused], lr0, wd0)
     series, rows, summary = {}, [], {}
     for m in mats:
         spectra, scales, labels, mults = [], [], [], []
@@ -232,20 +324,55 @@ def f2(results, lr0: float, wd0: float) -> dict:
         if len(eq_eta) >= 2:
             sub["equal_eta_pairs"] = spectral_collapse([spectra[i] for i in eq_eta],
                                                        [scales[i] for i in eq_eta]).to_dict()
-        summary[m] = {"raw": raw.to_dict(), "normalized": norm.to_dict(), **sub}
+        # how the normalized σ_max trends with η/λ at equal ηλ (C1 predicts exponent 0)
+        eq_rows = [row for row in steady_rows if row["matrix"] == m and row["status"] == "ok"]
+        dps = {}
+        for row in eq_rows:
+            dps.setdefault(round(math.log2(row["decay_per_step"]), 6), []).append(row)
+        ref_decay = max(dps, key=lambda k: len({r_["pair"] for r_ in dps[k]})) if dps else None
+        trend = {}
+        if ref_decay is not None and len({r_["pair"] for r_ in dps[ref_decay]}) >= 2:
+            pts = dps[ref_decay]
+            trend = _fit_dict([r_["eta_over_lambda"] for r_ in pts],
+                              [r_["sigma_over_sqrt"] for r_ in pts], n_boot=1000)
+            trend["pairs"] = sorted({r_["pair"] for r_ in pts})
+        top_norm = [sp[0] / sc for sp, sc in zip(spectra, scales)]
+        summary[m] = {"raw": raw.to_dict(), "normalized": norm.to_dict(), **sub,
+                      "sigma_max_normalized_max_over_min": float(max(top_norm) / min(top_norm)),
+                      "trend_vs_eta_over_lambda_at_equal_decay": trend}
         series[m] = {lab: {"sigma": s.tolist(), "scale": sc}
                      for lab, s, sc in zip(labels, spectra, scales)}
-    out.update(rows=rows, series=series, summary=summary, matrices=mats)
+    # steady sublayer gain per pair (was F1): not a function of η/λ alone
+    gains = defaultdict(dict)
+    for row in steady_rows:
+        if row["status"] == "ok":
+            gains[row["matrix"]].setdefault(row["pair"], []).append(row["gain_ss"])
+    mult = {pair_label(a, b): (a, b) for (a, b) in _pairs(split.kept, lr0, wd0)}
+    gain_summary = {}
+    for m, d in gains.items():
+        g = {p: float(np.mean(v)) for p, v in d.items()}
+        eq = [v for p, v in g.items() if mult[p][0] == mult[p][1]]
+        gain_summary[m] = {"steady_gain": g, "max_over_min_equal_ratio": _max_over_min(eq),
+                           "max_over_min_all": _max_over_min(list(g.values()))}
+    summary["steady_gain"] = gain_summary
+    summary["excluded_not_steady"] = _excluded(steady_rows)
+    summary["rel_dev_definition"] = (
+        "max_rel_dev = max over spectra and indices k (σ_k ≥ 5% σ_1) of |σ_k / geometric mean "
+        "over spectra − 1|; max_over_min = largest / smallest value across spectra")
+    out.update(rows=rows + steady_rows, series=series, summary=summary, matrices=mats)
     heads = []
-    for m, d in summary.items():
-        h = (f"{m}: all pairs max rel dev raw {d['raw']['max_rel_dev']:.1%} -> normalized "
-             f"{d['normalized']['max_rel_dev']:.1%} (σ_max {d['normalized']['top_rel_dev']:.1%})")
-        if "equal_decay_pairs" in d:
-            e = d["equal_decay_pairs"]
-            h += (f", equal-ηλ pairs raw {e['raw']['max_rel_dev']:.1%} -> normalized "
-                  f"{e['normalized']['max_rel_dev']:.1%}")
+    for m in mats:
+        d = summary.get(m)
+        if not d:
+            continue
+        h = (f"{m}: σ_max/√(η/λ) max/min {d['sigma_max_normalized_max_over_min']:.2f} over all "
+             f"pairs")
+        t = d.get("trend_vs_eta_over_lambda_at_equal_decay") or {}
+        if t:
+            h += f", trend at equal ηλ ∝ (η/λ)^{_fmt_ci(t)}"
         heads.append(h)
-    out["headline"] = "; ".join(heads) + f"; dropped {split.n_dropped}"
+    out["headline"] = "; ".join(heads) + f"; dropped {split.n_dropped}" + \
+        f"; not steady (excluded) {len(summary['excluded_not_steady'])}"
     return _clean(out)
 
 
@@ -281,14 +408,24 @@ def f3(results, variants: dict) -> dict:
     for (field, value), runs in groups.items():
         vlabel = "baseline" if field == "baseline" else f"{field}={value}"
         per_matrix = defaultdict(lambda: ([], []))
+        per_matrix_half = defaultdict(lambda: ([], []))
         pooled = ([], [])
         for r in runs:
             st = _status(r)
             vals = {}
             for m in mats:
                 y = normalized_sigma(r, m) if st == "ok" else NAN
-                vals[m] = y
+                yh = normalized_sigma_half(r, m) if st == "ok" else NAN
+                chk = _steady_fields(r, m) if st == "ok" else {}
                 row = run_record(r, variant=vlabel, matrix=m, status=st, sigma_over_sqrt=y)
+                if chk and not chk["steady"]:
+                    row["status"], y = "not_steady", NAN
+                row["sigma_over_sqrt"] = y
+                row["sigma_over_sqrt_half_length"] = yh if np.isfinite(y) else NAN
+                per_matrix_half[m][0].append(r.config["width"])
+                per_matrix_half[m][1].append(row["sigma_over_sqrt_half_length"])
+                vals[m] = y
+                row.update(chk)
                 if st == "ok":
                     ls = layer_settings(r, m)
                     row.update(lr_layer=ls["lr"], wd_layer=ls["wd"],
@@ -302,6 +439,8 @@ def f3(results, variants: dict) -> dict:
             pooled[1].append(math.exp(np.mean(np.log(list(vals.values())))) if vals and all(
                 np.isfinite(v) and v > 0 for v in vals.values()) else NAN)
         fits[vlabel] = {m: _fit_dict(*per_matrix[m]) for m in mats}
+        for m in mats:
+            fits[vlabel][m].update(_settling(fits[vlabel][m], _fit_dict(*per_matrix_half[m])))
         fits[vlabel]["pooled_hidden"] = _fit_dict(*pooled)
         fits[vlabel]["diverged_widths"] = sorted(
             {r.config["width"] for r in runs if _status(r) != "ok"})
@@ -325,14 +464,16 @@ def f3(results, variants: dict) -> dict:
     base = fits.get("baseline", {})
     alpha = base.get("pooled_hidden", {}).get("exponent", NAN)
     summary = {"alpha_hat": alpha, "alpha_hat_ci": base.get("pooled_hidden", {}).get("ci"),
-               "fits": fits, "reference_slopes": [0.5, 0.75, 1.0]}
+               "fits": fits, "reference_slopes": [0.5, 0.75, 1.0],
+               "excluded_not_steady": _excluded(rows)}
     out.update(rows=rows, series=fits, summary=summary, matrices=mats, variants=
                {k: list(v) for k, v in variants.items()})
     per_var = ", ".join(f"{k}: {_fmt_ci(v['pooled_hidden'])}" for k, v in fits.items()
                         if not k.startswith("baseline"))
     out["headline"] = (f"alpha_hat (hidden, pooled) = {_fmt_ci(base.get('pooled_hidden', {}))}"
                        + "".join(f"; {m} {_fmt_ci(base.get(m, {}))}" for m in mats)
-                       + f"; variants: {per_var}; dropped {split.n_dropped}")
+                       + f"; variants: {per_var}; dropped {split.n_dropped}"
+                       + f"; not steady (excluded) {len(summary['excluded_not_steady'])}")
     return _clean(out)
 
 
@@ -356,30 +497,34 @@ def f4(results) -> dict:
             for m in mats:
                 row = run_record(r, rule=label, matrix=m, status=st)
                 mult = layer_settings(r, m)["multiplier"] if st == "ok" else NAN
+                chk = _steady_fields(r, m, ("gain", "sigma_max")) if st == "ok" else {}
+                row.update(chk)
+                if chk and not chk["steady"]:
+                    row["status"] = "not_steady"
                 for q in ("gain", "sigma_max"):
                     v = steady_state(r, q, m, SS_FRACTION) if st == "ok" else NAN
                     if q == "sigma_max":
                         v *= mult  # σ_max of the effective weight multiplier·w
-                    row[f"{q}_ss"] = v
+                    row[f"{q}_ss"] = v  # reported for every run; fitted only when steady
                     data[m][q][0].append(r.config["width"])
-                    data[m][q][1].append(v)
+                    data[m][q][1].append(v if row["status"] == "ok" else NAN)
                 if st == "ok":
                     ls = layer_settings(r, m)
-                    tau = float(ss.relaxation_time(ls["lr"], ls["wd"])) if ls["wd"] > 0 else math.inf
-                    row.update(lr_layer=ls["lr"], wd_layer=ls["wd"], relax_steps=tau,
-                               steady=bool(r.config["steps"] >= 3 * tau))
+                    row.update(lr_layer=ls["lr"], wd_layer=ls["wd"], steps=r.config["steps"])
                 rows.append(row)
         fits[label] = {m: {q: _fit_dict(*data[m][q]) for q in ("gain", "sigma_max")}
                        for m in mats}
         fits[label]["diverged_widths"] = sorted(
             {r.config["width"] for r in runs if _status(r) != "ok"})
+    excl = _excluded(rows)
+    n_relax = [row["n_relax"] for row in rows if row.get("status") in ("ok", "not_steady")]
     out.update(rows=rows, series=fits, matrices=mats,
-               summary={"fits": fits, "not_steady_runs": sum(
-                   1 for row in rows if row.get("status") == "ok" and not row.get("steady"))})
+               summary={"fits": fits, "excluded_not_steady": excl,
+                        "min_relaxation_times": min(n_relax) if n_relax else NAN})
     m0 = mats[0] if mats else None
     out["headline"] = "gain exponent " + (m0 or "") + ": " + ", ".join(
         f"{k} {_fmt_ci(v[m0]['gain'])}" for k, v in fits.items() if m0) + \
-        f"; dropped {split.n_dropped}"
+        f"; dropped {split.n_dropped}; not steady (excluded) {len(excl)}"
     return _clean(out)
 
 
@@ -576,9 +721,10 @@ def f7(results) -> dict:
             lr, wd, b1 = ls["lr"], ls["wd"], c["beta1"]
             u = update_direction_rms(r, m)
             tfit = relaxation_time_fit(*matrix_series(r, "rms", m))
+            chk = _steady_fields(r, m, ("rms", "angular_update"))
             rows.append({
                 **run_record(r, matrix=m, beta1=b1, lr_layer=lr, wd_layer=wd,
-                             status="ok"),
+                             status="ok" if chk["steady"] else "not_steady", **chk),
                 "rms_measured": steady_state(r, "rms", m, SS_FRACTION),
                 "rms_predicted": float(ss.equilibrium_rms(u, lr, wd, beta1=b1)),
                 "update_rms_measured": u,
@@ -592,18 +738,21 @@ def f7(results) -> dict:
     summary = {}
     for q in ("rms", "tau", "angular"):
         ratios = [row[f"{q}_measured"] / row[f"{q}_predicted"] for row in rows
-                  if row.get("status") == "ok" and (q != "tau" or row["tau_fit_ok"])
+                  if (row.get("status") == "ok" or (q == "tau" and row.get("status") == "not_steady"))
+                  and (q != "tau" or row["tau_fit_ok"])
                   and np.isfinite(row.get(f"{q}_measured", NAN))]
         ratios = np.asarray(ratios, float)
         summary[q] = {"n": int(ratios.size),
                       "median_ratio": float(np.median(ratios)) if ratios.size else NAN,
                       "min_ratio": float(ratios.min()) if ratios.size else NAN,
                       "max_ratio": float(ratios.max()) if ratios.size else NAN}
+    excl = _excluded(rows)
     out.update(rows=rows, series={"points": [row for row in rows if row.get("status") == "ok"]},
                summary=summary)
     out["headline"] = "measured/predicted median [min, max]: " + ", ".join(
         f"{q} {v['median_ratio']:.2f} [{v['min_ratio']:.2f}, {v['max_ratio']:.2f}] (n={v['n']})"
-        for q, v in summary.items()) + f"; dropped {split.n_dropped}"
+        for q, v in summary.items()) + f"; dropped {split.n_dropped}; not steady (excluded) {len(excl)}"
+    summary["excluded_not_steady"] = excl
     return _clean(out)
 
 
@@ -630,6 +779,30 @@ def f8(results) -> dict:
     out = _base("f8_muon_spectral", "Muon under μP: spectral norms of weights and updates",
                 "Spectral condition: σ_max(W) = Θ(√(fan_out/fan_in)), σ_max(ΔW) likewise × η",
                 results, split)
+    groups = defaultdict(list)
+    for r in results:
+        groups["no weight decay" if r.config["wd"] == 0 else
+               f"λ = {r.config['wd']:g} ({r.config['wd_rule']}), {r.config['steps']} steps"
+               ].append(r)
+    rows, series, fits = [], {}, {}
+    for g, runs in sorted(groups.items(), key=lambda kv: kv[0] != "no weight decay"):
+        rws, series[g], fits[g] = _f8_group(runs)
+        rows += [dict(row, group=g) for row in rws]
+    out.update(rows=rows, series=series, summary={"fits": fits,
+               "update_estimate": "lower bound on sigma_max(dW): RMS(dW)*sqrt(max(fan_out, "
+                                  "fan_in)) = ||dW||_F/sqrt(min(fan)); exact only for a flat "
+                                  "spectrum"},
+               groups=list(series),
+               diverged_widths=sorted({r.config["width"] for r in split.dropped}))
+    out["headline"] = "; ".join(
+        f"{g}: width exponent of σ_max(W)/√(fo/fi): " + ", ".join(
+            f"{m} {_fmt_ci(v['weight'])}" for m, v in fg.items()) for g, fg in fits.items()) \
+        + f"; dropped {split.n_dropped}"
+    return _clean(out)
+
+
+def _f8_group(results):
+    """F8's rows, per-matrix/per-width series and width fits for one group of runs."""
     rows, series = [], {}
     finals = defaultdict(lambda: defaultdict(lambda: ([], [])))
     for r in results:
@@ -671,11 +844,99 @@ def f8(results) -> dict:
                 d["u"] = np.nanmean(np.array(d["u"]), 0).tolist()
     fits = {m: {"weight": _fit_dict(*finals[m]["w"]), "update": _fit_dict(*finals[m]["u"])}
             for m in finals}
-    out.update(rows=rows, series=series, summary={"fits": fits,
-               "update_estimate": "lower bound on sigma_max(dW): RMS(dW)*sqrt(max(fan_out, "
-                                  "fan_in)) = ||dW||_F/sqrt(min(fan)); exact only for a flat "
-                                  "spectrum"},
-               diverged_widths=sorted({r.config["width"] for r in split.dropped}))
-    out["headline"] = "width exponent of σ_max(W)/√(fo/fi): " + ", ".join(
-        f"{m} {_fmt_ci(v['weight'])}" for m, v in fits.items()) + f"; dropped {split.n_dropped}"
+    return rows, series, fits
+
+
+# ---------------------------------------------------------------------------- F9
+def alpha_from_rank_exponent(rho: float) -> float:
+    """α predicted from a *fitted* stable-rank exponent ρ̂: 1 − ρ̂/2, the relation derived in
+    ``mupsim/theory/alpha.py``. :func:`mupsim.alpha_from_rank_exponent` serves it for ρ in its
+    physical range [0, 1] and refuses others; a fit with seed noise can land slightly outside
+    (ρ̂ = −0.13 in F9), so the comparison applies the same formula unclipped (NaN stays NaN)."""
+    import mupsim
+    if np.isfinite(rho) and 0.0 <= rho <= 1.0:
+        return float(mupsim.alpha_from_rank_exponent(rho))
+    return 1.0 - rho / 2.0
+
+
+def f9(results, labels: dict, panels: dict) -> dict:
+    """F9: α̂ (width exponent of steady σ_max/√(η_l/λ_l)) and ρ̂ (width exponent of the steady
+    stable rank ‖W‖_F²/σ_max²) per task point and hidden matrix, seed-bootstrap intervals.
+
+    ``labels``: {config key: point label}; ``panels``: {knob: [(value, point label)]}."""
+    split = split_diverged(results)
+    out = _base("f9_alpha_phase_diagram", "What sets α: α̂ across task families",
+                "α = 1 − ρ/2 with ρ the width exponent of the stable rank; α depends on the task",
+                results, split)
+    mats = hidden_matrices(split.kept[0]) if split.kept else []
+    by_point = defaultdict(list)
+    for r in results:
+        by_point[labels.get(run_record(r)["key"], "?")].append(r)
+    rows, points = [], {}
+    for label, runs in by_point.items():
+        d = {m: {q: ([], []) for q in ("sigma", "srank", "sigma_half", "srank_half")}
+             for m in mats}
+        pooled = ([], [])
+        for r in runs:
+            st = _status(r)
+            ys = []
+            for m in mats:
+                y = normalized_sigma(r, m) if st == "ok" else NAN
+                sr = steady_state(r, "stable_rank", m, SS_FRACTION) if st == "ok" else NAN
+                chk = _steady_fields(r, m, ("sigma_max",)) if st == "ok" else {}
+                row = run_record(r, point=label, matrix=m, status=st, **chk)
+                if chk and not chk["steady"]:
+                    row["status"], y, sr = "not_steady", NAN, NAN
+                yh = normalized_sigma_half(r, m) if np.isfinite(y) else NAN
+                srh = half_length_value(r, "stable_rank", m) if np.isfinite(sr) else NAN
+                d[m]["sigma_half"][0].append(r.config["width"])
+                d[m]["sigma_half"][1].append(yh)
+                d[m]["srank_half"][0].append(r.config["width"])
+                d[m]["srank_half"][1].append(srh)
+                row.update(sigma_over_sqrt=y, stable_rank_ss=sr, sigma_over_sqrt_half_length=yh,
+                           stable_rank_half_length=srh,
+                           effective_rank_ss=steady_state(r, "effective_rank", m, SS_FRACTION)
+                           if st == "ok" else NAN)
+                rows.append(row)
+                d[m]["sigma"][0].append(r.config["width"])
+                d[m]["sigma"][1].append(y)
+                d[m]["srank"][0].append(r.config["width"])
+                d[m]["srank"][1].append(sr)
+                ys.append(y)
+            pooled[0].append(r.config["width"])
+            pooled[1].append(math.exp(np.mean(np.log(ys))) if ys and all(
+                np.isfinite(v) and v > 0 for v in ys) else NAN)
+        p = {"n_runs": len(runs), "widths": sorted({r.config["width"] for r in runs})}
+        for m in mats:
+            a = _fit_dict(*d[m]["sigma"], n_boot=2000)
+            a.update(_settling(a, _fit_dict(*d[m]["sigma_half"], n_boot=200)))
+            rho = _fit_dict(*d[m]["srank"], n_boot=2000)
+            rho.update(_settling(rho, _fit_dict(*d[m]["srank_half"], n_boot=200)))
+            pred = alpha_from_rank_exponent(rho.get("exponent", NAN))
+            lo, hi = (rho.get("ci") or [NAN, NAN])[:2]
+            p[m] = {"alpha": a, "rho": rho, "alpha_predicted": pred,
+                    "alpha_predicted_ci": [alpha_from_rank_exponent(hi),
+                                           alpha_from_rank_exponent(lo)]}
+        p["pooled_hidden"] = _fit_dict(*pooled, n_boot=2000)
+        points[label] = p
+    # α̂ − (1 − ρ̂/2) over all points and matrices
+    resid = [points[l][m]["alpha"]["exponent"] - points[l][m]["alpha_predicted"]
+             for l in points for m in mats
+             if np.isfinite(points[l][m]["alpha"].get("exponent", NAN))
+             and np.isfinite(points[l][m]["alpha_predicted"])]
+    summary = {"points": points, "panels": {k: [[v, lab] for v, lab in vals]
+                                            for k, vals in panels.items()},
+               "alpha_minus_predicted": {"n": len(resid),
+                                         "median": float(np.median(resid)) if resid else NAN,
+                                         "max_abs": float(np.max(np.abs(resid))) if resid else NAN},
+               "excluded_not_steady": _excluded(rows)}
+    out.update(rows=rows, series=points, summary=summary, matrices=mats)
+    lo_pt = min(points, key=lambda l: points[l]["pooled_hidden"].get("exponent", math.inf)
+                if np.isfinite(points[l]["pooled_hidden"].get("exponent", NAN)) else math.inf) \
+        if points else None
+    out["headline"] = (
+        "α̂ pooled: " + ", ".join(f"[{l}] {_fmt_ci(p['pooled_hidden'])}" for l, p in points.items())
+        + f"; lowest at {lo_pt}; α̂ − (1 − ρ̂/2) median {summary['alpha_minus_predicted']['median']:+.2f}, "
+        f"max |·| {summary['alpha_minus_predicted']['max_abs']:.2f} over {len(resid)} (point, matrix)"
+        + f"; dropped {split.n_dropped}; not steady (excluded) {len(summary['excluded_not_steady'])}")
     return _clean(out)

@@ -30,7 +30,7 @@ def fake_run(c: SimConfig) -> Result:
     names = lay.matrix_names
     M = {k: np.zeros((len(names), t.size)) for k in
          ("rms", "sigma_max", "gain", "update_rms", "rel_update", "angular_update",
-          "cos_w_update", "eff_lr")}
+          "cos_w_update", "eff_lr", "stable_rank", "effective_rank", "sv1", "sv2", "sv3", "sv4")}
     spectra = {}
     b1 = c.beta1
     for i, name in enumerate(names):
@@ -56,6 +56,11 @@ def fake_run(c: SimConfig) -> Result:
             eta * u / rms
         M["cos_w_update"][i] = 0.01 * rng.standard_normal(t.size)
         M["eff_lr"][i] = eta / rms ** 2
+        rho = 0.4 * getattr(c, "teacher_width_exponent", 0.0)
+        M["stable_rank"][i] = 2.0 * (n / c.base_width) ** rho * (1 + 0.01 * rng.standard_normal(t.size))
+        M["effective_rank"][i] = 2.0 * M["stable_rank"][i]
+        for k_, f_ in zip(("sv1", "sv2", "sv3", "sv4"), (1.0, 0.8, 0.6, 0.5)):
+            M[k_][i] = sig * f_
         k = min(fo, fi)
         shape = np.sqrt(np.clip(1 - np.arange(k) / k, 1e-3, None)) ** 1.5
         spectra[name] = np.sort(sig[-1] * shape * (1 + 0.01 * rng.standard_normal(k)))[::-1]

@@ -84,6 +84,17 @@ def _apply_style(fig: Figure) -> None:
             ax.spines[s].set_visible(False)
 
 
+def _has_positive_data(ax, axis: str = "y") -> bool:
+    """True if some line on ``ax`` has a finite positive value on ``axis`` (log scale possible)."""
+    for ln in ax.get_lines():
+        if ln.get_transform() != ax.transData:  # e.g. the diverged markers (axes coordinates)
+            continue
+        v = np.asarray(ln.get_ydata() if axis == "y" else ln.get_xdata(), dtype=float)
+        if np.any(np.isfinite(v) & (v > 0)):
+            return True
+    return False
+
+
 def mark_diverged(ax, xs, label: bool = True) -> None:
     """Put an 'x' at the top of ``ax`` at each x in ``xs`` (diverged runs)."""
     xs = [x for x in xs if x is not None and np.isfinite(x)]
@@ -119,36 +130,51 @@ def _footer(fig, data):
 # ---------------------------------------------------------------------------- F1
 def f1(data: dict) -> Figure:
     mats = data["matrices"]
-    fig, axes = _new(len(mats), 2, title=data["title"])
-    labels = list(data["series"])
-    cmap = plt.get_cmap("tab10")
-    for i, m in enumerate(mats):
-        for j, lab in enumerate(labels):
-            s = data["series"][lab]
-            d = s["matrices"].get(m)
-            color = cmap(j)
-            if d is None:
-                for ax in axes[i]:
-                    mark_diverged(ax, [1.0], label=False)
-                continue
-            st = np.asarray(d["steps"], float)
-            ls = "-" if s["lr_mult"] == s["wd_mult"] else ":"
-            for k, x in enumerate((st, 2 * d["decay_per_step"] * st)):
-                ax = axes[i, k]
-                ax.plot(x[1:], d["mean"][1:], ls=ls, color=color, label=lab)
-                ax.fill_between(x[1:], d["min"][1:], d["max"][1:], color=color, alpha=0.15, lw=0)
-        axes[i, 0].set_xscale("log")
-        axes[i, 1].set_xscale("log")
-        axes[i, 0].set_ylabel(f"gain ‖Wx‖/‖x‖  ({m})")
-        axes[i, 1].axvline(1.0, **REF_STYLE)
-    axes[-1, 0].set_xlabel("step t")
-    axes[-1, 1].set_xlabel("t / τ,  τ = 1/(2 η_l λ_l)")
-    handles, labels_ = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels_, loc="outside lower center", ncol=4, fontsize=7,
-               title="(η, λ) as multiples of the base values; solid: equal η/λ", title_fontsize=7)
-    sp = data["summary"].get("spread_equal_ratio", {})
-    if mats:
-        axes[0, 1].set_title(f"steady-gain spread at equal η/λ: {sp.get(mats[0], NAN):.1%}")
+    rules = list(data["series"])
+    fig, axes = _new(max(len(rules), 1), 3, w=3.3, h=2.5, title=data["title"])
+    m0 = mats[0] if mats else None
+    widths = sorted({int(w) for r in rules for w in data["series"][r].get(m0, {}) if w != "x"})
+    colors = width_colors(widths) if widths else {}
+    xs = data["run_lengths"]
+    for i, rule in enumerate(rules):
+        d = data["series"][rule].get(m0, {})
+        x = np.asarray(d.get("x", []), float)
+        for k, q in enumerate(("gain", "sigma_max")):
+            ax = axes[i, k]
+            for w in widths:
+                if str(w) in d:
+                    ax.plot(x, d[str(w)][q], color=colors[w], label=f"n={w}")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.axvline(5.0, **REF_STYLE)
+            ax.set_ylabel({"gain": f"gain ‖Wx‖/‖x‖ ({m0})", "sigma_max": f"σ_max ({m0})"}[q])
+            ax.set_title(rule, fontsize=8)
+        ax = axes[i, 2]
+        ev = data["summary"]["exponent_vs_run_length"].get(rule, {})
+        for j, m in enumerate(mats):
+            for q, col in (("gain", "C0"), ("sigma_max", "C3")):
+                fits = ev.get(m, {}).get(q, {})
+                e = np.array([fits.get(f"{x:g}", {}).get("exponent", NAN) for x in xs], float)
+                ci = np.array([fits.get(f"{x:g}", {}).get("ci", [NAN, NAN]) for x in xs], float)
+                ls = "-" if j == 0 else ":"
+                ax.plot(xs, e, ls, marker="o" if j == 0 else "s", ms=3, color=col,
+                        label=f"{q} {m.split('.')[-1]}")
+                if j == 0:
+                    ax.fill_between(xs, ci[:, 0], ci[:, 1], color=col, alpha=0.15, lw=0)
+                    fx = data["summary"]["fixed_steps"].get(rule, {}).get(m, {}).get(q, {})
+                    if np.isfinite(fx.get("exponent", NAN)):
+                        ax.axhline(fx["exponent"], color=col, lw=0.8, ls="--", alpha=0.7)
+        ax.axhline(0.0, color="k", lw=0.6)
+        ax.set_xscale("log")
+        ax.set_ylabel("width exponent")
+        ax.set_title("exponent if stopped at x·τ (dashed: every width\n"
+                     f"stopped at {data['fixed_steps']} steps)", fontsize=7.5)
+    for k in range(3):
+        axes[-1, k].set_xlabel("t / τ,  τ = 1/(2 η_l λ_l) of each width" if k < 2
+                               else "run length x = t/τ")
+    if rules:
+        axes[0, 0].legend(fontsize=6)
+        axes[0, 2].legend(fontsize=6)
     _apply_style(fig)
     _footer(fig, data)
     return fig
@@ -178,7 +204,7 @@ def f2(data: dict) -> Figure:
             ax.set_ylim(1e-3 * top, 2 * top)  # tails that decayed to ~0 are cut off
             ax.set_ylabel(ylab)
             c = summ.get(kind, {})
-            ax.set_title(f"{kind}; all pairs: max rel. dev. {c.get('max_rel_dev', NAN):.0%}\n"
+            ax.set_title(f"{kind}; all pairs: max dev. from geo-mean {c.get('max_rel_dev', NAN):.0%}\n"
                          f"(σ_max alone {c.get('top_rel_dev', NAN):.0%})", fontsize=7.5)
         notes = []
         if "equal_decay_pairs" in summ:
@@ -188,7 +214,11 @@ def f2(data: dict) -> Figure:
         if "equal_ratio_pairs" in summ:
             notes.append(f"equal η/λ: {summ['equal_ratio_pairs']['max_rel_dev']:.1%}")
         notes.append(f"shape only (÷σ_max): {summ.get('normalized', {}).get('shape_max_rel_dev', NAN):.1%}")
-        axes[i, 1].text(0.02, 0.03, "max rel. dev. over σ_k ≥ 5% σ_1\n" + "\n".join(notes),
+        notes.append(f"σ_max/√(η/λ) max/min: {summ.get('sigma_max_normalized_max_over_min', NAN):.2f}")
+        tr = summ.get("trend_vs_eta_over_lambda_at_equal_decay") or {}
+        if tr:
+            notes.append(f"equal ηλ: σ_max/√(η/λ) ∝ (η/λ)^{_fit_label(tr)}")
+        axes[i, 1].text(0.02, 0.03, "max |σ_k/geo-mean − 1| over σ_k ≥ 5% σ_1\n" + "\n".join(notes),
                         transform=axes[i, 1].transAxes, fontsize=6.5, color="0.3")
     for ax in axes[-1]:
         ax.set_xlabel("index k")
@@ -264,8 +294,9 @@ def f3(data: dict) -> Figure:
             mark_diverged(ax, div, label=False)
         ax.set_title(f"{field} ({m0})")
     for ax in axes:
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
+        if _has_positive_data(ax):  # every run refused: nothing to put on a log axis
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
         ax.set_xlabel("width n")
         ax.legend(loc="upper left", fontsize=6.5)
         ax.set_ylabel("σ_max(w) / √(η_l/λ_l)  (steady state)")
@@ -287,7 +318,8 @@ def f4(data: dict) -> Figure:
                 for steady in (True, False):
                     pts = [(r["width"], r[f"{q}_ss"]) for r in rows
                            if r.get("rule") == rule and r.get("matrix") == m
-                           and r.get("status") == "ok" and bool(r.get("steady", True)) == steady]
+                           and r.get("status") in ("ok", "not_steady")
+                           and bool(r.get("steady", True)) == steady]
                     if pts:
                         ws, ys = np.array(pts, float).T
                         ax.plot(ws, ys, "o" if j == 0 else "s", color=color, alpha=0.5, ms=3.5,
@@ -303,7 +335,7 @@ def f4(data: dict) -> Figure:
         ax.set_ylabel({"gain": "sublayer gain (steady state)",
                        "sigma_max": "σ_max (steady state)"}[q])
         ax.set_title(f"{q}: fitted width exponent [95% CI]\n"
-                     "hollow: run shorter than 3 relaxation times 1/(2η_lλ_l)")
+                     "hollow: refused, not in steady state (< 5τ or still moving)")
         ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     _apply_style(fig)
     _footer(fig, data)
@@ -463,33 +495,110 @@ def f7(data: dict) -> Figure:
 
 # ---------------------------------------------------------------------------- F8
 def f8(data: dict) -> Figure:
-    ser = data["series"]
-    mats = list(ser)
-    fig, axes = _new(2, max(len(mats), 1), w=2.9, h=2.5, title=data["title"])
-    allw = sorted({int(w) for m in mats for w in ser[m]})
+    groups = data.get("groups") or list(data["series"])
+    mats = list(data["series"][groups[0]]) if groups else []
+    fig, axes = _new(2 * max(len(groups), 1), max(len(mats), 1), w=2.9, h=2.3, title=data["title"])
+    allw = sorted({int(w) for g in groups for m in data["series"][g] for w in data["series"][g][m]})
     colors = width_colors(allw) if allw else {}
-    fits = data["summary"]["fits"]
-    for j, m in enumerate(mats):
-        for w in sorted(ser[m], key=int):
-            d = ser[m][w]
-            st = np.asarray(d["steps"], float)
-            axes[0, j].plot(st[1:], d["w"][1:], color=colors[int(w)], label=f"n={w}")
-            axes[1, j].plot(st[1:], d["u"][1:], color=colors[int(w)], label=f"n={w}")
-        for r, kind in enumerate(("weight", "update")):
-            ax = axes[r, j]
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            mark_diverged(ax, [], label=False)
-            f = fits.get(m, {}).get(kind, {})
-            ax.set_title(f"{m}: width exp. {_fit_label(f)}", fontsize=7.5)
-        axes[1, j].set_xlabel("step t")
+    for gi, g in enumerate(groups):
+        ser, fits = data["series"][g], data["summary"]["fits"][g]
+        for j, m in enumerate(mats):
+            for w in sorted(ser.get(m, {}), key=int):
+                d = ser[m][w]
+                st = np.asarray(d["steps"], float)
+                axes[2 * gi, j].plot(st[1:], d["w"][1:], color=colors[int(w)], label=f"n={w}")
+                axes[2 * gi + 1, j].plot(st[1:], d["u"][1:], color=colors[int(w)], label=f"n={w}")
+            for r, kind in enumerate(("weight", "update")):
+                ax = axes[2 * gi + r, j]
+                ax.set_xscale("log")
+                ax.set_yscale("log")
+                f = fits.get(m, {}).get(kind, {})
+                ax.set_title(f"{g}\n{m}: width exp. {_fit_label(f)}", fontsize=7)
+        axes[2 * gi, 0].set_ylabel("σ_max(W) / √(fan_out/fan_in)")
+        axes[2 * gi + 1, 0].set_ylabel("‖ΔW‖_F/√min(fan) ≤ σ_max(ΔW)\n(÷ √(fan_out/fan_in))")
+    for j in range(len(mats)):
+        axes[-1, j].set_xlabel("step t")
     if mats:
-        axes[0, 0].set_ylabel("σ_max(W) / √(fan_out/fan_in)")
-        axes[1, 0].set_ylabel("‖ΔW‖_F/√min(fan) ≤ σ_max(ΔW)\n(÷ √(fan_out/fan_in))")
         axes[0, 0].legend()
     if data.get("diverged_widths"):
         fig.text(0.01, 0.002, f"diverged widths (not drawn): {data['diverged_widths']}",
                  fontsize=7, color="r")
+    _apply_style(fig)
+    _footer(fig, data)
+    return fig
+
+
+# ---------------------------------------------------------------------------- F9
+KNOB_LABELS = {"input_spectrum": "input spectrum s (eigenvalues ∝ i^-s)",
+               "teacher_width_exponent": "teacher width ∝ n^ρ_teacher",
+               "zipf_exponent": "Zipf exponent z (one-hot tokens, V = 256)",
+               "batch_size": "batch size", "output_dim": "output dimension"}
+
+
+def f9(data: dict) -> Figure:
+    pts, mats = data["series"], data["matrices"]
+    panels = {k: v for k, v in data["summary"]["panels"].items() if k != "reference"}
+    ref = data["summary"]["panels"].get("reference", [[None, None]])[0][1]
+    ncols = 3
+    nrows = math.ceil((len(panels) + 1) / ncols)
+    fig, axes2 = _new(nrows, ncols, w=3.3, h=2.7, title=data["title"])
+    axes = axes2.ravel()
+    mcol = {m: c for m, c in zip(mats, ("C0", "C3", "C2", "C4"))}
+    for k, (knob, vals) in enumerate(panels.items()):
+        ax = axes[k]
+        for j, m in enumerate(mats):
+            xs, ys, lo, hi = [], [], [], []
+            for v, lab in vals:
+                a = pts.get(lab, {}).get(m, {}).get("alpha", {})
+                if np.isfinite(a.get("exponent", NAN)):
+                    xs.append(v)
+                    ys.append(a["exponent"])
+                    lo.append(a["exponent"] - a["ci"][0])
+                    hi.append(a["ci"][1] - a["exponent"])
+            off = 1.0 + 0.03 * (j - 0.5) if knob in ("batch_size", "output_dim") else 0
+            xp = [x * off for x in xs] if off else [x + 0.03 * (j - 0.5) for x in xs]
+            ax.errorbar(xp, ys, yerr=[lo, hi], fmt="-o", color=mcol[m], capsize=2, ms=3.5,
+                        label=f"α̂ {m.split('.')[-1]}")
+            pr = [pts.get(lab, {}).get(m, {}).get("alpha_predicted", NAN) for v, lab in vals]
+            ax.plot([v for v, _ in vals], pr, ":", marker="x", color=mcol[m], ms=4,
+                    label=f"1 − ρ̂/2 {m.split('.')[-1]}")
+        r = pts.get(ref, {}).get("pooled_hidden", {})
+        if np.isfinite(r.get("exponent", NAN)):
+            ax.axhspan(r["ci"][0], r["ci"][1], color="0.5", alpha=0.15, lw=0)
+            ax.axhline(r["exponent"], color="0.5", lw=0.8, label="fixed teacher (pooled)")
+        for y0 in (0.5, 0.75, 1.0):
+            ax.axhline(y0, **REF_STYLE, alpha=0.5)
+        if knob in ("batch_size", "output_dim") and _has_positive_data(ax, "x"):
+            ax.set_xscale("log", base=2)
+        ax.set_xlabel(KNOB_LABELS.get(knob, knob))
+        ax.set_ylabel("α̂ (σ_max/√(η/λ) ∝ n^α)")
+        ax.set_ylim(0.4, 1.15)
+        if k == 0:
+            ax.legend(fontsize=5.5, loc="lower left")
+    ax = axes[len(panels)]
+    allv = []
+    for lab, p in pts.items():
+        for m in mats:
+            a, x = p.get(m, {}).get("alpha", {}), p.get(m, {}).get("alpha_predicted", NAN)
+            xc = p.get(m, {}).get("alpha_predicted_ci", [NAN, NAN])
+            if not (np.isfinite(a.get("exponent", NAN)) and np.isfinite(x)):
+                continue
+            ax.errorbar([x], [a["exponent"]], yerr=[[a["exponent"] - a["ci"][0]],
+                                                     [a["ci"][1] - a["exponent"]]],
+                        xerr=[[max(x - xc[0], 0)], [max(xc[1] - x, 0)]], fmt="o",
+                        color=mcol[m], ms=3, capsize=1.5, alpha=0.8)
+            allv += [x, a["exponent"]]
+    if allv:
+        lo, hi = min(allv) - 0.05, max(allv) + 0.05
+        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+    s = data["summary"]["alpha_minus_predicted"]
+    ax.set_title(f"α̂ vs 1 − ρ̂/2 (all points; W1 blue, W2 red)\n"
+                 f"median α̂ − (1 − ρ̂/2) {s['median']:+.2f}, max |·| {s['max_abs']:.2f}",
+                 fontsize=7.5)
+    ax.set_xlabel("1 − ρ̂/2  (ρ̂: width exponent of the stable rank)")
+    ax.set_ylabel("α̂")
+    for a_ in axes[len(panels) + 1:]:
+        a_.set_visible(False)
     _apply_style(fig)
     _footer(fig, data)
     return fig
@@ -508,4 +617,4 @@ def _styled(fn):
 
 PLOTTERS = {k: _styled(v) for k, v in
             {"F1": f1, "F2": f2, "F3": f3, "F4": f4, "F5": f5, "F6": f6, "F7": f7,
-             "F8": f8}.items()}
+             "F8": f8, "F9": f9}.items()}

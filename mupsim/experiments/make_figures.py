@@ -12,7 +12,7 @@ behind it in ``<name>.csv`` (one row per run/point, diverged runs listed) and ``
 (headline, fits, series), all atomically. One line per figure is printed with its headline
 numbers. ``--quick=1`` uses tiny widths and few steps and writes to ``<figures-dir>/quick``.
 
-F4 needs α̂ from F3 and F5's weight-decay sweep needs the best learning rate of F5's own
+F1 and F4 need α̂ from F3 (F1 shows F4's runs) and F5's weight-decay sweep needs the best learning rate of F5's own
 learning-rate sweep; those come from the stored results of the earlier sweep (run if missing).
 """
 
@@ -32,7 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_RESULTS = REPO / ".cache" / "results"
 DEFAULT_FIGURES = REPO / "figures"
-ORDER = ("F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8")
+ORDER = ("F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9")
 
 
 # ---------------------------------------------------------------------------- atomic output
@@ -108,8 +108,9 @@ class Pipeline:
     """Runs sweeps into the cache and keeps the analyses figures depend on."""
 
     def __init__(self, quick: bool, results_dir: Path, workers, progress: bool, runner=None,
-                 sweep_options: dict | None = None):
+                 sweep_options: dict | None = None, wide: bool = False):
         self.quick = quick
+        self.wide = wide
         self.sweep_options = dict(sweep_options or {})  # executor, scheduler, backend
         self.results_dir = Path(results_dir)
         self.workers = workers
@@ -160,18 +161,14 @@ class Pipeline:
         from mupsim.experiments import specs as S
         q = self.quick
         if fig == "F1":
-            data = A.f1(self.results(S.f1(q)), S.LR, S.WD)
+            data = A.f1(self.results(S.f1(q, self._alpha())))
         elif fig == "F2":
             data = A.f2(self.results(S.f2(q)), S.LR, S.WD)
         elif fig == "F3":
             variants = {k: (v[:2] if q else v) for k, v in S.F3_VARIANTS.items()}
             data = A.f3(self.results(S.f3(q)), variants)
         elif fig == "F4":
-            alpha = self.analyse("F3")["summary"]["alpha_hat"]
-            if alpha is None or not math.isfinite(alpha):
-                print("  warning: no finite α̂ from F3; F4 runs without the alignment rule",
-                      file=sys.stderr)
-                alpha = None
+            alpha = self._alpha()
             data = A.f4(self.results(S.f4(q, alpha)))
             data["summary"]["alpha_hat_from_f3"] = alpha
         elif fig == "F5":
@@ -187,6 +184,9 @@ class Pipeline:
             data = A.f7(self.results(S.f7(q)))
         elif fig == "F8":
             data = A.f8(self.results(S.f8(q)))
+        elif fig == "F9":
+            cfgs = S.f9(q, wide=self.wide)
+            data = A.f9(self.results(cfgs), S.f9_labels(cfgs), S.f9_panels())
         else:
             raise ValueError(fig)
         data["quick"] = q
@@ -194,13 +194,24 @@ class Pipeline:
         self.analyses[fig] = data
         return data
 
+    def _alpha(self) -> float | None:
+        """α̂ from F3 (for the alignment rule), or None with a warning if F3 has none."""
+        alpha = self.analyse("F3")["summary"]["alpha_hat"]
+        if alpha is None or not math.isfinite(alpha):
+            print("  warning: no finite α̂ from F3; runs without the alignment rule",
+                  file=sys.stderr)
+            return None
+        return alpha
+
     def _provenance(self) -> dict:
         """Where the figure's numbers come from: code version now, and the stored runs read."""
         from mupsim.sim.result import provenance
         now = provenance()
         runs = self._runs_read
         return {
-            "mupsim_version": now["mupsim_version"], "git_commit": now["git_commit"],
+            "mupsim_version": now["mupsim_version"],
+            # a copy without .git (e.g. rsynced to another machine) names its commit in the env
+            "git_commit": now["git_commit"] or os.environ.get("MUPSIM_GIT_COMMIT"),
             "created": now["created"], "results_dir": str(self.results_dir),
             "runs_read": len(runs),
             "run_git_commits": sorted({str(r.provenance.get("git_commit")) for r in runs}),
@@ -239,6 +250,9 @@ def main(argv=None) -> int:
                     help=f"output folder (default {DEFAULT_FIGURES})")
     ap.add_argument("--workers", type=int, default=None, help="sweep processes (default: CPUs)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ap.add_argument("--wide", action="store_true",
+                    help="F9 at widths 1024-4096 for every point (hours on 2 cores; for a GPU "
+                         "box or a cluster)")
     ap.add_argument("--backend", choices=("numba", "ensemble"), default="numba",
                     help="run the sweeps with the numba loop (default) or the ensemble backend")
     ap.add_argument("--executor", choices=("local", "dask"), default="local",
@@ -279,7 +293,7 @@ def main(argv=None) -> int:
     sweep_options = {k: v for k, v in (("backend", args.backend), ("executor", args.executor),
                                        ("scheduler", args.scheduler)) if v is not None}
     pipe = Pipeline(args.quick, results_dir, args.workers, not args.no_progress, runner,
-                    sweep_options)
+                    sweep_options, wide=args.wide)
     t_all = time.perf_counter()
     failed = []
     for fig in figs:

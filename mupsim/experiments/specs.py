@@ -21,6 +21,7 @@ Design choices (see also the docstring of each function):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from mupsim.sim.config import SimConfig
@@ -36,11 +37,13 @@ class Scale:
     n_logs: int = 60
 
 
-# Sizes. FULL must regenerate everything from a cold cache in < 15 min on 2 cores: measured
-# 2026-11-22, 740 runs in 8 min 33 s (README). Muon's Newton–Schulz dominates at large n
-# (~190 ms/step at n = 512), so F6/F8 stop at 512/256.
+# Sizes. Target: everything from a cold cache in < 20 min on 2 cores. Estimated from per-run wall
+# times (2026-11-23): ≈ 3,000 single-core seconds, ≈ 25 min on 2 cores — over the target (README).
+# Muon's Newton–Schulz dominates at large n (~190 ms/step at n = 512), so F6/F8 stop at 512/256.
 FULL = Scale(widths=(64, 128, 256, 512), steps=1200, seeds=(0, 1), n_logs=60)
 QUICK = Scale(widths=(32, 64), steps=60, seeds=(0, 1), n_logs=12)
+QUICK_SS_LOGS = 30
+"""Log points of QUICK's steady-state runs (the steady-state check needs ≥ 3 in the last half)."""
 SMALL_WIDTHS = (64, 128, 256)   # for the many-run sweeps (F3 variants, F5, F8)
 
 BASE = SimConfig(
@@ -50,16 +53,53 @@ BASE = SimConfig(
     wd_mode="coupled", schedule="constant", parameterization="mup", dtype="float64",
 )
 
-# Base (proxy-width) hyperparameters for the steady-state figures: per-step decay
-# η·λ = 3.9e-3 at n0, relaxation time 1/(2ηλ) = 128 steps (F3/F4 run 1200 steps ≈ 9 of them;
-# under the constant rule μP's η ∝ 1/n stretches it to 1024 steps at n = 512, flagged in F4).
-# The no-wd loss-optimal η is ≈ 2^-10 here (F5); this η, λ trade a somewhat higher loss for
-# reaching the steady state.
+# Base (proxy-width) hyperparameters: η = 2^-7 everywhere; λ = WD for F2's (η, λ) pairs and
+# SS_WD for F1/F3/F4 (τ = 64 steps at n0; each run lasts RELAX_RUN of its own τ). The no-wd
+# loss-optimal η is ≈ 2^-10 here (F5); this η trades a somewhat higher loss for reaching the
+# steady state sooner.
 LR = 2.0 ** -7
 WD = 0.5
 
+RELAX_RUN = 6.0
+"""Every steady-state run lasts at least this many relaxation times τ_l = 1/(2η_lλ_l) of its
+hidden matrices, computed from the per-layer η_l, λ_l the calculator gives that width and rule
+(issue 10). The analysis (:mod:`mupsim.analysis.steady`) refuses runs shorter than 5 τ_l or whose
+measured quantity still moves by more than 5% between the last two quarters of training."""
+SS_LOGS = 60
+"""Log points of the steady-state runs: ≥ 2 logged points in each of the last two quarters of a
+3,000-step run (the windows the steady-state check compares). More cost real time: every log
+point computes the stable rank (an eigendecomposition of the Gram matrix)."""
+SS_WD = 1.0
+"""Base λ of the width-scaling steady-state figures (F1, F3, F4): with η = 2^-7, τ = 64 steps at
+n0; under the constant rule τ grows to 512 steps at n = 512 (3,100-step runs)."""
+SS_FLOOR = 600
+"""Shortest steady-state run of F1/F3/F4 (≈ 9 relaxation times at n0)."""
+
+
+def hidden_relax_time(config: SimConfig) -> float:
+    """τ = 1/(2 η_l λ_l) of the hidden matrices (steps), from the calculator's per-layer settings
+    for this config (+inf without weight decay)."""
+    from mupsim import steady_state as ss
+    from mupsim.sim.settings import settings_for
+    h = settings_for(config).layers["hidden"]
+    if not (h.lr > 0 and h.wd > 0):
+        return math.inf
+    return float(ss.relaxation_time(h.lr, h.wd))
+
+
+def relaxed(config: SimConfig, floor: int, n_relax: float = RELAX_RUN,
+            quantum: int = 100) -> SimConfig:
+    """``config`` run for max(floor, n_relax·τ) steps (τ of its hidden matrices, rounded up to a
+    multiple of ``quantum``): each width and rule gets its own length."""
+    tau = hidden_relax_time(config)
+    if not math.isfinite(tau):
+        return config.replace(steps=floor)
+    return config.replace(steps=max(int(floor), int(math.ceil(n_relax * tau / quantum)) * quantum))
+
+
 F1_WIDTH = 128
-F1_STEPS = 3000
+F1_STEPS = 1000
+"""F2's floor: each (η, λ) pair runs max(F1_STEPS, RELAX_RUN·τ) steps (τ = 16 to 1024 steps)."""
 F1_PAIRS = ((1.0, 1.0), (2.0, 2.0), (4.0, 4.0), (0.5, 0.5), (1.0, 2.0), (1.0, 0.5),
             (2.0, 0.5), (0.5, 2.0))
 """(η, λ) multiples of (LR, WD) for F1/F2: four at equal η/λ (different ηλ), two at equal η,
@@ -93,6 +133,7 @@ F7_GRID = {"lr": (4e-3, 1.6e-2), "wd": (0.5, 2.0), "beta1": (0.5, 0.9)}
 F7_WIDTHS = (64, 256)
 F8_STEPS = 1000
 F8_LR = 2e-2
+F8_WD = 0.1
 
 
 def scale(quick: bool) -> Scale:
@@ -108,22 +149,31 @@ def _seeded(configs, seeds):
 
 
 # ---------------------------------------------------------------------------- F1, F2
-def f1(quick: bool = False) -> list[SimConfig]:
-    """F1/F2: one width, AdamW at (η, λ) × F1_PAIRS, long enough to reach the steady state.
+F1_RULES = ("constant", "fan2025", "alignment")
+"""F1 (Fan et al.'s Fig 1 across widths) shows F4's runs under these rules: no runs of its own."""
 
-    Per-layer (η_l, λ_l) follow μP with constant λ; at one width only the base values vary.
-    F2 uses the same runs (final singular spectra), so it has no spec of its own.
-    """
+
+def f1(quick: bool = False, alpha_hat: float | None = None) -> list[SimConfig]:
+    """F1: gain and σ_max vs t/τ across widths under constant / fan2025 / alignment(α̂): the
+    runs of F4 under those rules (each width ≥ RELAX_RUN relaxation times)."""
+    keep = set(F1_RULES)
+    return [c for c in f4(quick, alpha_hat) if c.wd_rule in keep]
+
+
+def f2(quick: bool = False) -> list[SimConfig]:
+    """F2: one width, AdamW at (η, λ) × F1_PAIRS, each pair run for RELAX_RUN of its own
+    relaxation times (at least F1_STEPS), μP with constant λ (at one width only the base
+    values vary). Final singular spectra and steady gains."""
     sc = scale(quick)
     width = QUICK.widths[-1] if quick else F1_WIDTH
-    steps = sc.steps if quick else F1_STEPS
-    base = BASE.replace(width=width, steps=steps, n_logs=sc.n_logs + (0 if quick else 20),
+    base = BASE.replace(width=width, n_logs=SS_LOGS if not quick else QUICK_SS_LOGS,
                         wd_rule="constant")
-    cfgs = [base.replace(lr=LR * a, wd=WD * b) for a, b in F1_PAIRS]
-    return _seeded(cfgs, sc.seeds)
+    floor = sc.steps if quick else F1_STEPS
+    cfgs = [relaxed(base.replace(lr=LR * a, wd=WD * b), floor) for a, b in F1_PAIRS]
+    return _seeded(cfgs, sc.seeds if quick else F2_SEEDS)
 
 
-f2 = f1
+F2_SEEDS = (0, 1, 2)
 
 
 # ---------------------------------------------------------------------------- F3
@@ -145,8 +195,10 @@ def f3(quick: bool = False) -> list[SimConfig]:
 def f3_baseline(quick: bool = False) -> list[SimConfig]:
     """The baseline runs of F3 (also F4's timescale rule)."""
     sc = scale(quick)
-    base = BASE.replace(steps=sc.steps, n_logs=sc.n_logs, lr=LR, wd=WD, wd_rule="timescale")
-    return _seeded([base.replace(width=w) for w in sc.widths],
+    base = BASE.replace(n_logs=QUICK_SS_LOGS if quick else SS_LOGS, lr=LR, wd=SS_WD,
+                        wd_rule="timescale")
+    floor = sc.steps if quick else SS_FLOOR
+    return _seeded([relaxed(base.replace(width=w), floor) for w in sc.widths],
                    sc.seeds if quick else F3_BASELINE_SEEDS)
 
 
@@ -156,7 +208,8 @@ def f4(quick: bool = False, alpha_hat: float | None = None) -> list[SimConfig]:
     rule uses ``alpha_hat`` (α̂ from F3, clipped to the calculator's [0.5, 1]). The timescale
     rule's runs are F3's baseline runs."""
     sc = scale(quick)
-    base = BASE.replace(steps=sc.steps, n_logs=sc.n_logs, lr=LR)
+    base = BASE.replace(n_logs=QUICK_SS_LOGS if quick else SS_LOGS, lr=LR)
+    floor = sc.steps if quick else SS_FLOOR
     cfgs = []
     for rule in WD_RULES:
         if rule == "timescale":
@@ -167,8 +220,12 @@ def f4(quick: bool = False, alpha_hat: float | None = None) -> list[SimConfig]:
             if alpha_hat is None:
                 continue
             kw = _alignment_kw(alpha_hat)
-        cfgs += _seeded([base.replace(width=w, wd=WD, **kw) for w in sc.widths], sc.seeds)
+        cfgs += _seeded([relaxed(base.replace(width=w, wd=SS_WD, **kw), floor)
+                         for w in sc.widths], sc.seeds if quick else F4_SEEDS)
     return cfgs
+
+
+F4_SEEDS = F3_BASELINE_SEEDS
 
 
 # ---------------------------------------------------------------------------- F5
@@ -243,7 +300,111 @@ def f8(quick: bool = False) -> list[SimConfig]:
     base = BASE.replace(optimizer="muon", lr=F8_LR, wd=0.0, wd_rule=None,
                         steps=sc.steps if quick else F8_STEPS, n_logs=sc.n_logs)
     widths = sc.widths if quick else SMALL_WIDTHS
-    return _seeded([base.replace(width=w) for w in widths], sc.seeds)
+    # with weight decay: constant λ keeps Muon's hidden η_l·λ_l width-free (η_l is), each width
+    # run for RELAX_RUN relaxation times (τ = 250 steps at F8_WD)
+    decayed = [relaxed(base.replace(width=w, wd=F8_WD, wd_rule="constant"), base.steps)
+               for w in widths]
+    return _seeded([base.replace(width=w) for w in widths] + decayed, sc.seeds)
 
 
-ALL = {"F1": f1, "F2": f2, "F3": f3, "F4": f4, "F5": f5_lr, "F6": f6, "F7": f7, "F8": f8}
+# ---------------------------------------------------------------------------- F9
+F9_WIDTHS = (64, 128, 256, 512)
+F9_WIDTHS_KEY = (1024,)
+"""Also run at these widths: the fixed-teacher reference and the rich centre (at every point
+they cost ~45 s a run on one core, 30 of them the stable-rank logging: over the time budget)."""
+F9_WIDE = (1024, 2048, 4096)
+"""With ``wide=True`` (make_figures --wide) every point also runs at these: hours on 2 cores."""
+F9_SEEDS = (0, 1, 2)
+F9_STEPS = 600
+F9_WD = 1.0
+"""F9 runs μP + the timescale rule (equal η_l·λ_l at every width, as F3) at (η, λ) = (2^-7, 1):
+τ = 64 steps, so F9_STEPS = 600 steps ≈ 9 relaxation times; float32 (the n = 1024 runs dominate)."""
+F9_RICH = dict(input_dim=256, input_spectrum=1.0, teacher_width_exponent=1.0)
+"""The rich centre: k = 256 inputs with covariance eigenvalues ∝ i^-1 and a teacher whose width
+grows with the student's (ρ = 1: 64 at n = 64, 1024 at n = 1024); every knob panel but the
+fixed-teacher reference varies one knob about it."""
+F9_KNOBS = {
+    "input_spectrum": (0.0, 1.0, 2.0),
+    "teacher_width_exponent": (0.0, 0.5, 1.0),
+    "zipf_exponent": (0.5, 1.0, 1.5),
+    "batch_size": (32, 128, 512),
+    "output_dim": (1, 16, 128),
+}
+"""Values per knob (the rich centre's value among them). ``zipf_exponent`` switches the inputs to
+one-hot tokens (V = 256, the rich centre's teacher scaling)."""
+
+
+def f9_panels() -> dict:
+    """{knob: [(value, point label), ...]} and, under "reference", the fixed-teacher point."""
+    panels = {"reference": [(None, _point_label({}))]}
+    for knob, values in F9_KNOBS.items():
+        panels[knob] = [(v, _point_label(_knob_kw(knob, v))) for v in values]
+    return panels
+
+
+def f9_points() -> dict:
+    """{point label: SimConfig overrides} of F9 (each distinct point once), reference first."""
+    pts = {_point_label({}): {}}
+    for knob, values in F9_KNOBS.items():
+        for v in values:
+            kw = _knob_kw(knob, v)
+            pts.setdefault(_point_label(kw), kw)
+    return pts
+
+
+def _knob_kw(knob: str, value) -> dict:
+    kw = dict(F9_RICH)
+    if knob == "zipf_exponent":
+        kw.update(inputs="tokens", input_spectrum=0.0, zipf_exponent=value)
+    else:
+        kw[knob] = value
+    return kw
+
+
+def _point_label(kw: dict) -> str:
+    """Short label of a point: its overrides that differ from BASE's defaults."""
+    short = {"input_spectrum": "s", "teacher_width_exponent": "ρ", "zipf_exponent": "z",
+             "batch_size": "B", "output_dim": "out", "input_dim": "k", "inputs": "inputs"}
+    diff = {k: v for k, v in kw.items() if getattr(BASE, k) != v}
+    if kw.get("inputs") == "tokens":
+        diff["zipf_exponent"] = kw["zipf_exponent"]
+    if not diff:
+        return "fixed teacher (F3 task)"
+    return ", ".join(f"{short.get(k, k)}={v:g}" if isinstance(v, (int, float)) else f"{v}"
+                     for k, v in sorted(diff.items()))
+
+
+def f9_labels(configs) -> dict:
+    """{config key: point label} for F9's configs (the analysis groups runs by it)."""
+    out = {}
+    for c in configs:
+        kw = {k: getattr(c, k) for k in ("input_dim", "input_spectrum", "teacher_width_exponent",
+                                         "inputs", "zipf_exponent", "batch_size", "output_dim")}
+        out[c.key()] = _point_label(kw)
+    return out
+
+
+def f9(quick: bool = False, wide: bool = False) -> list[SimConfig]:
+    """F9: α̂ phase diagram. For every point of :func:`f9_points`, σ_max/√(η_l/λ_l) and the
+    stable rank of the hidden matrices across widths 64–512 (the reference and the rich centre
+    also 1024; every point 1024–4096 with ``wide``)."""
+    sc = scale(quick)
+    base = BASE.replace(lr=LR, wd=F9_WD, wd_rule="timescale", dtype="float32",
+                        n_logs=QUICK_SS_LOGS if quick else 40)
+    floor = sc.steps if quick else F9_STEPS
+    points = f9_points()
+    if quick:
+        points = dict(list(points.items())[:3])
+    key = {_point_label({}), _point_label(F9_RICH)}
+
+    def widths(label):
+        if quick:
+            return sc.widths
+        extra = F9_WIDE if wide else (F9_WIDTHS_KEY if label in key else ())
+        return tuple(sorted(set(F9_WIDTHS + extra)))
+    cfgs = [relaxed(base.replace(width=w, **kw), floor) for lab, kw in points.items()
+            for w in widths(lab)]
+    return _seeded(cfgs, sc.seeds if quick else F9_SEEDS)
+
+
+ALL = {"F1": f1, "F2": f2, "F3": f3, "F4": f4, "F5": f5_lr, "F6": f6, "F7": f7, "F8": f8, "F9": f9}

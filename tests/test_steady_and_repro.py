@@ -1,0 +1,68 @@
+"""Steady-state check (issue 10) and the reproducibility check's comparison (issue 11, item 7)."""
+
+import math
+
+import numpy as np
+
+from mupsim.analysis import half_drift, horizon_mean, relax_time, steady_check
+from mupsim.experiments import specs as S
+from mupsim.experiments.repro import Check
+
+
+def _relaxing(tau, steps):
+    t = np.unique(np.round(np.geomspace(1, steps, 120))).astype(float)
+    return t, 1.0 + 0.5 * np.exp(-t / tau)
+
+
+def test_relaxation_time_is_one_over_twice_the_per_step_decay():
+    assert math.isclose(relax_time(1e-2, 0.5), 100.0, rel_tol=1e-12)
+    assert relax_time(1e-2, 0.0) == math.inf
+
+
+def test_a_series_run_for_six_relaxation_times_is_steady():
+    t, v = _relaxing(100.0, 600)
+    c = steady_check(t, v, 1e-2, 0.5)
+    assert c.ok and c.reason == "" and math.isclose(c.n_relax, 6.0)
+
+
+def test_a_run_shorter_than_five_relaxation_times_is_refused_with_the_reason():
+    t, v = _relaxing(100.0, 300)
+    c = steady_check(t, v, 1e-2, 0.5)
+    assert not c.ok and "relaxation times" in c.reason
+
+
+def test_a_quantity_still_moving_is_refused_even_if_the_run_is_long():
+    t = np.linspace(1, 1000, 200)
+    c = steady_check(t, 1.0 + t / 100.0, 1e-2, 0.5)
+    assert not c.ok and "still moving" in c.reason
+    assert half_drift(t, 1.0 + t / 100.0)[0] > 0.05
+
+
+def test_steady_noise_larger_than_the_tolerance_is_not_called_a_drift():
+    rng = np.random.default_rng(0)
+    t = np.unique(np.round(np.geomspace(1, 600, 60))).astype(float)
+    v = 1.0 + 0.08 * rng.standard_normal(t.size)  # 8% batch noise, no trend
+    assert steady_check(t, v, 1e-2, 0.5).ok
+
+
+def test_a_layer_without_weight_decay_has_no_steady_state():
+    t, v = _relaxing(100.0, 600)
+    assert "no weight decay" in steady_check(t, v, 1e-2, 0.0).reason
+
+
+def test_horizon_mean_is_what_a_shorter_run_would_have_reported():
+    t = np.arange(0, 1001, 10.0)
+    assert math.isclose(horizon_mean(t, t, 400.0), 350.0, rel_tol=1e-9)
+    assert math.isnan(horizon_mean(t, t, 2000.0))
+
+
+def test_specs_run_each_width_for_its_own_relaxation_times():
+    for c in S.f4(False, 0.9):
+        assert c.steps >= S.RELAX_RUN * S.hidden_relax_time(c) - 1e-9
+    const = {c.width: c.steps for c in S.f4(False, 0.9) if c.wd_rule == "constant"}
+    assert const[512] > const[64]  # μP's η ∝ 1/n stretches τ under constant λ
+
+
+def test_repro_check_passes_inside_and_fails_outside_the_interval():
+    assert Check("x", 0.9, (0.85, 0.95), 0.93).ok
+    assert not Check("x", 0.9, (0.85, 0.95), 0.80).ok
