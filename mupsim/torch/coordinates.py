@@ -10,7 +10,6 @@ A flat check is necessary, not sufficient, for transfer (mup #22, #66): check th
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
