@@ -178,3 +178,14 @@ def test_cli_diagnose_bad_input_exits_2_with_one_line(tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--width" in r.stderr
     r = run_cli("diagnose", tmp_path / "missing.safetensors")
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_one_matrix_per_width_reports_no_interval_rather_than_a_zero_width_one(tmp_path):
+    widths = (32, 64, 128)
+    paths = []
+    for n in widths:
+        p = tmp_path / f"one_{n}.safetensors"
+        write_safetensors(p, {"h.weight": with_spectrum(n, n, np.r_[n ** 0.8, np.ones(n - 1)])})
+        paths.append(p)
+    text = diagnose(paths, widths).table()
+    assert "no interval: one value per width" in text and "95% bootstrap" not in text

@@ -139,17 +139,16 @@ class Diagnosis:
         if self.per_matrix:
             lines += ["", f"alpha per hidden matrix ({self.alpha_basis} ∝ n^alpha):"]
             for k, f in self.per_matrix.items():
-                lines.append(f"  {k}: {f.exponent:.3f} [{f.ci[0]:.3f}, {f.ci[1]:.3f}]")
+                lines.append(f"  {k}: {_fit_text(f)}")
         if self.alpha is not None:
             a = self.alpha
-            lines += ["", f"alpha (all hidden matrices, {self.alpha_basis}): {a.exponent:.3f} "
-                          f"[{a.ci[0]:.3f}, {a.ci[1]:.3f}] (95% bootstrap over matrices/seeds)"]
+            lines += ["", f"alpha (all hidden matrices, {self.alpha_basis}): {_fit_text(a)}"
+                          + (" (95% bootstrap over matrices/seeds)" if a.ci[1] > a.ci[0] else "")]
             if self.alpha_rms is not None and self.alpha_basis != "sigma_max/rms":
-                lines.append(f"alpha from sigma_max/rms: {self.alpha_rms.exponent:.3f} "
-                             f"[{self.alpha_rms.ci[0]:.3f}, {self.alpha_rms.ci[1]:.3f}]")
+                lines.append(f"alpha from sigma_max/rms: {_fit_text(self.alpha_rms)}")
             if self.stable_rank_fit is not None:
                 s = self.stable_rank_fit
-                lines.append(f"stable-rank exponent: {s.exponent:.3f} [{s.ci[0]:.3f}, {s.ci[1]:.3f}]")
+                lines.append(f"stable-rank exponent: {_fit_text(s)}")
             lines.append(f"implied weight-decay rule: {self.implied_rule}   (lambda ∝ n^{2 * min(1, max(0.5, a.exponent)) - 1:.2f})")
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
@@ -224,6 +223,14 @@ def _pooled_fit(widths, values_by_name, n_boot, seed):
     if len(set(ws)) < 2:
         return None
     return power_law_fit(ws, ys, n_boot=n_boot, seed=seed)
+
+
+def _fit_text(f) -> str:
+    """'0.812 [0.790, 0.835]', or the exponent alone when the bootstrap has nothing to resample
+    (one value per width: a zero-width 'interval' would be no interval at all)."""
+    if not f.ci[1] > f.ci[0]:
+        return f"{f.exponent:.3f} (no interval: one value per width)"
+    return f"{f.exponent:.3f} [{f.ci[0]:.3f}, {f.ci[1]:.3f}]"
 
 
 def diagnose(paths, widths=None, settings=None, *, tol: float = 1e-4, n_boot: int = 2000,
