@@ -312,8 +312,10 @@ def f4(data: dict) -> Figure:
     axes = axes[0]
     for k, q in enumerate(("gain", "sigma_max")):
         ax = axes[k]
+        aligned = [r for r in fits if r.startswith("alignment")]
         for rule, f in fits.items():
-            color = _rule_color(rule)
+            # a second alignment rule (α̂ from another regime, out of sample) in brown
+            color = "#8c564b" if rule in aligned[1:] else _rule_color(rule)
             for j, m in enumerate(mats):
                 for steady in (True, False):
                     pts = [(r["width"], r[f"{q}_ss"]) for r in rows
@@ -617,4 +619,4 @@ def _styled(fn):
 
 PLOTTERS = {k: _styled(v) for k, v in
             {"F1": f1, "F2": f2, "F3": f3, "F4": f4, "F5": f5, "F6": f6, "F7": f7,
-             "F8": f8, "F9": f9}.items()}
+             "F8": f8, "F9": f9, "F3B": f3, "F4B": f4}.items()}

@@ -32,7 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_RESULTS = REPO / ".cache" / "results"
 DEFAULT_FIGURES = REPO / "figures"
-ORDER = ("F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9")
+ORDER = ("F1", "F2", "F3", "F4", "F3B", "F4B", "F5", "F6", "F7", "F8", "F9")
+"""F3B/F4B: F3's baseline and F4 re-run in the rich token regime (specs.RICH_TOKENS)."""
 
 
 # ---------------------------------------------------------------------------- atomic output
@@ -171,6 +172,20 @@ class Pipeline:
             alpha = self._alpha()
             data = A.f4(self.results(S.f4(q, alpha)))
             data["summary"]["alpha_hat_from_f3"] = alpha
+        elif fig == "F3B":
+            data = A.f3(self.results(S.f3_rich(q)), {})
+            data.update(figure="f3b_sigma_max_vs_width_rich",
+                        title="Top singular value vs width at equal η_l·λ_l, rich token regime")
+            data["headline"] = "rich regime: " + data["headline"].split("; variants")[0]
+        elif fig == "F4B":
+            rich = self.analyse("F3B")["summary"]["alpha_hat"]
+            rich = rich if rich is not None and math.isfinite(rich) else None
+            fixed = self._alpha()
+            data = A.f4(self.results(S.f4_rich(q, rich, fixed)))
+            data.update(figure="f4b_wd_rules_rich",
+                        title="Gain and σ_max vs width per weight-decay rule, rich token regime")
+            data["headline"] = "rich regime: " + data["headline"]
+            data["summary"].update(alpha_hat_rich_from_f3b=rich, alpha_hat_fixed_from_f3=fixed)
         elif fig == "F5":
             lr_res = self.results(S.f5_lr(q))
             panels = A.lr_panels(lr_res)
