@@ -178,14 +178,14 @@ class Pipeline:
                         title="Top singular value vs width at equal η_l·λ_l, rich token regime")
             data["headline"] = "rich regime: " + data["headline"].split("; variants")[0]
         elif fig == "F4B":
-            rich = self.analyse("F3B")["summary"]["alpha_hat"]
-            rich = rich if rich is not None and math.isfinite(rich) else None
+            rich, source = self._rich_alpha()
             fixed = self._alpha()
             data = A.f4(self.results(S.f4_rich(q, rich, fixed)))
             data.update(figure="f4b_wd_rules_rich",
                         title="Gain and σ_max vs width per weight-decay rule, rich token regime")
             data["headline"] = "rich regime: " + data["headline"]
-            data["summary"].update(alpha_hat_rich_from_f3b=rich, alpha_hat_fixed_from_f3=fixed)
+            data["summary"].update(alpha_hat_rich_from_f3b=rich, alpha_hat_rich_source=source,
+                                   alpha_hat_fixed_from_f3=fixed)
         elif fig == "F5":
             lr_res = self.results(S.f5_lr(q))
             panels = A.lr_panels(lr_res)
@@ -217,6 +217,24 @@ class Pipeline:
                   file=sys.stderr)
             return None
         return alpha
+
+    def _rich_alpha(self) -> tuple:
+        """(α̂ of the rich regime from F3b, where it comes from): the pooled α̂ when every hidden
+        matrix passed the steady-state check, else the mean of the per-matrix α̂ that did (a
+        matrix still moving is refused and cannot set the rule), else (None, reason)."""
+        fits = self.analyse("F3B")["summary"]["fits"].get("baseline", {})
+        pooled = fits.get("pooled_hidden", {}).get("exponent")
+        if pooled is not None and math.isfinite(pooled):
+            return pooled, "pooled over the hidden matrices"
+        ok = {m: f["exponent"] for m, f in fits.items() if isinstance(f, dict)
+              and m != "pooled_hidden" and isinstance(f.get("exponent"), float)
+              and math.isfinite(f["exponent"])}
+        if not ok:
+            print("  warning: no finite α̂ from F3B; F4B runs without its in-sample alignment "
+                  "rule", file=sys.stderr)
+            return None, "none: no hidden matrix in steady state"
+        return sum(ok.values()) / len(ok), "mean of " + ", ".join(sorted(ok)) + \
+            " (the others refused as not in steady state)"
 
     def _provenance(self) -> dict:
         """Where the figure's numbers come from: code version now, and the stored runs read."""
