@@ -235,7 +235,8 @@ def _variant_points(rows, vlabel, matrix):
         if r.get("variant") != vlabel or r.get("matrix") != matrix:
             continue
         if r.get("status") != "ok":
-            div.append(r["width"])
+            if r.get("status") != "not_steady":  # refused runs: listed in the CSV, not marked
+                div.append(r["width"])
             continue
         ws.append(r["width"])
         ys.append(r["sigma_over_sqrt"])
@@ -273,7 +274,8 @@ def f3(data: dict) -> Figure:
     b = fits.get("baseline", {}).get(m0, {})
     if np.isfinite(b.get("exponent", NAN)):
         _ref_slopes(ax, b["widths"][0], b["geo_mean"][0], allw, (0.5, 0.75, 1.0))
-    ax.set_title("baseline (grey: slopes ½, ¾, 1)")
+    ax.set_title("baseline (grey: slopes ½, ¾, 1; a matrix refused\nas not in steady state at "
+                 "every width has no points)", fontsize=8)
     # variant panels, first hidden matrix
     for k, field in enumerate(fields):
         ax = axes[k + 1]
