@@ -12,6 +12,8 @@ behind it in ``<name>.csv`` (one row per run/point, diverged runs listed) and ``
 (headline, fits, series), all atomically. One line per figure is printed with its headline
 numbers. ``--quick=1`` uses tiny widths and few steps and writes to ``<figures-dir>/quick``.
 
+F3B and F4B are F3's baseline and F4 in the rich token regime (specs.RICH_TOKENS); F4B's alignment
+rule runs at the rich α̂ from F3B and, out of sample, at the fixed-teacher α̂ from F3.
 F1 and F4 need α̂ from F3 (F1 shows F4's runs) and F5's weight-decay sweep needs the best learning rate of F5's own
 learning-rate sweep; those come from the stored results of the earlier sweep (run if missing).
 """
