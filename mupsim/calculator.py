@@ -408,7 +408,7 @@ def _batch_and_steps(rule, B, B0, D, D0, S, S0):
     S, S0 = _pos_int_or_none("steps", S), _pos_int_or_none("base_steps", S0)
     if D is not None and S is not None or D0 is not None and S0 is not None:
         raise MupsimError("give the training length as tokens or as steps, not both")
-    steps = S if S is not None else (None if D is None or B is None else D / B)
+    steps = S if S is not None else (None if D is None or B is None else math.ceil(D / B))
     if D is not None and B is None:
         raise MupsimError("tokens needs batch_size (steps = tokens / batch_size)")
     if rule != "tau_epoch":
@@ -439,10 +439,13 @@ def _horizon(layers, S) -> dict:
     from mupsim.steady_state import relaxation_time
     from mupsim.theory.horizon import HORIZON_RELAXATIONS
 
-    tau = {l: float(relaxation_time(x.lr, x.wd)) for l, x in layers.items() if x.lr > 0 and x.wd > 0}
-    rel = {l: S / t for l, t in tau.items()}
+    # the exact e-folding time of (1 - lr·wd)^2 (the leading-order 1/(2·lr·wd) warns above lr·wd = 0.1);
+    # lr·wd >= 2 has no steady state at all: counted as 0 relaxations (short)
+    tau = {l: (float(relaxation_time(x.lr, x.wd, exact=True)) if x.lr * x.wd < 2 else math.inf)
+           for l, x in layers.items() if x.lr > 0 and x.wd > 0}
+    rel = {l: (S / t if t > 0 else math.inf) for l, t in tau.items()}
     short = sorted(l for l, r in rel.items() if r < HORIZON_RELAXATIONS)
     return {"steps": float(S), "relaxation_steps": tau, "relaxations": rel, "short": short,
             "threshold": HORIZON_RELAXATIONS,
-            "note": "relaxation time 1/(2*lr_l*wd_l) steps (lr-scaled decay, PyTorch AdamW); short: fewer than threshold relaxations, "
+            "note": "relaxation time -1/(2*log(1 - lr_l*wd_l)) ≈ 1/(2*lr_l*wd_l) steps (lr-scaled decay, PyTorch AdamW); short: fewer than threshold relaxations, "
                     "the steady state assumed by the steady-state wd rules is not reached"}

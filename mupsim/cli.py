@@ -69,6 +69,8 @@ def _layer_alignment(text):
         layer, sep, vals = part.partition("=")
         if not sep:
             raise MupsimError(f"--layer-alignment: expected LAYER=ALPHA,OMEGA,U, got {part!r}")
+        if layer.strip() in out:
+            raise MupsimError(f"--layer-alignment: layer {layer.strip()!r} is given twice; give each layer once")
         out[layer.strip()] = tuple(v.strip() for v in vals.split(","))
     return out
 
@@ -152,7 +154,9 @@ def _cmd_transfer(args) -> int:
         if s.batch is not None:
             print(f"tau_epoch rule: batch {s.batch['base_batch_size']} → {s.batch['batch_size']}, tokens "
                   f"{s.batch['base_tokens']} → {s.batch['tokens']}: wd × {_fmt(s.batch['wd_factor'])}")
-        if s.horizon is not None:
+        if s.horizon is not None and not s.horizon["relaxations"]:
+            print(f"horizon: {_fmt(s.horizon['steps'])} steps; no layer is decayed (no relaxation time)")
+        elif s.horizon is not None:
             print(f"horizon: {_fmt(s.horizon['steps'])} steps = "
                   + ", ".join(f"{l} {_fmt(r)}" for l, r in s.horizon["relaxations"].items())
                   + " relaxation times 1/(2·lr·wd)")

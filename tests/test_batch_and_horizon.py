@@ -42,7 +42,8 @@ def test_horizon_flags_layers_trained_for_fewer_than_three_relaxation_times():
     s = mupsim.transfer(256, 4096, 1e-3, 0.1, wd_rule="fan2025", steps=2000, **KW)
     h = s.horizon
     assert h["short"] == ["hidden"]
-    assert math.isclose(h["relaxation_steps"]["hidden"], 1 / (2 * s.layers["hidden"].lr * s.layers["hidden"].wd))
+    assert math.isclose(h["relaxation_steps"]["hidden"], 1 / (2 * s.layers["hidden"].lr * s.layers["hidden"].wd),
+                        rel_tol=1e-3)   # exact e-folding time, ≈ 1/(2·lr·wd) for lr·wd ≪ 1
     long = mupsim.transfer(256, 4096, 1e-3, 0.1, wd_rule="fan2025", steps=10 ** 6, **KW)
     assert long.horizon["short"] == []
 
@@ -67,3 +68,20 @@ def test_cli_prints_a_horizon_warning_and_json_carries_the_field(capsys):
 def test_batch_and_horizon_inputs_are_validated(kwargs, match):
     with pytest.raises(MupsimError, match=match):
         mupsim.transfer(256, 512, 1e-3, 0.1, **KW, **kwargs)
+
+
+def test_horizon_at_large_lr_times_wd_uses_the_exact_time_without_warnings(recwarn):
+    s = mupsim.transfer(64, 64, 0.5, 0.5, wd_rule="timescale", steps=100, **KW)
+    tau = s.horizon["relaxation_steps"]["hidden"]
+    assert math.isclose(tau, -1 / (2 * math.log(1 - 0.25)))
+    assert not recwarn.list
+
+
+def test_steps_from_tokens_are_rounded_up():
+    s = mupsim.transfer(64, 64, 1e-3, 0.1, wd_rule="constant", tokens=1000, batch_size=3, **KW)
+    assert s.horizon["steps"] == 334
+
+
+def test_cli_refuses_a_layer_given_twice_in_layer_alignment(capsys):
+    assert main(["exponents", "--optimizer", "adam", "--layer-alignment", "hidden=1,1/2,1;hidden=1/2,1/2,1/2"]) == 2
+    assert "given twice" in capsys.readouterr().err

@@ -206,3 +206,21 @@ def test_alignment_accepts_an_exponent_in_half_to_one():
     assert SimConfig(alignment="0.75").alignment == 0.75
     assert SimConfig(alignment="Full").alignment == "full"
     _rejects(r"alignment=0\.3 is out of range", alignment=0.3)
+
+
+def test_tau_epoch_rule_is_refused_with_the_reason():
+    with pytest.raises(MupsimError, match="batch size and dataset size"):
+        SimConfig(wd=0.1, wd_rule="tau_epoch")
+
+
+def test_rms_muon_convention_is_refused_when_a_fixed_side_exceeds_the_width():
+    with pytest.raises(MupsimError, match="exceeds the width"):
+        SimConfig(optimizer="muon_all", muon_convention="rms", input_dim=512, width=128, base_width=64)
+    SimConfig(optimizer="muon_all", muon_convention="rms", input_dim=16, width=128, base_width=64)
+
+
+def test_eps_rule_is_accepted_for_every_optimizer_with_an_adam_part():
+    for opt in ("adam", "adamw", "muon", "muon_all"):
+        SimConfig(optimizer=opt, eps_rule="derived")
+    with pytest.raises(MupsimError, match="has none"):
+        SimConfig(optimizer="lion", eps_rule="derived")

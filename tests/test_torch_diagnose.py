@@ -59,6 +59,32 @@ def test_corrupt_safetensors_is_refused(tmp_path):
         Checkpoint(p)
 
 
+@pytest.mark.parametrize("header, what", [
+    ([1, 2], "JSON list"),
+    ({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [-16, 0]}}, "malformed"),
+    ({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, "16"]}}, "malformed"),
+])
+def test_malformed_safetensors_header_is_refused(tmp_path, header, what):
+    import struct
+    h = json.dumps(header).encode()
+    p = tmp_path / "bad.safetensors"
+    p.write_bytes(struct.pack("<Q", len(h)) + h + bytes(16))
+    with pytest.raises(MupsimError, match=what):
+        Checkpoint(p)
+
+
+def test_a_pt_file_that_is_no_checkpoint_is_one_line_exit_2(tmp_path):
+    p = tmp_path / "fake.pt"
+    p.write_text("garbage")
+    r = run_cli("diagnose", p)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "torch checkpoint" in r.stderr
+
+
+def test_plot_into_a_missing_folder_is_refused_before_reading(tmp_path):
+    r = run_cli("diagnose", *write_width_series(tmp_path, widths=(32, 64)), "--plot", tmp_path / "no" / "d.png")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "does not exist" in r.stderr
+
+
 def test_torch_checkpoint_is_read_lazily(tmp_path):
     torch = pytest.importorskip("torch")
     sd = {"w": torch.randn(6, 4, dtype=torch.bfloat16), "step": torch.tensor(3)}

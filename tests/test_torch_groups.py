@@ -305,3 +305,20 @@ def test_eps_goes_to_adam_groups_scaled_when_the_calculator_derives_it():
         else:
             derived = getattr(s.layers[g["layer"]], "eps", None) if g["layer"] != "fixed" else None
             assert g["eps"] == pytest.approx(derived if derived is not None else 1e-6)
+
+
+def test_muon_optimizers_build_for_a_model_with_a_fixed_size_bias():
+    model, base = MLP(64), MLP(16)   # out.bias has d_out entries at every width: class "fixed"
+    groups = param_groups(model, base, lr=1e-2, optimizer="muon")
+    kinds = {n: k for n, (_, _, k) in per_param(groups, model).items()}
+    assert kinds["out.bias"] == "adamw" and kinds["hid.weight"] == "muon"
+    opts = make_optimizers(groups)
+    assert [type(o).__name__ for o in opts] == ["Muon", "AdamW"]
+
+
+def test_make_optimizers_refuses_unknown_keywords_and_other_muon_lr_conventions():
+    groups = param_groups(MLP(64), MLP(16), lr=1e-2, optimizer="muon")
+    with pytest.raises(MupsimError, match="betaz"):
+        make_optimizers(groups, betaz=(0.9, 0.95))
+    with pytest.raises(MupsimError, match="adjust_lr_fn"):
+        make_optimizers(groups, adjust_lr_fn="match_rms_adamw")

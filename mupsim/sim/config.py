@@ -168,6 +168,10 @@ class SimConfig:
             v = self.wd_rule
             if isinstance(v, str) and v.strip().lower() == "none":
                 set_("wd_rule", None)
+            elif isinstance(v, str) and v.strip().lower().replace("-", "_") == "tau_epoch":
+                raise MupsimError("wd_rule='tau_epoch' scales λ with the batch size and dataset size of a base "
+                                  "run, which a simulation config does not have; allowed here: "
+                                  f"{', '.join(WD_RULES)} (mupsim.transfer serves tau_epoch)")
             else:
                 set_("wd_rule", choice("wd_rule", v, WD_RULES + ("none",)))
                 if self.wd_rule == "none":
@@ -198,11 +202,19 @@ class SimConfig:
         set_("eps", _float("eps", self.eps, lo=0.0, lo_open=True))
         if self.eps_rule is not None:
             set_("eps_rule", choice("eps rule", self.eps_rule, ("derived",)))
-            if self.optimizer not in ("adam", "adamw", "muon"):
+            from mupsim.theory.epsilon import ADAM_FAMILY
+            if self.optimizer not in ADAM_FAMILY:
                 raise MupsimError(f"eps_rule={self.eps_rule!r} scales Adam's epsilon; optimizer {self.optimizer!r} "
-                                  "has none; allowed: adam, adamw, muon (or eps_rule=None)")
+                                  f"has none; allowed: {', '.join(ADAM_FAMILY)} (or eps_rule=None)")
         if self.muon_convention is not None:
             mc = choice("muon convention", self.muon_convention, MUON_CONVENTIONS)
+            fixed = max(self.input_dim, self.output_dim)
+            if mc == "rms" and self.optimizer == "muon_all" and fixed > min(self.width, self.base_width):
+                raise MupsimError(
+                    f"muon_convention='rms' with muon_all assumes the larger side of the embedding and readout "
+                    f"is the width, but max(input_dim, output_dim) = {fixed} exceeds the width "
+                    f"(min(width, base_width) = {min(self.width, self.base_width)}): the calculator's rates would "
+                    "be wrong; allowed: input_dim and output_dim <= the widths, or muon_convention=None")
             set_("muon_convention", None if mc == "spectral" else mc)  # one spelling per config
             if mc != "spectral" and self.optimizer not in ("muon", "muon_all"):
                 raise MupsimError(f"muon_convention={mc!r} applies to Muon only (optimizer {self.optimizer!r}); "

@@ -141,8 +141,10 @@ def prepare(config: SimConfig) -> Prepared:
         decay = max(decay, 1)
     ncols = int(sum(lay.cols[p] for p in lay.matrices))
     pvec0 = np.random.default_rng([config.seed, 303]).standard_normal(ncols).astype(dtype)
-    muon_classes = {"muon": ("hidden",), "muon_all": ("embedding", "hidden", "readout")}
-    muon_mask = np.array([c in muon_classes.get(config.optimizer, ()) for c in lay.classes], np.bool_)
+    from mupsim.theory.optimizers import OPTIMIZERS as _THEORY_OPTIMIZERS
+    th = _THEORY_OPTIMIZERS.get("lion" if config.optimizer == "signsgd" else config.optimizer)
+    muon_classes = th.spectral_layers if th is not None and th.kind == "spectral" else ()
+    muon_mask = np.array([c in muon_classes for c in lay.classes], np.bool_)
     muon_scale = muon_mask.astype(np.float64)
     if config.muon_convention == "rms":  # Moonlight: RMS of 0.2·√max(dims)·O is ≈ 0.2, like AdamW's
         muon_scale *= 0.2 * np.sqrt(np.maximum(lay.rows, lay.cols).astype(np.float64))

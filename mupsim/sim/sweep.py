@@ -486,35 +486,29 @@ def _raise_signalled(signum, frame):
 
 
 @contextlib.contextmanager
+def _signal_handlers(handler):
+    """Install ``handler`` for SIGINT and SIGTERM (main thread only); restore on exit."""
+    if not _main_thread():
+        yield
+        return
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in old:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
+
+
 def _stop_on_signals():
     """SIGINT/SIGTERM raise a KeyboardInterrupt once; later ones are ignored until exit."""
-    if not _main_thread():
-        yield
-        return
-    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for s in old:
-        signal.signal(s, _raise_signalled)
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h if h is not None else signal.SIG_DFL)
+    return _signal_handlers(_raise_signalled)
 
 
-@contextlib.contextmanager
 def _signals_ignored():
     """Ignore SIGINT/SIGTERM (a second Ctrl-C must not interrupt the clean-up)."""
-    if not _main_thread():
-        yield
-        return
-    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for s in old:
-        signal.signal(s, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h if h is not None else signal.SIG_DFL)
+    return _signal_handlers(signal.SIG_IGN)
 
 
 @contextlib.contextmanager
@@ -780,18 +774,11 @@ def write_table(rows: Sequence[Mapping[str, Any]], path) -> Path:
     w.writeheader()
     w.writerows(rows)
     path = Path(path)
-    from mupsim.sim.result import _fsync_dir, _write_temp
+    from mupsim.sim.result import _atomic_write
     for p in path.parent.glob(f".{path.name}.*.tmp"):  # stale temp files of killed writes
         with contextlib.suppress(OSError):
             p.unlink()
-    tmp = _write_temp(path, lambda f: f.write(buf.getvalue().encode("utf-8")))
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    _atomic_write(path, lambda f: f.write(buf.getvalue().encode("utf-8")))
     return path
 
 

@@ -24,7 +24,7 @@ from mupsim.theory.derivation import Derivation
 from mupsim.theory.layers import LAYER_CLASSES, LAYERS
 from mupsim.theory.optimizers import Optimizer, kind_for
 
-ADAM_FAMILY = ("adam", "adamw", "muon")  # Muon: its Adam-trained parameters (all but hidden matrices)
+ADAM_FAMILY = ("adam", "adamw", "muon", "muon_all")  # Muon: its Adam-trained parameters (those it does not orthogonalise)
 
 
 def has_eps(opt: Optimizer, layer: str) -> bool:

@@ -72,14 +72,21 @@ class Checkpoint:
                 header = json.loads(f.read(n))
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise MupsimError(f"{self.path!r}: safetensors header is not valid JSON ({exc})") from None
+        if not isinstance(header, dict):
+            raise MupsimError(f"{self.path!r}: safetensors header is a JSON {type(header).__name__}, not an object "
+                              "of tensor entries")
         self.metadata = header.pop("__metadata__", {}) or {}
         base = 8 + n
         self._entries = {}
         for name, e in header.items():
             try:
                 dtype, shape, (b, end) = e["dtype"], tuple(int(s) for s in e["shape"]), e["data_offsets"]
+                if not all(isinstance(x, int) and not isinstance(x, bool) for x in (b, end)) or \
+                        not 0 <= b <= end or any(d < 0 for d in shape):
+                    raise ValueError
             except (KeyError, TypeError, ValueError):
-                raise MupsimError(f"{self.path!r}: malformed safetensors entry for {name!r}") from None
+                raise MupsimError(f"{self.path!r}: malformed safetensors entry for {name!r} (needs dtype, a shape "
+                                  "of non-negative integers and integer data_offsets 0 <= begin <= end)") from None
             if dtype not in _ST_DTYPES:
                 self._entries[name] = (dtype, shape, None, None)
                 continue
@@ -111,11 +118,14 @@ class Checkpoint:
             raise MupsimError(f"reading {self.path!r} needs torch (pip install 'mupsim[torch]'); .safetensors "
                               "files are read without it") from None
         try:
-            obj = torch.load(self.path, map_location="cpu", mmap=True, weights_only=True)
-        except RuntimeError:  # legacy (non-zip) format cannot be memory-mapped
-            obj = torch.load(self.path, map_location="cpu", weights_only=True)
+            try:
+                obj = torch.load(self.path, map_location="cpu", mmap=True, weights_only=True)
+            except RuntimeError:  # legacy (non-zip) format cannot be memory-mapped
+                obj = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - report any unpickling problem as bad input
-            raise MupsimError(f"cannot read {self.path!r} as a torch checkpoint: {exc}") from None
+            raise MupsimError(f"cannot read {self.path!r} as a torch checkpoint ({type(exc).__name__}): it must be "
+                              "a state_dict of tensors saved with torch.save (read with weights_only=True), or "
+                              "a .safetensors file") from None
         for key in ("state_dict", "model", "model_state_dict"):
             if isinstance(obj, dict) and isinstance(obj.get(key), dict):
                 obj = obj[key]

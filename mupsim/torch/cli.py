@@ -27,6 +27,13 @@ def _cmd_diagnose(args) -> int:
         raise MupsimError(f"unknown format {args.format!r}; allowed: table, json")
     widths = None if args.width is None else _ints(args.width)
     settings = None if args.settings is None else args.settings.split(",")
+    if args.plot:  # checked before the checkpoints are read
+        import os
+        from mupsim.sim.files import check_folder
+        folder = os.path.dirname(os.path.abspath(args.plot))
+        if not os.path.isdir(folder):
+            raise MupsimError(f"--plot {args.plot}: folder {folder} does not exist")
+        check_folder(folder, "--plot")
     d = diagnose(args.checkpoints, widths, settings)
     if args.plot:
         d.plot(args.plot)

@@ -10,7 +10,6 @@ A flat check is necessary, not sufficient, for transfer (mup #22, #66): check th
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,10 +75,8 @@ class CoordCheck:
         axes[0].set_ylabel("activation RMS")
         axes[1].legend(fontsize=6, loc="best")
         fig.tight_layout()
-        tmp = os.fspath(path) + ".tmp.png"
-        fig.savefig(tmp, dpi=120)
-        plt.close(fig)
-        os.replace(tmp, path)
+        from mupsim.torch._figures import save_figure
+        save_figure(fig, path)
 
 
 def _leaf_modules(model):

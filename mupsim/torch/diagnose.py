@@ -176,10 +176,8 @@ class Diagnosis:
         axes[1].set(xlabel="width n", ylabel="stable rank ‖W‖_F²/σ_max²", title="stable rank")
         axes[0].legend(fontsize=6)
         fig.tight_layout()
-        tmp = os.fspath(path) + ".tmp.png"
-        fig.savefig(tmp, dpi=120)
-        plt.close(fig)
-        os.replace(tmp, path)
+        from mupsim.torch._figures import save_figure
+        save_figure(fig, path)
 
 
 def _sidecar(path):

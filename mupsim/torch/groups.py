@@ -91,15 +91,8 @@ def _choose_gauge(plan: Plan, rule: dict, multipliers):
 
 @lru_cache(maxsize=256)
 def _transfer(base_width, width, wd_on, key):
-    kw = dict(key)
-    if _transfer_accepts_eps():  # the calculator derives ε per layer (branch i7-calc): ask for the factor
-        kw["eps"] = 1.0
     return mupsim.transfer(base_width, width, 1.0, 1.0 if wd_on else 0.0, base_multiplier=1.0,
-                           base_init_std=1.0, **kw)
-
-
-def _transfer_accepts_eps() -> bool:
-    return "eps" in inspect.signature(mupsim.transfer).parameters
+                           base_init_std=1.0, eps=1.0, **dict(key))
 
 
 def _settings(model, base_model, lr, wd, parameterization, optimizer, wd_rule, alignment_exponent,
@@ -123,7 +116,8 @@ def _settings(model, base_model, lr, wd, parameterization, optimizer, wd_rule, a
     out, s = [], None
     for p in plan.params.values():
         if p.layer == "fixed":
-            out.append(dict(info=p, kind=opt, lr=lr_c["fixed"], wd=wd_c["fixed"] if len(p.shape) >= 2 else 0.0,
+            # a parameter that does not scale: Muon's AdamW side takes it (Muon trains hidden matrices only)
+            out.append(dict(info=p, kind="adamw" if opt == "muon" else opt, lr=lr_c["fixed"], wd=wd_c["fixed"] if len(p.shape) >= 2 else 0.0,
                             init=1.0, mult={}, eps=None))
             continue
         s = _transfer(p.base_width, p.width, wd_rule is not None, key)
@@ -143,7 +137,7 @@ def _settings(model, base_model, lr, wd, parameterization, optimizer, wd_rule, a
                 raise MupsimError(f"hidden parameter {p.name!r} has shape {p.shape}; torch.optim.Muon takes 2-D "
                                   f"matrices only: reshape it, or override its class (overrides={{{p.name!r}: ...}})")
         out.append(dict(info=p, kind=kind, lr=lr_c[p.layer] * ls.lr, wd=wd_c[p.layer] * ls.wd,
-                        init=ls.init_std, mult=mult, eps=getattr(ls, "eps", None)))
+                        init=ls.init_std, mult=mult, eps=ls.eps))
     return out, plan, s
 
 
@@ -174,7 +168,7 @@ def param_groups(model: nn.Module, base_model: nn.Module, lr=1e-3, wd=0.0, *, pa
         base_depth, depth, overrides, plan, delta_model))
     if last is not None and last.branch_multiplier is not None and last.branch_multiplier != 1.0:
         warnings.warn(f"depth rule {depth_rule!r}: multiply every residual branch by {last.branch_multiplier:.6g} "
-                      "(depth^-alpha_L) in your blocks' forward; the bridge cannot find the branches itself",
+                      "((L/L_base)^-alpha_L) in your blocks' forward; the bridge cannot find the branches itself",
                       stacklevel=2)
     lr_c = _per_class("lr", lr)
     tensors = dict(model.named_parameters())
@@ -227,14 +221,21 @@ def make_optimizers(groups: list[dict], **defaults) -> list[torch.optim.Optimize
                               "mupsim.torch.param_groups")
         if g["optimizer"] not in kinds:
             kinds.append(g["optimizer"])
+    if defaults.get("adjust_lr_fn") not in (None, "original"):
+        raise MupsimError(f"adjust_lr_fn={defaults['adjust_lr_fn']!r}: the groups' learning rates follow the "
+                          "spectral convention of torch.optim.Muon's default ('original'); other conventions "
+                          "change the width exponents and are not served by the bridge")
+    if "muon" in kinds and ctor["muon"] is None:
+        raise MupsimError("torch.optim.Muon is not available in this torch version (needs torch >= 2.9)")
+    sigs = {k: inspect.signature(ctor[k].__init__).parameters for k in kinds}
+    unknown = [a for a in defaults if not any(a in sig for sig in sigs.values())]
+    if unknown:
+        raise MupsimError(f"unknown optimizer keyword(s) {', '.join(map(repr, unknown))} for "
+                          f"{', '.join(ctor[k].__name__ for k in kinds)}")
     out = []
     for k in sorted(kinds, key=("muon", "adamw", "adam", "sgd").index):
-        cls = ctor[k]
-        if cls is None:
-            raise MupsimError("torch.optim.Muon is not available in this torch version (needs torch >= 2.9)")
-        sig = inspect.signature(cls.__init__).parameters
-        kw = {a: v for a, v in defaults.items() if a in sig}
-        out.append(cls([g for g in groups if g["optimizer"] == k], **kw))
+        kw = {a: v for a, v in defaults.items() if a in sigs[k]}
+        out.append(ctor[k]([g for g in groups if g["optimizer"] == k], **kw))
     return out
 
 
