@@ -486,11 +486,10 @@ def f4(results) -> dict:
                 results, split)
     mats = hidden_matrices(split.kept[0]) if split.kept else []
     by_rule = defaultdict(list)
-    for r in results:
-        by_rule[r.config["wd_rule"]].append(r)
+    for r in results:  # one group per rule and, for alignment, per α̂ (in-sample and out of sample)
+        by_rule[_rule_label(r.config)].append(r)
     rows, fits = [], {}
-    for rule, runs in by_rule.items():
-        label = rule if rule != "alignment" else f"alignment(α̂={runs[0].config['alignment_exponent']:g})"
+    for label, runs in by_rule.items():
         data = {m: {"gain": ([], []), "sigma_max": ([], [])} for m in mats}
         for r in runs:
             st = _status(r)

@@ -235,7 +235,8 @@ def _variant_points(rows, vlabel, matrix):
         if r.get("variant") != vlabel or r.get("matrix") != matrix:
             continue
         if r.get("status") != "ok":
-            div.append(r["width"])
+            if r.get("status") != "not_steady":  # refused runs: listed in the CSV, not marked
+                div.append(r["width"])
             continue
         ws.append(r["width"])
         ys.append(r["sigma_over_sqrt"])
@@ -273,7 +274,8 @@ def f3(data: dict) -> Figure:
     b = fits.get("baseline", {}).get(m0, {})
     if np.isfinite(b.get("exponent", NAN)):
         _ref_slopes(ax, b["widths"][0], b["geo_mean"][0], allw, (0.5, 0.75, 1.0))
-    ax.set_title("baseline (grey: slopes ½, ¾, 1)")
+    ax.set_title("baseline (grey: slopes ½, ¾, 1; a matrix refused\nas not in steady state at "
+                 "every width has no points)", fontsize=8)
     # variant panels, first hidden matrix
     for k, field in enumerate(fields):
         ax = axes[k + 1]
@@ -312,8 +314,10 @@ def f4(data: dict) -> Figure:
     axes = axes[0]
     for k, q in enumerate(("gain", "sigma_max")):
         ax = axes[k]
+        aligned = [r for r in fits if r.startswith("alignment")]
         for rule, f in fits.items():
-            color = _rule_color(rule)
+            # a second alignment rule (α̂ from another regime, out of sample) in brown
+            color = "#8c564b" if rule in aligned[1:] else _rule_color(rule)
             for j, m in enumerate(mats):
                 for steady in (True, False):
                     pts = [(r["width"], r[f"{q}_ss"]) for r in rows
@@ -617,4 +621,4 @@ def _styled(fn):
 
 PLOTTERS = {k: _styled(v) for k, v in
             {"F1": f1, "F2": f2, "F3": f3, "F4": f4, "F5": f5, "F6": f6, "F7": f7,
-             "F8": f8, "F9": f9}.items()}
+             "F8": f8, "F9": f9, "F3B": f3, "F4B": f4}.items()}

@@ -12,6 +12,8 @@ behind it in ``<name>.csv`` (one row per run/point, diverged runs listed) and ``
 (headline, fits, series), all atomically. One line per figure is printed with its headline
 numbers. ``--quick=1`` uses tiny widths and few steps and writes to ``<figures-dir>/quick``.
 
+F3B and F4B are F3's baseline and F4 in the rich token regime (specs.RICH_TOKENS); F4B's alignment
+rule runs at the rich α̂ from F3B and, out of sample, at the fixed-teacher α̂ from F3.
 F1 and F4 need α̂ from F3 (F1 shows F4's runs) and F5's weight-decay sweep needs the best learning rate of F5's own
 learning-rate sweep; those come from the stored results of the earlier sweep (run if missing).
 """
@@ -32,7 +34,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_RESULTS = REPO / ".cache" / "results"
 DEFAULT_FIGURES = REPO / "figures"
-ORDER = ("F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9")
+ORDER = ("F1", "F2", "F3", "F4", "F3B", "F4B", "F5", "F6", "F7", "F8", "F9")
+"""F3B/F4B: F3's baseline and F4 re-run in the rich token regime (specs.RICH_TOKENS)."""
 
 
 # ---------------------------------------------------------------------------- atomic output
@@ -171,6 +174,20 @@ class Pipeline:
             alpha = self._alpha()
             data = A.f4(self.results(S.f4(q, alpha)))
             data["summary"]["alpha_hat_from_f3"] = alpha
+        elif fig == "F3B":
+            data = A.f3(self.results(S.f3_rich(q)), {})
+            data.update(figure="f3b_sigma_max_vs_width_rich",
+                        title="Top singular value vs width at equal η_l·λ_l, rich token regime")
+            data["headline"] = "rich regime: " + data["headline"].split("; variants")[0]
+        elif fig == "F4B":
+            rich, source = self._rich_alpha()
+            fixed = self._alpha()
+            data = A.f4(self.results(S.f4_rich(q, rich, fixed)))
+            data.update(figure="f4b_wd_rules_rich",
+                        title="Gain and σ_max vs width per weight-decay rule, rich token regime")
+            data["headline"] = "rich regime: " + data["headline"]
+            data["summary"].update(alpha_hat_rich_from_f3b=rich, alpha_hat_rich_source=source,
+                                   alpha_hat_fixed_from_f3=fixed)
         elif fig == "F5":
             lr_res = self.results(S.f5_lr(q))
             panels = A.lr_panels(lr_res)
@@ -202,6 +219,24 @@ class Pipeline:
                   file=sys.stderr)
             return None
         return alpha
+
+    def _rich_alpha(self) -> tuple:
+        """(α̂ of the rich regime from F3b, where it comes from): the pooled α̂ when every hidden
+        matrix passed the steady-state check, else the mean of the per-matrix α̂ that did (a
+        matrix still moving is refused and cannot set the rule), else (None, reason)."""
+        fits = self.analyse("F3B")["summary"]["fits"].get("baseline", {})
+        pooled = fits.get("pooled_hidden", {}).get("exponent")
+        if pooled is not None and math.isfinite(pooled):
+            return pooled, "pooled over the hidden matrices"
+        ok = {m: f["exponent"] for m, f in fits.items() if isinstance(f, dict)
+              and m != "pooled_hidden" and isinstance(f.get("exponent"), float)
+              and math.isfinite(f["exponent"])}
+        if not ok:
+            print("  warning: no finite α̂ from F3B; F4B runs without its in-sample alignment "
+                  "rule", file=sys.stderr)
+            return None, "none: no hidden matrix in steady state"
+        return sum(ok.values()) / len(ok), "mean of " + ", ".join(sorted(ok)) + \
+            " (the others refused as not in steady state)"
 
     def _provenance(self) -> dict:
         """Where the figure's numbers come from: code version now, and the stored runs read."""

@@ -38,7 +38,9 @@ class Scale:
 
 
 # Sizes. Target: everything from a cold cache in < 20 min on 2 cores. Estimated from per-run wall
-# times (2026-11-23): ≈ 3,000 single-core seconds, ≈ 25 min on 2 cores — over the target (README).
+# times of the committed figures (2026-11-23, with F3b/F4b, F9 without n = 1024): ≈ 3,700
+# single-core seconds (F4b's rich-regime runs ≈ 1,100 of them), ≈ 30 min on 2 cores — over the
+# target (README).
 # Muon's Newton–Schulz dominates at large n (~190 ms/step at n = 512), so F6/F8 stop at 512/256.
 FULL = Scale(widths=(64, 128, 256, 512), steps=1200, seeds=(0, 1), n_logs=60)
 QUICK = Scale(widths=(32, 64), steps=60, seeds=(0, 1), n_logs=12)
@@ -309,9 +311,10 @@ def f8(quick: bool = False) -> list[SimConfig]:
 
 # ---------------------------------------------------------------------------- F9
 F9_WIDTHS = (64, 128, 256, 512)
-F9_WIDTHS_KEY = (1024,)
-"""Also run at these widths: the fixed-teacher reference and the rich centre (at every point
-they cost ~45 s a run on one core, 30 of them the stable-rank logging: over the time budget)."""
+F9_WIDTHS_KEY = ()
+"""Also run at these widths: the fixed-teacher reference and the rich centre. Was (1024,) (~45 s a
+run on one core, 30 of them the stable-rank logging); dropped to fit the cold-time and the
+GPU-box budget when F3b/F4b (rich token regime) were added. ``--wide`` still runs 1024–4096."""
 F9_WIDE = (1024, 2048, 4096)
 """With ``wide=True`` (make_figures --wide) every point also runs at these: hours on 2 cores."""
 F9_SEEDS = (0, 1, 2)
@@ -339,7 +342,12 @@ def f9_panels() -> dict:
     panels = {"reference": [(None, _point_label({}))]}
     for knob, values in F9_KNOBS.items():
         panels[knob] = [(v, _point_label(_knob_kw(knob, v))) for v in values]
+    panels[F9_TOKENS_PANEL] = [(RICH_TOKENS["zipf_exponent"], _point_label(RICH_TOKENS))]
     return panels
+
+
+F9_TOKENS_PANEL = "zipf_exponent (V=1024, out=32)"
+"""F9's panel holding the rich token regime of F3b/F4b (RICH_TOKENS) as one point."""
 
 
 def f9_points() -> dict:
@@ -349,6 +357,7 @@ def f9_points() -> dict:
         for v in values:
             kw = _knob_kw(knob, v)
             pts.setdefault(_point_label(kw), kw)
+    pts.setdefault(_point_label(RICH_TOKENS), dict(RICH_TOKENS))
     return pts
 
 
@@ -405,6 +414,40 @@ def f9(quick: bool = False, wide: bool = False) -> list[SimConfig]:
     cfgs = [relaxed(base.replace(width=w, **kw), floor) for lab, kw in points.items()
             for w in widths(lab)]
     return _seeded(cfgs, sc.seeds if quick else F9_SEEDS)
+
+
+# ---------------------------------------------------------------------------- F3b, F4b (rich regime)
+RICH_TOKENS = dict(inputs="tokens", input_dim=1024, zipf_exponent=1.0,
+                   teacher_width_exponent=1.0, output_dim=32)
+"""The rich (language-like) regime: one-hot tokens from a Zipfian vocabulary of V = 1024
+(z = 1), a teacher whose width grows with the student's (ρ = 1: 64 at n = 64) and 32 outputs.
+Found in tests/test_alpha_theory.py (n = 32–128: stable rank ≈ 11 → 25, ρ̂ ≈ 0.6, α̂ ≈ 0.69);
+here run at the F3/F4 setting (batch 128, λ = SS_WD, widths 64–512), unchanged otherwise."""
+RICH_SEEDS = (0, 1, 2)
+
+
+def f3_rich(quick: bool = False) -> list[SimConfig]:
+    """F3b: F3's baseline (σ_max/√(η_l/λ_l) vs width, μP + timescale rule) on RICH_TOKENS."""
+    return [c.replace(**RICH_TOKENS) for c in f3_baseline(quick)
+            if c.seed in (QUICK.seeds if quick else RICH_SEEDS)]
+
+
+def f4_rich(quick: bool = False, alpha_rich: float | None = None,
+            alpha_fixed: float | None = None) -> list[SimConfig]:
+    """F4b: F4 on RICH_TOKENS: constant, fan2025, timescale (F3b's runs), alignment with the
+    rich regime's own α̂ (from F3b) and alignment with the fixed-teacher α̂ (from F3) applied out
+    of sample."""
+    cfgs = [c.replace(**RICH_TOKENS) for c in f4(quick, None)
+            if c.wd_rule != "timescale"]
+    cfgs += f3_rich(quick)
+    base = BASE.replace(n_logs=QUICK_SS_LOGS if quick else SS_LOGS, lr=LR, **RICH_TOKENS)
+    floor = scale(quick).steps if quick else SS_FLOOR
+    kws = {_alignment_kw(a)["alignment_exponent"]: _alignment_kw(a)
+           for a in (alpha_rich, alpha_fixed) if a is not None}  # equal after rounding: once
+    for kw in kws.values():
+        cfgs += _seeded([relaxed(base.replace(width=w, wd=SS_WD, **kw), floor)
+                         for w in scale(quick).widths], scale(quick).seeds if quick else RICH_SEEDS)
+    return cfgs
 
 
 ALL = {"F1": f1, "F2": f2, "F3": f3, "F4": f4, "F5": f5_lr, "F6": f6, "F7": f7, "F8": f8, "F9": f9}
