@@ -26,6 +26,14 @@ def _fns():
     return (sp.lambdify(th.rho, r["alpha"], "numpy"), sp.lambdify(th.alpha, r["rho"], "numpy"))
 
 
+def alpha_relation(rho):
+    """The derived relation α(ρ) = 1 − ρ/2 applied as is, without the range check of
+    :func:`alpha_from_rank_exponent` (for fitted ρ̂ that seed noise puts slightly outside [0, 1];
+    NaN stays NaN)."""
+    out = np.asarray(_fns()[0](np.asarray(rho, dtype=float)), dtype=float)
+    return float(out) if out.ndim == 0 else out
+
+
 def alpha_from_rank_exponent(rho):
     """α = 1 − ρ/2 for a rank exponent ρ in [0, 1] (float or array)."""
     r = float_array(rho, "rank exponent rho") if not isinstance(rho, bool) else None

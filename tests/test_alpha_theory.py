@@ -217,3 +217,8 @@ def test_token_task_has_growing_rank_and_alpha_tracks_one_minus_half_rho(token_r
     assert diff.std(ddof=1) < 0.03
     assert abs(diff.mean()) <= 0.03 + 3 * se
     assert np.all(est[:, 2] < 0.85) and np.all(est[:, 0] < 0.85)  # α well below the fixed teacher's
+
+
+def test_alpha_relation_applies_the_derived_formula_outside_the_checked_range():
+    from mupsim.alpha import alpha_relation
+    assert alpha_relation(-0.2) == pytest.approx(1.1) and alpha_relation(0.5) == pytest.approx(0.75)

@@ -852,10 +852,8 @@ def alpha_from_rank_exponent(rho: float) -> float:
     ``mupsim/theory/alpha.py``. :func:`mupsim.alpha_from_rank_exponent` serves it for ρ in its
     physical range [0, 1] and refuses others; a fit with seed noise can land slightly outside
     (ρ̂ = −0.13 in F9), so the comparison applies the same formula unclipped (NaN stays NaN)."""
-    import mupsim
-    if np.isfinite(rho) and 0.0 <= rho <= 1.0:
-        return float(mupsim.alpha_from_rank_exponent(rho))
-    return 1.0 - rho / 2.0
+    from mupsim.alpha import alpha_relation
+    return alpha_relation(rho)
 
 
 def f9(results, labels: dict, panels: dict) -> dict:
