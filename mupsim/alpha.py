@@ -26,32 +26,34 @@ def _fns():
     return (sp.lambdify(th.rho, r["alpha"], "numpy"), sp.lambdify(th.alpha, r["rho"], "numpy"))
 
 
+def _apply(fn, x):
+    out = np.asarray(fn(x), dtype=float)
+    return float(out) if out.ndim == 0 else out
+
+
+def _in_range(x, what: str, lo: float, hi: float, why: str = ""):
+    v = float_array(x, what) if not isinstance(x, bool) else None
+    if v is None or not np.all(np.isfinite(v)) or np.any(v < lo) or np.any(v > hi):
+        raise MupsimError(f"{what}={x!r} is out of range; allowed: finite values in [{lo:g}, {hi:g}]{why}")
+    return v
+
+
 def alpha_relation(rho):
     """The derived relation α(ρ) = 1 − ρ/2 applied as is, without the range check of
     :func:`alpha_from_rank_exponent` (for fitted ρ̂ that seed noise puts slightly outside [0, 1];
     NaN stays NaN)."""
-    out = np.asarray(_fns()[0](np.asarray(rho, dtype=float)), dtype=float)
-    return float(out) if out.ndim == 0 else out
+    return _apply(_fns()[0], np.asarray(rho, dtype=float))
 
 
 def alpha_from_rank_exponent(rho):
     """α = 1 − ρ/2 for a rank exponent ρ in [0, 1] (float or array)."""
-    r = float_array(rho, "rank exponent rho") if not isinstance(rho, bool) else None
-    if r is None or not np.all(np.isfinite(r)) or np.any(r < 0) or np.any(r > 1):
-        raise MupsimError(f"rank exponent rho={rho!r} is out of range; allowed: finite values in "
-                          f"[0, 1] (stable rank ∝ n^rho lies between 1 and n)")
-    out = np.asarray(_fns()[0](r), dtype=float)
-    return float(out) if out.ndim == 0 else out
+    r = _in_range(rho, "rank exponent rho", 0, 1, " (stable rank ∝ n^rho lies between 1 and n)")
+    return _apply(_fns()[0], r)
 
 
 def rank_exponent_from_alpha(alpha):
     """ρ = 2 − 2α for α in [1/2, 1] (float or array)."""
-    a = float_array(alpha, "alignment exponent alpha") if not isinstance(alpha, bool) else None
-    if a is None or not np.all(np.isfinite(a)) or np.any(a < 0.5) or np.any(a > 1):
-        raise MupsimError(f"alignment exponent alpha={alpha!r} is out of range; allowed: finite "
-                          f"values in [0.5, 1]")
-    out = np.asarray(_fns()[1](a), dtype=float)
-    return float(out) if out.ndim == 0 else out
+    return _apply(_fns()[1], _in_range(alpha, "alignment exponent alpha", 0.5, 1))
 
 
 @dataclass(frozen=True)
