@@ -175,6 +175,47 @@ def test_optimum_drift_per_doubling_matches_linear_shift():
     assert d.ci[1] < 0
 
 
+def test_seed_optimum_is_the_vertex_of_a_parabola_through_the_best_points():
+    from mupsim.analysis.transfer import seed_optimum
+    x = np.arange(0.0, 5.01, 0.5)
+    y = 0.3 * (x - 2.35) ** 2 + 1.0          # exact parabola (e.g. log loss vs log2 λ)
+    y[-1] = 50.0                              # a far point that must not pull the fit
+    for n_fit in (3, 4, 5):
+        xo, edge = seed_optimum(x, y, n_fit)
+        assert xo == pytest.approx(2.35, abs=1e-9) and not edge
+
+
+def test_seed_optimum_ignores_diverged_points_and_flags_a_grid_edge_optimum():
+    from mupsim.analysis.transfer import seed_optimum
+    x = np.arange(6.0)
+    xo, edge = seed_optimum(x, np.array([np.inf, 4.0, 3.0, 2.0, 1.5, 1.0]))
+    assert edge and xo <= 5.0
+    y = (x - 2.2) ** 2
+    y[0], y[-1] = np.inf, np.nan             # diverged, missing: left out of the fit
+    xo, edge = seed_optimum(x, y)
+    assert not edge and xo == pytest.approx(2.2, abs=1e-9)
+    with pytest.raises(MupsimError, match="n_fit"):
+        seed_optimum(x, x, 7)
+
+
+def test_seed_optimum_drift_recovers_the_slope_and_leaves_out_edge_seeds():
+    from mupsim.analysis.transfer import seed_optimum_drift
+    rng = np.random.default_rng(1)
+    widths = [64, 128, 256]
+    x = np.arange(0.0, 6.01, 0.5)
+    S = 8
+    shared = rng.normal(0, 0.3, S)            # per-seed offset shared by all widths (same data)
+    Ls = []
+    for k in range(3):
+        centre = 3.0 + 0.4 * k + shared       # drift +0.4 per doubling
+        centre[0] = 9.0 if k == 2 else centre[0]  # seed 0: optimum beyond the grid at n = 256
+        Ls.append(np.exp(0.2 * (x[:, None] - centre[None, :]) ** 2))
+    d = seed_optimum_drift(widths, [x] * 3, Ls, n_boot=500)
+    assert d.n_seeds == S and d.n_used == S - 1 and d.edge[0][2]
+    assert d.per_doubling == pytest.approx(0.4, abs=1e-6)
+    assert d.ci == pytest.approx((0.4, 0.4), abs=1e-6)   # the shared offsets cancel in the pairing
+
+
 def test_curve_shift_recovers_horizontal_offset_of_a_monotone_curve():
     from mupsim.analysis.transfer import curve_shift
     x = np.arange(-4.0, 6.0, 1.0)

@@ -218,3 +218,100 @@ def shift_drift(widths, shifts: list, *, level: float = 0.95) -> Drift:
     reference width included with shift 0): OLS slope of the shift vs log2(width)."""
     return _drift(np.asarray(widths, float), np.array([s.shift for s in shifts]),
                   [s.boot for s in shifts], False, level)
+
+
+# ---------------------------------------------------------------------------- per-seed optima
+def seed_optimum(x, y, n_fit: int = 5) -> tuple[float, bool]:
+    """Optimum of one seed's loss curve y(x) (x increasing, e.g. log2 λ; y log loss, +inf or
+    NaN = diverged/missing, left out): vertex of the least-squares parabola through the best
+    finite grid point and its neighbours, ``n_fit`` points (3–5) centred on it where the grid
+    allows, clipped to their range; the best point itself if that parabola is not convex.
+    Returns (x_opt, at_edge); at_edge: the best point is the first or last finite point (the
+    optimum is not bracketed and x_opt is only a bound)."""
+    if not 3 <= n_fit <= 5:
+        raise MupsimError(f"n_fit must be 3, 4 or 5 grid points; got {n_fit}")
+    x = np.asarray(x, float).ravel()
+    y = np.asarray(y, float).ravel()
+    if x.size != y.size:
+        raise MupsimError(f"x and y must have the same length; got {x.size} and {y.size}")
+    ok = np.isfinite(y)
+    xf, yf = x[ok], y[ok]
+    if xf.size == 0:
+        return (float("nan"), False)
+    i = int(np.argmin(yf))
+    at_edge = i == 0 or i == xf.size - 1
+    if xf.size < 3:
+        return (float(xf[i]), at_edge)
+    k = min(n_fit, xf.size)
+    j = min(max(i - k // 2, 0), xf.size - k)
+    xs, ys = xf[j:j + k], yf[j:j + k]
+    a, b, _ = np.polyfit(xs, ys, 2)
+    if not a > 0:
+        return (float(xf[i]), at_edge)
+    return (float(np.clip(-b / (2 * a), xs[0], xs[-1])), at_edge)
+
+
+@dataclass
+class SeedDrift(BootstrapRecord):
+    """Optimum per width from per-seed optima (mean over the usable seeds, with a seed-bootstrap
+    interval) and its drift per width doubling (mean of the per-seed OLS slopes, seeds paired
+    across widths; the interval resamples seeds)."""
+
+    per_doubling: float
+    ci: tuple[float, float]
+    widths: list[float]
+    optima: list[float]               # mean per-seed optimum at each width (usable seeds)
+    optima_ci: list[list[float]]
+    per_seed: list[list[float]]       # [S][W] per-seed optima (NaN where none)
+    edge: list[list[bool]]            # [S][W] best grid point at the grid edge
+    n_seeds: int
+    n_used: int                       # seeds with a bracketed optimum at every width
+    any_at_edge: bool
+    level: float = 0.95
+    boot: np.ndarray = field(default=None, repr=False)
+
+
+def seed_optimum_drift(widths, x_per_width, losses_per_width, *, n_fit: int = 5,
+                       log_loss: bool = True, n_boot: int = 2000, level: float = 0.95,
+                       seed: int = 0) -> SeedDrift:
+    """Drift of the loss-optimal x per doubling of width, from an optimum per seed.
+
+    ``losses_per_width[k]``: [X_k, S] final losses at ``widths[k]`` on grid ``x_per_width[k]``
+    (log units; grids may differ), column s = the same seed at every width (same data and
+    teacher: the pairing cancels what they share). Each seed's optimum comes from
+    :func:`seed_optimum`; a seed whose best point sits at a grid edge at any width is flagged
+    and left out (its optimum is only a bound). The drift is the mean over the usable seeds of
+    each seed's OLS slope of x_opt vs log2(width); the intervals resample the usable seeds.
+    """
+    w = np.asarray(widths, float)
+    if w.size < 2 or len(x_per_width) != w.size or len(losses_per_width) != w.size:
+        raise MupsimError("seed_optimum_drift needs >= 2 widths and one grid and loss array per width")
+    Ls = [np.asarray(L, float).reshape(np.size(x), -1) for x, L in zip(x_per_width, losses_per_width)]
+    S = Ls[0].shape[1]
+    if any(L.shape[1] != S for L in Ls):
+        raise MupsimError("every width needs the same seeds (one column each)")
+    if log_loss:
+        Ls = [_log_losses(L) for L in Ls]
+    opt = np.full((S, w.size), np.nan)
+    edge = np.zeros((S, w.size), bool)
+    for k, (x, L) in enumerate(zip(x_per_width, Ls)):
+        for s in range(S):
+            opt[s, k], edge[s, k] = seed_optimum(x, L[:, s], n_fit)
+    use = np.all(np.isfinite(opt), axis=1) & ~edge.any(axis=1)
+    O = opt[use]
+    nan2 = (float("nan"), float("nan"))
+    if O.shape[0] == 0:
+        return SeedDrift(float("nan"), nan2, w.tolist(), [float("nan")] * w.size,
+                         [list(nan2)] * w.size, opt.tolist(), edge.tolist(), S, 0,
+                         bool(edge.any()), level, np.array([np.nan]))
+    lx = np.log2(w)
+    slopes = _ols_slope(lx, O)                         # one per usable seed
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, O.shape[0], size=(n_boot, O.shape[0]))
+    boot = slopes[idx].mean(axis=1)
+    boot_opt = O[idx].mean(axis=1)                     # [n_boot, W]
+    return SeedDrift(per_doubling=float(slopes.mean()), ci=percentile_interval(boot, level),
+                     widths=w.tolist(), optima=O.mean(axis=0).tolist(),
+                     optima_ci=[list(percentile_interval(boot_opt[:, k], level)) for k in range(w.size)],
+                     per_seed=opt.tolist(), edge=edge.tolist(), n_seeds=S,
+                     n_used=int(O.shape[0]), any_at_edge=bool(edge.any()), level=level, boot=boot)

@@ -34,7 +34,7 @@ from mupsim.analysis import (
     optimum_drift,
 )
 from mupsim.analysis.steady import horizon_mean, relax_time, run_steady_check
-from mupsim.analysis.transfer import Shift, curve_shift, shift_drift
+from mupsim.analysis.transfer import Shift, curve_shift, seed_optimum_drift, shift_drift
 from mupsim.analysis.runs import activation_series, hidden_matrices, run_record
 from mupsim import steady_state as ss
 from mupsim.errors import MupsimError
@@ -545,9 +545,13 @@ def _loss_grid(results, group_key, x_field):
     return out
 
 
-def _transfer_panel(grid: dict) -> dict:
+def _transfer_panel(grid: dict, per_seed: bool = False) -> dict:
     """Optimum per width and drift per doubling for one panel (x in log2 units), plus the
-    curve-shift drift (alignment of each width's whole loss curve with the proxy width's)."""
+    curve-shift drift (alignment of each width's whole loss curve with the proxy width's).
+    ``per_seed``: also the optimum of every seed's own curve (parabola through its 5 best-placed
+    grid points) and the drift from those, seeds paired across widths
+    (:func:`~mupsim.analysis.transfer.seed_optimum_drift`; seeds with an optimum at a grid edge
+    left out and counted)."""
     panel, optima, widths, shifts = {}, [], [], []
     w_ref = min(grid) if grid else None
     for w in sorted(grid):
@@ -570,7 +574,18 @@ def _transfer_panel(grid: dict) -> dict:
                          "optimum": opt.to_dict(), "curve_shift": sh.to_dict()}
     drift = optimum_drift(widths, optima).to_dict() if len(widths) >= 2 else {}
     sdrift = shift_drift(widths, shifts).to_dict() if len(widths) >= 2 else {}
-    return {"widths": panel, "drift": drift, "shift_drift": sdrift}
+    out = {"widths": panel, "drift": drift, "shift_drift": sdrift}
+    seeds = {grid[w][1].shape[1] for w in widths}
+    if per_seed and len(widths) >= 2 and len(seeds) == 1:
+        sd = seed_optimum_drift(widths, [np.log2(grid[w][0]) for w in widths],
+                                [grid[w][1] for w in widths], n_boot=2000, seed=0)
+        out["seed_drift"] = sd.to_dict()
+        for k, w in enumerate(widths):
+            panel[str(w)]["seed_optimum"] = {
+                "x_opt": sd.optima[k], "ci": sd.optima_ci[k],
+                "n_edge": int(sum(e[k] for e in sd.edge)), "n_seeds": sd.n_seeds,
+                "n_used": sd.n_used, "per_seed": [o[k] for o in sd.per_seed]}
+    return out
 
 
 SHIFT_BOOT = 300
@@ -601,17 +616,21 @@ def f5(lr_results, wd_results, wd_lr: float | None = None, lr_panels_: dict | No
         rows.append(run_record(r, sweep="lr" if r.config["wd"] == 0 else "wd",
                                status=_status(r), final_loss=final_loss(r)))
     lr_p = lr_panels(lr_results) if lr_panels_ is None else lr_panels_
-    wd_panels = {rule: _transfer_panel(grid)
+    wd_panels = {rule: _transfer_panel(grid, per_seed=True)
                  for rule, grid in sorted(_loss_grid(wd_results, lambda c: c["wd_rule"], "wd").items())}
     summary = {"lr": {p: v["drift"] for p, v in lr_p.items()},
                "wd": {p: v["drift"] for p, v in wd_panels.items()},
+               "wd_per_seed": {p: v.get("seed_drift", {}) for p, v in wd_panels.items()},
                "lr_curve_shift": {p: v["shift_drift"] for p, v in lr_p.items()},
                "wd_curve_shift": {p: v["shift_drift"] for p, v in wd_panels.items()},
                "wd_sweep_lr": wd_lr,
                "units": "drift = change of log2(optimal value) per doubling of width; "
                         "curve_shift = the same for the shift aligning each width's whole "
                         "loss curve with the proxy width's (usable when the optimum sits at "
-                        "the grid edge)"}
+                        "the grid edge); wd_per_seed = the drift from each seed's own optimum "
+                        "(parabola in log2 λ through its 5 best-placed grid points), mean of "
+                        "the per-seed slopes over the seeds bracketed at every width (n_used "
+                        "of n_seeds), interval from resampling those seeds"}
     out.update(rows=rows, series={"lr": lr_p, "wd": wd_panels}, summary=summary)
 
     def d(v):
@@ -619,9 +638,17 @@ def f5(lr_results, wd_results, wd_lr: float | None = None, lr_panels_: dict | No
             return "n/a"
         edge = " (edge!)" if v.get("any_at_edge") else ""
         return f"{v['per_doubling']:+.2f} [{v['ci'][0]:+.2f}, {v['ci'][1]:+.2f}]{edge}"
+    def ds(v):
+        if not v:
+            return "n/a"
+        return (f"{v['per_doubling']:+.2f} [{v['ci'][0]:+.2f}, {v['ci'][1]:+.2f}] "
+                f"({v['n_used']}/{v['n_seeds']} seeds bracketed)")
     out["headline"] = ("optimum drift/doubling lr: "
                        + ", ".join(f"{p} {d(v)}" for p, v in summary["lr"].items())
-                       + "; wd: " + ", ".join(f"{p} {d(v)}" for p, v in summary["wd"].items())
+                       + "; wd (per-seed optima): "
+                       + ", ".join(f"{p} {ds(v)}" for p, v in summary["wd_per_seed"].items())
+                       + "; wd (seed-mean curve): "
+                       + ", ".join(f"{p} {d(v)}" for p, v in summary["wd"].items())
                        + "; curve-shift drift wd: "
                        + ", ".join(f"{p} {d(v)}" for p, v in summary["wd_curve_shift"].items())
                        + f"; dropped {split.n_dropped}")

@@ -357,7 +357,7 @@ def _transfer_axes(ax, panel, xlabel, title, show_shift=False):
         fin = np.isfinite(y)
         ax.plot(x[fin], y[fin], "-o", color=colors[w], ms=2.5, label=f"n={w}")
         mark_diverged(ax, x[~fin].tolist() if (~fin).any() else [], label=False)
-        o = d["optimum"]
+        o = d.get("seed_optimum") or d["optimum"]   # per-seed optima where measured
         if np.isfinite(o["x_opt"]):
             xo = 2.0 ** o["x_opt"]
             yo = np.interp(o["x_opt"], np.log2(x[fin]), y[fin]) if fin.sum() >= 2 else NAN
@@ -367,8 +367,12 @@ def _transfer_axes(ax, panel, xlabel, title, show_shift=False):
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
+    sdr = panel.get("seed_drift") or {}
     dr = panel.get("drift") or {}
-    if dr:
+    if sdr:
+        title += (f"\nper-seed optimum drift {sdr['per_doubling']:+.2f} "
+                  f"[{sdr['ci'][0]:+.2f}, {sdr['ci'][1]:+.2f}] ({sdr['n_used']}/{sdr['n_seeds']} seeds)")
+    elif dr:
         edge = " edge!" if dr.get("any_at_edge") else ""
         title += (f"\noptimum drift {dr['per_doubling']:+.2f} "
                   f"[{dr['ci'][0]:+.2f}, {dr['ci'][1]:+.2f}]{edge}")
@@ -393,8 +397,10 @@ def f5(data: dict) -> Figure:
         for group, panels in (("η", lr), ("λ", wd)):
             for p, panel in panels.items():
                 ws = sorted(int(w) for w in panel["widths"])
-                xo = [panel["widths"][str(w)]["optimum"]["x_opt"] for w in ws]
-                ci = np.array([panel["widths"][str(w)]["optimum"]["ci"] for w in ws], float)
+                opt = [panel["widths"][str(w)].get("seed_optimum") or panel["widths"][str(w)]["optimum"]
+                       for w in ws]
+                xo = [o["x_opt"] for o in opt]
+                ci = np.array([o["ci"] for o in opt], float)
                 xo = np.asarray(xo, float)
                 ax.errorbar(ws, xo - xo[0], yerr=[xo - ci[:, 0], ci[:, 1] - xo], capsize=2,
                             marker="o" if group == "η" else "s", color=_rule_color(p),

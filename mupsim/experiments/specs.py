@@ -119,15 +119,29 @@ WD_RULES = ("constant", "fan2025", "timescale", "alignment")
 
 F5_STEPS = 600
 F5_LR_GRID = tuple(2.0 ** e for e in range(-13, -6))      # 2^-13 .. 2^-7 (optimum ≈ 2^-10)
-F5_WD_GRID = tuple(2.0 ** e for e in range(-2, 10))       # 2^-2 .. 2^9 (fan2025 decays only hidden matrices: its optimum sits higher)
+F5_WD_GRIDS = {
+    "constant": tuple(2.0 ** (e / 2) for e in range(2, 11)),     # 2^1 .. 2^5 in steps of 2^(1/2)
+    "timescale": tuple(2.0 ** (e / 2) for e in range(2, 11)),
+    "alignment": tuple(2.0 ** (e / 2) for e in range(2, 11)),
+    "fan2025": tuple(2.0 ** (e / 2) for e in range(13, 22)),     # 2^6.5 .. 2^10.5
+}
+"""λ grid of F5b per rule, 2^(1/2) apart, placed on each rule's optimum region from a coarse
+pass (the previous committed F5b: grid 2^-2 .. 2^9 in steps of 2, seeds 0–2, η = 2^-10). Its
+optima of the seed-mean curve, log2 λ at n = 64 / 128 / 256: constant 2.86 / 3.28 / 3.29,
+timescale 2.86 / 2.87 / 2.80, alignment 2.86 / 2.83 / 2.70 (95% intervals ≈ ±0.5, up to 4.4),
+fan2025 8.18 / 9.0 (grid edge) / 8.55 (edge) — fan2025 decays only the hidden matrices, so its
+optimum sits ≈ 2^8.5 (η_l·λ_l ≈ 0.35 per step). The loss minimum is sharp (one step of 2 off the
+optimum costs ≈ 5–10% of held-out loss), so each grid spans about ±2 in log2 λ around it."""
 F5_WD_DATA = dict(n_train=512, label_noise=1.0, batch_size=64)
 """F5b trains on a finite noisy training set: with fresh batches every step (online) nothing
 overfits and the held-out loss only rises with λ, so no λ optimum exists to transfer (measured:
 the best λ sat at the low edge of every grid). With 512 samples and label noise 1.0 the
 held-out loss has an interior optimum near λ = 4–8 at widths 64 and 256 (exploration run)."""
-F5_WD_SEEDS = (0, 1, 2)
-"""Three seeds for the λ sweep; besides the optimum, F5's λ panels report the curve shift (how
-far each width's loss-vs-λ curve sits from the proxy width's), a second, whole-curve measure."""
+F5_WD_SEEDS = tuple(range(10))
+"""Ten seeds for the λ sweep: the optimum is estimated per seed (a parabola in log2 λ through
+the best grid points) and the drift per width doubling bootstrapped over seeds (issue 11: to
+resolve it to ±0.15). Besides the optimum, F5's λ panels report the curve shift (how far each
+width's loss-vs-λ curve sits from the proxy width's), a second, whole-curve measure."""
 F6_LRS = {"sgd": 0.05, "adam": 1e-2, "muon": 2e-2}
 F6_STEPS = 10
 F6_WIDTHS = (64, 128, 256, 512)
@@ -253,16 +267,16 @@ def f5_wd(quick: bool = False, lr: float = 2.0 ** -10, alpha_hat: float | None =
     """F5b: final held-out loss vs λ across widths under μP's η (``lr``: best at the proxy
     width in F5a) and the constant, fan2025, timescale and (given α̂ from F3) alignment
     weight-decay rules, on a finite noisy training set (``F5_WD_DATA``) so that weight decay
-    has an optimum."""
+    has an optimum; λ on each rule's grid (``F5_WD_GRIDS``), seeds ``F5_WD_SEEDS``."""
     sc = scale(quick)
-    grid = F5_WD_GRID[::3] if quick else F5_WD_GRID
     widths = sc.widths if quick else SMALL_WIDTHS
     base = BASE.replace(steps=sc.steps if quick else F5_STEPS, n_logs=sc.n_logs, lr=lr,
                         **F5_WD_DATA)
     rules = [{"wd_rule": r} for r in ("constant", "fan2025", "timescale")]
     if alpha_hat is not None:
         rules.append(_alignment_kw(alpha_hat))
-    cfgs = [base.replace(width=w, wd=wd, **kw) for kw in rules for w in widths for wd in grid]
+    cfgs = [base.replace(width=w, wd=wd, **kw) for kw in rules for w in widths
+            for wd in (F5_WD_GRIDS[kw["wd_rule"]][::3] if quick else F5_WD_GRIDS[kw["wd_rule"]])]
     return _seeded(cfgs, sc.seeds if quick else F5_WD_SEEDS)
 
 
