@@ -38,9 +38,9 @@ class Scale:
 
 
 # Sizes. Target: everything from a cold cache in < 20 min on 2 cores. Estimated from per-run wall
-# times of the committed figures (2026-11-23, with F3b/F4b, F9 without n = 1024): ≈ 3,700
-# single-core seconds (F4b's rich-regime runs ≈ 1,100 of them), ≈ 30 min on 2 cores — over the
-# target (README).
+# times of the committed figures (2026-11-23, with F3b/F4b, F9 without n = 1024): ≈ 3,850
+# single-core seconds (F4b's rich-regime runs ≈ 1,100 of them, F5 ≈ 1,070 with its redesigned
+# λ sweep), ≈ 32 min on 2 cores — over the target (README).
 # Muon's Newton–Schulz dominates at large n (~190 ms/step at n = 512), so F6/F8 stop at 512/256.
 FULL = Scale(widths=(64, 128, 256, 512), steps=1200, seeds=(0, 1), n_logs=60)
 QUICK = Scale(widths=(32, 64), steps=60, seeds=(0, 1), n_logs=12)
