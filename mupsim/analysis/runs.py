@@ -1,6 +1,6 @@
 """Bookkeeping on Result objects: diverged runs, steady-state means, relaxation times.
 
-A Result (mupsim.sim.result.Result, see /work/notes/contracts.md) carries ``config`` (dict),
+A Result (mupsim.sim.result.Result) carries ``config`` (dict),
 ``provenance`` (dict, with ``settings`` = the calculator's per-layer Settings.to_dict()),
 ``status``, ``steps`` [T], ``train_loss``/``test_loss`` [T], ``matrix_names`` [M],
 ``matrix[metric]`` [M, T], ``activation_names``, ``activation_rms`` [A, T] and ``spectra``.
