@@ -114,7 +114,7 @@ def alpha_from_stable_ranks(widths, stable_ranks, groups=None, parameterization=
     weight-decay rule via :func:`mupsim.exponents`."""
     from mupsim.calculator import exponents
     rho, se = fit_rank_exponent(widths, stable_ranks, groups)
-    a = float(_fns()[0](rho))
+    a = alpha_relation(rho)
     a_rule = round(min(1.0, max(0.5, a)), 3)
     e = exponents(parameterization, optimizer, alignment, multipliers, wd_rule="alignment",
                   alignment_exponent=a_rule)

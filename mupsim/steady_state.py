@@ -45,7 +45,8 @@ def _stable(expr):
 
 APPROX_WARN = 0.1
 """lr·wd above which the leading-order formulas warn (MupsimWarning): they drop O(lr·wd)
-relative terms (at lr·wd = 0.1 the RMS is 2.6% low, the relaxation time 5% short)."""
+relative terms (at lr·wd = x the RMS is low by the factor sqrt(1 − x/2), and the relaxation
+time 1/(2x) is long against the exact −1/(2·log(1 − x)))."""
 APPROX_MAX = 1.0
 """lr·wd from which the leading-order formulas refuse: the decay alone then removes the whole
 weight in one step and the expansion in lr·wd means nothing (``exact=True`` goes to 2)."""

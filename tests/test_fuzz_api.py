@@ -85,34 +85,31 @@ def _accepted_config_is_sound(c: SimConfig) -> None:
     assert again == c and again.key() == c.key()
 
 
-@FAST
-@given(d=config_dicts)
-def test_plausible_config_is_sound_or_a_mupsim_error(d):
+def _sound_or_a_mupsim_error(make) -> None:
+    """``make()`` either refuses with a MupsimError or gives a config that is sound."""
     try:
-        c = SimConfig.from_dict(d)
+        c = make()
     except MupsimError:
         return
     _accepted_config_is_sound(c)
+
+
+@FAST
+@given(d=config_dicts)
+def test_plausible_config_is_sound_or_a_mupsim_error(d):
+    _sound_or_a_mupsim_error(lambda: SimConfig.from_dict(d))
 
 
 @FAST
 @given(d=junk_dicts)
 def test_junk_config_is_sound_or_a_mupsim_error(d):
-    try:
-        c = SimConfig.from_dict(d)
-    except MupsimError:
-        return
-    _accepted_config_is_sound(c)
+    _sound_or_a_mupsim_error(lambda: SimConfig.from_dict(d))
 
 
 @FAST
 @given(field=st.sampled_from(FIELDS), value=junk)
 def test_replace_with_junk_is_sound_or_a_mupsim_error(field, value):
-    try:
-        c = SimConfig(width=8, steps=10).replace(**{field: value})
-    except MupsimError:
-        return
-    _accepted_config_is_sound(c)
+    _sound_or_a_mupsim_error(lambda: SimConfig(width=8, steps=10).replace(**{field: value}))
 
 
 @pytest.mark.parametrize("kw,needle", [

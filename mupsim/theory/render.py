@@ -91,7 +91,8 @@ def files() -> dict[str, str]:
 
 def alpha_doc() -> str:
     """α from the rank exponent, and the alignment weight-decay rule it implies."""
-    al = [HEADER, "# What sets the alignment exponent α\n\n", alpha.derive_alpha().to_markdown(2), "\n"]
+    da = alpha.derive_alpha()
+    al = [HEADER, "# What sets the alignment exponent α\n\n", da.to_markdown(2), "\n"]
     # the hidden matrix's a and c are the same in every μP gauge (only embedding/readout move)
     for label, mult in (("μP, AdamW (hidden a, c identical in every μP gauge)", (0, 0, 1)),):
         e = exponents("mup", "adamw", "full", mult)
@@ -100,7 +101,7 @@ def alpha_doc() -> str:
         al.append(alpha.derive_alignment_wd(optimizers.get("adamw"), h.multiplier, h.lr).to_markdown(3))
         rows = []
         for rho in ("0", "1/4", "1/2", "3/4", "1"):
-            a = alpha.derive_alpha().results["alpha"].subs(alpha.rho, alpha.sp.Rational(rho))
+            a = da.results["alpha"].subs(alpha.rho, alpha.sp.Rational(rho))
             ew = exponents("mup", "adamw", "full", mult, "alignment", str(a))
             rows.append([rho, a, _f(ew.layers["hidden"].wd)])
         al.append("Served by `mupsim.exponents(..., wd_rule='alignment', alignment_exponent=α)`:\n\n")
