@@ -1,9 +1,9 @@
-"""Saving matplotlib figures atomically (a temp file in the same folder, then os.replace)."""
+"""Saving matplotlib figures atomically (with :func:`mupsim.sim.result._atomic_write`)."""
 
 from __future__ import annotations
 
 import os
-import tempfile
+from pathlib import Path
 
 from mupsim.errors import MupsimError
 
@@ -13,18 +13,12 @@ def save_figure(fig, path, dpi: int = 120) -> None:
     MupsimError naming it."""
     import matplotlib.pyplot as plt
 
+    from mupsim.sim.result import _atomic_write
+
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, dpi=dpi, format="png")
-        os.replace(tmp, path)
-        tmp = None
+        _atomic_write(Path(os.path.abspath(path)), lambda f: fig.savefig(f, dpi=dpi, format="png"))
     except OSError as exc:
         raise MupsimError(f"cannot write the plot {path!r}: {exc.strerror or exc}") from None
     finally:
         plt.close(fig)
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)

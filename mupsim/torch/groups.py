@@ -35,15 +35,16 @@ import inspect
 import json
 import math
 import os
-import tempfile
 import warnings
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 from torch import nn
 
 import mupsim
 from mupsim.errors import MupsimError, choice
+from mupsim.sim.result import _atomic_write
 from mupsim.torch.shapes import LAYER_KINDS, Plan, classify
 
 TORCH_OPTIMIZERS = ("adamw", "adam", "sgd", "muon")
@@ -123,7 +124,7 @@ def _settings(model, base_model, lr, wd, parameterization, optimizer, wd_rule, a
         s = _transfer(p.base_width, p.width, wd_rule is not None, key)
         ls = s.layers[p.layer]
         mult = {}
-        a = s.layers[p.layer].multiplier
+        a = ls.multiplier
         if a != 1.0:
             mult[p.module] = a
         for mname in p.readout_uses:
@@ -347,9 +348,5 @@ def save_settings(path, model: nn.Module, groups: list[dict], width: int | None 
             params[tensors[id(p)]] = {"layer": g["layer"], "lr": g.get("initial_lr", g["lr"]),
                                       "wd": g["weight_decay"], "width_mult": g["width_mult"]}
     doc = {"mupsim_version": mupsim.__version__, "width": width, "params": params, **extra}
-    path = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(doc, f, indent=1, allow_nan=False)
-    os.replace(tmp, path)
+    text = json.dumps(doc, indent=1, allow_nan=False)
+    _atomic_write(Path(os.path.abspath(os.fspath(path))), lambda f: f.write(text.encode("utf-8")))

@@ -37,8 +37,9 @@ import torch
 from torch import nn
 
 from mupsim.errors import MupsimError
+from mupsim.theory.layers import LAYERS
 
-LAYER_KINDS = ("embedding", "hidden", "readout", "bias", "norm_gain", "fixed")
+LAYER_KINDS = LAYERS + ("fixed",)   # the calculator's layer classes, plus "does not scale"
 _NORMS = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._NormBase, nn.LocalResponseNorm)
 if hasattr(nn, "RMSNorm"):
     _NORMS = _NORMS + (nn.RMSNorm,)
