@@ -15,9 +15,9 @@ same :class:`~mupsim.sim.result.Result` as :func:`mupsim.sim.run.run` returns, w
 
 Reproducibility: the same group (same configs in the same order, same device) gives
 bit-identical results; the same config in a *different* group can differ in the last bits
-(~1e-16 relative: batched products take other kernel paths for another batch size), as it does
-from the numba loop (~1e-15). A sweep that needs bit-identical results across resumes must
-form its groups the same way every time.
+(batched products take other kernel paths for another batch size), as it does from the numba
+loop (tests/test_ensemble.py holds members to their numba runs at rtol 1e-10). A sweep that
+needs bit-identical results across resumes must form its groups the same way every time.
 
 PyTorch is imported only inside this package (and only by :func:`run_group`): the core never
 needs it.
@@ -63,7 +63,6 @@ def run_group(configs, device: str | None = None, graphs: bool | None = None) ->
     from mupsim.sim.ensemble.engine import Ensemble
     from mupsim.sim.layout import activation_names
     from mupsim.sim.result import MATRIX_METRICS, Result, provenance
-    from mupsim.sim.run import prepare
     from mupsim.sim.settings import SIMULATOR_VERSION
 
     configs = list(configs)

@@ -1,8 +1,8 @@
 """Fused optimizer step for the ensemble on CPU (numba, on numpy views of the torch buffers).
 
-Eager PyTorch spends ~15 memory passes (and as many temporaries) on one AdamW step of the
-stacked buffer; this kernel does one pass, with the numba loop's arithmetic (float64 scalars,
-so float32 members round as in :func:`mupsim.sim.kernels.optim.opt_step`). Used for every
+Eager PyTorch makes one memory pass (and a temporary) per elementwise op of an AdamW step
+on the stacked buffer; this kernel does one pass, with the numba loop's arithmetic (float64
+scalars, so float32 members round as in :func:`mupsim.sim.kernels.optim.opt_step`). Used for every
 elementwise rule (sgd, adam, adamw, lion) on CPU; Muon's hidden matrices stay in torch.
 """
 

@@ -56,14 +56,11 @@ class Ensemble:
     """S prepared runs (:class:`mupsim.sim.run.Prepared`) of one group, on ``device``."""
 
     def __init__(self, preps, device):
-        self.preps = preps
         cfg = preps[0].config
-        self.cfg = cfg
         self.lay = lay = preps[0].layout
         self.dev = dev = torch.device(device)
         self.dt = dt = torch.float64 if cfg.dtype == "float64" else torch.float32
         S = self.S = len(preps)
-        self.arch = lay.arch
         self.L = int(lay.arch[A_DEPTH])
         self.linear = lay.arch[A_MODEL] == MODEL_LINEAR
         self.pre = bool(lay.arch[A_PRE])
@@ -93,7 +90,7 @@ class Ensemble:
         p_lr = np.stack([p.p_lr for p in preps])
         p_wd = np.stack([p.p_wd for p in preps])
         sizes = lay.rows * lay.cols
-        self.p_lr64 = p_lr
+        self.p_lr64 = T(p_lr, torch.float64)   # for the eff_lr diagnostic
         self.lr_el = T(np.repeat(p_lr, sizes, axis=1))
         self.wd_el = T(np.repeat(p_wd, sizes, axis=1))
         hyper = np.stack([p.hyper for p in preps])                     # (S, 4)
@@ -107,6 +104,7 @@ class Ensemble:
         self.indep = T([p.independent for p in preps], torch.bool).view(S, 1)
         self.sched64 = np.stack([schedule_table(p.config, p.decay_steps) for p in preps])
         self.sched = T(self.sched64)                                   # (S, steps+1)
+        self.sched64_dev = T(self.sched64, torch.float64)
         self.bound = T([p.config.divergence_bound for p in preps], torch.float64)
         self.alive = torch.ones(S, dtype=torch.bool, device=dev)
         self.alive_f = torch.ones(S, 1, dtype=dt, device=dev)
@@ -128,7 +126,7 @@ class Ensemble:
             T([preps[i].config.seed for i in first], torch.int64),
             T([preps[i].config.label_noise for i in first], torch.float64),
             self.b, self.task_cls, _xscale([preps[i] for i in first], cfg.input_dim, dev))
-        # all batches of the run at once when they fit (removes ~30 small ops per step)
+        # all batches of the run at once when they fit (the generator's ops leave every step)
         U = len(uniq)
         per_step = U * self.b * (cfg.input_dim + cfg.output_dim) * self.theta.element_size()
         self.Xall = self.Tall = None
@@ -292,15 +290,8 @@ class Ensemble:
                 continue
             p1, p2 = int(blocks[l, B_W1]), int(blocks[l, B_W2])
             d = self.beta * dh
-            if self.post:
-                pg = int(blocks[l, B_GPOST])
-                oh = c["Oh"][l]
-                if pg >= 0:
-                    torch.mul((d * oh).sum(dim=1), m[pg][:, 0], out=G[pg][:, :, 0])
-                    d = d * (m[pg] * self._vec(pg))
-                da2 = self._norm_back(d, oh, c["Ro"][l])
-            else:
-                da2 = d
+            da2 = self._gain_norm_back(d, int(blocks[l, B_GPOST]), c["Oh"][l], c["Ro"][l]) \
+                if self.post else d
             torch.mul(torch.bmm(da2.transpose(1, 2), c["S"][l]), m[p2], out=G[p2])
             pb = int(blocks[l, B_B2])
             if pb >= 0:
@@ -314,15 +305,19 @@ class Ensemble:
                 torch.mul(gs.sum(dim=1), m[pb][:, 0], out=G[pb][:, :, 0])
             dz = torch.bmm(gs, W[p1]).mul_(m[p1])
             if self.pre:
-                pg = int(blocks[l, B_GPRE])
-                zh = c["Zh"][l]
-                if pg >= 0:
-                    torch.mul((dz * zh).sum(dim=1), m[pg][:, 0], out=G[pg][:, :, 0])
-                    dz = dz * (m[pg] * self._vec(pg))
-                dz = self._norm_back(dz, zh, c["Rz"][l])
+                dz = self._gain_norm_back(dz, int(blocks[l, B_GPRE]), c["Zh"][l], c["Rz"][l])
             dh = dh + dz
         e = lay.emb
         torch.mul(torch.bmm(dh.transpose(1, 2), c["X"]), m[e], out=G[e])
+
+    def _gain_norm_back(self, d, pg, xh, r):
+        """Back through ``norm(x)·(m·gain)`` (gain parameter pg, or none if pg < 0): writes
+        the gain's gradient, returns dL/dx. ``xh``, ``r``: the forward's normalized x and 1/rms."""
+        m = self.mult
+        if pg >= 0:
+            torch.mul((d * xh).sum(dim=1), m[pg][:, 0], out=self.G[pg][:, :, 0])
+            d = d * (m[pg] * self._vec(pg))
+        return self._norm_back(d, xh, r)
 
     # ------------------------------------------------------------------ optimizer
     def opt_step(self, t):
@@ -335,34 +330,14 @@ class Ensemble:
         ibc2 = (1.0 / (1.0 - self.b2_64 ** tp1)).to(self.dt)
         for a, z, kind in self.segments:
             th, g, mm, vv = (x[:, a:z] for x in (self.theta, self.grad, self.m, self.v))
-            if self.compiled and isinstance(kind, str):
-                _compiled(kind)(th, g, mm, vv, self.lr_el[:, a:z], self.wd_el[:, a:z], s,
-                                self.indep, self.mu, self.b1, self.b2, self.eps_el[:, a:z],
-                                ibc1, ibc2)
+            if isinstance(kind, str):   # elementwise rule: one fused kernel, or eager ops
+                rule = _compiled(kind) if self.compiled else _rule(kind)
+                rule(th, g, mm, vv, self.lr_el[:, a:z], self.wd_el[:, a:z], s, self.indep,
+                     self.mu, self.b1, self.b2, self.eps_el[:, a:z], ibc1, ibc2)
                 continue
             lr = self.lr_el[:, a:z] * s
-            wd = self.wd_el[:, a:z]
-            eps = self.eps_el[:, a:z]
-            if kind == "adam":
-                g = g + wd * th
-                mm.mul_(self.b1).add_((1.0 - self.b1) * g)
-                vv.mul_(self.b2).add_((1.0 - self.b2) * g * g)
-                th.sub_((lr * ibc1) * mm / (torch.sqrt(vv * ibc2) + eps))
-                continue
-            keep = 1.0 - wd * torch.where(self.indep, s, lr)
-            if kind == "sgd":
-                mm.mul_(self.mu).add_(g)
-                th.mul_(keep).sub_(lr * mm)
-            elif kind == "lion":
-                u = torch.sign(self.b1 * mm + (1.0 - self.b1) * g)
-                mm.mul_(self.b2).add_((1.0 - self.b2) * g)
-                th.mul_(keep).sub_(lr * u)
-            elif kind == "adamw":
-                mm.mul_(self.b1).add_((1.0 - self.b1) * g)
-                vv.mul_(self.b2).add_((1.0 - self.b2) * g * g)
-                th.mul_(keep).sub_((lr * ibc1) * mm / (torch.sqrt(vv * ibc2) + eps))
-            else:
-                self._muon(kind[1], th, g, mm, lr, keep)
+            keep = 1.0 - self.wd_el[:, a:z] * torch.where(self.indep, s, lr)
+            self._muon(kind[1], th, g, mm, lr, keep)
 
     def _muon(self, p, th, g, mm, lr, keep):
         """Muon on matrix p (muon: hidden; muon_all: every matrix): Nesterov momentum,
@@ -484,7 +459,7 @@ class Ensemble:
                      rms(H[l + 1])]
         acts.append(rms(Y))
         put(self.out_act[:, :, li].T, torch.stack(acts))
-        s64 = torch.as_tensor(self.sched64[:, tt], dtype=f, device=self.dev)
+        s64 = self.sched64_dev[:, tt]
         iters = 100 if li == 0 else 20
         for mi, p in enumerate(self.mats):
             w = self.W[p]
@@ -494,8 +469,7 @@ class Ensemble:
                 vals += list(update_geometry(self.prev[mi], w))
             else:
                 vals += [torch.full_like(r, torch.nan)] * 4
-            lr = torch.as_tensor(self.p_lr64[:, p], dtype=f, device=self.dev)
-            vals.append(_ratio(lr * s64, r * r))
+            vals.append(_ratio(self.p_lr64[:, p] * s64, r * r))
             put(self.out_mat[:, :N_DEVICE_METRICS, mi, li].T, torch.stack(vals))
         self._submit_rank_metrics(li)
 
@@ -572,9 +546,8 @@ class Ensemble:
 
         Computed on the host with ``np.linalg.svd`` of the float64 matrix, as :func:`run`
         does (so they match it to LAPACK rounding), in a thread pool (LAPACK releases the
-        GIL): batched float64 SVD on the GPU measured slower for many small matrices (H100,
-        S = 200, n = 512: 11.9 s on the device, 3.3 s on 16 host threads), faster for one
-        big one (n = 4096: 3.1 s vs 31 s), hence :data:`GPU_SVD_MIN`."""
+        GIL): batched float64 SVD on the GPU measured slower for many small matrices, faster
+        for one big one (H100 timings in benchmarks/RESULTS.md), hence :data:`GPU_SVD_MIN`."""
         from concurrent.futures import ThreadPoolExecutor
         import os
         ok = (self.div_step < 0).cpu().numpy()
@@ -585,7 +558,7 @@ class Ensemble:
             out[name] = np.full((self.S, min(W.shape[1:])), np.nan)
             fin = ok & torch.isfinite(W).flatten(1).all(dim=1).cpu().numpy()
             if self.dev.type == "cuda" and min(W.shape[1:]) >= GPU_SVD_MIN and fin.any():
-                # one big matrix: the device's SVD (n = 4096: 3.1 s on an H100 vs 31 s in LAPACK)
+                # big matrices: the device's SVD (see the docstring)
                 idx = torch.as_tensor(np.flatnonzero(fin), device=self.dev)
                 out[name][fin] = torch.linalg.svdvals(W.index_select(0, idx)).cpu().numpy()
                 continue
@@ -623,7 +596,8 @@ def _xscale(preps, k, dev):
 
 
 def _rule(kind):
-    """The elementwise update of one rule, written for torch.compile (one fused kernel)."""
+    """The elementwise update of one rule (sgd, adam, adamw, lion), run eagerly or through
+    torch.compile (one fused kernel)."""
     def step(th, g, mm, vv, lr_el, wd_el, s, indep, mu, b1, b2, eps, ibc1, ibc2):
         lr = lr_el * s
         keep = 1.0 - wd_el * torch.where(indep, s, lr)
