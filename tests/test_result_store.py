@@ -93,10 +93,8 @@ def test_save_is_atomic_when_interrupted(tmp_path, monkeypatch):
     assert Result.load(tmp_path / "a") == old
 
 
-def test_disk_full_while_writing_keeps_the_earlier_result_and_says_so(tmp_path, monkeypatch):
-    old = make_result(seed=1)
-    old.save(tmp_path / "a")
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+def _disk_full_on_json(monkeypatch):
+    """Make Result.save's temp write of the .json fail with ENOSPC (the .npz is written)."""
     real = result_mod._write_temp
 
     def full_on_json(path, writer):
@@ -105,6 +103,13 @@ def test_disk_full_while_writing_keeps_the_earlier_result_and_says_so(tmp_path, 
         return real(path, writer)
 
     monkeypatch.setattr(result_mod, "_write_temp", full_on_json)
+
+
+def test_disk_full_while_writing_keeps_the_earlier_result_and_says_so(tmp_path, monkeypatch):
+    old = make_result(seed=1)
+    old.save(tmp_path / "a")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    _disk_full_on_json(monkeypatch)
     with pytest.raises(MupsimError, match="No space left on device; nothing was saved"):
         make_result(seed=2).save(tmp_path / "a")
     monkeypatch.undo()
@@ -113,14 +118,7 @@ def test_disk_full_while_writing_keeps_the_earlier_result_and_says_so(tmp_path, 
 
 
 def test_disk_full_on_a_new_stem_leaves_no_npz_without_json(tmp_path, monkeypatch):
-    real = result_mod._write_temp
-
-    def full_on_json(path, writer):
-        if path.suffix == ".json":
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(path, writer)
-
-    monkeypatch.setattr(result_mod, "_write_temp", full_on_json)
+    _disk_full_on_json(monkeypatch)
     with pytest.raises(MupsimError):
         make_result().save(tmp_path / "a")
     assert list(tmp_path.iterdir()) == []

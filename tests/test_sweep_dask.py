@@ -14,20 +14,13 @@ from mupsim.sim.config import SimConfig
 from mupsim.sim.result import Result
 from mupsim.sim.sweep import sweep
 
+from test_sim_determinism import _arrays as arrays
 from test_sweep import fake_runner
 
 distributed = pytest.importorskip("distributed", reason="dask[distributed] is not installed")
 
 TINY = [SimConfig(width=16, steps=30, n_logs=4, seed=s, lr=lr)
         for s in (0, 1) for lr in (1e-3, 1e-2)]
-
-
-def arrays(r):
-    out = {"steps": r.steps, "train_loss": r.train_loss, "test_loss": r.test_loss,
-           "activation_rms": r.activation_rms}
-    out.update({f"matrix.{k}": v for k, v in r.matrix.items()})
-    out.update({f"spectra.{k}": v for k, v in r.spectra.items()})
-    return out
 
 
 @pytest.fixture(scope="module")

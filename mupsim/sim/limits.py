@@ -9,7 +9,7 @@ Stated limits:
 * ``MAX_BYTES``: the peak memory of one run as estimated by :func:`estimate_bytes`, 8 GiB
   unless the environment variable ``MUPSIM_MAX_BYTES`` says otherwise (bytes, or a number
   with a K/M/G/T suffix, powers of 1024: ``MUPSIM_MAX_BYTES=64G``).
-* ``MAX_STEPS`` = 10^8 optimizer steps (~3 h at width 64 on one core).
+* ``MAX_STEPS`` = 10^8 optimizer steps.
 * ``MAX_LOGS`` = 1,000 logged steps (``n_logs``; choosing them is quadratic in their number).
 * ``MAX_SEED`` = 2^63 − 1 (seeds are 0..2^63−1: the compiled loop takes them as int64).
 * ``MAX_SWEEP_CONFIGS`` = 100,000 configurations in one sweep spec, counted before expanding.

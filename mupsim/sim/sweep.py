@@ -222,9 +222,14 @@ def _remove_stale_tmp(out: Path, keys: Iterable[str]) -> None:
     """Remove temp files of interrupted writes of these results (``.<key>.npz.*.tmp``...)."""
     for k in keys:
         for ext in ("npz", "json"):
-            for p in out.glob(f".{k}.{ext}.*.tmp"):
-                with contextlib.suppress(OSError):
-                    p.unlink()
+            _remove_temps(out / f"{k}.{ext}")
+
+
+def _remove_temps(path: Path) -> None:
+    """Remove the temp files beside ``path`` left by killed atomic writes (``.<name>.*.tmp``)."""
+    for p in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            p.unlink()
 
 
 def _save(r: Result, stem: Path) -> None:
@@ -775,9 +780,7 @@ def write_table(rows: Sequence[Mapping[str, Any]], path) -> Path:
     w.writerows(rows)
     path = Path(path)
     from mupsim.sim.result import _atomic_write
-    for p in path.parent.glob(f".{path.name}.*.tmp"):  # stale temp files of killed writes
-        with contextlib.suppress(OSError):
-            p.unlink()
+    _remove_temps(path)  # stale temp files of killed writes
     _atomic_write(path, lambda f: f.write(buf.getvalue().encode("utf-8")))
     return path
 
