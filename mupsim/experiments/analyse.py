@@ -111,6 +111,13 @@ def _base(name, title, claim, results, split) -> dict:
             "n_dropped": split.n_dropped, "dropped": split.dropped_records()}
 
 
+def _open(name, title, claim, results):
+    """A figure's diverged split, its :func:`_base` record and the hidden matrices of its runs."""
+    split = split_diverged(results)
+    mats = hidden_matrices(split.kept[0]) if split.kept else []
+    return split, _base(name, title, claim, results, split), mats
+
+
 def _steady_fields(result, matrix: str, metrics=("sigma_max",)) -> dict:
     """Steady-state check of ``result``'s ``metrics`` for ``matrix`` (all must pass) as CSV
     fields: relax_steps, n_relax, ss_drift (largest relative change over the last half among
@@ -188,12 +195,10 @@ def f1(results) -> dict:
     """F1 (Fan et al. 2025, Fig. 1, across widths): sublayer gain and σ_max of the hidden
     matrices vs t/τ (τ = 1/(2η_lλ_l) of each width) under each wd rule, and the width exponent
     of the gain/σ_max a run would report had it stopped after x relaxation times."""
-    split = split_diverged(results)
-    out = _base("f1_gain_vs_step", "Gain and σ_max vs t/τ across widths (Fan et al. Fig. 1)",
-                "C3/C5: under a width-invariant rule the curves of all widths coincide in steady "
-                "state; the measured exponent settles only after several relaxation times",
-                results, split)
-    mats = hidden_matrices(split.kept[0]) if split.kept else []
+    split, out, mats = _open(
+        "f1_gain_vs_step", "Gain and σ_max vs t/τ across widths (Fan et al. Fig. 1)",
+        "C3/C5: under a width-invariant rule the curves of all widths coincide in steady "
+        "state; the measured exponent settles only after several relaxation times", results)
     by_rule = defaultdict(list)
     for r in results:
         by_rule[_rule_label(r.config)].append(r)
@@ -266,11 +271,9 @@ def _rel_spread(values) -> float:
 # ---------------------------------------------------------------------------- F2
 def f2(results, lr0: float, wd0: float) -> dict:
     """F2: final singular spectra of F1's runs, raw and divided by √(η_l/λ_l)."""
-    split = split_diverged(results)
-    out = _base("f2_spectra_collapse", "Final singular spectra, raw and divided by √(η/λ)",
-                "C1: in steady state the spectrum scales as √(η/λ) with an invariant shape",
-                results, split)
-    mats = hidden_matrices(split.kept[0]) if split.kept else []
+    split, out, mats = _open(
+        "f2_spectra_collapse", "Final singular spectra, raw and divided by √(η/λ)",
+        "C1: in steady state the spectrum scales as √(η/λ) with an invariant shape", results)
     steady_rows = []
     refused = set()
     for r in split.kept:
@@ -391,9 +394,9 @@ def f3(results, variants: dict) -> dict:
 
     ``variants``: {field: (baseline value, other values...)} as in specs.F3_VARIANTS.
     """
-    split = split_diverged(results)
-    out = _base("f3_sigma_max_vs_width", "Top singular value vs width at equal η_l·λ_l",
-                "C2: σ_max ≈ √(η/λ)·n^α; α measured with a 95% CI", results, split)
+    split, out, mats = _open(
+        "f3_sigma_max_vs_width", "Top singular value vs width at equal η_l·λ_l",
+        "C2: σ_max ≈ √(η/λ)·n^α; α measured with a 95% CI", results)
     base_vals = {k: v[0] for k, v in variants.items()}
 
     def variant_of(c):
@@ -403,7 +406,6 @@ def f3(results, variants: dict) -> dict:
     groups = defaultdict(list)
     for r in results:
         groups[variant_of(r.config)].append(r)
-    mats = hidden_matrices(split.kept[0]) if split.kept else []
     rows, fits = [], {}
     for (field, value), runs in groups.items():
         vlabel = "baseline" if field == "baseline" else f"{field}={value}"
@@ -480,11 +482,9 @@ def f3(results, variants: dict) -> dict:
 # ---------------------------------------------------------------------------- F4
 def f4(results) -> dict:
     """F4: steady-state sublayer gain and σ_max vs width under each wd rule (μP η)."""
-    split = split_diverged(results)
-    out = _base("f4_wd_rules", "Sublayer gain and σ_max vs width under each weight-decay rule",
-                "C3/C5: with λ ∝ n^(2α̂−1) gain and σ_max are width-invariant; constant λ drifts",
-                results, split)
-    mats = hidden_matrices(split.kept[0]) if split.kept else []
+    split, out, mats = _open(
+        "f4_wd_rules", "Sublayer gain and σ_max vs width under each weight-decay rule",
+        "C3/C5: with λ ∝ n^(2α̂−1) gain and σ_max are width-invariant; constant λ drifts", results)
     by_rule = defaultdict(list)
     for r in results:  # one group per rule and, for alignment, per α̂ (in-sample and out of sample)
         by_rule[_rule_label(r.config)].append(r)
@@ -888,11 +888,9 @@ def f9(results, labels: dict, panels: dict) -> dict:
     stable rank ‖W‖_F²/σ_max²) per task point and hidden matrix, seed-bootstrap intervals.
 
     ``labels``: {config key: point label}; ``panels``: {knob: [(value, point label)]}."""
-    split = split_diverged(results)
-    out = _base("f9_alpha_phase_diagram", "What sets α: α̂ across task families",
-                "α = 1 − ρ/2 with ρ the width exponent of the stable rank; α depends on the task",
-                results, split)
-    mats = hidden_matrices(split.kept[0]) if split.kept else []
+    split, out, mats = _open(
+        "f9_alpha_phase_diagram", "What sets α: α̂ across task families",
+        "α = 1 − ρ/2 with ρ the width exponent of the stable rank; α depends on the task", results)
     by_point = defaultdict(list)
     for r in results:
         by_point[labels.get(run_record(r)["key"], "?")].append(r)
