@@ -130,7 +130,8 @@ def derive_learning_rates(init: dict, opt: Optimizer, alpha: sp.Rational, solver
     sol = program.solve(init, opt, align)
     d.step("Size of the own-update term β_l (exponent of ΔW_l z before the fan-in sum): SGD 2a + c + γ "
            "(γ = g below the readout, 0 at the readout); Adam/Lion a + c; Adafactor a + b + c; "
-           "Muon a + c + (d_in + d_out)/2.")
+           "Muon a + c + (d_out − d_in)/2 + α·d_in + (1 − α)·max(d_in − d_out, 0), "
+           "i.e. a + c + (d_in + d_out)/2 at full alignment (see spectral_change_exponent).")
     if sol.g is not None:
         d.step("Backward: the gradient w.r.t. a width-n pre-activation has coordinates n^-g with g = min(a_R + b_R, β_R) "
                "(the readout after its step), so each SGD constraint below the readout appears once per term of g.")
