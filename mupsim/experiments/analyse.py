@@ -528,12 +528,14 @@ def f4(results) -> dict:
 
 
 # ---------------------------------------------------------------------------- F5
-def _loss_grid(results, group_key, x_field):
-    """{group: {width: (x [X], losses [X, S])}} with +inf for diverged runs, NaN if missing."""
+def _loss_grid(results, group_key, x_field, loss=None):
+    """{group: {width: (x [X], losses [X, S])}} with +inf for diverged runs, NaN if missing;
+    ``loss`` (default :func:`final_loss`) turns a result into its loss."""
+    loss = loss or final_loss
     cells = defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
     for r in results:
         c = r.config
-        cells[group_key(c)][c["width"]][c[x_field]][c["seed"]] = final_loss(r)
+        cells[group_key(c)][c["width"]][c[x_field]][c["seed"]] = loss(r)
     out = {}
     for g, per_w in cells.items():
         out[g] = {}
@@ -617,7 +619,7 @@ def f5(lr_results, wd_results, wd_lr: float | None = None, lr_panels_: dict | No
                                status=_status(r), final_loss=final_loss(r)))
     lr_p = lr_panels(lr_results) if lr_panels_ is None else lr_panels_
     wd_panels = {rule: _transfer_panel(grid, per_seed=True)
-                 for rule, grid in sorted(_loss_grid(wd_results, lambda c: c["wd_rule"], "wd").items())}
+                 for rule, grid in sorted(_loss_grid(wd_results, wd_rule_label, "wd").items())}
     summary = {"lr": {p: v["drift"] for p, v in lr_p.items()},
                "wd": {p: v["drift"] for p, v in wd_panels.items()},
                "wd_per_seed": {p: v.get("seed_drift", {}) for p, v in wd_panels.items()},
@@ -655,6 +657,13 @@ def f5(lr_results, wd_results, wd_lr: float | None = None, lr_panels_: dict | No
     return _clean(out)
 
 
+def wd_rule_label(c) -> str:
+    """A run's weight-decay rule as F5 labels it: the rule, with the embedding/readout override
+    when there is one (the fan2025 ablation: 'fan2025 + emb/readout constant')."""
+    io = c.get("io_wd_rule")
+    return f"{c['wd_rule']} + emb/readout {io}" if io else str(c["wd_rule"])
+
+
 def best_lr(panels: dict, parameterization: str = "mup") -> float:
     """Grid learning rate nearest the optimum at the smallest width (for F5's wd sweep);
     ``panels`` from :func:`lr_panels`."""
@@ -665,6 +674,148 @@ def best_lr(panels: dict, parameterization: str = "mup") -> float:
     if not np.isfinite(xo):
         raise MupsimError("no finite learning-rate optimum at the proxy width")
     return float(xs[np.argmin(np.abs(np.log2(xs) - xo))])
+
+
+# ---------------------------------------------------------------------------- F5c
+def end_loss(result) -> float:
+    """Held-out loss of the final model (the last logged step; +inf if diverged): F5c's measure,
+    where the cosine schedule has brought η to zero and the final model is the one that counts."""
+    if is_diverged(result):
+        return math.inf
+    loss = np.asarray(result.test_loss, float)
+    return float(loss[-1]) if loss.size and np.isfinite(loss[-1]) else NAN
+
+
+def _heat_cells(results) -> dict:
+    """{width: {"lr": [...], "wd": [...], "loss": [lr][wd] seed-mean (+inf if any seed diverged),
+    "loss_no_wd": [lr], "per_seed": {seed: [lr][wd]}}} of F5c's heatmap runs."""
+    cells = defaultdict(lambda: defaultdict(dict))
+    for r in results:
+        c = r.config
+        cells[c["width"]][(c["lr"], c["wd"])][c["seed"]] = end_loss(r)
+    out = {}
+    for w, d in sorted(cells.items()):
+        lrs = sorted({k[0] for k in d})
+        wds = sorted({k[1] for k in d if k[1] > 0})
+        seeds = sorted({s for v in d.values() for s in v})
+
+        def mean(lr, wd):
+            v = np.array([d.get((lr, wd), {}).get(s, NAN) for s in seeds], float)
+            if np.isinf(v).any():
+                return math.inf
+            return float(np.mean(v)) if np.isfinite(v).all() else NAN
+        out[w] = {"lr": lrs, "wd": wds, "seeds": seeds,
+                  "loss": [[mean(lr, wd) for wd in wds] for lr in lrs],
+                  "loss_no_wd": [mean(lr, 0.0) for lr in lrs]}
+    return out
+
+
+def best_onepass_lr(heat_results) -> float:
+    """F5c: the η of the best heatmap cell (seed-mean final loss, any λ incl. 0) at the smallest
+    width — the η the λ sweep runs at."""
+    cells = _heat_cells(heat_results)
+    if not cells:
+        raise MupsimError("no F5c heatmap runs to choose a learning rate from")
+    h = cells[min(cells)]
+    L = np.column_stack([np.asarray(h["loss"], float), np.asarray(h["loss_no_wd"], float)])
+    L = np.where(np.isfinite(L), L, np.inf)
+    if not np.isfinite(L).any():
+        raise MupsimError("every F5c heatmap run at the proxy width diverged")
+    i = int(np.unravel_index(np.argmin(L), L.shape)[0])
+    return float(h["lr"][i])
+
+
+def f5c(heat, sweep, factors: dict, lr: float) -> dict:
+    """F5c: the one-pass regime (fresh data, cosine schedule, a task richer than every student).
+
+    ``heat``: the (η, λ) heatmap runs (fan2025 rule: hidden matrices decayed only, and λ = 0);
+    ``sweep``: the λ sweep at ``lr`` (its seeds; runs with ``io_wd_rule`` are the ablation with
+    embedding and readout decayed); ``factors``: {rule: {width: λ_hidden/λ}} from the calculator
+    (:func:`mupsim.experiments.specs.hidden_wd_factors`). With embedding and readout undecayed the
+    rules differ only in the hidden λ's width exponent, so a run at base λ under fan2025 is the
+    run at base λ·f_fan(n)/f_rule(n) under each other rule: every rule's optimum and drift come
+    from the same runs, read in its own coordinates."""
+    allr = list(heat) + list(sweep)
+    split = split_diverged(allr)
+    out = _base("f5c_onepass_transfer",
+                "One-pass regime: final loss over (η, λ) per width and rule, and λ transfer",
+                "C4 in the regime of the paper: the λ optimum transfers under the right rule",
+                allr, split)
+    main = [r for r in sweep if not r.config.get("io_wd_rule")]
+    abl = [r for r in sweep if r.config.get("io_wd_rule")]
+    fan = factors.get("fan2025")
+    if not fan:
+        raise MupsimError("F5c needs the fan2025 rule's hidden-λ factors (its runs use it)")
+    rows = []
+    for part, rs in (("heat", heat), ("sweep", main), ("ablation", abl)):
+        for r in rs:
+            c = r.config
+            h = layer_settings(r, "W1") if r.status == "ok" else {}
+            rows.append(run_record(r, part=part, io_wd_rule=c.get("io_wd_rule"),
+                                   hidden_wd=h.get("wd", NAN), final_loss=end_loss(r)))
+    cells = _heat_cells(heat)
+    shift = {rule: {str(w): float(np.log2(fan[w] / f[w])) for w in sorted(f)}
+             for rule, f in factors.items()}
+    heat_series = {}
+    for w, h in cells.items():
+        L = np.asarray(h["loss"], float)
+        Lf = np.where(np.isfinite(L), L, np.inf)
+        i, j = np.unravel_index(np.argmin(Lf), Lf.shape)
+        k = h["lr"].index(lr) if lr in h["lr"] else None
+        no_wd = h["loss_no_wd"][k] if k is not None else NAN
+        best_at_lr = float(np.min(Lf[k])) if k is not None else NAN
+        heat_series[str(w)] = dict(h, best={"lr": h["lr"][i], "wd": h["wd"][j], "loss": float(L[i, j])},
+                                   gain_over_no_wd_at_lr=(1.0 - best_at_lr / no_wd)
+                                   if np.isfinite(no_wd) and no_wd > 0 else NAN)
+    grid = _loss_grid(main, lambda c: "fan2025", "wd", loss=end_loss).get("fan2025", {})
+    rules = {}
+    for rule, f in factors.items():
+        g = {w: (xs * fan[w] / f[w], L) for w, (xs, L) in grid.items() if w in f}
+        rules[rule] = _transfer_panel(g, per_seed=True)
+    agrid = _loss_grid(abl, lambda c: "ablation", "wd", loss=end_loss).get("ablation", {})
+    ablation = {}
+    for w, (xs, L) in sorted(agrid.items()):
+        if w not in grid:
+            continue
+        xs0, L0 = grid[w]
+        seeds = min(L.shape[1], L0.shape[1])  # the ablation's seeds are the sweep's first ones
+        with np.errstate(invalid="ignore"):
+            b_abl = np.nanmin(np.where(np.isinf(L[:, :seeds]), np.nan, L[:, :seeds]), axis=0)
+            b_fan = np.nanmin(np.where(np.isinf(L0[:, :seeds]), np.nan, L0[:, :seeds]), axis=0)
+        ablation[str(w)] = {"x": xs.tolist(), "loss_mean": np.nanmean(
+            np.where(np.isinf(L), np.nan, L), axis=1).tolist(),
+            "best_loss_per_seed": b_abl.tolist(), "best_loss_fan2025_per_seed": b_fan.tolist(),
+            "best_ratio_per_seed": (b_abl / b_fan).tolist()}
+    summary = {
+        "lr": lr,
+        "wd_per_seed": {r: v.get("seed_drift", {}) for r, v in rules.items()},
+        "wd_seed_mean_curve": {r: v["drift"] for r, v in rules.items()},
+        "gain_over_no_wd_at_lr": {w: v["gain_over_no_wd_at_lr"] for w, v in heat_series.items()},
+        "heat_best": {w: v["best"] for w, v in heat_series.items()},
+        "ablation_best_ratio": {w: v["best_ratio_per_seed"] for w, v in ablation.items()},
+        "hidden_wd_factors": {r: {str(w): x for w, x in f.items()} for r, f in factors.items()},
+        "units": "drift = change of log2(optimal base λ) per doubling of width, in each rule's "
+                 "own base-λ coordinates (per-seed parabola optima, seeds paired across widths, "
+                 "interval from resampling seeds); gain_over_no_wd = 1 − best loss over λ / loss "
+                 "at λ = 0 at the sweep's η (heatmap seeds); ablation_best_ratio = best loss with "
+                 "embedding and readout decayed (μP constant λ) / best loss without, per seed",
+    }
+    out.update(rows=rows, summary=summary,
+               series={"heat": heat_series, "shift": shift, "rules": rules, "ablation": ablation})
+
+    def ds(v):
+        if not v:
+            return "n/a"
+        return (f"{v['per_doubling']:+.2f} [{v['ci'][0]:+.2f}, {v['ci'][1]:+.2f}] "
+                f"({v['n_used']}/{v['n_seeds']} seeds)")
+    gains = ", ".join(f"n={w} {100 * g:.1f}%" for w, g in summary["gain_over_no_wd_at_lr"].items())
+    abl_txt = ", ".join(f"n={w} {np.nanmean(v):.3f}" for w, v in summary["ablation_best_ratio"].items())
+    out["headline"] = (f"one pass, η = 2^{np.log2(lr):g}: λ-optimum drift/doubling "
+                       + ", ".join(f"{r} {ds(v)}" for r, v in summary["wd_per_seed"].items())
+                       + f"; best λ vs λ = 0: {gains} lower loss"
+                       + f"; emb/readout decayed too: best loss × {abl_txt}"
+                       + f"; dropped {split.n_dropped}")
+    return _clean(out)
 
 
 # ---------------------------------------------------------------------------- F6

@@ -425,6 +425,91 @@ def f5(data: dict) -> Figure:
     return fig
 
 
+# ---------------------------------------------------------------------------- F5c
+def f5c(data: dict) -> Figure:
+    """One row per rule: final-loss heatmaps over (η, base λ) per width, in the rule's own base-λ
+    coordinates (the same runs: a rule that transfers keeps the best cell in the same column),
+    then the λ sweep at the chosen η with per-seed optima; last row: the ablation (embedding and
+    readout decayed too) and the optimum vs width per rule."""
+    from matplotlib.colors import LogNorm
+    ser = data["series"]
+    heat, rules, shift = ser["heat"], ser["rules"], ser["shift"]
+    widths = sorted(int(w) for w in heat)
+    ncols = len(widths) + 1
+    fig, axes = _new(len(rules) + 1, ncols, w=2.9, h=2.3, title=data["title"])
+    finite = [v for h in heat.values() for row in h["loss"] for v in row if np.isfinite(v)]
+    norm = LogNorm(vmin=min(finite), vmax=np.percentile(finite, 90)) if finite else None
+    lr0 = data["summary"]["lr"]
+    mesh = None
+    for i, (rule, panel) in enumerate(rules.items()):
+        for j, w in enumerate(widths):
+            ax = axes[i, j]
+            h = heat[str(w)]
+            sh = shift.get(rule, {}).get(str(w), 0.0)
+            x = np.log2(np.asarray(h["wd"], float)) + sh
+            y = np.log2(np.asarray(h["lr"], float))
+            L = np.asarray(h["loss"], float)
+            xe = np.concatenate([x - 0.5, [x[-1] + 0.5]])
+            ye = np.concatenate([y - 0.5, [y[-1] + 0.5]])
+            mesh = ax.pcolormesh(xe, ye, np.where(np.isfinite(L), L, np.nan), norm=norm,
+                                 cmap="viridis_r", shading="flat")
+            bad = np.argwhere(np.isinf(L))
+            ax.plot(x[bad[:, 1]], y[bad[:, 0]], "x", color="k", ms=5) if bad.size else None
+            b = h["best"]
+            ax.plot(np.log2(b["wd"]) + sh, np.log2(b["lr"]), "*", color="w", mec="k", ms=9)
+            ax.axhline(np.log2(lr0), color="w", lw=0.6, ls=":")
+            ax.set_title(f"{rule}, n={w}", fontsize=7.5)
+            ax.set_xlabel(f"log2 base λ ({rule})", fontsize=7)
+            if j == 0:
+                ax.set_ylabel("log2 η")
+            ax.grid(False)
+        _transfer_axes(axes[i, -1], panel, f"base λ ({rule})", f"λ sweep at η = 2^{np.log2(lr0):g}")
+        axes[i, -1].legend(fontsize=6)
+    if mesh is not None:
+        fig.colorbar(mesh, ax=axes[:len(rules), :len(widths)], shrink=0.6, label="final held-out loss")
+    ax = axes[-1, 0]
+    abl = ser["ablation"]
+    colors = width_colors(widths)
+    fan = rules.get("fan2025", {}).get("widths", {})
+    for w in widths:
+        if str(w) in fan:
+            d = fan[str(w)]
+            ax.plot(d["x"], d["loss_mean"], "-o", color=colors[w], ms=2.5, label=f"n={w}")
+        if str(w) in abl:
+            d = abl[str(w)]
+            ax.plot(d["x"], d["loss_mean"], "--s", color=colors[w], ms=2.5)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("base λ (fan2025)")
+    ax.set_ylabel("final held-out loss")
+    ax.set_title("ablation: hidden only (—) vs emb/readout\ndecayed too at constant λ (- -)",
+                 fontsize=7.5)
+    ax.legend(fontsize=6)
+    ax = axes[-1, 1]
+    for rule, panel in rules.items():
+        sd = panel.get("seed_drift") or {}
+        if not sd:
+            continue
+        ws = np.asarray(sd["widths"], float)
+        xo = np.asarray(sd["optima"], float)
+        ci = np.asarray(sd["optima_ci"], float)
+        ax.errorbar(ws, xo - xo[0], yerr=[xo - ci[:, 0], ci[:, 1] - xo], capsize=2, marker="s",
+                    color=_rule_color(rule),
+                    label=f"{rule}: {sd['per_doubling']:+.2f} [{sd['ci'][0]:+.2f}, {sd['ci'][1]:+.2f}]")
+    ax.axhline(0, **REF_STYLE)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("width n")
+    ax.set_ylabel("log2(λ* / λ* at n0)")
+    ax.set_title("λ optimum vs width per rule (95% CI);\ndrift per doubling in the legend",
+                 fontsize=7.5)
+    ax.legend(fontsize=6)
+    for k in range(2, ncols):
+        axes[-1, k].set_visible(False)
+    _apply_style(fig)
+    _footer(fig, data)
+    return fig
+
+
 # ---------------------------------------------------------------------------- F6
 def f6(data: dict) -> Figure:
     ser = data["series"]
@@ -626,5 +711,5 @@ def _styled(fn):
 
 
 PLOTTERS = {k: _styled(v) for k, v in
-            {"F1": f1, "F2": f2, "F3": f3, "F4": f4, "F5": f5, "F6": f6, "F7": f7,
+            {"F1": f1, "F2": f2, "F3": f3, "F4": f4, "F5": f5, "F5C": f5c, "F6": f6, "F7": f7,
              "F8": f8, "F9": f9, "F3B": f3, "F4B": f4}.items()}

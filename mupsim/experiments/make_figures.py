@@ -15,7 +15,9 @@ numbers. ``--quick=1`` uses tiny widths and few steps and writes to ``<figures-d
 F3B and F4B are F3's baseline and F4 in the rich token regime (specs.RICH_TOKENS); F4B's alignment
 rule runs at the rich α̂ from F3B and, out of sample, at the fixed-teacher α̂ from F3.
 F1 and F4 need α̂ from F3 (F1 shows F4's runs) and F5's weight-decay sweep needs the best learning rate of F5's own
-learning-rate sweep; those come from the stored results of the earlier sweep (run if missing).
+learning-rate sweep; F5C's λ sweep runs at the best η of its own (η, λ) heatmap and reads its runs
+in the alignment rule's coordinates with α̂ from F3; those come from the stored results of the
+earlier sweep (run if missing).
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_RESULTS = REPO / ".cache" / "results"
 DEFAULT_FIGURES = REPO / "figures"
-ORDER = ("F1", "F2", "F3", "F4", "F3B", "F4B", "F5", "F6", "F7", "F8", "F9")
-"""F3B/F4B: F3's baseline and F4 re-run in the rich token regime (specs.RICH_TOKENS)."""
+ORDER = ("F1", "F2", "F3", "F4", "F3B", "F4B", "F5", "F5C", "F6", "F7", "F8", "F9")
+"""F3B/F4B: F3's baseline and F4 re-run in the rich token regime (specs.RICH_TOKENS); F5C: F5 in
+the one-pass regime (specs.ONEPASS)."""
 
 
 # ---------------------------------------------------------------------------- atomic output
@@ -195,6 +198,12 @@ class Pipeline:
             alpha = self.analyse("F3")["summary"]["alpha_hat"]
             alpha = alpha if alpha is not None and math.isfinite(alpha) else None
             data = A.f5(lr_res, self.results(S.f5_wd(q, lr, alpha)), wd_lr=lr, lr_panels_=panels)
+        elif fig == "F5C":
+            heat = self.results(S.f5c_heat(q))
+            lr = A.best_onepass_lr(heat)
+            sweep = self.results(S.f5c_wd(q, lr))
+            widths = sorted({r.config["width"] for r in sweep})
+            data = A.f5c(heat, sweep, S.hidden_wd_factors(widths, alpha_hat=self._alpha()), lr)
         elif fig == "F6":
             data = A.f6(self.results(S.f6(q)))
         elif fig == "F7":

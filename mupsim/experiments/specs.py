@@ -9,7 +9,10 @@ Design choices (see also the docstring of each function):
 
 * Model: the normalized residual MLP of the contracts (pre- and post-RMSNorm, so both hidden
   matrices W1, W2 are scale-invariant), teacher-student regression on k = 16 Gaussian inputs,
-  online fresh batches, AdamW(β1 = 0.9, β2 = 0.95) coupled, base width n0 = 64.
+  online fresh batches, AdamW(β1 = 0.9, β2 = 0.95) coupled, base width n0 = 64; float32, and
+  no full-spectrum rank diagnostics (``rank_metrics=False``: an eigendecomposition per matrix
+  per log point, ≈ 40% of a run at n = 512) except in F9, the one figure that reads them.
+  F6 (coordinate check) and F7 (theory vs measurement to a few %) run in float64.
 * "Fixed η, λ across widths" for the steady-state exponent α (F3) is realised as μP with the
   *timescale* weight-decay rule, so every width has the same per-step decay η_l·λ_l (the same
   relaxation time and angular update); σ_max is then divided by √(η_l/λ_l) with the per-layer
@@ -52,7 +55,8 @@ BASE = SimConfig(
     model="normalized", base_width=64, input_dim=16, output_dim=1, depth=1, ffn_ratio=1,
     activation="relu", norm="rms", norm_position="both", task="regression",
     teacher_width=64, batch_size=128, optimizer="adamw", beta1=0.9, beta2=0.95,
-    wd_mode="coupled", schedule="constant", parameterization="mup", dtype="float64",
+    wd_mode="coupled", schedule="constant", parameterization="mup", dtype="float32",
+    rank_metrics=False,
 )
 
 # Base (proxy-width) hyperparameters: η = 2^-7 everywhere; λ = WD for F2's (η, λ) pairs and
@@ -193,13 +197,18 @@ F2_SEEDS = (0, 1, 2)
 
 
 # ---------------------------------------------------------------------------- F3
+F3_WIDE = (1024,)
+"""F3's and F3b's baseline also run at these widths (not F4's rules: the constant rule's
+relaxation time grows ∝ n, 6,100 steps at n = 1024)."""
+
+
 def f3(quick: bool = False) -> list[SimConfig]:
     """F3: σ_max vs width at equal per-layer η_l·λ_l (μP + timescale rule), for the baseline
-    (widths 64..512, 3 seeds) and for each variant in F3_VARIANTS (teacher rank, batch size,
+    (widths 64..1024, 3 seeds) and for each variant in F3_VARIANTS (teacher rank, batch size,
     label noise; widths 64..256, 2 seeds, to fit the time budget)."""
     sc = scale(quick)
     base = f3_baseline(quick)[0].replace(seed=0)
-    cfgs = f3_baseline(quick)
+    cfgs = f3_baseline(quick) + f3_wide(quick)
     widths = sc.widths if quick else SMALL_WIDTHS
     for field, values in F3_VARIANTS.items():
         vals = values[1:2] if quick else values[1:]
@@ -216,6 +225,14 @@ def f3_baseline(quick: bool = False) -> list[SimConfig]:
     floor = sc.steps if quick else SS_FLOOR
     return _seeded([relaxed(base.replace(width=w), floor) for w in sc.widths],
                    sc.seeds if quick else F3_BASELINE_SEEDS)
+
+
+def f3_wide(quick: bool = False) -> list[SimConfig]:
+    """F3's baseline at the F3_WIDE widths (none in quick mode)."""
+    if quick:
+        return []
+    base = f3_baseline(False)[0]
+    return _seeded([relaxed(base.replace(width=w), SS_FLOOR) for w in F3_WIDE], F3_BASELINE_SEEDS)
 
 
 # ---------------------------------------------------------------------------- F4
@@ -273,11 +290,105 @@ def f5_wd(quick: bool = False, lr: float = 2.0 ** -10, alpha_hat: float | None =
     base = BASE.replace(steps=sc.steps if quick else F5_STEPS, n_logs=sc.n_logs, lr=lr,
                         **F5_WD_DATA)
     rules = [{"wd_rule": r} for r in ("constant", "fan2025", "timescale")]
+    rules.append(F5_FAN_DECAYED_IO)
     if alpha_hat is not None:
         rules.append(_alignment_kw(alpha_hat))
     cfgs = [base.replace(width=w, wd=wd, **kw) for kw in rules for w in widths
-            for wd in (F5_WD_GRIDS[kw["wd_rule"]][::3] if quick else F5_WD_GRIDS[kw["wd_rule"]])]
+            for wd in (_wd_grid(kw)[::3] if quick else _wd_grid(kw))]
     return _seeded(cfgs, sc.seeds if quick else F5_WD_SEEDS)
+
+
+F5_FAN_DECAYED_IO = {"wd_rule": "fan2025", "io_wd_rule": "constant"}
+"""The ablation of Fan et al.'s rule (issue 11): fan2025 on the hidden matrices, and the embedding
+and readout decayed too, at μP's constant λ (fan2025 itself leaves them at λ = 0). Its λ grid
+is the constant rule's: the decay of embedding and readout is what has the interior optimum in
+F5b's overfitting task."""
+
+
+def _wd_grid(kw: dict) -> tuple:
+    """F5b's λ grid for a rule's options (the ablation uses the constant rule's)."""
+    return F5_WD_GRIDS["constant" if kw.get("io_wd_rule") else kw["wd_rule"]]
+
+
+# ---------------------------------------------------------------------------- F5c (one pass)
+ONEPASS = dict(input_dim=256, input_spectrum=1.0, teacher_width=1024, output_dim=32,
+               batch_size=64, schedule="cosine", warmup_steps=30)
+"""F5c's one-pass regime (the regime of Fan et al. and of language-model pretraining): fresh
+batches every step (no example seen twice), a cosine schedule to zero after 30 warm-up steps,
+and a task richer than every student — k = 256 Gaussian inputs with covariance eigenvalues
+∝ i^-1, a fixed teacher of width 1024 (the same function at every student width, so the losses
+of different widths are comparable) and 32 outputs; final loss on 1,024 held-out samples.
+Exploration (2026-11-23, η = 2^-8, seeds 0–3): decaying embedding and readout only hurts here
+(λ > 0 worse at every η under the timescale rule, which decays all matrices), while decaying the
+hidden matrices alone has an interior optimum (λ ≈ 2 at n = 64, ≈ 3 at n = 256, 3–4% below
+λ = 0; per-seed optima within ±0.1 in log2 λ). So F5c decays the hidden matrices only: runs use
+``wd_rule="fan2025"`` (Fan et al.'s own choice of decayed parameters) and the other rules are the
+same runs read in their own base-λ coordinates (the rules differ only in the hidden λ's width
+exponent once embedding and readout are undecayed)."""
+ONEPASS_STEPS = 600
+F5C_LR_GRID = tuple(2.0 ** e for e in range(-10, -5))          # 2^-10 .. 2^-6
+F5C_HEAT_WD = tuple(2.0 ** e for e in range(-2, 6))             # 2^-2 .. 2^5
+F5C_HEAT_SEEDS = (0, 1)
+F5C_DECAY_PRODUCTS = tuple(2.0 ** (e / 2) for e in range(-17, -8))
+"""F5c's λ sweep as η·λ products (2^-8.5 .. 2^-4.5, 2^(1/2) apart): at η = 2^-8, λ = 2^-0.5 .. 2^3.5
+(the optimum sat at λ ≈ 2^0.8 (n = 64) and 2^1.5 (n = 256) in the exploration)."""
+F5C_SEEDS = tuple(range(6))
+F5C_ABLATION_SEEDS = (0, 1)
+F5C_RULES = ("constant", "fan2025", "timescale", "alignment")
+
+
+def _onepass_base(quick: bool) -> SimConfig:
+    sc = scale(quick)
+    return BASE.replace(steps=sc.steps if quick else ONEPASS_STEPS, n_logs=6, wd_rule="fan2025",
+                        **ONEPASS)
+
+
+def f5c_heat(quick: bool = False) -> list[SimConfig]:
+    """F5c heatmap: final held-out loss over (η, λ) per width (fan2025 rule: hidden matrices
+    decayed only), plus λ = 0 at every η, seeds ``F5C_HEAT_SEEDS``."""
+    sc = scale(quick)
+    widths = sc.widths if quick else SMALL_WIDTHS
+    base = _onepass_base(quick)
+    lrs = F5C_LR_GRID[::2] if quick else F5C_LR_GRID
+    wds = F5C_HEAT_WD[::3] if quick else F5C_HEAT_WD
+    cfgs = [base.replace(width=w, lr=lr, wd=wd) for w in widths for lr in lrs for wd in wds]
+    cfgs += [base.replace(width=w, lr=lr, wd=0.0, wd_rule=None) for w in widths for lr in lrs]
+    return _seeded(cfgs, sc.seeds if quick else F5C_HEAT_SEEDS)
+
+
+def f5c_wd(quick: bool = False, lr: float = 2.0 ** -8) -> list[SimConfig]:
+    """F5c λ sweep at ``lr`` (the heatmap's best η at the proxy width): λ = F5C_DECAY_PRODUCTS/η,
+    seeds ``F5C_SEEDS`` (per-seed optima, bootstrapped drift); and the ablation with embedding
+    and readout decayed at μP's constant λ (``io_wd_rule="constant"``), seeds F5C_ABLATION_SEEDS."""
+    sc = scale(quick)
+    widths = sc.widths if quick else SMALL_WIDTHS
+    base = _onepass_base(quick).replace(lr=lr)
+    prods = F5C_DECAY_PRODUCTS[::3] if quick else F5C_DECAY_PRODUCTS
+    cfgs = _seeded([base.replace(width=w, wd=p / lr) for w in widths for p in prods],
+                   sc.seeds if quick else F5C_SEEDS)
+    cfgs += _seeded([base.replace(width=w, wd=p / lr, io_wd_rule="constant") for w in widths
+                     for p in prods], sc.seeds if quick else F5C_ABLATION_SEEDS)
+    return cfgs
+
+
+def hidden_wd_factors(widths, rules=F5C_RULES, alpha_hat: float | None = None,
+                      base: SimConfig | None = None) -> dict:
+    """{rule: {width: λ_hidden / λ}}: the hidden matrices' per-layer weight decay at base λ = 1
+    under each rule, from the calculator (how F5c reads one sweep in every rule's coordinates).
+    The alignment rule is left out without ``alpha_hat``."""
+    from mupsim.sim.settings import settings_for
+    base = (base or _onepass_base(False)).replace(wd=1.0)
+    out = {}
+    for rule in rules:
+        kw = {"wd_rule": rule}
+        if rule == "alignment":
+            if alpha_hat is None:
+                continue
+            kw = _alignment_kw(alpha_hat)
+        out[rule if rule != "alignment" else f"alignment (α̂={kw['alignment_exponent']:g})"] = {
+            int(w): float(settings_for(base.replace(width=int(w), **kw)).layers["hidden"].wd)
+            for w in widths}
+    return out
 
 
 # ---------------------------------------------------------------------------- F6
@@ -286,7 +397,8 @@ def f6(quick: bool = False) -> list[SimConfig]:
     for SGD, Adam and Muon; activation RMS at every site vs width."""
     widths = QUICK.widths if quick else F6_WIDTHS
     steps = 3 if quick else F6_STEPS
-    base = BASE.replace(norm="none", steps=steps, n_logs=steps + 1, wd=0.0, wd_rule=None)
+    base = BASE.replace(norm="none", steps=steps, n_logs=steps + 1, wd=0.0, wd_rule=None,
+                        dtype="float64")
     cfgs = [base.replace(optimizer=opt, lr=lr, parameterization=p, width=w)
             for opt, lr in F6_LRS.items() for p in ("sp", "mup") for w in widths]
     seeds = QUICK.seeds[:1] if quick else (0, 1, 2)
@@ -300,7 +412,7 @@ def f7(quick: bool = False) -> list[SimConfig]:
     sc = scale(quick)
     widths = (QUICK.widths[-1],) if quick else F7_WIDTHS
     base = BASE.replace(steps=sc.steps if quick else 1500, n_logs=sc.n_logs + (0 if quick else 20),
-                        wd_rule="timescale")
+                        wd_rule="timescale", dtype="float64")
     cfgs = [base.replace(lr=lr, wd=wd, beta1=b1, width=w)
             for lr in F7_GRID["lr"] for wd in F7_GRID["wd"] for b1 in F7_GRID["beta1"]
             for w in widths]
@@ -325,10 +437,9 @@ def f8(quick: bool = False) -> list[SimConfig]:
 
 # ---------------------------------------------------------------------------- F9
 F9_WIDTHS = (64, 128, 256, 512)
-F9_WIDTHS_KEY = ()
-"""Also run at these widths: the fixed-teacher reference and the rich centre. Was (1024,) (~45 s a
-run on one core, 30 of them the stable-rank logging); dropped to fit the cold-time and the
-GPU-box budget when F3b/F4b (rich token regime) were added. ``--wide`` still runs 1024–4096."""
+F9_WIDTHS_KEY = (1024,)
+"""Also run at these widths: the fixed-teacher reference and the rich centre (≈ 20 s a run on one
+core, 8 of them the stable-rank logging). ``--wide`` runs every point at 1024–4096."""
 F9_WIDE = (1024, 2048, 4096)
 """With ``wide=True`` (make_figures --wide) every point also runs at these: hours on 2 cores."""
 F9_SEEDS = (0, 1, 2)
@@ -412,7 +523,7 @@ def f9(quick: bool = False, wide: bool = False) -> list[SimConfig]:
     stable rank of the hidden matrices across widths 64–512 (the reference and the rich centre
     also 1024; every point 1024–4096 with ``wide``)."""
     sc = scale(quick)
-    base = BASE.replace(lr=LR, wd=F9_WD, wd_rule="timescale", dtype="float32",
+    base = BASE.replace(lr=LR, wd=F9_WD, wd_rule="timescale", rank_metrics=True,
                         n_logs=QUICK_SS_LOGS if quick else 40)
     floor = sc.steps if quick else F9_STEPS
     points = f9_points()
@@ -441,8 +552,9 @@ RICH_SEEDS = (0, 1, 2)
 
 
 def f3_rich(quick: bool = False) -> list[SimConfig]:
-    """F3b: F3's baseline (σ_max/√(η_l/λ_l) vs width, μP + timescale rule) on RICH_TOKENS."""
-    return [c.replace(**RICH_TOKENS) for c in f3_baseline(quick)
+    """F3b: F3's baseline (σ_max/√(η_l/λ_l) vs width, μP + timescale rule, widths 64..1024) on
+    RICH_TOKENS."""
+    return [c.replace(**RICH_TOKENS) for c in f3_baseline(quick) + f3_wide(quick)
             if c.seed in (QUICK.seeds if quick else RICH_SEEDS)]
 
 
@@ -453,7 +565,7 @@ def f4_rich(quick: bool = False, alpha_rich: float | None = None,
     of sample."""
     cfgs = [c.replace(**RICH_TOKENS) for c in f4(quick, None)
             if c.wd_rule != "timescale"]
-    cfgs += f3_rich(quick)
+    cfgs += [c for c in f3_rich(quick) if c.width in scale(quick).widths]  # F4's widths
     base = BASE.replace(n_logs=QUICK_SS_LOGS if quick else SS_LOGS, lr=LR, **RICH_TOKENS)
     floor = scale(quick).steps if quick else SS_FLOOR
     kws = {_alignment_kw(a)["alignment_exponent"]: _alignment_kw(a)
