@@ -171,7 +171,8 @@ def execute(prep: Prepared):
                 prep.p_wd, prep.opt, prep.hyper, prep.independent, prep.sched_code,
                 prep.warmup, prep.decay_steps, cfg.steps, cfg.seed, cfg.batch_size, d.A1, d.A2,
                 d.xscale, d.cdf, d.noise, d.X_train, d.T_train, d.X_test, d.T_test, prep.log_steps,
-                cfg.divergence_bound, pvec, out_loss, out_mat, out_act, prep.p_eps)
+                cfg.divergence_bound, pvec, out_loss, out_mat, out_act, prep.p_eps,
+                cfg.rank_metrics)
     return theta, int(div), out_loss, out_mat, out_act
 
 
