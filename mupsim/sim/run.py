@@ -3,8 +3,9 @@
 Per-layer settings come from the calculator, ``mupsim.transfer(config.base_width,
 config.width, config.lr, config.wd, parameterization=..., optimizer=..., alignment=...,
 multipliers=..., wd_rule=..., alignment_exponent=...)``; the simulator never re-implements a
-scaling rule. Each parameter takes the settings of its layer class (embedding, hidden,
-readout, bias, norm_gain; see :mod:`mupsim.sim.layout`):
+scaling rule (with ``io_wd_rule`` the embedding's and readout's wd come from a second call with
+that rule: :func:`mupsim.sim.settings.settings_for`). Each parameter takes the settings of its
+layer class (embedding, hidden, readout, bias, norm_gain; see :mod:`mupsim.sim.layout`):
 
 * effective weight = ``multiplier``·w;
 * init: matrices w ~ N(0, init_std²) times a fixed-dimension constant (1/sqrt(k) for the
