@@ -40,6 +40,8 @@ CASES = {
     "derived_eps_anisotropic_inputs_decaying_teacher": dict(eps_rule="derived", eps=1e-3,
                                                             input_spectrum=1.0,
                                                             teacher_decay=0.5),
+    "fan2025_with_decayed_embedding_readout": dict(wd_rule="fan2025", io_wd_rule="constant"),
+    "no_rank_metrics": dict(rank_metrics=False),
 }
 
 

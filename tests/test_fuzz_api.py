@@ -60,12 +60,15 @@ PLAUSIBLE = {
         *[st.integers(-2, 2)] * 3),
     "wd_rule": st.none() | st.sampled_from(["constant", "fan2025", "timescale", "alignment",
                                             "none"]),
+    "io_wd_rule": st.none() | st.sampled_from(["constant", "fan2025", "timescale", "alignment",
+                                               "none", "tau_epoch"]),
     "alignment_exponent": st.none() | st.floats(0, 1.5),
     "depth_rule": st.none() | st.sampled_from(["depth_mup", "completep"]),
     "base_depth": st.integers(1, 8), "global_lr": st.booleans(),
     "dtype": st.sampled_from(["float32", "float64"]),
     "seed": st.integers(0, 2 ** 64) | st.just(2 ** 63 - 1) | st.just(2 ** 63),
     "n_logs": st.integers(2, 2000), "divergence_bound": st.floats(0, 1e300),
+    "rank_metrics": st.booleans(),
 }
 FIELDS = SimConfig.field_names()
 

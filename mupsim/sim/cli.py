@@ -30,7 +30,7 @@ from mupsim.sim.config import SimConfig
 from mupsim.sim.files import check_result_stem, read_json
 
 # fields whose default is None: their value type
-_OPTIONAL_TYPES = {"teacher_rank": int, "n_train": int, "wd_rule": str,
+_OPTIONAL_TYPES = {"teacher_rank": int, "n_train": int, "wd_rule": str, "io_wd_rule": str,
                    "alignment_exponent": float, "teacher_decay": float}
 
 _HELP = {
@@ -48,6 +48,8 @@ _HELP = {
     "zipf_exponent": "z >= 0: P(token i) ~ i^-z (tokens inputs)",
     "teacher_width_exponent": "rho >= 0: teacher width and rank ~ (width/base_width)^rho",
     "teacher_decay": "q >= 0: teacher singular values ~ i^-q; none = Gaussian",
+    "rank_metrics": "compute stable_rank, effective_rank, sv1..sv4 at every log (all singular "
+    "values: costly at large widths); --no-rank-metrics leaves them NaN, nothing else changes",
 }
 
 
@@ -94,6 +96,9 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
             help_ = (help_ + "; " if help_ else "") + "one of " + ", ".join(_cfg._CHOICES[f.name][1])
         if f.name == "wd_rule":
             help_ = "one of " + ", ".join(_cfg.WD_RULES) + ", none"
+        if f.name == "io_wd_rule":
+            help_ = ("wd rule of the embedding and readout only (overrides wd_rule's for them; "
+                     "needs wd > 0 and a wd rule): one of " + ", ".join(_cfg.WD_RULES) + ", none")
         help_ = f"{help_} (default: {default})" if help_ else f"(default: {default})"
         kw = dict(dest=f.name, default=argparse.SUPPRESS, help=help_)
         if isinstance(default, bool):

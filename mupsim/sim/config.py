@@ -18,6 +18,18 @@ Conventions (the calculator's are in ``mupsim/calculator.py`` and the README's C
   (= "spectral"): the lr is the step's spectral norm; ``"rms"``: Moonlight's convention, the
   orthogonalised update is multiplied by 0.2·√max(fan_in, fan_out) (RMS ≈ 0.2·lr, like AdamW's);
   left out of ``to_dict()``/``key()`` when None.
+* ``io_wd_rule`` (default None: ``wd_rule``'s values everywhere): the weight-decay rule of the
+  embedding and readout matrices only, overriding ``wd_rule``'s for those two layer classes
+  (e.g. ``wd_rule="fan2025"``, which leaves them undecayed, with ``io_wd_rule="constant"``).
+  One of the wd rules (``alignment`` needs ``alignment_exponent``); needs ``wd > 0`` and a
+  ``wd_rule``. The per-layer values come from a second ``mupsim.transfer`` call with
+  ``wd_rule=io_wd_rule`` (:func:`mupsim.sim.settings.settings_for`). Left out of
+  ``to_dict()``/``key()`` when None.
+* ``rank_metrics`` (default True): compute the spectrum-based diagnostics (``stable_rank``,
+  ``effective_rank``, ``sv1``..``sv4``: all singular values of every matrix at every logged
+  step, a large share of a run with many logs at n ≥ 512). False leaves them NaN (arrays keep
+  their shape) and changes nothing else: every other logged number is bit-identical. Left out
+  of ``to_dict()``/``key()`` when True, so existing result keys are unchanged.
 * ``steps`` counts optimizer steps; ``warmup_steps`` and ``decay_fraction`` (fraction of
   ``steps`` spent decaying, for the "wsd" schedule) are in the same units.
 
@@ -69,7 +81,9 @@ SCHEDULES = ("constant", "cosine", "wsd")
 PARAMETERIZATIONS = ("sp", "ntk", "mup", "mfp")
 ALIGNMENTS = ("full", "none")
 WD_RULES = ("constant", "fan2025", "timescale", "alignment")  # or None
-_OMIT_IF_NONE = ("eps_rule", "muon_convention")  # optional fields left out of to_dict()/key() when unset
+# fields added later, left out of to_dict()/key() at their default (existing result keys stay valid)
+_OMIT_IF_DEFAULT = {"eps_rule": None, "muon_convention": None, "io_wd_rule": None,
+                    "rank_metrics": True}
 DEPTH_RULES = ("depth_mup", "completep")  # or None
 DTYPES = ("float32", "float64")
 INPUTS = ("gaussian", "tokens")
@@ -145,6 +159,7 @@ class SimConfig:
     alignment: str | float = "full"
     multipliers: tuple | None = None
     wd_rule: str | None = None
+    io_wd_rule: str | None = None   # wd rule of embedding + readout only (None: wd_rule's); needs wd > 0 and wd_rule
     alignment_exponent: float | None = None
     depth_rule: str | None = None   # None | depth_mup | completep (sets branch multiplier and block lr)
     base_depth: int = 1             # depth of the proxy the lr was tuned at (with depth_rule)
@@ -154,6 +169,7 @@ class SimConfig:
     seed: int = 0
     n_logs: int = 40
     divergence_bound: float = 1e6
+    rank_metrics: bool = True       # False: stable_rank, effective_rank, sv1..sv4 not computed (NaN)
 
     # ------------------------------------------------------------------ validation
     def __post_init__(self) -> None:
@@ -164,18 +180,8 @@ class SimConfig:
 
         set_("alignment", _alignment(self.alignment))
 
-        if self.wd_rule is not None:
-            v = self.wd_rule
-            if isinstance(v, str) and v.strip().lower() == "none":
-                set_("wd_rule", None)
-            elif isinstance(v, str) and v.strip().lower().replace("-", "_") == "tau_epoch":
-                raise MupsimError("wd_rule='tau_epoch' scales λ with the batch size and dataset size of a base "
-                                  "run, which a simulation config does not have; allowed here: "
-                                  f"{', '.join(WD_RULES)} (mupsim.transfer serves tau_epoch)")
-            else:
-                set_("wd_rule", choice("wd_rule", v, WD_RULES + ("none",)))
-                if self.wd_rule == "none":
-                    set_("wd_rule", None)
+        set_("wd_rule", _wd_rule("wd_rule", self.wd_rule))
+        set_("io_wd_rule", _wd_rule("io_wd_rule", self.io_wd_rule))
 
         for name in _POSITIVE_INTS:
             set_(name, _int(name, getattr(self, name), minimum=1))
@@ -187,7 +193,7 @@ class SimConfig:
         if self.n_train is not None:
             set_("n_train", _int("n_train", self.n_train, minimum=1))
 
-        for name in ("norm_gain", "bias", "global_lr"):
+        for name in ("norm_gain", "bias", "global_lr", "rank_metrics"):
             set_(name, _bool(name, getattr(self, name)))
 
         set_("lr", _float("lr", self.lr, lo=0.0))
@@ -256,6 +262,11 @@ class SimConfig:
                     "which sets it to depth^-alpha_L; allowed: leave branch_multiplier at 1.0 or depth_rule=None")
 
         # cross-field constraints
+        if self.io_wd_rule is not None and (self.wd <= 0.0 or self.wd_rule is None):
+            raise MupsimError(
+                f"io_wd_rule={self.io_wd_rule!r} overrides the weight-decay rule of the embedding and "
+                f"readout, but this run has wd={self.wd} and wd_rule={self.wd_rule!r}; allowed: "
+                f"io_wd_rule=None, or wd > 0 with a wd_rule ({', '.join(WD_RULES)})")
         if self.teacher_rank is not None and self.teacher_rank > self.teacher_width:
             raise MupsimError(
                 f"teacher_rank={self.teacher_rank} exceeds teacher_width={self.teacher_width}; "
@@ -316,7 +327,7 @@ class SimConfig:
         d = {}
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.name in _OMIT_IF_NONE and v is None:
+            if f.name in _OMIT_IF_DEFAULT and v is _OMIT_IF_DEFAULT[f.name]:
                 continue  # fields added later: absent = default, so existing result keys stay valid
             d[f.name] = list(v) if isinstance(v, tuple) else v
         return d
@@ -359,6 +370,21 @@ def teacher_dims(width, base_width, teacher_width, teacher_rank, rho) -> tuple[i
     tw = max(1, int(round(teacher_width * f)))
     r = None if teacher_rank is None else min(tw, max(1, int(round(teacher_rank * f))))
     return tw, r
+
+
+def _wd_rule(name: str, v):
+    """A weight-decay rule (``wd_rule``, ``io_wd_rule``): None (or "none") or one of WD_RULES,
+    canonical spelling."""
+    if v is None:
+        return None
+    if isinstance(v, str) and v.strip().lower() == "none":
+        return None
+    if isinstance(v, str) and v.strip().lower().replace("-", "_") == "tau_epoch":
+        raise MupsimError(f"{name}='tau_epoch' scales λ with the batch size and dataset size of a base "
+                          "run, which a simulation config does not have; allowed here: "
+                          f"{', '.join(WD_RULES)} (mupsim.transfer serves tau_epoch)")
+    v = choice(name, v, WD_RULES + ("none",))
+    return None if v == "none" else v
 
 
 def _alignment(v):

@@ -18,7 +18,8 @@ Stated limits:
 run holds at its peak: the flat parameter buffer and its copies (float64 init, grad, two
 optimizer moments, the pre-update copy of the matrices), two forward/backward workspaces,
 the batch, the teacher and the held-out/training sets (with their generation scratch), the
-logs, the Muon Newton–Schulz temporaries and the final SVD. It is an upper estimate (all
+logs, the rank diagnostics' Gram eigensolver (not with ``rank_metrics=False``), the Muon
+Newton–Schulz temporaries and the final SVD. It is an upper estimate (all
 parts added) of what the run allocates, not counting the ~200 MiB of the Python process with
 numpy and the compiled kernels loaded. Measured 2026-11-23 (peak RSS during ``run`` minus RSS
 before it): width 1024 125 MiB (estimate 164), width 2048 441 (599), width 512 depth 8
@@ -142,8 +143,9 @@ def estimate_bytes(config) -> int:
     sites = (L + 2) if c.model == "linear" else (6 * L + 2)
     total += 8 * T * (2 + N_METRICS * n_mats + sites) + 8 * 4 * T
     # rank diagnostics at a logged step: float64 copy of a matrix, its Gram matrix and
-    # eigvalsh's copy and workspace (kernels.diagnostics.singular_values)
-    total += 8 * (max(a * bb for a, bb, *_ in mats) + 3 * max(min(a, bb) for a, bb, *_ in mats) ** 2)
+    # eigvalsh's copy and workspace (kernels.diagnostics.singular_values); none without them
+    if getattr(c, "rank_metrics", True):
+        total += 8 * (max(a * bb for a, bb, *_ in mats) + 3 * max(min(a, bb) for a, bb, *_ in mats) ** 2)
     # power iteration vectors and scratch
     total += s * sum(cols * m for _, cols, _, m in mats) + s * max(a for a, *_ in mats)
     # Muon: Newton-Schulz temporaries (float64) on the largest hidden matrix, plus its gradient

@@ -15,7 +15,7 @@ Array conventions (T logged steps, M matrices, A activation sites):
   ``rms, sigma_max, gain, update_rms, rel_update, angular_update, cos_w_update, eff_lr,
   stable_rank, effective_rank, sv1, sv2, sv3, sv4`` (definitions:
   :mod:`mupsim.sim.kernels.diagnostics`). Results saved before simulator version 3 lack the
-  last six and load without them.
+  last six and load without them; runs with ``rank_metrics=False`` have them all NaN.
 * ``activation_rms``: float64[A, T], rows in ``activation_names`` order.
 * ``spectra[name]``: float64 singular values of each matrix at the end of training.
 * Entries logged after a divergence are NaN. ``status`` is ``"ok"``, ``"diverged"`` or

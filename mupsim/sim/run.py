@@ -3,8 +3,9 @@
 Per-layer settings come from the calculator, ``mupsim.transfer(config.base_width,
 config.width, config.lr, config.wd, parameterization=..., optimizer=..., alignment=...,
 multipliers=..., wd_rule=..., alignment_exponent=...)``; the simulator never re-implements a
-scaling rule. Each parameter takes the settings of its layer class (embedding, hidden,
-readout, bias, norm_gain; see :mod:`mupsim.sim.layout`):
+scaling rule (with ``io_wd_rule`` the embedding's and readout's wd come from a second call with
+that rule: :func:`mupsim.sim.settings.settings_for`). Each parameter takes the settings of its
+layer class (embedding, hidden, readout, bias, norm_gain; see :mod:`mupsim.sim.layout`):
 
 * effective weight = ``multiplier``·w;
 * init: matrices w ~ N(0, init_std²) times a fixed-dimension constant (1/sqrt(k) for the
@@ -171,7 +172,8 @@ def execute(prep: Prepared):
                 prep.p_wd, prep.opt, prep.hyper, prep.independent, prep.sched_code,
                 prep.warmup, prep.decay_steps, cfg.steps, cfg.seed, cfg.batch_size, d.A1, d.A2,
                 d.xscale, d.cdf, d.noise, d.X_train, d.T_train, d.X_test, d.T_test, prep.log_steps,
-                cfg.divergence_bound, pvec, out_loss, out_mat, out_act, prep.p_eps)
+                cfg.divergence_bound, pvec, out_loss, out_mat, out_act, prep.p_eps,
+                cfg.rank_metrics)
     return theta, int(div), out_loss, out_mat, out_act
 
 

@@ -35,7 +35,7 @@ _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 N_METRICS = len(MATRIX_METRICS)
 N_DEVICE_METRICS = MATRIX_METRICS.index("eff_lr") + 1   # rms .. eff_lr: computed on the device
 # the rest (stable_rank, effective_rank, sv1..sv4) come from all singular values, on the host
-RANK_METRICS = MATRIX_METRICS[N_DEVICE_METRICS:]
+RANK_METRICS = MATRIX_METRICS[N_DEVICE_METRICS:]   # NaN with SimConfig.rank_metrics=False
 EVAL_CHUNK = 1024  # rows of the held-out set per evaluation forward pass
 GRAPH_STEPS = 16   # plain steps per CUDA graph replay
 COMPILE_OPT = True       # CUDA: torch.compile the elementwise optimizer rules
@@ -71,6 +71,7 @@ class Ensemble:
         self.norm_eps = float(lay.farch[1])
         self.steps = cfg.steps
         self.b = cfg.batch_size
+        self.want_rank = cfg.rank_metrics  # False: RANK_METRICS stay NaN (not computed)
 
         def T(a, dtype=dt):
             return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=dev)
@@ -471,7 +472,8 @@ class Ensemble:
                 vals += [torch.full_like(r, torch.nan)] * 4
             vals.append(_ratio(self.p_lr64[:, p] * s64, r * r))
             put(self.out_mat[:, :N_DEVICE_METRICS, mi, li].T, torch.stack(vals))
-        self._submit_rank_metrics(li)
+        if self.want_rank:
+            self._submit_rank_metrics(li)
 
     def _submit_rank_metrics(self, li):
         """Queue the spectrum-based metrics of every live member at log column li on host

@@ -21,12 +21,12 @@ from mupsim.sim.config import SimConfig
 
 SHAPE_FIELDS = ("model", "width", "input_dim", "output_dim", "depth", "ffn_ratio", "activation",
                 "norm", "norm_position", "norm_gain", "bias", "task", "teacher_width", "n_train",
-                "n_test", "batch_size", "steps", "optimizer", "dtype", "n_logs")
+                "n_test", "batch_size", "steps", "optimizer", "dtype", "n_logs", "rank_metrics")
 PER_RUN_FIELDS = ("base_width", "branch_multiplier", "teacher_rank", "label_noise", "lr", "wd",
                   "wd_mode", "momentum", "beta1", "beta2", "eps", "schedule", "warmup_steps",
                   "decay_fraction", "parameterization", "alignment", "multipliers", "wd_rule",
                   "alignment_exponent", "depth_rule", "base_depth", "global_lr", "seed",
-                  "divergence_bound", "eps_rule", "teacher_decay", "input_spectrum")
+                  "divergence_bound", "eps_rule", "teacher_decay", "input_spectrum", "io_wd_rule")
 SUPPORTED_FIELDS = frozenset(SHAPE_FIELDS + PER_RUN_FIELDS)
 
 

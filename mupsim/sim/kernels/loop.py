@@ -115,14 +115,15 @@ def activation_rms(theta, off, rows, cols, mult, blocks, arch, b, ws, out, col):
 def train(theta, off, rows, cols, muon_scale, mult, emb, ro, blocks, arch, farch, mats,
           p_lr, p_wd, opt, hyper, independent, sched_code, warmup, decay_steps, steps,
           seed, bsz, A1t, A2t, xscale, cdf, noise, Xtr, Ttr, Xte, Tte, log_steps, div_bound, pvec,
-          out_loss, out_mat, out_act, p_eps):
+          out_loss, out_mat, out_act, p_eps, rank_metrics):
     """Train in place (theta is updated). Returns the step of divergence, or -1.
 
     Xtr/Ttr with 0 rows = online data (fresh batch per step from the teacher A1t, A2t, with
     input scale ``xscale`` and token table ``cdf``, see data.make_batch);
     Xte with 0 rows = no held-out set. out_loss (2, T), out_mat (D.N_METRICS, M, T), out_act (A, T)
     must be NaN-filled by the caller; pvec holds the power-iteration vectors of the matrices
-    concatenated (their cols), random start.
+    concatenated (their cols), random start. rank_metrics False: the spectrum-based metrics
+    (D.M_SRANK, D.M_ERANK, D.M_SV..) are not computed and stay NaN; nothing else changes.
     """
     k = Xte.shape[1]
     out = Tte.shape[1]
@@ -189,10 +190,11 @@ def train(theta, off, rows, cols, muon_scale, mult, emb, ro, blocks, arch, farch
                     u_scr[:rows[p]], 100 if li == 0 else 20)
                 out_mat[D.M_GAIN, mi, li] = gains[p]
                 out_mat[D.M_EFF, mi, li] = _ratio(p_lr[p] * sch, r * r)
-                sv = D.singular_values(pview(theta, off, rows, cols, p))
-                out_mat[D.M_SRANK, mi, li], out_mat[D.M_ERANK, mi, li] = D.rank_stats(sv)
-                for q in range(min(D.N_TOP_SV, sv.shape[0])):
-                    out_mat[D.M_SV + q, mi, li] = sv[q]
+                if rank_metrics:
+                    sv = D.singular_values(pview(theta, off, rows, cols, p))
+                    out_mat[D.M_SRANK, mi, li], out_mat[D.M_ERANK, mi, li] = D.rank_stats(sv)
+                    for q in range(min(D.N_TOP_SV, sv.shape[0])):
+                        out_mat[D.M_SV + q, mi, li] = sv[q]
                 if t > 0:
                     upd, rel, ang, cu = D.update_geometry(prev[prev_off[mi]:prev_off[mi + 1]], w)
                     out_mat[D.M_UPD, mi, li] = upd
