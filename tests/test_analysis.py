@@ -68,6 +68,13 @@ def test_power_law_fit_drops_nonfinite_values_and_counts_them():
     assert fit.exponent == pytest.approx(1.0)
 
 
+def test_power_law_fit_gives_no_interval_when_a_width_has_a_single_seed():
+    n = np.array([64, 64, 128, 256, 256])
+    fit = power_law_fit(n, n ** 1.0 * np.array([1.0, 1.1, 1.0, 0.9, 1.0]))
+    assert np.isfinite(fit.exponent)
+    assert all(np.isnan(fit.ci))
+
+
 def test_power_law_fit_rejects_a_single_width():
     with pytest.raises(MupsimError, match="2 distinct widths"):
         power_law_fit([64, 64], [1.0, 2.0])

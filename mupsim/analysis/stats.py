@@ -44,7 +44,8 @@ class PowerLawFit(BootstrapRecord):
 
     ``ci`` is the bootstrap percentile interval from resampling seeds within each width (it
     says nothing about curvature of log y vs log n; ``local_exponents`` between consecutive
-    widths show that). ``se_resid`` is the ordinary least-squares standard error of the slope
+    widths show that); (nan, nan) when some width has a single value (nothing to resample
+    there: the interval would be too narrow, or of zero width). ``se_resid`` is the ordinary least-squares standard error of the slope
     from the residuals of the per-width means about the line (nan with only 2 widths).
     """
 
@@ -112,6 +113,9 @@ def power_law_fit(widths, values, *, n_boot: int = 2000, level: float = 0.95,
         idx = rng.integers(0, g.size, size=(n_boot, g.size))
         boot_means[:, j] = g[idx].mean(axis=1)
     boot = _ols_slope(x, boot_means)
+    ci = percentile_interval(boot, level)
+    if min(g.size for g in groups) < 2:   # a width with one value has no seed spread to resample:
+        ci = (float("nan"), float("nan"))  # the percentile interval would understate (or be 0)
 
     if uw.size > 2:
         resid = means - (intercept + slope * x)
@@ -122,7 +126,7 @@ def power_law_fit(widths, values, *, n_boot: int = 2000, level: float = 0.95,
     local = np.diff(means) / np.diff(x)
     return PowerLawFit(
         exponent=slope, prefactor=float(np.exp(intercept)),
-        ci=percentile_interval(boot, level), widths=uw.tolist(),
+        ci=ci, widths=uw.tolist(),
         geo_mean=np.exp(means).tolist(), n_per_width=[int(g.size) for g in groups],
         local_exponents=local.tolist(), se_resid=se, n_dropped=n_dropped, level=level,
         boot=boot)

@@ -103,6 +103,8 @@ def _nanmean(values) -> float:
 
 def _fmt_ci(fit: dict, digits=2) -> str:
     e, (lo, hi) = fit.get("exponent", NAN), fit.get("ci", [NAN, NAN])
+    if np.isfinite(e) and not (np.isfinite(lo) and np.isfinite(hi)):
+        return f"{e:.{digits}f} (no interval: one seed left at some width)"
     return f"{e:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 

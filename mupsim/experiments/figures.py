@@ -463,7 +463,11 @@ def f5c(data: dict) -> Figure:
             if j == 0:
                 ax.set_ylabel("log2 η")
             ax.grid(False)
-        _transfer_axes(axes[i, -1], panel, f"base λ ({rule})", f"λ sweep at η = 2^{np.log2(lr0):g}")
+        _transfer_axes(axes[i, -1], panel, f"base λ ({rule})", "")
+        sd = panel.get("seed_drift") or {}
+        txt = (f"drift {sd['per_doubling']:+.2f} [{sd['ci'][0]:+.2f}, {sd['ci'][1]:+.2f}] "
+               f"({sd['n_used']}/{sd['n_seeds']} seeds)") if sd else "no per-seed drift"
+        axes[i, -1].set_title(f"λ sweep at η = 2^{np.log2(lr0):g}\n{txt}", fontsize=7)
         axes[i, -1].legend(fontsize=6)
     if mesh is not None:
         fig.colorbar(mesh, ax=axes[:len(rules), :len(widths)], shrink=0.6, label="final held-out loss")
@@ -471,25 +475,31 @@ def f5c(data: dict) -> Figure:
     abl = ser["ablation"]
     colors = width_colors(widths)
     fan = rules.get("fan2025", {}).get("widths", {})
+    plotted = False
     for w in widths:
-        if str(w) in fan:
-            d = fan[str(w)]
-            ax.plot(d["x"], d["loss_mean"], "-o", color=colors[w], ms=2.5, label=f"n={w}")
-        if str(w) in abl:
-            d = abl[str(w)]
-            ax.plot(d["x"], d["loss_mean"], "--s", color=colors[w], ms=2.5)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
+        for src, style, lab in ((fan, "-o", f"n={w}"), (abl, "--s", None)):
+            if str(w) not in src:
+                continue
+            x, y = np.asarray(src[str(w)]["x"], float), np.asarray(src[str(w)]["loss_mean"], float)
+            ok = np.isfinite(y) & (y > 0)
+            if ok.any():
+                ax.plot(x[ok], y[ok], style, color=colors[w], ms=2.5, label=lab)
+                plotted = True
+    if plotted:
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
     ax.set_xlabel("base λ (fan2025)")
     ax.set_ylabel("final held-out loss")
     ax.set_title("ablation: hidden only (—) vs emb/readout\ndecayed too at constant λ (- -)",
                  fontsize=7.5)
     ax.legend(fontsize=6)
     ax = axes[-1, 1]
+    drawn = False
     for rule, panel in rules.items():
         sd = panel.get("seed_drift") or {}
-        if not sd:
+        if not sd or not np.isfinite(sd.get("per_doubling", NAN)):
             continue
+        drawn = True
         ws = np.asarray(sd["widths"], float)
         xo = np.asarray(sd["optima"], float)
         ci = np.asarray(sd["optima_ci"], float)
@@ -497,12 +507,16 @@ def f5c(data: dict) -> Figure:
                     color=_rule_color(rule),
                     label=f"{rule}: {sd['per_doubling']:+.2f} [{sd['ci'][0]:+.2f}, {sd['ci'][1]:+.2f}]")
     ax.axhline(0, **REF_STYLE)
-    ax.set_xscale("log", base=2)
+    if drawn:
+        ax.set_xscale("log", base=2)
+        ax.legend(fontsize=6)
+    else:
+        ax.text(0.5, 0.5, "no seed with its optimum\nbracketed at every width", ha="center",
+                va="center", transform=ax.transAxes, fontsize=7)
     ax.set_xlabel("width n")
     ax.set_ylabel("log2(λ* / λ* at n0)")
     ax.set_title("λ optimum vs width per rule (95% CI);\ndrift per doubling in the legend",
                  fontsize=7.5)
-    ax.legend(fontsize=6)
     for k in range(2, ncols):
         axes[-1, k].set_visible(False)
     _apply_style(fig)

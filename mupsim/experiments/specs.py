@@ -122,6 +122,10 @@ F3_BASELINE_SEEDS = (0, 1, 2)
 WD_RULES = ("constant", "fan2025", "timescale", "alignment")
 
 F5_STEPS = 600
+F5_LOGS = 30
+"""Log points of F5's runs. Each logged step evaluates the held-out set (and F5b's training set):
+with 60 log points that was half of a run's cost. The final loss is the mean over the last 10% of
+training or the last 3 log points (steps ≈ 380–600 with 30 points)."""
 F5_LR_GRID = tuple(2.0 ** e for e in range(-13, -6))      # 2^-13 .. 2^-7 (optimum ≈ 2^-10)
 F5_WD_GRIDS = {
     "constant": tuple(2.0 ** (e / 2) for e in range(2, 11)),     # 2^1 .. 2^5 in steps of 2^(1/2)
@@ -218,10 +222,11 @@ def f3(quick: bool = False) -> list[SimConfig]:
 
 
 def f3_baseline(quick: bool = False) -> list[SimConfig]:
-    """The baseline runs of F3 (also F4's timescale rule)."""
+    """The baseline runs of F3 (also F4's timescale rule). They are F9's fixed-teacher reference
+    runs, config for config (40 log points, rank diagnostics on): computed once for both."""
     sc = scale(quick)
-    base = BASE.replace(n_logs=QUICK_SS_LOGS if quick else SS_LOGS, lr=LR, wd=SS_WD,
-                        wd_rule="timescale")
+    base = BASE.replace(n_logs=QUICK_SS_LOGS if quick else F9_LOGS, lr=LR, wd=SS_WD,
+                        wd_rule="timescale", rank_metrics=True)
     floor = sc.steps if quick else SS_FLOOR
     return _seeded([relaxed(base.replace(width=w), floor) for w in sc.widths],
                    sc.seeds if quick else F3_BASELINE_SEEDS)
@@ -268,8 +273,8 @@ def f5_lr(quick: bool = False) -> list[SimConfig]:
     sc = scale(quick)
     grid = F5_LR_GRID[::2] if quick else F5_LR_GRID
     widths = sc.widths if quick else SMALL_WIDTHS
-    base = BASE.replace(steps=sc.steps if quick else F5_STEPS, n_logs=sc.n_logs, wd=0.0,
-                        wd_rule=None)
+    base = BASE.replace(steps=sc.steps if quick else F5_STEPS,
+                        n_logs=sc.n_logs if quick else F5_LOGS, wd=0.0, wd_rule=None)
     cfgs = [base.replace(parameterization=p, global_lr=g, width=w, lr=lr)
             for p, g in (("sp", True), ("sp", False), ("mup", False)) for w in widths for lr in grid]
     return _seeded(cfgs, sc.seeds)
@@ -287,8 +292,8 @@ def f5_wd(quick: bool = False, lr: float = 2.0 ** -10, alpha_hat: float | None =
     has an optimum; λ on each rule's grid (``F5_WD_GRIDS``), seeds ``F5_WD_SEEDS``."""
     sc = scale(quick)
     widths = sc.widths if quick else SMALL_WIDTHS
-    base = BASE.replace(steps=sc.steps if quick else F5_STEPS, n_logs=sc.n_logs, lr=lr,
-                        **F5_WD_DATA)
+    base = BASE.replace(steps=sc.steps if quick else F5_STEPS,
+                        n_logs=sc.n_logs if quick else F5_LOGS, lr=lr, **F5_WD_DATA)
     rules = [{"wd_rule": r} for r in ("constant", "fan2025", "timescale")]
     rules.append(F5_FAN_DECAYED_IO)
     if alpha_hat is not None:
@@ -327,7 +332,7 @@ same runs read in their own base-λ coordinates (the rules differ only in the hi
 exponent once embedding and readout are undecayed)."""
 ONEPASS_STEPS = 600
 F5C_LR_GRID = tuple(2.0 ** e for e in range(-10, -5))          # 2^-10 .. 2^-6
-F5C_HEAT_WD = tuple(2.0 ** e for e in range(-2, 6))             # 2^-2 .. 2^5
+F5C_HEAT_WD = tuple(2.0 ** e for e in range(-1, 5))             # 2^-1 .. 2^4 (the valley)
 F5C_HEAT_SEEDS = (0, 1)
 F5C_DECAY_PRODUCTS = tuple(2.0 ** (e / 2) for e in range(-17, -8))
 """F5c's λ sweep as η·λ products (2^-8.5 .. 2^-4.5, 2^(1/2) apart): at η = 2^-8, λ = 2^-0.5 .. 2^3.5
@@ -443,6 +448,8 @@ core, 8 of them the stable-rank logging). ``--wide`` runs every point at 1024–
 F9_WIDE = (1024, 2048, 4096)
 """With ``wide=True`` (make_figures --wide) every point also runs at these: hours on 2 cores."""
 F9_SEEDS = (0, 1, 2)
+F9_LOGS = 40
+"""Log points of F9's and F3's baseline runs (600 steps: ≥ 2 in each of the last two quarters)."""
 F9_STEPS = 600
 F9_WD = 1.0
 """F9 runs μP + the timescale rule (equal η_l·λ_l at every width, as F3) at (η, λ) = (2^-7, 1):
@@ -524,7 +531,7 @@ def f9(quick: bool = False, wide: bool = False) -> list[SimConfig]:
     also 1024; every point 1024–4096 with ``wide``)."""
     sc = scale(quick)
     base = BASE.replace(lr=LR, wd=F9_WD, wd_rule="timescale", rank_metrics=True,
-                        n_logs=QUICK_SS_LOGS if quick else 40)
+                        n_logs=QUICK_SS_LOGS if quick else F9_LOGS)
     floor = sc.steps if quick else F9_STEPS
     points = f9_points()
     if quick:
