@@ -323,10 +323,10 @@ batches every step (no example seen twice), a cosine schedule to zero after 30 w
 and a task richer than every student — k = 256 Gaussian inputs with covariance eigenvalues
 ∝ i^-1, a fixed teacher of width 1024 (the same function at every student width, so the losses
 of different widths are comparable) and 32 outputs; final loss on 1,024 held-out samples.
-Exploration (2026-11-23, η = 2^-8, seeds 0–3): decaying embedding and readout only hurts here
-(λ > 0 worse at every η under the timescale rule, which decays all matrices), while decaying the
-hidden matrices alone has an interior optimum (λ ≈ 2 at n = 64, ≈ 3 at n = 256, 3–4% below
-λ = 0; per-seed optima within ±0.1 in log2 λ). So F5c decays the hidden matrices only: runs use
+Exploration (2026-11-23, seed 0, η = 2^-10, 2^-8, 2^-6): under the timescale rule, which decays all
+matrices, the best loss was at λ = 0 (decay helped by ≤ 1% only at the too-large η = 2^-6), while
+decaying the hidden matrices alone (fan2025, η = 2^-8, seeds 0–3) has an interior optimum (λ ≈ 2 at
+n = 64, ≈ 3 at n = 256, 3–4% below λ = 0; per-seed optima within ±0.1 in log2 λ). So F5c decays the hidden matrices only: runs use
 ``wd_rule="fan2025"`` (Fan et al.'s own choice of decayed parameters) and the other rules are the
 same runs read in their own base-λ coordinates (the rules differ only in the hidden λ's width
 exponent once embedding and readout are undecayed)."""
