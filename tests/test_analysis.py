@@ -241,3 +241,12 @@ def test_spectral_collapse_ignores_tails_below_the_relative_floor():
     c = spectral_collapse([a, b], rel_floor=0.05)
     assert c.n_compared == 10
     assert c.max_rel_dev == pytest.approx(0.0, abs=1e-12)
+
+
+def test_seed_optimum_drift_gives_no_interval_from_a_single_usable_seed():
+    from mupsim.analysis.transfer import seed_optimum_drift
+    x = np.arange(0.0, 6.01, 0.5)
+    Ls = [np.exp(0.2 * (x[:, None] - np.array([[3.0 + 0.4 * k, 9.0]])) ** 2) for k in range(3)]
+    d = seed_optimum_drift([64, 128, 256], [x] * 3, Ls, n_boot=100)
+    assert d.n_used == 1 and d.per_doubling == pytest.approx(0.4, abs=1e-6)
+    assert all(np.isnan(d.ci))

@@ -51,7 +51,7 @@ def test_f5c_heatmap_decays_the_hidden_matrices_only_and_has_lambda_zero_at_ever
 def test_f5c_runs_one_pass_with_a_cosine_schedule_and_a_task_richer_than_every_student():
     for c in S.f5c_heat(quick=False) + S.f5c_wd(quick=False):
         assert c.n_train is None and c.schedule == "cosine"
-        assert c.teacher_width > max(S.SMALL_WIDTHS) and c.teacher_width_exponent == 0.0
+        assert c.teacher_width > max(S.F5C_WIDTHS) and c.teacher_width_exponent == 0.0
 
 
 def test_f5c_lambda_sweep_holds_the_decay_products_at_the_chosen_lr():
@@ -81,7 +81,7 @@ def test_hidden_wd_factors_are_the_calculators_rules():
     assert f["fan2025"][256] == pytest.approx(2.0)
     assert f["timescale"][256] == pytest.approx(4.0)
     assert all(v[64] == pytest.approx(1.0) for v in f.values())
-    assert any(k.startswith("alignment (α̂=0.75") for k in f)
+    assert any(k.startswith("alignment(α̂=0.75") for k in f)
 
 
 def test_hidden_wd_factors_leave_out_alignment_without_an_alpha():

@@ -310,8 +310,11 @@ def seed_optimum_drift(widths, x_per_width, losses_per_width, *, n_fit: int = 5,
     idx = rng.integers(0, O.shape[0], size=(n_boot, O.shape[0]))
     boot = slopes[idx].mean(axis=1)
     boot_opt = O[idx].mean(axis=1)                     # [n_boot, W]
-    return SeedDrift(per_doubling=float(slopes.mean()), ci=percentile_interval(boot, level),
+    one = O.shape[0] < 2   # a single usable seed: nothing to resample, no interval
+    return SeedDrift(per_doubling=float(slopes.mean()),
+                     ci=nan2 if one else percentile_interval(boot, level),
                      widths=w.tolist(), optima=O.mean(axis=0).tolist(),
-                     optima_ci=[list(percentile_interval(boot_opt[:, k], level)) for k in range(w.size)],
+                     optima_ci=[list(nan2) if one else list(percentile_interval(boot_opt[:, k], level))
+                                for k in range(w.size)],
                      per_seed=opt.tolist(), edge=edge.tolist(), n_seeds=S,
                      n_used=int(O.shape[0]), any_at_edge=bool(edge.any()), level=level, boot=boot)

@@ -104,7 +104,7 @@ def _nanmean(values) -> float:
 def _fmt_ci(fit: dict, digits=2) -> str:
     e, (lo, hi) = fit.get("exponent", NAN), fit.get("ci", [NAN, NAN])
     if np.isfinite(e) and not (np.isfinite(lo) and np.isfinite(hi)):
-        return f"{e:.{digits}f} (no interval: one seed left at some width)"
+        return f"{e:.{digits}f} (no interval: one seed left at some fitted point)"
     return f"{e:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
@@ -689,8 +689,8 @@ def end_loss(result) -> float:
 
 
 def _heat_cells(results) -> dict:
-    """{width: {"lr": [...], "wd": [...], "loss": [lr][wd] seed-mean (+inf if any seed diverged),
-    "loss_no_wd": [lr], "per_seed": {seed: [lr][wd]}}} of F5c's heatmap runs."""
+    """{width: {"lr": [...], "wd": [...], "seeds": [...], "loss": [lr][wd] seed-mean (+inf if any
+    seed diverged), "loss_no_wd": [lr]}} of F5c's heatmap runs."""
     cells = defaultdict(lambda: defaultdict(dict))
     for r in results:
         c = r.config
@@ -737,7 +737,7 @@ def f5c(heat, sweep, factors: dict, lr: float) -> dict:
     rules differ only in the hidden λ's width exponent, so a run at base λ under fan2025 is the
     run at base λ·f_fan(n)/f_rule(n) under each other rule: every rule's optimum and drift come
     from the same runs, read in its own coordinates."""
-    allr = list(heat) + list(sweep)
+    allr = list({run_record(r)["key"]: r for r in [*heat, *sweep]}.values())  # shared runs once
     split = split_diverged(allr)
     out = _base("f5c_onepass_transfer",
                 "One-pass regime: final loss over (η, λ) per width and rule, and λ transfer",
@@ -745,6 +745,10 @@ def f5c(heat, sweep, factors: dict, lr: float) -> dict:
                 allr, split)
     main = [r for r in sweep if not r.config.get("io_wd_rule")]
     abl = [r for r in sweep if r.config.get("io_wd_rule")]
+    if {r.config["wd_rule"] for r in main} - {"fan2025"}:
+        raise MupsimError("F5c reads its λ sweep in every rule's coordinates from fan2025 runs "
+                          "(hidden matrices decayed only); got runs under "
+                          f"{sorted({str(r.config['wd_rule']) for r in main})}")
     fan = factors.get("fan2025")
     if not fan:
         raise MupsimError("F5c needs the fan2025 rule's hidden-λ factors (its runs use it)")
@@ -774,20 +778,7 @@ def f5c(heat, sweep, factors: dict, lr: float) -> dict:
     for rule, f in factors.items():
         g = {w: (xs * fan[w] / f[w], L) for w, (xs, L) in grid.items() if w in f}
         rules[rule] = _transfer_panel(g, per_seed=True)
-    agrid = _loss_grid(abl, lambda c: "ablation", "wd", loss=end_loss).get("ablation", {})
-    ablation = {}
-    for w, (xs, L) in sorted(agrid.items()):
-        if w not in grid:
-            continue
-        xs0, L0 = grid[w]
-        seeds = min(L.shape[1], L0.shape[1])  # the ablation's seeds are the sweep's first ones
-        with np.errstate(invalid="ignore"):
-            b_abl = np.nanmin(np.where(np.isinf(L[:, :seeds]), np.nan, L[:, :seeds]), axis=0)
-            b_fan = np.nanmin(np.where(np.isinf(L0[:, :seeds]), np.nan, L0[:, :seeds]), axis=0)
-        ablation[str(w)] = {"x": xs.tolist(), "loss_mean": np.nanmean(
-            np.where(np.isinf(L), np.nan, L), axis=1).tolist(),
-            "best_loss_per_seed": b_abl.tolist(), "best_loss_fan2025_per_seed": b_fan.tolist(),
-            "best_ratio_per_seed": (b_abl / b_fan).tolist()}
+    ablation = _ablation(abl, main, heat_series, lr)
     summary = {
         "lr": lr,
         "wd_per_seed": {r: v.get("seed_drift", {}) for r, v in rules.items()},
@@ -795,12 +786,17 @@ def f5c(heat, sweep, factors: dict, lr: float) -> dict:
         "gain_over_no_wd_at_lr": {w: v["gain_over_no_wd_at_lr"] for w, v in heat_series.items()},
         "heat_best": {w: v["best"] for w, v in heat_series.items()},
         "ablation_best_ratio": {w: v["best_ratio_per_seed"] for w, v in ablation.items()},
+        "ablation_best_at_grid_edge": {w: v["best_at_edge_per_seed"] for w, v in ablation.items()},
+        "ablation_best_vs_no_wd": {w: v["best_vs_no_wd"] for w, v in ablation.items()},
         "hidden_wd_factors": {r: {str(w): x for w, x in f.items()} for r, f in factors.items()},
         "units": "drift = change of log2(optimal base λ) per doubling of width, in each rule's "
                  "own base-λ coordinates (per-seed parabola optima, seeds paired across widths, "
                  "interval from resampling seeds); gain_over_no_wd = 1 − best loss over λ / loss "
-                 "at λ = 0 at the sweep's η (heatmap seeds); ablation_best_ratio = best loss with "
-                 "embedding and readout decayed (μP constant λ) / best loss without, per seed",
+                 "at λ = 0 at the sweep's η (heatmap seeds); ablation_best_ratio = best loss over "
+                 "the swept λ with embedding and readout decayed too (μP constant rule, same base "
+                 "λ) / best loss without, per seed (paired by seed id); ablation_best_at_grid_edge: "
+                 "that best sits at the grid's edge (not an optimum); ablation_best_vs_no_wd: the "
+                 "seed-mean best / the seed-mean loss at λ = 0 (heatmap, same η)",
     }
     out.update(rows=rows, summary=summary,
                series={"heat": heat_series, "shift": shift, "rules": rules, "ablation": ablation})
@@ -811,13 +807,55 @@ def f5c(heat, sweep, factors: dict, lr: float) -> dict:
         return (f"{v['per_doubling']:+.2f} [{v['ci'][0]:+.2f}, {v['ci'][1]:+.2f}] "
                 f"({v['n_used']}/{v['n_seeds']} seeds)")
     gains = ", ".join(f"n={w} {100 * g:.1f}%" for w, g in summary["gain_over_no_wd_at_lr"].items())
-    abl_txt = ", ".join(f"n={w} {np.nanmean(v):.3f}" for w, v in summary["ablation_best_ratio"].items())
+    abl_txt = ", ".join(f"n={w} {np.nanmean(v):.3f}"
+                        + (" (at the grid edge)" if any(summary["ablation_best_at_grid_edge"][w]) else "")
+                        for w, v in summary["ablation_best_ratio"].items())
     out["headline"] = (f"one pass, η = 2^{np.log2(lr):g}: λ-optimum drift/doubling "
                        + ", ".join(f"{r} {ds(v)}" for r, v in summary["wd_per_seed"].items())
                        + f"; best λ vs λ = 0: {gains} lower loss"
                        + f"; emb/readout decayed too: best loss × {abl_txt}"
                        + f"; dropped {split.n_dropped}")
     return _clean(out)
+
+
+def _ablation(abl, main, heat_series, lr) -> dict:
+    """F5c's ablation per width: the seed-mean loss curve (+inf where a seed diverged), each
+    seed's best loss over the swept λ against the hidden-only sweep's best for the same seed id,
+    whether that best sits at an edge of the grid, and the seed-mean best against λ = 0 (the
+    heatmap's runs at the same η)."""
+    def per_seed(runs):
+        d = defaultdict(lambda: defaultdict(dict))
+        for r in runs:
+            c = r.config
+            d[c["width"]][c["seed"]][c["wd"]] = end_loss(r)
+        return d
+    a, m = per_seed(abl), per_seed(main)
+    out = {}
+    for w in sorted(a):
+        xs = sorted({x for v in a[w].values() for x in v})
+        seeds = sorted(s for s in a[w] if s in m.get(w, {}))
+        L = np.array([[a[w][s].get(x, NAN) for s in sorted(a[w])] for x in xs], float)
+        with np.errstate(invalid="ignore"):
+            mean = np.where(np.isinf(L).any(1), np.inf,
+                            np.nanmean(np.where(np.isinf(L), np.nan, L), 1))
+        best, best_fan, edge = [], [], []
+        for s in seeds:
+            y = np.array([a[w][s].get(x, NAN) for x in xs], float)
+            y = np.where(np.isfinite(y), y, np.inf)
+            j = int(np.argmin(y))
+            best.append(float(y[j]))
+            edge.append(j in (0, len(xs) - 1))
+            yf = np.array([v for v in m[w][s].values()], float)
+            best_fan.append(float(np.min(np.where(np.isfinite(yf), yf, np.inf))))
+        h = heat_series.get(str(w), {})
+        k = h.get("lr", []).index(lr) if lr in h.get("lr", []) else None
+        no_wd = h["loss_no_wd"][k] if k is not None else NAN
+        out[str(w)] = {"x": xs, "loss_mean": mean.tolist(), "seeds": seeds,
+                       "best_loss_per_seed": best, "best_loss_fan2025_per_seed": best_fan,
+                       "best_ratio_per_seed": (np.array(best) / np.array(best_fan)).tolist(),
+                       "best_at_edge_per_seed": edge,
+                       "best_vs_no_wd": float(np.mean(best) / no_wd) if best and no_wd > 0 else NAN}
+    return out
 
 
 # ---------------------------------------------------------------------------- F6

@@ -426,6 +426,16 @@ def f5(data: dict) -> Figure:
 
 
 # ---------------------------------------------------------------------------- F5c
+def _cell_edges(c: np.ndarray) -> np.ndarray:
+    """Edges of heatmap cells centred on the sorted coordinates ``c`` (midpoints; the outer
+    cells as wide as their neighbours; unit width for a single cell)."""
+    c = np.asarray(c, float)
+    if c.size == 1:
+        return np.array([c[0] - 0.5, c[0] + 0.5])
+    mid = (c[1:] + c[:-1]) / 2
+    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+
+
 def f5c(data: dict) -> Figure:
     """One row per rule: final-loss heatmaps over (η, base λ) per width, in the rule's own base-λ
     coordinates (the same runs: a rule that transfers keeps the best cell in the same column),
@@ -449,8 +459,7 @@ def f5c(data: dict) -> Figure:
             x = np.log2(np.asarray(h["wd"], float)) + sh
             y = np.log2(np.asarray(h["lr"], float))
             L = np.asarray(h["loss"], float)
-            xe = np.concatenate([x - 0.5, [x[-1] + 0.5]])
-            ye = np.concatenate([y - 0.5, [y[-1] + 0.5]])
+            xe, ye = _cell_edges(x), _cell_edges(y)
             mesh = ax.pcolormesh(xe, ye, np.where(np.isfinite(L), L, np.nan), norm=norm,
                                  cmap="viridis_r", shading="flat")
             bad = np.argwhere(np.isinf(L))
@@ -473,7 +482,7 @@ def f5c(data: dict) -> Figure:
         fig.colorbar(mesh, ax=axes[:len(rules), :len(widths)], shrink=0.6, label="final held-out loss")
     ax = axes[-1, 0]
     abl = ser["ablation"]
-    colors = width_colors(widths)
+    colors = width_colors({int(w) for p in rules.values() for w in p["widths"]} | set(widths))
     fan = rules.get("fan2025", {}).get("widths", {})
     plotted = False
     for w in widths:
@@ -668,6 +677,10 @@ def f9(data: dict) -> Figure:
             xp = [x * off for x in xs] if off else [x + 0.03 * (j - 0.5) for x in xs]
             ax.errorbar(xp, ys, yerr=[lo, hi], fmt="-o", color=mcol[m], capsize=2, ms=3.5,
                         label=f"α̂ {m.split('.')[-1]}")
+            bare = [(x, y) for x, y, l_ in zip(xp, ys, lo) if not np.isfinite(l_)]
+            if bare:  # no interval (one seed left at some width): hollow marker
+                ax.plot(*zip(*bare), "o", mfc="white", mec=mcol[m], ms=3.5, zorder=6,
+                        label="hollow: no interval" if j == 0 and k == 0 else None)
             pr = [pts.get(lab, {}).get(m, {}).get("alpha_predicted", NAN) for v, lab in vals]
             ax.plot([v for v, _ in vals], pr, ":", marker="x", color=mcol[m], ms=4,
                     label=f"1 − ρ̂/2 {m.split('.')[-1]}")
@@ -695,7 +708,8 @@ def f9(data: dict) -> Figure:
             ax.errorbar([x], [a["exponent"]], yerr=[[a["exponent"] - a["ci"][0]],
                                                      [a["ci"][1] - a["exponent"]]],
                         xerr=[[max(x - xc[0], 0)], [max(xc[1] - x, 0)]], fmt="o",
-                        color=mcol[m], ms=3, capsize=1.5, alpha=0.8)
+                        color=mcol[m], ms=3, capsize=1.5, alpha=0.8,
+                        mfc=mcol[m] if np.all(np.isfinite(a["ci"])) else "white")
             allv += [x, a["exponent"]]
     if allv:
         lo, hi = min(allv) - 0.05, max(allv) + 0.05

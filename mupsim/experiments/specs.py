@@ -337,6 +337,9 @@ F5C_DECAY_PRODUCTS = tuple(2.0 ** (e / 2) for e in range(-17, -8))
 """F5c's λ sweep as η·λ products (2^-8.5 .. 2^-4.5, 2^(1/2) apart): at η = 2^-8, λ = 2^-0.5 .. 2^3.5
 (the optimum sat at λ ≈ 2^0.8 (n = 64) and 2^1.5 (n = 256) in the exploration)."""
 F5C_SEEDS = tuple(range(6))
+F5C_WIDTHS = (64, 128, 256, 512)
+"""Widths of F5c's λ sweep (the heatmap and the ablation run at SMALL_WIDTHS: n = 512 costs
+≈ 2.5 s a run on one core)."""
 F5C_ABLATION_SEEDS = (0, 1)
 F5C_RULES = ("constant", "fan2025", "timescale", "alignment")
 
@@ -362,16 +365,17 @@ def f5c_heat(quick: bool = False) -> list[SimConfig]:
 
 def f5c_wd(quick: bool = False, lr: float = 2.0 ** -8) -> list[SimConfig]:
     """F5c λ sweep at ``lr`` (the heatmap's best η at the proxy width): λ = F5C_DECAY_PRODUCTS/η,
-    seeds ``F5C_SEEDS`` (per-seed optima, bootstrapped drift); and the ablation with embedding
-    and readout decayed at μP's constant λ (``io_wd_rule="constant"``), seeds F5C_ABLATION_SEEDS."""
+    widths F5C_WIDTHS, seeds ``F5C_SEEDS`` (per-seed optima, bootstrapped drift); and the ablation
+    with embedding and readout decayed at μP's constant λ (``io_wd_rule="constant"``), widths
+    SMALL_WIDTHS, seeds F5C_ABLATION_SEEDS."""
     sc = scale(quick)
-    widths = sc.widths if quick else SMALL_WIDTHS
     base = _onepass_base(quick).replace(lr=lr)
     prods = F5C_DECAY_PRODUCTS[::3] if quick else F5C_DECAY_PRODUCTS
-    cfgs = _seeded([base.replace(width=w, wd=p / lr) for w in widths for p in prods],
-                   sc.seeds if quick else F5C_SEEDS)
-    cfgs += _seeded([base.replace(width=w, wd=p / lr, io_wd_rule="constant") for w in widths
-                     for p in prods], sc.seeds if quick else F5C_ABLATION_SEEDS)
+    cfgs = _seeded([base.replace(width=w, wd=p / lr) for w in (sc.widths if quick else F5C_WIDTHS)
+                    for p in prods], sc.seeds if quick else F5C_SEEDS)
+    cfgs += _seeded([base.replace(width=w, wd=p / lr, io_wd_rule="constant")
+                     for w in (sc.widths if quick else SMALL_WIDTHS) for p in prods],
+                    sc.seeds if quick else F5C_ABLATION_SEEDS)
     return cfgs
 
 
@@ -389,7 +393,7 @@ def hidden_wd_factors(widths, rules=F5C_RULES, alpha_hat: float | None = None,
             if alpha_hat is None:
                 continue
             kw = _alignment_kw(alpha_hat)
-        out[rule if rule != "alignment" else f"alignment (α̂={kw['alignment_exponent']:g})"] = {
+        out[rule if rule != "alignment" else f"alignment(α̂={kw['alignment_exponent']:g})"] = {
             int(w): float(settings_for(base.replace(width=int(w), **kw)).layers["hidden"].wd)
             for w in widths}
     return out

@@ -50,7 +50,8 @@ class CoordCheck:
             r = self.rms(m)
             f = self.slopes.get(m)
             rows.append([m] + [f"{r[w]:.3g}" for w in self.widths]
-                        + ([f"{f.exponent:+.3f}", f"[{f.ci[0]:+.2f}, {f.ci[1]:+.2f}]"] if f else ["—", "—"]))
+                        + ([f"{f.exponent:+.3f}", f"[{f.ci[0]:+.2f}, {f.ci[1]:+.2f}]"
+                            if f.ci[1] > f.ci[0] else "no interval (1 seed)"] if f else ["—", "—"]))
         w = [max(len(x) for x in col) for col in zip(hdr, *rows)]
         fmt = lambda r: "  ".join(x.ljust(y) for x, y in zip(r, w)).rstrip()  # noqa: E731
         return "\n".join([f"activation RMS after {self.steps} steps (slope: exponent of n)", fmt(hdr),
