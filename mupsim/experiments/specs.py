@@ -11,7 +11,8 @@ Design choices (see also the docstring of each function):
   matrices W1, W2 are scale-invariant), teacher-student regression on k = 16 Gaussian inputs,
   online fresh batches, AdamW(β1 = 0.9, β2 = 0.95) coupled, base width n0 = 64; float32, and
   no full-spectrum rank diagnostics (``rank_metrics=False``: an eigendecomposition per matrix
-  per log point, ≈ 40% of a run at n = 512) except in F9, the one figure that reads them.
+  per log point: 28% of a run's time at n = 512, float64, 60 logs) except in F9, the one
+  figure that reads them, and F3's baseline, whose runs are F9's fixed-teacher reference.
   F6 (coordinate check) and F7 (theory vs measurement to a few %) run in float64.
 * "Fixed η, λ across widths" for the steady-state exponent α (F3) is realised as μP with the
   *timescale* weight-decay rule, so every width has the same per-step decay η_l·λ_l (the same
@@ -124,7 +125,7 @@ F5_STEPS = 600
 F5_LOGS = 30
 """Log points of F5's runs. Each logged step evaluates the held-out set (and F5b's training set):
 with 60 log points that was half of a run's cost. The final loss is the mean over the last 10% of
-training or the last 3 log points (steps ≈ 380–600 with 30 points)."""
+training or the last 3 log points (steps 402, 491, 600 with 30 points)."""
 F5_LR_GRID = tuple(2.0 ** e for e in range(-13, -6))      # 2^-13 .. 2^-7 (optimum ≈ 2^-10)
 F5_WD_GRIDS = {
     "constant": tuple(2.0 ** (e / 2) for e in range(2, 11)),     # 2^1 .. 2^5 in steps of 2^(1/2)
@@ -334,8 +335,8 @@ F5C_LR_GRID = tuple(2.0 ** e for e in range(-10, -5))          # 2^-10 .. 2^-6
 F5C_HEAT_WD = tuple(2.0 ** e for e in range(-1, 5))             # 2^-1 .. 2^4 (the valley)
 F5C_HEAT_SEEDS = (0, 1)
 F5C_DECAY_PRODUCTS = tuple(2.0 ** (e / 2) for e in range(-17, -8))
-"""F5c's λ sweep as η·λ products (2^-8.5 .. 2^-4.5, 2^(1/2) apart): at η = 2^-8, λ = 2^-0.5 .. 2^3.5
-(the optimum sat at λ ≈ 2^0.8 (n = 64) and 2^1.5 (n = 256) in the exploration)."""
+"""F5c's λ sweep as η·λ products (2^-8.5 .. 2^-4.5, 2^(1/2) apart): at the chosen η = 2^-9,
+λ = 2^0.5 .. 2^4.5; the per-seed optima under fan2025 sat at 2^2.5 (n = 64) to 2^3.7 (n = 512)."""
 F5C_SEEDS = tuple(range(6))
 F5C_WIDTHS = (64, 128, 256, 512)
 """Widths of F5c's λ sweep (the heatmap and the ablation run at SMALL_WIDTHS: n = 512 costs
