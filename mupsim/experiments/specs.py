@@ -42,8 +42,8 @@ class Scale:
 
 
 # Sizes. Target: everything from a cold cache in < 20 min on 2 cores. Measured 2026-11-23 on a fresh
-# clone (2-core AMD EPYC): 16 min 20 s for 2,299 runs, numba compilation included; the largest
-# parts F5 (1,476 runs, 217 s), F9 (204 s), F5c (144 s), F1+F3 (123 s), F4b (101 s).
+# clone (2-core AMD EPYC): 18 min 8 s for 2,353 runs, numba compilation included; the largest parts
+# F5 (1,476 runs, 225 s), F5c (456 runs, 220 s), F9 (211 s), F1+F3 (127 s), F4b (104 s).
 # Muon's Newton–Schulz dominates at large n (~190 ms/step at n = 512), so F6/F8 stop at 512/256.
 FULL = Scale(widths=(64, 128, 256, 512), steps=1200, seeds=(0, 1), n_logs=60)
 QUICK = Scale(widths=(32, 64), steps=60, seeds=(0, 1), n_logs=12)
@@ -244,7 +244,9 @@ def f3_wide(quick: bool = False) -> list[SimConfig]:
 def f4(quick: bool = False, alpha_hat: float | None = None) -> list[SimConfig]:
     """F4: sublayer gain and σ_max vs width under μP's η and each wd rule; the "alignment"
     rule uses ``alpha_hat`` (α̂ from F3, clipped to the calculator's [0.5, 1]). The timescale
-    rule's runs are F3's baseline runs."""
+    rule's runs are F3's baseline runs (600 steps, 40 log points, shared with F9); the other rules
+    log SS_LOGS = 60 points over their longer runs, so the steady-state check sees ≥ 2 points in
+    each of the last two quarters under every rule."""
     sc = scale(quick)
     base = BASE.replace(n_logs=QUICK_SS_LOGS if quick else SS_LOGS, lr=LR)
     floor = sc.steps if quick else SS_FLOOR
