@@ -211,6 +211,17 @@ class Ensemble:
             return 0.5 * (1.0 + torch.erf(a * _INV_SQRT2)) + a * _INV_SQRT2PI * torch.exp(-0.5 * a * a)
         return (a > 0).to(a.dtype)
 
+    def _norm_gain(self, x, pg):
+        """(x̂, 1/rms, x̂·gain): the RMS/LayerNorm of x, then its gain parameter ``pg`` with its
+        multiplier when the model has one (pg < 0: none)."""
+        xh, r = self._norm(x)
+        return xh, r, (xh * (self.mult[pg] * self._vec(pg)) if pg >= 0 else xh)
+
+    def _dense(self, x, W, p, pb):
+        """x·(m_p·W_p)ᵀ per member, plus the bias ``pb`` with its multiplier (pb < 0: none)."""
+        a = torch.bmm(x, W[p].transpose(1, 2)).mul_(self.mult[p])
+        return a + self.mult[pb] * self._vec(pb) if pb >= 0 else a
+
     def _vec(self, p):
         return self.W[p][:, :, 0].unsqueeze(1)  # (S, 1, r) for broadcasting over rows
 
@@ -231,27 +242,12 @@ class Ensemble:
             Zh, Z, Rz, A1, Sx, A2, Oh, Ro, O = ([] for _ in range(9))
             for l in range(self.L):
                 p1, p2 = int(blocks[l, B_W1]), int(blocks[l, B_W2])
-                if self.pre:
-                    zh, r = self._norm(h)
-                    pg = int(blocks[l, B_GPRE])
-                    z = zh * (m[pg] * self._vec(pg)) if pg >= 0 else zh
-                else:
-                    zh, r, z = None, None, h
-                a1 = torch.bmm(z, W[p1].transpose(1, 2)).mul_(m[p1])
-                pb = int(blocks[l, B_B1])
-                if pb >= 0:
-                    a1 = a1 + m[pb] * self._vec(pb)
+                zh, r, z = self._norm_gain(h, int(blocks[l, B_GPRE])) if self.pre else (None, None, h)
+                a1 = self._dense(z, W, p1, int(blocks[l, B_B1]))
                 s = self._act(a1)
-                a2 = torch.bmm(s, W[p2].transpose(1, 2)).mul_(m[p2])
-                pb = int(blocks[l, B_B2])
-                if pb >= 0:
-                    a2 = a2 + m[pb] * self._vec(pb)
-                if self.post:
-                    oh, ro = self._norm(a2)
-                    pg = int(blocks[l, B_GPOST])
-                    o = oh * (m[pg] * self._vec(pg)) if pg >= 0 else oh
-                else:
-                    oh, ro, o = None, None, a2
+                a2 = self._dense(s, W, p2, int(blocks[l, B_B2]))
+                oh, ro, o = self._norm_gain(a2, int(blocks[l, B_GPOST])) if self.post \
+                    else (None, None, a2)
                 h = h + self.beta * o
                 for lst, val in zip((Zh, Z, Rz, A1, Sx, A2, Oh, Ro, O),
                                     (zh, z, r, a1, s, a2, oh, ro, o)):
