@@ -64,6 +64,15 @@ def _numbers(x, name: str, positive: bool = False):
     return a
 
 
+def _broadcastable(**arrays) -> None:
+    """Refuse arrays that numpy cannot broadcast together, naming them and their shapes."""
+    try:
+        np.broadcast_shapes(*(a.shape for a in arrays.values()))
+    except ValueError:
+        shapes = " and ".join(f"{k} {a.shape}" for k, a in arrays.items())
+        raise MupsimError(f"{', '.join(arrays)} must have broadcastable shapes; got {shapes}") from None
+
+
 def _answer(compute, what: str):
     """``compute()`` with float overflow and division by zero allowed, refused if the answer
     is not finite (inputs so extreme that the prediction leaves floating point)."""
@@ -77,12 +86,9 @@ def _answer(compute, what: str):
 
 def _check(lr, wd, beta1: float = 0.0, exact: bool = False, has_exact: bool = True):
     lr, wd = _numbers(lr, "lr", positive=True), _numbers(wd, "wd", positive=True)
-    try:
-        with np.errstate(over="ignore"):
-            x = lr * wd
-    except ValueError:
-        raise MupsimError(f"lr and wd arrays must have broadcastable shapes; got {lr.shape} and "
-                          f"{wd.shape}") from None
+    _broadcastable(lr=lr, wd=wd)
+    with np.errstate(over="ignore"):
+        x = lr * wd
     if isinstance(beta1, bool) or not isinstance(beta1, (int, float, np.integer, np.floating)) \
             or not (0 <= beta1 < 1):
         raise MupsimError(f"beta1 must lie in [0, 1), got {beta1!r}")
@@ -113,6 +119,7 @@ def equilibrium_rms(update_rms, lr, wd, beta1: float = 0.0, exact: bool = False)
     """
     lr, wd = _check(lr, wd, beta1, exact)
     u = _numbers(update_rms, "update_rms")
+    _broadcastable(update_rms=u, lr=lr, wd=wd)
 
     def compute():
         if exact:
