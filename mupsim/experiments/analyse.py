@@ -34,7 +34,7 @@ from mupsim.analysis import (
     optimum_drift,
 )
 from mupsim.analysis.steady import horizon_mean, relax_time, run_steady_check
-from mupsim.analysis.transfer import Shift, curve_shift, seed_optimum_drift, shift_drift
+from mupsim.analysis.transfer import Shift, _mean_curve, curve_shift, seed_optimum_drift, shift_drift
 from mupsim.analysis.runs import activation_series, hidden_matrices, run_record
 from mupsim import steady_state as ss
 from mupsim.errors import MupsimError
@@ -261,13 +261,6 @@ def f1(results) -> dict:
 def _max_over_min(values) -> float:
     v = np.asarray([x for x in values if np.isfinite(x) and x > 0], float)
     return float(v.max() / v.min()) if v.size >= 2 else NAN
-
-
-def _rel_spread(values) -> float:
-    v = np.asarray([x for x in values if np.isfinite(x)], float)
-    if v.size < 2:
-        return NAN
-    return float((v.max() - v.min()) / np.exp(np.log(v).mean()))
 
 
 # ---------------------------------------------------------------------------- F2
@@ -569,8 +562,7 @@ def _transfer_panel(grid: dict, per_seed: bool = False) -> dict:
         shifts.append(sh)
         optima.append(opt)
         widths.append(w)
-        with np.errstate(invalid="ignore"):
-            mean = np.where(np.isinf(L).any(1), np.inf, np.nanmean(np.where(np.isinf(L), np.nan, L), 1))
+        mean = _mean_curve(L)
         panel[str(w)] = {"x": xs.tolist(), "loss_mean": mean.tolist(),
                          "loss_min": np.nanmin(np.where(np.isinf(L), np.nan, L), 1).tolist()
                          if np.isfinite(L).any() else [NAN] * len(xs),
@@ -643,10 +635,7 @@ def f5(lr_results, wd_results, wd_lr: float | None = None, lr_panels_: dict | No
         edge = " (edge!)" if v.get("any_at_edge") else ""
         return f"{v['per_doubling']:+.2f} [{v['ci'][0]:+.2f}, {v['ci'][1]:+.2f}]{edge}"
     def ds(v):
-        if not v:
-            return "n/a"
-        return (f"{v['per_doubling']:+.2f} [{v['ci'][0]:+.2f}, {v['ci'][1]:+.2f}] "
-                f"({v['n_used']}/{v['n_seeds']} seeds bracketed)")
+        return _fmt_seed_drift(v, "seeds bracketed")
     out["headline"] = ("optimum drift/doubling lr: "
                        + ", ".join(f"{p} {d(v)}" for p, v in summary["lr"].items())
                        + "; wd (per-seed optima): "
@@ -657,6 +646,14 @@ def f5(lr_results, wd_results, wd_lr: float | None = None, lr_panels_: dict | No
                        + ", ".join(f"{p} {d(v)}" for p, v in summary["wd_curve_shift"].items())
                        + f"; dropped {split.n_dropped}")
     return _clean(out)
+
+
+def _fmt_seed_drift(v: dict, seeds_word: str) -> str:
+    """'+0.39 [+0.36, +0.43] (6/6 <seeds_word>)' for a per-seed drift record, 'n/a' if none."""
+    if not v:
+        return "n/a"
+    return (f"{v['per_doubling']:+.2f} [{v['ci'][0]:+.2f}, {v['ci'][1]:+.2f}] "
+            f"({v['n_used']}/{v['n_seeds']} {seeds_word})")
 
 
 def wd_rule_label(c) -> str:
@@ -760,8 +757,8 @@ def f5c(heat, sweep, factors: dict, lr: float) -> dict:
             rows.append(run_record(r, part=part, io_wd_rule=c.get("io_wd_rule"),
                                    hidden_wd=h.get("wd", NAN), final_loss=end_loss(r)))
     cells = _heat_cells(heat)
-    shift = {rule: {str(w): float(np.log2(fan[w] / f[w])) for w in sorted(f)}
-             for rule, f in factors.items()}
+    ratio = {rule: {w: fan[w] / f[w] for w in f} for rule, f in factors.items()}  # fan → rule λ
+    shift = {rule: {str(w): float(np.log2(r[w])) for w in sorted(r)} for rule, r in ratio.items()}
     heat_series = {}
     for w, h in cells.items():
         L = np.asarray(h["loss"], float)
@@ -775,8 +772,8 @@ def f5c(heat, sweep, factors: dict, lr: float) -> dict:
                                    if np.isfinite(no_wd) and no_wd > 0 else NAN)
     grid = _loss_grid(main, lambda c: "fan2025", "wd", loss=end_loss).get("fan2025", {})
     rules = {}
-    for rule, f in factors.items():
-        g = {w: (xs * fan[w] / f[w], L) for w, (xs, L) in grid.items() if w in f}
+    for rule, r in ratio.items():
+        g = {w: (xs * r[w], L) for w, (xs, L) in grid.items() if w in r}
         rules[rule] = _transfer_panel(g, per_seed=True)
     ablation = _ablation(abl, main, heat_series, lr)
     summary = {
@@ -802,10 +799,7 @@ def f5c(heat, sweep, factors: dict, lr: float) -> dict:
                series={"heat": heat_series, "shift": shift, "rules": rules, "ablation": ablation})
 
     def ds(v):
-        if not v:
-            return "n/a"
-        return (f"{v['per_doubling']:+.2f} [{v['ci'][0]:+.2f}, {v['ci'][1]:+.2f}] "
-                f"({v['n_used']}/{v['n_seeds']} seeds)")
+        return _fmt_seed_drift(v, "seeds")
     gains = ", ".join(f"n={w} {100 * g:.1f}%" for w, g in summary["gain_over_no_wd_at_lr"].items())
     abl_txt = ", ".join(f"n={w} {np.nanmean(v):.3f}"
                         + (" (at the grid edge)" if any(summary["ablation_best_at_grid_edge"][w]) else "")
@@ -835,9 +829,7 @@ def _ablation(abl, main, heat_series, lr) -> dict:
         xs = sorted({x for v in a[w].values() for x in v})
         seeds = sorted(s for s in a[w] if s in m.get(w, {}))
         L = np.array([[a[w][s].get(x, NAN) for s in sorted(a[w])] for x in xs], float)
-        with np.errstate(invalid="ignore"):
-            mean = np.where(np.isinf(L).any(1), np.inf,
-                            np.nanmean(np.where(np.isinf(L), np.nan, L), 1))
+        mean = _mean_curve(L)
         best, best_fan, edge = [], [], []
         for s in seeds:
             y = np.array([a[w][s].get(x, NAN) for x in xs], float)

@@ -17,6 +17,8 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
+from mupsim.analysis.steady import MIN_RELAX  # noqa: E402  (the analysis' shortest steady run, in τ)
+
 STYLE = {
     "font.size": 8.5, "axes.titlesize": 9, "axes.labelsize": 8.5, "legend.fontsize": 7,
     "xtick.labelsize": 7.5, "ytick.labelsize": 7.5, "axes.grid": True, "grid.alpha": 0.25,
@@ -146,7 +148,7 @@ def f1(data: dict) -> Figure:
                     ax.plot(x, d[str(w)][q], color=colors[w], label=f"n={w}")
             ax.set_xscale("log")
             ax.set_yscale("log")
-            ax.axvline(5.0, **REF_STYLE)
+            ax.axvline(MIN_RELAX, **REF_STYLE)
             ax.set_ylabel({"gain": f"gain ‖Wx‖/‖x‖ ({m0})", "sigma_max": f"σ_max ({m0})"}[q])
             ax.set_title(rule, fontsize=8)
         ax = axes[i, 2]

@@ -195,9 +195,8 @@ class Pipeline:
             lr_res = self.results(S.f5_lr(q))
             panels = A.lr_panels(lr_res)
             lr = A.best_lr(panels, "mup")
-            alpha = self.analyse("F3")["summary"]["alpha_hat"]
-            alpha = alpha if alpha is not None and math.isfinite(alpha) else None
-            data = A.f5(lr_res, self.results(S.f5_wd(q, lr, alpha)), wd_lr=lr, lr_panels_=panels)
+            data = A.f5(lr_res, self.results(S.f5_wd(q, lr, self._alpha())), wd_lr=lr,
+                        lr_panels_=panels)
         elif fig == "F5C":
             heat = self.results(S.f5c_heat(q))
             lr = A.best_onepass_lr(heat)

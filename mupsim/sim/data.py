@@ -68,8 +68,7 @@ def token_cdf(cfg) -> np.ndarray:
     """float64[V] cumulative Zipf probabilities (last entry exactly 1), or empty (Gaussian)."""
     if cfg.inputs != "tokens":
         return np.zeros(0, np.float64)
-    p = np.arange(1, cfg.input_dim + 1, dtype=np.float64) ** (-cfg.zipf_exponent)
-    cdf = np.cumsum(p / p.sum())
+    cdf = np.cumsum(token_probabilities(cfg))
     cdf[-1] = 1.0
     return cdf
 

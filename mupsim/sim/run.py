@@ -89,8 +89,8 @@ class Prepared:
     decay_steps: int
     pvec0: np.ndarray
     muon_mask: np.ndarray
-    p_eps: np.ndarray = None  # Adam ε per parameter (config.eps everywhere unless eps_rule="derived")
-    muon_scale: np.ndarray = None  # factor on each Muon update (0: not Muon; 1 spectral; 0.2·√max(dims) rms)
+    p_eps: np.ndarray       # Adam ε per parameter (config.eps everywhere unless eps_rule="derived")
+    muon_scale: np.ndarray  # factor on each Muon update (0: not Muon; 1 spectral; 0.2·√max(dims) rms)
 
 
 def init_params(config: SimConfig, lay: Layout, layers: dict, dtype) -> np.ndarray:

@@ -131,18 +131,17 @@ def sweep(configs: Iterable[SimConfig], out_dir, workers: int | None = None,
     _check_writable(out)
     _remove_stale_tmp(out, todo)
     tasks = _make_tasks(todo, backend, runner)
+    n_workers = min((os.cpu_count() or 1) if workers is None else workers, len(tasks))
     if executor == "local":
-        n_workers = (os.cpu_count() or 1) if workers is None else workers
-        run_iter = _execute_local(tasks, min(n_workers, len(tasks)), context)
+        run_iter = _execute_local(tasks, n_workers, context)
     else:
-        n_workers = (os.cpu_count() or 1) if workers is None else workers
-        run_iter = _execute_dask(tasks, min(n_workers, len(tasks)), scheduler)
+        run_iter = _execute_dask(tasks, n_workers, scheduler)
     bar = _progress_bar(len(todo), progress)
     try:
         with _stop_on_signals(), contextlib.closing(run_iter):
             for k, r in run_iter:
                 if not r.provenance.get("worker_failed"):
-                    _save(r, out / k)
+                    r.save(out / k)   # MupsimError if it cannot be written: the sweep stops
                 results[k] = r
                 bar.update(1)
                 if r.status != "ok":
@@ -230,14 +229,6 @@ def _remove_temps(path: Path) -> None:
     for p in path.parent.glob(f".{path.name}.*.tmp"):
         with contextlib.suppress(OSError):
             p.unlink()
-
-
-def _save(r: Result, stem: Path) -> None:
-    """Save in this process (MupsimError if it cannot be written: the sweep stops)."""
-    try:
-        r.save(stem)
-    except OSError as e:  # Result.save turns these into MupsimError already
-        raise MupsimError(f"cannot write result {stem}: {e.strerror or e}") from None
 
 
 # ---------------------------------------------------------------------- tasks
@@ -426,7 +417,6 @@ def _execute_dask(tasks: Sequence[_Task], n_workers: int, scheduler: str | None
                 except (OSError, TimeoutError, ValueError, TypeError) as e:
                     raise MupsimError(f"cannot connect to the Dask scheduler at {scheduler!r}: "
                                       f"{type(e).__name__}: {e}") from None
-        futs = {}
         for t in tasks:
             f = client.submit(_run_task, t, pure=False)
             futs[f.key] = (f, t)

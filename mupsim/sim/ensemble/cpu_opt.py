@@ -1,8 +1,10 @@
 """Fused optimizer step for the ensemble on CPU (numba, on numpy views of the torch buffers).
 
 Eager PyTorch makes one memory pass (and a temporary) per elementwise op of an AdamW step
-on the stacked buffer; this kernel does one pass, with the numba loop's arithmetic (float64
-scalars, so float32 members round as in :func:`mupsim.sim.kernels.optim.opt_step`). Used for every
+on the stacked buffer; this kernel does one pass, with the numba loop's arithmetic in float64
+scalars (:func:`mupsim.sim.kernels.optim.opt_step`); the per-element lr/wd/eps tables are stored
+in the run's dtype, so a float32 member's rates are rounded to float32 first, where ``opt_step``
+keeps them in float64 (its bits differ from the numba loop's there). Used for every
 elementwise rule (sgd, adam, adamw, lion) on CPU; Muon's hidden matrices stay in torch.
 """
 

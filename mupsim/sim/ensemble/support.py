@@ -15,6 +15,7 @@ without loading PyTorch.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 
 from mupsim.sim.config import SimConfig
@@ -30,11 +31,17 @@ PER_RUN_FIELDS = ("base_width", "branch_multiplier", "teacher_rank", "label_nois
 SUPPORTED_FIELDS = frozenset(SHAPE_FIELDS + PER_RUN_FIELDS)
 
 
+@functools.lru_cache(maxsize=1)
+def _torch_installed() -> bool:
+    """Whether torch can be imported (looked up once per process: a sweep asks per config)."""
+    return importlib.util.find_spec("torch") is not None
+
+
 def unsupported_reason(config: SimConfig) -> str | None:
     """Why the ensemble backend cannot run ``config`` (one sentence), or None if it can."""
     if not isinstance(config, SimConfig):
         return f"the ensemble backend needs a SimConfig; got {type(config).__name__}"
-    if importlib.util.find_spec("torch") is None:
+    if not _torch_installed():
         return "the ensemble backend needs PyTorch (pip install -e '.[torch]')"
     for f in dataclasses.fields(config):
         if f.name in SUPPORTED_FIELDS:
