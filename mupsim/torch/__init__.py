@@ -6,7 +6,8 @@ checkpoint reader and spectral diagnostic (:mod:`mupsim.torch.checkpoints`,
 
 * :mod:`mupsim.torch.shapes`      which dimensions of each parameter grow with width; the layer
                                   class of every parameter (embedding, hidden, readout, bias,
-                                  norm_gain, fixed); attention logit scale
+                                  norm_gain, fixed); known weight layouts (torch.nn, HF Conv1D)
+* :mod:`mupsim.torch.attention`   attention logit scale: found on torch/HF/timm modules, set to μP's
 * :mod:`mupsim.torch.groups`      optimizer parameter groups (AdamW, Adam, SGD, Muon) with the
                                   calculator's lr / wd (/ ε), ``rescale_init_``, forward multipliers
 * :mod:`mupsim.torch.coordinates` coord_check: per-layer activation RMS across widths after a few steps
@@ -18,8 +19,8 @@ import importlib
 
 # Lazy exports: importing a torch-free submodule (checkpoints, diagnose) must not import torch.
 _EXPORTS = {
-    "LAYER_KINDS": "shapes", "ParamInfo": "shapes", "Plan": "shapes", "attention_logit_scale": "shapes",
-    "classify": "shapes",
+    "LAYER_KINDS": "shapes", "LAYOUTS": "shapes", "ParamInfo": "shapes", "Plan": "shapes", "classify": "shapes",
+    "attention_logit_scale": "attention", "find_attention": "attention", "set_attention_scale": "attention",
     "apply_multipliers": "groups", "make_optimizers": "groups", "param_groups": "groups",
     "rescale_init_": "groups", "save_settings": "groups",
     "CoordCheck": "coordinates", "coord_check": "coordinates",

@@ -152,18 +152,23 @@ def _rule_kwargs(lr, wd, parameterization, optimizer, wd_rule, alignment_exponen
 
 def param_groups(model: nn.Module, base_model: nn.Module, lr=1e-3, wd=0.0, *, parameterization="mup",
                  optimizer="adamw", wd_rule=None, alignment_exponent=None, alignment="full", multipliers=None,
-                 depth_rule=None, base_depth=None, depth=None, eps=None, overrides=None, plan=None,
-                 delta_model=None) -> list[dict]:
+                 depth_rule=None, base_depth=None, depth=None, eps=None, scale_eps=True, overrides=None,
+                 plan=None, delta_model=None) -> list[dict]:
     """Parameter groups for ``torch.optim.<optimizer>`` with the calculator's per-layer lr and wd.
 
     ``lr``/``wd``: tuned at the base width (a number, or a dict with one value per class in
     LAYER_KINDS). ``eps``: Adam's ε tuned at the base width (default torch's 1e-8) for the
-    Adam/AdamW groups, scaled per layer by m^(-e) when the calculator derives an ε exponent.
+    Adam/AdamW groups, scaled per layer by m^(-e) when the calculator derives an ε exponent (μP
+    with Adam: e = 1 for embedding, hidden and vector-like parameters, so ε shrinks like 1/m and
+    stays below the shrinking gradients; ``mup``'s MuAdamW keeps ε fixed instead).
+    ``scale_eps=False`` keeps every group's ε at the tuned value, as MuAdamW does.
     Other keywords as :func:`mupsim.transfer`; ``overrides``/``delta_model`` as
     :func:`mupsim.torch.classify` (``plan``: a precomputed one). Each group: ``params``, ``lr``,
     ``weight_decay`` (and ``eps``), plus ``layer``, ``width_mult``, ``lr_scale``, ``optimizer`` and
     ``mupsim_names`` (bookkeeping keys that torch keeps in the optimizer's state_dict).
     """
+    if not isinstance(scale_eps, bool):
+        raise MupsimError(f"scale_eps must be True (ε · m^(-e)) or False (ε fixed, as mup's MuAdamW), got {scale_eps!r}")
     rows, plan, last = _settings(model, base_model, **_rule_kwargs(
         lr, wd, parameterization, optimizer, wd_rule, alignment_exponent, alignment, multipliers, depth_rule,
         base_depth, depth, overrides, plan, delta_model))
@@ -180,7 +185,8 @@ def param_groups(model: nn.Module, base_model: nn.Module, lr=1e-3, wd=0.0, *, pa
         if r["kind"] in ("adam", "adamw") and (eps is not None or r["eps"] is not None):
             # Adam's ε: the value tuned at the base width (torch's default 1e-8 if none given),
             # times the calculator's m^(-e) when it derives an ε exponent
-            eps_l = (ADAM_EPS if eps is None else float(eps)) * (r["eps"] if r["eps"] is not None else 1.0)
+            eps_l = (ADAM_EPS if eps is None else float(eps)) * (r["eps"] if r["eps"] is not None and scale_eps
+                                                                 else 1.0)
         key = (r["kind"], p.layer, r["lr"], r["wd"], eps_l)
         if key not in index:
             g = {"params": [], "lr": r["lr"], "weight_decay": r["wd"], "layer": p.layer,
@@ -292,8 +298,8 @@ def _rms(t) -> float:
 
 
 def _rule_only(rule: dict) -> dict:
-    """The keywords of param_groups that decide exponents (lr/wd/eps ignored); unknown ones refused."""
-    bad = sorted(set(rule) - set(_RULE_DEFAULTS) - {"lr", "wd", "eps"})
+    """The keywords of param_groups that decide exponents (lr/wd/eps/scale_eps ignored); unknown ones refused."""
+    bad = sorted(set(rule) - set(_RULE_DEFAULTS) - {"lr", "wd", "eps", "scale_eps"})
     if bad:
         raise MupsimError(f"unknown keyword(s) {bad}; allowed: {', '.join(_RULE_DEFAULTS)}")
     out = {k: rule.get(k, d) for k, d in _RULE_DEFAULTS.items()}

@@ -13,16 +13,20 @@ module                              weight layout              fan_in
 ``nn.ConvNd``                       (out, in/groups, *k)       in/groups · prod(k)
 ``nn.ConvTransposeNd``              (in, out/groups, *k)       in · prod(k)
 ``nn.MultiheadAttention``           in_proj (3E, E), q/k/v     E
-norms (LayerNorm, RMSNorm, ...)     gain and bias vectors      —
+HF ``Conv1D`` (GPT-2, by class)     (in, out)                  in
+norms (1-D gain of torch.nn norms,  gain and bias vectors      —
+any ``*Norm*`` class, ``*norm*``
+or ``ln_*`` module)
 ==================================  =========================  ==============================
 
 Classes (``mupsim.theory.layers``): fan-in fixed and fan-out scaling → ``embedding``; both →
 ``hidden`` (fused QKV (3n, n) and gated-MLP (2·r·n, n) weights are one hidden matrix); fan-in
 scaling and fan-out fixed → ``readout``; a scaling vector → ``bias`` or ``norm_gain``; nothing
-scales → ``fixed`` (width-independent: its tuned lr/wd/init are kept). A 2-D parameter of an
-unknown module with exactly one scaling dimension, or a ≥3-D one, is ambiguous and raises an
-error naming it; ``overrides={"glob*pattern": kind}`` (``fnmatch`` on the parameter name, first
-match wins) settles it. Tied tensors are found with ``named_parameters(remove_duplicate=False)``:
+scales → ``fixed`` (width-independent: its tuned lr/wd/init are kept). Parameters of other
+modules: see :func:`classify` (broadcast-shaped tensors with one growing dimension are
+vector-like; a layout the bridge cannot know is an error listing every such parameter);
+``overrides={"glob*pattern": kind or layout}`` (``fnmatch`` on the parameter name, first match
+wins) settles them. Tied tensors are found with ``named_parameters(remove_duplicate=False)``:
 an embedding also used as a readout is classified ``embedding`` with its readout uses recorded.
 """
 
@@ -31,20 +35,23 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 
-import torch
 from torch import nn
 
 from mupsim.errors import MupsimError
+from mupsim.torch.attention import attention_logit_scale, attention_warnings  # noqa: F401 (re-exported)
 from mupsim.theory.layers import LAYERS
 
 LAYER_KINDS = LAYERS + ("fixed",)   # the calculator's layer classes, plus "does not scale"
 _NORMS = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._NormBase, nn.LocalResponseNorm)
 if hasattr(nn, "RMSNorm"):
     _NORMS = _NORMS + (nn.RMSNorm,)
+LAYOUTS = ("out_in", "in_out")      # override values that declare a 2-D weight's storage order
+_GAIN_ATTRS = ("weight", "gamma", "scale", "g")
 _OVERRIDE_HELP = ("pass overrides={{{name!r}: KIND}} to param_groups/classify with KIND one of "
-                  + ", ".join(LAYER_KINDS))
+                  + ", ".join(LAYER_KINDS) + ", or a layout: " + ", ".join(LAYOUTS))
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,7 @@ class ParamInfo:
     width: int
     module: str
     module_type: str
-    source: str = "shape"            # shape | override
+    source: str = "shape"            # shape | override | vector-like (the default for a broadcast tensor)
     aliases: tuple = ()              # other names of the same tensor (tied weights)
     readout_uses: tuple = ()         # modules that use a tied embedding as a readout
 
@@ -102,28 +109,15 @@ class Plan:
         return json.dumps(self.to_dict(), indent=2)
 
     def table(self) -> str:
-        rows = [("parameter", "class", "base shape", "shape", "fan_in", "m")]
+        rows = [("parameter", "class", "base shape", "shape", "fan_in", "m", "from")]
         for p in self.params.values():
             rows.append((p.name + (" (tied)" if p.aliases else ""), p.layer, "×".join(map(str, p.base_shape)),
-                         "×".join(map(str, p.shape)), str(p.fan_in), f"{p.width_mult:g}"))
+                         "×".join(map(str, p.shape)), str(p.fan_in), f"{p.width_mult:g}",
+                         "" if p.source == "shape" else p.source))
         w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(c.ljust(x) for c, x in zip(r, w)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * x for x in w))
         return "\n".join(lines)
-
-
-def attention_logit_scale(d_head: int, base_d_head: int) -> float:
-    """Softmax scale for q·k logits: √base_d_head / d_head.
-
-    Equal to the usual 1/√d_head at the base width and ∝ 1/d_head beyond it (μP, TP5 §J): after
-    training, q and k are correlated, so q·k grows like d_head, not √d_head. Only the head
-    dimension matters: growing the width by adding heads at fixed d_head leaves every logit's
-    sum the same length, so the scale stays 1/√d_head (this function then returns exactly that).
-    """
-    for nm, v in (("d_head", d_head), ("base_d_head", base_d_head)):
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise MupsimError(f"{nm} must be a positive integer, got {v!r}")
-    return math.sqrt(base_d_head) / d_head
 
 
 def _owner(model: nn.Module, name: str):
@@ -131,70 +125,135 @@ def _owner(model: nn.Module, name: str):
     return mod_name, (model.get_submodule(mod_name) if mod_name else model), attr
 
 
-def _layout(module: nn.Module, attr: str, ndim: int):
+def _is_in_out(module) -> bool:
+    """A layer that stores its weight (in, out): Hugging Face's ``Conv1D`` (GPT-2, GPT, CTRL),
+    recognised by class name and defining package, or by its ``nx``/``nf`` attributes."""
+    cls = type(module)
+    return cls.__name__ == "Conv1D" and (cls.__module__.startswith("transformers")
+                                         or (hasattr(module, "nx") and hasattr(module, "nf")))
+
+
+def _is_norm(module: nn.Module, module_name: str, attr: str) -> bool:
+    """A norm's gain: torch.nn's norms, any module whose class name contains ``Norm`` (LlamaRMSNorm,
+    T5LayerNorm, Qwen2RMSNorm, timm's LayerNorm2d, ...) or any module named like ``*norm*`` or
+    ``ln``/``ln_*``/``ln1`` (GPT-2's ``ln_1``, ``ln_f``)."""
+    if attr not in _GAIN_ATTRS:
+        return False
+    if isinstance(module, _NORMS):
+        return attr == "weight"
+    leaf = module_name.rpartition(".")[2].lower()
+    return "Norm" in type(module).__name__ or "norm" in leaf or re.match(r"ln(_|\d|$)", leaf) is not None
+
+
+def _layout(module: nn.Module, module_name: str, attr: str, ndim: int):
     """(fan_out dims, fan_in dims, vector kind) for a parameter, or None when unknown."""
     if ndim <= 1 or attr.endswith("bias") or attr in ("bias_k", "bias_v"):
-        kind = "norm_gain" if isinstance(module, _NORMS) and attr == "weight" else "bias"
-        return (), (), kind
-    if isinstance(module, nn.modules.conv._ConvTransposeNd) and attr == "weight":
+        return (), (), "norm_gain" if _is_norm(module, module_name, attr) else "bias"
+    if attr != "weight" and not isinstance(module, nn.MultiheadAttention):
+        return None
+    if isinstance(module, nn.modules.conv._ConvTransposeNd):
         return (1,), (0,) + tuple(range(2, ndim)), None
-    if isinstance(module, nn.modules.conv._ConvNd) and attr == "weight":
+    if isinstance(module, nn.modules.conv._ConvNd):
         return (0,), tuple(range(1, ndim)), None
-    if isinstance(module, (nn.Embedding, nn.EmbeddingBag)) and attr == "weight":
+    if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
         return (1,), (0,), None
-    if isinstance(module, nn.Linear) and attr == "weight":
+    if isinstance(module, nn.Linear):
         return (0,), (1,), None
+    if ndim == 2 and _is_in_out(module):
+        return (1,), (0,), None
     if isinstance(module, nn.MultiheadAttention) and attr in (
             "in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight"):
         return (0,), (1,), None
     return None
 
 
-def _use(name, module_name, module, attr, shape, base_shape, overrides_kind, delta_shape=None):
-    """Classify one use (one name) of a tensor: (layer, fan_in, fan_out, base_w, w).
+class _Ambiguous(Exception):
+    """One parameter the shapes cannot classify: what is unclear and which overrides fit."""
 
-    A dimension scales when it differs between base_shape and delta_shape (default: shape)."""
+    def __init__(self, name, text, fits):
+        super().__init__(name)
+        self.name, self.text, self.fits = name, text, fits
+
+    def line(self) -> str:
+        fits = " | ".join(map(repr, self.fits))
+        return f"  {self.name!r}: {self.text}; overrides={{{self.name!r}: {fits}}}"
+
+
+def _shape_text(base_shape, shape):
+    return f"{tuple(base_shape)} at base → {tuple(shape)}"
+
+
+def _unknown_layout(name, module, shape, base_shape, scales, kind):
+    """Layout of a parameter whose module does not say which dimension is fan-in.
+
+    Returns (fan_out dims, fan_in dims, vector kind, source) or raises _Ambiguous."""
+    ndim = len(shape)
+    sc = [i for i, s in enumerate(scales) if s]
+    rest = tuple(i for i in range(ndim) if not scales[i])
+    where = f"{type(module).__name__}, shape {_shape_text(base_shape, shape)}"
+    if kind in LAYOUTS:
+        if ndim != 2:
+            raise _Ambiguous(name, f"layout {kind!r} is for 2-D weights ({where})", LAYER_KINDS)
+        return ((0,), (1,), None, "override") if kind == "out_in" else ((1,), (0,), None, "override")
+    if kind in ("bias", "norm_gain"):
+        return (), (), kind, "override"
+    if kind == "embedding" and sc:
+        return tuple(sc), rest, None, "override"      # a one-hot-like input of the fixed size
+    if kind == "readout" and sc:
+        return rest, tuple(sc), None, "override"
+    if kind is not None or not sc:
+        return (0,), tuple(range(1, ndim)), None, ("override" if kind is not None else "shape")
+    if len(sc) == 1:
+        if ndim >= 3 or 1 in shape:
+            # broadcast-shaped (ViT's cls_token (1, 1, n), pos_embed (1, P, n)): added, not
+            # multiplied; vector-like, as mup's set_base_shapes (one infinite dimension) reads it
+            return (), (), "bias", "vector-like"
+        raise _Ambiguous(name, f"a matrix of {where} with one growing dimension: fan-in is the fixed "
+                         f"dimension (embedding), the growing one (readout), or it is added, not multiplied "
+                         f"(vector-like)", ("embedding", "readout", "bias"))
+    if ndim == 2 and shape[0] == shape[1] and base_shape[0] == base_shape[1]:
+        return (0,), (1,), None, "shape"              # square at both widths: either layout, same fan-in
+    if ndim == 2:
+        raise _Ambiguous(name, f"both dimensions grow ({where}) and the module does not say which is fan-in",
+                         "'out_in': stored (out, in) like nn.Linear; 'in_out': stored (in, out) like GPT-2's "
+                         "Conv1D", LAYOUTS)
+    raise _Ambiguous(name, f"{ndim}-D with growing dimensions {sc} ({where}); an override 'hidden' reads "
+                     "dimension 0 as fan-out and the rest as fan-in", LAYER_KINDS)
+
+
+def _use(name, module_name, module, attr, shape, base_shape, kind, delta_shape=None):
+    """Classify one use (one name) of a tensor: (layer, fan_in, fan_out, base_w, w, source).
+
+    A dimension scales when it differs between base_shape and delta_shape (default: shape).
+    Raises _Ambiguous for a parameter the shapes and the module cannot settle."""
     ndim = len(shape)
     scales = [a != b for a, b in zip(delta_shape or shape, base_shape)]
-    lay = _layout(module, attr, ndim)
-    if overrides_kind is not None and lay is None:
-        # an overridden parameter of an unknown module: read it as (out, in, ...) to find its width
-        lay = ((0,), tuple(range(1, ndim)), None)
-    if lay is None:
-        if not any(scales):
-            lay = ((0,), tuple(range(1, ndim)), None)
-        elif ndim == 2 and all(scales):
-            lay = ((0,), (1,), None)
-        else:
-            what = ("only one of its two dimensions scales" if ndim == 2
-                    else f"it is {ndim}-D with scaling dimensions {[i for i, s in enumerate(scales) if s]}")
-            raise MupsimError(
-                f"parameter {name!r} of {type(module).__name__} (shape {tuple(base_shape)} at base → "
-                f"{tuple(shape)}) is ambiguous: {what} and the module type does not say which dimension is "
-                f"fan-in; " + _OVERRIDE_HELP.format(name=name))
+    lay = _layout(module, module_name, attr, ndim)
+    source = "shape"
+    if lay is None or kind in LAYOUTS:
+        *lay, source = _unknown_layout(name, module, shape, base_shape, scales, kind)
     out_dims, in_dims, vkind = lay
     fan_in = math.prod(shape[i] for i in in_dims) if in_dims else 1
     fan_out = math.prod(shape[i] for i in out_dims) if out_dims else (shape[0] if shape else 1)
     s_in = [i for i in in_dims if scales[i]]
     s_out = [i for i in out_dims if scales[i]]
-    if len(s_in) > 1 or len(s_out) > 1:
-        raise MupsimError(
-            f"parameter {name!r} (shape {tuple(base_shape)} → {tuple(shape)}) has several scaling fan-in or "
-            f"fan-out dimensions (e.g. a kernel size that changes with width); " + _OVERRIDE_HELP.format(name=name))
+    where = f"shape {_shape_text(base_shape, shape)}"
     if vkind is not None:  # vector-like
         sc = [i for i, s in enumerate(scales) if s]
         if len(sc) > 1:
-            raise MupsimError(f"vector-like parameter {name!r} (shape {tuple(base_shape)} → {tuple(shape)}) has "
-                              "several scaling dimensions; " + _OVERRIDE_HELP.format(name=name))
+            raise _Ambiguous(name, f"vector-like with several growing dimensions ({where})", LAYER_KINDS)
         if sc:
-            return vkind, fan_in, fan_out, base_shape[sc[0]], shape[sc[0]]
-        return "fixed", fan_in, fan_out, 1, 1
+            return vkind, fan_in, fan_out, base_shape[sc[0]], shape[sc[0]], source
+        return "fixed", fan_in, fan_out, 1, 1, source
+    if len(s_in) > 1 or len(s_out) > 1:
+        raise _Ambiguous(name, f"several growing fan-in or fan-out dimensions ({where}; e.g. a kernel size "
+                         "that changes with width)", LAYER_KINDS)
     main = s_in[0] if s_in else (s_out[0] if s_out else None)
     layer = {(True, True): "hidden", (False, True): "embedding", (True, False): "readout",
              (False, False): "fixed"}[(bool(s_in), bool(s_out))]
     if main is None:
-        return layer, fan_in, fan_out, 1, 1
-    return layer, fan_in, fan_out, base_shape[main], shape[main]
+        return layer, fan_in, fan_out, 1, 1, source
+    return layer, fan_in, fan_out, base_shape[main], shape[main], source
 
 
 def _match(name, overrides):
@@ -212,17 +271,28 @@ def classify(model: nn.Module, base_model: nn.Module, overrides: dict | None = N
     dimensions scale (those differing between base_model and delta_model), needed when ``model``
     is at the base width itself (m = 1) or to disambiguate dimensions that change by accident.
 
-    ``overrides``: {glob pattern on the parameter name: kind} with kind in LAYER_KINDS; it fixes the
-    class of matching parameters (their scaling dimension is still read from the shapes).
-    Raises MupsimError naming the parameter for anything ambiguous or mismatched.
+    ``overrides``: {glob pattern on the parameter name: value}, first match wins. A value in
+    LAYER_KINDS fixes the class of matching parameters (their growing dimension is still read from
+    the shapes); a layout in LAYOUTS declares how a 2-D weight of a module the bridge does not know
+    is stored (``"out_in"`` as nn.Linear, ``"in_out"`` as GPT-2's Conv1D) and the class follows
+    from the shapes.
+
+    Known layouts: torch.nn's Linear, Embedding, conv and MultiheadAttention, and Hugging Face's
+    ``Conv1D`` (recognised by class name, transformers is never imported). A parameter of another
+    module with one growing dimension is vector-like (``bias``, source ``vector-like``) when it is
+    broadcast-shaped (a size-1 dimension, or ≥3-D: ViT's cls_token and pos_embed), as
+    ``mup.set_base_shapes`` reads it; a 2-D one of unknown layout with both dimensions growing is
+    ``hidden`` only when it is square at both widths. Every other case is ambiguous: one
+    MupsimError lists all of them, each with the override values that fit.
     """
     if not isinstance(model, nn.Module) or not isinstance(base_model, nn.Module):
         raise MupsimError(f"model and base_model must be torch.nn.Module instances, got "
                           f"{type(model).__name__} and {type(base_model).__name__}")
     overrides = dict(overrides or {})
     for pat, kind in overrides.items():
-        if not isinstance(pat, str) or kind not in LAYER_KINDS:
-            raise MupsimError(f"override {pat!r}: {kind!r} is not a layer kind; allowed: {', '.join(LAYER_KINDS)}")
+        if not isinstance(pat, str) or not isinstance(kind, str) or kind not in LAYER_KINDS + LAYOUTS:
+            raise MupsimError(f"override {pat!r}: {kind!r} is not a layer kind or layout; allowed: "
+                              f"{', '.join(LAYER_KINDS + LAYOUTS)}")
     uses = list(model.named_parameters(remove_duplicate=False))
     if not uses:
         raise MupsimError(f"{type(model).__name__} has no parameters to classify")
@@ -245,7 +315,7 @@ def classify(model: nn.Module, base_model: nn.Module, overrides: dict | None = N
         groups.setdefault(id(p), []).append(n)
         tensors[n] = p
     anything_scales = False
-    params, warnings = {}, []
+    params, warnings, unclear = {}, [], []
     for key, alias_names in groups.items():
         first = alias_names[0]
         shape = tuple(tensors[first].shape)
@@ -263,8 +333,14 @@ def classify(model: nn.Module, base_model: nn.Module, overrides: dict | None = N
             dshape = None if delta is None else tuple(delta[n].shape)
             if dshape is not None and len(dshape) != len(shape):
                 raise MupsimError(f"parameter {n!r} has shape {shape} but {dshape} in delta_model (different rank)")
-            layer, fi, fo, bw, w = _use(n, mname, mod, attr, shape, bshape, kind, dshape)
-            infos.append((n, mname, mod, layer, fi, fo, bw, w, bshape))
+            try:
+                layer, fi, fo, bw, w, src = _use(n, mname, mod, attr, shape, bshape, kind, dshape)
+            except _Ambiguous as exc:
+                unclear.append(exc)
+                break
+            infos.append((n, mname, mod, layer, fi, fo, bw, w, bshape, src))
+        if not infos or len(infos) < len(alias_names):
+            continue
         anything_scales |= any(a != b for a, b in zip(dshape or shape, infos[0][8]))
         layers = {i[3] for i in infos}
         readout_uses = ()
@@ -276,23 +352,22 @@ def classify(model: nn.Module, base_model: nn.Module, overrides: dict | None = N
             else:
                 raise MupsimError(f"tied parameter {alias_names} is used as {sorted(layers)}; only an embedding "
                                   "tied to a readout is understood; " + _OVERRIDE_HELP.format(name=first))
-        n, mname, mod, layer, fi, fo, bw, w, bshape = infos[0]
-        if kind is not None:
+        n, mname, mod, layer, fi, fo, bw, w, bshape, src = infos[0]
+        if kind in LAYER_KINDS:
             layer = kind
             if not any(a != b for a, b in zip(dshape or shape, bshape)) and kind != "fixed":
                 raise MupsimError(f"override {pat!r} makes {first!r} a {kind!r} parameter, but none of its "
                                   f"dimensions scales (shape {shape} at both widths); use 'fixed'")
         params[first] = ParamInfo(first, layer, shape, bshape, fi, fo, bw, w, mname, type(mod).__name__,
-                                  "override" if kind is not None else "shape", tuple(alias_names[1:]), readout_uses)
+                                  "override" if kind is not None else src, tuple(alias_names[1:]), readout_uses)
+    if unclear:
+        raise MupsimError(f"{len(unclear)} parameter(s) of {type(model).__name__} are ambiguous (the module type does "
+                          "not say which dimension is fan-in); declare each with overrides={name: VALUE} in "
+                          "param_groups/classify, VALUE one of " + ", ".join(LAYER_KINDS + LAYOUTS) + ":\n"
+                          + "\n".join(e.line() for e in unclear))
     if not anything_scales:
         raise MupsimError("no dimension differs between model and base_model; build the base model at another "
                           "width (a smaller d_model / hidden size) so that the scaling dimensions can be found, or, "
                           "for the model at the base width itself, pass delta_model= (the model at another width)")
-    for mname, mod in model.named_modules():
-        if isinstance(mod, nn.MultiheadAttention):
-            bmod = base_model.get_submodule(mname)
-            if mod.head_dim != bmod.head_dim:
-                warnings.append(f"{mname}: nn.MultiheadAttention scales logits by 1/sqrt(head_dim) and head_dim "
-                                f"grows ({bmod.head_dim} → {mod.head_dim}); μP wants 1/head_dim (see "
-                                "mupsim.torch.attention_logit_scale), or grow the number of heads instead")
+    warnings += attention_warnings(model, base_model)
     return Plan(params, warnings)
