@@ -15,6 +15,7 @@ the peak is about one tensor in float32 plus the pages the OS maps.
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 
@@ -72,29 +73,36 @@ class Checkpoint:
                 header = json.loads(f.read(n))
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise MupsimError(f"{self.path!r}: safetensors header is not valid JSON ({exc})") from None
+            except RecursionError:
+                raise MupsimError(f"{self.path!r}: safetensors header is nested too deeply to be a tensor "
+                                  "table") from None
         if not isinstance(header, dict):
             raise MupsimError(f"{self.path!r}: safetensors header is a JSON {type(header).__name__}, not an object "
                               "of tensor entries")
         self.metadata = header.pop("__metadata__", {}) or {}
+        self._offsets = {}
         base = 8 + n
         self._entries = {}
         for name, e in header.items():
             try:
-                dtype, shape, (b, end) = e["dtype"], tuple(int(s) for s in e["shape"]), e["data_offsets"]
-                if not all(isinstance(x, int) and not isinstance(x, bool) for x in (b, end)) or \
+                dtype, shape, (b, end) = e["dtype"], tuple(e["shape"]), e["data_offsets"]
+                if not isinstance(dtype, str) or \
+                        not all(isinstance(x, int) and not isinstance(x, bool) for x in (b, end, *shape)) or \
                         not 0 <= b <= end or any(d < 0 for d in shape):
                     raise ValueError
             except (KeyError, TypeError, ValueError):
-                raise MupsimError(f"{self.path!r}: malformed safetensors entry for {name!r} (needs dtype, a shape "
-                                  "of non-negative integers and integer data_offsets 0 <= begin <= end)") from None
+                raise MupsimError(f"{self.path!r}: malformed safetensors entry for {name!r} (needs a dtype string, "
+                                  "a shape of non-negative integers and integer data_offsets 0 <= begin <= end)"
+                                  ) from None
             if dtype not in _ST_DTYPES:
                 self._entries[name] = (dtype, shape, None, None)
                 continue
-            nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(_ST_DTYPES[dtype]).itemsize
+            nbytes = math.prod(shape) * np.dtype(_ST_DTYPES[dtype]).itemsize   # Python ints: no overflow
             if end - b != nbytes or base + end > size:
                 raise MupsimError(f"{self.path!r}: tensor {name!r} ({dtype}, shape {shape}) does not fit its byte "
                                   f"range {b}..{end} (file truncated?)")
             self._entries[name] = (dtype, shape, base + b, nbytes)
+            self._offsets[name] = (b, end)
         self.names = list(self._entries)
         self.format = "safetensors"
 
@@ -144,7 +152,7 @@ class Checkpoint:
         if not flat:
             raise MupsimError(f"{self.path!r} contains no tensors")
         self._tensors = flat
-        self._entries = {k: (str(v.dtype), tuple(v.shape), None, None) for k, v in flat.items()}
+        self._entries = {k: (str(v.dtype).removeprefix("torch."), tuple(v.shape), None, None) for k, v in flat.items()}
         self.names = list(flat)
         self.metadata = {}
         self.format = "torch"
@@ -157,12 +165,41 @@ class Checkpoint:
             return None
         return t.detach().to(torch.float32).numpy()
 
+    def _storage_key(self, name):
+        if self.format == "safetensors":
+            return self._offsets.get(name)
+        t = self._tensors[name]
+        if t.numel() == 0:
+            return None
+        return (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.stride()), tuple(t.shape))
+
     # -- common ----------------------------------------------------------------------------------
     def shape(self, name) -> tuple:
         return self._entries[name][1]
 
     def dtype(self, name) -> str:
         return self._entries[name][0]
+
+    def is_float(self, name) -> bool:
+        """Whether :meth:`get` converts ``name`` (a real floating-point dtype it can read)."""
+        if self.format == "safetensors":
+            dtype, _, off, _ = self._entries[name]
+            return off is not None and dtype in FLOAT_DTYPES
+        return self._tensors[name].is_floating_point()
+
+    def aliases(self) -> dict:
+        """{name: first name} for every tensor that shares its data with an earlier one (tied weights
+        saved once by torch.save, or two safetensors entries with the same byte range)."""
+        seen, out = {}, {}
+        for n in self.names:
+            k = self._storage_key(n)
+            if k is None or (self.format == "safetensors" and k[0] == k[1]):
+                continue
+            if k in seen:
+                out[n] = seen[k]
+            else:
+                seen[k] = n
+        return out
 
     def get(self, name) -> np.ndarray | None:
         """The tensor ``name`` as a float32 array (None for non-float tensors)."""
@@ -183,7 +220,7 @@ def write_safetensors(path, tensors: dict, dtype: str = "F32", metadata: dict | 
     header, off = {}, 0
     for name, arr in tensors.items():
         shape = list(arr[0]) if isinstance(arr, tuple) else list(np.shape(arr))
-        nb = int(np.prod(shape, dtype=np.int64)) * item
+        nb = math.prod(shape) * item
         header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [off, off + nb]}
         off += nb
     if metadata:

@@ -84,10 +84,11 @@ class MatrixStats:
     stable_rank: float
     lr: float | None = None
     wd: float | None = None
+    flag: str = ""            # why the row is left out of the fits ("" when it is not)
 
     @property
     def sigma_over_sqrt_lr_wd(self) -> float | None:
-        if self.lr is None or not self.wd or self.lr <= 0:
+        if self.flag or self.lr is None or not self.wd or self.lr <= 0:
             return None
         return self.sigma_max / math.sqrt(self.lr / self.wd)
 
@@ -95,7 +96,7 @@ class MatrixStats:
         return {"checkpoint": self.checkpoint, "width": self.width, "name": self.name, "layer": self.layer,
                 "shape": list(self.shape), "sigma_max": self.sigma_max, "rms": self.rms,
                 "stable_rank": self.stable_rank, "lr": self.lr, "wd": self.wd,
-                "sigma_over_sqrt_lr_wd": self.sigma_over_sqrt_lr_wd}
+                "sigma_over_sqrt_lr_wd": self.sigma_over_sqrt_lr_wd, "flag": self.flag}
 
 
 @dataclass
@@ -110,6 +111,8 @@ class Diagnosis:
     stable_rank_fit: object = None
     per_matrix: dict = field(default_factory=dict)   # name -> PowerLawFit (the alpha basis)
     notes: list = field(default_factory=list)
+    alpha_offset: float = 0.0          # mean over matrices of their mean log basis value (the pooled
+                                       # fit is of values divided by each matrix's geometric mean)
 
     @property
     def implied_rule(self) -> str | None:
@@ -128,11 +131,15 @@ class Diagnosis:
 
     def table(self) -> str:
         hdr = ["width", "matrix", "class", "shape", "sigma_max", "rms", "stable_rank", "sigma/sqrt(lr/wd)"]
+        flagged = any(m.flag for m in self.matrices)
+        if flagged:
+            hdr.append("flag")
         rows = []
         for m in self.matrices:
             r = m.sigma_over_sqrt_lr_wd
             rows.append([str(m.width), m.name, m.layer, "×".join(map(str, m.shape)), f"{m.sigma_max:.4g}",
-                         f"{m.rms:.4g}", f"{m.stable_rank:.4g}", "—" if r is None else f"{r:.4g}"])
+                         f"{m.rms:.4g}", f"{m.stable_rank:.4g}", "—" if r is None else f"{r:.4g}"]
+                        + ([m.flag] if flagged else []))
         w = [max(len(x) for x in col) for col in zip(hdr, *rows)]
         fmt = lambda r: "  ".join(x.ljust(y) for x, y in zip(r, w)).rstrip()  # noqa: E731
         lines = [fmt(hdr), fmt(["-" * y for y in w])] + [fmt(r) for r in rows]
@@ -153,12 +160,20 @@ class Diagnosis:
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
+    def alpha_line(self):
+        """(widths, values) of the fitted α line on the scale of the data: the pooled fit is of values
+        divided by each matrix's geometric mean, so its prediction is multiplied back by the geometric
+        mean of those means."""
+        n = np.array(self.widths, float)
+        return n, self.alpha.predict(n) * math.exp(self.alpha_offset)
+
     def plot(self, path) -> None:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        hidden = [m for m in self.matrices if m.layer == "hidden"] or self.matrices
+        hidden = [m for m in self.matrices if m.layer == "hidden" and not m.flag] or \
+            [m for m in self.matrices if not m.flag]
         use_settings = self.alpha_basis == "sigma_max/sqrt(lr/wd)"
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
         names = sorted({m.name for m in hidden})
@@ -168,8 +183,8 @@ class Diagnosis:
             axes[0].loglog([m.width for m in ms], y, "o-", alpha=0.6, label=nm if len(names) <= 12 else None)
             axes[1].loglog([m.width for m in ms], [m.stable_rank for m in ms], "o-", alpha=0.6)
         if self.alpha is not None:
-            n = np.array(self.widths, float)
-            axes[0].loglog(n, self.alpha.predict(n), "k--", lw=2,
+            n, line = self.alpha_line()
+            axes[0].loglog(n, line, "k--", lw=2,
                            label=f"alpha = {self.alpha.exponent:.2f} [{self.alpha.ci[0]:.2f}, {self.alpha.ci[1]:.2f}]")
         axes[0].set(xlabel="width n", ylabel=self.alpha_basis or "sigma_max/rms", title="top singular value")
         axes[1].set(xlabel="width n", ylabel="stable rank ‖W‖_F²/σ_max²", title="stable rank")
@@ -184,20 +199,55 @@ def _sidecar(path):
     return stem + ".mupsim.json"
 
 
+def _nonneg_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+
+
 def _load_settings(path):
+    """A settings file (:func:`mupsim.torch.save_settings`), checked: UTF-8 JSON whose ``params``
+    map names to objects with a string ``layer`` and finite non-negative ``lr``/``wd``."""
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             doc = json.load(f)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise MupsimError(f"cannot read settings {path!r}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise MupsimError(f"cannot read settings {path!r}: not UTF-8 text (byte {exc.start}); write it with "
+                          "mupsim.torch.save_settings") from None
+    except (OSError, json.JSONDecodeError, RecursionError) as exc:
+        raise MupsimError(f"cannot read settings {path!r}: {exc if not isinstance(exc, RecursionError) else 'nested too deeply'}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("params"), dict):
         raise MupsimError(f"settings {path!r} must be JSON with a 'params' object (mupsim.torch.save_settings)")
+    w = doc.get("width")
+    if w is not None and (isinstance(w, bool) or not isinstance(w, int) or w <= 0):
+        raise MupsimError(f"settings {path!r}: width must be a positive integer or null, got {w!r}")
+    for name, e in doc["params"].items():
+        if not isinstance(e, dict):
+            raise MupsimError(f"settings {path!r}: params[{name!r}] must be an object with layer, lr, wd; got {e!r}")
+        if "layer" in e and not isinstance(e["layer"], str):
+            raise MupsimError(f"settings {path!r}: params[{name!r}].layer must be a string, got {e['layer']!r}")
+        for k in ("lr", "wd"):
+            if e.get(k) is not None and not _nonneg_number(e[k]):
+                raise MupsimError(f"settings {path!r}: params[{name!r}].{k} must be a finite number >= 0, "
+                                  f"got {e[k]!r}")
+        t = e.get("tied_to")
+        if t is not None and not isinstance(t, str):
+            raise MupsimError(f"settings {path!r}: params[{name!r}].tied_to must be a parameter name, got {t!r}")
     return doc
 
 
 def _matrix(ck, name):
     shape = ck.shape(name)
-    return len(shape) >= 2 and min(shape[0], math.prod(shape[1:])) > 1
+    return len(shape) >= 2 and min(shape[0], math.prod(shape[1:])) > 1 and ck.is_float(name)
+
+
+def _flag(w2, ss):
+    """Why a matrix cannot enter the statistics ('' when it can): non-finite entries, all zeros."""
+    if not math.isfinite(ss):
+        bad = ~np.isfinite(w2)
+        n_nan = int(np.isnan(w2).sum())
+        return f"non-finite: {n_nan} NaN, {int(bad.sum()) - n_nan} inf of {w2.size}"
+    if ss == 0.0:
+        return "all zero"
+    return ""
 
 
 def _infer_width(shapes):
@@ -209,20 +259,24 @@ def _infer_width(shapes):
     return min(d for d, k in c.items() if k == best)
 
 
-def _pooled_fit(widths, values_by_name, n_boot, seed):
-    """Fit log values normalised per matrix (mean log over its runs removed): a common exponent."""
-    ws, ys = [], []
+def _pooled_fit(widths, values_by_name, n_boot, seed, offset=False):
+    """Fit log values normalised per matrix (mean log over its runs removed): a common exponent.
+
+    ``offset=True``: also return the mean over matrices of the removed mean logs."""
+    ws, ys, mus = [], [], []
     for name, pairs in values_by_name.items():
         good = [(w, v) for w, v in pairs if v is not None and v > 0 and math.isfinite(v)]
         if len({w for w, _ in good}) < 2:
             continue
-        mu = np.mean([math.log(v) for _, v in good])
+        mu = float(np.mean([math.log(v) for _, v in good]))
+        mus.append(mu)
         for w, v in good:
             ws.append(w)
             ys.append(math.exp(math.log(v) - mu))
-    if len(set(ws)) < 2:
-        return None
-    return power_law_fit(ws, ys, n_boot=n_boot, seed=seed)
+    fit = power_law_fit(ws, ys, n_boot=n_boot, seed=seed) if len(set(ws)) >= 2 else None
+    if offset:
+        return fit, (float(np.mean(mus)) if mus else 0.0)
+    return fit
 
 
 def _fit_text(f) -> str:
@@ -256,7 +310,17 @@ def diagnose(paths, widths=None, settings=None, *, tol: float = 1e-4, n_boot: in
         docs.append(_load_settings(s) if s else None)
     common = [n for n in cks[0].names if all(n in c.names for c in cks) and all(_matrix(c, n) for c in cks)]
     if not common:
-        raise MupsimError("no ≥2-D float tensor with the same name is present in every checkpoint")
+        found = Counter(ck.dtype(n) for ck in cks for n in ck.names)
+        raise MupsimError("no ≥2-D floating-point tensor (F64/F32/F16/BF16; in .pt files any torch float) with the "
+                          "same name is present in every checkpoint; found dtypes: "
+                          + (", ".join(f"{k} ×{v}" for k, v in sorted(found.items())) or "none"))
+    # tied weights: one row per tensor (the name the settings or the checkpoint keeps first)
+    tied = {}
+    for i, ck in enumerate(cks):
+        tied.update(ck.aliases())
+        if docs[i] is not None:
+            tied.update({n: e["tied_to"] for n, e in docs[i]["params"].items() if e.get("tied_to") in common})
+    common = [n for n in common if tied.get(n) not in common]
 
     def flat(shape):
         return (shape[0], math.prod(shape[1:]))
@@ -295,23 +359,35 @@ def diagnose(paths, widths=None, settings=None, *, tol: float = 1e-4, n_boot: in
                 continue
             w2 = arr.reshape(flat(arr.shape))
             ss = sum_squares(w2)
-            smax = sigma_max(w2, tol=tol, seed=seed)
+            flag = _flag(w2, ss)
+            smax = float("nan") if flag.startswith("non-finite") else 0.0
+            if not flag:
+                try:
+                    smax = sigma_max(w2, tol=tol, seed=seed)
+                except np.linalg.LinAlgError as exc:
+                    flag, smax = f"SVD failed: {exc}", float("nan")
             lr = wd = None
             d = docs[i]
             if d is not None and name in d["params"]:
                 lr, wd = d["params"][name].get("lr"), d["params"][name].get("wd")
-            mats.append(MatrixStats(paths[i], ws[i], name, layer_of(i, name), tuple(arr.shape), smax,
-                                    math.sqrt(ss / arr.size), (ss / smax ** 2) if smax > 0 else float("nan"), lr, wd))
+            rms = math.sqrt(ss / arr.size) if math.isfinite(ss) else float("nan")
+            mats.append(MatrixStats(paths[i], ws[i], name, layer_of(i, name), tuple(arr.shape), smax, rms,
+                                    (ss / smax ** 2) if smax > 0 else float("nan"), lr, wd, flag))
             del arr, w2
             if progress is not None:
                 progress(paths[i], name)
     diag = Diagnosis(mats, sorted(set(ws)), notes=notes)
+    flagged = [m for m in mats if m.flag]
+    if flagged:
+        notes.append(f"{len(flagged)} matrix row(s) flagged (non-finite or all-zero weights: a diverged or "
+                     "untrained checkpoint?) and left out of every fit")
     if len(set(ws)) < 2:
         notes.append("one width only: no exponent can be fitted (give checkpoints at ≥ 2 widths)")
         return diag
-    hidden = [m for m in mats if m.layer == "hidden"]
+    hidden = [m for m in mats if m.layer == "hidden" and not m.flag]
     if not hidden:
-        notes.append("no hidden matrix found (none has both dimensions growing with width)")
+        notes.append("no hidden matrix with finite, non-zero weights found" if any(m.layer == "hidden" for m in mats)
+                     else "no hidden matrix found (none has both dimensions growing with width)")
         return diag
     by = lambda f: {n: [(m.width, f(m)) for m in hidden if m.name == n] for n in dict.fromkeys(m.name for m in hidden)}  # noqa: E731
     with_settings = all(m.sigma_over_sqrt_lr_wd is not None for m in hidden)
@@ -321,9 +397,10 @@ def diagnose(paths, widths=None, settings=None, *, tol: float = 1e-4, n_boot: in
         notes.append("no settings (η_l, λ_l) for every hidden matrix: alpha is the exponent of sigma_max/rms; "
                      "write <checkpoint>.mupsim.json with mupsim.torch.save_settings for Fan et al.'s sigma_max/sqrt(lr/wd)")
     for n, pairs in basis.items():
+        pairs = [(w, v) for w, v in pairs if v is not None and v > 0 and math.isfinite(v)]
         if len({w for w, _ in pairs}) >= 2:
             diag.per_matrix[n] = power_law_fit([w for w, _ in pairs], [v for _, v in pairs], n_boot=n_boot, seed=seed)
-    diag.alpha = _pooled_fit(ws, basis, n_boot, seed)
+    diag.alpha, diag.alpha_offset = _pooled_fit(ws, basis, n_boot, seed, offset=True)
     diag.alpha_rms = _pooled_fit(ws, by(lambda m: m.sigma_max / m.rms), n_boot, seed)
     diag.stable_rank_fit = _pooled_fit(ws, by(lambda m: m.stable_rank), n_boot, seed)
     if diag.alpha is not None and not 0.5 <= diag.alpha.exponent <= 1.0:

@@ -344,7 +344,9 @@ def save_settings(path, model: nn.Module, groups: list[dict], width: int | None 
     """Write {width, params: {name: {layer, lr, wd}}} as JSON (atomically) beside a checkpoint.
 
     ``lr`` is the group's peak lr (``initial_lr`` once a torch scheduler has annealed ``lr``).
-    ``mupsim diagnose`` reads ``<checkpoint>.mupsim.json`` to report σ_max/√(η_l/λ_l).
+    Another name of a tied tensor (``lm_head.weight`` of a tied embedding) gets the same entry plus
+    ``"tied_to": <first name>``, so ``mupsim diagnose`` shows the tensor once whichever names a
+    checkpoint keeps. ``mupsim diagnose`` reads ``<checkpoint>.mupsim.json`` to report σ_max/√(η_l/λ_l).
     """
     tensors = {id(p): n for n, p in model.named_parameters()}
     params = {}
@@ -353,6 +355,10 @@ def save_settings(path, model: nn.Module, groups: list[dict], width: int | None 
             # a torch scheduler keeps the group's peak lr in "initial_lr" and anneals "lr"
             params[tensors[id(p)]] = {"layer": g["layer"], "lr": g.get("initial_lr", g["lr"]),
                                       "wd": g["weight_decay"], "width_mult": g["width_mult"]}
+    for n, p in model.named_parameters(remove_duplicate=False):
+        first = tensors.get(id(p))
+        if n != first and first in params:
+            params[n] = dict(params[first], tied_to=first)
     doc = {"mupsim_version": mupsim.__version__, "width": width, "params": params, **extra}
     text = json.dumps(doc, indent=1, allow_nan=False)
     _atomic_write(Path(os.path.abspath(os.fspath(path))), lambda f: f.write(text.encode("utf-8")))
