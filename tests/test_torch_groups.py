@@ -303,3 +303,12 @@ def test_make_optimizers_refuses_unknown_keywords_and_other_muon_lr_conventions(
         make_optimizers(groups, betaz=(0.9, 0.95))
     with pytest.raises(MupsimError, match="adjust_lr_fn"):
         make_optimizers(groups, adjust_lr_fn="match_rms_adamw")
+
+
+def test_adam_eps_shrinks_like_one_over_m_by_default_and_stays_fixed_on_request():
+    default = {g["layer"]: g["eps"] for g in param_groups(MLP(128), MLP(32), lr=1e-3, eps=1e-6)}
+    assert default["hidden"] == pytest.approx(1e-6 / 4) and default["readout"] == pytest.approx(1e-6)
+    fixed = param_groups(MLP(128), MLP(32), lr=1e-3, eps=1e-6, scale_eps=False)
+    assert {g["eps"] for g in fixed} == {1e-6}                     # as mup's MuAdamW
+    with pytest.raises(MupsimError, match="scale_eps"):
+        param_groups(MLP(128), MLP(32), scale_eps="no")

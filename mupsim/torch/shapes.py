@@ -214,9 +214,9 @@ def _unknown_layout(name, module, shape, base_shape, scales, kind):
     if ndim == 2 and shape[0] == shape[1] and base_shape[0] == base_shape[1]:
         return (0,), (1,), None, "shape"              # square at both widths: either layout, same fan-in
     if ndim == 2:
-        raise _Ambiguous(name, f"both dimensions grow ({where}) and the module does not say which is fan-in",
-                         "'out_in': stored (out, in) like nn.Linear; 'in_out': stored (in, out) like GPT-2's "
-                         "Conv1D", LAYOUTS)
+        raise _Ambiguous(name, f"both dimensions grow ({where}) and the module does not say which is fan-in "
+                         "('out_in': stored (out, in) like nn.Linear; 'in_out': stored (in, out) like GPT-2's "
+                         "Conv1D)", LAYOUTS)
     raise _Ambiguous(name, f"{ndim}-D with growing dimensions {sc} ({where}); an override 'hidden' reads "
                      "dimension 0 as fan-out and the rest as fan-in", LAYER_KINDS)
 
