@@ -25,7 +25,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,torch,dask]'
+	$(PY) -m pip install --quiet -e '.[dev,torch,dask,hf]'
 	@touch $(STAMP)
 
 test: $(STAMP)
