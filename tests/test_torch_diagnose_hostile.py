@@ -167,3 +167,16 @@ def test_latin1_settings_file_is_one_line_exit_2(tmp_path):
     s.write_bytes(s.read_bytes().replace(b'"h1"', b'"h1\xe9"'))
     r = run_cli("diagnose", *paths)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not UTF-8" in r.stderr
+
+
+def test_json_of_a_diverged_checkpoint_is_strict_json_with_null_for_the_flagged_values(tmp_path):
+    paths = write_width_series(tmp_path, widths=(32, 64))
+    spoil(paths[0], "h1", np.nan)
+    r = run_cli("diagnose", *paths, "--format", "json")
+    assert r.returncode == 0, r.stderr
+
+    def refuse(token):
+        raise AssertionError(f"non-standard JSON constant {token}")
+    doc = json.loads(r.stdout, parse_constant=refuse)
+    row = next(m for m in doc["matrices"] if m["flag"])
+    assert row["sigma_max"] is None and row["rms"] is None

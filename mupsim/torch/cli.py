@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from mupsim.errors import MupsimError
 
@@ -18,6 +19,17 @@ def _ints(text):
             raise MupsimError(f"--width must be comma-separated positive integers, got {text!r}")
         out.append(v)
     return out
+
+
+def _strict(obj):
+    """``obj`` with every non-finite float replaced by None (JSON has no NaN or Infinity)."""
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def _cmd_diagnose(args) -> int:
@@ -38,7 +50,7 @@ def _cmd_diagnose(args) -> int:
     if args.plot:
         d.plot(args.plot)
     if args.format == "json":
-        print(json.dumps(d.to_dict(), indent=1, allow_nan=True))
+        print(json.dumps(_strict(d.to_dict()), indent=1, allow_nan=False))
     else:
         print(d.table())
     return 0

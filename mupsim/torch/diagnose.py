@@ -93,9 +93,10 @@ class MatrixStats:
         return self.sigma_max / math.sqrt(self.lr / self.wd)
 
     def to_dict(self) -> dict:
+        fin = lambda x: x if math.isfinite(x) else None  # noqa: E731 - JSON has no NaN: a flagged value is null
         return {"checkpoint": self.checkpoint, "width": self.width, "name": self.name, "layer": self.layer,
-                "shape": list(self.shape), "sigma_max": self.sigma_max, "rms": self.rms,
-                "stable_rank": self.stable_rank, "lr": self.lr, "wd": self.wd,
+                "shape": list(self.shape), "sigma_max": fin(self.sigma_max), "rms": fin(self.rms),
+                "stable_rank": fin(self.stable_rank), "lr": self.lr, "wd": self.wd,
                 "sigma_over_sqrt_lr_wd": self.sigma_over_sqrt_lr_wd, "flag": self.flag}
 
 
