@@ -16,7 +16,7 @@ from mupsim.errors import MupsimError  # noqa: E402
 from mupsim.torch import (  # noqa: E402
     apply_multipliers, make_optimizers, param_groups, rescale_init_, save_settings,
 )
-from torch_models import CNN, GPT, MLP, mup_muadamw_oracle  # noqa: E402
+from torch_models import CNN, GPT, MLP  # noqa: E402
 
 
 def per_param(groups, model):
@@ -50,6 +50,25 @@ def test_per_class_lr_dict():
     groups = param_groups(MLP(128), MLP(64), lr=lrs)
     by_layer = {g["layer"]: g["lr"] for g in groups}
     assert by_layer["hidden"] == pytest.approx(2e-3 / 2) and by_layer["bias"] == 5e-3 and by_layer["fixed"] == 7e-3
+
+
+def mup_muadamw_oracle(model, base, lr, wd):
+    """What microsoft/mup's MuAdamW does (mup/optim.py, MuAdam with impl=AdamW, and
+    mup/infshape.py at commit 0518b39): a dimension is "infinite" when it differs from the base
+    shape; a parameter with two infinite dimensions (ninf() == 2) gets lr / width_mult and
+    weight_decay · width_mult, where width_mult is that of its last infinite dimension (fan-in of
+    an nn.Linear weight); every other parameter (ninf() < 2) keeps lr and weight_decay.
+    MuReadout multiplies its input by 1 / width_mult (mup/layer.py)."""
+    out = {}
+    bshapes = dict(base.named_parameters())
+    for n, p in model.named_parameters():
+        dims = [(b, s) for b, s in zip(bshapes[n].shape, p.shape) if b != s]
+        if len(dims) == 2:
+            m = dims[-1][1] / dims[-1][0]
+            out[n] = (lr / m, wd * m)
+        else:
+            out[n] = (lr, wd)
+    return out
 
 
 @pytest.mark.filterwarnings("ignore:this gauge needs forward multipliers")

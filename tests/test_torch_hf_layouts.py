@@ -13,7 +13,7 @@ import mupsim  # noqa: E402
 from mupsim.torch import (  # noqa: E402
     apply_multipliers, classify, param_groups, rescale_init_, save_settings, set_attention_scale,
 )
-from torch_models import mup_muadamw_oracle  # noqa: E402
+from test_torch_groups import mup_muadamw_oracle  # noqa: E402  (mup's MuAdamW rule)
 
 VOCAB = 31
 LR, WD = 1e-2, 0.05

@@ -16,7 +16,7 @@ from torch.nn import functional as F  # noqa: E402
 
 from mupsim.errors import MupsimError  # noqa: E402
 from mupsim.torch import attention_logit_scale, classify, param_groups, set_attention_scale  # noqa: E402
-from torch_models import mup_muadamw_oracle  # noqa: E402
+from test_torch_groups import mup_muadamw_oracle  # noqa: E402  (mup's MuAdamW rule)
 
 
 class Attention(nn.Module):

@@ -94,22 +94,3 @@ class Odd(nn.Module):
 
     def forward(self, x):
         return self.lin(x) @ self.w
-
-
-def mup_muadamw_oracle(model, base, lr, wd):
-    """What microsoft/mup's MuAdamW does (mup/optim.py, MuAdam with impl=AdamW, and
-    mup/infshape.py at commit 0518b39): a dimension is "infinite" when it differs from the base
-    shape; a parameter with two infinite dimensions (ninf() == 2) gets lr / width_mult and
-    weight_decay · width_mult, where width_mult is that of its last infinite dimension (fan-in of
-    an nn.Linear weight); every other parameter (ninf() < 2) keeps lr and weight_decay.
-    MuReadout multiplies its input by 1 / width_mult (mup/layer.py)."""
-    out = {}
-    bshapes = dict(base.named_parameters())
-    for n, p in model.named_parameters():
-        dims = [(b, s) for b, s in zip(bshapes[n].shape, p.shape) if b != s]
-        if len(dims) == 2:
-            m = dims[-1][1] / dims[-1][0]
-            out[n] = (lr / m, wd * m)
-        else:
-            out[n] = (lr, wd)
-    return out
