@@ -128,9 +128,9 @@ def set_attention_scale(model: nn.Module, base_model: nn.Module) -> dict:
     """Set μP's logit scale (base scale · base_d_head / d_head) on every attention module of ``model``
     whose head dimension grows; returns {module name: scale}. Idempotent.
 
-    A timm-style module with ``fused_attn = True`` gets ``fused_attn = False`` as well (its fused
-    path calls ``F.scaled_dot_product_attention`` without ``scale`` in the releases that expose
-    ``fused_attn``). Modules whose scale cannot be set are named in one UserWarning.
+    A timm-style module with ``fused_attn = True`` gets ``fused_attn = False`` as well (timm's fused
+    path has called ``F.scaled_dot_product_attention`` without ``scale``, ignoring the attribute).
+    Modules whose scale cannot be set are named in one UserWarning.
     """
     done, cannot = {}, []
     for a in find_attention(model, base_model):
