@@ -21,9 +21,9 @@ LR, WD = 1e-2, 0.05
 pytestmark = pytest.mark.filterwarnings("ignore:.*attention logit scale")
 
 
-def gpt2(n, inner=None, heads=2):
+def gpt2(n, inner=None, heads=2, **config):
     cfg = transformers.GPT2Config(n_embd=n, n_layer=2, n_head=heads, n_positions=16, vocab_size=VOCAB, n_inner=inner,
-                                  bos_token_id=0, eos_token_id=0)
+                                  bos_token_id=0, eos_token_id=0, **config)
     torch.manual_seed(0)
     return transformers.GPT2LMHeadModel(cfg).eval()
 
@@ -145,3 +145,11 @@ def test_growing_heads_at_fixed_head_dim_needs_no_scale_change():
     model = gpt2(64, heads=4)
     assert not classify(model, gpt2(32)).warnings      # d_head 16 at both widths
     assert set_attention_scale(model, gpt2(32)) == {}
+
+
+def test_attention_scale_keeps_the_base_models_extra_factors():
+    # GPT-2's scale_attn_by_inverse_layer_idx divides layer i's scale by i + 1 at every width
+    model, base = gpt2(64, scale_attn_by_inverse_layer_idx=True), gpt2(32, scale_attn_by_inverse_layer_idx=True)
+    scales = set_attention_scale(model, base)
+    assert scales["transformer.h.1.attn"] == pytest.approx(mupsim.torch.attention_logit_scale(32, 16) / 2)
+    assert set_attention_scale(model, base) == scales                     # idempotent

@@ -23,6 +23,36 @@ def test_import_mupsim_does_not_import_torch():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
+def test_the_bridge_never_imports_transformers():
+    code = ("import sys, torch, mupsim.torch.shapes, mupsim.torch.groups, mupsim.torch.attention; "
+            "sys.exit(1 if 'transformers' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+class Gain(nn.Module):
+    """A norm-like module of another library: a 1-D weight, a class name that does not say Norm."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n))
+
+
+class Named(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.lin = nn.Linear(n, n)
+        self.ln_f = Gain(n)
+        self.q_norm = Gain(n)
+        self.ln1 = Gain(n)
+        self.gate = Gain(n)
+
+
+def test_one_d_weights_of_modules_named_like_norms_are_norm_gains():
+    got = layers(classify(Named(64), Named(32)))
+    assert got["ln_f.weight"] == got["q_norm.weight"] == got["ln1.weight"] == "norm_gain"
+    assert got["gate.weight"] == "bias"
+
+
 def test_every_mlp_parameter_is_classified():
     assert layers(classify(MLP(64), MLP(32))) == {
         "inp.weight": "embedding", "inp.bias": "bias", "hid.weight": "hidden", "hid.bias": "bias",
