@@ -11,7 +11,7 @@ import pytest
 from mupsim.errors import MupsimError
 from mupsim.torch.checkpoints import Checkpoint, write_safetensors
 from mupsim.torch.diagnose import diagnose
-from test_torch_diagnose import run_cli, with_spectrum, write_width_series
+from test_torch_diagnose import run_cli, write_width_series
 
 
 def raw_safetensors(path, header, data=b""):

@@ -273,7 +273,8 @@ def classify(model: nn.Module, base_model: nn.Module, overrides: dict | None = N
 
     ``overrides``: {glob pattern on the parameter name: value}, first match wins. A value in
     LAYER_KINDS fixes the class of matching parameters (their growing dimension is still read from
-    the shapes); a layout in LAYOUTS declares how a 2-D weight of a module the bridge does not know
+    the shapes; a 2-D weight of unknown layout given a kind is read as (out, in), so declare its
+    layout instead when it is stored (in, out)); a layout in LAYOUTS declares how a 2-D weight of a module the bridge does not know
     is stored (``"out_in"`` as nn.Linear, ``"in_out"`` as GPT-2's Conv1D) and the class follows
     from the shapes.
 
