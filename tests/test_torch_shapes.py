@@ -174,3 +174,15 @@ def test_plan_is_json_serialisable():
 def test_overridden_vector_keeps_its_width_multiplier():
     p = classify(MLP(64), MLP(32), overrides={"norm.weight": "bias"}).params["norm.weight"]
     assert p.layer == "bias" and p.width_mult == 2
+
+
+def test_conv_whose_kernel_grows_too_is_ambiguous_until_given_a_kind():
+    class K(nn.Module):
+        def __init__(self, n):
+            super().__init__()
+            self.c = nn.Conv1d(n, n, n // 16)
+
+    with pytest.raises(MupsimError, match=r"'c.weight'.*several growing"):
+        classify(K(64), K(32))
+    p = classify(K(64), K(32), overrides={"c.weight": "hidden"}).params["c.weight"]
+    assert (p.layer, p.width_mult, p.fan_in) == ("hidden", 2, 64 * 4)

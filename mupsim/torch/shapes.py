@@ -245,9 +245,11 @@ def _use(name, module_name, module, attr, shape, base_shape, kind, delta_shape=N
         if sc:
             return vkind, fan_in, fan_out, base_shape[sc[0]], shape[sc[0]], source
         return "fixed", fan_in, fan_out, 1, 1, source
-    if len(s_in) > 1 or len(s_out) > 1:
+    if (len(s_in) > 1 or len(s_out) > 1) and kind not in LAYER_KINDS:
+        # with a kind given, m is that of the first growing fan-in (else fan-out) dimension
         raise _Ambiguous(name, f"several growing fan-in or fan-out dimensions ({where}; e.g. a kernel size "
-                         "that changes with width)", LAYER_KINDS)
+                         "that changes with width); a kind sets m from the first growing fan-in dimension",
+                         LAYER_KINDS)
     main = s_in[0] if s_in else (s_out[0] if s_out else None)
     layer = {(True, True): "hidden", (False, True): "embedding", (True, False): "readout",
              (False, False): "fixed"}[(bool(s_in), bool(s_out))]
