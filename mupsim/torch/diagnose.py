@@ -213,8 +213,10 @@ def _load_settings(path):
     except UnicodeDecodeError as exc:
         raise MupsimError(f"cannot read settings {path!r}: not UTF-8 text (byte {exc.start}); write it with "
                           "mupsim.torch.save_settings") from None
-    except (OSError, json.JSONDecodeError, RecursionError) as exc:
-        raise MupsimError(f"cannot read settings {path!r}: {exc if not isinstance(exc, RecursionError) else 'nested too deeply'}") from None
+    except RecursionError:
+        raise MupsimError(f"cannot read settings {path!r}: JSON nested too deeply") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MupsimError(f"cannot read settings {path!r}: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("params"), dict):
         raise MupsimError(f"settings {path!r} must be JSON with a 'params' object (mupsim.torch.save_settings)")
     w = doc.get("width")
