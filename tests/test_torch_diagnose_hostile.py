@@ -11,7 +11,24 @@ import pytest
 from mupsim.errors import MupsimError
 from mupsim.torch.checkpoints import Checkpoint, write_safetensors
 from mupsim.torch.diagnose import diagnose
-from test_torch_diagnose import run_cli, write_width_series
+from mupsim.cli import main
+from test_torch_diagnose import write_width_series
+
+
+class Run:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def run_cli(capfd):
+    """``mupsim ARGS`` in this process; capfd also catches what C libraries (LAPACK) print."""
+    def run(*args):
+        capfd.readouterr()
+        rc = main([str(a) for a in args])
+        out, err = capfd.readouterr()
+        return Run(rc, out, err)
+    return run
 
 
 def raw_safetensors(path, header, data=b""):
@@ -38,7 +55,7 @@ def test_a_nan_weight_is_a_flagged_row_and_the_fit_uses_the_rest(tmp_path):
     assert "flag" in d.table() and "non-finite" in d.table()
 
 
-def test_inf_weights_give_a_flagged_row_and_nothing_on_stderr(tmp_path):
+def test_inf_weights_give_a_flagged_row_and_nothing_on_stderr(run_cli, tmp_path):
     paths = write_width_series(tmp_path, widths=(32, 64))
     spoil(paths[0], "h2", np.inf)
     r = run_cli("diagnose", *paths)
@@ -58,7 +75,7 @@ def test_all_zero_matrices_at_two_widths_are_flagged_not_divided_by(tmp_path):
 
 
 @pytest.mark.parametrize("dtype,itemsize", [("I32", 4), ("F8_E4M3", 1), ("C64", 8)])
-def test_checkpoint_without_readable_floats_is_one_line_exit_2(tmp_path, dtype, itemsize):
+def test_checkpoint_without_readable_floats_is_one_line_exit_2(run_cli, tmp_path, dtype, itemsize):
     p = raw_safetensors(tmp_path / "i.safetensors",
                         {"w": {"dtype": dtype, "shape": [4, 4], "data_offsets": [0, 16 * itemsize]}},
                         bytes(16 * itemsize))
@@ -66,7 +83,7 @@ def test_checkpoint_without_readable_floats_is_one_line_exit_2(tmp_path, dtype, 
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and f"{dtype} ×1" in r.stderr
 
 
-def test_torch_checkpoint_of_complex_and_int_tensors_is_one_line_exit_2(tmp_path):
+def test_torch_checkpoint_of_complex_and_int_tensors_is_one_line_exit_2(run_cli, tmp_path):
     torch = pytest.importorskip("torch", reason="reading .pt checkpoints needs torch")
     torch.save({"a": torch.zeros(4, 4, dtype=torch.complex64), "b": torch.zeros(4, 4, dtype=torch.int64)},
                tmp_path / "c.pt")
@@ -151,7 +168,7 @@ def test_dtype_that_is_not_a_string_is_refused(tmp_path):
     (lambda d: d.update(width="wide"), "width must be a positive integer"),
     (lambda d: d["params"].update(h1=[1, 2]), "must be an object"),
 ])
-def test_bad_settings_file_is_one_line_exit_2(tmp_path, edit, what):
+def test_bad_settings_file_is_one_line_exit_2(run_cli, tmp_path, edit, what):
     paths = write_width_series(tmp_path, widths=(32, 64))
     s = tmp_path / "w32.mupsim.json"
     doc = json.loads(s.read_text())
@@ -161,7 +178,7 @@ def test_bad_settings_file_is_one_line_exit_2(tmp_path, edit, what):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and what in r.stderr
 
 
-def test_latin1_settings_file_is_one_line_exit_2(tmp_path):
+def test_latin1_settings_file_is_one_line_exit_2(run_cli, tmp_path):
     paths = write_width_series(tmp_path, widths=(32, 64))
     s = tmp_path / "w32.mupsim.json"
     s.write_bytes(s.read_bytes().replace(b'"h1"', b'"h1\xe9"'))
@@ -169,7 +186,7 @@ def test_latin1_settings_file_is_one_line_exit_2(tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not UTF-8" in r.stderr
 
 
-def test_json_of_a_diverged_checkpoint_is_strict_json_with_null_for_the_flagged_values(tmp_path):
+def test_json_of_a_diverged_checkpoint_is_strict_json_with_null_for_the_flagged_values(run_cli, tmp_path):
     paths = write_width_series(tmp_path, widths=(32, 64))
     spoil(paths[0], "h1", np.nan)
     r = run_cli("diagnose", *paths, "--format", "json")
