@@ -68,6 +68,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 from mupsim.errors import MupsimError, choice
+from mupsim.theory.wd_rules import SIM_WD_RULES
 
 MODELS = ("normalized", "linear")
 ACTIVATIONS = ("relu", "gelu")
@@ -80,7 +81,7 @@ WD_MODES = ("coupled", "independent")
 SCHEDULES = ("constant", "cosine", "wsd")
 PARAMETERIZATIONS = ("sp", "ntk", "mup", "mfp")
 ALIGNMENTS = ("full", "none")
-WD_RULES = ("constant", "fan2025", "timescale", "alignment")  # or None
+WD_RULES = SIM_WD_RULES  # or None (the simulator's rules of mupsim.theory.wd_rules)
 # fields added later, left out of to_dict()/key() at their default (existing result keys stay valid)
 _OMIT_IF_DEFAULT = {"eps_rule": None, "muon_convention": None, "io_wd_rule": None,
                     "rank_metrics": True}
@@ -309,9 +310,16 @@ class SimConfig:
         from mupsim.sim import limits
         limits.check(self)
         # what the calculator would refuse at run time (wd without a rule, alignment_exponent
-        # without the alignment rule, settings overflowing at this width, ...) is refused now
+        # without the alignment rule, settings overflowing at this width, ...) is refused now;
+        # the answer travels with the config (``settings``) to the run and its stored result
         from mupsim.sim.settings import settings_for
-        settings_for(self)
+        set_("_settings", settings_for(self))
+
+    @property
+    def settings(self):
+        """The calculator's per-layer Settings for this run (:func:`mupsim.sim.settings.settings_for`),
+        computed once when the config was built."""
+        return self._settings
 
     # ------------------------------------------------------------------ derived
     def teacher_dims(self) -> tuple[int, int | None]:
@@ -379,10 +387,11 @@ def _wd_rule(name: str, v):
         return None
     if isinstance(v, str) and v.strip().lower() == "none":
         return None
-    if isinstance(v, str) and v.strip().lower().replace("-", "_") == "tau_epoch":
-        raise MupsimError(f"{name}='tau_epoch' scales λ with the batch size and dataset size of a base "
-                          "run, which a simulation config does not have; allowed here: "
-                          f"{', '.join(WD_RULES)} (mupsim.transfer serves tau_epoch)")
+    from mupsim.theory import wd_rules
+    for rule in wd_rules.WD_RULES.values():
+        if not rule.simulated and isinstance(v, str) and v.strip().lower().replace("-", "_") == rule.name:
+            raise MupsimError(f"{name}={rule.name!r} {rule.sim_unsupported}; allowed here: "
+                              f"{', '.join(WD_RULES)} (mupsim.transfer serves {rule.name})")
     v = choice(name, v, WD_RULES + ("none",))
     return None if v == "none" else v
 
