@@ -217,7 +217,7 @@ def _norm_alignment_exponent(x):
 
 
 def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment="full", multipliers=None,
-              wd_rule: str | None = None, alignment_exponent=None, depth_rule: str | None = None,
+              wd_rule: str | dict | None = None, alignment_exponent=None, depth_rule: str | None = None,
               solver: str = "program", layer_alignment=None, depth_alpha=None,
               muon_convention: str = "spectral") -> Exponents:
     """Per-layer exponents (x of n^-x) derived from the theory.
@@ -274,7 +274,8 @@ def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment
     e = _exponents_cached(p, o, al, None if mult is None else tuple(str(m) for m in mult), rule, ae, dr, sv, la, da,
                           mc, layer_rules)
     # a copy with fresh containers, so that a caller's edits cannot reach the cache
-    return dataclasses.replace(e, layers=dict(e.layers), depth=None if e.depth is None else dict(e.depth))
+    return dataclasses.replace(e, layers=dict(e.layers), depth=None if e.depth is None else dict(e.depth),
+                               layer_wd_rules=None if e.layer_wd_rules is None else dict(e.layer_wd_rules))
 
 
 @dataclass(frozen=True)
@@ -365,7 +366,7 @@ def _per_layer(name, value):
 
 
 def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, parameterization: str = "mup",
-             optimizer: str = "adamw", alignment="full", multipliers=None, wd_rule: str | None = None,
+             optimizer: str = "adamw", alignment="full", multipliers=None, wd_rule: str | dict | None = None,
              alignment_exponent=None, base_multiplier=None, base_init_std=None,
              base_depth: int | None = None, depth: int | None = None, depth_rule: str | None = None,
              global_lr: bool = False, solver: str = "program", layer_alignment=None,
@@ -381,7 +382,8 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
       multiplier_l = base_multiplier_l · m^(-a_l), default base n0^(-a_l) (abc absolute: n^(-a_l))
       init_std_l   = base_init_std_l · m^(-b_l),   default base n0^(-b_l) (abc absolute: n^(-b_l))
     ``base_multiplier``/``base_init_std``: a number for all layers or a dict layer → value.
-    A positive ``wd`` needs a ``wd_rule``.
+    A positive ``wd`` needs a ``wd_rule``: a rule name, or a dict matrix layer → rule (see
+    :func:`exponents`), each layer's wd then following its own rule.
       eps_l  = eps · m^(-e_l) [· m_L^(-α_L) inside residual blocks]  (Adam-family only, else None)
       branch multiplier (m_L)^(-α_L): 1 at the base depth (CompleteP's convention)
       wd_l of block matrices also gets m_L^(-w_L) from the depth rule (keeps each wd rule's premise)

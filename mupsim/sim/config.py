@@ -22,9 +22,9 @@ Conventions (the calculator's are in ``mupsim/calculator.py`` and the README's C
   embedding and readout matrices only, overriding ``wd_rule``'s for those two layer classes
   (e.g. ``wd_rule="fan2025"``, which leaves them undecayed, with ``io_wd_rule="constant"``).
   One of the wd rules (``alignment`` needs ``alignment_exponent``); needs ``wd > 0`` and a
-  ``wd_rule``. The per-layer values come from a second ``mupsim.transfer`` call with
-  ``wd_rule=io_wd_rule`` (:func:`mupsim.sim.settings.settings_for`). Left out of
-  ``to_dict()``/``key()`` when None.
+  ``wd_rule``. The per-layer values come from one ``mupsim.transfer`` call with a per-layer
+  rule (:func:`mupsim.sim.settings.settings_for`). Left out of ``to_dict()``/``key()`` when None.
+* ``settings`` (not a field): the calculator's per-layer Settings, computed once on construction.
 * ``rank_metrics`` (default True): compute the spectrum-based diagnostics (``stable_rank``,
   ``effective_rank``, ``sv1``..``sv4``: all singular values of every matrix at every logged
   step, a large share of a run with many logs at n ≥ 512). False leaves them NaN (arrays keep
@@ -68,7 +68,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 from mupsim.errors import MupsimError, choice
-from mupsim.theory.wd_rules import SIM_WD_RULES
+from mupsim.theory import wd_rules
 
 MODELS = ("normalized", "linear")
 ACTIVATIONS = ("relu", "gelu")
@@ -81,7 +81,7 @@ WD_MODES = ("coupled", "independent")
 SCHEDULES = ("constant", "cosine", "wsd")
 PARAMETERIZATIONS = ("sp", "ntk", "mup", "mfp")
 ALIGNMENTS = ("full", "none")
-WD_RULES = SIM_WD_RULES  # or None (the simulator's rules of mupsim.theory.wd_rules)
+WD_RULES = wd_rules.SIM_WD_RULES  # or None (the simulator's rules, from the registry)
 # fields added later, left out of to_dict()/key() at their default (existing result keys stay valid)
 _OMIT_IF_DEFAULT = {"eps_rule": None, "muon_convention": None, "io_wd_rule": None,
                     "rank_metrics": True}
@@ -387,7 +387,6 @@ def _wd_rule(name: str, v):
         return None
     if isinstance(v, str) and v.strip().lower() == "none":
         return None
-    from mupsim.theory import wd_rules
     for rule in wd_rules.WD_RULES.values():
         if not rule.simulated and isinstance(v, str) and v.strip().lower().replace("-", "_") == rule.name:
             raise MupsimError(f"{name}={rule.name!r} {rule.sim_unsupported}; allowed here: "
