@@ -321,6 +321,14 @@ class SimConfig:
         computed once when the config was built."""
         return self._settings
 
+    def __getstate__(self):
+        """Pickled (and deep-copied) with its settings, less their derivation (sympy; ``explain()`` text only), so a
+        config sent to a worker process stays small and quick to load."""
+        state = dict(self.__dict__)
+        s = state["_settings"]
+        state["_settings"] = dataclasses.replace(s, exponents=dataclasses.replace(s.exponents, derivation=None))
+        return state
+
     # ------------------------------------------------------------------ derived
     def teacher_dims(self) -> tuple[int, int | None]:
         """(width, rank) of the teacher at this student width: ``teacher_width`` and
