@@ -18,14 +18,14 @@ import sympy as sp
 
 from mupsim.errors import MupsimError, choice, rational
 from mupsim.theory import depth as _depth
-from mupsim.theory import early, epsilon, optimizers, parameterizations, steady_state
+from mupsim.theory import early, epsilon, optimizers, parameterizations, steady_state, wd_rules
 from mupsim.theory.derivation import Derivation
 from mupsim.theory.layers import LAYERS, MATRIX_LAYERS
 
 FIELDS = ("multiplier", "init_std", "lr", "wd", "eps")
 PARAMETERIZATIONS = tuple(parameterizations.PARAMETERIZATIONS)
 OPTIMIZERS = tuple(optimizers.OPTIMIZERS)
-WD_RULES = steady_state.WD_RULES
+WD_RULES = tuple(wd_rules.WD_RULES)
 DEPTH_RULES = tuple(_depth.DEPTH_RULES)
 
 
@@ -63,6 +63,7 @@ class Exponents:
     solver: str = "program"
     layer_alignment: dict | None = None  # per-layer (alpha, omega, u) overrides, as strings
     muon_convention: str = "spectral"
+    layer_wd_rules: dict | None = None  # matrix layer → wd rule where it differs from ``wd_rule`` (hidden's)
 
     def to_dict(self) -> dict:
         out = {
@@ -76,6 +77,7 @@ class Exponents:
             {k: dict(zip(("alpha", "omega", "u"), (float(sp.Rational(x)) for x in v)))
              for k, v in self.layer_alignment.items()},
             "muon_convention": self.muon_convention,
+            **({} if self.layer_wd_rules is None else {"layer_wd_rules": dict(self.layer_wd_rules)}),
             "convention": "x in n^(-x); effective W = n^-a w, w0 ~ N(0, n^-2b), lr eta n^-c, wd lambda n^-w (lr-scaled decay as in PyTorch AdamW: per-step decay lr*wd)",
             "layers": {k: v.to_dict() for k, v in self.layers.items()},
         }
@@ -96,7 +98,8 @@ def _alignment_name(alpha: sp.Rational) -> str:
 
 @lru_cache(maxsize=512)
 def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_rule, alignment_exponent, depth_rule,
-                      solver="program", layer_alignment=None, depth_alpha=None, muon_convention="spectral"):
+                      solver="program", layer_alignment=None, depth_alpha=None, muon_convention="spectral",
+                      layer_wd_rules=None):
     p = parameterizations.get(parameterization)
     opt = optimizers.get(optimizer)
     alpha = early.parse_alignment(alignment)
@@ -106,22 +109,35 @@ def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_ru
     full = Derivation(
         f"{p.name.upper()} · {opt.name} · alignment {_alignment_name(alpha)}"
         + (" (per-layer overrides)" if la else "")
-        + (f" · wd rule {wd_rule}" if wd_rule else "") + f" · solver {solver}")
+        + (f" · wd rule {wd_rule}" if wd_rule else "")
+        + ("".join(f", {l} {r}" for l, r in layer_wd_rules) if layer_wd_rules else "") + f" · solver {solver}")
     full.extend(init)
     full.extend(lrs)
     a = {l: init.results[f"a_{l}"] for l in LAYERS}
     c = {l: lrs.results[f"c_{l}"] for l in LAYERS}
     w = {l: None for l in LAYERS}
     ae = None
+    rules = _layer_rules(wd_rule, layer_wd_rules)
+    given_ae = None if alignment_exponent is None else sp.Rational(alignment_exponent)
     if wd_rule is not None:
-        if alignment_exponent is not None:
-            ae = sp.Rational(alignment_exponent)
-        wd = steady_state.derive_weight_decay(opt, a, c, wd_rule, ae)
-        full.extend(wd)
-        w = {l: wd.results[f"w_{l}"] for l in LAYERS}
-        if wd_rule == "fan2025":
-            ae = steady_state.FAN2025_ALPHA
-    c_served, w, conv = optimizers.derive_muon_convention(opt, c, w, muon_convention, wd_rule)
+        derived = {}
+        for name, layers in _rule_layers(wd_rule, layer_wd_rules):  # hidden's rule first, then the overrides
+            r = wd_rules.WD_RULES[name]
+            try:
+                derived[name] = steady_state.derive_weight_decay(opt, a, c, r,
+                                                                 given_ae if r.takes_alignment_exponent else None)
+            except MupsimError as err:
+                _raise_for(layers, name, str(err))
+            full.extend(derived[name])
+        for l, r in (layer_wd_rules or ()):
+            full.step(f"{l}: weight decay of rule '{r}' (rule '{wd_rule}' elsewhere)")
+        w = {l: derived[rules[l].name].results[f"w_{l}"] for l in LAYERS}
+        main = rules["hidden"]
+        if main.alpha is not None:
+            ae = sp.Rational(main.alpha.numerator, main.alpha.denominator)
+        elif main.takes_alignment_exponent:
+            ae = given_ae
+    c_served, w, conv = optimizers.derive_muon_convention(opt, c, w, muon_convention, rules)
     full.extend(conv)
     aR, bR = init.results["a_readout"], init.results["b_readout"]
     kind_R = optimizers.kind_for(opt, False, "readout")
@@ -135,7 +151,8 @@ def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_ru
     }
     depth = None
     if depth_rule is not None:
-        dd = _depth.derive_depth(opt, depth_rule, None if depth_alpha is None else sp.Rational(depth_alpha), wd_rule)
+        dd = _depth.derive_depth(opt, depth_rule, None if depth_alpha is None else sp.Rational(depth_alpha),
+                                 rules["hidden"])
         full.extend(dd)
         depth = {
             "rule": choice("depth rule", depth_rule, DEPTH_RULES),
@@ -148,13 +165,49 @@ def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_ru
                           "inside residual blocks; branch multiplier (L/L_base)^-alpha_L is 1 at the base depth",
         }
     return Exponents(p.name, opt.name, _alignment_name(alpha), wd_rule,
-                     None if ae is None else _frac(ae), layers, depth, full, solver, la, muon_convention)
+                     None if ae is None else _frac(ae), layers, depth, full, solver, la, muon_convention,
+                     None if layer_wd_rules is None else dict(layer_wd_rules))
 
 
-def _norm_wd_rule(wd_rule):
-    if wd_rule is None:
-        return None
-    return choice("wd rule", wd_rule, WD_RULES)
+class LayerRuleError(MupsimError):
+    """A rule refused for some matrix layers only (a per-layer ``wd_rule``): ``layers`` names them,
+    ``rule`` the refused rule and ``reason`` the refusal without the layer prefix."""
+
+    def __init__(self, layers: tuple, rule: str, reason: str):
+        super().__init__(f"wd rule of the {' and '.join(layers)} ({rule!r}): {reason}")
+        self.layers, self.rule, self.reason = tuple(layers), rule, reason
+
+
+def _raise_for(layers, rule, reason):
+    """Raise ``reason``: as it is for hidden's rule, as a LayerRuleError for an override's layers."""
+    if "hidden" in layers:
+        raise MupsimError(reason)
+    raise LayerRuleError(layers, rule, reason)
+
+
+def _rule_layers(rule, layer_rules):
+    """[(rule name, matrix layers under it)], hidden's rule first (nothing without a rule)."""
+    if rule is None:
+        return []
+    out = {rule: [l for l in MATRIX_LAYERS if dict(layer_rules or ()).get(l, rule) == rule]}
+    for l, r in (layer_rules or ()):
+        out.setdefault(r, []).append(l)
+    return [(r, tuple(ls)) for r, ls in out.items()]
+
+
+def _rules_text(rule, layer_rules) -> str:
+    """'fan2025' or "'fan2025' (embedding 'constant', readout 'constant')"."""
+    text = repr(rule)
+    if layer_rules:
+        text += " (" + ", ".join(f"{l} {r!r}" for l, r in layer_rules) + ")"
+    return text
+
+
+def _layer_rules(rule, layer_rules) -> dict:
+    """Every layer's WdRule (None: no rule) from hidden's rule name and the (layer, rule) overrides."""
+    out = {l: rule for l in LAYERS}
+    out.update(dict(layer_rules or ()))
+    return {l: None if r is None else wd_rules.WD_RULES[r] for l, r in out.items()}
 
 
 def _norm_alignment_exponent(x):
@@ -164,7 +217,7 @@ def _norm_alignment_exponent(x):
 
 
 def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment="full", multipliers=None,
-              wd_rule: str | None = None, alignment_exponent=None, depth_rule: str | None = None,
+              wd_rule: str | dict | None = None, alignment_exponent=None, depth_rule: str | None = None,
               solver: str = "program", layer_alignment=None, depth_alpha=None,
               muon_convention: str = "spectral") -> Exponents:
     """Per-layer exponents (x of n^-x) derived from the theory.
@@ -173,7 +226,10 @@ def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment
     optimizer: sgd | adam | adamw | adafactor | lion | muon
     alignment: "full" (α = 1), "none" (α = ½) or an exponent in [½, 1]
     multipliers: (a_embedding, a_hidden, a_readout) to fix the gauge yourself
-    wd_rule: None | constant | fan2025 | timescale | alignment (needs alignment_exponent)
+    wd_rule: None, a rule of ``mupsim.theory.wd_rules`` (constant | fan2025 | timescale | alignment, which
+        needs alignment_exponent | tau_epoch), or a dict matrix layer → rule, e.g. {"hidden": "fan2025",
+        "embedding": "constant", "readout": "constant"} (hidden's rule is required and is ``wd_rule`` of
+        the answer; embedding and readout default to it; vectors are never decayed)
     alignment_exponent: α̂ in σ_max ≈ RMS·n^α̂ for the 'alignment' wd rule
     depth_rule: None | depth_mup | completep
     depth_alpha: α_L in [1/2, 1] for depth rule completep (default 1)
@@ -188,14 +244,18 @@ def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment
     o = choice("optimizer", optimizer, OPTIMIZERS)
     al = str(early.parse_alignment(alignment))
     mult = parameterizations.parse_multipliers(multipliers)
-    rule = _norm_wd_rule(wd_rule)
+    rule, layer_rules = wd_rules.parse_layer_rules(wd_rule)
     ae = _norm_alignment_exponent(alignment_exponent)
-    if rule == "alignment" and ae is None:
-        raise MupsimError("wd rule 'alignment' needs an alignment exponent α in [1/2, 1] "
-                          "(alignment_exponent= / --alignment-exponent ALPHA): σ_max ≈ RMS·n^α")
-    if ae is not None and rule != "alignment":
-        raise MupsimError(f"an alignment exponent is only used by wd rule 'alignment' (got wd rule {rule!r}); "
-                          "drop it or choose --wd-rule alignment")
+    rules = _layer_rules(rule, layer_rules)
+    for name, layers in _rule_layers(rule, layer_rules):
+        if wd_rules.WD_RULES[name].takes_alignment_exponent and ae is None:
+            _raise_for(layers, name, f"wd rule {name!r} needs {wd_rules.WD_RULES[name].needs} "
+                                     "(alignment_exponent= / --alignment-exponent ALPHA): σ_max ≈ RMS·n^α")
+    if ae is not None and not any(r is not None and r.takes_alignment_exponent for r in rules.values()):
+        takers = [n for n, r in wd_rules.WD_RULES.items() if r.takes_alignment_exponent]
+        raise MupsimError(f"an alignment exponent is only used by wd rule {', '.join(map(repr, takers))} "
+                          f"(got wd rule {_rules_text(rule, layer_rules)}); "
+                          f"drop it or choose --wd-rule {takers[0]}")
     dr = None if depth_rule is None else choice("depth rule", depth_rule, DEPTH_RULES)
     sv = choice("solver", solver, early.SOLVERS)
     la = None
@@ -212,9 +272,10 @@ def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment
     if mc != "spectral" and not o.startswith("muon"):
         raise MupsimError(f"muon_convention {mc!r} applies to Muon only (optimizer {o!r}); allowed: muon, muon_all")
     e = _exponents_cached(p, o, al, None if mult is None else tuple(str(m) for m in mult), rule, ae, dr, sv, la, da,
-                          mc)
+                          mc, layer_rules)
     # a copy with fresh containers, so that a caller's edits cannot reach the cache
-    return dataclasses.replace(e, layers=dict(e.layers), depth=None if e.depth is None else dict(e.depth))
+    return dataclasses.replace(e, layers=dict(e.layers), depth=None if e.depth is None else dict(e.depth),
+                               layer_wd_rules=None if e.layer_wd_rules is None else dict(e.layer_wd_rules))
 
 
 @dataclass(frozen=True)
@@ -305,7 +366,7 @@ def _per_layer(name, value):
 
 
 def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, parameterization: str = "mup",
-             optimizer: str = "adamw", alignment="full", multipliers=None, wd_rule: str | None = None,
+             optimizer: str = "adamw", alignment="full", multipliers=None, wd_rule: str | dict | None = None,
              alignment_exponent=None, base_multiplier=None, base_init_std=None,
              base_depth: int | None = None, depth: int | None = None, depth_rule: str | None = None,
              global_lr: bool = False, solver: str = "program", layer_alignment=None,
@@ -321,7 +382,8 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
       multiplier_l = base_multiplier_l · m^(-a_l), default base n0^(-a_l) (abc absolute: n^(-a_l))
       init_std_l   = base_init_std_l · m^(-b_l),   default base n0^(-b_l) (abc absolute: n^(-b_l))
     ``base_multiplier``/``base_init_std``: a number for all layers or a dict layer → value.
-    A positive ``wd`` needs a ``wd_rule``.
+    A positive ``wd`` needs a ``wd_rule``: a rule name, or a dict matrix layer → rule (see
+    :func:`exponents`), each layer's wd then following its own rule.
       eps_l  = eps · m^(-e_l) [· m_L^(-α_L) inside residual blocks]  (Adam-family only, else None)
       branch multiplier (m_L)^(-α_L): 1 at the base depth (CompleteP's convention)
       wd_l of block matrices also gets m_L^(-w_L) from the depth rule (keeps each wd rule's premise)
@@ -349,9 +411,14 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
         global_lr = bool({True: True, False: False}[global_lr])
     except (KeyError, TypeError):
         raise MupsimError(f"global_lr must be True or False, got {global_lr!r}") from None
-    if global_lr and wd_rule is not None and str(wd_rule).lower() != "constant":
-        raise MupsimError(f"global_lr replaces the derived learning rates, so wd rule {wd_rule!r} (derived from "
-                          "them) would not mean what it says; allowed with global_lr: no wd rule or 'constant'")
+    if global_lr:
+        rule, layer_rules = wd_rules.parse_layer_rules(wd_rule)
+        for name, layers in _rule_layers(rule, layer_rules):
+            if wd_rules.WD_RULES[name].kind != "constant":
+                constant = [n for n, r in wd_rules.WD_RULES.items() if r.kind == "constant"]
+                _raise_for(layers, name, f"global_lr replaces the derived learning rates, so wd rule {name!r} "
+                                         "(derived from them) would not mean what it says; allowed with global_lr: "
+                                         f"no wd rule or {', '.join(map(repr, constant))}")
     e = exponents(parameterization, optimizer, alignment, multipliers, wd_rule, alignment_exponent,
                   depth_rule if depth is not None else None, solver, layer_alignment,
                   depth_alpha if depth is not None else None, muon_convention)
@@ -385,9 +452,12 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
     branch = None
     if mL is not None:
         branch = mL ** (-float(e.depth["branch_multiplier"]))
-    batch, S = _batch_and_steps(e.wd_rule, batch_size, base_batch_size, tokens, base_tokens, steps, base_steps)
-    if batch is not None and e.wd_rule == "tau_epoch":
-        layers = {l: dataclasses.replace(x, wd=x.wd * batch["wd_factor"]) for l, x in layers.items()}
+    rules = _layer_rules(e.wd_rule, None if e.layer_wd_rules is None else tuple(e.layer_wd_rules.items()))
+    epoch = [l for l, r in rules.items() if r is not None and r.kind == "epoch"]
+    batch, S = _batch_and_steps(epoch, batch_size, base_batch_size, tokens, base_tokens, steps, base_steps)
+    if batch is not None:
+        layers = {l: dataclasses.replace(x, wd=x.wd * batch["wd_factor"]) if l in epoch else x
+                  for l, x in layers.items()}
     horizon = None if S is None else _horizon(layers, S)
     bad = [f"{l}.{f}" for l, x in layers.items() for f in FIELDS
            if getattr(x, f) is not None and not math.isfinite(getattr(x, f))]
@@ -401,8 +471,9 @@ def _pos_int_or_none(name, v):
     return None if v is None else _check_width(name, v)
 
 
-def _batch_and_steps(rule, B, B0, D, D0, S, S0):
-    """(batch dict or None, target steps or None); validates the combination of inputs."""
+def _batch_and_steps(epoch_layers, B, B0, D, D0, S, S0):
+    """(batch dict or None, target steps or None); validates the combination of inputs.
+    ``epoch_layers``: the layers whose wd rule is of kind epoch (the batch dict only when some are)."""
     B, B0 = _pos_int_or_none("batch_size", B), _pos_int_or_none("base_batch_size", B0)
     D, D0 = _pos_int_or_none("tokens", D), _pos_int_or_none("base_tokens", D0)
     S, S0 = _pos_int_or_none("steps", S), _pos_int_or_none("base_steps", S0)
@@ -411,14 +482,15 @@ def _batch_and_steps(rule, B, B0, D, D0, S, S0):
     steps = S if S is not None else (None if D is None or B is None else math.ceil(D / B))
     if D is not None and B is None:
         raise MupsimError("tokens needs batch_size (steps = tokens / batch_size)")
-    if rule != "tau_epoch":
+    epoch = [n for n, r in wd_rules.WD_RULES.items() if r.kind == "epoch"]
+    if not epoch_layers:
         if B0 is not None or D0 is not None or S0 is not None:
-            raise MupsimError("base_batch_size/base_tokens/base_steps are used by wd rule 'tau_epoch' only; "
-                              "choose --wd-rule tau_epoch or drop them")
+            raise MupsimError(f"base_batch_size/base_tokens/base_steps are used by wd rule {', '.join(map(repr, epoch))} "
+                              f"only; choose --wd-rule {epoch[0]} or drop them")
         return None, steps
     if B is None or B0 is None or ((D is None or D0 is None) and (S is None or S0 is None)):
-        raise MupsimError("wd rule 'tau_epoch' needs batch_size and base_batch_size, and tokens and base_tokens "
-                          "or steps and base_steps (tau_epoch = B/(eta*lambda*D) is kept from the base run)")
+        raise MupsimError(f"wd rule {', '.join(map(repr, epoch))} needs {wd_rules.WD_RULES[epoch[0]].needs} "
+                          "(tau_epoch = B/(eta*lambda*D) is kept from the base run)")
     Dt = D if D is not None else S * B
     Db = D0 if D0 is not None else S0 * B0
     factor = _tau_epoch_factor()(B, B0, Dt, Db)

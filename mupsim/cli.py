@@ -36,14 +36,15 @@ def _fmt(x) -> str:
 
 
 def _add_rule_options(p):
-    from mupsim.calculator import DEPTH_RULES, OPTIMIZERS, PARAMETERIZATIONS, WD_RULES
+    from mupsim.calculator import DEPTH_RULES, OPTIMIZERS, PARAMETERIZATIONS
+    from mupsim.theory import wd_rules as _wd_rules
 
     p.add_argument("--parameterization", default="mup", help=f"{', '.join(PARAMETERIZATIONS)} (default mup)")
     p.add_argument("--optimizer", default="adamw", help=f"{', '.join(OPTIMIZERS)} (default adamw)")
     p.add_argument("--alignment", default="full", help="full, none, or an exponent in [1/2, 1] (default full)")
     p.add_argument("--multipliers", default=None, metavar="A_IN,A_HID,A_OUT",
                    help="fix the gauge: multiplier exponents a for embedding, hidden, readout")
-    p.add_argument("--wd-rule", default=None, help=", ".join(WD_RULES))
+    p.add_argument("--wd-rule", default=None, metavar="RULE", help=_wd_rules.help_text())
     p.add_argument("--alignment-exponent", default=None, metavar="ALPHA",
                    help="alpha in sigma_max ~ RMS n^alpha, for --wd-rule alignment")
     p.add_argument("--depth-rule", default=None, help=" or ".join(DEPTH_RULES))

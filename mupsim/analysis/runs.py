@@ -97,27 +97,19 @@ def layer_class(matrix_name: str) -> str:
 
 
 def layer_settings(result, matrix_name: str) -> dict:
-    """Per-layer settings (multiplier, init_std, lr, wd) the run used for ``matrix_name``.
+    """Per-layer settings (multiplier, init_std, lr, wd, eps) the run used for ``matrix_name``.
 
-    Read from ``result.provenance["settings"]["layers"][class]``; if a stored result lacks it,
-    recomputed with the calculator from the stored config (a pure function, no simulation).
+    Read from ``result.provenance["settings"]["layers"][class]``, the settings stored with the
+    result; if a stored result lacks them, those of its stored config
+    (:attr:`mupsim.sim.config.SimConfig.settings`, a pure function, no simulation).
     """
     cls = layer_class(matrix_name)
     settings = (getattr(result, "provenance", None) or {}).get("settings") or {}
     layers = settings.get("layers", settings) if isinstance(settings, dict) else {}
     if isinstance(layers, dict) and cls in layers and isinstance(layers[cls], dict):
         return dict(layers[cls])
-    import mupsim  # lazy: calculator owned by the lead
-    c = result.config
-    s = mupsim.transfer(
-        c["base_width"], c["width"], c["lr"], c["wd"],
-        parameterization=c["parameterization"],
-        optimizer="lion" if c["optimizer"] == "signsgd" else c["optimizer"],
-        alignment=c["alignment"],
-        multipliers=tuple(c["multipliers"]) if c.get("multipliers") else None,
-        wd_rule=c["wd_rule"], alignment_exponent=c["alignment_exponent"])
-    ls = s.layers[cls]
-    return {k: float(getattr(ls, k)) for k in ("multiplier", "init_std", "lr", "wd")}
+    from mupsim.sim.config import SimConfig
+    return SimConfig.from_dict(result.config).settings.layers[cls].to_dict()
 
 
 def matrix_index(result, matrix_name: str) -> int:

@@ -38,6 +38,7 @@ from mupsim.analysis.transfer import Shift, _mean_curve, curve_shift, seed_optim
 from mupsim.analysis.runs import activation_series, hidden_matrices, run_record
 from mupsim import steady_state as ss
 from mupsim.errors import MupsimError
+from mupsim.theory import wd_rules
 
 NAN = float("nan")
 SS_FRACTION = 0.25     # steady state = mean over the last quarter of training
@@ -190,7 +191,7 @@ F1_CURVE_POINTS = 80
 
 
 def _rule_label(c) -> str:
-    return c["wd_rule"] if c["wd_rule"] != "alignment" else f"alignment(α̂={c['alignment_exponent']:g})"
+    return wd_rules.get(c["wd_rule"]).plot_label(c.get("alignment_exponent"))
 
 
 def f1(results) -> dict:

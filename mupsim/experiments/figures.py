@@ -18,6 +18,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from mupsim.analysis.steady import MIN_RELAX  # noqa: E402  (the analysis' shortest steady run, in τ)
+from mupsim.theory import wd_rules  # noqa: E402
 
 STYLE = {
     "font.size": 8.5, "axes.titlesize": 9, "axes.labelsize": 8.5, "legend.fontsize": 7,
@@ -25,8 +26,8 @@ STYLE = {
     "axes.spines.top": False, "axes.spines.right": False, "lines.linewidth": 1.4,
     "lines.markersize": 4, "figure.dpi": 110, "savefig.dpi": 150,
 }
-RULE_COLORS = {"constant": "#d62728", "fan2025": "#1f77b4", "timescale": "#2ca02c",
-               "alignment": "#9467bd", "sp (global": "#ff7f0e", "sp": "#d62728", "mup": "#1f77b4"}
+RULE_COLORS = {**{n: r.color for n, r in wd_rules.WD_RULES.items()},
+               "sp (global": "#ff7f0e", "sp": "#d62728", "mup": "#1f77b4"}
 REF_STYLE = dict(color="0.55", lw=0.9, ls="--")
 DIVERGED_STYLE = dict(marker="x", color="k", ms=6, mew=1.5, ls="none", clip_on=False, zorder=5)
 NAN = float("nan")

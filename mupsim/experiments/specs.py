@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass
 
 from mupsim.sim.config import SimConfig
+from mupsim.theory import wd_rules
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ F3_VARIANTS = {
 """Per panel of F3, the values tried; the first of each is the shared baseline."""
 F3_BASELINE_SEEDS = (0, 1, 2)
 
-WD_RULES = ("constant", "fan2025", "timescale", "alignment")
+WD_RULES = wd_rules.SIM_WD_RULES
 
 F5_STEPS = 600
 F5_LOGS = 30
@@ -343,7 +344,7 @@ F5C_WIDTHS = (64, 128, 256, 512)
 """Widths of F5c's λ sweep (the heatmap and the ablation run at SMALL_WIDTHS: n = 512 costs
 ≈ 2.5 s a run on one core)."""
 F5C_ABLATION_SEEDS = (0, 1)
-F5C_RULES = ("constant", "fan2025", "timescale", "alignment")
+F5C_RULES = WD_RULES
 
 
 def _onepass_base(quick: bool) -> SimConfig:
@@ -395,7 +396,7 @@ def hidden_wd_factors(widths, rules=F5C_RULES, alpha_hat: float | None = None,
             if alpha_hat is None:
                 continue
             kw = _alignment_kw(alpha_hat)
-        out[rule if rule != "alignment" else f"alignment(α̂={kw['alignment_exponent']:g})"] = {
+        out[wd_rules.get(kw["wd_rule"]).plot_label(kw.get("alignment_exponent"))] = {
             int(w): float(settings_for(base.replace(width=int(w), **kw)).layers["hidden"].wd)
             for w in widths}
     return out

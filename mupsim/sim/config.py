@@ -22,9 +22,9 @@ Conventions (the calculator's are in ``mupsim/calculator.py`` and the README's C
   embedding and readout matrices only, overriding ``wd_rule``'s for those two layer classes
   (e.g. ``wd_rule="fan2025"``, which leaves them undecayed, with ``io_wd_rule="constant"``).
   One of the wd rules (``alignment`` needs ``alignment_exponent``); needs ``wd > 0`` and a
-  ``wd_rule``. The per-layer values come from a second ``mupsim.transfer`` call with
-  ``wd_rule=io_wd_rule`` (:func:`mupsim.sim.settings.settings_for`). Left out of
-  ``to_dict()``/``key()`` when None.
+  ``wd_rule``. The per-layer values come from one ``mupsim.transfer`` call with a per-layer
+  rule (:func:`mupsim.sim.settings.settings_for`). Left out of ``to_dict()``/``key()`` when None.
+* ``settings`` (not a field): the calculator's per-layer Settings, computed once on construction.
 * ``rank_metrics`` (default True): compute the spectrum-based diagnostics (``stable_rank``,
   ``effective_rank``, ``sv1``..``sv4``: all singular values of every matrix at every logged
   step, a large share of a run with many logs at n ≥ 512). False leaves them NaN (arrays keep
@@ -68,6 +68,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 from mupsim.errors import MupsimError, choice
+from mupsim.theory import wd_rules
 
 MODELS = ("normalized", "linear")
 ACTIVATIONS = ("relu", "gelu")
@@ -80,7 +81,7 @@ WD_MODES = ("coupled", "independent")
 SCHEDULES = ("constant", "cosine", "wsd")
 PARAMETERIZATIONS = ("sp", "ntk", "mup", "mfp")
 ALIGNMENTS = ("full", "none")
-WD_RULES = ("constant", "fan2025", "timescale", "alignment")  # or None
+WD_RULES = wd_rules.SIM_WD_RULES  # or None (the simulator's rules, from the registry)
 # fields added later, left out of to_dict()/key() at their default (existing result keys stay valid)
 _OMIT_IF_DEFAULT = {"eps_rule": None, "muon_convention": None, "io_wd_rule": None,
                     "rank_metrics": True}
@@ -309,9 +310,24 @@ class SimConfig:
         from mupsim.sim import limits
         limits.check(self)
         # what the calculator would refuse at run time (wd without a rule, alignment_exponent
-        # without the alignment rule, settings overflowing at this width, ...) is refused now
+        # without the alignment rule, settings overflowing at this width, ...) is refused now;
+        # the answer travels with the config (``settings``) to the run and its stored result
         from mupsim.sim.settings import settings_for
-        settings_for(self)
+        set_("_settings", settings_for(self))
+
+    @property
+    def settings(self):
+        """The calculator's per-layer Settings for this run (:func:`mupsim.sim.settings.settings_for`),
+        computed once when the config was built."""
+        return self._settings
+
+    def __getstate__(self):
+        """Pickled (and deep-copied) with its settings, less their derivation (sympy; ``explain()`` text only), so a
+        config sent to a worker process stays small and quick to load."""
+        state = dict(self.__dict__)
+        s = state["_settings"]
+        state["_settings"] = dataclasses.replace(s, exponents=dataclasses.replace(s.exponents, derivation=None))
+        return state
 
     # ------------------------------------------------------------------ derived
     def teacher_dims(self) -> tuple[int, int | None]:
@@ -379,10 +395,10 @@ def _wd_rule(name: str, v):
         return None
     if isinstance(v, str) and v.strip().lower() == "none":
         return None
-    if isinstance(v, str) and v.strip().lower().replace("-", "_") == "tau_epoch":
-        raise MupsimError(f"{name}='tau_epoch' scales λ with the batch size and dataset size of a base "
-                          "run, which a simulation config does not have; allowed here: "
-                          f"{', '.join(WD_RULES)} (mupsim.transfer serves tau_epoch)")
+    for rule in wd_rules.WD_RULES.values():
+        if not rule.simulated and isinstance(v, str) and v.strip().lower().replace("-", "_") == rule.name:
+            raise MupsimError(f"{name}={rule.name!r} {rule.sim_unsupported}; allowed here: "
+                              f"{', '.join(WD_RULES)} (mupsim.transfer serves {rule.name})")
     v = choice(name, v, WD_RULES + ("none",))
     return None if v == "none" else v
 

@@ -2,9 +2,10 @@
 
 Per-layer settings come from the calculator, ``mupsim.transfer(config.base_width,
 config.width, config.lr, config.wd, parameterization=..., optimizer=..., alignment=...,
-multipliers=..., wd_rule=..., alignment_exponent=...)``; the simulator never re-implements a
-scaling rule (with ``io_wd_rule`` the embedding's and readout's wd come from a second call with
-that rule: :func:`mupsim.sim.settings.settings_for`). Each parameter takes the settings of its
+multipliers=..., wd_rule=..., alignment_exponent=...)``, computed once when the config is built
+(``config.settings``, :func:`mupsim.sim.settings.settings_for`; with ``io_wd_rule`` the calculator
+is given that rule for the embedding and readout); the simulator never re-implements a
+scaling rule. Each parameter takes the settings of its
 layer class (embedding, hidden, readout, bias, norm_gain; see :mod:`mupsim.sim.layout`):
 
 * effective weight = ``multiplier``·w;
@@ -117,7 +118,7 @@ def prepare(config: SimConfig) -> Prepared:
     if not isinstance(config, SimConfig):
         from mupsim.errors import MupsimError
         raise MupsimError(f"run() needs a SimConfig; got {type(config).__name__}")
-    settings = settings_for(config)
+    settings = config.settings
     layers = settings.layers
     dtype = np.dtype(config.dtype)
     lay = build_layout(config)
@@ -142,9 +143,9 @@ def prepare(config: SimConfig) -> Prepared:
         decay = max(decay, 1)
     ncols = int(sum(lay.cols[p] for p in lay.matrices))
     pvec0 = np.random.default_rng([config.seed, 303]).standard_normal(ncols).astype(dtype)
-    from mupsim.theory.optimizers import OPTIMIZERS as _THEORY_OPTIMIZERS
-    th = _THEORY_OPTIMIZERS.get("lion" if config.optimizer == "signsgd" else config.optimizer)
-    muon_classes = th.spectral_layers if th is not None and th.kind == "spectral" else ()
+    from mupsim.theory.optimizers import resolve
+    th = resolve(config.optimizer)
+    muon_classes = th.spectral_layers if th.kind == "spectral" else ()
     muon_mask = np.array([c in muon_classes for c in lay.classes], np.bool_)
     muon_scale = muon_mask.astype(np.float64)
     if config.muon_convention == "rms":  # Moonlight: RMS of 0.2·√max(dims)·O is ≈ 0.2, like AdamW's

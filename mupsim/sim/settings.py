@@ -6,6 +6,8 @@ load the numba kernels.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from mupsim.sim.config import SimConfig
 
 SIMULATOR_VERSION = 4  # 3: task families and rank diagnostics; 4: depth rules use the relative branch multiplier (L/L_base)^-alpha_L
@@ -15,45 +17,44 @@ SIMULATOR_VERSION = 4  # 3: task families and rank diagnostics; 4: depth rules u
 IO_LAYERS = ("embedding", "readout")
 """The layer classes whose weight decay ``SimConfig.io_wd_rule`` sets."""
 
+SETTINGS_FIELDS = ("base_width", "width", "lr", "wd", "parameterization", "optimizer", "alignment",
+                   "multipliers", "wd_rule", "io_wd_rule", "alignment_exponent", "global_lr", "eps",
+                   "muon_convention", "depth_rule", "base_depth", "depth")
+"""The SimConfig fields the per-layer settings depend on (the cache key of :func:`settings_for`)."""
+
 
 def settings_for(config: SimConfig):
-    """The calculator's Settings for this run.
+    """The calculator's Settings for this run, computed once per distinct :data:`SETTINGS_FIELDS`
+    (the same object is returned for every config that shares them: do not mutate it).
 
-    With ``config.io_wd_rule`` set, the calculator is asked a second time with
-    ``wd_rule=io_wd_rule`` and the embedding's and readout's ``wd`` (and their wd exponents in
-    ``settings.exponents``) are taken from that answer; every other value is the first
-    answer's. ``alignment_exponent`` goes to whichever call uses the ``alignment`` rule."""
-    import dataclasses
+    One ``mupsim.transfer`` call; with ``config.io_wd_rule`` set, the calculator is given a
+    per-layer rule, ``wd_rule`` for the hidden matrices and ``io_wd_rule`` for the embedding and
+    readout (``settings.exponents.wd_rule`` stays ``wd_rule``). ``optimizer`` goes through the
+    theory's aliases (``signsgd`` → ``lion``)."""
+    return _settings(tuple(getattr(config, f) for f in SETTINGS_FIELDS))
 
-    from mupsim.calculator import transfer
+
+@lru_cache(maxsize=4096)
+def _settings(key: tuple):
+    from mupsim.calculator import LayerRuleError, transfer
     from mupsim.errors import MupsimError
-    opt = "lion" if config.optimizer == "signsgd" else config.optimizer
+    from mupsim.theory.optimizers import resolve
+
+    c = dict(zip(SETTINGS_FIELDS, key))
     depth = {}
-    if config.depth_rule is not None:
-        depth = dict(base_depth=config.base_depth, depth=config.depth, depth_rule=config.depth_rule)
-    io_rule = config.io_wd_rule
-    ae = config.alignment_exponent
-    only_io_aligned = io_rule == "alignment" and config.wd_rule != "alignment"
-
-    def ask(wd_rule, alignment_exponent):
-        return transfer(config.base_width, config.width, config.lr, config.wd,
-                        parameterization=config.parameterization, optimizer=opt,
-                        alignment=config.alignment, multipliers=config.multipliers,
-                        wd_rule=wd_rule, alignment_exponent=alignment_exponent,
-                        global_lr=config.global_lr, eps=config.eps,
-                        muon_convention=config.muon_convention or "spectral", **depth)
-
-    settings = ask(config.wd_rule, None if only_io_aligned else ae)
-    if io_rule is None:
-        return settings
+    if c["depth_rule"] is not None:
+        depth = dict(base_depth=c["base_depth"], depth=c["depth"], depth_rule=c["depth_rule"])
+    rule = c["wd_rule"]
+    if c["io_wd_rule"] is not None:
+        rule = {"hidden": rule, **{cls: c["io_wd_rule"] for cls in IO_LAYERS}}
     try:
-        io = ask(io_rule, ae if io_rule == "alignment" else None)
-    except MupsimError as e:
-        raise MupsimError(f"io_wd_rule={io_rule!r}: {e}") from None
-    layers = dict(settings.layers)
-    ex_layers = dict(settings.exponents.layers)
-    for cls in IO_LAYERS:
-        layers[cls] = dataclasses.replace(layers[cls], wd=io.layers[cls].wd)
-        ex_layers[cls] = dataclasses.replace(ex_layers[cls], wd=io.exponents.layers[cls].wd)
-    return dataclasses.replace(settings, layers=layers,
-                               exponents=dataclasses.replace(settings.exponents, layers=ex_layers))
+        return transfer(c["base_width"], c["width"], c["lr"], c["wd"],
+                        parameterization=c["parameterization"], optimizer=resolve(c["optimizer"]).name,
+                        alignment=c["alignment"], multipliers=c["multipliers"],
+                        wd_rule=rule, alignment_exponent=c["alignment_exponent"],
+                        global_lr=c["global_lr"], eps=c["eps"],
+                        muon_convention=c["muon_convention"] or "spectral", **depth)
+    except LayerRuleError as e:
+        if set(e.layers) <= set(IO_LAYERS):
+            raise MupsimError(f"io_wd_rule={c['io_wd_rule']!r}: {e.reason}") from None
+        raise

@@ -585,13 +585,10 @@ def _is_stale(r: Result, config: SimConfig) -> bool:
     saved = r.provenance.get("settings")
     if saved is None:
         return False
-    from mupsim.sim.settings import SIMULATOR_VERSION, settings_for
+    from mupsim.sim.settings import SIMULATOR_VERSION
     if r.provenance.get("simulator_version") != SIMULATOR_VERSION:
         return True
-    try:
-        current = json.loads(json.dumps(settings_for(config).to_dict()))
-    except MupsimError:
-        return True
+    current = json.loads(json.dumps(config.settings.to_dict()))
     return current != saved
 
 

@@ -10,6 +10,7 @@ import sympy as sp
 
 from mupsim.errors import MupsimError, choice, rational
 from mupsim.theory.derivation import Derivation
+from mupsim.theory import wd_rules
 from mupsim.theory.optimizers import Optimizer, kind_for
 
 DEPTH_RULES = {"depth_mup": sp.Rational(1, 2), "completep": sp.Integer(1)}
@@ -30,9 +31,10 @@ def parse_depth_alpha(rule: str, depth_alpha):
     return sp.Rational(r.numerator, r.denominator)
 
 
-def derive_depth(opt: Optimizer, rule: str, depth_alpha=None, wd_rule: str | None = None) -> Derivation:
+def derive_depth(opt: Optimizer, rule: str, depth_alpha=None, wd_rule=None) -> Derivation:
     """Results: ``branch`` (α_L), ``cL_<kind>`` (learning rate in blocks), ``eps`` (Adam ε in blocks),
-    ``wd`` (weight decay of block matrices under ``wd_rule``; None without a rule)."""
+    ``wd`` (weight decay of block matrices under ``wd_rule``, a rule name or
+    :class:`~mupsim.theory.wd_rules.WdRule`, dispatched on its kind; None without a rule)."""
     rule = choice("depth rule", rule, DEPTH_RULES)
     alpha_L = parse_depth_alpha(rule, depth_alpha)
     d = Derivation(f"Depth exponents: {rule}, α_L = {alpha_L}")
@@ -65,14 +67,15 @@ def derive_depth(opt: Optimizer, rule: str, depth_alpha=None, wd_rule: str | Non
     d.result("eps", alpha_L, "Adam ε in blocks: the gradient of a block parameter carries L^-α_L, so ε ∝ L^-α_L "
                               "(embedding and readout: no depth factor)")
     c_block = d.results[f"cL_{kind_for(opt, False)}"]
-    if wd_rule is None:
+    rule = wd_rule if wd_rule is None or isinstance(wd_rule, wd_rules.WdRule) else wd_rules.get(wd_rule)
+    if rule is None:
         d.results["wd"] = None
-    elif wd_rule == "constant":
-        d.result("wd", sp.Integer(0), "constant: the same λ at every depth")
-    elif wd_rule in ("timescale", "tau_epoch"):
-        d.result("wd", -c_block, f"{wd_rule}: keep η_l·λ_l (the relaxation time 1/(2ηλ)) fixed in depth: w_L = −c_L")
+    elif rule.kind == "constant":
+        d.result("wd", sp.Integer(0), f"{rule.name}: the same λ at every depth")
+    elif rule.kind in ("timescale", "epoch"):
+        d.result("wd", -c_block, f"{rule.name}: keep η_l·λ_l (the relaxation time 1/(2ηλ)) fixed in depth: w_L = −c_L")
     else:
-        d.result("wd", c_block, f"{wd_rule}: keep the steady-state RMS ∝ sqrt(η_l/λ_l) of block matrices, and with "
+        d.result("wd", c_block, f"{rule.name}: keep the steady-state RMS ∝ sqrt(η_l/λ_l) of block matrices, and with "
                                 "it their spectral norm, fixed in depth (the branch multiplier already scales their "
                                 "output): w_L = c_L")
     return d

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from mupsim.errors import choice
+from mupsim.theory import wd_rules
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,18 @@ OPTIMIZERS: dict[str, Optimizer] = {
 }
 
 
+ALIASES: dict[str, str] = {"signsgd": "lion"}
+"""Optimizers the simulator runs under their own name that the theory treats as another:
+signSGD is Lion with β1 = β2 = 0 (the same update size, entries ±η)."""
+
+
 def get(name: str) -> Optimizer:
     return OPTIMIZERS[choice("optimizer", name, OPTIMIZERS)]
+
+
+def resolve(name: str) -> Optimizer:
+    """The theory's optimizer for ``name``, an optimizer or an alias (``signsgd`` → ``lion``)."""
+    return get(ALIASES.get(name, name))
 
 
 def kind_for(opt: Optimizer, vector: bool, layer: str = "hidden") -> str:
@@ -81,7 +92,8 @@ def derive_muon_convention(opt: Optimizer, c: dict, w: dict, convention: str, wd
     "rms" (Moonlight, Liu et al. 2025): the implementation multiplies the orthogonalised update by
     0.2·√max(fan_in, fan_out) so that its RMS matches AdamW's (≈ 0.2 per unit lr); the lr passed is
     then η_passed = η / (0.2·√max), i.e. c_rms = c + d_max/2. The per-step decay η_lλ_l is physical
-    and is kept: w_rms = w − d_max/2 (constant: the same λ in either convention, w = 0).
+    and is kept: w_rms = w − d_max/2 (a rule of kind constant: the same λ in either convention, w = 0).
+    ``wd_rule``: the weight-decay rule (name or WdRule), or a dict layer → rule for per-layer rules.
     Returns (c, w, Derivation).
     """
     from mupsim.errors import choice
@@ -101,13 +113,23 @@ def derive_muon_convention(opt: Optimizer, c: dict, w: dict, convention: str, wd
         shift = sp.Rational(LAYER_CLASSES[layer].d_max, 2)
         c2[layer] = c[layer] + shift
         d.result(f"c_{layer}", c2[layer], f"{layer}: c_rms = c + {shift}")
-        if w.get(layer) is not None and wd_rule != "constant":
+        if w.get(layer) is not None and not _constant_rule(wd_rule, layer):
             w2[layer] = w[layer] - shift
             d.result(f"w_{layer}", w2[layer], f"{layer}: keep η_lλ_l, w_rms = w − {shift}")
     d.step("Across widths the RMS-matched lr does not scale like AdamW's: for a hidden matrix AdamW's μP update "
            "is low-rank (RMS = ‖ΔW‖_op/n) while Muon's is full-rank (RMS = ‖ΔW‖_op/√n), so the exponents differ "
            "by 1/2; 'carry over' holds at the base shape only.")
     return c2, w2, d
+
+
+def _constant_rule(wd_rule, layer) -> bool:
+    """Whether ``layer``'s weight-decay rule (see :func:`derive_muon_convention`) is of kind constant."""
+    rule = wd_rule.get(layer) if isinstance(wd_rule, dict) else wd_rule
+    if rule is None:
+        return False
+    if not isinstance(rule, wd_rules.WdRule):
+        rule = wd_rules.get(rule)
+    return rule.kind == "constant"
 
 
 def entry_exponent(kind: str, a, b, c, gamma):

@@ -11,14 +11,16 @@ from __future__ import annotations
 import sympy as sp
 
 from mupsim.errors import MupsimError, rational
+from mupsim.theory import wd_rules
 from mupsim.theory.derivation import Derivation
 from mupsim.theory.layers import LAYER_CLASSES, MATRIX_LAYERS, VECTOR_LAYERS
-from mupsim.theory.optimizers import Optimizer, kind_for, update_rms_exponent
+from mupsim.theory.optimizers import OPTIMIZERS, Optimizer, kind_for, update_rms_exponent
 
 eta, lam, U, beta, S, t = sp.symbols("eta lambda U beta1 S t", positive=True)
 k = sp.Symbol("k", integer=True)
-WD_RULES = ("constant", "fan2025", "timescale", "alignment", "tau_epoch")
+WD_RULES = tuple(wd_rules.WD_RULES)
 FAN2025_ALPHA = sp.Rational(3, 4)
+assert wd_rules.WD_RULES["fan2025"].alpha == FAN2025_ALPHA
 
 
 def derive_equilibrium() -> Derivation:
@@ -107,15 +109,18 @@ def sigma_max_exponent(d_in: int, d_out: int, alpha) -> sp.Expr:
     return sp.Rational(max(d_in, d_out), 2) + min(d_in, d_out) * (alpha - sp.Rational(1, 2))
 
 
-def derive_weight_decay(opt: Optimizer, a: dict, c: dict, rule: str, alpha=None) -> Derivation:
-    """Weight-decay exponents w (λ_l ∝ n^{-w}) for every layer under ``rule``.
+def derive_weight_decay(opt: Optimizer, a: dict, c: dict, rule, alpha=None) -> Derivation:
+    """Weight-decay exponents w (λ_l ∝ n^{-w}) for every layer under ``rule`` (a name or a
+    :class:`~mupsim.theory.wd_rules.WdRule`), dispatched on the rule's kind.
 
     ``a`` and ``c`` map layer names to the multiplier and learning-rate
     exponents already derived. Results: ``w_<layer>`` (None: no decay).
     """
-    if rule not in WD_RULES:
-        raise MupsimError(f"unknown wd rule {rule!r}; allowed: {', '.join(WD_RULES)}")
-    d = Derivation(f"Weight-decay exponents: rule '{rule}'")
+    if not isinstance(rule, wd_rules.WdRule):
+        if rule not in wd_rules.WD_RULES:
+            raise MupsimError(f"unknown wd rule {rule!r}; allowed: {', '.join(WD_RULES)}")
+        rule = wd_rules.WD_RULES[rule]
+    d = Derivation(f"Weight-decay exponents: rule '{rule.name}'")
     if opt.kind == "gradient":
         d.assume("SGD's weight decay: w ← w − η_l(g + λ_l w), a per-step decay η_lλ_l, with λ_l = λ n^{-w} and "
                  "η_l = η n^{-c}.")
@@ -129,50 +134,53 @@ def derive_weight_decay(opt: Optimizer, a: dict, c: dict, rule: str, alpha=None)
              "(Fan et al. 2025: λ₁ = 0; nanoGPT and Megatron likewise).")
     for name in VECTOR_LAYERS:
         d.result(f"w_{name}", None)
-    if rule == "constant":
-        d.step("constant: the same λ at every width for every matrix (nanoGPT-μP, Megatron): w = 0. "
+    if rule.kind == "constant":
+        d.step(f"{rule.name}: the same λ at every width for every matrix (nanoGPT-μP, Megatron): w = 0. "
                "Not gauge-covariant: 'the same λ' is a different rule in each gauge for layers whose "
                "multiplier a depends on the gauge (embedding, readout); nanoGPT-μP's is the mup-package "
                "gauge a = (0, 0, 1).")
         for name in MATRIX_LAYERS:
             d.result(f"w_{name}", sp.Integer(0))
         return d
-    if rule == "tau_epoch":
-        d.step("tau_epoch: keep τ_epoch = B/(η_lλ_l D) of the base run (Wang & Aitchison 2024); in width, with "
+    if rule.kind == "epoch":
+        d.step(f"{rule.name}: keep τ_epoch = B/(η_lλ_l D) of the base run (Wang & Aitchison 2024); in width, with "
                "the same batch and data, that keeps η_lλ_l fixed: c + w = 0; batch size and dataset size enter "
                "as the factor (B/B0)·(D0/D) on λ (see the horizon derivation)")
         for name in MATRIX_LAYERS:
             d.result(f"w_{name}", -c[name], f"{name}: w = −c")
         return d
-    if rule == "timescale":
-        d.step("timescale: keep the per-step decay η_l λ_l, hence the relaxation time 1/(2η_lλ_l), width-free "
+    if rule.kind == "timescale":
+        d.step(f"{rule.name}: keep the per-step decay η_l λ_l, hence the relaxation time 1/(2η_lλ_l), width-free "
                "(Wang & Aitchison 2024; what the mup package's MuAdamW does): c + w = 0")
         for name in MATRIX_LAYERS:
             d.result(f"w_{name}", -c[name], f"{name}: w = −c")
         return d
     # steady-state rules
     if not opt.steady_state:
+        allowed = ", ".join(n for n, r in wd_rules.WD_RULES.items() if r.kind != "steady_state")
+        steady = ", ".join(o.name for o in OPTIMIZERS.values() if o.steady_state)
         raise MupsimError(
-            f"wd rule {rule!r} balances a scale-free update against lr-scaled decay (PyTorch AdamW) in steady state; optimizer "
-            f"{opt.name!r} does not fit that ({opt.note}). Allowed for {opt.name}: constant, timescale; "
-            "steady-state rules: adamw, lion, muon")
-    matrices = MATRIX_LAYERS
-    if rule == "fan2025":
-        alpha = FAN2025_ALPHA
-        d.assume("fan2025: σ_max of a hidden matrix grows as RMS·n^{3/4} (Fan et al. 2025's measured exponent).")
-        d.assume("fan2025 decays matrix-like parameters only; in TP5's terms those are the hidden matrices, while "
+            f"wd rule {rule.name!r} balances a scale-free update against lr-scaled decay (PyTorch AdamW) in steady "
+            f"state; optimizer {opt.name!r} does not fit that ({opt.note}). Allowed for {opt.name}: {allowed}; "
+            f"steady-state rules: {steady}")
+    matrices = tuple(m for m in MATRIX_LAYERS if m in rule.decayed)
+    if rule.alpha is not None:
+        alpha = sp.Rational(rule.alpha.numerator, rule.alpha.denominator)
+        d.assume(f"{rule.name}: σ_max of a hidden matrix grows as RMS·n^{{{alpha}}} (Fan et al. 2025's measured "
+                 "exponent).")
+        d.assume(f"{rule.name} decays matrix-like parameters only; in TP5's terms those are the hidden matrices, while "
                  "embedding and readout (one growing dimension) are vector-like and get λ₁ = 0 "
                  "(their learning rates are the parameterization's; Θ(1) in the mup-package gauge a = (0, 0, 1)).")
-        for name in ("embedding", "readout"):
-            d.result(f"w_{name}", None)
-        matrices = ("hidden",)
+        for name in MATRIX_LAYERS:
+            if name not in matrices:
+                d.result(f"w_{name}", None)
     else:
         if alpha is None:
-            raise MupsimError("wd rule 'alignment' needs an alignment exponent α in [1/2, 1] "
+            raise MupsimError(f"wd rule {rule.name!r} needs {rule.needs} "
                               "(--alignment-exponent ALPHA): σ_max ≈ RMS·n^α")
         alpha = rational(alpha, "alignment exponent", sp.Rational(1, 2), 1)
         alpha = sp.Rational(alpha.numerator, alpha.denominator)
-        d.assume(f"alignment: σ_max ≈ RMS·max^{{1/2}}·min^{{α−1/2}} with α = {alpha}.")
+        d.assume(f"{rule.name}: σ_max ≈ RMS·max^{{1/2}}·min^{{α−1/2}} with α = {alpha}.")
         d.assume("Limit of this rule: the norm balance below holds for scale-invariant matrices (a normalisation "
                  "follows them, so their gradient is orthogonal to w). The hidden matrices of a normalised network "
                  "are; the embedding is only when a normalisation follows it (pre-norm residual stream); the "
