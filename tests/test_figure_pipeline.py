@@ -37,3 +37,9 @@ def test_the_command_line_names_every_registered_figure_in_drawing_order():
     from mupsim.experiments.figures import FIGURES
     assert make_figures.ORDER == tuple(FIGURES)
     assert all(f.name == name for name, f in FIGURES.items())
+
+
+def test_each_figure_lives_in_the_module_named_for_its_output_files():
+    from mupsim.experiments.figures import FIGURES
+    for f in FIGURES.values():
+        assert f.make.__module__ == f"mupsim.experiments.figures.{f.stem}", f.name
