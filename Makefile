@@ -40,7 +40,7 @@ check-repro: $(STAMP)
 	$(PY) -m mupsim.experiments.repro
 
 theory: $(STAMP)
-	$(PY) -m mupsim.theory.render theory
+	$(PY) -m mupsim.render theory
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run

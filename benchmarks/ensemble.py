@@ -209,7 +209,7 @@ def gpu(refs, ablation=True):
                          "configs_per_min": S * len(WIDTHS) / tot * 60}
         print("[gpu] mix S", S, out["mix"][S]["configs_per_min"], flush=True)
     # what the CUDA graphs and the compiled optimizer buy (one group each, switched off)
-    import mupsim.sim.ensemble.engine as E
+    import mupsim.sim.ensemble.optim as E
     abl = {}
     for n, S, what in ((64, 200, "no CUDA graphs"), (512, 50, "eager optimizer"))[:2 * ablation]:
         cfgs = mix(n, tuple(range(S // 25)))

@@ -40,7 +40,7 @@ def test_alignment_wd_in_terms_of_rho_matches_the_calculator():
 
 
 def test_alpha_document_is_rendered():
-    from mupsim.theory import render
+    from mupsim import render
     text = render.alpha_doc()
     assert "1 - \\frac{\\rho}{2}" in text and "| 1/2 | 3/4 | -1/2 |" in text
 

@@ -193,8 +193,8 @@ def test_cuda_members_match_numba_in_float64(graphs):
 def test_the_device_optimizer_path_matches_numba_on_cpu(monkeypatch, opt, compiled_rules):
     """The torch optimizer used on CUDA (eager ops, or the rules that CUDA compiles, run
     uncompiled here) gives the numba trajectory too."""
-    from mupsim.sim.ensemble import engine
-    monkeypatch.setattr(engine, "_compiled", engine._rule)
+    from mupsim.sim.ensemble import engine, optim
+    monkeypatch.setattr(optim, "_compiled", optim._rule)
     lr = {"sgd": 0.05, "lion": 1e-4, "muon": 0.02, "muon_all": 0.02}.get(opt, 1e-3)
     cfgs = [SimConfig(**{**BASE, "optimizer": opt, "lr": lr, "seed": s,
                          "eps_rule": "derived" if opt == "adamw" else None}) for s in (0, 1)]

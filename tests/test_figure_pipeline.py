@@ -31,3 +31,15 @@ def test_second_run_reads_only_stored_results(tmp_path):
     _run(tmp_path)
     assert sorted(p.name for p in (tmp_path / "results").rglob("*.npz")) == stored
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+
+
+def test_the_command_line_names_every_registered_figure_in_drawing_order():
+    from mupsim.experiments.figures import FIGURES
+    assert make_figures.ORDER == tuple(FIGURES)
+    assert all(f.name == name for name, f in FIGURES.items())
+
+
+def test_each_figure_lives_in_the_module_named_for_its_output_files():
+    from mupsim.experiments.figures import FIGURES
+    for f in FIGURES.values():
+        assert f.make.__module__ == f"mupsim.experiments.figures.{f.stem}", f.name

@@ -1,11 +1,12 @@
-"""Steady-state check (issue 10) and the reproducibility check's comparison (issue 11, item 7)."""
+"""The steady-state check and the reproducibility check's comparison."""
 
 import math
 
 import numpy as np
 
 from mupsim.analysis import half_drift, horizon_mean, relax_time, steady_check
-from mupsim.experiments import specs as S
+from mupsim.experiments import common
+from mupsim.experiments.figures import f4_wd_rules as F4
 from mupsim.experiments.repro import Check
 
 
@@ -57,9 +58,9 @@ def test_horizon_mean_is_what_a_shorter_run_would_have_reported():
 
 
 def test_specs_run_each_width_for_its_own_relaxation_times():
-    for c in S.f4(False, 0.9):
-        assert c.steps >= S.RELAX_RUN * S.hidden_relax_time(c) - 1e-9
-    const = {c.width: c.steps for c in S.f4(False, 0.9) if c.wd_rule == "constant"}
+    for c in F4.configs(False, 0.9):
+        assert c.steps >= common.RELAX_RUN * common.hidden_relax_time(c) - 1e-9
+    const = {c.width: c.steps for c in F4.configs(False, 0.9) if c.wd_rule == "constant"}
     assert const[512] > const[64]  # μP's η ∝ 1/n stretches τ under constant λ
 
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from mupsim.theory import render
+from mupsim import render
 
 ROOT = Path(__file__).resolve().parents[1] / "theory"
 

@@ -54,7 +54,7 @@ def test_get_is_case_and_dash_insensitive_and_names_the_rules_when_unknown():
 
 
 def test_figure_colours_are_the_registrys():
-    from mupsim.experiments.figures import RULE_COLORS
+    from mupsim.experiments.style import RULE_COLORS
 
     for name, r in wd_rules.WD_RULES.items():
         assert RULE_COLORS[name] == r.color

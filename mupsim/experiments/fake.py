@@ -1,6 +1,7 @@
 """A fake runner producing synthetic Results of the right shape (for developing and testing the
-figure pipeline without the numba simulator). Its numbers follow the steady-state formulas of the
-science brief with made-up constants; they are NOT simulation results.
+figure pipeline without the numba simulator). Its numbers follow the steady-state scalings
+(RMS(W) ∝ √(η/λ), relaxation in 1/(2ηλ) steps, σ_max ∝ n^α) with made-up constants; they are
+NOT simulation results.
 
 Use: ``python -m mupsim.experiments.make_figures --fake`` (writes to a separate results folder).
 """

@@ -12,12 +12,14 @@ behind it in ``<name>.csv`` (one row per run/point, diverged runs listed) and ``
 (headline, fits, series), all atomically. One line per figure is printed with its headline
 numbers. ``--quick=1`` uses tiny widths and few steps and writes to ``<figures-dir>/quick``.
 
-F3B and F4B are F3's baseline and F4 in the rich token regime (specs.RICH_TOKENS); F4B's alignment
-rule runs at the rich α̂ from F3B and, out of sample, at the fixed-teacher α̂ from F3.
-F1 and F4 need α̂ from F3 (F1 shows F4's runs) and F5's weight-decay sweep needs the best learning rate of F5's own
-learning-rate sweep; F5C's λ sweep runs at the best η of its own (η, λ) heatmap and reads its runs
-in the alignment rule's coordinates with α̂ from F3; those come from the stored results of the
-earlier sweep (run if missing).
+Each figure is one module under :mod:`mupsim.experiments.figures` (its configs, analysis and
+plot); :data:`~mupsim.experiments.figures.FIGURES` is their registry. F3B and F4B are F3's
+baseline and F4 in the rich token regime (common.RICH_TOKENS); F4B's alignment rule runs at the
+rich α̂ from F3B and, out of sample, at the fixed-teacher α̂ from F3. F1 and F4 need α̂ from F3
+(F1 shows F4's runs) and F5's weight-decay sweep needs the best learning rate of F5's own
+learning-rate sweep; F5C's λ sweep runs at the best η of its own (η, λ) heatmap and reads its
+runs in the alignment rule's coordinates with α̂ from F3; those come from the stored results of
+the earlier sweep (run if missing).
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_RESULTS = REPO / ".cache" / "results"
 DEFAULT_FIGURES = REPO / "figures"
 ORDER = ("F1", "F2", "F3", "F4", "F3B", "F4B", "F5", "F5C", "F6", "F7", "F8", "F9")
-"""F3B/F4B: F3's baseline and F4 re-run in the rich token regime (specs.RICH_TOKENS); F5C: F5 in
-the one-pass regime (specs.ONEPASS)."""
+"""The figures in drawing order: the keys of :data:`mupsim.experiments.figures.FIGURES` (kept
+here as plain names so that the command line is parsed without importing the figures)."""
 
 
 # ---------------------------------------------------------------------------- atomic output
@@ -154,6 +156,9 @@ class Pipeline:
         return loaded
 
     def analyse(self, fig: str) -> dict:
+        """The analysed numbers of figure ``fig`` (by name, e.g. "F3"), computed once: its
+        :attr:`~mupsim.experiments.figure.Figure.make` with this pipeline, plus ``quick`` and
+        ``provenance`` (the stored runs read for it alone)."""
         if fig in self.analyses:
             return self.analyses[fig]
         outer, self._runs_read = self._runs_read, []
@@ -163,88 +168,12 @@ class Pipeline:
             self._runs_read = outer
 
     def _analyse(self, fig: str) -> dict:
-        from mupsim.experiments import analyse as A
-        from mupsim.experiments import specs as S
-        q = self.quick
-        if fig == "F1":
-            data = A.f1(self.results(S.f1(q, self._alpha())))
-        elif fig == "F2":
-            data = A.f2(self.results(S.f2(q)), S.LR, S.WD)
-        elif fig == "F3":
-            variants = {k: (v[:2] if q else v) for k, v in S.F3_VARIANTS.items()}
-            data = A.f3(self.results(S.f3(q)), variants)
-        elif fig == "F4":
-            alpha = self._alpha()
-            data = A.f4(self.results(S.f4(q, alpha)))
-            data["summary"]["alpha_hat_from_f3"] = alpha
-        elif fig == "F3B":
-            data = A.f3(self.results(S.f3_rich(q)), {})
-            data.update(figure="f3b_sigma_max_vs_width_rich",
-                        title="Top singular value vs width at equal η_l·λ_l, rich token regime")
-            data["headline"] = "rich regime: " + data["headline"].split("; variants")[0]
-        elif fig == "F4B":
-            rich, source = self._rich_alpha()
-            fixed = self._alpha()
-            data = A.f4(self.results(S.f4_rich(q, rich, fixed)))
-            data.update(figure="f4b_wd_rules_rich",
-                        title="Gain and σ_max vs width per weight-decay rule, rich token regime")
-            data["headline"] = "rich regime: " + data["headline"]
-            data["summary"].update(alpha_hat_rich_from_f3b=rich, alpha_hat_rich_source=source,
-                                   alpha_hat_fixed_from_f3=fixed)
-        elif fig == "F5":
-            lr_res = self.results(S.f5_lr(q))
-            panels = A.lr_panels(lr_res)
-            lr = A.best_lr(panels, "mup")
-            data = A.f5(lr_res, self.results(S.f5_wd(q, lr, self._alpha())), wd_lr=lr,
-                        lr_panels_=panels)
-        elif fig == "F5C":
-            heat = self.results(S.f5c_heat(q))
-            lr = A.best_onepass_lr(heat)
-            sweep = self.results(S.f5c_wd(q, lr))
-            widths = sorted({r.config["width"] for r in sweep})
-            data = A.f5c(heat, sweep, S.hidden_wd_factors(widths, alpha_hat=self._alpha()), lr)
-        elif fig == "F6":
-            data = A.f6(self.results(S.f6(q)))
-        elif fig == "F7":
-            data = A.f7(self.results(S.f7(q)))
-        elif fig == "F8":
-            data = A.f8(self.results(S.f8(q)))
-        elif fig == "F9":
-            cfgs = S.f9(q, wide=self.wide)
-            data = A.f9(self.results(cfgs), S.f9_labels(cfgs), S.f9_panels())
-        else:
-            raise ValueError(fig)
-        data["quick"] = q
+        from mupsim.experiments.figures import FIGURES
+        data = FIGURES[fig].make(self)
+        data["quick"] = self.quick
         data["provenance"] = self._provenance()
         self.analyses[fig] = data
         return data
-
-    def _alpha(self) -> float | None:
-        """α̂ from F3 (for the alignment rule), or None with a warning if F3 has none."""
-        alpha = self.analyse("F3")["summary"]["alpha_hat"]
-        if alpha is None or not math.isfinite(alpha):
-            print("  warning: no finite α̂ from F3; runs without the alignment rule",
-                  file=sys.stderr)
-            return None
-        return alpha
-
-    def _rich_alpha(self) -> tuple:
-        """(α̂ of the rich regime from F3b, where it comes from): the pooled α̂ when every hidden
-        matrix passed the steady-state check, else the mean of the per-matrix α̂ that did (a
-        matrix still moving is refused and cannot set the rule), else (None, reason)."""
-        fits = self.analyse("F3B")["summary"]["fits"].get("baseline", {})
-        pooled = fits.get("pooled_hidden", {}).get("exponent")
-        if pooled is not None and math.isfinite(pooled):
-            return pooled, "pooled over the hidden matrices"
-        ok = {m: f["exponent"] for m, f in fits.items() if isinstance(f, dict)
-              and m != "pooled_hidden" and isinstance(f.get("exponent"), float)
-              and math.isfinite(f["exponent"])}
-        if not ok:
-            print("  warning: no finite α̂ from F3B; F4B runs without its in-sample alignment "
-                  "rule", file=sys.stderr)
-            return None, "none: no hidden matrix in steady state"
-        return sum(ok.values()) / len(ok), "mean of " + ", ".join(sorted(ok)) + \
-            " (the others refused as not in steady state)"
 
     def _provenance(self) -> dict:
         """Where the figure's numbers come from: code version now, and the stored runs read."""
@@ -325,7 +254,7 @@ def main(argv=None) -> int:
         figures_dir = (args.figures_dir or DEFAULT_FIGURES) / "fake"
     if args.quick:
         figures_dir = figures_dir / "quick"
-    from mupsim.experiments import figures as F
+    from mupsim.experiments.figures import FIGURES
     if args.scheduler is not None and args.executor != "dask":
         print("error: --scheduler needs --executor dask", file=sys.stderr)
         return 2
@@ -343,7 +272,7 @@ def main(argv=None) -> int:
         t0, c0 = time.perf_counter(), pipe.computed
         try:
             data = pipe.analyse(fig)
-            plot = F.PLOTTERS[fig](data)
+            plot = FIGURES[fig].plot(data)
             path = write_outputs(data, plot, figures_dir)
         except Exception as e:  # noqa: BLE001 - report and go on with the other figures
             import traceback

@@ -93,8 +93,8 @@ def main(argv=None) -> int:
                     help="where to run (default: a fresh temporary folder, so runs are recomputed)")
     ap.add_argument("--workers", type=int, default=None)
     args = ap.parse_args(argv)
-    from mupsim.experiments import analyse as A
-    from mupsim.experiments import specs as S
+    from mupsim.experiments.figures import f3_sigma_max_vs_width as F3
+    from mupsim.experiments.figures import f7_steady_state_theory as F7
     from mupsim.sim import sweep
 
     def load(name):
@@ -102,10 +102,10 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="mupsim-repro-") as tmp:
         rdir = args.results_dir or Path(tmp)
-        base = sweep(S.f3_baseline(False) + S.f3_wide(False), rdir, workers=args.workers,
-                     progress=False)
-        f3 = A.f3(base, {k: v[:1] for k, v in S.F3_VARIANTS.items()})
-        f7 = A.f7(sweep(S.f7(False), rdir, workers=args.workers, progress=False))
+        base = sweep(F3.baseline_configs(False) + F3.wide_configs(False), rdir,
+                     workers=args.workers, progress=False)
+        f3 = F3.analyse(base, {k: v[:1] for k, v in F3.F3_VARIANTS.items()})
+        f7 = F7.analyse(sweep(F7.configs(False), rdir, workers=args.workers, progress=False))
     checks = f3_checks(load("f3_sigma_max_vs_width"), f3) + \
         f7_checks(load("f7_steady_state_theory"), f7)
     for c in checks:

@@ -14,6 +14,11 @@ lives in a 0-d device tensor, so a whole step can be captured in a CUDA graph an
 is non-finite or above its bound is recorded as diverged at that step and masked out: its
 learning rate and decay become 0 and all its later log entries are NaN; the other members are
 unaffected (nothing mixes members). Diagnostics are computed in float64.
+
+Split as the numba kernels are (:mod:`mupsim.sim.kernels`): this module holds the network
+(forward, loss, manual backward), the step and the driver; :mod:`.optim` the batched optimizer
+(:class:`~.optim.BatchedOptimizer`), :mod:`.diagnostics` the logged quantities and final spectra
+(:class:`~.diagnostics.Diagnostics`); the batches come from :mod:`.rng`.
 """
 
 from __future__ import annotations
@@ -23,24 +28,17 @@ import math
 import numpy as np
 import torch
 
+from mupsim.sim.ensemble import optim
+from mupsim.sim.ensemble.diagnostics import N_METRICS, Diagnostics
+from mupsim.sim.ensemble.optim import BatchedOptimizer
 from mupsim.sim.ensemble.rng import BatchGenerator
-from mupsim.sim.kernels.optim import NS_COEFFS, NS_STEPS
 from mupsim.sim.layout import (A_ACT, A_DEPTH, A_MODEL, A_NORM, A_POST, A_PRE, A_TASK, ACT_GELU,
                                B_B1, B_B2, B_GPOST, B_GPRE, B_W1, B_W2, MODEL_LINEAR,
                                NORM_LAYER, activation_names)
-from mupsim.sim.result import MATRIX_METRICS
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
-N_METRICS = len(MATRIX_METRICS)
-N_DEVICE_METRICS = MATRIX_METRICS.index("eff_lr") + 1   # rms .. eff_lr: computed on the device
-# the rest (stable_rank, effective_rank, sv1..sv4) come from all singular values, on the host
-RANK_METRICS = MATRIX_METRICS[N_DEVICE_METRICS:]   # NaN with SimConfig.rank_metrics=False
-EVAL_CHUNK = 1024  # rows of the held-out set per evaluation forward pass
 GRAPH_STEPS = 16   # plain steps per CUDA graph replay
-COMPILE_OPT = True       # CUDA: torch.compile the elementwise optimizer rules
-GPU_SVD_MIN = 1024       # CUDA: matrices with min(rows, cols) >= this use the device's SVD
-                         # (host faster at 512, device at 4096 — measured; 1024 itself is a guess)
 PREGEN_BYTES = 1 << 30   # pre-generate all batches if they take at most this much memory
 PREGEN_CHUNK = 256       # steps generated per call when pre-generating
 
@@ -53,7 +51,7 @@ def schedule_table(cfg, decay_steps: int) -> np.ndarray:
                      for t in range(cfg.steps + 1)], np.float64)
 
 
-class Ensemble:
+class Ensemble(BatchedOptimizer, Diagnostics):
     """S prepared runs (:class:`mupsim.sim.run.Prepared`) of one group, on ``device``."""
 
     def __init__(self, preps, device):
@@ -161,7 +159,7 @@ class Ensemble:
         self.graphs = {}
         self._pool, self._rank_jobs = None, []
         self.fused_cpu = dev.type == "cpu"   # numba optimizer on CPU; torch ops elsewhere
-        self.compiled = dev.type == "cuda" and COMPILE_OPT   # one fused Triton kernel per rule
+        self.compiled = dev.type == "cuda" and optim.COMPILE_OPT   # one fused Triton kernel per rule
         if self.fused_cpu:  # numpy views (shared memory) for the fused CPU optimizer
             hy = np.ascontiguousarray(hyper, dtype=np.float64)
             self._np = dict(theta=self.theta.numpy(), grad=self.grad.numpy(), m=self.m.numpy(),
@@ -173,21 +171,6 @@ class Ensemble:
     def _view(self, buf, p):
         o, r, c = self.offs[p]
         return buf[:, o:o + r * c].view(self.S, r, c)
-
-    def _segments(self, muon_mask):
-        """[(start, stop, kind)] of the flat buffer: kind "muon" for one hidden matrix under
-        Muon, else the optimizer's elementwise rule over a run of parameters."""
-        if not self.muon:
-            rule = "lion" if self.opt == "signsgd" else self.opt  # signSGD = Lion, β = 0
-            return [(0, self.theta.shape[1], rule)]
-        segs = []
-        for p, (o, r, c) in enumerate(self.offs):
-            kind = "muon" if muon_mask[p] else "adamw"
-            if segs and kind == "adamw" and segs[-1][2] == "adamw" and segs[-1][1] == o:
-                segs[-1] = (segs[-1][0], o + r * c, "adamw")
-            else:
-                segs.append((o, o + r * c, kind if kind == "adamw" else ("muon", p)))
-        return segs
 
     def _norm(self, x):
         if self.layer:
@@ -316,53 +299,6 @@ class Ensemble:
             d = d * (m[pg] * self._vec(pg))
         return self._norm_back(d, xh, r)
 
-    # ------------------------------------------------------------------ optimizer
-    def opt_step(self, t):
-        """Update t (t: 0-d int64 tensor) of every member; diverged members get lr = decay = 0."""
-        if self.fused_cpu:
-            return self._opt_step_cpu(int(t))
-        s = self.sched.index_select(1, t.view(1)) * self.alive_f          # (S, 1)
-        tp1 = (t + 1).to(torch.float64)
-        ibc1 = (1.0 / (1.0 - self.b1_64 ** tp1)).to(self.dt)
-        ibc2 = (1.0 / (1.0 - self.b2_64 ** tp1)).to(self.dt)
-        for a, z, kind in self.segments:
-            th, g, mm, vv = (x[:, a:z] for x in (self.theta, self.grad, self.m, self.v))
-            if isinstance(kind, str):   # elementwise rule: one fused kernel, or eager ops
-                rule = _compiled(kind) if self.compiled else _rule(kind)
-                rule(th, g, mm, vv, self.lr_el[:, a:z], self.wd_el[:, a:z], s, self.indep,
-                     self.mu, self.b1, self.b2, self.eps_el[:, a:z], ibc1, ibc2)
-                continue
-            self._muon(kind[1], a, z, th, g, mm, s)
-
-    def _muon(self, p, a, z, th, g, mm, s):
-        """Muon on matrix p (muon: hidden; muon_all: every matrix), its slice [a, z) of theta,
-        schedule factor s (S, 1): Nesterov momentum, Newton–Schulz in float64 (spectral
-        convention; the RMS one is refused by support.py), then coupled or independent decay."""
-        lr = self.lr_el[:, a:z] * s
-        keep = 1.0 - self.wd_el[:, a:z] * torch.where(self.indep, s, lr)
-        _, r, c = self.offs[p]
-        mm.mul_(self.mu).add_(g)
-        U = newton_schulz((g + self.mu * mm).view(self.S, r, c))
-        th.mul_(keep).sub_(lr * U.reshape(self.S, r * c).to(self.dt))
-
-    def _opt_step_cpu(self, t):
-        """CPU: one fused numba pass per segment (see :mod:`.cpu_opt`)."""
-        from mupsim.sim.ensemble.cpu_opt import RULES, opt_segment
-        h = self._np
-        alive = self.alive.numpy()
-        sched = self.sched64[:, t] * alive
-        ibc1 = 1.0 / (1.0 - h["b1"] ** (t + 1))
-        ibc2 = 1.0 / (1.0 - h["b2"] ** (t + 1))
-        s = torch.as_tensor(sched, dtype=self.dt).view(-1, 1)   # Muon segments' schedule factor
-        for a, z, kind in self.segments:
-            if isinstance(kind, str):
-                opt_segment(h["theta"], h["grad"], h["m"], h["v"], h["lr"], h["wd"], a, z,
-                            RULES[kind], sched, h["indep"], h["mu"], h["b1"], h["b2"],
-                            h["eps"], ibc1, ibc2)
-                continue
-            th, g, mm = (x[:, a:z] for x in (self.theta, self.grad, self.m))
-            self._muon(kind[1], a, z, th, g, mm, s)
-
     # ------------------------------------------------------------------ steps
     def _batch(self):
         if self.Xall is not None:   # pre-generated: one gather per step
@@ -411,90 +347,6 @@ class Ensemble:
         self.opt_step(self.t)
         self.t += 1
 
-    # ------------------------------------------------------------------ diagnostics
-    def _eval_test(self):
-        n = self.Xte.shape[1]
-        tot = torch.zeros(self.S, dtype=torch.float64, device=self.dev)
-        for a in range(0, n, EVAL_CHUNK):
-            z = min(a + EVAL_CHUNK, n)
-            Y, _ = self.forward(self.Xte[:, a:z])
-            tot += self.loss(Y, self.Tte[:, a:z], want_grad=False)[0] * (z - a)
-        return tot / n
-
-    def _diagnostics(self, li, tt, X, L, c):
-        lay, m = self.lay, self.mult
-        ok = self.alive
-        f = torch.float64
-
-        def rms(x):
-            x = x.to(f)
-            return torch.sqrt((x * x).mean(dim=tuple(range(1, x.dim()))))
-
-        def put(dst, val):
-            dst.copy_(torch.where(ok, val, torch.nan))
-
-        put(self.out_loss[:, 0, li], L)
-        if self.Xte.shape[1]:
-            put(self.out_loss[:, 1, li], self._eval_test())
-        H, Y = c["H"], c["Y"]
-        gains = {lay.emb: _ratio(rms(H[0]), rms(X)), lay.readout: _ratio(rms(Y), rms(H[-1]))}
-        acts = [rms(H[0])]
-        blocks = lay.blocks
-        for l in range(self.L):
-            if self.linear:
-                gains[int(blocks[l, B_W1])] = _ratio(rms(H[l + 1]), rms(H[l]))
-                acts.append(rms(H[l + 1]))
-                continue
-            p1, p2 = int(blocks[l, B_W1]), int(blocks[l, B_W2])
-            a1, a2 = c["A1"][l], c["A2"][l]
-            pb = int(blocks[l, B_B1])
-            gains[p1] = _ratio(rms(a1 - m[pb] * self._vec(pb) if pb >= 0 else a1), rms(c["Z"][l]))
-            pb = int(blocks[l, B_B2])
-            gains[p2] = _ratio(rms(a2 - m[pb] * self._vec(pb) if pb >= 0 else a2), rms(c["S"][l]))
-            acts += [rms(c["Z"][l]), rms(a1), rms(c["S"][l]), rms(a2), rms(c["O"][l]),
-                     rms(H[l + 1])]
-        acts.append(rms(Y))
-        put(self.out_act[:, :, li].T, torch.stack(acts))
-        s64 = self.sched64_dev[:, tt]
-        iters = 100 if li == 0 else 20
-        for mi, p in enumerate(self.mats):
-            w = self.W[p]
-            r = rms(w)
-            vals = [r, power_iteration(w, self.pvec[mi], iters), gains[p]]
-            if tt > 0:
-                vals += list(update_geometry(self.prev[mi], w))
-            else:
-                vals += [torch.full_like(r, torch.nan)] * 4
-            vals.append(_ratio(self.p_lr64[:, p] * s64, r * r))
-            put(self.out_mat[:, :N_DEVICE_METRICS, mi, li].T, torch.stack(vals))
-        if self.want_rank:
-            self._submit_rank_metrics(li)
-
-    def _submit_rank_metrics(self, li):
-        """Queue the spectrum-based metrics of every live member at log column li on host
-        threads (float64 LAPACK, as the numba loop computes them); the device goes on."""
-        from concurrent.futures import ThreadPoolExecutor
-        import os
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(min(16, os.cpu_count() or 1))
-        live = np.flatnonzero(self.alive.cpu().numpy())
-        for mi, p in enumerate(self.mats):
-            # a copy: on CPU a float64 W is a view of theta, which the next update overwrites
-            W = self.W[p].to(torch.float64).cpu().numpy().copy()
-            for s in live:
-                self._rank_jobs.append((s, mi, li, self._pool.submit(rank_metrics, W[s])))
-
-    def finish(self):
-        """Wait for the host-side metrics and write them into ``out_mat`` (host copy)."""
-        out = self.out_mat.cpu().numpy()
-        for s, mi, li, fut in self._rank_jobs:
-            out[s, N_DEVICE_METRICS:, mi, li] = fut.result()
-        self._rank_jobs = []
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
-        return out
-
     # ------------------------------------------------------------------ driver
     def train(self, graphs: bool | None = None, graph_steps: int = GRAPH_STEPS):
         """Run all steps. ``graphs``: replay plain steps (no log, no saved copy) from CUDA
@@ -538,50 +390,8 @@ class Ensemble:
             self.graphs[k] = g
         return g
 
-    def spectra(self, threads: int | None = None):
-        """{name: (S, min(r, c)) float64} singular values at the end (NaN if diverged).
 
-        Computed on the host with ``np.linalg.svd`` of the float64 matrix, as :func:`run`
-        does (so they match it to LAPACK rounding), in a thread pool (LAPACK releases the
-        GIL): batched float64 SVD on the GPU measured slower for many small matrices, faster
-        for one big one (H100 timings in benchmarks/RESULTS.md), hence :data:`GPU_SVD_MIN`."""
-        from concurrent.futures import ThreadPoolExecutor
-        import os
-        ok = (self.div_step < 0).cpu().numpy()
-        out, mats = {}, {}
-        for p in self.mats:
-            W = self.W[p].to(torch.float64)
-            name = self.lay.names[p]
-            out[name] = np.full((self.S, min(W.shape[1:])), np.nan)
-            fin = ok & torch.isfinite(W).flatten(1).all(dim=1).cpu().numpy()
-            if self.dev.type == "cuda" and min(W.shape[1:]) >= GPU_SVD_MIN and fin.any():
-                # big matrices: the device's SVD (see the docstring)
-                idx = torch.as_tensor(np.flatnonzero(fin), device=self.dev)
-                out[name][fin] = torch.linalg.svdvals(W.index_select(0, idx)).cpu().numpy()
-                continue
-            mats[name] = (W.cpu().numpy(), fin)
-        jobs = [(k, s) for k, (W, fin) in mats.items() for s in range(self.S) if fin[s]]
-
-        def one(job):
-            k, s = job
-            out[k][s] = np.linalg.svd(mats[k][0][s], compute_uv=False)
-
-        threads = threads or min(16, os.cpu_count() or 1)
-        if threads > 1 and len(jobs) > 1:
-            with ThreadPoolExecutor(threads) as ex:
-                list(ex.map(one, jobs))
-        else:
-            for j in jobs:
-                one(j)
-        return out
-
-
-# ---------------------------------------------------------------------- batched pieces
-def _ratio(a, b):
-    """a / b, NaN where b is 0 (the numba loop's ``_ratio``: a diagnostic, never inf)."""
-    return torch.where(b != 0, a / torch.where(b != 0, b, 1.0), torch.nan)
-
-
+# ---------------------------------------------------------------------- helpers
 def _xscale(preps, k, dev):
     """(U, k) float64 input scales √λ_i of the streams' Gaussian inputs, or None when every
     stream is isotropic (``Dataset.xscale`` empty)."""
@@ -590,111 +400,3 @@ def _xscale(preps, k, dev):
         return None
     return torch.as_tensor(np.stack([x if x.size else np.ones(k) for x in xs]),
                            dtype=torch.float64, device=dev)
-
-
-def _rule(kind):
-    """The elementwise update of one rule (sgd, adam, adamw, lion), run eagerly or through
-    torch.compile (one fused kernel)."""
-    def step(th, g, mm, vv, lr_el, wd_el, s, indep, mu, b1, b2, eps, ibc1, ibc2):
-        lr = lr_el * s
-        keep = 1.0 - wd_el * torch.where(indep, s, lr)
-        if kind == "sgd":
-            m_new = mu * mm + g
-            th.copy_(keep * th - lr * m_new)
-        elif kind == "adam":
-            g = g + wd_el * th
-            m_new = b1 * mm + (1.0 - b1) * g
-            v_new = b2 * vv + (1.0 - b2) * g * g
-            th.copy_(th - (lr * ibc1) * m_new / (torch.sqrt(v_new * ibc2) + eps))
-            vv.copy_(v_new)
-        elif kind == "lion":
-            u = torch.sign(b1 * mm + (1.0 - b1) * g)
-            m_new = b2 * mm + (1.0 - b2) * g
-            th.copy_(keep * th - lr * u)
-        else:  # adamw
-            m_new = b1 * mm + (1.0 - b1) * g
-            v_new = b2 * vv + (1.0 - b2) * g * g
-            th.copy_(keep * th - (lr * ibc1) * m_new / (torch.sqrt(v_new * ibc2) + eps))
-            vv.copy_(v_new)
-        mm.copy_(m_new)
-    return step
-
-
-_COMPILED = {}
-
-
-def _compiled(kind):
-    f = _COMPILED.get(kind)
-    if f is None:
-        f = _COMPILED[kind] = torch.compile(_rule(kind), dynamic=True, fullgraph=True)
-    return f
-
-
-def newton_schulz(G):
-    """Batched quintic Newton–Schulz (float64) of G (S, r, c); the numba loop's NS5."""
-    a, b, c = NS_COEFFS
-    X = G.to(torch.float64)
-    tr = X.shape[1] > X.shape[2]
-    if tr:
-        X = X.transpose(1, 2)
-    X = X / (torch.sqrt((X * X).sum(dim=(1, 2), keepdim=True)) + 1e-7)
-    for _ in range(NS_STEPS):
-        A = torch.bmm(X, X.transpose(1, 2))
-        B = b * A + c * torch.bmm(A, A)
-        X = a * X + torch.bmm(B, X)
-    return X.transpose(1, 2) if tr else X
-
-
-def rank_metrics(W):
-    """(stable_rank, effective_rank, sv1..sv4) of one float64 matrix: the numba loop's
-    ``singular_values`` (eigenvalues of the smaller Gram matrix, LAPACK) + ``rank_stats``."""
-    out = np.full(len(RANK_METRICS), np.nan)
-    if not np.all(np.isfinite(W)):
-        return out
-    r, c = W.shape
-    G = W @ W.T if r <= c else W.T @ W
-    ev = np.linalg.eigvalsh(G)[::-1]
-    sv = np.sqrt(np.where(ev > 0.0, ev, 0.0))
-    k = min(len(RANK_METRICS) - 2, sv.size)
-    out[2:2 + k] = sv[:k]
-    if sv[0] > 0.0:
-        tot = sv.sum()
-        pr = sv / tot
-        pr = pr[pr > 0.0]
-        out[0] = (sv * sv).sum() / (sv[0] * sv[0])
-        out[1] = math.exp(-(pr * np.log(pr)).sum())
-    return out
-
-
-def power_iteration(W, v, iters):
-    """Top singular value of each W[s] (S, r, c), warm-started from v (S, c), updated in
-    place; the numba ``power_iteration`` batched (zero/non-finite starts reset to ones)."""
-    nv = torch.linalg.vector_norm(v.to(torch.float64), dim=1, keepdim=True)
-    bad = (nv == 0) | ~torch.isfinite(nv)
-    x = torch.where(bad, torch.ones_like(v), v)
-    x = x / torch.where(bad, math.sqrt(v.shape[1]), nv).to(v.dtype)
-    Wt = W.transpose(1, 2)
-    for _ in range(iters):
-        u = torch.bmm(W, x.unsqueeze(2))
-        y = torch.bmm(Wt, u).squeeze(2)
-        ny = torch.linalg.vector_norm(y.to(torch.float64), dim=1, keepdim=True)
-        x = y / torch.where(ny == 0, 1.0, ny).to(y.dtype)
-    v.copy_(x)
-    u = torch.bmm(W, x.unsqueeze(2)).squeeze(2)
-    return torch.linalg.vector_norm(u.to(torch.float64), dim=1)
-
-
-def update_geometry(w_prev, w):
-    """(update_rms, rel_update, angular_update, cos_w_update) per member, float64."""
-    a = w_prev.flatten(1).to(torch.float64)
-    c = w.flatten(1).to(torch.float64)
-    d = c - a
-    dd, pp, ww = (d * d).sum(1), (a * a).sum(1), (c * c).sum(1)
-    pw, pd = (a * c).sum(1), (a * d).sum(1)
-    nan = torch.full_like(dd, torch.nan)
-    upd = torch.sqrt(dd / a.shape[1])
-    rel = torch.where(pp > 0, torch.sqrt(dd / pp), nan)
-    cw = torch.where((pp > 0) & (ww > 0), pw / torch.sqrt(pp * ww), nan).clamp(-1.0, 1.0)
-    ang = torch.acos(cw)
-    cu = torch.where((pp > 0) & (dd > 0), pd / torch.sqrt(pp * dd), nan)
-    return upd, rel, ang, cu
