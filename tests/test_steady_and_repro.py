@@ -1,4 +1,4 @@
-"""Steady-state check (issue 10) and the reproducibility check's comparison (issue 11, item 7)."""
+"""The steady-state check and the reproducibility check's comparison with committed intervals."""
 
 import math
 
