@@ -178,12 +178,14 @@ def test_every_code_block_is_run_or_says_why_not(page):
     assert not bad, "\n".join(bad)
 
 
+def _runnable(page: Path) -> list[Block]:
+    return [b for b in blocks(page) if b.lang in RUN_LANGS and not (b.mark and b.mark[0] == "no-run")]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("page", PAGES, ids=_page_id)
+@pytest.mark.parametrize("page", [p for p in PAGES if _runnable(p)], ids=_page_id)
 def test_code_blocks_run(page, tmp_path, monkeypatch):
-    runnable = [b for b in blocks(page) if b.lang in RUN_LANGS and not (b.mark and b.mark[0] == "no-run")]
-    if not runnable:
-        pytest.skip("no runnable code block")
+    runnable = _runnable(page)
     if any(re.search(r"\btorch\b|ensemble", b.body) for b in runnable):
         pytest.importorskip("torch", reason="this page's examples need PyTorch ('.[torch]')")
     monkeypatch.chdir(tmp_path)
