@@ -16,7 +16,7 @@ export OPENBLAS_NUM_THREADS := 1
 export OMP_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: all venv test figures check-repro theory bench bench-ensemble clean
+.PHONY: all venv test figures check-repro theory docs bench bench-ensemble clean
 
 all: test
 
@@ -25,7 +25,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,torch,dask,hf]'
+	$(PY) -m pip install --quiet -e '.[dev,torch,dask,hf,docs]'
 	@touch $(STAMP)
 
 test: $(STAMP)
@@ -41,6 +41,10 @@ check-repro: $(STAMP)
 
 theory: $(STAMP)
 	$(PY) -m mupsim.render theory
+
+# the documentation site in .cache/site/ (make test builds it too: tests/test_docs.py)
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict -d .cache/site
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run

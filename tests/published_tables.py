@@ -1,6 +1,6 @@
 """Published scaling tables used as test oracles (pure data, Fraction exponents).
 
-Convention (Everett et al. 2024, arXiv 2407.05872; see /work/notes/contracts.md):
+Convention (Everett et al. 2024, arXiv 2407.05872; the project's abc convention):
 effective weight W = n^(-a) * w,  init w0 ~ N(0, n^(-2b)),  lr = eta * n^(-c),
 weight decay lambda * n^(-w).  Every number below is the x in n^(-x), n = width.
 So "init var 1/fan_in^2" -> b = 1;  "lr ∝ fan_out" (input layer) -> c = -1;
@@ -12,7 +12,8 @@ Layer keys: "embedding" (input-like, fixed -> n), "hidden" (n -> n),
 "readout" (output-like, n -> fixed), "bias" (vector-like), "norm_gain".
 Optimizer keys inside "c": "sgd", "adam", "adafactor".
 
-Provenance, quotes and caveats for every table: /work/notes/research.md.
+Provenance, quotes and caveats for every table: the ``<TABLE>_DOC`` string beside it (source,
+what was read and where); disagreements with the derivation: theory/published_tables.md.
 Where a value could not be read from a source, the entry is None (never guessed)
 and the docstring says so.
 """
@@ -95,7 +96,7 @@ MUP_PACKAGE_DOC = """microsoft/mup 1.0.0 source:
 - mup.init: 2-inf-dim tensors get std scaled by width_mult**-0.5; others unchanged."""
 
 # ---------------------------------------------------------------------------
-# Everett et al. 2024, Table 1.  None = value not read from any source this session.
+# Everett et al. 2024, Table 1.  None = a value no source gave verbatim (see EVERETT_TABLE1_DOC).
 _FULL, _NONE = "full", "none"
 EVERETT_TABLE1 = {
     "sp": {
@@ -137,16 +138,16 @@ EVERETT_READOUT_A_PLUS_B = {"sp": H, "ntk": H, "mup": ONE, "mfp": ONE}
 EVERETT_FULL_ALIGNMENT = {"alpha": ONE, "omega": H, "u": ONE}
 EVERETT_TABLE1_DOC = """Everett et al. 2024, "Scaling Exponents Across Parameterizations and
 Optimizers" (ICML 2024, arXiv 2407.05872), Table 1.  The paper PDF/HTML could not be read
-beyond its first page in the stored corpora.  Values above come from a third-party
+beyond its first page (no fuller copy was available).  Values above come from a third-party
 reimplementation (a PyTorch `DeepNN` whose docstring lists Everett's Adam lr scalings:
 "When alignment=True: Standard ... Embedding (1), Hidden (1/n), Readout (1/n); NTK ...
 Embedding (1), Hidden (1/√n), Readout (1/√n); muP ... Embedding (1/√n), Hidden (1/n),
 Readout (1/√n)"; alignment=False: SP (1, 1/√n, 1/√n), NTK (1, 1, 1), muP (1/√n, 1/√n, 1)),
 with its init std / multipliers giving (a, b).
 SGD cells (all four parameterizations, both alignments) and MFP's (a, b): another version of
-that reimplementation in the stored code corpus (class docstring "Modified DeepNN class that can
-store activations for load factor calculation"; the index does not name its repository; reached
-with find_string "Mean Field parameterization"), whose per-layer lr scales are commented "SGD
+that reimplementation (class docstring "Modified DeepNN class that can store activations for
+load factor calculation"; its repository is not known; found by searching source code for
+"Mean Field parameterization"), whose per-layer lr scales are commented "SGD
 scaling" and read, as c of lr ∝ n^-c (embedding, hidden, readout):
   full alignment: SP (-1/2, 1/2, 1), NTK (-1/2, -1/2, 0), muP (0, 0, 0), MFP (-1, -1, -1);
   no alignment:   SP (-1/2, 0, 1/2), NTK (-1/2, -1, -1/2), muP (0, -1/2, 0), MFP (-1, -3/2, -1);
@@ -155,8 +156,8 @@ Independent consistency checks of these cells: they obey the SGD symmetry k = 2 
 muP -> MFP shift c by -2θ with θ = 1/2 on the layers whose a changes), and a reader of the paper
 (152334H, "Calculating the Cost of a Google Deepmind Paper", 2024) names muP + SGD + full
 alignment as a case with c_1 = c_l = c_{L+1} (here (0, 0, 0)).  They are still a third-party
-transcription, not the paper's own table (its text could not be read: the stored copies of
-arXiv 2407.05872 / ICML everett24a PDF and the sdsc.edu text return only the first page).
+transcription, not the paper's own table (its text could not be read: the available copies of
+arXiv 2407.05872 / ICML everett24a PDF and the sdsc.edu text gave only the first page).
 Adafactor and MFP-Adam cells: NOT FOUND -> None.  The same reader states that Adafactor with no
 alignment has c_1 = c_l = c_{L+1} for every parameterization; the calculator gives that for
 SP/NTK (0, 0, 0) but (0, 0, -1/2) for muP/MFP — unresolved, see theory/published_tables.md.
@@ -189,7 +190,7 @@ FAN2025_TABLE2_DOC = """Fan, Liu, Zhao, Yuan, Gu 2025, arXiv 2510.15262, abstrac
 learning-rate rule η2 ∝ d^-1 for matrix-like parameters implies an empirical weight-decay
 scaling rule λ2 ∝ √d ... Together with vector-like parameters trained at η1=Θd(1) and λ1=0".
 Table 2 itself (per-class rows, incl. embedding / lm head) could NOT be read: only the
-first page of the paper is stored.  Whether embedding and readout count as matrix-like
+first page of the paper was available.  Whether embedding and readout count as matrix-like
 (λ ∝ √d) or vector-like (λ = 0, η = Θ(1)) is therefore UNRESOLVED here.
 Scraped-copy error confirmed: chatpaper.ai's abstract reads "scales in norm as eta/lambda"
 and "lambda_2 propto d" (square roots lost).  w = -1/2 is the x of n^(-x) for λ ∝ √d."""
@@ -242,7 +243,7 @@ SPECTRAL = {
     "norm": {"embedding": F(-1, 2), "hidden": Z, "readout": H},
     # init std = (1/sqrt(fan_in)) * min(1, sqrt(fan_out/fan_in))  (a = 0 gauge)
     "b": {"embedding": Z, "hidden": H, "readout": ONE},
-    "c": {"sgd": None, "adam": None},   # not read verbatim this session
+    "c": {"sgd": None, "adam": None},   # no source gave these verbatim (SPECTRAL_DOC)
 }
 SPECTRAL_DOC = """Yang, Simon, Bernstein 2023, arXiv 2310.17813 (arxiv.org/html/2310.17813v2 abstract):
 "feature learning is achieved by scaling the spectral norm of weight matrices and their

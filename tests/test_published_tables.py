@@ -42,7 +42,7 @@ def test_everett_table1_learning_rate_exponents(parameterization, alignment, opt
 
 @pytest.mark.parametrize("parameterization", ["mup", "mfp"])
 def test_greedy_solver_misses_everett_sgd_no_alignment_where_the_program_matches(parameterization):
-    """The issue's gap 1: the readout-first greedy solve is stable but not the program's optimum
+    """The readout-first greedy solve is stable but not the program's optimum
     for SGD without alignment under muP/MFP; the linear program reproduces the published cells."""
     expected = T.EVERETT_TABLE1[parameterization]["c"]["none"]["sgd"]
     greedy = mupsim.exponents(parameterization, "sgd", "none", solver="greedy")

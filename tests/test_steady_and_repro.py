@@ -1,4 +1,4 @@
-"""The steady-state check and the reproducibility check's comparison."""
+"""The steady-state check and the reproducibility check's comparison with committed intervals."""
 
 import math
 

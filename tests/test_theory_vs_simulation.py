@@ -1,4 +1,4 @@
-"""Theory vs. simulation (issue 4): the calculator's exponents and the steady-state formulas,
+"""Theory vs. simulation: the calculator's exponents and the steady-state formulas,
 checked on the numba simulator.
 
 Every tolerance below is set from a measured seed-to-seed spread (numbers in the comments,
@@ -178,7 +178,7 @@ def test_momentum_factor_is_needed_for_the_steady_state_rms():
 #   fan2025   : W1 0.26 ±0.03, W2 0.36 ±0.03   (σ ratio 1.29, 1.43; α ≈ 0.94, 1.01)
 # d = |log ratio|_constant − |log ratio|_fan2025: W1 0.264 ±0.037, W2 0.366 ±0.038 (sd over
 # seeds), so a single seed's d > 0.1 is > 4 sd from the mean. (Neither rule removes the drift
-# here: the fitted α ≈ 0.9–1 exceeds fan2025's 0.75, as in the brief's prototype.)
+# here: the fitted α ≈ 0.9–1 exceeds the 0.75 fan2025 assumes.)
 def _sigma_max_window(width, wd_rule, seed, eta=0.02, lam=1.0, steps=600):
     cfg = SimConfig(width=width, base_width=64, depth=1, norm="rms", norm_position="both",
                     optimizer="adamw", parameterization="mup", multipliers=(0, 0, 1),

@@ -228,7 +228,7 @@ def test_lambda_schedule_keeps_per_layer_ratios():
 
 
 @pytest.mark.skipif(os.environ.get("MUPSIM_TORCH_COMPILE") != "1",
-                    reason="torch.compile on CPU builds inductor C++ kernels: 49 s on this 2-core machine, too slow "
+                    reason="torch.compile on CPU builds inductor C++ kernels: 49 s on a 2-core machine, too slow "
                            "for the fast suite; run with MUPSIM_TORCH_COMPILE=1")
 def test_torch_compile_keeps_working():
     torch.manual_seed(0)
