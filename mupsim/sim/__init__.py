@@ -4,8 +4,8 @@ Public API: :class:`SimConfig`, :class:`Result`, :func:`run` (alias :func:`simul
 :func:`sweep`, :func:`load_results`, :func:`load_spec`, :func:`expand_spec`, :func:`provenance`.
 
 Name clashes -- ``run`` and ``sweep`` are both functions and submodules (``mupsim/sim/run.py``,
-S1's numba runner; ``mupsim/sim/sweep.py``). What we chose: ``mupsim.sim.run`` and
-``mupsim.sim.sweep`` are callable proxies.
+the numba runner; ``mupsim/sim/sweep.py``). ``mupsim.sim.run`` and ``mupsim.sim.sweep`` are
+therefore callable proxies.
 
 * Calling one calls the function: ``mupsim.sim.run(config) -> Result``,
   ``mupsim.sim.sweep(configs, out_dir, ...) -> list[Result]``.
