@@ -212,7 +212,13 @@ def run_one(job: dict) -> dict:
     import numpy as np
     import torch
 
-    from mupsim.torch import apply_multipliers, make_optimizers, param_groups, rescale_init_, save_settings
+    from mupsim.torch import (
+        apply_multipliers,
+        make_optimizers,
+        param_groups,
+        rescale_init_,
+        save_settings,
+    )
 
     c = job["config"]
     t0 = time.time()
@@ -224,8 +230,8 @@ def run_one(job: dict) -> dict:
         make_model, train = resolve(job["make_model"], "make_model"), resolve(job["train"], "train")
         data = _data(job["data"])
         model, base, delta = _models(make_model, c["width"], c["base_width"], c["seed"])
-        rule = dict(wd_rule=c["rule"], alignment_exponent=c["alignment_exponent"], optimizer=c["optimizer"],
-                    overrides=c["overrides"] or None, delta_model=delta)
+        rule = {"wd_rule": c["rule"], "alignment_exponent": c["alignment_exponent"], "optimizer": c["optimizer"],
+                "overrides": c["overrides"] or None, "delta_model": delta}
         rescale_init_(model, base, **rule)
         apply_multipliers(model, base, **rule)
         dev = _device(job.get("device"))

@@ -125,8 +125,8 @@ class TransferReport:
 
     def table(self) -> str:
         m = self.meta
-        lines = [f"transfer check: widths {m['widths']} (base {m['base_width']}), {len(m['lrs'])}×{len(m['wds'])} "
-                 f"(lr, wd) grid, seeds {m['seeds']}, {m['common']['steps']} steps",
+        lines = [(f"transfer check: widths {m['widths']} (base {m['base_width']}), {len(m['lrs'])}×{len(m['wds'])} "
+                  f"(lr, wd) grid, seeds {m['seeds']}, {m['common']['steps']} steps"),
                  "drift per width doubling of each seed's optimum (log2 units; 0 = transfers; 95% seed bootstrap)"]
         for r in self.rules:
             a = f" (alpha {r.alignment_exponent:.2f})" if r.alignment_exponent is not None else ""
@@ -277,4 +277,4 @@ def build_report(out_dir, plots: bool = True) -> TransferReport:
     return rep
 
 
-__all__ = ["TransferReport", "RuleReport", "build_report", "heatmap", "losses", "measure_alpha", "run_key"]
+__all__ = ["RuleReport", "TransferReport", "build_report", "heatmap", "losses", "measure_alpha", "run_key"]
