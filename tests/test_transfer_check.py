@@ -179,6 +179,18 @@ def test_report_recovers_the_known_drift_of_each_rule(tmp_path):
         assert d["ci"][0] <= d["per_doubling"] <= d["ci"][1]
 
 
+def test_alignment_at_the_measured_alpha_runs_after_the_other_rule(tmp_path):
+    rep = _run(tmp_path, rules=["timescale", "alignment"], alignment_exponent="measured", checkpoints=True,
+               lrs=[1e-2], wds=[0.1], widths=[16, 32, 64])
+    meta = json.loads((tmp_path / "transfer.json").read_text())
+    a = meta["alignment_exponent"]
+    assert a["measured_on"] == "timescale" and 0.5 <= a["alignment_exponent"] <= 1
+    assert a["alignment_exponent"] == min(1.0, max(0.5, round(a["alpha"] * 20) / 20))
+    al = rep.rules[1]
+    assert al.rule == "alignment" and al.alignment_exponent == a["alignment_exponent"] and al.n_stored == 3
+    assert CALLS["n"] == 6
+
+
 def test_report_is_written_with_heatmaps(tmp_path):
     _run(tmp_path, plots=True, rules=["constant", "timescale"])
     doc = json.loads((tmp_path / "report.json").read_text())
@@ -191,6 +203,13 @@ def test_any_concurrent_futures_executor_runs_the_cells(tmp_path):
     with cf.ThreadPoolExecutor(2) as ex:
         _run(tmp_path, executor=ex)
     assert len(list((tmp_path / "runs").glob("*.json"))) == 8
+
+
+def test_a_dask_client_executor_runs_the_cells(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0") as client:
+        rep = _run(tmp_path, executor=client.get_executor())
+    assert rep.rules[0].n_stored == 8
 
 
 def test_local_worker_processes_run_entry_points(tmp_path):

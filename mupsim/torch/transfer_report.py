@@ -231,8 +231,8 @@ def measure_alpha(out_dir, common, widths, lrs, wds, seeds, rule) -> dict:
         raise MupsimError(f"cannot measure alpha: no hidden-matrix fit from the checkpoints of rule {rule!r}'s "
                           "best cell; give alignment_exponent as a number")
     a = min(1.0, max(0.5, round(d.alpha.exponent * 20) / 20))
-    return {"alignment_exponent": a, "alpha": d.alpha.exponent, "alpha_ci": list(d.alpha.ci), "measured_on": rule,
-            "cell": {"lr": lrs[cell[0]], "wd": wds[cell[1]]}}
+    return _clean({"alignment_exponent": a, "alpha": d.alpha.exponent, "alpha_ci": list(d.alpha.ci),
+                   "measured_on": rule, "cell": {"lr": lrs[cell[0]], "wd": wds[cell[1]]}})
 
 
 def heatmap(path, mean_loss, widths, lrs, wds, rule) -> None:
@@ -245,7 +245,8 @@ def heatmap(path, mean_loss, widths, lrs, wds, rule) -> None:
     from mupsim.torch._figures import save_figure
     M = np.asarray(mean_loss, float)
     fin = M[np.isfinite(M)]
-    fig, axes = plt.subplots(1, len(widths), figsize=(3.2 * len(widths) + 1, 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(widths), figsize=(3.2 * len(widths) + 1, 3.4), squeeze=False,
+                             layout="constrained")
     vmin, vmax = (float(fin.min()), float(np.quantile(fin, 0.9))) if fin.size else (0, 1)
     im = None
     for k, (ax, w) in enumerate(zip(axes[0], widths)):
