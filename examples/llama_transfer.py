@@ -32,18 +32,16 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 OUT = Path(__file__).resolve().parent / "output"
 
 PRESETS = {
-    "small": dict(widths=[32, 64], base_width=32, lrs=[2 ** -7.5], wds=list(2.0 ** np.arange(-2, 3)),
-                  seeds=[0, 1, 2], rules=["constant", "fan2025", "timescale"], steps=150, context=64, batch=16,
-                  depth=2, alignment_exponent=None),
-    "full": dict(widths=[64, 128, 256, 512], base_width=64, lrs=list(2.0 ** np.arange(-9, -6.9, 0.5)),
-                 wds=list(2.0 ** np.arange(-3, 0.1, 0.5)), seeds=[0, 1, 2],
-                 rules=["constant", "fan2025", "timescale", "alignment"], steps=2000, context=128, batch=32,
-                 depth=4, alignment_exponent="measured"),
+    "small": {"widths": [32, 64], "base_width": 32, "lrs": [2 ** -7.5], "wds": [2.0 ** k for k in range(-2, 3)],
+              "seeds": [0, 1, 2], "rules": ["constant", "fan2025", "timescale"], "steps": 150, "context": 64,
+              "batch": 16, "depth": 2, "alignment_exponent": None},
+    "full": {"widths": [64, 128, 256, 512], "base_width": 64, "lrs": [2.0 ** (k / 2) for k in range(-18, -13)],
+             "wds": [2.0 ** (k / 2) for k in range(-6, 1)], "seeds": [0, 1, 2],
+             "rules": ["constant", "fan2025", "timescale", "alignment"], "steps": 2000, "context": 128,
+             "batch": 32, "depth": 4, "alignment_exponent": "measured"},
 }
 
 

@@ -311,8 +311,13 @@ def _store(out: Path, config: dict, res: dict) -> dict:
         from mupsim.torch.checkpoints import write_safetensors
         ck_p.parent.mkdir(parents=True, exist_ok=True)
         tmp = ck_p.with_name(f".{ck_p.name}.tmp")
-        write_safetensors(tmp, res["tensors"])
-        os.replace(tmp, ck_p)
+        try:
+            write_safetensors(tmp, res["tensors"])
+            os.replace(tmp, ck_p)
+        except BaseException:   # e.g. Ctrl-C while writing: leave nothing half-written
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         _atomic_write(st_p.resolve(), lambda f: f.write(res["settings_text"].encode()))
     rec = {"schema": SCHEMA, "key": key, "config": config, "status": res["status"], "loss": res["loss"],
            "hidden": res["hidden"], "checkpoint": ck_p.name if res.get("tensors") is not None else None,
