@@ -205,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mupsim.torch import cli as torch_cli  # torch-free: torch is imported only to read .pt files
 
     torch_cli.add_subcommands(sub)
+    from mupsim.torch import transfer_cli  # torch-free until the command runs
+
+    transfer_cli.add_subcommands(sub)
     try:
         from mupsim.sim import cli as sim_cli
     except ImportError:  # simulator not installed/built

@@ -24,6 +24,7 @@ _EXPORTS = {
     "apply_multipliers": "groups", "make_optimizers": "groups", "param_groups": "groups",
     "rescale_init_": "groups", "save_settings": "groups",
     "CoordCheck": "coordinates", "coord_check": "coordinates",
+    "transfer_check": "transfer",
 }
 __all__ = list(_EXPORTS) + ["Diagnosis", "diagnose"]
 
