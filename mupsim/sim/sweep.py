@@ -2,7 +2,14 @@
 
 * Each config's result is stored as ``out_dir/<config.key()>.{npz,json}``, written atomically
   as soon as its run finishes, so an interrupted sweep resumes where it stopped (stale
-  ``.tmp`` files of interrupted writes are removed on resume).
+  ``.tmp`` files of interrupted writes are removed on resume). A stored result is reused only
+  if it loads intact (its content hash matches, see :mod:`mupsim.sim.result`); a corrupt,
+  edited or outdated one is run again. A result path taken by a folder, FIFO or device is
+  reported before anything is computed.
+* Sweeps sharing ``out_dir`` (two at once, on one machine or several) never compute a config
+  twice: each run is claimed first (:mod:`mupsim.sim.claims`); a sweep waits for the runs
+  another one holds and takes their stored results, or runs them itself if that sweep died.
+* Worker processes end when the sweep's process dies, even by SIGKILL.
 * **Who writes**: workers *return* results and only the calling process (the "client") writes
   them. That is safe with a shared filesystem and without one (Dask workers on other machines
   never touch ``out_dir``), and there is a single writer per folder.
@@ -48,6 +55,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import glob
 import itertools
 import json
 import multiprocessing as mp
@@ -63,6 +71,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from mupsim.errors import MupsimError
+from mupsim.sim.claims import Claims, holder
 from mupsim.sim.config import SimConfig
 from mupsim.sim.limits import MAX_SWEEP_CONFIGS
 from mupsim.sim.result import Result
@@ -73,6 +82,8 @@ EXECUTORS = ("local", "dask")
 BACKENDS = ("numba", "ensemble")
 CONTEXTS = ("spawn", "fork", "forkserver")
 DASK_CONNECT_TIMEOUT = "10s"  # how long to try reaching a scheduler given by address
+PARENT_POLL_S = 1.0  # how often a worker process checks that its parent is alive
+CLAIM_POLL_S = 0.5  # how often a sweep looks again at runs another sweep has claimed
 
 Runner = Callable[[SimConfig], Result]
 
@@ -107,56 +118,99 @@ def sweep(configs: Iterable[SimConfig], out_dir, workers: int | None = None,
     "forkserver"; local executor). ``executor``: "local" or "dask"; ``scheduler``: address of a
     running Dask scheduler (e.g. "tcp://10.0.0.5:8786"; default: a LocalCluster of ``workers``
     processes). ``backend``: "numba" or "ensemble" (see module docstring).
-    Duplicate configs are run once. Returns ``Result`` objects (status ok/diverged/error).
+    Equal configs (same key: e.g. a grid ``seed: [0, 0, 1]``, or ``lr`` 0.0 and -0.0) are run
+    and stored once; each input position gets that one result (:func:`table` lists it once).
+    Returns ``Result`` objects (status ok/diverged/error).
     Raises :class:`SweepInterrupted` on SIGINT/SIGTERM (see module docstring).
     """
     configs = [_as_config(c) for c in configs]
     _check_args(workers, context, executor, scheduler, backend, runner)
     out = _result_dir(out_dir)
+    by_key = {c.key(): c for c in reversed(configs)}  # first of equal configs wins
+    by_key = {k: by_key[k] for k in dict.fromkeys(c.key() for c in configs)}
 
     results: dict[str, Result] = {}
     todo: dict[str, SimConfig] = {}
-    for c in configs:
-        k = c.key()
-        if k in results or k in todo:
-            continue
+    for k, c in by_key.items():
         r = _load_existing(out / k, c, _backend_for(c, backend))
         if r is not None:
             results[k] = r
         else:
             todo[k] = c
-    if not todo:
-        return [results[c.key()] for c in configs]
+    claims = Claims(out)
+    try:
+        _remove_leftovers(out, results, claims)
+        if todo:
+            _check_result_paths(out, todo)
+            _check_writable(out)
+            _run_pending(todo, results, out, claims, backend, runner, workers, context, executor,
+                         scheduler, progress)
+    except KeyboardInterrupt as e:
+        _remove_stale_tmp(out, [k for k in by_key if k in claims])
+        done = sum(1 for k in by_key
+                   if k in results and not results[k].provenance.get("worker_failed"))
+        raise SweepInterrupted(getattr(e, "signum", signal.SIGINT), done, len(by_key),
+                               out) from None
+    finally:
+        claims.release_all()
+    return [results[c.key()] for c in configs]
 
-    _check_writable(out)
-    _remove_stale_tmp(out, todo)
+
+def _run_pending(todo: dict, results: dict, out: Path, claims: Claims, backend, runner, workers,
+                 context, executor, scheduler, progress) -> None:
+    """Run the configs of ``todo`` into ``out`` and ``results``, in rounds: claim what no other
+    sweep holds, run it, and wait (polling) for the rest; a key another sweep held is taken
+    over when its claim ends and no result was stored (that sweep died or was interrupted)."""
+    waited: set[str] = set()  # keys another sweep held while this one wanted them
+    bar = _progress_bar(len(todo), progress)
+    try:
+        with _stop_on_signals():
+            while todo:
+                mine = {k: c for k, c in todo.items() if claims.take(k)}
+                for k in list(mine):  # stored meanwhile by a sweep that held the claim
+                    r = _load_existing(out / k, mine[k], _backend_for(mine[k], backend),
+                                       accept_error=k in waited)
+                    if r is not None:
+                        results[k] = r
+                        del mine[k], todo[k]
+                        claims.release(k)
+                        bar.update(1)
+                waited.update(k for k in todo if k not in mine)
+                if not mine:
+                    if todo:
+                        bar.set_description(f"sweep (waiting for {len(todo)} runs claimed by "
+                                            f"{holder(out, next(iter(todo)))})", refresh=True)
+                        time.sleep(CLAIM_POLL_S)
+                    continue
+                _remove_stale_tmp(out, mine)
+                for k, r in _execute(mine, backend, runner, workers, context, executor,
+                                     scheduler):
+                    if not r.provenance.get("worker_failed"):
+                        r.save(out / k)   # MupsimError if it cannot be written: the sweep stops
+                    results[k] = r
+                    todo.pop(k, None)
+                    claims.release(k)
+                    bar.update(1)
+                    if r.status != "ok":
+                        counts = {s: sum(x.status == s for x in results.values())
+                                  for s in ("diverged", "error")}
+                        bar.set_postfix(counts, refresh=False)
+                bar.set_description("sweep", refresh=False)
+    finally:
+        bar.close()
+
+
+def _execute(todo: Mapping[str, SimConfig], backend, runner, workers, context, executor,
+             scheduler) -> Iterator[tuple[str, Result]]:
+    """(key, Result) of every config of ``todo`` as its task finishes."""
     tasks = _make_tasks(todo, backend, runner)
     n_workers = min((os.cpu_count() or 1) if workers is None else workers, len(tasks))
     if executor == "local":
         run_iter = _execute_local(tasks, n_workers, context)
     else:
         run_iter = _execute_dask(tasks, n_workers, scheduler)
-    bar = _progress_bar(len(todo), progress)
-    try:
-        with _stop_on_signals(), contextlib.closing(run_iter):
-            for k, r in run_iter:
-                if not r.provenance.get("worker_failed"):
-                    r.save(out / k)   # MupsimError if it cannot be written: the sweep stops
-                results[k] = r
-                bar.update(1)
-                if r.status != "ok":
-                    counts = {s: sum(x.status == s for x in results.values())
-                              for s in ("diverged", "error")}
-                    bar.set_postfix(counts, refresh=False)
-    except KeyboardInterrupt as e:
-        _remove_stale_tmp(out, todo)
-        done = sum(1 for k in {c.key() for c in configs}
-                   if k in results and not results[k].provenance.get("worker_failed"))
-        raise SweepInterrupted(getattr(e, "signum", signal.SIGINT), done,
-                               len({c.key() for c in configs}), out) from None
-    finally:
-        bar.close()
-    return [results[c.key()] for c in configs]
+    with contextlib.closing(run_iter):
+        yield from run_iter
 
 
 def _check_args(workers, context, executor, scheduler, backend, runner) -> None:
@@ -195,11 +249,14 @@ def _check_args(workers, context, executor, scheduler, backend, runner) -> None:
 # ---------------------------------------------------------------------- output folder
 def _result_dir(out_dir) -> Path:
     """The result folder, created if missing; MupsimError naming the reason if it cannot be."""
-    out = Path(out_dir)
-    if str(out_dir) == "":
-        raise MupsimError("the result folder must be a path; got ''")
+    from mupsim.sim.files import _text, file_kind
+    text = _text(out_dir, "the result folder")
+    if not text.strip():
+        raise MupsimError(f"the result folder must be a path; got {text!r}")
+    out = Path(text)
     if out.exists() and not out.is_dir():
-        raise MupsimError(f"result folder {out} exists and is not a folder")
+        raise MupsimError(f"result folder {out} exists and is {file_kind(out.stat().st_mode)}, "
+                          f"not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -217,6 +274,15 @@ def _check_writable(out: Path) -> None:
         raise MupsimError(f"cannot write results into {out}: {e.strerror or e}") from None
 
 
+def _check_result_paths(out: Path, keys: Iterable[str]) -> None:
+    """Fail before computing anything if a result file path of ``keys`` is taken by something
+    a result cannot replace (a folder, FIFO, device, or a symlink to one)."""
+    from mupsim.sim.files import output_target
+    for k in keys:
+        for ext in ("npz", "json"):
+            output_target(out / f"{k}.{ext}", "result file")
+
+
 def _remove_stale_tmp(out: Path, keys: Iterable[str]) -> None:
     """Remove temp files of interrupted writes of these results (``.<key>.npz.*.tmp``...)."""
     for k in keys:
@@ -224,9 +290,32 @@ def _remove_stale_tmp(out: Path, keys: Iterable[str]) -> None:
             _remove_temps(out / f"{k}.{ext}")
 
 
+def _remove_leftovers(out: Path, keys: Iterable[str], claims: Claims) -> None:
+    """Remove the temp files and claim files that killed sweeps left for these (finished)
+    keys, each while holding its claim (a live sweep re-running a key keeps its files)."""
+    keys = set(keys)
+    if not keys:
+        return
+    found = set()
+    with contextlib.suppress(OSError):
+        for name in os.listdir(out):
+            k = name[1:].split(".", 1)[0]
+            if name.startswith(".") and k in keys and (name.endswith(".tmp")
+                                                      or name.endswith(".claim")):
+                found.add(k)
+    for k in found:
+        try:
+            if not claims.take(k):
+                continue
+        except MupsimError:
+            continue
+        _remove_stale_tmp(out, [k])
+        claims.release(k)
+
+
 def _remove_temps(path: Path) -> None:
     """Remove the temp files beside ``path`` left by killed atomic writes (``.<name>.*.tmp``)."""
-    for p in path.parent.glob(f".{path.name}.*.tmp"):
+    for p in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         with contextlib.suppress(OSError):
             p.unlink()
 
@@ -356,8 +445,9 @@ def _execute_local(tasks: Sequence[_Task], n_workers: int, context: str
     ex = None
     try:
         with _thread_env(), _children_ignore_sigint():
+            parent = None if context == "forkserver" else os.getpid()  # forkserver: its child
             ex = cf.ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context(context),
-                                        initializer=_init_worker)
+                                        initializer=_init_worker, initargs=(parent,))
             futs = {ex.submit(_run_task, t): t for t in tasks}
         for fut in cf.as_completed(futs):
             t = futs[fut]
@@ -541,7 +631,9 @@ def _thread_env():
                 os.environ[v] = val
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int | None = None) -> None:
+    """Pool worker set-up: one thread, SIGINT ignored, and exit when the parent dies."""
+    _exit_with_parent(parent)
     os.environ.update({v: "1" for v in THREAD_ENV})
     with contextlib.suppress(ValueError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # fork context: the parent handler
@@ -551,21 +643,48 @@ def _init_worker() -> None:
             sys.modules["numba"].set_num_threads(1)
 
 
-def _load_existing(stem: Path, config: SimConfig, backend: str = "numba") -> Result | None:
+def _exit_with_parent(parent: int | None) -> None:
+    """End this worker process as soon as its parent process dies (e.g. the sweep was sent
+    SIGKILL), whatever it is doing: on Linux the kernel sends SIGKILL
+    (``prctl(PR_SET_PDEATHSIG)``); everywhere a daemon thread checks every
+    ``PARENT_POLL_S`` that the parent pid is unchanged. ``parent``: the pid expected now
+    (None: take the current parent)."""
+    import sys
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    ppid = os.getppid() if parent is None else parent
+    if os.getppid() != ppid:  # died before the watch began
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            if os.getppid() != ppid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="mupsim-parent-watch", daemon=True).start()
+
+
+def _load_existing(stem: Path, config: SimConfig, backend: str = "numba",
+                   accept_error: bool = False) -> Result | None:
     """A finished result for ``config`` at ``stem`` made by ``backend``, or None if
-    missing/corrupt/an error/stale/made by another backend."""
+    missing/corrupt/outdated/stale/made by another backend, or an error record (unless
+    ``accept_error``: the record another sweep stored while this one waited for it)."""
     if not Result.exists(stem):
         return None
     try:
         r = Result.load(stem)
     except MupsimError:
         return None
-    if r.status == "error":
+    if r.status == "error" and not accept_error:
         return None
     try:
         if SimConfig.from_dict(r.config) != config:
             return None
-    except MupsimError:
+    except Exception:  # noqa: BLE001 - any config that is not this one's
         return None
     if r.provenance.get("backend", "numba") != backend:
         return None
@@ -736,14 +855,20 @@ TABLE_METRICS = ("rms", "sigma_max", "gain", "update_rms")
 
 
 def table(results: Sequence[Result]) -> list[dict]:
-    """One flat row per result: every config field, status, divergence step, final losses and,
-    per matrix, the final ``TABLE_METRICS`` (columns ``<metric>:<matrix>``). NaN after divergence."""
-    rows = []
+    """One flat row per distinct config (by key; the first of equal configs, in order, as
+    :func:`sweep` stores one result for them): every config field, key, status, divergence
+    step, final losses and, per matrix, the final ``TABLE_METRICS`` (columns
+    ``<metric>:<matrix>``). NaN after divergence."""
+    rows, seen = [], set()
     for r in results:
+        key = SimConfig.from_dict(r.config).key()
+        if key in seen:
+            continue
+        seen.add(key)
         row = dict(r.config)
         if row.get("multipliers") is not None:
             row["multipliers"] = ",".join(str(x) for x in row["multipliers"])
-        row.update(key=SimConfig.from_dict(r.config).key(), status=r.status,
+        row.update(key=key, status=r.status,
                    diverged_step=r.diverged_step,
                    final_train_loss=r.final("train_loss") if r.status != "error" else float("nan"),
                    final_test_loss=r.final("test_loss") if r.status != "error" else float("nan"))
@@ -771,7 +896,7 @@ def write_table(rows: Sequence[Mapping[str, Any]], path) -> Path:
     path = Path(path)
     from mupsim.sim.result import _atomic_write
     _remove_temps(path)  # stale temp files of killed writes
-    _atomic_write(path, lambda f: f.write(buf.getvalue().encode("utf-8")))
+    _atomic_write(path, lambda f: f.write(buf.getvalue().encode("utf-8")), "table")
     return path
 
 
