@@ -43,12 +43,20 @@ def file_kind(mode: int) -> str:
 def open_regular(path, what: str):
     """``path`` opened for binary reading, only if it is a regular file (symlinks followed).
 
-    The file is opened non-blocking and checked on the open descriptor (no window in which it
-    could be swapped for a FIFO), so a FIFO without a writer, a device or a folder is refused at
-    once. Missing file: :class:`FileNotFoundError`; anything else: MupsimError naming ``what``.
+    The path is checked before it is opened (a device is never opened), then opened
+    non-blocking and checked again on the descriptor (a FIFO swapped in meanwhile cannot block),
+    so a FIFO without a writer, a device, a socket or a folder is refused at once. Missing file: :class:`FileNotFoundError`; anything else: MupsimError naming ``what``.
     """
     p = _text(path, what)
-    try:
+    try:  # look first: a device is not even opened
+        mode = os.stat(p).st_mode
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise MupsimError(f"cannot read {what} {p}: {e.strerror or e}") from None
+    if not stat.S_ISREG(mode):
+        raise MupsimError(f"{what} {p} is {file_kind(mode)}; allowed: a regular file")
+    try:  # then check what was opened (it may have been swapped since)
         fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise
