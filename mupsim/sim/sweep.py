@@ -445,9 +445,9 @@ def _execute_local(tasks: Sequence[_Task], n_workers: int, context: str
     ex = None
     try:
         with _thread_env(), _children_ignore_sigint():
-            parent = None if context == "forkserver" else os.getpid()  # forkserver: its child
+            watch = (None, os.getpid()) if context == "forkserver" else (os.getpid(), None)
             ex = cf.ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context(context),
-                                        initializer=_init_worker, initargs=(parent,))
+                                        initializer=_init_worker, initargs=watch)
             futs = {ex.submit(_run_task, t): t for t in tasks}
         for fut in cf.as_completed(futs):
             t = futs[fut]
@@ -631,9 +631,10 @@ def _thread_env():
                 os.environ[v] = val
 
 
-def _init_worker(parent: int | None = None) -> None:
-    """Pool worker set-up: one thread, SIGINT ignored, and exit when the parent dies."""
-    _exit_with_parent(parent)
+def _init_worker(parent: int | None = None, sweep_pid: int | None = None) -> None:
+    """Pool worker set-up: one thread, SIGINT ignored, and exit when the sweep's process dies
+    (see :func:`_exit_with_parent`)."""
+    _exit_with_parent(parent, sweep_pid)
     os.environ.update({v: "1" for v in THREAD_ENV})
     with contextlib.suppress(ValueError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # fork context: the parent handler
@@ -643,29 +644,65 @@ def _init_worker(parent: int | None = None) -> None:
             sys.modules["numba"].set_num_threads(1)
 
 
-def _exit_with_parent(parent: int | None) -> None:
-    """End this worker process as soon as its parent process dies (e.g. the sweep was sent
-    SIGKILL), whatever it is doing: on Linux the kernel sends SIGKILL
-    (``prctl(PR_SET_PDEATHSIG)``); everywhere a daemon thread checks every
-    ``PARENT_POLL_S`` that the parent pid is unchanged. ``parent``: the pid expected now
-    (None: take the current parent)."""
+def _exit_with_parent(parent: int | None, sweep_pid: int | None = None) -> None:
+    """End this worker process as soon as the sweep's process dies (e.g. it was sent SIGKILL),
+    whatever the worker is doing.
+
+    ``parent``: the worker's parent pid when that is the sweep's process ("spawn", "fork"): on
+    Linux the kernel then sends SIGKILL at its death (``prctl(PR_SET_PDEATHSIG)``), and
+    everywhere a daemon thread checks every ``PARENT_POLL_S`` that the parent is unchanged.
+    ``sweep_pid``: the sweep's process when it is not the parent ("forkserver", whose server
+    outlives it while workers hold its pipe): the thread checks that it is still running (the
+    thread needs the GIL, so a kernel holding it delays the exit until it returns)."""
     import sys
-    if sys.platform.startswith("linux"):
+    if parent is not None and sys.platform.startswith("linux"):
         with contextlib.suppress(Exception):
             import ctypes
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-    ppid = os.getppid() if parent is None else parent
-    if os.getppid() != ppid:  # died before the watch began
+    started = _start_time(sweep_pid) if sweep_pid is not None else None
+
+    def dead() -> bool:
+        if parent is not None and os.getppid() != parent:
+            return True
+        return sweep_pid is not None and not _running(sweep_pid, started)
+
+    if dead():  # died before the watch began
         os._exit(1)
 
     def watch() -> None:
         while True:
             time.sleep(PARENT_POLL_S)
-            if os.getppid() != ppid:
+            if dead():
                 os._exit(1)
 
     threading.Thread(target=watch, name="mupsim-parent-watch", daemon=True).start()
+
+
+def _start_time(pid: int) -> str | None:
+    """Start time of process ``pid`` (Linux ``/proc``; None elsewhere or if gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _running(pid: int, started: str | None) -> bool:
+    """Process ``pid`` exists, is not a zombie and (where known) is the one started at
+    ``started`` (not a new process that reused its pid)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass  # exists, not ours to signal
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return os.name != "posix" or not os.path.isdir("/proc/self")
+    return rest[0] not in ("Z", "X") and (started is None or rest[19] == started)
 
 
 def _load_existing(stem: Path, config: SimConfig, backend: str = "numba",
