@@ -6,7 +6,6 @@ non-blocking), nothing that is not a regular file is ever replaced, and no edite
 trusted."""
 
 import hashlib
-import io
 import json
 import os
 import stat
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_sweep import fake_runner
 
 import mupsim.sim.sweep as sw
 from mupsim.cli import main
@@ -26,8 +26,6 @@ from mupsim.sim.claims import Claims, claim_path
 from mupsim.sim.config import SimConfig
 from mupsim.sim.result import HASH_FIELD, Result, _atomic_write, content_hash
 from mupsim.sim.sweep import sweep, table, write_table
-
-from test_sweep import fake_runner
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = SimConfig(seed=0, width=8, steps=10)
@@ -205,7 +203,10 @@ def test_intact_result_is_reused_not_rerun(tmp_path):
 
 def test_result_without_content_hash_is_outdated_and_rerun(tmp_path):
     stem = stored(tmp_path)
-    edit_json(stem, lambda m: (m.pop(HASH_FIELD), m.update(format_version=1)) and None)
+    def older_format(meta):
+        del meta[HASH_FIELD]
+        meta["format_version"] = 1
+    edit_json(stem, older_format)
     with pytest.raises(MupsimError, match="outdated, run it again"):
         Result.load(stem)
     _assert_reruns(tmp_path, stem)
@@ -348,7 +349,7 @@ def _cli(*args, timeout=120):
     """``python -m mupsim ARGS`` in a fresh process (a hang fails the test, not the suite)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-m", "mupsim", *map(str, args)], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 @pytest.mark.parametrize("argv", [["simulate", "--config", "{p}"],
@@ -360,8 +361,10 @@ def test_cli_refuses_a_fifo_input_at_once(tmp_path, argv):
     t0 = time.monotonic()
     r = _cli(*[a.format(p=p, d=tmp_path / "d") for a in argv])
     assert r.returncode == 2 and r.stdout == ""
-    assert r.stderr.splitlines() == [f"mupsim: error: {'config file' if argv[0] == 'simulate' else 'sweep spec'} "
-                                     f"{p} is a FIFO (named pipe); allowed: a regular file"]
+    what = "config file" if argv[0] == "simulate" else "sweep spec"
+    assert r.stderr.splitlines() == [
+        f"mupsim: error: cannot read {what} {p}: it is a FIFO (named pipe); allowed: a regular "
+        f"file"]
     assert time.monotonic() - t0 < 100
     assert not (tmp_path / "d").exists()
 
@@ -372,8 +375,8 @@ def test_json_readers_refuse_what_is_not_a_regular_file(tmp_path, kind, reader):
     from mupsim.sim.files import read_json
     p = tmp_path / "in.json"
     _make(kind, p, tmp_path)
-    with pytest.raises(MupsimError, match=rf"^{reader} .*in\.json is a .*; allowed: a regular "
-                                          r"file$"):
+    with pytest.raises(MupsimError, match=rf"^cannot read {reader} .*in\.json: it is a .*; "
+                                          r"allowed: a regular file$"):
         read_json(p, reader)
 
 
@@ -384,7 +387,7 @@ def test_result_load_refuses_a_non_regular_file_without_blocking(tmp_path, kind,
     p = stem.with_name(stem.name + ext)
     p.unlink()
     _make(kind, p, tmp_path)
-    with pytest.raises(MupsimError, match=r"^corrupt result at .* is a "):
+    with pytest.raises(MupsimError, match=r"^corrupt result at .*: it is a "):
         Result.load(stem)
 
 

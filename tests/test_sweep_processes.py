@@ -10,11 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from test_sweep import fake_runner
 
 from mupsim.sim.config import SimConfig
 from mupsim.sim.result import Result
-
-from test_sweep import fake_runner
 
 psutil = pytest.importorskip("psutil", reason="psutil lists the sweep's child processes")
 

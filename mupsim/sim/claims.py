@@ -107,8 +107,10 @@ class Claims:
 
 def holder(out, key: str) -> str:
     """Who holds the claim on ``key`` (as written in its file), for messages."""
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        d = json.loads(claim_path(out, key).read_text(encoding="utf-8"))
+    from mupsim.sim.files import open_regular
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError, MupsimError), \
+            open_regular(claim_path(out, key), "claim file") as f:
+        d = json.loads(f.read(4096))
         return f"pid {int(d['pid'])} on {d['host']}"
     return "another process"
 

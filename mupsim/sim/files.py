@@ -55,19 +55,22 @@ def open_regular(path, what: str):
     except OSError as e:
         raise MupsimError(f"cannot read {what} {p}: {e.strerror or e}") from None
     if not stat.S_ISREG(mode):
-        raise MupsimError(f"{what} {p} is {file_kind(mode)}; allowed: a regular file")
+        raise MupsimError(f"cannot read {what} {p}: it is {file_kind(mode)}; allowed: a regular "
+                          f"file")
     try:  # then check what was opened (it may have been swapped since)
         fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise
     except IsADirectoryError:
-        raise MupsimError(f"{what} {p} is a folder; allowed: a regular file") from None
+        raise MupsimError(f"cannot read {what} {p}: it is a folder; allowed: a regular "
+                          f"file") from None
     except OSError as e:
         raise MupsimError(f"cannot read {what} {p}: {e.strerror or e}") from None
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise MupsimError(f"{what} {p} is {file_kind(mode)}; allowed: a regular file")
+            raise MupsimError(f"cannot read {what} {p}: it is {file_kind(mode)}; allowed: a regular "
+                          f"file")
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
@@ -223,8 +226,9 @@ def _check_stem_files(stem: Path, text: str, what: str) -> None:
         f = stem.with_name(stem.name + suffix)
         if f.exists() and not f.is_file():
             kind = file_kind(os.stat(f).st_mode)
-            raise MupsimError(f"{what} {text}: {f} exists and is {kind}; allowed: a new "
-                              f"file stem or one with earlier regular result files to replace")
+            raise MupsimError(f"{what} {text}: {f} exists and is not a file ({kind}); allowed: "
+                              f"a new file stem or one with earlier regular result files to "
+                              f"replace")
     folder = stem.parent
     if folder.is_dir():  # the exact temp names of Result.save (catches names too long)
         _probe(folder, what, stem, f".{stem.name}.json.")

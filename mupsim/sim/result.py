@@ -221,7 +221,7 @@ class Result:
             _fsync_dir(folder)
 
     @classmethod
-    def load(cls, path_stem) -> "Result":
+    def load(cls, path_stem) -> Result:
         """Read a result written by :meth:`save`. Raises MupsimError if missing, corrupt
         (unreadable, structurally wrong, or its content hash does not match) or outdated."""
         from mupsim.sim.files import open_regular
@@ -247,7 +247,7 @@ class Result:
             raise MupsimError(f"corrupt result at {stem}: {type(e).__name__}: {e}") from None
 
     @classmethod
-    def _from_stored(cls, meta, arr: dict) -> "Result":
+    def _from_stored(cls, meta, arr: dict) -> Result:
         """A Result from a loaded ``.json`` (``meta``) and ``.npz`` (``arr``), after checking
         the format, the content hash, the save id and the structure."""
         if not isinstance(meta, dict):
@@ -421,11 +421,11 @@ def _names(meta: dict, field_: str) -> list:
 
 def _umask() -> int:
     """This process's umask (read without changing it where /proc allows)."""
-    with contextlib.suppress(OSError, ValueError):
-        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
+    with contextlib.suppress(OSError, ValueError), \
+            open("/proc/self/status", encoding="ascii", errors="replace") as f:
+        for line in f:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
     old = os.umask(0o022)
     os.umask(old)
     return old

@@ -66,9 +66,10 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from mupsim.errors import MupsimError
 from mupsim.sim.claims import Claims, holder
@@ -126,8 +127,9 @@ def sweep(configs: Iterable[SimConfig], out_dir, workers: int | None = None,
     configs = [_as_config(c) for c in configs]
     _check_args(workers, context, executor, scheduler, backend, runner)
     out = _result_dir(out_dir)
-    by_key = {c.key(): c for c in reversed(configs)}  # first of equal configs wins
-    by_key = {k: by_key[k] for k in dict.fromkeys(c.key() for c in configs)}
+    by_key: dict[str, SimConfig] = {}  # distinct configs in order (the first of equal ones)
+    for c in configs:
+        by_key.setdefault(c.key(), c)
 
     results: dict[str, Result] = {}
     todo: dict[str, SimConfig] = {}
@@ -300,8 +302,7 @@ def _remove_leftovers(out: Path, keys: Iterable[str], claims: Claims) -> None:
     with contextlib.suppress(OSError):
         for name in os.listdir(out):
             k = name[1:].split(".", 1)[0]
-            if name.startswith(".") and k in keys and (name.endswith(".tmp")
-                                                      or name.endswith(".claim")):
+            if name.startswith(".") and k in keys and name.endswith((".tmp", ".claim")):
                 found.add(k)
     for k in found:
         try:

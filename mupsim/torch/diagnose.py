@@ -185,10 +185,11 @@ def _sidecar(path):
 
 
 def _load_settings(path):
+    from mupsim.sim.files import open_regular
     try:
-        with open(path) as f:
+        with open_regular(path, "settings") as f:  # a FIFO or device is refused, not read
             doc = json.load(f)
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError
         raise MupsimError(f"cannot read settings {path!r}: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("params"), dict):
         raise MupsimError(f"settings {path!r} must be JSON with a 'params' object (mupsim.torch.save_settings)")
