@@ -245,6 +245,8 @@ def _make(kind, p: Path, tmp_path):
     elif kind == "symlink to folder":
         (tmp_path / "target.dir").mkdir()
         p.symlink_to(tmp_path / "target.dir")
+    elif kind == "symlink to device":  # never opened or written: only its type is read
+        p.symlink_to("/dev/null")
     elif kind == "socket":
         import socket
         s = socket.socket(socket.AF_UNIX)
@@ -257,13 +259,14 @@ def _make(kind, p: Path, tmp_path):
         raise AssertionError(kind)
 
 
-KINDS = ["folder", "fifo", "symlink to fifo", "symlink to folder", "socket"]
+KINDS = ["folder", "fifo", "symlink to fifo", "symlink to folder", "symlink to device", "socket"]
 
 
 def _unchanged(kind, p: Path):
     st = os.stat(p)  # follows symlinks
     expect = {"folder": stat.S_ISDIR, "fifo": stat.S_ISFIFO, "symlink to fifo": stat.S_ISFIFO,
-              "symlink to folder": stat.S_ISDIR, "socket": stat.S_ISSOCK}[kind]
+              "symlink to folder": stat.S_ISDIR, "symlink to device": stat.S_ISCHR,
+              "socket": stat.S_ISSOCK}[kind]
     assert expect(st.st_mode)
     if kind.startswith("symlink"):
         assert p.is_symlink()
@@ -412,6 +415,18 @@ def test_claim_path_taken_by_a_non_file_is_reported_before_any_run(tmp_path, kin
     with pytest.raises(MupsimError, match=r"cannot use the claim file .*\.claim"):
         sweep([CFG], tmp_path, workers=0, progress=False, runner=counting(calls))
     assert calls == []
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink to fifo", "symlink to device", "socket"])
+def test_result_folder_that_is_not_a_folder_is_refused_before_any_run(tmp_path, kind):
+    out = tmp_path / "out"
+    _make(kind, out, tmp_path)
+    calls = []
+    with pytest.raises(MupsimError, match=r"^result folder .*out exists and is a .*, not a "
+                                          r"folder$"):
+        sweep([CFG], out, workers=0, progress=False, runner=counting(calls))
+    assert calls == []
+    _unchanged(kind, out)
 
 
 @pytest.mark.parametrize("out", ["", "   "])
