@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import stat
@@ -147,6 +148,15 @@ def check_output_file(path, what: str = "output file") -> Path:
     except OSError as e:
         raise MupsimError(f"{what} {path}: {e.strerror or e}") from None
     return target
+
+
+def remove_temps(path) -> None:
+    """Remove the temp files beside ``path`` that killed atomic writes left
+    (``.<name>.<random>.tmp``, as :mod:`mupsim.sim.result` names them)."""
+    path = Path(path)
+    for p in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            p.unlink()
 
 
 def _nearest_existing(p: Path) -> Path:
