@@ -627,3 +627,17 @@ def test_sweep_releases_its_claims_when_a_run_cannot_be_saved(tmp_path, monkeypa
         sweep([CFG], tmp_path, workers=0, progress=False, runner=fake_runner)
     assert not claim_path(tmp_path, CFG.key()).exists()
     assert Claims(tmp_path).take(CFG.key())
+
+
+def test_folder_without_file_locks_still_sweeps(tmp_path, monkeypatch):
+    import errno
+
+    import mupsim.sim.claims as claims_mod
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+    monkeypatch.setattr(claims_mod.fcntl, "flock", no_locks)
+    calls = []
+    res = sweep([CFG, C2], tmp_path, workers=0, progress=False, runner=counting(calls))
+    assert sorted(calls) == sorted([CFG.key(), C2.key()]) and [r.status for r in res] == ["ok"] * 2
+    assert not claim_path(tmp_path, CFG.key()).exists()

@@ -9,8 +9,8 @@ checks that the file it locked is still the one at the path (else retries) and t
 result already stored. Locks work across processes on one machine and, on filesystems that
 support them (e.g. NFS with lockd or v4), across machines.
 
-Without ``fcntl`` (Windows), claims are not taken and concurrent sweeps on one folder are not
-coordinated.
+Without ``fcntl`` (Windows), or on a filesystem without locks, claims always succeed and
+concurrent sweeps on one folder are not coordinated (a single sweep works as before).
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
+
+
+_NO_LOCKS = {getattr(errno, n) for n in ("ENOLCK", "EOPNOTSUPP", "ENOTSUP", "ENOSYS", "EINVAL")
+             if hasattr(errno, n)}
 
 
 def claim_path(out: Path, key: str) -> Path:
@@ -73,6 +77,8 @@ class Claims:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
+                if e.errno in _NO_LOCKS:  # this filesystem has no locks: run uncoordinated
+                    break
                 os.close(fd)
                 if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     return False
