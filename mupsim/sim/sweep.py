@@ -168,18 +168,20 @@ def _run_pending(todo: dict, results: dict, out: Path, claims: Claims, backend, 
                         time.sleep(CLAIM_POLL_S)
                     continue
                 _remove_stale_tmp(out, mine)
-                for k, r in _execute(mine, backend, runner, workers, context, executor,
-                                     scheduler):
-                    if not r.provenance.get("worker_failed"):
-                        r.save(out / k)   # MupsimError if it cannot be written: the sweep stops
-                    results[k] = r
-                    todo.pop(k, None)
-                    claims.release(k)
-                    bar.update(1)
-                    if r.status != "ok":
-                        counts = {s: sum(x.status == s for x in results.values())
-                                  for s in ("diverged", "error")}
-                        bar.set_postfix(counts, refresh=False)
+                # closed at once on any exception: pending runs cancelled, workers killed
+                run_iter = _execute(mine, backend, runner, workers, context, executor, scheduler)
+                with contextlib.closing(run_iter):
+                    for k, r in run_iter:
+                        if not r.provenance.get("worker_failed"):
+                            r.save(out / k)  # MupsimError if it cannot be written: sweep stops
+                        results[k] = r
+                        todo.pop(k, None)
+                        claims.release(k)
+                        bar.update(1)
+                        if r.status != "ok":
+                            counts = {s: sum(x.status == s for x in results.values())
+                                      for s in ("diverged", "error")}
+                            bar.set_postfix(counts, refresh=False)
                 bar.set_description("sweep", refresh=False)
     finally:
         bar.close()
