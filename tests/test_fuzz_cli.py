@@ -68,7 +68,7 @@ CASES = [
     (["simulate", "--config", "{tmp}/nan.json"], "lr=nan"),
     (["simulate", "--config", "{tmp}/missing.json"], "cannot read config file"),
     (["simulate", "--config", "{tmp}"], "cannot read config file"),
-    (["simulate", "--config", "/dev/zero"], "larger than 16 MiB"),
+    (["simulate", "--config", "/dev/zero"], "it is a character device; allowed: a regular file"),
     (["simulate", "--config", "{tmp}/no\nsuch file"], "cannot read config file"),
     # ---- sizes: checked against the stated limits before anything is allocated
     (["simulate", "--width", "1000000"], "over the limit of 8 GiB"),

@@ -45,23 +45,11 @@ here as plain names so that the command line is parsed without importing the fig
 
 # ---------------------------------------------------------------------------- atomic output
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` with the shared atomic writer (temp file, fsync, rename; only
+    a regular file is ever replaced; usual umask mode)."""
+    from mupsim.sim.result import _atomic_write
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; outputs are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    _atomic_write(path, lambda f: f.write(data), "figure output")
 
 
 def _json_default(o):

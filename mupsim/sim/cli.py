@@ -27,7 +27,7 @@ from pathlib import Path
 from mupsim.errors import MupsimError, rational
 from mupsim.sim import config as _cfg
 from mupsim.sim.config import SimConfig
-from mupsim.sim.files import check_result_stem, read_json
+from mupsim.sim.files import check_result_stem, output_target, read_json
 
 # fields whose default is None: their value type
 _OPTIONAL_TYPES = {"teacher_rank": int, "n_train": int, "wd_rule": str, "io_wd_rule": str,
@@ -172,9 +172,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise MupsimError("--scheduler needs --executor dask")
     spec = load_spec(args.spec)
     configs = expand_spec(spec)
+    if not args.out.strip():
+        raise MupsimError(f"--out needs a folder name; got {args.out!r}")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise MupsimError(f"--out {out} exists and is not a folder")
+    output_target(out / "table.csv", "table")  # a folder or FIFO there: refused before any run
     try:
         results = sweep(configs, out, workers=args.workers, progress=not args.no_progress,
                         executor=args.executor, scheduler=args.scheduler, backend=args.backend)

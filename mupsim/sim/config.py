@@ -370,13 +370,24 @@ class SimConfig:
         return dataclasses.replace(self, **kw)
 
     def key(self) -> str:
-        """Stable short hash (16 hex chars of sha1 of the sorted-key JSON of ``to_dict()``);
-        used as the result file stem."""
-        s = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=True)
+        """Stable short hash (16 hex chars of sha1 of the sorted-key JSON of ``to_dict()``,
+        -0.0 written as 0.0 so that configs comparing equal share a key); used as the result
+        file stem."""
+        d = {k: _unsigned_zero(v) for k, v in self.to_dict().items()}
+        s = json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=True)
         return hashlib.sha1(s.encode("utf-8")).hexdigest()[:16]
 
 
 # ---------------------------------------------------------------------- helpers
+def _unsigned_zero(v):
+    """``v`` with float -0.0 (also inside lists) replaced by 0.0."""
+    if isinstance(v, float) and v == 0.0:
+        return 0.0
+    if isinstance(v, list):
+        return [_unsigned_zero(x) for x in v]
+    return v
+
+
 def teacher_dims(width, base_width, teacher_width, teacher_rank, rho) -> tuple[int, int | None]:
     """(width, rank) of the teacher: ``teacher_width``/``teacher_rank`` times
     (width/base_width)^rho, rounded, at least 1 (see :meth:`SimConfig.teacher_dims`)."""

@@ -7,6 +7,17 @@ renamed into place (``os.replace``), the ``.npz`` first and the ``.json`` last; 
 same random ``save_id`` and :meth:`Result.load` checks that they match, so a crash between the
 two renames can never pass for a valid result, and a failed write (disk full) leaves neither.
 
+The ``.json`` also records ``content_sha256``: SHA-256 over its own content (canonical JSON
+without that field) and over every array of the ``.npz`` (name, dtype, shape, bytes). Loading
+checks it and the structure of both files (types, names, shapes), so a truncated file, a
+hand-edited ``status`` or key list, or a rewritten ``.npz`` is reported as corrupt, never
+trusted. Results written without the hash (format 1) are reported as outdated: a sweep re-runs
+them.
+
+Writes replace only regular files (or create new ones; symlinks are followed to their target),
+never a device node, FIFO, socket or folder. New files get the usual ``0666 & ~umask`` mode; a
+replaced file keeps its mode.
+
 Array conventions (T logged steps, M matrices, A activation sites):
 
 * ``steps``: int64[T], optimizer steps at which quantities were logged (0 = init).
@@ -27,10 +38,12 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import functools
+import hashlib
 import io
 import json
 import os
 import platform
+import stat
 import subprocess
 import tempfile
 import uuid
@@ -46,7 +59,8 @@ STATUSES = ("ok", "diverged", "error")
 MATRIX_METRICS = ("rms", "sigma_max", "gain", "update_rms", "rel_update", "angular_update",
                   "cos_w_update", "eff_lr", "stable_rank", "effective_rank", "sv1", "sv2", "sv3",
                   "sv4")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+HASH_FIELD = "content_sha256"
 
 
 @dataclass(eq=False)
@@ -151,6 +165,8 @@ class Result:
         leaves neither new file behind: earlier files at the stem stay as they were, except
         when the failure falls between the two renames, where the half-replaced pair is removed
         rather than left mismatched."""
+        from mupsim.sim.files import output_target
+
         stem = _stem(path_stem)
         save_id = uuid.uuid4().hex
         arrays: dict[str, np.ndarray] = {
@@ -164,6 +180,7 @@ class Result:
             arrays[f"matrix_{i}"] = self.matrix[k]
         for i, k in enumerate(spectra_keys):
             arrays[f"spectra_{i}"] = self.spectra[k]
+        arrays = {k: np.asarray(v) for k, v in arrays.items()}
         meta = {
             "format_version": FORMAT_VERSION, "save_id": save_id,
             "config": self.config, "provenance": self.provenance, "status": self.status,
@@ -171,8 +188,12 @@ class Result:
             "activation_names": self.activation_names,
             "matrix_keys": matrix_keys, "spectra_keys": spectra_keys,
         }
-        text = json.dumps(meta, indent=1, default=_json_default)  # fail before touching disk
-        npz, js = stem.with_name(stem.name + ".npz"), stem.with_name(stem.name + ".json")
+        # fail before touching disk; the hash is taken over what a load will read back
+        meta = json.loads(json.dumps(meta, default=_json_default))
+        meta[HASH_FIELD] = content_hash(meta, arrays)
+        text = json.dumps(meta, indent=1)
+        npz = output_target(stem.with_name(stem.name + ".npz"), "result file")
+        js = output_target(stem.with_name(stem.name + ".json"), "result file")
         # both files are written in full (temp files, fsync) before either is renamed into
         # place, so a full disk or a crash leaves no .npz without its .json
         tmps: list = []
@@ -196,38 +217,91 @@ class Result:
                 raise MupsimError(f"cannot save the result at {stem} (.npz and .json): "
                                   f"{e.strerror or e}; nothing was saved") from None
             raise
-        _fsync_dir(stem.parent)
+        for folder in {npz.parent, js.parent}:
+            _fsync_dir(folder)
 
     @classmethod
-    def load(cls, path_stem) -> "Result":
-        """Read a result written by :meth:`save`. Raises MupsimError if missing or corrupt."""
+    def load(cls, path_stem) -> Result:
+        """Read a result written by :meth:`save`. Raises MupsimError if missing, corrupt
+        (unreadable, structurally wrong, or its content hash does not match) or outdated."""
+        from mupsim.sim.files import open_regular
+
         stem = _stem(path_stem)
         jpath, npath = stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".npz")
         try:
-            meta = json.loads(jpath.read_text(encoding="utf-8"))
-            with np.load(npath, allow_pickle=False) as z:
+            with open_regular(jpath, "result file") as f:
+                meta = json.loads(f.read().decode("utf-8"))
+            with open_regular(npath, "result file") as f, np.load(f, allow_pickle=False) as z:
                 arr = {k: z[k] for k in z.files}
         except FileNotFoundError as e:
             raise MupsimError(f"no saved result at {stem} (missing {e.filename})") from None
+        except MupsimError as e:
+            raise MupsimError(f"corrupt result at {stem}: {e}") from None
         except Exception as e:  # noqa: BLE001 - corrupt file of any kind
             raise MupsimError(f"corrupt result at {stem}: {type(e).__name__}: {e}") from None
         try:
-            sid = arr["save_id"].tobytes().decode("ascii")
-            if sid != meta["save_id"]:
-                raise MupsimError(f"corrupt result at {stem}: .npz and .json come from "
-                                  f"different saves")
-            return cls(
-                config=meta["config"], provenance=meta["provenance"], status=meta["status"],
-                diverged_step=meta["diverged_step"], steps=arr["steps"],
-                train_loss=arr["train_loss"], test_loss=arr["test_loss"],
-                matrix_names=meta["matrix_names"],
-                matrix={k: arr[f"matrix_{i}"] for i, k in enumerate(meta["matrix_keys"])},
-                activation_names=meta["activation_names"],
-                activation_rms=arr["activation_rms"],
-                spectra={k: arr[f"spectra_{i}"] for i, k in enumerate(meta["spectra_keys"])},
-            )
-        except KeyError as e:
-            raise MupsimError(f"corrupt result at {stem}: missing entry {e}") from None
+            return cls._from_stored(meta, arr)
+        except MupsimError as e:
+            raise MupsimError(f"corrupt result at {stem}: {e}") from None
+        except Exception as e:  # noqa: BLE001 - any structural surprise is corruption
+            raise MupsimError(f"corrupt result at {stem}: {type(e).__name__}: {e}") from None
+
+    @classmethod
+    def _from_stored(cls, meta, arr: dict) -> Result:
+        """A Result from a loaded ``.json`` (``meta``) and ``.npz`` (``arr``), after checking
+        the format, the content hash, the save id and the structure."""
+        if not isinstance(meta, dict):
+            raise MupsimError(f".json holds {type(meta).__name__}, not an object")
+        version = meta.get("format_version")
+        if version != FORMAT_VERSION or not isinstance(meta.get(HASH_FIELD), str):
+            raise MupsimError(f"format {version!r} without a content hash (this mupsim writes "
+                              f"format {FORMAT_VERSION}); outdated, run it again")
+        if content_hash(meta, arr) != meta[HASH_FIELD]:
+            raise MupsimError("content hash does not match (.json or .npz changed after saving)")
+        sid = arr["save_id"]
+        if sid.dtype != np.uint8 or sid.ndim != 1 or sid.tobytes().decode("ascii") != \
+                meta["save_id"]:
+            raise MupsimError(".npz and .json come from different saves")
+        _expect(meta, "config", dict)
+        _expect(meta, "provenance", dict)
+        _expect(meta, "status", str)
+        if meta["diverged_step"] is not None:
+            _expect(meta, "diverged_step", int)
+        names = {f: _names(meta, f) for f in ("matrix_names", "activation_names", "matrix_keys",
+                                              "spectra_keys")}
+        for f in ("matrix_keys", "spectra_keys"):
+            if len(set(names[f])) != len(names[f]):
+                raise MupsimError(f"'{f}' repeats a name")
+        r = cls(
+            config=meta["config"], provenance=meta["provenance"], status=meta["status"],
+            diverged_step=meta["diverged_step"], steps=arr["steps"],
+            train_loss=arr["train_loss"], test_loss=arr["test_loss"],
+            matrix_names=names["matrix_names"],
+            matrix={k: arr[f"matrix_{i}"] for i, k in enumerate(names["matrix_keys"])},
+            activation_names=names["activation_names"], activation_rms=arr["activation_rms"],
+            spectra={k: arr[f"spectra_{i}"] for i, k in enumerate(names["spectra_keys"])},
+        )
+        r._check_shapes()
+        return r
+
+    def _check_shapes(self) -> None:
+        """MupsimError unless the arrays have the shapes of the module docstring."""
+        T = self.steps.shape[0] if self.steps.ndim == 1 else -1
+        if T < 0 or self.train_loss.shape != (T,) or self.test_loss.shape != (T,):
+            raise MupsimError(f"steps {self.steps.shape}, train_loss {self.train_loss.shape} and "
+                              f"test_loss {self.test_loss.shape} are not one length-T vector each")
+        for k, a in self.matrix.items():
+            if a.shape != (len(self.matrix_names), T):
+                raise MupsimError(f"matrix metric {k!r} has shape {a.shape}, not "
+                                  f"({len(self.matrix_names)}, {T})")
+        A = len(self.activation_names)
+        if self.activation_rms.ndim != 2 or self.activation_rms.shape[0] != A or \
+                (A and self.activation_rms.shape[1] != T):
+            raise MupsimError(f"activation_rms has shape {self.activation_rms.shape}, not "
+                              f"({A}, {T})")
+        for k, a in self.spectra.items():
+            if a.ndim != 1:
+                raise MupsimError(f"spectrum {k!r} has shape {a.shape}, not a vector")
 
     @staticmethod
     def exists(path_stem) -> bool:
@@ -319,12 +393,61 @@ def _stem(path_stem) -> Path:
     return p
 
 
+def content_hash(meta: dict, arrays) -> str:
+    """SHA-256 (hex) of a stored result: the canonical JSON of ``meta`` without
+    ``HASH_FIELD``, then each array in name order (name, dtype, shape, C-order bytes)."""
+    h = hashlib.sha256()
+    body = {k: v for k, v in meta.items() if k != HASH_FIELD}
+    h.update(json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(json.dumps([name, a.dtype.str, list(a.shape)]).encode("utf-8"))
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _expect(meta: dict, field_: str, kind: type) -> None:
+    v = meta[field_]
+    if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
+        raise MupsimError(f"'{field_}' is {type(v).__name__}, not {kind.__name__}")
+
+
+def _names(meta: dict, field_: str) -> list:
+    v = meta[field_]
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise MupsimError(f"'{field_}' is not a list of names")
+    return v
+
+
+def _umask() -> int:
+    """This process's umask (read without changing it where /proc allows)."""
+    with contextlib.suppress(OSError, ValueError), \
+            open("/proc/self/status", encoding="ascii", errors="replace") as f:
+        for line in f:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def _new_file_mode(path: Path) -> int:
+    """Mode for a file written at ``path``: the replaced file's, else ``0o666 & ~umask``."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
 def _write_temp(path: Path, writer: Callable[[io.BufferedWriter], Any]) -> str:
-    """Write a temp file beside ``path`` (``.<name>.<random>.tmp``, as :func:`_atomic_write`), fsync it and
-    return its name; on failure remove it and re-raise."""
+    """Write a temp file beside ``path`` (``.<name>.<random>.tmp``) with the mode ``path``
+    will have (:func:`_new_file_mode`), fsync it and return its name; on failure remove it and
+    re-raise."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            with contextlib.suppress(OSError):
+                os.fchmod(f.fileno(), _new_file_mode(path))
             writer(f)
             f.flush()
             os.fsync(f.fileno())
@@ -335,8 +458,15 @@ def _write_temp(path: Path, writer: Callable[[io.BufferedWriter], Any]) -> str:
     return tmp
 
 
-def _atomic_write(path: Path, writer: Callable[[io.BufferedWriter], Any]) -> None:
-    """Write ``path`` via a temp file in the same directory, fsync, then os.replace."""
+def _atomic_write(path, writer: Callable[[io.BufferedWriter], Any],
+                  what: str = "output file") -> None:
+    """Write ``path`` via a temp file in the same directory, fsync, then os.replace.
+
+    Symlinks are followed (the link stays, its target is replaced). MupsimError, before
+    anything is written, if the target exists and is not a regular file (``what`` names it)."""
+    from mupsim.sim.files import output_target
+
+    path = output_target(path, what)
     tmp = _write_temp(path, writer)
     try:
         os.replace(tmp, path)

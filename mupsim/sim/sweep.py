@@ -2,7 +2,14 @@
 
 * Each config's result is stored as ``out_dir/<config.key()>.{npz,json}``, written atomically
   as soon as its run finishes, so an interrupted sweep resumes where it stopped (stale
-  ``.tmp`` files of interrupted writes are removed on resume).
+  ``.tmp`` files of interrupted writes are removed on resume). A stored result is reused only
+  if it loads intact (its content hash matches, see :mod:`mupsim.sim.result`); a corrupt,
+  edited or outdated one is run again. A result path taken by a folder, FIFO or device is
+  reported before anything is computed.
+* Sweeps sharing ``out_dir`` (two at once, on one machine or several) never compute a config
+  twice: each run is claimed first (:mod:`mupsim.sim.claims`); a sweep waits for the runs
+  another one holds and takes their stored results, or runs them itself if that sweep died.
+* Worker processes end when the sweep's process dies, even by SIGKILL.
 * **Who writes**: workers *return* results and only the calling process (the "client") writes
   them. That is safe with a shared filesystem and without one (Dask workers on other machines
   never touch ``out_dir``), and there is a single writer per folder.
@@ -32,47 +39,41 @@
 * With the default "spawn" context, a script calling ``sweep`` must guard its entry point with
   ``if __name__ == "__main__":`` (the usual multiprocessing rule).
 
-Spec files (JSON)::
-
-    {"name": "wd-transfer",             # optional, defaults to the file stem
-     "description": "...",              # optional, free text
-     "base": {SimConfig fields},        # optional
-     "grid": {field: [v1, v2, ...]},    # optional, Cartesian product
-     "zip":  {field: [...], ...}}       # optional, equal-length lists zipped together
-
-Expansion order: for each zip row (in order), every grid combination (itertools.product over
-the grid fields in the order written, the last field varying fastest).
+Modules: this one decides what runs and stores results; :mod:`mupsim.sim.sweep_exec` runs
+tasks (process pool, Dask, signals, worker processes); :mod:`mupsim.sim.sweep_spec` reads and
+expands spec files; :mod:`mupsim.sim.sweep_table` writes the summary table. Their public names
+are importable from here too.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
-import itertools
 import json
-import multiprocessing as mp
 import os
 import pickle
 import signal
 import tempfile
-import threading
 import time
 import traceback
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from mupsim.errors import MupsimError
+from mupsim.sim.claims import Claims, holder
 from mupsim.sim.config import SimConfig
-from mupsim.sim.limits import MAX_SWEEP_CONFIGS
+from mupsim.sim.files import remove_temps
 from mupsim.sim.result import Result
+from mupsim.sim.sweep_exec import execute_dask, execute_local, stop_on_signals
+from mupsim.sim.sweep_spec import SPEC_KEYS, expand_spec, load_spec, spec_size  # noqa: F401
+from mupsim.sim.sweep_table import TABLE_METRICS, table, write_table  # noqa: F401
 
-THREAD_ENV = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-SPEC_KEYS = ("name", "description", "base", "grid", "zip")
 EXECUTORS = ("local", "dask")
 BACKENDS = ("numba", "ensemble")
 CONTEXTS = ("spawn", "fork", "forkserver")
 DASK_CONNECT_TIMEOUT = "10s"  # how long to try reaching a scheduler given by address
+CLAIM_POLL_S = 0.5  # how often a sweep looks again at runs another sweep has claimed
 
 Runner = Callable[[SimConfig], Result]
 
@@ -85,12 +86,6 @@ class SweepInterrupted(KeyboardInterrupt):
         self.signum, self.done, self.total, self.out_dir = signum, done, total, Path(out_dir)
         super().__init__(f"sweep interrupted by {signal.Signals(signum).name}: {done} of {total} "
                          f"results stored in {self.out_dir}; run it again to resume")
-
-
-class _Signalled(KeyboardInterrupt):
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 # ---------------------------------------------------------------------- sweep
@@ -107,56 +102,102 @@ def sweep(configs: Iterable[SimConfig], out_dir, workers: int | None = None,
     "forkserver"; local executor). ``executor``: "local" or "dask"; ``scheduler``: address of a
     running Dask scheduler (e.g. "tcp://10.0.0.5:8786"; default: a LocalCluster of ``workers``
     processes). ``backend``: "numba" or "ensemble" (see module docstring).
-    Duplicate configs are run once. Returns ``Result`` objects (status ok/diverged/error).
+    Equal configs (same key: e.g. a grid ``seed: [0, 0, 1]``, or ``lr`` 0.0 and -0.0) are run
+    and stored once; each input position gets that one result (:func:`table` lists it once).
+    Returns ``Result`` objects (status ok/diverged/error).
     Raises :class:`SweepInterrupted` on SIGINT/SIGTERM (see module docstring).
     """
     configs = [_as_config(c) for c in configs]
     _check_args(workers, context, executor, scheduler, backend, runner)
     out = _result_dir(out_dir)
+    by_key: dict[str, SimConfig] = {}  # distinct configs in order (the first of equal ones)
+    for c in configs:
+        by_key.setdefault(c.key(), c)
 
     results: dict[str, Result] = {}
     todo: dict[str, SimConfig] = {}
-    for c in configs:
-        k = c.key()
-        if k in results or k in todo:
-            continue
+    for k, c in by_key.items():
         r = _load_existing(out / k, c, _backend_for(c, backend))
         if r is not None:
             results[k] = r
         else:
             todo[k] = c
-    if not todo:
-        return [results[c.key()] for c in configs]
+    claims = Claims(out)
+    try:
+        _remove_leftovers(out, results, claims)
+        if todo:
+            _check_result_paths(out, todo)
+            _check_writable(out)
+            _run_pending(todo, results, out, claims, backend, runner, workers, context, executor,
+                         scheduler, progress)
+    except KeyboardInterrupt as e:
+        _remove_stale_tmp(out, [k for k in by_key if k in claims])
+        done = sum(1 for k in by_key
+                   if k in results and not results[k].provenance.get("worker_failed"))
+        raise SweepInterrupted(getattr(e, "signum", signal.SIGINT), done, len(by_key),
+                               out) from None
+    finally:
+        claims.release_all()
+    return [results[c.key()] for c in configs]
 
-    _check_writable(out)
-    _remove_stale_tmp(out, todo)
+
+def _run_pending(todo: dict, results: dict, out: Path, claims: Claims, backend, runner, workers,
+                 context, executor, scheduler, progress) -> None:
+    """Run the configs of ``todo`` into ``out`` and ``results``, in rounds: claim what no other
+    sweep holds, run it, and wait (polling) for the rest; a key another sweep held is taken
+    over when its claim ends and no result was stored (that sweep died or was interrupted)."""
+    waited: set[str] = set()  # keys another sweep held while this one wanted them
+    bar = _progress_bar(len(todo), progress)
+    try:
+        with stop_on_signals():
+            while todo:
+                mine = {k: c for k, c in todo.items() if claims.take(k)}
+                for k in list(mine):  # stored meanwhile by a sweep that held the claim
+                    r = _load_existing(out / k, mine[k], _backend_for(mine[k], backend),
+                                       accept_error=k in waited)
+                    if r is not None:
+                        results[k] = r
+                        del mine[k], todo[k]
+                        claims.release(k)
+                        bar.update(1)
+                waited.update(k for k in todo if k not in mine)
+                if not mine:
+                    if todo:
+                        bar.set_description(f"sweep (waiting for {len(todo)} runs claimed by "
+                                            f"{holder(out, next(iter(todo)))})", refresh=True)
+                        time.sleep(CLAIM_POLL_S)
+                    continue
+                _remove_stale_tmp(out, mine)
+                # closed at once on any exception: pending runs cancelled, workers killed
+                run_iter = _execute(mine, backend, runner, workers, context, executor, scheduler)
+                with contextlib.closing(run_iter):
+                    for k, r in run_iter:
+                        if not r.provenance.get("worker_failed"):
+                            r.save(out / k)  # MupsimError if it cannot be written: sweep stops
+                        results[k] = r
+                        todo.pop(k, None)
+                        claims.release(k)
+                        bar.update(1)
+                        if r.status != "ok":
+                            counts = {s: sum(x.status == s for x in results.values())
+                                      for s in ("diverged", "error")}
+                            bar.set_postfix(counts, refresh=False)
+                bar.set_description("sweep", refresh=False)
+    finally:
+        bar.close()
+
+
+def _execute(todo: Mapping[str, SimConfig], backend, runner, workers, context, executor,
+             scheduler) -> Iterator[tuple[str, Result]]:
+    """(key, Result) of every config of ``todo`` as its task finishes."""
     tasks = _make_tasks(todo, backend, runner)
     n_workers = min((os.cpu_count() or 1) if workers is None else workers, len(tasks))
     if executor == "local":
-        run_iter = _execute_local(tasks, n_workers, context)
+        run_iter = execute_local(_run_task, tasks, n_workers, context)
     else:
-        run_iter = _execute_dask(tasks, n_workers, scheduler)
-    bar = _progress_bar(len(todo), progress)
-    try:
-        with _stop_on_signals(), contextlib.closing(run_iter):
-            for k, r in run_iter:
-                if not r.provenance.get("worker_failed"):
-                    r.save(out / k)   # MupsimError if it cannot be written: the sweep stops
-                results[k] = r
-                bar.update(1)
-                if r.status != "ok":
-                    counts = {s: sum(x.status == s for x in results.values())
-                              for s in ("diverged", "error")}
-                    bar.set_postfix(counts, refresh=False)
-    except KeyboardInterrupt as e:
-        _remove_stale_tmp(out, todo)
-        done = sum(1 for k in {c.key() for c in configs}
-                   if k in results and not results[k].provenance.get("worker_failed"))
-        raise SweepInterrupted(getattr(e, "signum", signal.SIGINT), done,
-                               len({c.key() for c in configs}), out) from None
-    finally:
-        bar.close()
-    return [results[c.key()] for c in configs]
+        run_iter = execute_dask(_run_task, tasks, n_workers, scheduler, DASK_CONNECT_TIMEOUT)
+    with contextlib.closing(run_iter):
+        yield from run_iter
 
 
 def _check_args(workers, context, executor, scheduler, backend, runner) -> None:
@@ -195,11 +236,14 @@ def _check_args(workers, context, executor, scheduler, backend, runner) -> None:
 # ---------------------------------------------------------------------- output folder
 def _result_dir(out_dir) -> Path:
     """The result folder, created if missing; MupsimError naming the reason if it cannot be."""
-    out = Path(out_dir)
-    if str(out_dir) == "":
-        raise MupsimError("the result folder must be a path; got ''")
+    from mupsim.sim.files import _text, file_kind
+    text = _text(out_dir, "the result folder")
+    if not text.strip():
+        raise MupsimError(f"the result folder must be a path; got {text!r}")
+    out = Path(text)
     if out.exists() and not out.is_dir():
-        raise MupsimError(f"result folder {out} exists and is not a folder")
+        raise MupsimError(f"result folder {out} exists and is {file_kind(out.stat().st_mode)}, "
+                          f"not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -217,18 +261,42 @@ def _check_writable(out: Path) -> None:
         raise MupsimError(f"cannot write results into {out}: {e.strerror or e}") from None
 
 
+def _check_result_paths(out: Path, keys: Iterable[str]) -> None:
+    """Fail before computing anything if a result file path of ``keys`` is taken by something
+    a result cannot replace (a folder, FIFO, device, or a symlink to one)."""
+    from mupsim.sim.files import output_target
+    for k in keys:
+        for ext in ("npz", "json"):
+            output_target(out / f"{k}.{ext}", "result file")
+
+
 def _remove_stale_tmp(out: Path, keys: Iterable[str]) -> None:
     """Remove temp files of interrupted writes of these results (``.<key>.npz.*.tmp``...)."""
     for k in keys:
         for ext in ("npz", "json"):
-            _remove_temps(out / f"{k}.{ext}")
+            remove_temps(out / f"{k}.{ext}")
 
 
-def _remove_temps(path: Path) -> None:
-    """Remove the temp files beside ``path`` left by killed atomic writes (``.<name>.*.tmp``)."""
-    for p in path.parent.glob(f".{path.name}.*.tmp"):
-        with contextlib.suppress(OSError):
-            p.unlink()
+def _remove_leftovers(out: Path, keys: Iterable[str], claims: Claims) -> None:
+    """Remove the temp files and claim files that killed sweeps left for these (finished)
+    keys, each while holding its claim (a live sweep re-running a key keeps its files)."""
+    keys = set(keys)
+    if not keys:
+        return
+    found = set()
+    with contextlib.suppress(OSError):
+        for name in os.listdir(out):
+            k = name[1:].split(".", 1)[0]
+            if name.startswith(".") and k in keys and name.endswith((".tmp", ".claim")):
+                found.add(k)
+    for k in found:
+        try:
+            if not claims.take(k):
+                continue
+        except MupsimError:
+            continue
+        _remove_stale_tmp(out, [k])
+        claims.release(k)
 
 
 # ---------------------------------------------------------------------- tasks
@@ -339,233 +407,23 @@ def _run_group(configs: list[SimConfig]) -> list[Result]:
     return res
 
 
-def _worker_failed(task: _Task, e: BaseException) -> list[Result]:
-    """Records (never saved) for a task whose worker died; the configs re-run on resume."""
-    return [Result.error(d, f"worker failed: {type(e).__name__}: {e}", {"worker_failed": True})
-            for d in task.config_dicts]
-
-
-# ---------------------------------------------------------------------- executors
-def _execute_local(tasks: Sequence[_Task], n_workers: int, context: str
-                   ) -> Iterator[tuple[str, Result]]:
-    """Yield (key, Result) as tasks finish, in this process or a process pool."""
-    if n_workers == 0:
-        for t in tasks:
-            yield from zip(t.keys, _run_task(t))
-        return
-    ex = None
-    try:
-        with _thread_env(), _children_ignore_sigint():
-            ex = cf.ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context(context),
-                                        initializer=_init_worker)
-            futs = {ex.submit(_run_task, t): t for t in tasks}
-        for fut in cf.as_completed(futs):
-            t = futs[fut]
-            try:
-                res = fut.result()
-            except Exception as e:  # worker died (e.g. BrokenProcessPool); not saved
-                res = _worker_failed(t, e)
-            yield from zip(t.keys, res)
-    except BaseException:
-        _kill_pool(ex)
-        raise
-    ex.shutdown(wait=True)
-
-
-def _kill_pool(ex) -> None:
-    """Cancel pending work and kill the pool's worker processes now (results are written by
-    this process only, so killing a worker can never leave a half-written result)."""
-    if ex is None:
-        return
-    with _signals_ignored():
-        procs = list((getattr(ex, "_processes", None) or {}).values())
-        ex.shutdown(wait=False, cancel_futures=True)
-        for p in procs:
-            with contextlib.suppress(Exception):
-                p.kill()
-        for p in procs:
-            with contextlib.suppress(Exception):
-                p.join(5)
-        # let the pool's manager thread see the dead workers and close its pipes now: at exit
-        # concurrent.futures would otherwise race it (an "Exception ignored" traceback)
-        t = getattr(ex, "_executor_manager_thread", None)
-        if t is not None:
-            with contextlib.suppress(Exception):
-                t.join(5)
-
-
-def _execute_dask(tasks: Sequence[_Task], n_workers: int, scheduler: str | None
-                  ) -> Iterator[tuple[str, Result]]:
-    """Yield (key, Result) as tasks finish on a Dask cluster (a LocalCluster by default)."""
-    try:
-        from dask.distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise MupsimError("executor='dask' needs dask[distributed]: pip install -e '.[dask]'") \
-            from None
-    import logging
-    cluster = client = None
-    futs: dict = {}
-    try:
-        with _thread_env(), _children_ignore_sigint():
-            if scheduler is None:
-                cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=":0", silence_logs=logging.ERROR)
-                client = Client(cluster)
-            else:
-                try:
-                    client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT)
-                except (OSError, TimeoutError, ValueError, TypeError) as e:
-                    raise MupsimError(f"cannot connect to the Dask scheduler at {scheduler!r}: "
-                                      f"{type(e).__name__}: {e}") from None
-        for t in tasks:
-            f = client.submit(_run_task, t, pure=False)
-            futs[f.key] = (f, t)
-        for fut in as_completed([f for f, _ in futs.values()]):
-            t = futs[fut.key][1]
-            try:
-                res = fut.result()
-            except Exception as e:  # noqa: BLE001 - e.g. KilledWorker after retries; not saved
-                res = _worker_failed(t, e)
-            fut.release()
-            yield from zip(t.keys, res)
-    except BaseException:
-        if cluster is not None:  # ours: kill its worker processes at once (quietly)
-            _kill_local_cluster_workers(cluster)
-        raise
-    finally:
-        with _signals_ignored(), _quiet_dask():
-            if client is not None:
-                if futs:
-                    with contextlib.suppress(Exception):
-                        client.cancel([f for f, _ in futs.values()], force=True)
-                with contextlib.suppress(Exception):
-                    client.close(timeout=10)
-            if cluster is not None:
-                with contextlib.suppress(Exception):
-                    cluster.close(timeout=10)
-
-
-def _kill_local_cluster_workers(cluster) -> None:
-    """SIGKILL the worker processes of a LocalCluster this sweep started (interrupt path)."""
-    with _signals_ignored():
-        for nanny in list(getattr(cluster, "workers", {}).values()):
-            with contextlib.suppress(Exception):
-                pid = nanny.pid
-                if pid:
-                    os.kill(pid, signal.SIGKILL)
-
-
-@contextlib.contextmanager
-def _quiet_dask():
-    """No log lines from distributed while this process closes its client and cluster."""
-    import logging
-    log = logging.getLogger("distributed")
-    old = log.level
-    log.setLevel(logging.CRITICAL + 1)
-    try:
-        yield
-    finally:
-        log.setLevel(old)
-
-
-# ---------------------------------------------------------------------- processes and signals
-def _main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
-
-
-def _raise_signalled(signum, frame):
-    # ignore further signals while the sweep cleans up (restored by _stop_on_signals)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise _Signalled(signum)
-
-
-@contextlib.contextmanager
-def _signal_handlers(handler):
-    """Install ``handler`` for SIGINT and SIGTERM (main thread only); restore on exit."""
-    if not _main_thread():
-        yield
-        return
-    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for s in old:
-        signal.signal(s, handler)
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h if h is not None else signal.SIG_DFL)
-
-
-def _stop_on_signals():
-    """SIGINT/SIGTERM raise a KeyboardInterrupt once; later ones are ignored until exit."""
-    return _signal_handlers(_raise_signalled)
-
-
-def _signals_ignored():
-    """Ignore SIGINT/SIGTERM (a second Ctrl-C must not interrupt the clean-up)."""
-    return _signal_handlers(signal.SIG_IGN)
-
-
-@contextlib.contextmanager
-def _children_ignore_sigint():
-    """Start child processes with SIGINT ignored (an ignored disposition is inherited through
-    exec; a blocked signal mask is not, with Python's process spawning), so Ctrl-C in a
-    terminal, which reaches the whole process group, stops only this process, which then kills
-    them: no worker tracebacks, also during their start-up. The price: a Ctrl-C arriving while
-    the workers are being started (milliseconds for the local pool, the seconds a LocalCluster
-    takes to start) is lost; press it again."""
-    if not _main_thread():
-        yield
-        return
-    old = signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old if old is not None else signal.SIG_DFL)
-
-
-@contextlib.contextmanager
-def _thread_env():
-    """Pin BLAS/numba threads to 1 in this process's environment while workers are started
-    (spawned children inherit it before importing numpy/numba); restore afterwards."""
-    old = {v: os.environ.get(v) for v in THREAD_ENV}
-    os.environ.update({v: "1" for v in THREAD_ENV})
-    try:
-        yield
-    finally:
-        for v, val in old.items():
-            if val is None:
-                os.environ.pop(v, None)
-            else:
-                os.environ[v] = val
-
-
-def _init_worker() -> None:
-    os.environ.update({v: "1" for v in THREAD_ENV})
-    with contextlib.suppress(ValueError):
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # fork context: the parent handler
-    import sys
-    if "numba" in sys.modules:  # e.g. fork context after the parent imported numba
-        with contextlib.suppress(Exception):
-            sys.modules["numba"].set_num_threads(1)
-
-
-def _load_existing(stem: Path, config: SimConfig, backend: str = "numba") -> Result | None:
+def _load_existing(stem: Path, config: SimConfig, backend: str = "numba",
+                   accept_error: bool = False) -> Result | None:
     """A finished result for ``config`` at ``stem`` made by ``backend``, or None if
-    missing/corrupt/an error/stale/made by another backend."""
+    missing/corrupt/outdated/stale/made by another backend, or an error record (unless
+    ``accept_error``: the record another sweep stored while this one waited for it)."""
     if not Result.exists(stem):
         return None
     try:
         r = Result.load(stem)
     except MupsimError:
         return None
-    if r.status == "error":
+    if r.status == "error" and not accept_error:
         return None
     try:
         if SimConfig.from_dict(r.config) != config:
             return None
-    except MupsimError:
+    except Exception:  # noqa: BLE001 - any config that is not this one's
         return None
     if r.provenance.get("backend", "numba") != backend:
         return None
@@ -633,143 +491,6 @@ def load_results(out_dir, configs: Sequence[SimConfig] | None = None) -> list:
         with contextlib.suppress(MupsimError):
             res.append(Result.load(stem))
     return res
-
-
-# ---------------------------------------------------------------------- spec files
-def load_spec(path) -> dict:
-    """Read and check a sweep spec JSON file; returns the spec dict (``name`` filled in)."""
-    from mupsim.sim.files import read_json
-    p = Path(path)
-    spec = read_json(p, "sweep spec")
-    if not isinstance(spec, dict):
-        raise MupsimError(f"sweep spec {p} must be a JSON object with keys "
-                          f"{', '.join(SPEC_KEYS)}")
-    spec.setdefault("name", p.stem)
-    _check_spec(spec)
-    return spec
-
-
-def expand_spec(spec: Mapping[str, Any]) -> list[SimConfig]:
-    """All configs of a spec (see module docstring for the order). Every config is validated.
-
-    The number of configs is counted first: more than ``limits.MAX_SWEEP_CONFIGS`` is refused
-    before anything is expanded."""
-    _check_spec(spec)
-    n = spec_size(spec)
-    if n > MAX_SWEEP_CONFIGS:
-        raise MupsimError(f"sweep spec expands to {n:,} configs, over the limit of "
-                          f"{MAX_SWEEP_CONFIGS:,}; allowed: fewer grid values (split the sweep "
-                          f"into several specs)")
-    base = dict(spec.get("base") or {})
-    grid = dict(spec.get("grid") or {})
-    zipped = dict(spec.get("zip") or {})
-    if zipped:
-        rows = [dict(zip(zipped, vals)) for vals in zip(*zipped.values())]
-    else:
-        rows = [{}]
-    combos = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())]
-    configs = []
-    for row in rows:
-        for combo in combos:
-            d = {**base, **row, **combo}
-            try:
-                configs.append(SimConfig.from_dict(d))
-            except MupsimError as e:
-                over = {**row, **combo}
-                raise MupsimError(f"sweep spec: invalid config for {over or 'base'}: {e}") \
-                    from None
-    return configs
-
-
-def spec_size(spec: Mapping[str, Any]) -> int:
-    """Number of configs the spec expands to (zip rows × grid combinations), without expanding."""
-    _check_spec(spec)
-    zipped = spec.get("zip") or {}
-    n = len(next(iter(zipped.values()))) if zipped else 1
-    for values in (spec.get("grid") or {}).values():
-        n *= len(values)
-    return n
-
-
-def _check_spec(spec: Mapping[str, Any]) -> None:
-    if not isinstance(spec, Mapping):
-        raise MupsimError(f"sweep spec must be a mapping; got {type(spec).__name__}")
-    bad = [k for k in spec if k not in SPEC_KEYS]
-    if bad:
-        raise MupsimError(f"unknown sweep spec key(s) {', '.join(map(repr, bad))}; "
-                          f"valid keys: {', '.join(SPEC_KEYS)}")
-    if "name" in spec and not isinstance(spec["name"], str):
-        raise MupsimError(f"sweep spec 'name' must be a string; got {spec['name']!r}")
-    valid = SimConfig.field_names()
-    for section in ("base", "grid", "zip"):
-        sec = spec.get(section)
-        if sec is None:
-            continue
-        if not isinstance(sec, Mapping):
-            raise MupsimError(f"sweep spec '{section}' must be an object of SimConfig fields; "
-                              f"got {type(sec).__name__}")
-        unknown = [k for k in sec if k not in valid]
-        if unknown:
-            raise MupsimError(f"unknown SimConfig field(s) {', '.join(map(repr, unknown))} in "
-                              f"sweep spec '{section}'; valid fields: {', '.join(valid)}")
-        if section in ("grid", "zip"):
-            for k, v in sec.items():
-                if not isinstance(v, list) or not v:
-                    raise MupsimError(f"sweep spec '{section}.{k}' must be a non-empty list of "
-                                      f"values; got {v!r}")
-    grid, zipped = spec.get("grid") or {}, spec.get("zip") or {}
-    both = sorted(set(grid) & set(zipped))
-    if both:
-        raise MupsimError(f"sweep spec field(s) {', '.join(both)} appear in both 'grid' and "
-                          f"'zip'; put each field in one of them")
-    lengths = {k: len(v) for k, v in zipped.items()}
-    if len(set(lengths.values())) > 1:
-        raise MupsimError(f"sweep spec 'zip' lists must have equal lengths; got "
-                          f"{', '.join(f'{k}: {n}' for k, n in lengths.items())}")
-
-
-# ---------------------------------------------------------------------- table
-TABLE_METRICS = ("rms", "sigma_max", "gain", "update_rms")
-
-
-def table(results: Sequence[Result]) -> list[dict]:
-    """One flat row per result: every config field, status, divergence step, final losses and,
-    per matrix, the final ``TABLE_METRICS`` (columns ``<metric>:<matrix>``). NaN after divergence."""
-    rows = []
-    for r in results:
-        row = dict(r.config)
-        if row.get("multipliers") is not None:
-            row["multipliers"] = ",".join(str(x) for x in row["multipliers"])
-        row.update(key=SimConfig.from_dict(r.config).key(), status=r.status,
-                   diverged_step=r.diverged_step,
-                   final_train_loss=r.final("train_loss") if r.status != "error" else float("nan"),
-                   final_test_loss=r.final("test_loss") if r.status != "error" else float("nan"))
-        if r.status != "error":
-            for m in TABLE_METRICS:
-                if m in r.matrix:
-                    for name, v in r.final(m).items():
-                        row[f"{m}:{name}"] = v
-        rows.append(row)
-    return rows
-
-
-def write_table(rows: Sequence[Mapping[str, Any]], path) -> Path:
-    """Write ``rows`` as CSV atomically (temp file + rename); columns in first-seen order."""
-    import csv
-    import io
-
-    cols: list[str] = []
-    for row in rows:
-        cols += [c for c in row if c not in cols]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, restval="")
-    w.writeheader()
-    w.writerows(rows)
-    path = Path(path)
-    from mupsim.sim.result import _atomic_write
-    _remove_temps(path)  # stale temp files of killed writes
-    _atomic_write(path, lambda f: f.write(buf.getvalue().encode("utf-8")))
-    return path
 
 
 def pending(configs: Iterable[SimConfig], out_dir, backend: str = "numba") -> list[SimConfig]:

@@ -41,11 +41,12 @@ def _cmd_diagnose(args) -> int:
     settings = None if args.settings is None else args.settings.split(",")
     if args.plot:  # checked before the checkpoints are read
         import os
-        from mupsim.sim.files import check_folder
+        from mupsim.sim.files import check_folder, check_output_file
         folder = os.path.dirname(os.path.abspath(args.plot))
         if not os.path.isdir(folder):
             raise MupsimError(f"--plot {args.plot}: folder {folder} does not exist")
         check_folder(folder, "--plot")
+        check_output_file(args.plot, "--plot")  # a device, FIFO or folder there is refused
     d = diagnose(args.checkpoints, widths, settings)
     if args.plot:
         d.plot(args.plot)

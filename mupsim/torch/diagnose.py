@@ -205,11 +205,13 @@ def _nonneg_number(v) -> bool:
 
 
 def _load_settings(path):
-    """A settings file (:func:`mupsim.torch.save_settings`), checked: UTF-8 JSON whose ``params``
-    map names to objects with a string ``layer`` and finite non-negative ``lr``/``wd``."""
+    """A settings file (:func:`mupsim.torch.save_settings`), checked: a regular file (a FIFO or
+    device is refused, not read) of UTF-8 JSON whose ``params`` map names to objects with a string
+    ``layer`` and finite non-negative ``lr``/``wd``."""
+    from mupsim.sim.files import open_regular
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
+        with open_regular(path, "settings") as f:
+            doc = json.loads(f.read().decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise MupsimError(f"cannot read settings {path!r}: not UTF-8 text (byte {exc.start}); write it with "
                           "mupsim.torch.save_settings") from None
