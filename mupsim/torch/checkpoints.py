@@ -227,7 +227,8 @@ def write_safetensors(path, tensors: dict, dtype: str = "F32", metadata: dict | 
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     h = json.dumps(header, separators=(",", ":")).encode()
     h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
+
+    def _write(f):
         f.write(struct.pack("<Q", len(h)))
         f.write(h)
         for name, arr in tensors.items():
@@ -240,3 +241,7 @@ def write_safetensors(path, tensors: dict, dtype: str = "F32", metadata: dict | 
                 f.write(a.astype("<f2").tobytes())
             else:
                 f.write(a.astype("<f4").tobytes())
+
+    from mupsim.sim.result import _atomic_write  # a device, FIFO or folder at path is refused
+
+    _atomic_write(path, _write, "safetensors file")
