@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from mupsim.sim.ensemble.rng import BatchGenerator
+from mupsim.sim.kernels.diagnostics import gram_floor
 from mupsim.sim.kernels.optim import NS_COEFFS, NS_STEPS
 from mupsim.sim.layout import (A_ACT, A_DEPTH, A_MODEL, A_NORM, A_POST, A_PRE, A_TASK, ACT_GELU,
                                B_B1, B_B2, B_GPOST, B_GPRE, B_W1, B_W2, MODEL_LINEAR,
@@ -654,7 +655,7 @@ def rank_metrics(W):
     r, c = W.shape
     G = W @ W.T if r <= c else W.T @ W
     ev = np.linalg.eigvalsh(G)[::-1]
-    sv = np.sqrt(np.where(ev > 0.0, ev, 0.0))
+    sv = np.sqrt(np.where(ev > gram_floor(ev[0], r, c), ev, 0.0))
     k = min(len(RANK_METRICS) - 2, sv.size)
     out[2:2 + k] = sv[:k]
     if sv[0] > 0.0:
