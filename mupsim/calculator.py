@@ -16,7 +16,7 @@ from numbers import Integral, Real
 
 import sympy as sp
 
-from mupsim.errors import MupsimError, choice, rational
+from mupsim.errors import MupsimError, choice, flag, rational, show
 from mupsim.theory import depth as _depth
 from mupsim.theory import early, epsilon, optimizers, parameterizations, steady_state
 from mupsim.theory.derivation import Derivation
@@ -151,6 +151,16 @@ def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_ru
                      None if ae is None else _frac(ae), layers, depth, full, solver, la, muon_convention)
 
 
+def _ordered(what, value, order, text: bool):
+    """Refuse a set or dict (or an iterator) where an ordered triple is expected: its order is not
+    the caller's; text ('x,y,z') only where ``text``."""
+    if value is None or isinstance(value, (list, tuple)) or getattr(value, "ndim", None) == 1 \
+            or (text and isinstance(value, str)):
+        return
+    raise MupsimError(f"{what} must be an ordered triple {order}: a list or tuple"
+                      + (" or 'x,y,z' text" if text else "") + f", got {show(value)}")
+
+
 def _norm_wd_rule(wd_rule):
     if wd_rule is None:
         return None
@@ -187,6 +197,10 @@ def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment
     p = choice("parameterization", parameterization, PARAMETERIZATIONS)
     o = choice("optimizer", optimizer, OPTIMIZERS)
     al = str(early.parse_alignment(alignment))
+    _ordered("multipliers", multipliers, "(input, hidden, output)", text=True)
+    if isinstance(layer_alignment, dict):
+        for layer, triple in layer_alignment.items():
+            _ordered(f"layer alignment for {show(layer)}", triple, "(alpha, omega, u)", text=False)
     mult = parameterizations.parse_multipliers(multipliers)
     rule = _norm_wd_rule(wd_rule)
     ae = _norm_alignment_exponent(alignment_exponent)
@@ -269,13 +283,13 @@ MAX_WIDTH = 2 ** 40
 
 def _check_width(name, value):
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise MupsimError(f"{name} must be a positive integer, got {value!r}")
+        raise MupsimError(f"{name} must be a positive integer, got {show(value)}")
     if not isinstance(value, Integral):
         if not (math.isfinite(float(value)) and float(value).is_integer()):
-            raise MupsimError(f"{name} must be a positive integer, got {value!r}")
+            raise MupsimError(f"{name} must be a positive integer, got {show(value)}")
         value = int(float(value))
     if not 0 < value <= MAX_WIDTH:
-        raise MupsimError(f"{name} must be a positive integer up to 2^40, got {value}")
+        raise MupsimError(f"{name} must be a positive integer up to 2^40, got {show(value)}")
     return int(value)
 
 
@@ -285,10 +299,10 @@ def _check_nonneg(name, value):
     except (TypeError, OverflowError):  # not a number, or an integer beyond float range
         finite = False
     if isinstance(value, bool) or not isinstance(value, Real) or not finite:
-        raise MupsimError(f"{name} must be a finite non-negative number, got {value!r}")
+        raise MupsimError(f"{name} must be a finite non-negative number, got {show(value)}")
     if value < 0:
-        raise MupsimError(f"{name} must be non-negative, got {value}")
-    return float(value)
+        raise MupsimError(f"{name} must be non-negative, got {show(value)}")
+    return float(value) + 0.0  # -0.0 -> 0.0
 
 
 def _per_layer(name, value):
@@ -301,7 +315,7 @@ def _per_layer(name, value):
         if bad:
             raise MupsimError(f"{name}: unknown layer(s) {bad}; allowed: {', '.join(LAYERS)}")
         return {k: _check_nonneg(f"{name}[{k}]", v) for k, v in value.items()}
-    raise MupsimError(f"{name} must be a number or a dict layer → number, got {value!r}")
+    raise MupsimError(f"{name} must be a number or a dict layer → number, got {show(value)}")
 
 
 def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, parameterization: str = "mup",
@@ -345,10 +359,10 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
     if (depth is None, base_depth is None, depth_rule is None) not in ((True, True, True), (False, False, False)):
         raise MupsimError("depth transfer needs all of base_depth, depth and depth_rule "
                           f"(depth rules: {', '.join(DEPTH_RULES)})")
-    try:
-        global_lr = bool({True: True, False: False}[global_lr])
-    except (KeyError, TypeError):
-        raise MupsimError(f"global_lr must be True or False, got {global_lr!r}") from None
+    if depth_alpha is not None and depth is None:
+        raise MupsimError("depth_alpha (--depth-alpha) is the exponent of depth rule 'completep' and needs a "
+                          "depth transfer: give base_depth, depth and depth_rule='completep', or drop it")
+    global_lr = flag(global_lr, "global_lr")
     if global_lr and wd_rule is not None and str(wd_rule).lower() != "constant":
         raise MupsimError(f"global_lr replaces the derived learning rates, so wd rule {wd_rule!r} (derived from "
                           "them) would not mean what it says; allowed with global_lr: no wd rule or 'constant'")
@@ -411,6 +425,12 @@ def _batch_and_steps(rule, B, B0, D, D0, S, S0):
     steps = S if S is not None else (None if D is None or B is None else math.ceil(D / B))
     if D is not None and B is None:
         raise MupsimError("tokens needs batch_size (steps = tokens / batch_size)")
+    if B is not None and D is None and S is None:
+        raise MupsimError("batch_size alone sets nothing: give the target's training length too (tokens or "
+                          "steps), for the horizon check or wd rule 'tau_epoch', or drop it")
+    if B is not None and S is not None and D is None and rule != "tau_epoch":
+        raise MupsimError("batch_size is used with tokens (steps = tokens / batch_size) or by wd rule "
+                          "'tau_epoch'; with steps given it sets nothing: drop it, or give tokens instead")
     if rule != "tau_epoch":
         if B0 is not None or D0 is not None or S0 is not None:
             raise MupsimError("base_batch_size/base_tokens/base_steps are used by wd rule 'tau_epoch' only; "
