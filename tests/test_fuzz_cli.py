@@ -493,3 +493,48 @@ def test_out_under_a_folder_that_cannot_be_searched_is_one_line(tmp_path, monkey
     assert main(["simulate", "--out", str(tmp_path / "locked" / "inner" / "r")]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "Permission denied" in err
+
+
+# ----------------------------------------------------------------------- equal inputs, equal answers
+@pytest.mark.parametrize("a,b", [
+    ([*TRANSFER[:-1], "-0.0"], [*TRANSFER[:-1], "0"]),
+    ([*TRANSFER, "--wd", "-0.0", "--wd-rule", "constant"], [*TRANSFER, "--wd", "0", "--wd-rule", "constant"]),
+    ([*TRANSFER, "--eps", "-0.0"], [*TRANSFER, "--eps", "0.0"]),
+    (["exponents", "--multipliers", "-0,0,1"], ["exponents", "--multipliers", "0,0,1"]),
+    (["exponents", "--multipliers", "-0.0,-0,1"], ["exponents", "--multipliers", "0,0,1"]),
+    ([*TRANSFER, "--multipliers", "-0,0,1"], [*TRANSFER, "--multipliers", "0,0,1"]),
+])
+def test_negative_zero_gives_the_same_answer_as_zero(capsys, a, b):
+    assert main([*a, "--format", "json"]) == 0
+    first = capsys.readouterr().out
+    assert main([*b, "--format", "json"]) == 0
+    assert capsys.readouterr().out == first
+    assert '-0.0' not in first
+
+
+@pytest.mark.parametrize("a,b", [
+    (["--lr", "-0.0"], ["--lr", "0"]),
+    (["--wd", "-0.0"], ["--wd", "0"]),
+    (["--multipliers", "-0,0,1"], ["--multipliers", "0,0,1"]),
+    (["--label-noise", "-0.0"], ["--label-noise", "0"]),
+    (["--momentum", "-0.0"], ["--momentum", "0"]),
+])
+def test_negative_zero_gives_the_same_simulation_config_and_key(a, b):
+    from mupsim.cli import build_parser
+    from mupsim.sim.cli import config_from_args
+    p = build_parser()
+    ca = config_from_args(p.parse_args(["simulate", *a]))
+    cb = config_from_args(p.parse_args(["simulate", *b]))
+    assert ca == cb and ca.to_dict() == cb.to_dict() and ca.key() == cb.key()
+    assert "-0.0" not in json.dumps(ca.to_dict())
+
+
+def test_transfer_with_tokens_and_batch_size_reports_the_horizon_in_steps(capsys):
+    assert main([*TRANSFER, "--wd", "0.1", "--wd-rule", "fan2025", "--batch-size", "512",
+                 "--tokens", "512000", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["horizon"]["steps"] == 1000.0
+
+
+def test_negative_infinity_is_a_value_refused_by_the_range_check(capsys):
+    assert main([*TRANSFER, "--eps", "-inf"]) == 2
+    assert "eps must be a finite non-negative number, got -inf" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from mupsim.errors import MupsimError, float_array, real
 def normalized_spectrum(singular_values, lr: float, wd: float) -> np.ndarray:
     """Singular values sorted descending and divided by √(lr/wd) (the steady-state scale)."""
     lr, wd = real(lr, "lr"), real(wd, "wd")
-    if not (lr > 0 and wd > 0 and np.isfinite(lr / wd)):
+    if not (0 < lr < np.inf and 0 < wd < np.inf):
         raise MupsimError(f"normalising by sqrt(lr/wd) needs finite lr > 0 and wd > 0; got {lr}, {wd}")
     s = np.sort(float_array(singular_values, "singular_values").ravel())[::-1]
     return s / np.sqrt(lr / wd)
