@@ -346,6 +346,8 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
     Given the target's ``steps`` (or ``tokens`` and ``batch_size``), ``horizon`` reports per layer
     the relaxation time 1/(2η_lλ_l) in steps and flags layers whose run is shorter than
     3 relaxation times (the steady state the steady-state wd rules assume is not reached).
+    Inputs that would set nothing are refused: ``batch_size`` without ``tokens`` or ``steps``,
+    ``depth_alpha`` without a depth transfer.
     ``global_lr=True`` is the plain-practice baseline, not a derived rule: every layer gets
     ``lr`` at every width (c = 0), e.g. SP trained with one global learning rate.
     """
@@ -363,7 +365,7 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
         raise MupsimError("depth_alpha (--depth-alpha) is the exponent of depth rule 'completep' and needs a "
                           "depth transfer: give base_depth, depth and depth_rule='completep', or drop it")
     global_lr = flag(global_lr, "global_lr")
-    if global_lr and wd_rule is not None and str(wd_rule).lower() != "constant":
+    if global_lr and _norm_wd_rule(wd_rule) not in (None, "constant"):
         raise MupsimError(f"global_lr replaces the derived learning rates, so wd rule {wd_rule!r} (derived from "
                           "them) would not mean what it says; allowed with global_lr: no wd rule or 'constant'")
     e = exponents(parameterization, optimizer, alignment, multipliers, wd_rule, alignment_exponent,
@@ -428,9 +430,6 @@ def _batch_and_steps(rule, B, B0, D, D0, S, S0):
     if B is not None and D is None and S is None:
         raise MupsimError("batch_size alone sets nothing: give the target's training length too (tokens or "
                           "steps), for the horizon check or wd rule 'tau_epoch', or drop it")
-    if B is not None and S is not None and D is None and rule != "tau_epoch":
-        raise MupsimError("batch_size is used with tokens (steps = tokens / batch_size) or by wd rule "
-                          "'tau_epoch'; with steps given it sets nothing: drop it, or give tokens instead")
     if rule != "tau_epoch":
         if B0 is not None or D0 is not None or S0 is not None:
             raise MupsimError("base_batch_size/base_tokens/base_steps are used by wd rule 'tau_epoch' only; "

@@ -519,7 +519,7 @@ HOSTILE = [
     ("transfer(depth_alpha=1 without depth)", lambda: mupsim.transfer(**T, depth_alpha=1), "needs a depth transfer"),
     ("transfer(fan2025, batch_size without length)", lambda: mupsim.transfer(**T, wd=0.1, wd_rule="fan2025", batch_size=512), "batch_size alone sets nothing"),
     ("transfer(batch_size without length)", lambda: mupsim.transfer(**T, batch_size=512), "batch_size alone sets nothing"),
-    ("transfer(batch_size with steps)", lambda: mupsim.transfer(**T, batch_size=512, steps=100), "with steps given it sets nothing"),
+    ("transfer(global_lr, HUGE wd_rule)", lambda: mupsim.transfer(**T, global_lr=True, wd_rule=HUGE), "unknown wd rule <an integer"),
     ("transfer(base_batch_size without tau_epoch)", lambda: mupsim.transfer(**T, base_batch_size=512), "tau_epoch"),
     ("exponents(depth_alpha without depth_rule)", lambda: mupsim.exponents(depth_alpha=0.7), "depth_alpha needs depth_rule"),
     ("exponents(alignment_exponent without rule)", lambda: mupsim.exponents(alignment_exponent=0.7), "only used by wd rule 'alignment'"),

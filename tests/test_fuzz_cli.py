@@ -216,7 +216,6 @@ CASES += [
     # transfer: options that would be ignored without a word
     ([*TRANSFER, "--wd", "0.1", "--wd-rule", "fan2025", "--batch-size", "512"], "batch_size alone sets nothing"),
     ([*TRANSFER, "--batch-size", "512"], "batch_size alone sets nothing"),
-    ([*TRANSFER, "--batch-size", "512", "--steps", "1000"], "with steps given it sets nothing"),
     ([*TRANSFER, "--depth-alpha", "0.7"], "needs a depth transfer"),
     ([*TRANSFER, "--depth-alpha", "0.7", "--depth-rule", "completep"], "depth transfer needs all of"),
     ([*TRANSFER, "--layer-alignment", ""], "expected LAYER=ALPHA,OMEGA,U"),
@@ -529,9 +528,10 @@ def test_negative_zero_gives_the_same_simulation_config_and_key(a, b):
     assert "-0.0" not in json.dumps(ca.to_dict())
 
 
-def test_transfer_with_tokens_and_batch_size_reports_the_horizon_in_steps(capsys):
+@pytest.mark.parametrize("length", [["--tokens", "512000"], ["--steps", "1000"]])
+def test_transfer_with_batch_size_and_a_training_length_reports_the_horizon(capsys, length):
     assert main([*TRANSFER, "--wd", "0.1", "--wd-rule", "fan2025", "--batch-size", "512",
-                 "--tokens", "512000", "--format", "json"]) == 0
+                 *length, "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["horizon"]["steps"] == 1000.0
 
 
