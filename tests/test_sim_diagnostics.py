@@ -120,6 +120,13 @@ def test_zero_singular_values_of_a_rank_deficient_matrix_are_exactly_zero(shape)
     assert np.all(s[3:] == 0.0)
 
 
+def test_small_singular_values_above_the_round_off_floor_are_kept():
+    # σ_2 = 1e-6·σ_1: its Gram eigenvalue 1e-12 is far above the floor 7·ε ≈ 1.6e-15 and
+    # carries a relative error ≈ 7·ε/1e-12 ≈ 2e-3 (halved in σ)
+    s = D.singular_values(_known_matrix([1.0, 1e-6], 5, 7))
+    assert s[1] == pytest.approx(1e-6, rel=1e-2) and np.all(s[2:] == 0.0)
+
+
 def test_stable_and_effective_rank_of_a_known_matrix():
     shape = (5, 7)
     s = D.singular_values(_known_matrix([3.0, 2.0, 1.0], *shape))

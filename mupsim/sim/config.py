@@ -67,7 +67,7 @@ import numbers
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-from mupsim.errors import MupsimError, choice, show
+from mupsim.errors import MupsimError, choice, rational, show
 
 MODELS = ("normalized", "linear")
 ACTIVATIONS = ("relu", "gelu")
@@ -399,8 +399,11 @@ def _alignment(v):
             try:
                 num = float(v)
             except ValueError:
-                raise MupsimError(f"unknown alignment {show(v)}; allowed: full, none, or a number "
-                                  f"in [0.5, 1]") from None
+                try:  # a fraction such as '3/4', as the calculator reads it
+                    num = float(rational(v, "alignment"))
+                except MupsimError:
+                    raise MupsimError(f"unknown alignment {show(v)}; allowed: full, none, or a number "
+                                      f"in [0.5, 1]") from None
             v = num
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise MupsimError(f"unknown alignment {show(v)}; allowed: full, none, or a number in [0.5, 1]")
