@@ -16,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
-from mupsim.errors import MupsimError, float_array
+from mupsim.errors import MupsimError, float_array, show
 
 
 @lru_cache(maxsize=1)
@@ -32,9 +32,12 @@ def _apply(fn, x):
 
 
 def _in_range(x, what: str, lo: float, hi: float, why: str = ""):
-    v = float_array(x, what) if not isinstance(x, bool) else None
-    if v is None or not np.all(np.isfinite(v)) or np.any(v < lo) or np.any(v > hi):
-        raise MupsimError(f"{what}={x!r} is out of range; allowed: finite values in [{lo:g}, {hi:g}]{why}")
+    try:
+        v = float_array(x, what)
+    except MupsimError:
+        v = np.array(np.nan)  # not numbers: refused below with the allowed range
+    if not np.all(np.isfinite(v)) or np.any(v < lo) or np.any(v > hi):
+        raise MupsimError(f"{what}={show(x)} is out of range; allowed: finite values in [{lo:g}, {hi:g}]{why}")
     return v
 
 
@@ -75,6 +78,16 @@ class AlphaEstimate:
     exponents: object
 
 
+def _group_index(groups) -> np.ndarray:
+    """One integer per point for the group labels ``groups`` (a list, tuple or 1-d array, one
+    label per point, in the points' order)."""
+    if not (isinstance(groups, (list, tuple)) or getattr(groups, "ndim", None) == 1):
+        raise MupsimError(f"groups must be a list or tuple of labels, one per point in the points' order; "
+                          f"got {show(groups)}")
+    labels = [show(x) if isinstance(x, int) else str(x) for x in groups]
+    return np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)[1].ravel()
+
+
 def fit_rank_exponent(widths, stable_ranks, groups=None) -> tuple[float, float]:
     """(ρ̂, standard error) of the least-squares fit log srank = c_g + ρ log n over all points
     (repeat a width for several seeds). ``groups`` (optional, one label per point, e.g. the
@@ -83,8 +96,7 @@ def fit_rank_exponent(widths, stable_ranks, groups=None) -> tuple[float, float]:
     and positive finite ranks; the standard error is NaN without residual degrees of freedom."""
     n = float_array(widths, "widths").ravel()
     s = float_array(stable_ranks, "stable_ranks").ravel()
-    g = np.zeros(n.size, np.int64) if groups is None else \
-        np.unique(np.asarray(list(groups), dtype=object).astype(str), return_inverse=True)[1]
+    g = np.zeros(n.size, np.int64) if groups is None else _group_index(groups)
     if n.shape != s.shape or g.shape != n.shape:
         raise MupsimError(f"widths, stable_ranks (and groups) must have the same number of "
                           f"entries; got {n.size}, {s.size}" + ("" if groups is None else f", {g.size}"))

@@ -16,7 +16,7 @@ from numbers import Integral, Real
 
 import sympy as sp
 
-from mupsim.errors import MupsimError, choice, rational
+from mupsim.errors import MupsimError, choice, flag, rational, show
 from mupsim.theory import depth as _depth
 from mupsim.theory import early, epsilon, optimizers, parameterizations, steady_state, wd_rules
 from mupsim.theory.derivation import Derivation
@@ -210,6 +210,16 @@ def _layer_rules(rule, layer_rules) -> dict:
     return {l: None if r is None else wd_rules.WD_RULES[r] for l, r in out.items()}
 
 
+def _ordered(what, value, order, text: bool):
+    """Refuse a set or dict (or an iterator) where an ordered triple is expected: its order is not
+    the caller's; text ('x,y,z') only where ``text``."""
+    if value is None or isinstance(value, (list, tuple)) or getattr(value, "ndim", None) == 1 \
+            or (text and isinstance(value, str)):
+        return
+    raise MupsimError(f"{what} must be an ordered triple {order}: a list or tuple"
+                      + (" or 'x,y,z' text" if text else "") + f", got {show(value)}")
+
+
 def _norm_alignment_exponent(x):
     if x is None:
         return None
@@ -243,6 +253,10 @@ def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment
     p = choice("parameterization", parameterization, PARAMETERIZATIONS)
     o = choice("optimizer", optimizer, OPTIMIZERS)
     al = str(early.parse_alignment(alignment))
+    _ordered("multipliers", multipliers, "(input, hidden, output)", text=True)
+    if isinstance(layer_alignment, dict):
+        for layer, triple in layer_alignment.items():
+            _ordered(f"layer alignment for {show(layer)}", triple, "(alpha, omega, u)", text=False)
     mult = parameterizations.parse_multipliers(multipliers)
     rule, layer_rules = wd_rules.parse_layer_rules(wd_rule)
     ae = _norm_alignment_exponent(alignment_exponent)
@@ -330,13 +344,13 @@ MAX_WIDTH = 2 ** 40
 
 def _check_width(name, value):
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise MupsimError(f"{name} must be a positive integer, got {value!r}")
+        raise MupsimError(f"{name} must be a positive integer, got {show(value)}")
     if not isinstance(value, Integral):
         if not (math.isfinite(float(value)) and float(value).is_integer()):
-            raise MupsimError(f"{name} must be a positive integer, got {value!r}")
+            raise MupsimError(f"{name} must be a positive integer, got {show(value)}")
         value = int(float(value))
     if not 0 < value <= MAX_WIDTH:
-        raise MupsimError(f"{name} must be a positive integer up to 2^40, got {value}")
+        raise MupsimError(f"{name} must be a positive integer up to 2^40, got {show(value)}")
     return int(value)
 
 
@@ -346,10 +360,10 @@ def _check_nonneg(name, value):
     except (TypeError, OverflowError):  # not a number, or an integer beyond float range
         finite = False
     if isinstance(value, bool) or not isinstance(value, Real) or not finite:
-        raise MupsimError(f"{name} must be a finite non-negative number, got {value!r}")
+        raise MupsimError(f"{name} must be a finite non-negative number, got {show(value)}")
     if value < 0:
-        raise MupsimError(f"{name} must be non-negative, got {value}")
-    return float(value)
+        raise MupsimError(f"{name} must be non-negative, got {show(value)}")
+    return float(value) + 0.0  # -0.0 -> 0.0
 
 
 def _per_layer(name, value):
@@ -362,7 +376,7 @@ def _per_layer(name, value):
         if bad:
             raise MupsimError(f"{name}: unknown layer(s) {bad}; allowed: {', '.join(LAYERS)}")
         return {k: _check_nonneg(f"{name}[{k}]", v) for k, v in value.items()}
-    raise MupsimError(f"{name} must be a number or a dict layer → number, got {value!r}")
+    raise MupsimError(f"{name} must be a number or a dict layer → number, got {show(value)}")
 
 
 def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, parameterization: str = "mup",
@@ -394,6 +408,8 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
     Given the target's ``steps`` (or ``tokens`` and ``batch_size``), ``horizon`` reports per layer
     the relaxation time 1/(2η_lλ_l) in steps and flags layers whose run is shorter than
     3 relaxation times (the steady state the steady-state wd rules assume is not reached).
+    Inputs that would set nothing are refused: ``batch_size`` without ``tokens`` or ``steps``,
+    ``depth_alpha`` without a depth transfer.
     ``global_lr=True`` is the plain-practice baseline, not a derived rule: every layer gets
     ``lr`` at every width (c = 0), e.g. SP trained with one global learning rate.
     """
@@ -407,10 +423,10 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
     if (depth is None, base_depth is None, depth_rule is None) not in ((True, True, True), (False, False, False)):
         raise MupsimError("depth transfer needs all of base_depth, depth and depth_rule "
                           f"(depth rules: {', '.join(DEPTH_RULES)})")
-    try:
-        global_lr = bool({True: True, False: False}[global_lr])
-    except (KeyError, TypeError):
-        raise MupsimError(f"global_lr must be True or False, got {global_lr!r}") from None
+    if depth_alpha is not None and depth is None:
+        raise MupsimError("depth_alpha (--depth-alpha) is the exponent of depth rule 'completep' and needs a "
+                          "depth transfer: give base_depth, depth and depth_rule='completep', or drop it")
+    global_lr = flag(global_lr, "global_lr")
     if global_lr:
         rule, layer_rules = wd_rules.parse_layer_rules(wd_rule)
         for name, layers in _rule_layers(rule, layer_rules):
@@ -483,6 +499,9 @@ def _batch_and_steps(epoch_layers, B, B0, D, D0, S, S0):
     if D is not None and B is None:
         raise MupsimError("tokens needs batch_size (steps = tokens / batch_size)")
     epoch = [n for n, r in wd_rules.WD_RULES.items() if r.kind == "epoch"]
+    if B is not None and D is None and S is None:
+        raise MupsimError("batch_size alone sets nothing: give the target's training length too (tokens or "
+                          f"steps), for the horizon check or wd rule {', '.join(map(repr, epoch))}, or drop it")
     if not epoch_layers:
         if B0 is not None or D0 is not None or S0 is not None:
             raise MupsimError(f"base_batch_size/base_tokens/base_steps are used by wd rule {', '.join(map(repr, epoch))} "

@@ -16,8 +16,9 @@ from mupsim.errors import MupsimError
 class _Parser(argparse.ArgumentParser):
     # values that start with a minus sign and a digit are values, not options, so that
     # `--multipliers -1,0,0`, `--layer-alignment ...` and `--lr -1` reach their checks
-    # (argparse's own pattern accepts only a plain negative number)
-    _NEGATIVE_VALUE = re.compile(r"^-\.?\d[\d.,;/eE+\- ]*$")
+    # (argparse's own pattern accepts only a plain negative number); -inf and -nan too, to be
+    # refused by the range checks
+    _NEGATIVE_VALUE = re.compile(r"^-\.?\d[\d.,;/eE+\- ]*$|^-(inf|infinity|nan)$", re.IGNORECASE)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -73,6 +74,8 @@ def _layer_alignment(text):
         if layer.strip() in out:
             raise MupsimError(f"--layer-alignment: layer {layer.strip()!r} is given twice; give each layer once")
         out[layer.strip()] = tuple(v.strip() for v in vals.split(","))
+    if not out:
+        raise MupsimError(f"--layer-alignment: expected LAYER=ALPHA,OMEGA,U[;...], got {text!r}")
     return out
 
 
@@ -167,18 +170,47 @@ def _cmd_transfer(args) -> int:
     return 0
 
 
+_INT_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*")
+_FLOAT_TEXT = re.compile(r"\s*[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|inf|infinity|nan)\s*",
+                         re.IGNORECASE)
+
+
+def int_text(text: str) -> int:
+    """A command-line integer: ASCII decimal digits with an optional sign (no '1_000', no
+    non-ASCII digits such as '٣', no '1e3'); ValueError otherwise, as ``int`` raises."""
+    if not isinstance(text, str) or not _INT_TEXT.fullmatch(text):
+        raise ValueError(f"not a decimal integer: {text!r}")
+    return int(text)
+
+
+def float_text(text: str) -> float:
+    """A command-line number: ASCII decimal or exponent notation, inf or nan (range checks are
+    the caller's; no '1_0', no non-ASCII digits); ValueError otherwise, as ``float`` raises."""
+    if not isinstance(text, str) or not _FLOAT_TEXT.fullmatch(text):
+        raise ValueError(f"not a decimal number: {text!r}")
+    return float(text)
+
+
+int_text.__name__, float_text.__name__ = "int", "float"  # argparse: "invalid int value: '...'"
+
+
+def _short(text) -> str:
+    from mupsim.errors import show
+    return show(text)
+
+
 def _int(text):
     try:
-        return int(text)
+        return int_text(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {_short(text)}") from None
 
 
 def _float(text):
     try:
-        return float(text)
+        return float_text(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be a number, got {_short(text)}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,23 +29,91 @@ def choice(kind: str, value, allowed) -> str:
             if key == a.lower().replace("-", "_"):
                 return a
     raise MupsimError(
-        f"unknown {kind} {value!r}; allowed: {', '.join(allowed)}"
+        f"unknown {kind} {show(value)}; allowed: {', '.join(allowed)}"
     )
 
 
+def show(value, limit: int = 80) -> str:
+    """``repr(value)`` for an error message: never raises (an integer too long for ``str``, an
+    object whose repr fails), huge integers as their digit count, anything longer than
+    ``limit`` characters cut with "..."."""
+    import math
+
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        digits = int(math.log10(abs(value))) + 1
+        return f"{'-' if value < 0 else ''}<an integer of {digits} digits>"
+    try:
+        text = repr(value)
+    except Exception:  # e.g. a list holding an integer beyond the int-to-str digit limit
+        text = f"<{type(value).__name__} that cannot be shown>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def is_real(value) -> bool:
+    """A real number that is not a bool (Python or numpy): int, float, Fraction, numpy number."""
+    from numbers import Real
+
+    import numpy as np
+
+    return isinstance(value, Real) and not isinstance(value, (bool, np.bool_))
+
+
+def flag(value, what: str) -> bool:
+    """``value`` if it is True or False (a numpy bool too); MupsimError naming ``what`` for
+    anything else ("yes", 1, None are not flags)."""
+    import numpy as np
+
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise MupsimError(f"{what} must be True or False, got {show(value)}")
+
+
+def real(value, what: str) -> float:
+    """``value`` (a real number, not a bool or text) as a float; MupsimError naming ``what``
+    otherwise, and for integers beyond float range. NaN and ±inf pass: range checks are the
+    caller's. -0.0 becomes 0.0, so equal inputs give identical floats."""
+    if is_real(value):
+        try:
+            return float(value) + 0.0
+        except OverflowError:
+            pass
+    raise MupsimError(f"{what} must be a real number, got {show(value)}")
+
+
+def _not_numbers(value) -> bool:
+    """Whether ``value`` holds anything but real numbers: bools, text, None, sets, dicts,
+    complex numbers, objects (nested lists and tuples are walked without recursion)."""
+    import numpy as np
+
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, np.ndarray):
+            if v.dtype.kind in "iuf":
+                continue
+            if v.dtype.kind != "O":
+                return True
+            stack.extend(v.ravel().tolist())
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+        elif not is_real(v):
+            return True
+    return False
+
+
 def float_array(value, what: str):
-    """``value`` (a number or nested sequence of numbers) as a float numpy array; MupsimError
-    naming ``what`` when it is not numbers (text, None, objects, integers beyond float range)."""
+    """``value`` (a number or nested list/tuple/array of numbers) as a float numpy array, -0.0
+    as 0.0; MupsimError naming ``what`` when it holds anything else (bools, text, None, sets
+    and dicts, which have no order, complex numbers) or integers beyond float range."""
     import numpy as np
 
     try:
-        if isinstance(value, (str, bytes)):
+        if _not_numbers(value):
             raise TypeError
-        return np.asarray(value, dtype=float)
+        return np.asarray(np.asarray(value, dtype=float) + 0.0)
     except (TypeError, ValueError, OverflowError):
-        text = repr(value)
-        text = text if len(text) <= 80 else text[:77] + "..."
-        raise MupsimError(f"{what} must be a number or an array of numbers; got {text}") from None
+        raise MupsimError(f"{what} must be a number or an array (list, tuple) of real numbers; "
+                          f"got {show(value)}") from None
 
 
 MAX_EXPONENT = 16
@@ -82,9 +150,9 @@ def rational(value, what: str, lo=None, hi=None):
                 except ValueError:
                     r = None
     if r is None:
-        raise MupsimError(f"{what} must be a finite number such as 0, 1/2 or -1, got {value!r}")
+        raise MupsimError(f"{what} must be a finite number such as 0, 1/2 or -1, got {show(value)}")
     if abs(r) > MAX_EXPONENT:
-        raise MupsimError(f"{what} must lie within ±{MAX_EXPONENT}, got {value!r}")
+        raise MupsimError(f"{what} must lie within ±{MAX_EXPONENT}, got {show(value)}")
     if (lo is not None and r < lo) or (hi is not None and r > hi):
-        raise MupsimError(f"{what} must lie in [{lo}, {hi}], got {value!r}")
+        raise MupsimError(f"{what} must lie in [{lo}, {hi}], got {show(value)}")
     return r

@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
-from mupsim.errors import MupsimError, MupsimWarning
+from mupsim.errors import MupsimError, MupsimWarning, flag, float_array, show
 from mupsim.theory import steady_state as _th
 
 
@@ -55,12 +55,9 @@ MAX_FAN = 2 ** 40
 
 def _numbers(x, name: str, positive: bool = False):
     """``x`` (a number or array of numbers) as a float array, finite and >= 0 (> 0)."""
-    kind = np.asarray(x).dtype.kind if not isinstance(x, (str, bytes, bool)) else "x"
-    if kind not in "iuf":
-        raise MupsimError(f"{name} must be a number or an array of numbers; got {x!r}")
-    a = np.asarray(x, float)
+    a = float_array(x, name)
     if not np.all(np.isfinite(a)) or np.any(a < 0) or (positive and np.any(a == 0)):
-        raise MupsimError(f"{name} must be finite and {'> 0' if positive else '>= 0'}; got {x!r}")
+        raise MupsimError(f"{name} must be finite and {'> 0' if positive else '>= 0'}; got {show(x)}")
     return a
 
 
@@ -85,13 +82,14 @@ def _answer(compute, what: str):
 
 
 def _check(lr, wd, beta1: float = 0.0, exact: bool = False, has_exact: bool = True):
+    exact = flag(exact, "exact")
     lr, wd = _numbers(lr, "lr", positive=True), _numbers(wd, "wd", positive=True)
     _broadcastable(lr=lr, wd=wd)
     with np.errstate(over="ignore"):
         x = lr * wd
     if isinstance(beta1, bool) or not isinstance(beta1, (int, float, np.integer, np.floating)) \
             or not (0 <= beta1 < 1):
-        raise MupsimError(f"beta1 must lie in [0, 1), got {beta1!r}")
+        raise MupsimError(f"beta1 must lie in [0, 1), got {show(beta1)}")
     if exact:
         if np.any(x >= 2):
             raise MupsimError("the exact fixed point needs lr·wd < 2 (the decay alone overshoots "
@@ -151,7 +149,7 @@ def sigma_max(rms, fan_out: int, fan_in: int, alpha: float):
     for name, f in (("fan_out", fan_out), ("fan_in", fan_in)):
         ok = isinstance(f, (int, np.integer)) and not isinstance(f, bool) and 1 <= f <= MAX_FAN
         if not ok:
-            raise MupsimError(f"{name} must be an integer in 1..2^40; got {f!r}")
+            raise MupsimError(f"{name} must be an integer in 1..2^40; got {show(f)}")
         fans.append(int(f))
     try:
         a = float(alpha)
@@ -159,7 +157,7 @@ def sigma_max(rms, fan_out: int, fan_in: int, alpha: float):
         a = float("nan")
     if isinstance(alpha, (bool, str)) or not 0.5 <= a <= 1.0:
         raise MupsimError(f"alpha must be a number in [1/2, 1] (1/2 noise-like, 1 rank-one); "
-                          f"got {alpha!r}")
+                          f"got {show(alpha)}")
     hi, lo = max(fans), min(fans)
     r = _numbers(rms, "rms")
     return _answer(lambda: r * hi ** 0.5 * lo ** (a - 0.5), "sigma_max")

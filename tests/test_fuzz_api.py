@@ -335,3 +335,239 @@ def test_power_law_fit_answers_or_mupsim_error(widths, values, n_boot, level, se
     except MupsimError:
         return
     assert math.isfinite(fit.exponent) and len(fit.widths) >= 2
+
+
+# ------------------------------------------------------------------------ hostile API table
+# Each call is refused with a MupsimError whose message names the problem (never another
+# exception, never an answer): bools where numbers are expected, sets and dicts where an
+# ordered sequence is expected, text where a flag is expected, NaN/inf, integers too long to
+# print, and options that would be ignored without a word.
+from fractions import Fraction  # noqa: E402
+
+from mupsim import analysis as A  # noqa: E402
+from mupsim.analysis.transfer import seed_optimum  # noqa: E402
+
+HUGE = 10 ** 5000
+T = dict(base_width=64, width=128, lr=1e-3)
+HOSTILE = [
+    # integers too long for str(): echoed as a digit count
+    ("SimConfig(width=HUGE)", lambda: SimConfig(width=HUGE), "width must be an integer >= 1; got <an integer of 5001 digits>"),
+    ("SimConfig(seed=HUGE)", lambda: SimConfig(seed=HUGE), "beyond float range"),
+    ("SimConfig(steps=HUGE)", lambda: SimConfig(steps=HUGE), "<an integer of 5001 digits>"),
+    ("SimConfig(n_logs=HUGE)", lambda: SimConfig(n_logs=HUGE), "<an integer of 5001 digits>"),
+    ("SimConfig(depth=HUGE)", lambda: SimConfig(depth=HUGE), "<an integer of 5001 digits>"),
+    ("SimConfig(base_depth=HUGE)", lambda: SimConfig(base_depth=HUGE), "<an integer of 5001 digits>"),
+    ("SimConfig(teacher_rank=HUGE)", lambda: SimConfig(teacher_rank=HUGE), "<an integer of 5001 digits>"),
+    ("SimConfig(n_train=HUGE)", lambda: SimConfig(n_train=HUGE), "<an integer of 5001 digits>"),
+    ("SimConfig(warmup_steps=HUGE)", lambda: SimConfig(warmup_steps=HUGE), "<an integer of 5001 digits>"),
+    ("SimConfig(width=-HUGE)", lambda: SimConfig(width=-HUGE), "got -<an integer of 5001 digits>"),
+    ("SimConfig(model=HUGE)", lambda: SimConfig(model=HUGE), "unknown model <an integer of 5001 digits>"),
+    ("SimConfig(wd_rule=HUGE)", lambda: SimConfig(wd_rule=HUGE), "unknown wd_rule <an integer"),
+    ("SimConfig(lr=HUGE)", lambda: SimConfig(lr=HUGE), "lr=inf"),
+    ("SimConfig(alignment=HUGE)", lambda: SimConfig(alignment=HUGE), "alignment=inf"),
+    ("SimConfig(multipliers=(HUGE, 0, 1))", lambda: SimConfig(multipliers=(HUGE, 0, 1)), "multipliers[0]=inf"),
+    ("SimConfig(width=[HUGE])", lambda: SimConfig(width=[HUGE]), "width must be an integer"),
+    ("transfer(width=HUGE)", lambda: mupsim.transfer(64, HUGE, 1e-3), "width must be a positive integer up to 2^40, got <an integer of 5001 digits>"),
+    ("transfer(base_width=HUGE)", lambda: mupsim.transfer(HUGE, 64, 1e-3), "<an integer of 5001 digits>"),
+    ("transfer(lr=HUGE)", lambda: mupsim.transfer(64, 128, HUGE), "lr must be a finite non-negative number, got <an integer"),
+    ("transfer(wd=-HUGE)", lambda: mupsim.transfer(64, 128, 1e-3, -HUGE), "wd must be a finite non-negative number"),
+    ("transfer(eps=HUGE)", lambda: mupsim.transfer(64, 128, 1e-3, eps=HUGE), "eps must be a finite non-negative number"),
+    ("transfer(steps=HUGE)", lambda: mupsim.transfer(**T, steps=HUGE), "steps must be a positive integer up to 2^40"),
+    ("transfer(tokens=HUGE)", lambda: mupsim.transfer(**T, tokens=HUGE, batch_size=8), "tokens must be a positive integer"),
+    ("transfer(depth=HUGE)", lambda: mupsim.transfer(**T, depth=HUGE, base_depth=1, depth_rule="completep"), "depth must be a positive integer"),
+    ("transfer(base_init_std=HUGE)", lambda: mupsim.transfer(**T, base_init_std=HUGE), "base_init_std must be a finite"),
+    ("transfer(base_multiplier={hidden: HUGE})", lambda: mupsim.transfer(**T, base_multiplier={"hidden": HUGE}), "base_multiplier[hidden]"),
+    ("exponents(alignment=HUGE)", lambda: mupsim.exponents(alignment=HUGE), "unknown alignment <an integer of 5001 digits>"),
+    ("exponents(multipliers=(HUGE, 0, 0))", lambda: mupsim.exponents(multipliers=(HUGE, 0, 0)), "within ±16, got <an integer"),
+    ("exponents(alignment_exponent=HUGE)", lambda: mupsim.exponents(wd_rule="alignment", alignment_exponent=HUGE), "alignment exponent must lie within"),
+    ("exponents(depth_alpha=HUGE)", lambda: mupsim.exponents(depth_rule="completep", depth_alpha=HUGE), "alpha_L must lie within"),
+    ("exponents(layer_alignment=HUGE)", lambda: mupsim.exponents(layer_alignment={"hidden": (HUGE, 1, 1)}), "hidden alignment alpha must lie within"),
+    ("exponents(parameterization=HUGE)", lambda: mupsim.exponents(parameterization=HUGE), "unknown parameterization <an integer"),
+    ("sigma_max(fan_out=HUGE)", lambda: ss.sigma_max(1.0, HUGE, 4, 0.75), "fan_out must be an integer in 1..2^40; got <an integer"),
+    ("sigma_max(alpha=HUGE)", lambda: ss.sigma_max(1.0, 4, 4, HUGE), "alpha must be a number in [1/2, 1]"),
+    ("equilibrium_rms(lr=HUGE)", lambda: ss.equilibrium_rms(1.0, HUGE, 0.1), "lr must be a number or an array"),
+    ("equilibrium_rms(update_rms=HUGE)", lambda: ss.equilibrium_rms(HUGE, 1e-3, 0.1), "update_rms must be a number"),
+    ("relaxation_time(wd=[HUGE])", lambda: ss.relaxation_time(1e-3, [HUGE]), "wd must be a number"),
+    ("alpha_from_stable_ranks(HUGE width)", lambda: mupsim.alpha_from_stable_ranks([1, 2, HUGE], [1, 2, 3]), "widths must be a number"),
+    ("power_law_fit(HUGE width)", lambda: A.power_law_fit([1, 2, HUGE], [1, 2, 3]), "widths must be a number"),
+    ("relax_time(HUGE)", lambda: A.relax_time(HUGE, 0.1), "lr must be a real number, got <an integer"),
+    # bools where numbers are expected
+    ("alpha_from_stable_ranks([True, 2, 4])", lambda: mupsim.alpha_from_stable_ranks([True, 2, 4], [1, 2, 3]), "widths must be a number or an array"),
+    ("alpha_from_stable_ranks(ranks with False)", lambda: mupsim.alpha_from_stable_ranks([1, 2, 4], [1, False, 3]), "stable_ranks must be a number"),
+    ("alpha_from_stable_ranks(np bool array)", lambda: mupsim.alpha_from_stable_ranks(np.array([True, False, True]), [1, 2, 3]), "widths must be"),
+    ("alpha_from_rank_exponent([True, 0.5])", lambda: mupsim.alpha_from_rank_exponent([True, 0.5]), "rank exponent rho="),
+    ("rank_exponent_from_alpha(np.True_)", lambda: mupsim.rank_exponent_from_alpha(np.True_), "alignment exponent alpha="),
+    ("equilibrium_rms(update_rms=[True, 1.0])", lambda: ss.equilibrium_rms([True, 1.0], 1e-3, 0.1), "update_rms must be a number"),
+    ("equilibrium_rms(lr=True)", lambda: ss.equilibrium_rms(1.0, True, 0.1), "lr must be a number"),
+    ("equilibrium_rms(wd=np.True_)", lambda: ss.equilibrium_rms(1.0, 1e-3, np.True_), "wd must be a number"),
+    ("angular_update(beta1=True)", lambda: ss.angular_update(1e-3, 0.1, beta1=True), "beta1 must lie in [0, 1)"),
+    ("sigma_max(rms=True)", lambda: ss.sigma_max(True, 4, 4, 0.75), "rms must be a number"),
+    ("sigma_max(fan_in=np.True_)", lambda: ss.sigma_max(1.0, 4, np.True_, 0.75), "fan_in must be an integer"),
+    ("sigma_max(alpha=True)", lambda: ss.sigma_max(1.0, 4, 4, True), "alpha must be a number"),
+    ("transfer(width=True)", lambda: mupsim.transfer(64, True, 1e-3), "width must be a positive integer, got True"),
+    ("transfer(lr=False)", lambda: mupsim.transfer(64, 128, False), "lr must be a finite non-negative number, got False"),
+    ("transfer(steps=True)", lambda: mupsim.transfer(**T, steps=True), "steps must be a positive integer, got True"),
+    ("transfer(batch_size=True)", lambda: mupsim.transfer(**T, batch_size=True, tokens=8), "batch_size must be a positive integer"),
+    ("transfer(base_multiplier=True)", lambda: mupsim.transfer(**T, base_multiplier=True), "base_multiplier must be a number"),
+    ("transfer(base_init_std={hidden: True})", lambda: mupsim.transfer(**T, base_init_std={"hidden": True}), "base_init_std[hidden]"),
+    ("exponents(alignment=True)", lambda: mupsim.exponents(alignment=True), "unknown alignment True"),
+    ("exponents(multipliers=(True, 0, 1))", lambda: mupsim.exponents(multipliers=(True, 0, 1)), "multiplier exponent of the embedding"),
+    ("exponents(alignment_exponent=True)", lambda: mupsim.exponents(wd_rule="alignment", alignment_exponent=True), "alignment exponent must be a finite number"),
+    ("exponents(depth_alpha=False)", lambda: mupsim.exponents(depth_rule="completep", depth_alpha=False), "alpha_L must be a finite number"),
+    ("exponents(layer_alignment bool)", lambda: mupsim.exponents(layer_alignment={"hidden": (True, 0.5, 1)}), "hidden alignment alpha"),
+    ("SimConfig(width=True)", lambda: SimConfig(width=True), "width must be an integer >= 1; got True"),
+    ("SimConfig(lr=True)", lambda: SimConfig(lr=True), "lr must be a real number; got True"),
+    ("SimConfig(multipliers=(0, False, 1))", lambda: SimConfig(multipliers=(0, False, 1)), "multipliers[1] must be a real number"),
+    ("SimConfig(alignment=np.True_)", lambda: SimConfig(alignment=np.True_), "unknown alignment"),
+    ("power_law_fit([True, 2, 4])", lambda: A.power_law_fit([True, 2, 4], [1, 2, 3]), "widths must be a number"),
+    ("parabola_vertex([True, 2, 3])", lambda: A.parabola_vertex([True, 2, 3], [1, 0, 1]), "x must be a number"),
+    ("percentile_interval(level=True)", lambda: A.percentile_interval([1, 2, 3], level=True), "level must be a real number"),
+    ("relax_time(True, 0.1)", lambda: A.relax_time(True, 0.1), "lr must be a real number, got True"),
+    ("horizon_mean(horizon=True)", lambda: A.horizon_mean([1, 2, 3], [1, 2, 3], True), "horizon must be a real number"),
+    ("normalized_spectrum(lr=True)", lambda: A.normalized_spectrum([3, 2, 1], True, 0.1), "lr must be a real number"),
+    ("steady_state_mean(fraction=True)", lambda: A.steady_state_mean([1, 2, 3], [1, 2, 3], fraction=True), "fraction must be a real number"),
+    ("steady_state_mean([True, 2, 3])", lambda: A.steady_state_mean([True, 2, 3], [1, 2, 3]), "steps must be a number"),
+    ("spectral_collapse(top_fraction=True)", lambda: A.spectral_collapse([[3, 2], [3, 2]], top_fraction=True), "top_fraction must be a real number"),
+    ("transfer_optimum(x with True)", lambda: A.transfer_optimum([True, 2, 3], [1, 0, 1]), "x must be a number"),
+    # sets and dicts where an ordered sequence is expected
+    ("exponents(multipliers={0, 1, 2})", lambda: mupsim.exponents(multipliers={0, 1, 2}), "must be an ordered triple (input, hidden, output)"),
+    ("exponents(multipliers=frozenset)", lambda: mupsim.exponents(multipliers=frozenset({0, 1, 2})), "must be an ordered triple"),
+    ("exponents(multipliers=dict)", lambda: mupsim.exponents(multipliers={0: 0, 1: 0, 2: 1}), "must be an ordered triple"),
+    ("exponents(multipliers=iterator)", lambda: mupsim.exponents(multipliers=iter((0, 0, 1))), "must be an ordered triple"),
+    ("transfer(multipliers={0, 0.5, 1})", lambda: mupsim.transfer(**T, multipliers={0, 0.5, 1}), "must be an ordered triple"),
+    ("exponents(layer_alignment set triple)", lambda: mupsim.exponents(layer_alignment={"hidden": {1, 0.5, 0.75}}), "layer alignment for 'hidden' must be an ordered triple"),
+    ("exponents(layer_alignment text triple)", lambda: mupsim.exponents(layer_alignment={"hidden": "111"}), "must be an ordered triple"),
+    ("SimConfig(multipliers={0, 0.5, 1})", lambda: SimConfig(multipliers={0, 0.5, 1}), "in a list or tuple"),
+    ("SimConfig(multipliers=dict)", lambda: SimConfig(multipliers={0: 0, 1: 0, 2: 1}), "in a list or tuple"),
+    ("SimConfig(multipliers=generator)", lambda: SimConfig(multipliers=(x for x in (0, 0, 1))), "in a list or tuple"),
+    ("SimConfig(multipliers='0,0,1')", lambda: SimConfig(multipliers="0,0,1"), "in a list or tuple"),
+    ("alpha_from_stable_ranks(widths=set)", lambda: mupsim.alpha_from_stable_ranks({1, 2, 4}, [1, 2, 3]), "widths must be a number or an array"),
+    ("alpha_from_stable_ranks(ranks=set)", lambda: mupsim.alpha_from_stable_ranks([1, 2, 4], {1, 2, 3}), "stable_ranks must be"),
+    ("alpha_from_stable_ranks(groups=set)", lambda: mupsim.alpha_from_stable_ranks([1, 2, 4, 8], [1, 2, 3, 4], groups={"a", "b"}), "groups must be a list or tuple"),
+    ("alpha_from_stable_ranks(groups='abcd')", lambda: mupsim.alpha_from_stable_ranks([1, 2, 4, 8], [1, 2, 3, 4], groups="abcd"), "groups must be a list or tuple"),
+    ("alpha_from_rank_exponent({0.5})", lambda: mupsim.alpha_from_rank_exponent({0.5}), "rank exponent rho="),
+    ("equilibrium_rms(lr={1e-3})", lambda: ss.equilibrium_rms(1.0, {1e-3}, 0.1), "lr must be a number or an array"),
+    ("equilibrium_rms(update_rms=dict)", lambda: ss.equilibrium_rms({"a": 1.0}, 1e-3, 0.1), "update_rms must be"),
+    ("sigma_max(alpha={0.7})", lambda: ss.sigma_max(1.0, 4, 4, {0.7}), "alpha must be a number"),
+    ("power_law_fit(widths=set)", lambda: A.power_law_fit({1, 2, 4}, [1, 2, 3]), "widths must be a number"),
+    ("parabola_vertex(x=set)", lambda: A.parabola_vertex({1, 2, 3}, [1, 0, 1]), "x must be a number"),
+    ("normalized_spectrum(set)", lambda: A.normalized_spectrum({3, 2, 1}, 1e-3, 0.1), "singular_values must be"),
+    ("steady_state_mean(steps=set)", lambda: A.steady_state_mean({1, 2, 3}, [1, 2, 3]), "steps must be a number"),
+    ("half_drift(values=set)", lambda: A.half_drift([1, 2, 3], {1, 2, 3}), "values must be a number"),
+    ("relaxation_time_fit(set)", lambda: A.relaxation_time_fit({1, 2, 3, 4}, [1, 2, 3, 4]), "steps must be a number"),
+    ("spectral_collapse(set spectra)", lambda: A.spectral_collapse([{3, 2}, [3, 2]]), "each spectrum must be"),
+    ("percentile_interval(set)", lambda: A.percentile_interval({1, 2, 3}), "samples must be"),
+    ("seed_optimum(x=set)", lambda: seed_optimum({1, 2, 3}, [1, 0, 1]), "x must be a number"),
+    # text (or numbers) where a flag is expected
+    ("relaxation_time(exact='yes')", lambda: ss.relaxation_time(1e-3, 0.1, exact="yes"), "exact must be True or False, got 'yes'"),
+    ("relaxation_time(exact=1)", lambda: ss.relaxation_time(1e-3, 0.1, exact=1), "exact must be True or False, got 1"),
+    ("relaxation_time(exact=None)", lambda: ss.relaxation_time(1e-3, 0.1, exact=None), "exact must be True or False, got None"),
+    ("relaxation_time(exact='False')", lambda: ss.relaxation_time(1e-3, 0.1, exact="False"), "exact must be True or False"),
+    ("equilibrium_rms(exact='no')", lambda: ss.equilibrium_rms(1.0, 1e-3, 0.1, exact="no"), "exact must be True or False, got 'no'"),
+    ("equilibrium_rms(exact=0.0)", lambda: ss.equilibrium_rms(1.0, 1e-3, 0.1, exact=0.0), "exact must be True or False"),
+    ("transfer(global_lr='yes')", lambda: mupsim.transfer(**T, global_lr="yes"), "global_lr must be True or False, got 'yes'"),
+    ("transfer(global_lr=1)", lambda: mupsim.transfer(**T, global_lr=1), "global_lr must be True or False, got 1"),
+    ("transfer(global_lr=None)", lambda: mupsim.transfer(**T, global_lr=None), "global_lr must be True or False"),
+    ("SimConfig(bias=1)", lambda: SimConfig(bias=1), "bias must be true or false; got 1"),
+    ("SimConfig(bias='true')", lambda: SimConfig(bias="true"), "bias must be true or false"),
+    ("SimConfig(rank_metrics='false')", lambda: SimConfig(rank_metrics="false"), "rank_metrics must be true or false"),
+    ("SimConfig(global_lr=None)", lambda: SimConfig(global_lr=None), "global_lr must be true or false"),
+    ("SimConfig(norm_gain=0)", lambda: SimConfig(norm_gain=0), "norm_gain must be true or false"),
+    # NaN and infinity
+    ("transfer(lr=nan)", lambda: mupsim.transfer(64, 128, float("nan")), "lr must be a finite non-negative number, got nan"),
+    ("transfer(wd=inf)", lambda: mupsim.transfer(64, 128, 1e-3, float("inf")), "wd must be a finite"),
+    ("transfer(width=inf)", lambda: mupsim.transfer(64, float("inf"), 1e-3), "width must be a positive integer"),
+    ("transfer(width=nan)", lambda: mupsim.transfer(64, float("nan"), 1e-3), "width must be a positive integer"),
+    ("transfer(base_multiplier=nan)", lambda: mupsim.transfer(**T, base_multiplier=float("nan")), "base_multiplier must be a finite"),
+    ("exponents(alignment=nan)", lambda: mupsim.exponents(alignment=float("nan")), "unknown alignment nan"),
+    ("exponents(multipliers=(nan, 0, 1))", lambda: mupsim.exponents(multipliers=(float("nan"), 0, 1)), "must be a finite number"),
+    ("exponents(alignment_exponent=inf)", lambda: mupsim.exponents(wd_rule="alignment", alignment_exponent=float("inf")), "must be a finite number"),
+    ("SimConfig(lr=nan)", lambda: SimConfig(lr=float("nan")), "lr=nan"),
+    ("SimConfig(width=nan)", lambda: SimConfig(width=float("nan")), "width must be an integer >= 1; got nan"),
+    ("SimConfig(multipliers=(0, inf, 1))", lambda: SimConfig(multipliers=(0, float("inf"), 1)), "multipliers[1]=inf"),
+    ("equilibrium_rms(update_rms=nan)", lambda: ss.equilibrium_rms(float("nan"), 1e-3, 0.1), "update_rms must be finite"),
+    ("relaxation_time(lr=inf)", lambda: ss.relaxation_time(float("inf"), 0.1), "lr must be finite"),
+    ("sigma_max(rms=-inf)", lambda: ss.sigma_max(float("-inf"), 4, 4, 0.75), "rms must be finite"),
+    ("alpha_from_stable_ranks(nan rank)", lambda: mupsim.alpha_from_stable_ranks([1, 2, 4], [1, float("nan"), 3]), "positive finite numbers"),
+    ("relax_time(nan)", lambda: A.relax_time(float("nan"), 0.1), "lr and wd must be finite"),
+    ("relax_time(-1)", lambda: A.relax_time(-1.0, 0.1), "lr and wd must be finite and >= 0"),
+    ("normalized_spectrum(wd=inf)", lambda: A.normalized_spectrum([3, 2, 1], 1e-3, float("inf")), "needs finite lr > 0 and wd > 0"),
+    ("normalized_spectrum(lr=nan)", lambda: A.normalized_spectrum([3, 2, 1], float("nan"), 0.1), "needs finite lr > 0"),
+    ("steady_state_mean(fraction=nan)", lambda: A.steady_state_mean([1, 2, 3], [1, 2, 3], fraction=float("nan")), "fraction must be in (0, 1]"),
+    ("horizon_mean(fraction=2)", lambda: A.horizon_mean([1, 2, 3], [1, 2, 3], 3, fraction=2), "fraction must be in (0, 1]"),
+    ("percentile_interval(level=nan)", lambda: A.percentile_interval([1, 2, 3], level=float("nan")), "level must be a number in (0, 1)"),
+    # text, complex numbers, None where numbers are expected
+    ("alpha_from_stable_ranks(['1', '2', '4'])", lambda: mupsim.alpha_from_stable_ranks(["1", "2", "4"], [1, 2, 3]), "widths must be a number"),
+    ("alpha_from_stable_ranks(complex)", lambda: mupsim.alpha_from_stable_ranks([1, 2, 4j], [1, 2, 3]), "widths must be a number"),
+    ("alpha_from_stable_ranks(None)", lambda: mupsim.alpha_from_stable_ranks(None, [1, 2, 3]), "widths must be a number"),
+    ("alpha_from_stable_ranks(ragged)", lambda: mupsim.alpha_from_stable_ranks([[1, 2], [4]], [1, 2, 3]), "widths must be a number"),
+    ("equilibrium_rms(lr=complex)", lambda: ss.equilibrium_rms(1.0, 1e-3 + 0j, 0.1), "lr must be a number"),
+    ("equilibrium_rms(update_rms=['1'])", lambda: ss.equilibrium_rms(["1"], 1e-3, 0.1), "update_rms must be a number"),
+    ("relax_time('1e-3', 0.1)", lambda: A.relax_time("1e-3", 0.1), "lr must be a real number, got '1e-3'"),
+    ("normalized_spectrum(lr='1')", lambda: A.normalized_spectrum([3, 2, 1], "1", 0.1), "lr must be a real number"),
+    ("power_law_fit(values=['a'])", lambda: A.power_law_fit([1, 2, 4], ["a", "b", "c"]), "values must be a number"),
+    ("steady_state_mean(values=None)", lambda: A.steady_state_mean([1, 2, 3], None), "values must be a number"),
+    ("steady_state_mean(length mismatch)", lambda: A.steady_state_mean([1, 2, 3], [1, 2]), "same length; got 3 and 2"),
+    ("half_drift(length mismatch)", lambda: A.half_drift([1, 2, 3, 4], [1, 2]), "same length"),
+    ("SimConfig(lr=Decimal)", lambda: SimConfig(lr=__import__("decimal").Decimal("0.001")), "lr must be a real number"),
+    ("SimConfig(width=Fraction(33, 2))", lambda: SimConfig(width=Fraction(33, 2)), "width must be an integer >= 1"),
+    ("SimConfig(model=b'linear')", lambda: SimConfig(model=b"linear"), "unknown model b'linear'"),
+    ("exponents(parameterization=None)", lambda: mupsim.exponents(parameterization=None), "unknown parameterization None"),
+    ("exponents(layer_alignment='hidden=1,1,1')", lambda: mupsim.exponents(layer_alignment="hidden=1,1,1"), "must be a dict layer"),
+    # options that would be ignored without a word
+    ("transfer(depth_alpha without depth)", lambda: mupsim.transfer(**T, depth_alpha=0.7), "needs a depth transfer"),
+    ("transfer(depth_alpha=1 without depth)", lambda: mupsim.transfer(**T, depth_alpha=1), "needs a depth transfer"),
+    ("transfer(fan2025, batch_size without length)", lambda: mupsim.transfer(**T, wd=0.1, wd_rule="fan2025", batch_size=512), "batch_size alone sets nothing"),
+    ("transfer(batch_size without length)", lambda: mupsim.transfer(**T, batch_size=512), "batch_size alone sets nothing"),
+    ("transfer(global_lr, HUGE wd_rule)", lambda: mupsim.transfer(**T, global_lr=True, wd_rule=HUGE), "unknown wd rule <an integer"),
+    ("transfer(base_batch_size without tau_epoch)", lambda: mupsim.transfer(**T, base_batch_size=512), "tau_epoch"),
+    ("exponents(depth_alpha without depth_rule)", lambda: mupsim.exponents(depth_alpha=0.7), "depth_alpha needs depth_rule"),
+    ("exponents(alignment_exponent without rule)", lambda: mupsim.exponents(alignment_exponent=0.7), "only used by wd rule 'alignment'"),
+]
+
+
+@pytest.mark.parametrize("call,needle", [(c, n) for _, c, n in HOSTILE], ids=[i for i, _, _ in HOSTILE])
+def test_hostile_api_input_is_a_mupsim_error_naming_the_problem(call, needle):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MupsimWarning)
+        with pytest.raises(MupsimError) as e:
+            call()
+    assert needle in str(e.value), str(e.value)
+    assert len(str(e.value)) < 2000  # echoed values are shortened
+
+
+@pytest.mark.parametrize("make_a,make_b", [
+    (lambda: SimConfig(lr=-0.0), lambda: SimConfig(lr=0.0)),
+    (lambda: SimConfig(wd=-0.0), lambda: SimConfig(wd=0)),
+    (lambda: SimConfig(multipliers=(-0.0, 0, 1)), lambda: SimConfig(multipliers=(0, 0, 1))),
+    (lambda: SimConfig(multipliers=np.array([-0.0, -0.0, 1.0])), lambda: SimConfig(multipliers=[0, 0, 1])),
+    (lambda: SimConfig(label_noise=-0.0, input_spectrum=-0.0), lambda: SimConfig()),
+    (lambda: SimConfig(momentum=-0.0, beta1=-0.0), lambda: SimConfig(momentum=0, beta1=0)),
+    (lambda: SimConfig(teacher_decay=-0.0), lambda: SimConfig(teacher_decay=0)),
+    (lambda: SimConfig.from_dict({"lr": -0.0}), lambda: SimConfig.from_dict({"lr": 0})),
+])
+def test_negative_zero_config_is_identical_to_zero(make_a, make_b):
+    a, b = make_a(), make_b()
+    assert a == b and a.to_dict() == b.to_dict() and a.key() == b.key()
+    assert "-0.0" not in json.dumps(a.to_dict())
+
+
+@pytest.mark.parametrize("kw", [dict(lr=-0.0), dict(wd=-0.0), dict(eps=-0.0),
+                                dict(multipliers=(-0.0, 0, 1))])
+def test_negative_zero_transfer_is_identical_to_zero(kw):
+    zero = {k: (0.0 if k != "multipliers" else (0, 0, 1)) for k in kw}
+    a = mupsim.transfer(**{**T, **kw}).to_dict()
+    assert a == mupsim.transfer(**{**T, **zero}).to_dict()
+    assert "-0.0" not in json.dumps(a)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: ss.relaxation_time(1e-3, 0.1, exact=np.True_),
+    lambda: mupsim.transfer(**T, global_lr=np.False_),
+    lambda: mupsim.alpha_from_stable_ranks(np.array([1, 2, 4]), (1.0, 2.0, 3.0)),
+    lambda: mupsim.exponents(multipliers=np.array([0, 0, 1])),
+    lambda: mupsim.exponents(layer_alignment={"hidden": [1, 0.5, 1]}),
+    lambda: A.power_law_fit(np.array([8, 8, 16, 16, 32]), (1.0, 1.1, 2.0, 2.1, 4.2), n_boot=10),
+])
+def test_numpy_scalars_arrays_and_lists_are_still_accepted(call):
+    call()

@@ -17,6 +17,36 @@ from mupsim.cli import main
 BIG = "1" + "0" * 5000  # an integer with more digits than Python's int() converts
 
 
+# config files with the wrong JSON type or value for a field: (file name, content)
+CONFIG_FILES = {
+    "t_width_str.json": '{"width": "8"}', "t_width_bool.json": '{"width": true}',
+    "t_width_frac.json": '{"width": 8.5}', "t_width_neg.json": '{"width": -8}',
+    "t_width_obj.json": '{"width": {}}', "t_width_list.json": '{"width": [8]}',
+    "t_mult_obj.json": '{"multipliers": {"a": 1, "b": 2, "c": 3}}',
+    "t_mult_text.json": '{"multipliers": "0,0,1"}', "t_mult_bool.json": '{"multipliers": [true, 0, 1]}',
+    "t_mult_nested.json": '{"multipliers": [[0], 0, 1]}', "t_mult_inf.json": '{"multipliers": [0, 0, 1e999]}',
+    "t_mult_two.json": '{"multipliers": [0, 0]}', "t_mult_empty.json": '{"multipliers": []}',
+    "t_lr_str.json": '{"lr": "1e-3"}', "t_lr_null.json": '{"lr": null}', "t_lr_list.json": '{"lr": [1e-3]}',
+    "t_lr_inf.json": '{"lr": 1e999}', "t_lr_tiny_neg.json": '{"lr": -1e-320}',
+    "t_bias_str.json": '{"bias": "true"}', "t_bias_int.json": '{"bias": 1}', "t_bias_null.json": '{"bias": null}',
+    "t_rule_int.json": '{"wd_rule": 5}', "t_rule_empty.json": '{"wd_rule": ""}',
+    "t_model_null.json": '{"model": null}', "t_model_list.json": '{"model": ["linear"]}',
+    "t_seed_inf.json": '{"seed": 1e400}', "t_steps_huge.json": '{"steps": 1e20}',
+    "t_dtype_list.json": '{"dtype": ["float32"]}', "t_align_list.json": '{"alignment": [0.5]}',
+    "t_align_bool.json": '{"alignment": true}', "t_align_nan.json": '{"alignment": "nan"}',
+    "t_rank_text.json": '{"teacher_rank": "none"}', "t_rank_zero.json": '{"teacher_rank": 0}',
+    "t_ntrain_frac.json": '{"n_train": 1.5}', "t_empty_key.json": '{"": 1}',
+    "t_depth_rule_bool.json": '{"depth_rule": false}', "t_rank_metrics_text.json": '{"rank_metrics": "false"}',
+    "t_ae_text.json": '{"alignment_exponent": "0.8", "wd_rule": "alignment"}',
+    "t_muon_int.json": '{"muon_convention": 1}', "t_eps_rule_empty.json": '{"eps_rule": ""}',
+    "t_decay_text.json": '{"teacher_decay": "none"}', "t_opt_space.json": '{"optimizer": "muon all"}',
+    "t_null.json": "null", "t_string.json": '"width"', "t_number.json": "123",
+    "t_trailing.json": '{"width": 8}  trailing', "t_io_tau.json":
+        '{"io_wd_rule": "tau_epoch", "wd": 0.1, "wd_rule": "constant"}',
+    "t_big_width.json": '{"width": 1' + "0" * 400 + '}',
+}
+
+
 def inputs(tmp):
     """The files the cases refer to."""
     (tmp / "bad_utf8.json").write_bytes(b'\xff\xfe{"width": 8}')
@@ -44,6 +74,8 @@ def inputs(tmp):
         "spec_list.json": [1, 2],
         "spec_ok.json": {"base": {"width": 8}},
     }
+    for name, text in CONFIG_FILES.items():
+        (tmp / name).write_text(text)
     for name, spec in specs.items():
         if spec is None:
             (tmp / name).write_bytes(b'{"base": {"width": 8}}\xff')
@@ -158,6 +190,165 @@ CASES = [
     (["sweep", "{tmp}/missing.json", "--out", "{tmp}/o"], "cannot read sweep spec"),
     (["sweep", "{tmp}/spec_ok.json", "--out", "{tmp}/afile.txt"], "not a folder"),
     (["sweep", "{tmp}/spec_wd.json", "--out", "{tmp}/o", "--workers", "-1"], "must be >= 0"),
+]
+
+# ---- hostile command lines (huge, negative, NaN/inf, empty, non-ASCII, wrong shape): each is
+# refused with one line naming the problem
+TRANSFER = ["transfer", "--base-width", "64", "--width", "128", "--lr", "1e-3"]
+HUGE = "1" + "0" * 5000
+BAD_INT_TEXT = ["", " ", "1e3", "\u0663", "1_000", "0x10", "nan", "1.0", "+", "8 8", HUGE + ".5"]
+BAD_FLOAT_TEXT = ["", " ", "\u0661", "1_0", "0x1p3", "one", "1e", "..", "1,5", "\uff11"]
+CASES += [
+    # transfer: integer options take ASCII decimal digits only
+    *[([*TRANSFER, opt, v], "must be a positive integer")
+      for opt in ("--width", "--base-width") for v in BAD_INT_TEXT],
+    *[([*TRANSFER, opt, v], "must be a positive integer")
+      for opt in ("--steps", "--tokens", "--batch-size", "--depth") for v in ("", "\u0663", "1_0", "2.5")],
+    *[([*TRANSFER, opt, v], "must be a number")
+      for opt in ("--lr", "--wd", "--eps") for v in BAD_FLOAT_TEXT],
+    *[([*TRANSFER, opt, v], "up to 2^40") for opt in ("--width", "--base-width", "--steps")
+      for v in ("0", "-1", str(2 ** 40 + 1))],
+    *[([*TRANSFER, opt, HUGE], "must be a positive integer") for opt in ("--width", "--steps")],
+    ([*TRANSFER, "--lr", "-1e-300"], "lr must be non-negative"),
+    ([*TRANSFER, "--lr", "inf"], "lr must be a finite non-negative number"),
+    ([*TRANSFER, "--wd", "-inf", "--wd-rule", "constant"], "wd must be a finite non-negative number"),
+    ([*TRANSFER, "--eps", "nan"], "eps must be a finite non-negative number"),
+    # transfer: options that would be ignored without a word
+    ([*TRANSFER, "--wd", "0.1", "--wd-rule", "fan2025", "--batch-size", "512"], "batch_size alone sets nothing"),
+    ([*TRANSFER, "--batch-size", "512"], "batch_size alone sets nothing"),
+    ([*TRANSFER, "--depth-alpha", "0.7"], "needs a depth transfer"),
+    ([*TRANSFER, "--depth-alpha", "0.7", "--depth-rule", "completep"], "depth transfer needs all of"),
+    ([*TRANSFER, "--layer-alignment", ""], "expected LAYER=ALPHA,OMEGA,U"),
+    ([*TRANSFER, "--layer-alignment", " ; "], "expected LAYER=ALPHA,OMEGA,U"),
+    ([*TRANSFER, "--base-tokens", "100"], "used by wd rule 'tau_epoch' only"),
+    ([*TRANSFER, "--tokens", "100", "--steps", "10", "--batch-size", "4"], "tokens or as steps, not both"),
+    ([*TRANSFER, "--depth", "4", "--base-depth", "2", "--depth-rule", "completep", "--depth-alpha", "2"],
+     "must lie in [1/2, 1]"),
+    ([*TRANSFER, "--depth", "4", "--base-depth", "2", "--depth-rule", "depth_mup", "--depth-alpha", "0.7"],
+     "only taken by depth rule 'completep'"),
+    ([*TRANSFER, "--depth", "4", "--base-depth", "0", "--depth-rule", "completep"], "base depth must be"),
+    ([*TRANSFER, "--global-lr"], "unrecognized arguments"),
+    ([*TRANSFER, "--parameterization", "\u00b5P"], "unknown parameterization"),
+    ([*TRANSFER, "--optimizer", ""], "unknown optimizer ''"),
+    ([*TRANSFER, "--solver", "foo"], "unknown solver 'foo'"),
+    ([*TRANSFER, "--format", ""], "unknown format ''"),
+    ([*TRANSFER, "--muon-convention", "rms"], "applies to Muon only"),
+    # exponents
+    (["exponents", "--depth-alpha", "0.7"], "depth_alpha needs depth_rule 'completep'"),
+    (["exponents", "--multipliers", ""], "must be 3 exponents"),
+    (["exponents", "--multipliers", ",,"], "must be 3 exponents"),
+    (["exponents", "--multipliers", HUGE + ",0,0"], "must be a finite number"),
+    (["exponents", "--multipliers", "0x1,0,0"], "must be a finite number"),
+    (["exponents", "--multipliers", "1/0,0,0"], "must be a finite number"),
+    (["exponents", "--multipliers", "inf,0,0"], "must be a finite number"),
+    (["exponents", "--alignment", ""], "unknown alignment ''"),
+    (["exponents", "--alignment", "nan"], "unknown alignment 'nan'"),
+    (["exponents", "--alignment", "1/0"], "unknown alignment '1/0'"),
+    (["exponents", "--alignment", "0.5e1000"], "unknown alignment"),
+    (["exponents", "--alignment", HUGE], "unknown alignment"),
+    (["exponents", "--wd-rule", "alignment", "--alignment-exponent", "nan"], "must be a finite number"),
+    (["exponents", "--wd-rule", "alignment", "--alignment-exponent", ""], "must be a finite number"),
+    (["exponents", "--wd-rule", "alignment", "--alignment-exponent", HUGE], "alignment exponent"),
+    (["exponents", "--depth-rule", "completep", "--depth-alpha", "nan"], "must be a finite number"),
+    (["exponents", "--depth-rule", "completep", "--depth-alpha", "1e400"], "within ±16"),
+    (["exponents", "--depth-rule", "completep", "--depth-alpha", ""], "must be a finite number"),
+    (["exponents", "--depth-rule", ""], "unknown depth rule ''"),
+    (["exponents", "--wd-rule", ""], "unknown wd rule ''"),
+    (["exponents", "--muon-convention", ""], "unknown muon convention ''"),
+    (["exponents", "--layer-alignment", "hidden=1e999,1,1"], "within ±16"),
+    (["exponents", "--layer-alignment", "hidden=nan,1,1"], "must be a finite number"),
+    (["exponents", "--layer-alignment", "hidden=1,1"], "must be 3 exponents"),
+    (["exponents", "--layer-alignment", "foo=1,1,1"], "unknown layer 'foo'"),
+    (["exponents", "--layer-alignment", "="], "unknown layer ''"),
+    (["exponents", "--layer-alignment", "hidden"], "expected LAYER=ALPHA,OMEGA,U"),
+    (["exponents", "--layer-alignment", "readout=1,1,1", "--solver", "greedy"], "needs solver 'program'"),
+    (["exponents", "--format", "xml"], "unknown format 'xml'"),
+    # simulate: integer and float options read ASCII decimal text only
+    *[(["simulate", opt, v], "invalid int value")
+      for opt in ("--width", "--seed", "--steps", "--depth", "--batch-size", "--n-logs")
+      for v in ("", "1e3", "\u0663", "1_0", "0x10", "nan", "2.5")],
+    *[(["simulate", opt, v], "invalid float value")
+      for opt in ("--lr", "--wd", "--eps", "--beta1", "--label-noise") for v in BAD_FLOAT_TEXT[:6]],
+    *[(["simulate", opt, v], "invalid int value") for opt in ("--teacher-rank", "--n-train")
+      for v in ("", "\u0663", "1_0", "nan")],
+    (["simulate", "--teacher-decay", "\u0661"], "invalid float value"),
+    (["simulate", "--alignment-exponent", "1_0"], "invalid float value"),
+    (["simulate", "--alignment", ""], "unknown alignment ''"),
+    (["simulate", "--alignment", "inf"], "alignment=inf"),
+    (["simulate", "--alignment-exponent", "nan"], "alignment_exponent=nan"),
+    (["simulate", "--wd-rule", ""], "unknown wd_rule ''"),
+    (["simulate", "--io-wd-rule", ""], "unknown io_wd_rule ''"),
+    (["simulate", "--depth-rule", ""], "unknown depth_rule ''"),
+    (["simulate", "--model", ""], "unknown model ''"),
+    (["simulate", "--dtype", "float16"], "unknown dtype 'float16'"),
+    (["simulate", "--eps-rule", "foo"], "unknown eps rule 'foo'"),
+    (["simulate", "--muon-convention", ""], "unknown muon convention ''"),
+    (["simulate", "--multipliers", ""], "takes 3 exponents"),
+    (["simulate", "--multipliers", ","], "takes 3 exponents"),
+    (["simulate", "--multipliers", "0,0,inf"], "finite number"),
+    (["simulate", "--n-train", "0"], "n_train must be an integer >= 1"),
+    (["simulate", "--teacher-decay", "inf"], "teacher_decay=inf"),
+    (["simulate", "--branch-multiplier", "inf"], "branch_multiplier=inf"),
+    (["simulate", "--decay-fraction", "1.5"], "decay_fraction=1.5"),
+    (["simulate", "--momentum", "-0.5"], "momentum=-0.5"),
+    (["simulate", "--config", ""], "--config needs a JSON file name"),
+    (["simulate", "--config", "   "], "--config needs a JSON file name"),
+    (["simulate", "--config", "/dev/null"], "is not valid JSON"),
+    # simulate --config: wrong JSON types are named with the field
+    (["simulate", "--config", "{tmp}/t_width_str.json"], "width must be an integer >= 1; got '8'"),
+    (["simulate", "--config", "{tmp}/t_width_bool.json"], "width must be an integer >= 1; got True"),
+    (["simulate", "--config", "{tmp}/t_width_frac.json"], "got 8.5"),
+    (["simulate", "--config", "{tmp}/t_width_neg.json"], "got -8"),
+    (["simulate", "--config", "{tmp}/t_width_obj.json"], "got {}"),
+    (["simulate", "--config", "{tmp}/t_width_list.json"], "got [8]"),
+    (["simulate", "--config", "{tmp}/t_big_width.json"], "beyond float range"),
+    (["simulate", "--config", "{tmp}/t_mult_obj.json"], "in a list or tuple"),
+    (["simulate", "--config", "{tmp}/t_mult_text.json"], "in a list or tuple"),
+    (["simulate", "--config", "{tmp}/t_mult_bool.json"], "multipliers[0] must be a real number; got True"),
+    (["simulate", "--config", "{tmp}/t_mult_nested.json"], "multipliers[0] must be a real number"),
+    (["simulate", "--config", "{tmp}/t_mult_inf.json"], "multipliers[2]=inf"),
+    (["simulate", "--config", "{tmp}/t_mult_two.json"], "got (0, 0)"),
+    (["simulate", "--config", "{tmp}/t_mult_empty.json"], "multipliers must be None or 3 numbers"),
+    (["simulate", "--config", "{tmp}/t_lr_str.json"], "lr must be a real number; got '1e-3'"),
+    (["simulate", "--config", "{tmp}/t_lr_null.json"], "lr must be a real number; got None"),
+    (["simulate", "--config", "{tmp}/t_lr_list.json"], "lr must be a real number; got [0.001]"),
+    (["simulate", "--config", "{tmp}/t_lr_inf.json"], "lr=inf"),
+    (["simulate", "--config", "{tmp}/t_lr_tiny_neg.json"], "lr=-1e-320"),
+    (["simulate", "--config", "{tmp}/t_bias_str.json"], "bias must be true or false; got 'true'"),
+    (["simulate", "--config", "{tmp}/t_bias_int.json"], "bias must be true or false; got 1"),
+    (["simulate", "--config", "{tmp}/t_bias_null.json"], "bias must be true or false; got None"),
+    (["simulate", "--config", "{tmp}/t_rule_int.json"], "unknown wd_rule 5"),
+    (["simulate", "--config", "{tmp}/t_rule_empty.json"], "unknown wd_rule ''"),
+    (["simulate", "--config", "{tmp}/t_model_null.json"], "unknown model None"),
+    (["simulate", "--config", "{tmp}/t_model_list.json"], "unknown model ['linear']"),
+    (["simulate", "--config", "{tmp}/t_seed_inf.json"], "seed must be an integer >= 0; got inf"),
+    (["simulate", "--config", "{tmp}/t_steps_huge.json"], "exceeds the limit"),
+    (["simulate", "--config", "{tmp}/t_dtype_list.json"], "unknown dtype"),
+    (["simulate", "--config", "{tmp}/t_align_list.json"], "unknown alignment [0.5]"),
+    (["simulate", "--config", "{tmp}/t_align_bool.json"], "unknown alignment True"),
+    (["simulate", "--config", "{tmp}/t_align_nan.json"], "alignment=nan"),
+    (["simulate", "--config", "{tmp}/t_rank_text.json"], "teacher_rank must be an integer >= 1; got 'none'"),
+    (["simulate", "--config", "{tmp}/t_rank_zero.json"], "teacher_rank must be an integer >= 1; got 0"),
+    (["simulate", "--config", "{tmp}/t_ntrain_frac.json"], "n_train must be an integer >= 1; got 1.5"),
+    (["simulate", "--config", "{tmp}/t_empty_key.json"], "unknown SimConfig field(s) ''"),
+    (["simulate", "--config", "{tmp}/t_depth_rule_bool.json"], "unknown depth_rule False"),
+    (["simulate", "--config", "{tmp}/t_rank_metrics_text.json"], "rank_metrics must be true or false"),
+    (["simulate", "--config", "{tmp}/t_ae_text.json"], "alignment_exponent must be a real number"),
+    (["simulate", "--config", "{tmp}/t_muon_int.json"], "unknown muon convention 1"),
+    (["simulate", "--config", "{tmp}/t_eps_rule_empty.json"], "unknown eps rule ''"),
+    (["simulate", "--config", "{tmp}/t_decay_text.json"], "teacher_decay must be a real number"),
+    (["simulate", "--config", "{tmp}/t_opt_space.json"], "unknown optimizer 'muon all'"),
+    (["simulate", "--config", "{tmp}/t_null.json"], "must hold a JSON object"),
+    (["simulate", "--config", "{tmp}/t_string.json"], "must hold a JSON object"),
+    (["simulate", "--config", "{tmp}/t_number.json"], "must hold a JSON object"),
+    (["simulate", "--config", "{tmp}/t_trailing.json"], "is not valid JSON: Extra data"),
+    (["simulate", "--config", "{tmp}/t_io_tau.json"], "io_wd_rule='tau_epoch'"),
+    # sweep
+    (["sweep", "", "--out", "{tmp}/o"], "SPEC needs a sweep spec file name"),
+    (["sweep", "{tmp}", "--out", "{tmp}/o"], "cannot read sweep spec"),
+    (["sweep", "/dev/null", "--out", "{tmp}/o"], "is not valid JSON"),
+    *[(["sweep", "{tmp}/spec_ok.json", "--out", "{tmp}/o", "--workers", v], "invalid int value")
+      for v in ("", "1e3", "\u0663", "1_0", "nan")],
 ]
 
 
@@ -301,3 +492,49 @@ def test_out_under_a_folder_that_cannot_be_searched_is_one_line(tmp_path, monkey
     assert main(["simulate", "--out", str(tmp_path / "locked" / "inner" / "r")]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "Permission denied" in err
+
+
+# ----------------------------------------------------------------------- equal inputs, equal answers
+@pytest.mark.parametrize("a,b", [
+    ([*TRANSFER[:-1], "-0.0"], [*TRANSFER[:-1], "0"]),
+    ([*TRANSFER, "--wd", "-0.0", "--wd-rule", "constant"], [*TRANSFER, "--wd", "0", "--wd-rule", "constant"]),
+    ([*TRANSFER, "--eps", "-0.0"], [*TRANSFER, "--eps", "0.0"]),
+    (["exponents", "--multipliers", "-0,0,1"], ["exponents", "--multipliers", "0,0,1"]),
+    (["exponents", "--multipliers", "-0.0,-0,1"], ["exponents", "--multipliers", "0,0,1"]),
+    ([*TRANSFER, "--multipliers", "-0,0,1"], [*TRANSFER, "--multipliers", "0,0,1"]),
+])
+def test_negative_zero_gives_the_same_answer_as_zero(capsys, a, b):
+    assert main([*a, "--format", "json"]) == 0
+    first = capsys.readouterr().out
+    assert main([*b, "--format", "json"]) == 0
+    assert capsys.readouterr().out == first
+    assert '-0.0' not in first
+
+
+@pytest.mark.parametrize("a,b", [
+    (["--lr", "-0.0"], ["--lr", "0"]),
+    (["--wd", "-0.0"], ["--wd", "0"]),
+    (["--multipliers", "-0,0,1"], ["--multipliers", "0,0,1"]),
+    (["--label-noise", "-0.0"], ["--label-noise", "0"]),
+    (["--momentum", "-0.0"], ["--momentum", "0"]),
+])
+def test_negative_zero_gives_the_same_simulation_config_and_key(a, b):
+    from mupsim.cli import build_parser
+    from mupsim.sim.cli import config_from_args
+    p = build_parser()
+    ca = config_from_args(p.parse_args(["simulate", *a]))
+    cb = config_from_args(p.parse_args(["simulate", *b]))
+    assert ca == cb and ca.to_dict() == cb.to_dict() and ca.key() == cb.key()
+    assert "-0.0" not in json.dumps(ca.to_dict())
+
+
+@pytest.mark.parametrize("length", [["--tokens", "512000"], ["--steps", "1000"]])
+def test_transfer_with_batch_size_and_a_training_length_reports_the_horizon(capsys, length):
+    assert main([*TRANSFER, "--wd", "0.1", "--wd-rule", "fan2025", "--batch-size", "512",
+                 *length, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["horizon"]["steps"] == 1000.0
+
+
+def test_negative_infinity_is_a_value_refused_by_the_range_check(capsys):
+    assert main([*TRANSFER, "--eps", "-inf"]) == 2
+    assert "eps must be a finite non-negative number, got -inf" in capsys.readouterr().err

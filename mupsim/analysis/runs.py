@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from mupsim.errors import MupsimError
+from mupsim.errors import MupsimError, float_array, real
 
 LAYER_CLASSES = ("embedding", "hidden", "readout", "bias", "norm_gain")
 
@@ -140,15 +140,22 @@ def hidden_matrices(result) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- steady state
+def _series(steps, values) -> tuple[np.ndarray, np.ndarray]:
+    """``steps`` and ``values`` as 1-d float arrays of one length (MupsimError otherwise)."""
+    t, v = float_array(steps, "steps").ravel(), float_array(values, "values").ravel()
+    if t.size != v.size:
+        raise MupsimError(f"steps and values must have the same length; got {t.size} and {v.size}")
+    return t, v
+
+
 def steady_state_mean(steps, values, fraction: float = 0.25, min_points: int = 3) -> float:
     """Mean of ``values`` over logged steps in the last ``fraction`` of training.
 
     The window is steps >= (1 − fraction)·last step; since logging is log-spaced it is widened
     to the last ``min_points`` logged points if it holds fewer. Non-finite values give nan.
     """
-    steps = np.asarray(steps, dtype=float)
-    v = np.asarray(values, dtype=float)
-    if not 0 < fraction <= 1:
+    steps, v = _series(steps, values)
+    if not 0 < real(fraction, "fraction") <= 1:
         raise MupsimError(f"fraction must be in (0, 1]; got {fraction}")
     if v.size == 0:
         return float("nan")
@@ -213,8 +220,8 @@ def relaxation_time_fit(steps, values, *, squared: bool = True, t_start: float =
     and tau = the 1/e crossing time. Falls back to the crossing time (method "crossing") if the
     fit fails. ``ok`` requires |A| >= ``min_rel_amplitude``·|plateau| and a finite tau.
     """
-    t = np.asarray(steps, dtype=float)
-    y = np.asarray(values, dtype=float)
+    t, y = _series(steps, values)
+    t_start = real(t_start, "t_start")
     if squared:
         y = y * y
     sel = (t >= t_start) & np.isfinite(y)

@@ -6,14 +6,15 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mupsim.errors import MupsimError
+from mupsim.errors import MupsimError, float_array, real
 
 
 def normalized_spectrum(singular_values, lr: float, wd: float) -> np.ndarray:
     """Singular values sorted descending and divided by √(lr/wd) (the steady-state scale)."""
-    if lr <= 0 or wd <= 0:
-        raise MupsimError(f"normalising by sqrt(lr/wd) needs lr > 0 and wd > 0; got {lr}, {wd}")
-    s = np.sort(np.asarray(singular_values, dtype=float))[::-1]
+    lr, wd = real(lr, "lr"), real(wd, "wd")
+    if not (0 < lr < np.inf and 0 < wd < np.inf):
+        raise MupsimError(f"normalising by sqrt(lr/wd) needs finite lr > 0 and wd > 0; got {lr}, {wd}")
+    s = np.sort(float_array(singular_values, "singular_values").ravel())[::-1]
     return s / np.sqrt(lr / wd)
 
 
@@ -54,21 +55,23 @@ def spectral_collapse(spectra, scales=None, *, top_fraction: float = 1.0,
     ``spectra``: sequence of 1-D arrays of equal length (one matrix, several runs), any order.
     ``scales``: one positive number per spectrum (e.g. √(η/λ)); None means 1 (raw spectra).
     """
-    S = [np.sort(np.asarray(s, dtype=float).ravel())[::-1] for s in spectra]
+    if not isinstance(spectra, (list, tuple)) and getattr(spectra, "ndim", 0) < 1:
+        raise MupsimError("spectra must be a list, tuple or array of spectra (1-d arrays)")
+    S = [np.sort(float_array(s, "each spectrum").ravel())[::-1] for s in spectra]
     if len(S) < 2:
         raise MupsimError(f"spectral_collapse needs at least 2 spectra; got {len(S)}")
     lengths = {s.size for s in S}
     if len(lengths) != 1:
         raise MupsimError(f"spectra must have equal length to be compared; got {sorted(lengths)}")
-    if not 0 < top_fraction <= 1:
+    if not 0 < real(top_fraction, "top_fraction") <= 1:
         raise MupsimError(f"top_fraction must be in (0, 1]; got {top_fraction}")
     S = np.vstack(S)
     if scales is not None:
-        sc = np.asarray(scales, dtype=float).ravel()
+        sc = float_array(scales, "scales").ravel()
         if sc.size != S.shape[0] or np.any(~(sc > 0)):
             raise MupsimError("scales must be one positive number per spectrum")
         S = S / sc[:, None]
-    if not 0 <= rel_floor < 1:
+    if not 0 <= real(rel_floor, "rel_floor") < 1:
         raise MupsimError(f"rel_floor must be in [0, 1); got {rel_floor}")
     k = max(1, int(np.ceil(top_fraction * S.shape[1])))
     S = S[:, :k]

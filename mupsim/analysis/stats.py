@@ -6,12 +6,15 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from mupsim.errors import MupsimError, float_array
+from mupsim.errors import MupsimError, float_array, real
 
 
 def percentile_interval(samples, level: float = 0.95) -> tuple[float, float]:
     """Central percentile interval of ``samples`` (NaNs ignored); (nan, nan) if none finite."""
-    s = np.asarray(samples, dtype=float).ravel()
+    s = float_array(samples, "samples").ravel()
+    level = real(level, "level")
+    if not 0 < level < 1:
+        raise MupsimError(f"level must be a number in (0, 1), e.g. 0.95; got {level!r}")
     s = s[np.isfinite(s)]
     if s.size == 0:
         return (float("nan"), float("nan"))

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mupsim.errors import MupsimError
+from mupsim.errors import MupsimError, real
 
 MIN_RELAX = 5.0
 MAX_DRIFT = 0.15
@@ -49,7 +49,10 @@ class SteadyCheck:
 
 def relax_time(lr: float, wd: float) -> float:
     """τ = 1/(2·lr·wd) steps for per-layer (lr, wd); +inf when either is 0 (no relaxation)."""
-    if not (lr > 0 and wd > 0):
+    lr, wd = real(lr, "lr"), real(wd, "wd")
+    if not (math.isfinite(lr) and math.isfinite(wd) and lr >= 0 and wd >= 0):
+        raise MupsimError(f"lr and wd must be finite and >= 0; got lr={lr!r}, wd={wd!r}")
+    if lr == 0 or wd == 0:
         return math.inf
     from mupsim import steady_state as ss
     return float(ss.relaxation_time(lr, wd))
@@ -59,8 +62,8 @@ def half_drift(steps, values, min_points: int = 3) -> tuple[float, float]:
     """(change, standard error) of log(values) across the last half of training from a
     least-squares line over the logged points with t ≥ T/2, as a relative change
     exp(slope·T/2) − 1; (nan, nan) with fewer than ``min_points`` finite positive points."""
-    t = np.asarray(steps, float)
-    v = np.asarray(values, float)
+    from mupsim.analysis.runs import _series
+    t, v = _series(steps, values)
     if t.size == 0:
         return math.nan, math.nan
     sel = (t >= 0.5 * t[-1]) & np.isfinite(v) & (v > 0)
@@ -83,7 +86,8 @@ def steady_check(steps, values, lr: float, wd: float, *, min_relax: float = MIN_
                  max_drift: float = MAX_DRIFT) -> SteadyCheck:
     """Verdict for one logged series (``steps``, ``values``) of a layer with per-layer
     (``lr``, ``wd``); see the module docstring."""
-    t = np.asarray(steps, float)
+    from mupsim.analysis.runs import _series
+    t, _ = _series(steps, values)
     tau = relax_time(lr, wd)
     length = float(t[-1]) if t.size else 0.0
     n = length / tau if math.isfinite(tau) else 0.0
@@ -114,8 +118,11 @@ def horizon_mean(steps, values, horizon: float, fraction: float = 0.25, n: int =
     """What a run stopped at step ``horizon`` would report as its steady state: the mean of the
     series (linearly interpolated between logged steps) over [(1 − fraction)·horizon, horizon].
     NaN if the run is shorter than ``horizon`` or the series is not finite there."""
-    t = np.asarray(steps, float)
-    v = np.asarray(values, float)
+    from mupsim.analysis.runs import _series
+    t, v = _series(steps, values)
+    horizon, fraction = real(horizon, "horizon"), real(fraction, "fraction")
+    if not 0 < fraction <= 1:
+        raise MupsimError(f"fraction must be in (0, 1]; got {fraction!r}")
     if t.size < 2 or not (0 < horizon <= t[-1] * (1 + 1e-9)):
         return math.nan
     q = np.linspace((1 - fraction) * horizon, min(horizon, t[-1]), n)

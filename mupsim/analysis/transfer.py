@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mupsim.analysis.stats import BootstrapRecord, _ols_slope, percentile_interval
-from mupsim.errors import MupsimError
+from mupsim.errors import MupsimError, float_array
 
 
 def parabola_vertex(x, y) -> tuple[float, float, float]:
     """Vertex (x_v, y_v) and curvature (2nd-order coefficient) of the parabola through 3 points."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
+    x = float_array(x, "x").ravel()
+    y = float_array(y, "y").ravel()
     if x.size != 3 or y.size != 3:
         raise MupsimError("parabola_vertex needs exactly 3 points")
     a, b, c = np.polyfit(x, y, 2)
@@ -67,8 +67,8 @@ def transfer_optimum(x, losses, *, log_loss: bool = True, n_boot: int = 1000,
     clipped to their range; if that parabola is not convex, the best grid point. The interval
     resamples the S seed columns with replacement (paired across x) ``n_boot`` times.
     """
-    x = np.asarray(x, dtype=float).ravel()
-    L = np.asarray(losses, dtype=float)
+    x = float_array(x, "x").ravel()
+    L = float_array(losses, "losses")
     if L.ndim == 1:
         L = L[:, None]
     if L.shape[0] != x.size:
@@ -115,7 +115,7 @@ def optimum_drift(widths, optima, *, level: float = 0.95) -> Drift:
     width and takes the percentile interval of the resulting slopes. If x is log2(lr), a drift
     of d means the optimal lr changes by a factor 2^d per doubling.
     """
-    w = np.asarray(widths, dtype=float)
+    w = float_array(widths, "widths").ravel()
     if w.size != len(optima) or w.size < 2:
         raise MupsimError("optimum_drift needs >= 2 widths and one Optimum per width")
     return _drift(w, np.array([o.x_opt for o in optima]), [o.boot for o in optima],
@@ -230,8 +230,8 @@ def seed_optimum(x, y, n_fit: int = 5) -> tuple[float, bool]:
     optimum is not bracketed and x_opt is only a bound)."""
     if not 3 <= n_fit <= 5:
         raise MupsimError(f"n_fit must be 3, 4 or 5 grid points; got {n_fit}")
-    x = np.asarray(x, float).ravel()
-    y = np.asarray(y, float).ravel()
+    x = float_array(x, "x").ravel()
+    y = float_array(y, "y").ravel()
     if x.size != y.size:
         raise MupsimError(f"x and y must have the same length; got {x.size} and {y.size}")
     ok = np.isfinite(y)

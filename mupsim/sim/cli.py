@@ -24,7 +24,8 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from mupsim.errors import MupsimError, rational
+from mupsim.cli import float_text, int_text
+from mupsim.errors import MupsimError, rational, show
 from mupsim.sim import config as _cfg
 from mupsim.sim.config import SimConfig
 from mupsim.sim.files import check_result_stem, output_target, read_json
@@ -109,9 +110,9 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
             g.add_argument(opt, type=_optional(_OPTIONAL_TYPES[f.name]),
                            metavar=_OPTIONAL_TYPES[f.name].__name__.upper(), **kw)
         elif isinstance(default, int):
-            g.add_argument(opt, type=int, metavar="N", **kw)
+            g.add_argument(opt, type=int_text, metavar="N", **kw)
         elif isinstance(default, float):
-            g.add_argument(opt, type=float, metavar="X", **kw)
+            g.add_argument(opt, type=float_text, metavar="X", **kw)
         else:
             g.add_argument(opt, type=str, metavar="NAME", **kw)
 
@@ -120,6 +121,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     """SimConfig from ``--config`` (if any) overridden by explicit options."""
     d: dict = {}
     if getattr(args, "config", None) is not None:
+        if not args.config.strip():
+            raise MupsimError(f"--config needs a JSON file name, got {args.config!r}")
         path = Path(args.config)
         d = read_json(path, "config file")
         if not isinstance(d, dict):
@@ -127,9 +130,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     for f in fields(SimConfig):
         if hasattr(args, f.name):
             d[f.name] = getattr(args, f.name)
-    if "multipliers" in d and isinstance(d["multipliers"], list) \
-            and all(isinstance(x, str) for x in d["multipliers"]):
-        d["multipliers"] = parse_multipliers_option(d["multipliers"])
+    if hasattr(args, "multipliers"):  # command-line text; a config file's JSON list is SimConfig's
+        d["multipliers"] = parse_multipliers_option(args.multipliers)
     return SimConfig.from_dict(d)
 
 
@@ -170,6 +172,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from mupsim.sim.sweep import expand_spec, load_spec, sweep, table, write_table
     if args.scheduler is not None and args.executor != "dask":
         raise MupsimError("--scheduler needs --executor dask")
+    if not args.spec.strip():
+        raise MupsimError(f"SPEC needs a sweep spec file name, got {args.spec!r}")
     spec = load_spec(args.spec)
     configs = expand_spec(spec)
     if not args.out.strip():
@@ -269,17 +273,22 @@ def _nan_to_none(o):
 
 # ---------------------------------------------------------------------- arg types
 def _optional(t):
+    parse = {int: int_text, float: float_text}.get(t, t)
+
     def conv(s: str):
         if s.strip().lower() == "none":
             return None
-        return t(s)
+        return parse(s)
     conv.__name__ = t.__name__
     return conv
 
 
 
 def _nonneg_int(s: str) -> int:
-    v = int(s)
+    v = int_text(s)
     if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0; got {v}")
+        raise argparse.ArgumentTypeError(f"must be >= 0; got {show(v)}")
     return v
+
+
+_nonneg_int.__name__ = "int"

@@ -53,8 +53,8 @@ field ranges, cross-field constraints, the size limits of :mod:`mupsim.sim.limit
 0..2^63−1, steps, logs, estimated memory), and whatever the calculator refuses for the run's
 rule settings (e.g. ``wd > 0`` without a ``wd_rule``), so a config that constructs also runs.
 Values are normalised on construction (numpy scalars -> Python, choice strings to their
-canonical spelling, ``multipliers`` to a tuple of floats) so that equal configs have equal
-``to_dict()`` and ``key()``.
+canonical spelling, ``multipliers`` to a tuple of floats, -0.0 to 0.0) so that equal configs
+have equal ``to_dict()`` and ``key()``.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ import numbers
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-from mupsim.errors import MupsimError, choice
+from mupsim.errors import MupsimError, choice, rational, show
 from mupsim.theory import wd_rules
 
 MODELS = ("normalized", "linear")
@@ -239,9 +239,11 @@ class SimConfig:
 
         if self.multipliers is not None:
             m = self.multipliers
-            if isinstance(m, (str, bytes)) or not hasattr(m, "__len__") or len(m) != 3:
+            ordered = isinstance(m, (list, tuple)) or (hasattr(m, "ndim") and getattr(m, "ndim") == 1)
+            if not ordered or len(m) != 3:  # a set or dict has no (input, hidden, output) order
                 raise MupsimError(
-                    f"multipliers must be None or 3 numbers (input, hidden, output); got {m!r}")
+                    f"multipliers must be None or 3 numbers (input, hidden, output) in a list or tuple; "
+                    f"got {show(m)}")
             # exponents a of n^-a (any finite number, 0 and negatives included)
             set_("multipliers", tuple(_float(f"multipliers[{i}]", x) for i, x in enumerate(m)))
 
@@ -424,11 +426,14 @@ def _alignment(v):
             try:
                 num = float(v)
             except ValueError:
-                raise MupsimError(f"unknown alignment {v!r}; allowed: full, none, or a number "
-                                  f"in [0.5, 1]") from None
+                try:  # a fraction such as '3/4', as the calculator reads it
+                    num = float(rational(v, "alignment"))
+                except MupsimError:
+                    raise MupsimError(f"unknown alignment {show(v)}; allowed: full, none, or a number "
+                                      f"in [0.5, 1]") from None
             v = num
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise MupsimError(f"unknown alignment {v!r}; allowed: full, none, or a number in [0.5, 1]")
+        raise MupsimError(f"unknown alignment {show(v)}; allowed: full, none, or a number in [0.5, 1]")
     return _float("alignment", v, lo=0.5, hi=1.0)
 
 
@@ -441,15 +446,19 @@ def _check_keys(keys) -> None:
             f"valid fields: {', '.join(valid)}")
 
 
+_MAX_INT_BITS = 1024  # integers beyond float range (~1.8e308) are refused before any size check
+
+
 def _int(name: str, v, minimum: int) -> int:
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         if isinstance(v, float) and v.is_integer():
             v = int(v)
         else:
-            raise MupsimError(f"{name} must be an integer >= {minimum}; got {v!r}")
+            raise MupsimError(f"{name} must be an integer >= {minimum}; got {show(v)}")
     v = int(v)
-    if v < minimum:
-        raise MupsimError(f"{name} must be an integer >= {minimum}; got {v}")
+    if v < minimum or v.bit_length() > _MAX_INT_BITS:
+        raise MupsimError(f"{name} must be an integer >= {minimum}; got {show(v)}"
+                          + ("" if v < minimum else ", beyond float range"))
     return v
 
 
@@ -461,13 +470,13 @@ def _bool(name: str, v) -> bool:
     except ImportError:  # pragma: no cover
         pass
     if not isinstance(v, bool):
-        raise MupsimError(f"{name} must be true or false; got {v!r}")
+        raise MupsimError(f"{name} must be true or false; got {show(v)}")
     return v
 
 
 def _float(name: str, v, lo=None, hi=None, lo_open=False, hi_open=False) -> float:
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise MupsimError(f"{name} must be a real number; got {v!r}")
+        raise MupsimError(f"{name} must be a real number; got {show(v)}")
     try:
         v = float(v)
     except OverflowError:  # an integer beyond float range
@@ -485,4 +494,4 @@ def _float(name: str, v, lo=None, hi=None, lo_open=False, hi_open=False) -> floa
         bad = True
     if bad:
         raise MupsimError(f"{name}={v!r} is out of range; allowed: finite values in {allowed()}")
-    return v
+    return v + 0.0  # -0.0 -> 0.0: equal values, one spelling (one key)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from mupsim.errors import MupsimError, rational
+from mupsim.errors import MupsimError, rational, show
 from mupsim.theory.derivation import Derivation, symbol
 from mupsim.theory.layers import LAYER_CLASSES, LAYERS
 from mupsim.theory.optimizers import Optimizer, entry_exponent, kind_for
@@ -38,7 +38,7 @@ def parse_alignment(alignment) -> sp.Rational:
         value = rational(alignment, "alignment", sp.Rational(1, 2), 1)
     except MupsimError:
         raise MupsimError(
-            f"unknown alignment {alignment!r}; allowed: full, none, or an exponent in [1/2, 1]") from None
+            f"unknown alignment {show(alignment)}; allowed: full, none, or an exponent in [1/2, 1]") from None
     return sp.Rational(value.numerator, value.denominator)
 
 
@@ -86,16 +86,16 @@ def parse_layer_alignment(layer_alignment, alpha) -> dict:
     if layer_alignment is None:
         return out
     if not isinstance(layer_alignment, dict):
-        raise MupsimError(f"layer alignment must be a dict layer → (alpha, omega, u), got {layer_alignment!r}")
+        raise MupsimError(f"layer alignment must be a dict layer → (alpha, omega, u), got {show(layer_alignment)}")
     for layer, triple in layer_alignment.items():
         if layer not in out:
-            raise MupsimError(f"layer alignment: unknown layer {layer!r}; allowed: embedding, hidden, readout")
+            raise MupsimError(f"layer alignment: unknown layer {show(layer)}; allowed: embedding, hidden, readout")
         try:
             vals = list(triple)
         except TypeError:
             vals = []
         if len(vals) != 3:
-            raise MupsimError(f"layer alignment for {layer} must be 3 exponents (alpha, omega, u), got {triple!r}")
+            raise MupsimError(f"layer alignment for {layer} must be 3 exponents (alpha, omega, u), got {show(triple)}")
         r = [rational(v, f"{layer} alignment {n}", 0, 1) for v, n in zip(vals, ("alpha", "omega", "u"))]
         out[layer] = Alignment(*(sp.Rational(x.numerator, x.denominator) for x in r))
     return out
@@ -115,7 +115,7 @@ def derive_learning_rates(init: dict, opt: Optimizer, alpha: sp.Rational, solver
             raise MupsimError("per-layer alignment needs solver 'program' (the greedy solve takes one global α)")
         return _derive_greedy(init, opt, alpha)
     if solver != "program":
-        raise MupsimError(f"unknown solver {solver!r}; allowed: {', '.join(SOLVERS)}")
+        raise MupsimError(f"unknown solver {show(solver)}; allowed: {', '.join(SOLVERS)}")
     from mupsim.theory import program
 
     align = parse_layer_alignment(layer_alignment, alpha)

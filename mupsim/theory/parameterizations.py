@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from mupsim.errors import MupsimError, choice, rational
+from mupsim.errors import MupsimError, choice, rational, show
 from mupsim.theory.derivation import Derivation, plain
 from mupsim.theory.layers import LAYER_CLASSES, MATRIX_LAYERS, VECTOR_LAYERS
 
@@ -64,11 +64,11 @@ def parse_multipliers(multipliers) -> tuple[sp.Rational, sp.Rational, sp.Rationa
         values = list(multipliers)
     except TypeError:
         raise MupsimError(
-            f"multipliers must be 3 exponents A_IN,A_HID,A_OUT, got {multipliers!r}"
+            f"multipliers must be 3 exponents A_IN,A_HID,A_OUT, got {show(multipliers)}"
         ) from None
     if len(values) != 3:
         raise MupsimError(
-            f"multipliers must be 3 exponents A_IN,A_HID,A_OUT (input, hidden, output), got {len(values)}: {multipliers!r}"
+            f"multipliers must be 3 exponents A_IN,A_HID,A_OUT (input, hidden, output), got {len(values)}: {show(multipliers)}"
         )
     out = []
     for name, v in zip(("embedding", "hidden", "readout"), values):

@@ -18,6 +18,7 @@ import math
 import numpy as np
 import torch
 
+from mupsim.sim.kernels.diagnostics import gram_floor
 from mupsim.sim.layout import B_B1, B_B2, B_W1, B_W2
 from mupsim.sim.result import MATRIX_METRICS
 
@@ -169,7 +170,7 @@ def rank_metrics(W):
     r, c = W.shape
     G = W @ W.T if r <= c else W.T @ W
     ev = np.linalg.eigvalsh(G)[::-1]
-    sv = np.sqrt(np.where(ev > 0.0, ev, 0.0))
+    sv = np.sqrt(np.where(ev > gram_floor(ev[0], r, c), ev, 0.0))
     k = min(len(RANK_METRICS) - 2, sv.size)
     out[2:2 + k] = sv[:k]
     if sv[0] > 0.0:

@@ -17,7 +17,8 @@ parameter, without its multiplier; RMS(a) = sqrt(mean of a²) over all entries):
 * ``eff_lr``         lr_p·s(t=s) / RMS(w_s)²  (effective lr of a scale-invariant matrix,
                      η/‖W‖² normalised per entry; s(t) the schedule factor of the next step)
 * from all singular values σ_1 ≥ σ_2 ≥ … of w (eigenvalues of the Gram matrix of its smaller
-  side, float64 LAPACK ``eigvalsh``; exact, unlike the power-iteration ``sigma_max``):
+  side, float64 LAPACK ``eigvalsh``; exact, unlike the power-iteration ``sigma_max``, down to
+  the round-off floor ≈ √(max(rows, cols)·ε)·σ_1, below which they read 0):
   ``stable_rank``    ‖w‖_F² / σ_1² = Σσ_i² / σ_1²
   ``effective_rank`` exp(−Σ p_i log p_i), p_i = σ_i / Σσ_j (Roy & Vetterli 2007)
   ``sv1`` … ``sv4``  σ_1 … σ_4 (NaN beyond min(rows, cols))
@@ -134,10 +135,26 @@ def update_geometry(w_prev, w):
     return upd, rel, ang, cu
 
 
+GRAM_FLOOR_EPS = np.finfo(np.float64).eps
+
+
+@njit(cache=True)
+def gram_floor(lam_max, rows, cols):
+    """Round-off level of the Gram eigenvalues of a rows × cols float64 matrix:
+    max(rows, cols)·ε·λ_max. Forming the Gram matrix (inner sums of max(rows, cols) terms) and
+    the symmetric eigensolver each perturb its eigenvalues by a few multiples of ε·λ_max per
+    summed term, so an eigenvalue below this floor is indistinguishable from 0: its square root
+    (≈ √ε·σ_1 ≈ 1e-8·σ_1) is round-off, not a singular value, and is set to 0 so that it does
+    not enter the effective rank's entropy."""
+    return max(rows, cols) * GRAM_FLOOR_EPS * max(lam_max, 0.0)
+
+
 @njit(cache=True)
 def singular_values(W):
     """All min(rows, cols) singular values of W, descending, in float64: square roots of the
-    eigenvalues of the Gram matrix of W's smaller side (negative round-off clipped to 0).
+    eigenvalues of the Gram matrix of W's smaller side; eigenvalues at or below
+    :func:`gram_floor` (round-off, including negative ones) are 0. Singular values below
+    ≈ √(max(rows, cols)·ε)·σ_1 therefore read 0 (the Gram matrix squares the condition number).
     All NaN if W has a non-finite entry."""
     r, c = W.shape
     m = min(r, c)
@@ -158,9 +175,10 @@ def singular_values(W):
     else:
         G = np.dot(A.T, A)
     ev = np.linalg.eigvalsh(G)
+    floor = gram_floor(ev[m - 1], r, c)
     for i in range(m):
         x = ev[m - 1 - i]
-        s[i] = math.sqrt(x) if x > 0.0 else 0.0
+        s[i] = math.sqrt(x) if x > floor else 0.0
     return s
 
 
