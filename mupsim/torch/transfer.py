@@ -262,7 +262,12 @@ def run_one(job: dict) -> dict:
     return out
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, parent: int) -> None:
+    """Pool worker set-up: ``threads`` BLAS threads, SIGINT ignored (the parent stops the pool),
+    and exit when the parent process dies (the sweep's watcher)."""
+    from mupsim.sim.sweep_exec import _exit_with_parent
+
+    _exit_with_parent(parent)
     with contextlib.suppress(ValueError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update({v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
@@ -341,14 +346,14 @@ def _execute(jobs, workers, executor, threads):
         for i, j in enumerate(jobs):
             yield i, run_one(j)
         return
-    from mupsim.sim.sweep import _children_ignore_sigint, _kill_pool
+    from mupsim.sim.sweep_exec import _children_ignore_sigint, _kill_pool
     own = executor is None
     ex, futs = executor, {}
     try:
         if own:
             with _children_ignore_sigint():
                 ex = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                            initializer=_init_worker, initargs=(threads,))
+                                            initializer=_init_worker, initargs=(threads, os.getpid()))
                 futs = {ex.submit(run_one, j): i for i, j in enumerate(jobs)}
         else:
             futs = {ex.submit(run_one, j): i for i, j in enumerate(jobs)}
@@ -490,7 +495,7 @@ def _write_json(path: Path, doc) -> None:
 def _run(cfgs, out: Path, job_base: dict, workers, executor, checkpoints: bool, progress: bool) -> None:
     from tqdm.auto import tqdm
 
-    from mupsim.sim.sweep import _stop_on_signals
+    from mupsim.sim.sweep_exec import stop_on_signals
     todo, seen = [], set()
     for c in cfgs:
         k = run_key(c)
@@ -505,7 +510,7 @@ def _run(cfgs, out: Path, job_base: dict, workers, executor, checkpoints: bool, 
     counts = {"diverged": 0, "error": 0}
     stored = len(seen) - len(todo)
     try:
-        with _stop_on_signals(), contextlib.closing(_execute(jobs, workers, executor, job_base["threads"])) as it:
+        with stop_on_signals(), contextlib.closing(_execute(jobs, workers, executor, job_base["threads"])) as it:
             for i, res in it:
                 if res["status"] != "lost":
                     _store(out, todo[i], res)
