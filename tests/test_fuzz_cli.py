@@ -293,7 +293,7 @@ CASES += [
     (["simulate", "--momentum", "-0.5"], "momentum=-0.5"),
     (["simulate", "--config", ""], "--config needs a JSON file name"),
     (["simulate", "--config", "   "], "--config needs a JSON file name"),
-    (["simulate", "--config", "/dev/null"], "is not valid JSON"),
+    (["simulate", "--config", "/dev/null"], "it is a character device; allowed: a regular file"),
     # simulate --config: wrong JSON types are named with the field
     (["simulate", "--config", "{tmp}/t_width_str.json"], "width must be an integer >= 1; got '8'"),
     (["simulate", "--config", "{tmp}/t_width_bool.json"], "width must be an integer >= 1; got True"),
@@ -346,7 +346,7 @@ CASES += [
     # sweep
     (["sweep", "", "--out", "{tmp}/o"], "SPEC needs a sweep spec file name"),
     (["sweep", "{tmp}", "--out", "{tmp}/o"], "cannot read sweep spec"),
-    (["sweep", "/dev/null", "--out", "{tmp}/o"], "is not valid JSON"),
+    (["sweep", "/dev/null", "--out", "{tmp}/o"], "it is a character device; allowed: a regular file"),
     *[(["sweep", "{tmp}/spec_ok.json", "--out", "{tmp}/o", "--workers", v], "invalid int value")
       for v in ("", "1e3", "\u0663", "1_0", "nan")],
 ]
