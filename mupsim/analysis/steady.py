@@ -1,4 +1,4 @@
-"""Has a run reached its steady state? (issue 10: measure only after it.)
+"""Has a run reached its steady state? (Steady-state quantities are measured only after it.)
 
 Two conditions, both recorded per run and matrix:
 

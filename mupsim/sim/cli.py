@@ -1,6 +1,6 @@
 """``mupsim simulate`` and ``mupsim sweep`` subcommands.
 
-The lead's ``mupsim/cli.py`` calls :func:`add_subcommands` on its argparse subparsers object and
+The top-level ``mupsim/cli.py`` calls :func:`add_subcommands` on its argparse subparsers object and
 dispatches to ``args.func(args)`` (an int exit code). Bad input raises MupsimError, which the top
 level turns into one line on stderr and exit status 2.
 
