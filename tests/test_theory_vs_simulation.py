@@ -7,7 +7,6 @@ theory is only asymptotic, from the measured finite-width/systematic offset; non
 to make a test pass. Hypothesis runs derandomized so the suite is reproducible.
 """
 
-import functools
 from __future__ import annotations
 
 from functools import lru_cache
@@ -191,7 +190,7 @@ def test_momentum_factor_is_needed_for_the_steady_state_rms():
 # "λ does not set σ_max" (d = 0) and "σ_max ∝ 1/λ" (d = 0.69), each 0.35 away. And fan2025's own
 # claim — σ_max width-invariant, i.e. α = ¾ — fails in this low-rank regime: its log ratio is
 # (α − ¾)·ln 4 = 0.27 (W1) / 0.38 (W2) (sd 0.03), not 0; the bound 0.15 is 4 sd below.
-@functools.lru_cache(maxsize=None)
+@lru_cache(maxsize=None)
 def _sigma_max_window(width, wd_rule, seed, eta=0.02, lam=1.0, steps=600):
     cfg = SimConfig(width=width, base_width=64, depth=1, norm="rms", norm_position="both",
                     optimizer="adamw", parameterization="mup", multipliers=(0, 0, 1),
