@@ -11,6 +11,7 @@ from mupsim.errors import MupsimError
 from mupsim.theory import alpha as th
 from mupsim.theory import optimizers
 
+
 # ---------------------------------------------------------------------- derivation
 def test_derivation_gives_alpha_one_minus_half_rho():
     r = th.derive_alpha().results

@@ -31,9 +31,9 @@ from mupsim.experiments.measures import (
     fit_dict,
     fmt_ci,
     open_figure,
-    rule_label,
     refusal_counts,
     refusal_note,
+    rule_label,
     run_status,
     steady_fields,
 )
