@@ -20,14 +20,7 @@ from mupsim.analysis import (
 from mupsim.analysis.runs import run_record
 from mupsim.analysis.transfer import _mean_curve
 from mupsim.errors import MupsimError
-from mupsim.experiments.common import (
-    BASE,
-    SMALL_WIDTHS,
-    WD_RULES,
-    alignment_kw,
-    scale,
-    seeded,
-)
+from mupsim.experiments.common import BASE, SMALL_WIDTHS, WD_RULES, alignment_kw, scale, seeded
 from mupsim.experiments.figure import Figure as FigureSpec
 from mupsim.experiments.figures import f3_sigma_max_vs_width as F3
 from mupsim.experiments.measures import NAN, clean, figure_record
