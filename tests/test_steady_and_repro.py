@@ -88,16 +88,16 @@ def test_a_large_drift_is_refused_however_noisy_the_series():
 
 def test_the_drift_tolerance_is_symmetric_in_log():
     from mupsim.analysis.steady import drift_within
-    assert drift_within(0.149) and drift_within(1 / 1.149 - 1)
-    assert not drift_within(0.151) and not drift_within(1 / 1.151 - 1)
-    # a fall by 14% is inside a relative ±15% but outside a factor 1.15 down (1/1.15 = 0.870)
-    assert not drift_within(-0.14)
+    assert drift_within(-0.149) and drift_within(1 / 0.851 - 1)
+    assert not drift_within(-0.151) and not drift_within(1 / 0.849 - 1)
+    # a rise by 17% is outside a relative ±15% but inside a factor 1/0.85 = 1.176 up
+    assert drift_within(0.17) and not drift_within(0.18)
 
 
 def test_a_clean_drift_just_over_the_tolerance_is_refused_and_one_just_under_accepted():
     rng = np.random.default_rng(0)
-    over = steady_check(*_drifting(0.16, 0.002, rng), 1e-2, 0.5)
-    under = steady_check(*_drifting(0.14, 0.002, rng), 1e-2, 0.5)
+    over = steady_check(*_drifting(-0.16, 0.002, rng), 1e-2, 0.5)
+    under = steady_check(*_drifting(-0.14, 0.002, rng), 1e-2, 0.5)
     assert not over.ok and "still moving" in over.reason
     assert under.ok
 

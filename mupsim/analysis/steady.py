@@ -7,9 +7,9 @@ both conditions hold (both are recorded per run and matrix, with the reason when
   τ_l = 1/(2 η_l λ_l) steps (the e-folding time of ‖W‖² under coupled AdamW,
   :func:`mupsim.steady_state.relaxation_time`), with the per-layer η_l, λ_l the run used;
 * **stopped moving**: a straight line fitted to log(quantity) against the step over the last
-  half of training changes by at most a factor 1 + ``max_drift`` across that half, up or down:
-  |Δ log| ≤ log(1 + max_drift), so a rise of 15% and a fall of 13.0% (= 1 − 1/1.15) sit on the
-  same boundary. The threshold is the only criterion: a fitted change whose standard error is
+  half of training changes by at most a factor 1/(1 − ``max_drift``) across that half, up or
+  down: |Δ log| ≤ −log(1 − max_drift), so a fall of 15% and a rise of 17.6% (= 1/0.85 − 1) sit
+  on the same boundary (falls are what steady runs mostly show: see below). The threshold is the only criterion: a fitted change whose standard error is
   large (few or noisy logged points) is not thereby excused — such a run has not shown that it
   settled. The standard error is recorded next to the drift for the reader.
 
@@ -61,10 +61,10 @@ CAUSES = {"no_decay": "no weight decay", "short": "ran < {min_relax:g}τ",
 
 def drift_within(drift: float, max_drift: float | None = None) -> bool:
     """Is a relative change ``drift`` over the last half within the symmetric tolerance
-    |log(1 + drift)| ≤ log(1 + max_drift)? False for a non-finite drift."""
+    |log(1 + drift)| ≤ −log(1 − max_drift)? False for a non-finite drift."""
     m = MAX_DRIFT if max_drift is None else max_drift
     return bool(math.isfinite(drift) and drift > -1
-                and abs(math.log1p(drift)) <= math.log1p(m) * (1 + 1e-12))
+                and abs(math.log1p(drift)) <= -math.log1p(-m) * (1 + 1e-12))
 
 
 
@@ -127,7 +127,7 @@ def steady_check(steps, values, lr: float, wd: float, *, min_relax: float = MIN_
         causes.append("few_points")
     elif not drift_within(d, max_drift):
         reasons.append(f"still moving: {d:+.1%} over the last half (tolerance: a factor "
-                       f"{1 + max_drift:g} up or down, ±{2 * se:.1%} at 2 s.e.)")
+                       f"{1 / (1 - max_drift):.3g} up or down; 2 s.e. = {2 * se:.1%})")
         causes.append("moving")
     return SteadyCheck(relax_time=tau, n_relax=n, drift=d, drift_se=se, ok=not reasons,
                        reason="; ".join(reasons), causes=tuple(causes))
