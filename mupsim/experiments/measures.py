@@ -131,14 +131,14 @@ def refusal_counts(rows) -> dict:
 
 def refusal_note(rows) -> str:
     """Headline phrase: 'refused 8 of 24 records as not in steady state (still moving 6, ran <
-    5τ 2); fits use the 16 accepted'."""
+    5τ 2); 16 accepted'."""
     c = refusal_counts(rows)
     if not c["checked"]:
         return "no steady-state records"
     why = ", ".join(f"{CAUSES.get(k, k).format(min_relax=MIN_RELAX)} {n}"
                     for k, n in sorted(c["by_cause"].items()))
     return (f"refused {c['refused']} of {c['checked']} records as not in steady state"
-            + (f" ({why})" if why else "") + f"; fits use the {c['checked'] - c['refused']} accepted")
+            + (f" ({why})" if why else "") + f"; {c['checked'] - c['refused']} accepted")
 
 
 def half_length_value(result, metric: str, matrix: str) -> float:

@@ -1,7 +1,9 @@
 """F1 (Fan et al. 2025, Fig. 1, across widths): sublayer gain and σ_max of the hidden matrices
 vs t/τ under the constant, fan2025 and alignment(α̂) rules, and the width exponent a run would
 report had it stopped after x relaxation times. F1 has no runs of its own: it reads F4's runs
-under those rules (α̂ from F3).
+under those rules (α̂ from F3). The curves use every run (they show the approach to the steady
+state); the headline exponents at the last run length use only the records that pass the
+steady-state rule judged at that length, like every other figure.
 """
 
 from __future__ import annotations
