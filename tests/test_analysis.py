@@ -250,3 +250,20 @@ def test_seed_optimum_drift_gives_no_interval_from_a_single_usable_seed():
     d = seed_optimum_drift([64, 128, 256], [x] * 3, Ls, n_boot=100)
     assert d.n_used == 1 and d.per_doubling == pytest.approx(0.4, abs=1e-6)
     assert all(np.isnan(d.ci))
+
+
+def test_a_refused_record_keeps_its_value_and_reason_and_stays_out_of_the_fit():
+    from mupsim.experiments.fake import fake_run
+    from mupsim.experiments.figures import f3_sigma_max_vs_width as F3
+    from mupsim.experiments.measures import fit_dict
+    cs = F3.baseline_configs(True)
+    short = [c.replace(steps=c.steps // 8) for c in cs[:2]]  # < 5τ: refused
+    d = F3.analyse([fake_run(c) for c in cs + short], {})
+    refused = [r for r in d["rows"] if r["status"] == "not_steady"]
+    assert len(refused) >= 2 * len(d["matrices"])
+    assert all(np.isfinite(r["sigma_over_sqrt"]) and r["excluded_reason"] for r in refused)
+    m = d["matrices"][0]
+    ok = [(r["width"], r["sigma_over_sqrt"]) for r in d["rows"]
+          if r["matrix"] == m and r["status"] == "ok"]
+    assert d["series"]["baseline"][m]["exponent"] == fit_dict(*zip(*ok))["exponent"]
+    assert f"refused {len(refused)} of {len(d['rows'])} records" in d["headline"]

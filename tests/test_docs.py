@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from results_text import plain
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -144,8 +145,8 @@ def test_readme_results_come_from_the_committed_json():
     rows = re.findall(r"^\|[^|\n]*\|\s*([^|\n]*?)\s*\|\s*`(figures/[\w.]+\.json)`\s*\|\s*$", text, re.M)
     assert len(rows) >= 5, "the README's results table was not found"
     for value, src in rows:
-        headline = _plain(json.loads((ROOT / src).read_text(encoding="utf-8"))["headline"])
-        value = _plain(value)
+        headline = plain(json.loads((ROOT / src).read_text(encoding="utf-8"))["headline"])
+        value = plain(value)
         numbers = re.findall(r"-?\d+\.\d+", value)
         assert numbers, f"no number in the README's row for {src}: {value!r}"
         shown = set(re.findall(r"-?\d+\.\d+", headline))
@@ -154,9 +155,6 @@ def test_readme_results_come_from_the_committed_json():
             assert interval in headline, f"{interval} is not in {src}'s headline"
 
 
-def _plain(s: str) -> str:
-    """Unicode minus as '-', no explicit '+' sign: the README writes −0.03 and +0.39 [+0.36, ...]."""
-    return re.sub(r"\+(?=\d)", "", s.replace("\u2212", "-"))
 
 
 # ---------------------------------------------------------------- the code blocks

@@ -1,5 +1,5 @@
-"""F5c (the one-pass regime) and F5b's fan2025 ablation: specs and analysis, on synthetic results
-whose loss is an exact bowl (no simulation)."""
+"""F5c (the one-pass regime) and F5b's fan2025 ablation: specs and analysis on synthetic results
+whose loss is an exact bowl, and F5c's transfer verdict on a small real λ sweep."""
 
 import dataclasses
 import math
@@ -170,3 +170,23 @@ def test_f3_baseline_runs_are_f9s_fixed_teacher_reference_runs():
     ref = {c.key() for c in F9.configs(False) if labels[c.key()] == F9.point_label({})}
     base = {c.key() for c in F3.baseline_configs(False) + F3.wide_configs(False)}
     assert base == ref
+
+
+@pytest.mark.slow
+def test_onepass_lambda_optimum_moves_like_the_timescale_rule_not_like_fan2025():
+    """Simulated: F5c's λ sweep at η = 2^-9 (hidden matrices decayed, fan2025 coordinates), widths
+    64 and 256, seed 0, read through F5c's analysis. If fan2025's λ ∝ √n held the optimum, its
+    drift per doubling would be 0 and the timescale rule's (λ ∝ n) −½; if the timescale rule held
+    it, 0 and +½. The midpoint ¼ decides. Measured 2026-12-02: fan2025 +0.364, timescale −0.136
+    (seeds 0/1: +0.364/+0.34; the committed F5c, 6 seeds to n = 512: +0.39 [0.36, 0.43]);
+    per-seed optima scatter ±0.1 in log2 λ, so ±0.07 in a drift over two doublings. ~18 s."""
+    from mupsim.sim.run import run
+    lr = 2.0 ** -9
+    base = F5C.onepass_base(False).replace(lr=lr)
+    sweep = [run(base.replace(width=w, wd=p / lr, seed=0))
+             for w in (64, 256) for p in F5C.F5C_DECAY_PRODUCTS]
+    sd = F5C.analyse([], sweep, _factors((64, 256)), lr)["summary"]["wd_per_seed"]
+    fan, ts = sd["fan2025"]["per_doubling"], sd["timescale"]["per_doubling"]
+    assert fan - ts == pytest.approx(0.5, abs=1e-9)   # the same runs, read in two coordinates
+    assert 0.25 < fan < 0.75, sd                       # fan2025 does not hold the optimum
+    assert abs(ts) < 0.25, sd                          # the timescale rule does, to ± ¼

@@ -67,3 +67,53 @@ def test_specs_run_each_width_for_its_own_relaxation_times():
 def test_repro_check_passes_inside_and_fails_outside_the_interval():
     assert Check("x", 0.9, (0.85, 0.95), 0.93).ok
     assert not Check("x", 0.9, (0.85, 0.95), 0.80).ok
+
+
+def _drifting(change, noise, rng, steps=600, n=60):
+    """A series flat up to T/2, then moving log-linearly by a factor (1 + change) across the last
+    half, with relative noise ``noise``."""
+    t = np.linspace(steps / n, steps, n)
+    g = np.where(t < steps / 2, 0.0, (t - steps / 2) / (steps / 2)) * math.log1p(change)
+    return t, np.exp(g) * (1.0 + noise * rng.standard_normal(n))
+
+
+def test_a_large_drift_is_refused_however_noisy_the_series():
+    # the former rule passed this record: |drift| > 15% but < 2 s.e. of its fitted change
+    rng = np.random.default_rng(3)
+    t, v = _drifting(0.30, 0.25, rng)
+    c = steady_check(t, v, 1e-2, 0.5)
+    assert abs(c.drift) > 0.15 and abs(c.drift) < 2 * c.drift_se, "not the noisy case"
+    assert not c.ok and c.causes == ("moving",)
+
+
+def test_the_drift_tolerance_is_symmetric_in_log():
+    from mupsim.analysis.steady import drift_within
+    assert drift_within(-0.149) and drift_within(1 / 0.851 - 1)
+    assert not drift_within(-0.151) and not drift_within(1 / 0.849 - 1)
+    # a rise by 17% is outside a relative ±15% but inside a factor 1/0.85 = 1.176 up
+    assert drift_within(0.17) and not drift_within(0.18)
+
+
+def test_a_clean_drift_just_over_the_tolerance_is_refused_and_one_just_under_accepted():
+    rng = np.random.default_rng(0)
+    over = steady_check(*_drifting(-0.16, 0.002, rng), 1e-2, 0.5)
+    under = steady_check(*_drifting(-0.14, 0.002, rng), 1e-2, 0.5)
+    assert not over.ok and "still moving" in over.reason
+    assert under.ok
+
+
+def test_a_run_judged_at_a_horizon_is_refused_when_that_horizon_is_short():
+    t, v = _relaxing(100.0, 1000)
+    assert steady_check(t, v, 1e-2, 0.5).ok
+    c = steady_check(t, v, 1e-2, 0.5, horizon=300.0)
+    assert not c.ok and c.causes == ("short",) and math.isclose(c.n_relax, 3.0, rel_tol=0.02)
+
+
+def test_refusal_note_counts_refused_records_by_cause():
+    from mupsim.experiments.measures import refusal_counts, refusal_note
+    rows = [{"steady": True}, {"steady": False, "refused_for": "moving"},
+            {"steady": False, "refused_for": "moving+short"}, {"status": "diverged"}]
+    assert refusal_counts(rows) == {"checked": 3, "refused": 2,
+                                    "by_cause": {"moving": 2, "short": 1}}
+    note = refusal_note(rows)
+    assert "refused 2 of 3" in note and "still moving 2" in note and "ran < 5τ 1" in note

@@ -29,7 +29,7 @@ from mupsim.analysis import (
     steady_state_mean,
 )
 from mupsim.analysis.runs import hidden_matrices
-from mupsim.analysis.steady import horizon_mean, run_steady_check
+from mupsim.analysis.steady import CAUSES, MIN_RELAX, horizon_mean, run_steady_check
 from mupsim.errors import MupsimError
 from mupsim.theory import wd_rules
 
@@ -101,16 +101,44 @@ def open_figure(name, title, claim, results):
     return split, figure_record(name, title, claim, results, split), mats
 
 
-def steady_fields(result, matrix: str, metrics=("sigma_max",)) -> dict:
-    """Steady-state check of ``result``'s ``metrics`` for ``matrix`` (all must pass) as CSV
-    fields: relax_steps, n_relax, ss_drift (largest relative change over the last half among
-    the metrics), steady, excluded_reason."""
-    checks = [run_steady_check(result, q, matrix) for q in metrics]
+def steady_fields(result, matrix: str, metrics=("sigma_max",), horizon=None) -> dict:
+    """Steady-state check (:mod:`mupsim.analysis.steady`) of ``result``'s ``metrics`` — the
+    quantities the figure fits from this record — for ``matrix`` (all must pass; judged at
+    ``horizon`` steps if given) as CSV fields: relax_steps, n_relax, ss_drift (the largest
+    relative change over the last half among the metrics, in |log(1 + drift)|), steady,
+    excluded_reason, refused_for (the refusal causes, ``+``-joined CAUSES codes)."""
+    checks = [run_steady_check(result, q, matrix, horizon=horizon) for q in metrics]
     reasons = [f"{q}: {c.reason}" for q, c in zip(metrics, checks) if not c.ok]
-    drifts = [c.drift for c in checks if np.isfinite(c.drift)]
+    causes = sorted({k for c in checks for k in c.causes})
+    drifts = [c.drift for c in checks if np.isfinite(c.drift) and c.drift > -1]
     return {"relax_steps": checks[0].relax_time, "n_relax": checks[0].n_relax,
-            "ss_drift": max(drifts, key=abs) if drifts else NAN, "steady": not reasons,
-            "excluded_reason": "; ".join(reasons)}
+            "ss_drift": max(drifts, key=lambda d: abs(math.log1p(d))) if drifts else NAN,
+            "steady": not reasons, "excluded_reason": "; ".join(reasons),
+            "refused_for": "+".join(causes)}
+
+
+def refusal_counts(rows) -> dict:
+    """Among the rows that went through the steady-state check (those with a ``steady``
+    field): how many, how many refused, and the refusals per cause (CAUSES code → count)."""
+    checked = [r for r in rows if "steady" in r]
+    refused = [r for r in checked if not r["steady"]]
+    by = {}
+    for r in refused:
+        for k in filter(None, str(r.get("refused_for", "")).split("+")):
+            by[k] = by.get(k, 0) + 1
+    return {"checked": len(checked), "refused": len(refused), "by_cause": by}
+
+
+def refusal_note(rows) -> str:
+    """Headline phrase: 'refused 8 of 24 records as not in steady state (still moving 6, ran <
+    5τ 2); 16 accepted'."""
+    c = refusal_counts(rows)
+    if not c["checked"]:
+        return "no steady-state records"
+    why = ", ".join(f"{CAUSES.get(k, k).format(min_relax=MIN_RELAX)} {n}"
+                    for k, n in sorted(c["by_cause"].items()))
+    return (f"refused {c['refused']} of {c['checked']} records as not in steady state"
+            + (f" ({why})" if why else "") + f"; {c['checked'] - c['refused']} accepted")
 
 
 def half_length_value(result, metric: str, matrix: str) -> float:

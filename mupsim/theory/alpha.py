@@ -71,6 +71,13 @@ def derive_alpha() -> Derivation:
     d.step("With RMS(w) ∝ √(η/λ) independent of width at fixed per-layer η/λ, "
            "σ_max/√(η/λ) ∝ n^α with the same α: the quantity the `alignment` weight-decay rule keeps "
            "at the spectral condition.")
+    d.step("What is identity and what is premise: with ρ read off the measured stable rank, "
+           "steps 1–6 hold for every matrix, so α of σ_max/RMS equals 1 − ρ/2 whatever training "
+           "did. The one physical statement is the premise of step 11 (RMS(w)/√(η/λ) flat in "
+           "width); a measured α̂ of σ_max/√(η/λ) that agrees with 1 − ρ̂/2 from the same runs "
+           "tests that premise — the difference is exactly the width exponent of "
+           "RMS(w)/√(η/λ) (F9 reports it) — and is not a prediction of α. Predicting α needs ρ "
+           "from the task, the batch and the memory τ.")
     return d
 
 

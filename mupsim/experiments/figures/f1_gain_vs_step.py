@@ -1,7 +1,9 @@
 """F1 (Fan et al. 2025, Fig. 1, across widths): sublayer gain and σ_max of the hidden matrices
 vs t/τ under the constant, fan2025 and alignment(α̂) rules, and the width exponent a run would
 report had it stopped after x relaxation times. F1 has no runs of its own: it reads F4's runs
-under those rules (α̂ from F3).
+under those rules (α̂ from F3). The curves use every run (they show the approach to the steady
+state); the headline exponents at the last run length use only the records that pass the
+steady-state rule judged at that length, like every other figure.
 """
 
 from __future__ import annotations
@@ -31,8 +33,11 @@ from mupsim.experiments.measures import (
     fit_dict,
     fmt_ci,
     open_figure,
+    refusal_counts,
+    refusal_note,
     rule_label,
     run_status,
+    steady_fields,
 )
 from mupsim.experiments.style import (
     REF_STYLE,
@@ -79,7 +84,8 @@ def analyse(results) -> dict:
         by_rule[rule_label(r.config)].append(r)
     rows, series, summary = [], {}, {"exponent_vs_run_length": {}, "fixed_steps": {},
                                      "final": {}}
-    xgrid = np.geomspace(0.05, max(F1_RUN_LENGTHS), F1_CURVE_POINTS)
+    last_x = max(F1_RUN_LENGTHS)
+    xgrid = np.geomspace(0.05, last_x, F1_CURVE_POINTS)
     fixed_steps = min([F1_FIXED_STEPS] + [int(r.steps[-1]) for r in split.kept])
     for rule, runs in sorted(by_rule.items()):
         ok = [r for r in runs if run_status(r) == "ok"]
@@ -88,6 +94,8 @@ def analyse(results) -> dict:
             per_w = defaultdict(lambda: {"gain": [], "sigma_max": []})
             pts = {x: {"gain": ([], []), "sigma_max": ([], [])} for x in F1_RUN_LENGTHS}
             fixed = {"gain": ([], []), "sigma_max": ([], [])}
+            final = {"gain": ([], []), "sigma_max": ([], [])}
+            checks = []
             for r in ok:
                 w = r.config["width"]
                 ls = layer_settings(r, m)
@@ -101,10 +109,17 @@ def analyse(results) -> dict:
                         pts[x][q][1].append(horizon_mean(t, v, x * tau, SS_FRACTION))
                     fixed[q][0].append(w)
                     fixed[q][1].append(horizon_mean(t, v, fixed_steps, SS_FRACTION))
-                rows.append(run_record(r, rule=rule, matrix=m, status="ok", relax_steps=tau,
-                                       n_relax=float(r.steps[-1]) / tau,
+                # the steady-state rule of every figure, judged at the last run length
+                chk = steady_fields(r, m, ("gain", "sigma_max"), horizon=last_x * tau)
+                checks.append(chk)
+                for q in ("gain", "sigma_max"):
+                    final[q][0].append(w)
+                    final[q][1].append(pts[last_x][q][1][-1] if chk["steady"] else NAN)
+                rows.append(run_record(r, rule=rule, matrix=m,
                                        **{f"{q}_at_{x:g}tau": pts[x][q][1][-1]
-                                          for q in ("gain", "sigma_max") for x in F1_RUN_LENGTHS}))
+                                          for q in ("gain", "sigma_max") for x in F1_RUN_LENGTHS},
+                                       **{**chk, "n_relax": float(r.steps[-1]) / tau},
+                                       status="ok" if chk["steady"] else "not_steady"))
             series[rule][m] = {str(w): {q: np.nanmean(np.vstack(d[q]), 0).tolist()
                                         for q in ("gain", "sigma_max")}
                                for w, d in sorted(per_w.items())}
@@ -114,6 +129,9 @@ def analyse(results) -> dict:
                 for q in ("gain", "sigma_max")}
             summary["fixed_steps"].setdefault(rule, {})[m] = {
                 q: fit_dict(*fixed[q], n_boot=1000) for q in ("gain", "sigma_max")}
+            summary["final"].setdefault(rule, {})[m] = {
+                **{q: fit_dict(*final[q], n_boot=1000) for q in ("gain", "sigma_max")},
+                "steady": refusal_counts(checks)}
         for r in runs:
             if run_status(r) != "ok":
                 rows.append(run_record(r, rule=rule, status=run_status(r)))
@@ -122,12 +140,16 @@ def analyse(results) -> dict:
     m0 = mats[0] if mats else None
     last = f"{max(F1_RUN_LENGTHS):g}"
     parts = []
-    for rule, d in summary["exponent_vs_run_length"].items():
+    for rule, d in summary["final"].items():
         if m0 in d:
-            parts.append(f"{rule} {fmt_ci(d[m0]['gain'][last])} "
-                         f"(at {fixed_steps} steps {fmt_ci(summary['fixed_steps'][rule][m0]['gain'])})")
-    out["headline"] = (f"gain exponent of {m0} at {last}τ: " + ", ".join(parts)
-                       + f"; dropped {split.n_dropped}")
+            c = d[m0]["steady"]
+            parts.append(f"{rule} {fmt_ci(d[m0]['gain'])} "
+                         f"({c['checked'] - c['refused']} of {c['checked']} records steady; "
+                         f"all records at {last}τ "
+                         f"{fmt_ci(summary['exponent_vs_run_length'][rule][m0]['gain'][last])}, "
+                         f"at {fixed_steps} steps {fmt_ci(summary['fixed_steps'][rule][m0]['gain'])})")
+    out["headline"] = (f"gain exponent of {m0} at {last}τ, steady records only: " + ", ".join(parts)
+                       + f"; dropped {split.n_dropped}; {refusal_note(rows)}")
     return clean(out)
 
 

@@ -38,6 +38,7 @@ from mupsim.experiments.measures import (
     fit_dict,
     fmt_ci,
     open_figure,
+    refusal_note,
     steady_fields,
 )
 from mupsim.experiments.style import apply_style, fit_label, footer, new_figure, styled
@@ -198,7 +199,7 @@ def analyse(results, lr0: float, wd0: float) -> dict:
             h += f", trend at equal ηλ ∝ (η/λ)^{fmt_ci(t)}"
         heads.append(h)
     out["headline"] = "; ".join(heads) + f"; dropped {split.n_dropped}" + \
-        f"; not steady (excluded) {len(summary['excluded_not_steady'])}"
+        f"; {refusal_note(steady_rows)}"
     return clean(out)
 
 

@@ -43,6 +43,7 @@ from mupsim.experiments.measures import (
     normalized_sigma,
     normalized_sigma_half,
     open_figure,
+    refusal_note,
     run_status,
     settling,
     steady_fields,
@@ -139,13 +140,12 @@ def analyse(results, variants: dict) -> dict:
                 y = normalized_sigma(r, m) if st == "ok" else NAN
                 yh = normalized_sigma_half(r, m) if st == "ok" else NAN
                 chk = steady_fields(r, m) if st == "ok" else {}
-                row = run_record(r, variant=vlabel, matrix=m, status=st, sigma_over_sqrt=y)
-                if chk and not chk["steady"]:
-                    row["status"], y = "not_steady", NAN
-                row["sigma_over_sqrt"] = y
-                row["sigma_over_sqrt_half_length"] = yh if np.isfinite(y) else NAN
+                row = run_record(r, variant=vlabel, matrix=m, status=st, sigma_over_sqrt=y,
+                                 sigma_over_sqrt_half_length=yh)
+                if chk and not chk["steady"]:  # value kept in the row, left out of the fits
+                    row["status"], y, yh = "not_steady", NAN, NAN
                 per_matrix_half[m][0].append(r.config["width"])
-                per_matrix_half[m][1].append(row["sigma_over_sqrt_half_length"])
+                per_matrix_half[m][1].append(yh)
                 vals[m] = y
                 row.update(chk)
                 if st == "ok":
@@ -177,7 +177,8 @@ def analyse(results, variants: dict) -> dict:
         fc = {}
         for m in mats:
             pts = [(row["width"], row["sigma_over_sqrt"]) for row in rows
-                   if row["variant"] == "baseline" and row["matrix"] == m and row["width"] in common]
+                   if row["variant"] == "baseline" and row["matrix"] == m
+                   and row["width"] in common and row["status"] == "ok"]
             fc[m] = fit_dict(*zip(*pts)) if pts else {}
         fc["field"] = "baseline_common"
         fc["widths"] = sorted(common)
@@ -195,7 +196,7 @@ def analyse(results, variants: dict) -> dict:
     out["headline"] = (f"alpha_hat (hidden, pooled) = {fmt_ci(base.get('pooled_hidden', {}))}"
                        + "".join(f"; {m} {fmt_ci(base.get(m, {}))}" for m in mats)
                        + f"; variants: {per_var}; dropped {split.n_dropped}"
-                       + f"; not steady (excluded) {len(summary['excluded_not_steady'])}")
+                       + f"; {refusal_note(rows)}")
     return clean(out)
 
 

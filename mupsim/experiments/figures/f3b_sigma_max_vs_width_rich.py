@@ -8,6 +8,7 @@ from __future__ import annotations
 from mupsim.experiments.common import QUICK, RICH_TOKENS
 from mupsim.experiments.figure import Figure as FigureSpec
 from mupsim.experiments.figures import f3_sigma_max_vs_width as F3
+from mupsim.experiments.measures import refusal_note
 from mupsim.sim.config import SimConfig
 
 # ---------------------------------------------------------------------------- configs
@@ -27,7 +28,8 @@ def analyse(results) -> dict:
     data = F3.analyse(results, {})
     data.update(figure="f3b_sigma_max_vs_width_rich",
                 title="Top singular value vs width at equal η_l·λ_l, rich token regime")
-    data["headline"] = "rich regime: " + data["headline"].split("; variants")[0]
+    data["headline"] = ("rich regime: " + data["headline"].split("; variants")[0]
+                        + f"; {refusal_note(data['rows'])}")
     return data
 
 

@@ -38,6 +38,8 @@ from mupsim.experiments.measures import (
     fit_dict,
     fmt_ci,
     open_figure,
+    refusal_counts,
+    refusal_note,
     rule_label,
     run_status,
     steady_fields,
@@ -116,6 +118,9 @@ def analyse(results) -> dict:
                 rows.append(row)
         fits[label] = {m: {q: fit_dict(*data[m][q]) for q in ("gain", "sigma_max")}
                        for m in mats}
+        for m in mats:
+            fits[label][m]["steady"] = refusal_counts(
+                [row for row in rows if row["rule"] == label and row["matrix"] == m])
         fits[label]["diverged_widths"] = sorted(
             {r.config["width"] for r in runs if run_status(r) != "ok"})
     excl = excluded_rows(rows)
@@ -125,9 +130,13 @@ def analyse(results) -> dict:
                         "min_relaxation_times": min(n_relax) if n_relax else NAN})
     m0 = mats[0] if mats else None
     out["headline"] = "gain exponent " + (m0 or "") + ": " + ", ".join(
-        f"{k} {fmt_ci(v[m0]['gain'])}" for k, v in fits.items() if m0) + \
-        f"; dropped {split.n_dropped}; not steady (excluded) {len(excl)}"
+        f"{k} {fmt_ci(v[m0]['gain'])} ({_accepted(v[m0]['steady'])})"
+        for k, v in fits.items() if m0) + f"; dropped {split.n_dropped}; {refusal_note(rows)}"
     return clean(out)
+
+
+def _accepted(counts: dict) -> str:
+    return f"{counts['checked'] - counts['refused']} of {counts['checked']} records steady"
 
 
 # ---------------------------------------------------------------------------- plot

@@ -25,6 +25,7 @@ from mupsim.experiments.measures import (
     clean,
     excluded_rows,
     figure_record,
+    refusal_note,
     run_status,
     steady_fields,
 )
@@ -113,7 +114,7 @@ def analyse(results) -> dict:
                summary=summary)
     out["headline"] = "measured/predicted median [min, max]: " + ", ".join(
         f"{q} {v['median_ratio']:.2f} [{v['min_ratio']:.2f}, {v['max_ratio']:.2f}] (n={v['n']})"
-        for q, v in summary.items()) + f"; dropped {split.n_dropped}; not steady (excluded) {len(excl)}"
+        for q, v in summary.items()) + f"; dropped {split.n_dropped}; {refusal_note(rows)}"
     summary["excluded_not_steady"] = excl
     return clean(out)
 

@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mupsim.analysis import (
+    layer_settings,
     steady_state,
 )
 from mupsim.analysis.runs import run_record
@@ -37,6 +38,7 @@ from mupsim.experiments.measures import (
     normalized_sigma,
     normalized_sigma_half,
     open_figure,
+    refusal_note,
     run_status,
     settling,
     steady_fields,
@@ -174,6 +176,22 @@ def alpha_from_rank_exponent(rho: float) -> float:
     return alpha_relation(rho)
 
 
+IDENTITY_NOTE = (
+    "σ_max = ‖W‖_F/√srank and ‖W‖_F = √(n_in·n_out)·RMS(W), with n_in·n_out ∝ n² for a hidden "
+    "matrix, give log(σ_max/√(η/λ)) = log n + log(RMS(W)/√(η/λ)) − ½·log srank exactly. Fitted "
+    "width exponents are linear in the per-width means of the logs, so α̂ = 1 + (RMS exponent) − ρ̂/2 "
+    "up to the windowed averaging of each quantity: α̂ = 1 − ρ̂/2 is that identity plus the premise "
+    "that RMS(W)/√(η/λ) is flat in width. alpha_minus_predicted measures the premise, not a theory.")
+
+
+def normalized_rms(result, matrix: str) -> float:
+    """Steady-state RMS of a matrix's raw parameter w divided by √(η_l/λ_l) (NaN if λ_l = 0)."""
+    ls = layer_settings(result, matrix)
+    if not (ls["lr"] > 0 and ls["wd"] > 0):
+        return NAN
+    return steady_state(result, "rms", matrix, SS_FRACTION) / math.sqrt(ls["lr"] / ls["wd"])
+
+
 def analyse(results, labels: dict, panels: dict) -> dict:
     """F9: α̂ (width exponent of steady σ_max/√(η_l/λ_l)) and ρ̂ (width exponent of the steady
     stable rank ‖W‖_F²/σ_max²) per task point and hidden matrix, seed-bootstrap intervals.
@@ -187,7 +205,7 @@ def analyse(results, labels: dict, panels: dict) -> dict:
         by_point[labels.get(run_record(r)["key"], "?")].append(r)
     rows, points = [], {}
     for label, runs in by_point.items():
-        d = {m: {q: ([], []) for q in ("sigma", "srank", "sigma_half", "srank_half")}
+        d = {m: {q: ([], []) for q in ("sigma", "srank", "sigma_half", "srank_half", "rms")}
              for m in mats}
         pooled = ([], [])
         for r in runs:
@@ -196,20 +214,23 @@ def analyse(results, labels: dict, panels: dict) -> dict:
             for m in mats:
                 y = normalized_sigma(r, m) if st == "ok" else NAN
                 sr = steady_state(r, "stable_rank", m, SS_FRACTION) if st == "ok" else NAN
-                chk = steady_fields(r, m, ("sigma_max",)) if st == "ok" else {}
+                rq = normalized_rms(r, m) if st == "ok" else NAN
+                yh = normalized_sigma_half(r, m) if st == "ok" else NAN
+                srh = half_length_value(r, "stable_rank", m) if st == "ok" else NAN
+                chk = steady_fields(r, m, ("sigma_max", "stable_rank")) if st == "ok" else {}
                 row = run_record(r, point=label, matrix=m, status=st, **chk)
-                if chk and not chk["steady"]:
-                    row["status"], y, sr = "not_steady", NAN, NAN
-                yh = normalized_sigma_half(r, m) if np.isfinite(y) else NAN
-                srh = half_length_value(r, "stable_rank", m) if np.isfinite(sr) else NAN
+                row.update(sigma_over_sqrt=y, stable_rank_ss=sr, rms_over_sqrt=rq,
+                           sigma_over_sqrt_half_length=yh, stable_rank_half_length=srh,
+                           effective_rank_ss=steady_state(r, "effective_rank", m, SS_FRACTION)
+                           if st == "ok" else NAN)
+                if chk and not chk["steady"]:  # values kept in the row, left out of the fits
+                    row["status"], y, sr, rq, yh, srh = "not_steady", NAN, NAN, NAN, NAN, NAN
                 d[m]["sigma_half"][0].append(r.config["width"])
                 d[m]["sigma_half"][1].append(yh)
                 d[m]["srank_half"][0].append(r.config["width"])
                 d[m]["srank_half"][1].append(srh)
-                row.update(sigma_over_sqrt=y, stable_rank_ss=sr, sigma_over_sqrt_half_length=yh,
-                           stable_rank_half_length=srh,
-                           effective_rank_ss=steady_state(r, "effective_rank", m, SS_FRACTION)
-                           if st == "ok" else NAN)
+                d[m]["rms"][0].append(r.config["width"])
+                d[m]["rms"][1].append(rq)
                 rows.append(row)
                 d[m]["sigma"][0].append(r.config["width"])
                 d[m]["sigma"][1].append(y)
@@ -229,7 +250,8 @@ def analyse(results, labels: dict, panels: dict) -> dict:
             lo, hi = (rho.get("ci") or [NAN, NAN])[:2]
             p[m] = {"alpha": a, "rho": rho, "alpha_predicted": pred,
                     "alpha_predicted_ci": [alpha_from_rank_exponent(hi),
-                                           alpha_from_rank_exponent(lo)]}
+                                           alpha_from_rank_exponent(lo)],
+                    "rms_over_sqrt": fit_dict(*d[m]["rms"], n_boot=2000)}
         p["pooled_hidden"] = fit_dict(*pooled, n_boot=2000)
         points[label] = p
     # α̂ − (1 − ρ̂/2) over all points and matrices
@@ -237,7 +259,15 @@ def analyse(results, labels: dict, panels: dict) -> dict:
              for l in points for m in mats
              if np.isfinite(points[l][m]["alpha"].get("exponent", NAN))
              and np.isfinite(points[l][m]["alpha_predicted"])]
-    summary = {"points": points, "panels": {k: [[v, lab] for v, lab in vals]
+    premise = [points[l][m]["rms_over_sqrt"].get("exponent", NAN) for l in points for m in mats
+               if np.isfinite(points[l][m]["alpha"].get("exponent", NAN))
+               and np.isfinite(points[l][m]["alpha_predicted"])]
+    summary = {"points": points,
+               "identity": IDENTITY_NOTE,
+               "premise_rms_exponent": {
+                   "n": len(premise),
+                   "median": float(np.nanmedian(premise)) if premise else NAN,
+                   "max_abs": float(np.nanmax(np.abs(premise))) if premise else NAN}, "panels": {k: [[v, lab] for v, lab in vals]
                                             for k, vals in panels.items()},
                "alpha_minus_predicted": {"n": len(resid),
                                          "median": float(np.median(resid)) if resid else NAN,
@@ -251,7 +281,9 @@ def analyse(results, labels: dict, panels: dict) -> dict:
         "α̂ pooled: " + ", ".join(f"[{l}] {fmt_ci(p['pooled_hidden'])}" for l, p in points.items())
         + f"; lowest at {lo_pt}; α̂ − (1 − ρ̂/2) median {summary['alpha_minus_predicted']['median']:+.2f}, "
         f"max |·| {summary['alpha_minus_predicted']['max_abs']:.2f} over {len(resid)} (point, matrix)"
-        + f"; dropped {split.n_dropped}; not steady (excluded) {len(summary['excluded_not_steady'])}")
+        + f" (an identity given the premise RMS(w)/√(η/λ) flat in width; its measured exponent "
+        f"median {summary['premise_rms_exponent']['median']:+.2f})"
+        + f"; dropped {split.n_dropped}; {refusal_note(rows)}")
     return clean(out)
 
 
