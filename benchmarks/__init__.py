@@ -13,5 +13,4 @@ from pathlib import Path as _Path
 THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 for _k in THREAD_ENV:
     _os.environ[_k] = "1"
-_os.environ.setdefault("NUMBA_CACHE_DIR",
-                       str(_Path(__file__).resolve().parent.parent / ".cache" / "numba"))
+_os.environ.setdefault("NUMBA_CACHE_DIR", str(_Path(__file__).resolve().parent.parent / ".cache" / "numba"))

@@ -31,9 +31,16 @@ D, VOCAB, BLOCKS = 4096, 32000, 2
 def shapes():
     out = {"tok.weight": (VOCAB, D)}
     for b in range(BLOCKS):
-        out.update({f"blocks.{b}.ln1.weight": (D,), f"blocks.{b}.qkv.weight": (3 * D, D),
-                    f"blocks.{b}.proj.weight": (D, D), f"blocks.{b}.ln2.weight": (D,),
-                    f"blocks.{b}.fc.weight": (4 * D, D), f"blocks.{b}.fc_out.weight": (D, 4 * D)})
+        out.update(
+            {
+                f"blocks.{b}.ln1.weight": (D,),
+                f"blocks.{b}.qkv.weight": (3 * D, D),
+                f"blocks.{b}.proj.weight": (D, D),
+                f"blocks.{b}.ln2.weight": (D,),
+                f"blocks.{b}.fc.weight": (4 * D, D),
+                f"blocks.{b}.fc_out.weight": (D, 4 * D),
+            }
+        )
     return out
 
 
@@ -48,22 +55,27 @@ def factory(shape, seed):
         v = rng.standard_normal(shape[1]).astype(np.float32)
         w += np.outer(u / np.linalg.norm(u), v / np.linalg.norm(v)) * np.float32(3 * edge)
         return w
+
     return make
 
 
 # VmHWM (peak RSS of this process's address space since exec) — not getrusage's ru_maxrss, which on
 # Linux carries over the parent's peak through fork + exec
-_CHILD = ("import sys\n"
-          "from mupsim.cli import main\n"
-          "rc = main(['diagnose', sys.argv[1], '--format', 'json'])\n"
-          "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
-          "sys.stderr.write('PEAK_KIB %s\\n' % hwm)\n"
-          "raise SystemExit(rc)\n")
-_BASELINE = ("import sys\n"
-             "from mupsim.cli import build_parser\n"
-             "import mupsim.torch.diagnose, mupsim.torch.checkpoints\n"
-             "build_parser()\n"
-             "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])\n")
+_CHILD = (
+    "import sys\n"
+    "from mupsim.cli import main\n"
+    "rc = main(['diagnose', sys.argv[1], '--format', 'json'])\n"
+    "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+    "sys.stderr.write('PEAK_KIB %s\\n' % hwm)\n"
+    "raise SystemExit(rc)\n"
+)
+_BASELINE = (
+    "import sys\n"
+    "from mupsim.cli import build_parser\n"
+    "import mupsim.torch.diagnose, mupsim.torch.checkpoints\n"
+    "build_parser()\n"
+    "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])\n"
+)
 
 
 def run_child(path):
@@ -74,7 +86,7 @@ def run_child(path):
     if r.returncode != 0:
         raise SystemExit(r.stderr)
     peak_kib = int(r.stderr.rsplit("PEAK_KIB", 1)[1].split()[0])
-    return wall, peak_kib / 2 ** 20, json.loads(r.stdout)
+    return wall, peak_kib / 2**20, json.loads(r.stdout)
 
 
 def main(argv=None):
@@ -87,29 +99,42 @@ def main(argv=None):
     sh = shapes()
     path = os.path.join(args.dir, f"mupsim_bench_{args.format}.safetensors")
     t = time.perf_counter()
-    write_safetensors(path, {k: (s, factory(s, i)) for i, (k, s) in enumerate(sh.items())},
-                      dtype="BF16" if args.format == "bf16" else "F16")
-    print(f"wrote {path}: {os.path.getsize(path) / 2 ** 30:.2f} GiB in {time.perf_counter() - t:.0f} s", flush=True)
+    write_safetensors(
+        path,
+        {k: (s, factory(s, i)) for i, (k, s) in enumerate(sh.items())},
+        dtype="BF16" if args.format == "bf16" else "F16",
+    )
+    print(
+        f"wrote {path}: {os.path.getsize(path) / 2**30:.2f} GiB in {time.perf_counter() - t:.0f} s",
+        flush=True,
+    )
     results = []
     base = subprocess.run([sys.executable, "-c", _BASELINE], capture_output=True, text=True, check=True)
-    print(f"baseline (python + mupsim CLI imports): peak RSS {int(base.stdout) / 2 ** 20:.2f} GiB", flush=True)
+    print(f"baseline (python + mupsim CLI imports): peak RSS {int(base.stdout) / 2**20:.2f} GiB", flush=True)
     try:
         wall, peak, doc = run_child(path)
-        largest = max(np.prod(s) for s in sh.values()) * 4 / 2 ** 30
-        print(f"mupsim diagnose ({args.format} safetensors): {wall:.1f} s wall, peak RSS {peak:.2f} GiB "
-              f"(largest tensor as float32: {largest:.2f} GiB); {len(doc['matrices'])} matrices", flush=True)
+        largest = max(np.prod(s) for s in sh.values()) * 4 / 2**30
+        print(
+            f"mupsim diagnose ({args.format} safetensors): {wall:.1f} s wall, peak RSS {peak:.2f} GiB "
+            f"(largest tensor as float32: {largest:.2f} GiB); {len(doc['matrices'])} matrices",
+            flush=True,
+        )
         results.append(("safetensors " + args.format, wall, peak))
         errs = []
         for m in doc["matrices"]:
             s = sh[m["name"]]
             expect = 3 * (1.0 + np.sqrt(s[0] / s[1]))
             errs.append(abs(m["sigma_max"] / expect - 1))
-        print(f"sigma_max vs the planted spike (an approximation, bulk adds ~1/spike²): max rel. diff "
-              f"{max(errs):.3f}", flush=True)
+        print(
+            f"sigma_max vs the planted spike (an approximation, bulk adds ~1/spike²): max rel. diff "
+            f"{max(errs):.3f}",
+            flush=True,
+        )
         if args.pt:
             import torch
 
             from mupsim.torch.checkpoints import Checkpoint
+
             ck = Checkpoint(path)
             dt = torch.bfloat16 if args.format == "bf16" else torch.float16
             pt = path.replace(".safetensors", ".pt")
@@ -117,7 +142,10 @@ def main(argv=None):
             del ck
             try:
                 wall, peak, _ = run_child(pt)
-                print(f"mupsim diagnose ({args.format} .pt, torch mmap): {wall:.1f} s wall, peak RSS {peak:.2f} GiB", flush=True)
+                print(
+                    f"mupsim diagnose ({args.format} .pt, torch mmap): {wall:.1f} s wall, peak RSS {peak:.2f} GiB",
+                    flush=True,
+                )
             finally:
                 os.unlink(pt)
     finally:

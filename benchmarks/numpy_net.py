@@ -22,15 +22,27 @@ NAMES = ("embedding", "block0.W1", "block0.W2", "readout")
 
 
 def check_supported(cfg) -> None:
-    ok = (cfg.model == "normalized" and cfg.depth == 1 and cfg.ffn_ratio == 1
-          and cfg.activation == "relu" and cfg.norm == "rms" and cfg.norm_position == "both"
-          and not cfg.norm_gain and not cfg.bias and cfg.task == "regression"
-          and cfg.optimizer == "adamw" and cfg.wd_mode == "coupled"
-          and cfg.schedule == "constant" and cfg.warmup_steps == 0)
+    ok = (
+        cfg.model == "normalized"
+        and cfg.depth == 1
+        and cfg.ffn_ratio == 1
+        and cfg.activation == "relu"
+        and cfg.norm == "rms"
+        and cfg.norm_position == "both"
+        and not cfg.norm_gain
+        and not cfg.bias
+        and cfg.task == "regression"
+        and cfg.optimizer == "adamw"
+        and cfg.wd_mode == "coupled"
+        and cfg.schedule == "constant"
+        and cfg.warmup_steps == 0
+    )
     if not ok:
-        raise ValueError("the benchmark baselines only implement the benchmarked network: "
-                         "normalized, depth 1, relu, rms norm pre+post, no gains/biases, "
-                         "regression, coupled AdamW, constant schedule")
+        raise ValueError(
+            "the benchmark baselines only implement the benchmarked network: "
+            "normalized, depth 1, relu, rms norm pre+post, no gains/biases, "
+            "regression, coupled AdamW, constant schedule"
+        )
 
 
 class NumpyNet:
@@ -40,7 +52,7 @@ class NumpyNet:
         if list(lay.names) != list(NAMES):
             raise ValueError(f"unexpected layout {lay.names}")
         dt = np.dtype(dtype or cfg.dtype)
-        n, k, b, out = cfg.width, cfg.input_dim, cfg.batch_size, cfg.output_dim
+        n, _k, b, out = cfg.width, cfg.input_dim, cfg.batch_size, cfg.output_dim
         self.theta = prep.theta0.astype(dt).copy()
         self.grad = np.zeros_like(self.theta)
         self.m = np.zeros_like(self.theta)
@@ -48,8 +60,8 @@ class NumpyNet:
         self.tmp = np.zeros_like(self.theta)
         self.off = [int(o) for o in lay.offsets] + [self.theta.size]
         shapes = [(int(lay.rows[p]), int(lay.cols[p])) for p in range(4)]
-        self.W = [self.theta[self.off[p]:self.off[p + 1]].reshape(shapes[p]) for p in range(4)]
-        self.G = [self.grad[self.off[p]:self.off[p + 1]].reshape(shapes[p]) for p in range(4)]
+        self.W = [self.theta[self.off[p] : self.off[p + 1]].reshape(shapes[p]) for p in range(4)]
+        self.G = [self.grad[self.off[p] : self.off[p + 1]].reshape(shapes[p]) for p in range(4)]
         self.mult = [float(x) for x in prep.mult]
         self.lr = [float(x) for x in prep.p_lr]
         self.wd = [float(x) for x in prep.p_wd]
@@ -59,7 +71,14 @@ class NumpyNet:
         self.t = 0
         z = lambda *s: np.zeros(s, dt)  # noqa: E731
         self.h0, self.zh, self.a1, self.s, self.a2, self.oh, self.h1 = (
-            z(b, n), z(b, n), z(b, n), z(b, n), z(b, n), z(b, n), z(b, n))
+            z(b, n),
+            z(b, n),
+            z(b, n),
+            z(b, n),
+            z(b, n),
+            z(b, n),
+            z(b, n),
+        )
         self.rz, self.ro = z(b, 1), z(b, 1)
         self.y, self.dy = z(b, out), z(b, out)
         self.g1, self.g2, self.g3, self.gs = z(b, n), z(b, n), z(b, n), z(b, n)
@@ -112,7 +131,7 @@ class NumpyNet:
         mE, m1, m2, mR = self.mult
         np.matmul(self.dy.T, self.h1, out=gR)
         gR *= mR
-        np.matmul(self.dy, R, out=self.g1)          # dh1
+        np.matmul(self.dy, R, out=self.g1)  # dh1
         self.g1 *= mR
         np.multiply(self.g1, self.beta, out=self.g2)  # d oh
         self._rms_back(self.g2, self.oh, self.ro, self.g3)  # d a2
@@ -120,13 +139,13 @@ class NumpyNet:
         gW2 *= m2
         np.matmul(self.g3, W2, out=self.gs)
         self.gs *= m2
-        self.gs[self.a1 <= 0.0] = 0.0                 # d a1
+        self.gs[self.a1 <= 0.0] = 0.0  # d a1
         np.matmul(self.gs.T, self.zh, out=gW1)
         gW1 *= m1
-        np.matmul(self.gs, W1, out=self.g2)           # d zh
+        np.matmul(self.gs, W1, out=self.g2)  # d zh
         self.g2 *= m1
         self._rms_back(self.g2, self.zh, self.rz, self.g3)
-        self.g1 += self.g3                           # d h0
+        self.g1 += self.g3  # d h0
         np.matmul(self.g1.T, X, out=gE)
         gE *= mE
 

@@ -96,12 +96,13 @@ def peak_gemm_rate(size=1024, dtype="float32"):
     B = rng.standard_normal((size, size)).astype(dtype)
     C = np.empty_like(A)
     t = _median_time(lambda: np.matmul(A, B, out=C), min_time=0.5, repeats=5)
-    return 2 * size ** 3 / t / 1e9
+    return 2 * size**3 / t / 1e9
 
 
 def bandwidth(mbytes=256, dtype="float32"):
     """(copy GB/s, axpy GB/s) on arrays of ``mbytes`` MB each (logical bytes moved)."""
     from scipy.linalg import blas
+
     dt = np.dtype(dtype)
     N = int(mbytes * 1e6 // dt.itemsize)
     x = np.ones(N, dt)
@@ -120,13 +121,24 @@ def roofline(widths, b=64, k=16, out=1, dtype="float32", quick=False):
     """dict with machine rates and, per width, FLOPs, bytes, GEMM time/rate, roofline ms."""
     bw_copy, bw_axpy = bandwidth(128 if quick else 256, dtype)
     bw = max(bw_copy, bw_axpy)
-    res = {"peak_gemm_gflops": peak_gemm_rate(1024, dtype), "bw_copy_gbs": bw_copy,
-           "bw_axpy_gbs": bw_axpy, "bw_gbs": bw, "per_width": {}}
+    res = {
+        "peak_gemm_gflops": peak_gemm_rate(1024, dtype),
+        "bw_copy_gbs": bw_copy,
+        "bw_axpy_gbs": bw_axpy,
+        "bw_gbs": bw,
+        "per_width": {},
+    }
     for n in widths:
         fl = matmul_flops(n, b, k, out)
         tg = gemm_step_time(n, b, k, out, dtype, min_time=0.1 if quick else 0.25)
         by = optimizer_bytes(n, dtype, k, out)
         t_opt = by / (bw * 1e9)
-        res["per_width"][n] = {"flops": fl, "gemm_s": tg, "gemm_gflops": fl / tg / 1e9,
-                               "opt_bytes": by, "opt_s": t_opt, "roofline_ms": 1e3 * (tg + t_opt)}
+        res["per_width"][n] = {
+            "flops": fl,
+            "gemm_s": tg,
+            "gemm_gflops": fl / tg / 1e9,
+            "opt_bytes": by,
+            "opt_s": t_opt,
+            "roofline_ms": 1e3 * (tg + t_opt),
+        }
     return res

@@ -28,8 +28,11 @@ def available():
     try:
         import torch
     except Exception as e:  # noqa: BLE001 - any import failure means "skip"
-        return False, f"torch not importable ({type(e).__name__}: {e}); install the optional " \
-                      f"extra: .venv/bin/pip install -e '.[torch]'"
+        return (
+            False,
+            f"torch not importable ({type(e).__name__}: {e}); install the optional "
+            f"extra: .venv/bin/pip install -e '.[torch]'",
+        )
     torch.set_num_threads(1)
     try:
         torch.set_num_interop_threads(1)
@@ -53,14 +56,17 @@ class TorchNet:
         if list(lay.names) != list(NAMES):
             raise ValueError(f"unexpected layout {lay.names}")
         dt = np.dtype(dtype or cfg.dtype)
-        self.params = [torch.nn.Parameter(torch.from_numpy(
-            np.ascontiguousarray(lay.view(prep.theta0, p), dt).copy()))
-            for p in range(4)]
+        self.params = [
+            torch.nn.Parameter(torch.from_numpy(np.ascontiguousarray(lay.view(prep.theta0, p), dt).copy()))
+            for p in range(4)
+        ]
         self.mult = [float(x) for x in prep.mult]
         self.eps = float(lay.farch[1])
         self.beta = float(lay.farch[0])
-        groups = [dict(params=[w], lr=float(prep.p_lr[p]), weight_decay=float(prep.p_wd[p]))
-                  for p, w in enumerate(self.params)]
+        groups = [
+            dict(params=[w], lr=float(prep.p_lr[p]), weight_decay=float(prep.p_wd[p]))
+            for p, w in enumerate(self.params)
+        ]
         kw = {}
         if variant == "foreach":
             kw["foreach"] = True

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 import time
@@ -32,8 +31,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mupsim.torch import (apply_multipliers, attention_logit_scale, coord_check, make_optimizers, param_groups,
-                          rescale_init_, save_settings)
+from mupsim.torch import (
+    apply_multipliers,
+    attention_logit_scale,
+    coord_check,
+    make_optimizers,
+    param_groups,
+    rescale_init_,
+    save_settings,
+)
 
 OUT = Path(__file__).resolve().parent / "output"
 VOCAB, CTX, BATCH, STEPS, WARMUP = 64, 32, 16, 300, 20
@@ -51,7 +57,7 @@ class Block(nn.Module):
         self.fc = nn.Linear(width, 4 * width)
         self.fc_out = nn.Linear(4 * width, width)
         self.d_head = width // HEADS
-        self.scale = attention_logit_scale(self.d_head, BASE // HEADS)   # μP: ∝ 1/d_head
+        self.scale = attention_logit_scale(self.d_head, BASE // HEADS)  # μP: ∝ 1/d_head
 
     def forward(self, x):
         B, T, C = x.shape
@@ -69,7 +75,7 @@ class GPT(nn.Module):
         self.blocks = nn.ModuleList(Block(width) for _ in range(LAYERS))
         self.ln_f = nn.LayerNorm(width)
         self.head = nn.Linear(width, VOCAB, bias=False)
-        self.head.weight = self.tok.weight                                # tied
+        self.head.weight = self.tok.weight  # tied
 
     def forward(self, idx):
         x = self.tok(idx) + self.pos.weight[: idx.shape[1]]
@@ -112,7 +118,7 @@ DELTA = None
 
 def build(width, seed=None):
     """The model at ``width`` with μP's init (the base model's init, rescaled) and head multiplier."""
-    if seed is not None:   # coord_check seeds torch itself before calling build(width)
+    if seed is not None:  # coord_check seeds torch itself before calling build(width)
         torch.manual_seed(seed)
     m = GPT(width)
     rescale_init_(m, BASE_MODEL, delta_model=DELTA)
@@ -121,16 +127,21 @@ def build(width, seed=None):
 
 
 def groups(model, lr, wd, rule, alpha=None):
-    return param_groups(model, BASE_MODEL, lr=lr, wd=wd, wd_rule=rule, alignment_exponent=alpha,
-                        delta_model=DELTA)
+    return param_groups(
+        model, BASE_MODEL, lr=lr, wd=wd, wd_rule=rule, alignment_exponent=alpha, delta_model=DELTA
+    )
 
 
 def train(width, lr, wd, rule, train_data, val_data, alpha=None, seed=0, save=None):
     model = build(width, seed)
     gs = groups(model, lr, wd, rule, alpha)
     opts = make_optimizers(gs, betas=(0.9, 0.95))
-    sched = [torch.optim.lr_scheduler.LambdaLR(o, lambda t: min(1.0, (t + 1) / WARMUP) * 0.5
-                                               * (1 + math.cos(math.pi * min(t, STEPS) / STEPS))) for o in opts]
+    sched = [
+        torch.optim.lr_scheduler.LambdaLR(
+            o, lambda t: min(1.0, (t + 1) / WARMUP) * 0.5 * (1 + math.cos(math.pi * min(t, STEPS) / STEPS))
+        )
+        for o in opts
+    ]
     g = torch.Generator().manual_seed(seed)
     for _ in range(STEPS):
         batch = train_data[torch.randint(0, len(train_data), (BATCH,), generator=g)]
@@ -172,10 +183,13 @@ def main():
     P, H = markov_chain()
     train_data, val_data = sample(P, 4096, 1), sample(P, 256, 2)
     log(f"synthetic corpus: Markov chain over {VOCAB} tokens, entropy rate {H:.3f} nats (the best loss)")
-    log(f"GPT: {LAYERS} pre-norm blocks, {HEADS} heads, tied embeddings; AdamW, {STEPS} steps, batch {BATCH}x{CTX}")
+    log(
+        f"GPT: {LAYERS} pre-norm blocks, {HEADS} heads, tied embeddings; AdamW, {STEPS} steps, batch {BATCH}x{CTX}"
+    )
     log()
     log("1. classification at width 256 vs base 32 (mupsim.torch.classify):")
     from mupsim.torch import classify
+
     log(classify(GPT(256), BASE_MODEL).table())
     log()
 
@@ -196,31 +210,49 @@ def main():
     res = {}
     for rule in RULES:
         for n in WIDTHS:
-            res[(rule, n)] = train(n, lr0, wd0, rule, train_data, val_data, save=OUT / "ckpt" / f"{rule}_w{n}")
+            res[(rule, n)] = train(
+                n, lr0, wd0, rule, train_data, val_data, save=OUT / "ckpt" / f"{rule}_w{n}"
+            )
     log("rule        " + "  ".join(f"n={n:<5d}" for n in WIDTHS))
     for rule in RULES:
         log(f"{rule:<11s} " + "  ".join(f"{res[(rule, n)]:7.3f}" for n in WIDTHS))
     log(f"(entropy rate {H:.3f})")
     for rule in RULES:
-        st = json.loads((OUT / "ckpt" / f"{rule}_w256.mupsim.json").read_text())["params"]["blocks.0.qkv.weight"]
+        st = json.loads((OUT / "ckpt" / f"{rule}_w256.mupsim.json").read_text())["params"][
+            "blocks.0.qkv.weight"
+        ]
         log(f"  {rule}: hidden-matrix peak lr {st['lr']:.3g}, wd {st['wd']:.3g} at width 256")
     log()
 
     log("4. coordinate check (3 steps of the tuned μP setting, fan2025 rule, 3 seeds):")
-    batches = [train_data[i * BATCH:(i + 1) * BATCH] for i in range(4)]
-    cc = coord_check(build, WIDTHS, batches, loss_fn=loss_fn, steps=3, seeds=(0, 1, 2),
-                     make_optimizer=lambda m, w: make_optimizers(groups(m, lr0, wd0, "fan2025")))
+    batches = [train_data[i * BATCH : (i + 1) * BATCH] for i in range(4)]
+    cc = coord_check(
+        build,
+        WIDTHS,
+        batches,
+        loss_fn=loss_fn,
+        steps=3,
+        seeds=(0, 1, 2),
+        make_optimizer=lambda m, w: make_optimizers(groups(m, lr0, wd0, "fan2025")),
+    )
     log(cc.table())
     cc.plot(OUT / "coord_check.png", title="GPT μP")
 
     def build_sp(width):
         m = GPT(width)
         for b in m.blocks:
-            b.scale = None          # PyTorch's 1/sqrt(d_head)
+            b.scale = None  # PyTorch's 1/sqrt(d_head)
         return m
 
-    sp = coord_check(build_sp, WIDTHS, batches, loss_fn=loss_fn, steps=3, seeds=(0, 1, 2),
-                     make_optimizer=lambda m, w: torch.optim.AdamW(m.parameters(), lr=lr0, weight_decay=wd0))
+    sp = coord_check(
+        build_sp,
+        WIDTHS,
+        batches,
+        loss_fn=loss_fn,
+        steps=3,
+        seeds=(0, 1, 2),
+        make_optimizer=lambda m, w: torch.optim.AdamW(m.parameters(), lr=lr0, weight_decay=wd0),
+    )
     sp.plot(OUT / "coord_check_sp.png", title="GPT SP")
     log("same check under SP (PyTorch init, one AdamW lr, 1/sqrt(d_head)); slope of each module:")
     log("  " + ", ".join(f"{m} {f.exponent:+.2f}" for m, f in sp.slopes.items()))
@@ -229,13 +261,22 @@ def main():
     log()
 
     log("5. mupsim diagnose on the fan2025 checkpoints:")
-    cmd = [sys.executable, "-m", "mupsim", "diagnose"] + [str(OUT / "ckpt" / f"fan2025_w{n}.pt") for n in WIDTHS] \
+    cmd = (
+        [sys.executable, "-m", "mupsim", "diagnose"]
+        + [str(OUT / "ckpt" / f"fan2025_w{n}.pt") for n in WIDTHS]
         + ["--plot", str(OUT / "diagnose.png")]
+    )
     r = subprocess.run(cmd, capture_output=True, text=True)
     diag_text = r.stdout.strip() or r.stderr.strip()
     (OUT / "diagnose.txt").write_text(diag_text + "\n")
-    summary = [ln for ln in diag_text.splitlines() if ln.startswith(("alpha (", "alpha from", "stable", "implied", "note"))]
-    log("$ mupsim diagnose examples/output/ckpt/fan2025_w{32,64,128,256}.pt --plot examples/output/diagnose.png")
+    summary = [
+        ln
+        for ln in diag_text.splitlines()
+        if ln.startswith(("alpha (", "alpha from", "stable", "implied", "note"))
+    ]
+    log(
+        "$ mupsim diagnose examples/output/ckpt/fan2025_w{32,64,128,256}.pt --plot examples/output/diagnose.png"
+    )
     log("  (per-matrix table in examples/output/diagnose.txt)")
     for ln in summary:
         log(ln)
@@ -251,7 +292,7 @@ def main():
     log(f"total time {time.time() - t0:.0f} s")
     (OUT / "gpt_transfer.txt").write_text("\n".join(log_lines) + "\n")
     for p in (OUT / "ckpt").glob("*.pt"):
-        p.unlink()   # keep the settings files, not the weights (regenerated by running the example)
+        p.unlink()  # keep the settings files, not the weights (regenerated by running the example)
 
 
 if __name__ == "__main__":

@@ -7,18 +7,43 @@ exponent reported is the x of n^(-x). AdamW is coupled: w ← w − η(u + λw).
 
 __version__ = "0.1.0"
 
-from mupsim.errors import MupsimError  # noqa: E402
-from mupsim.calculator import (  # noqa: E402
-    DEPTH_RULES, OPTIMIZERS, PARAMETERIZATIONS, WD_RULES, Exponents, LayerExponents, LayerSettings,
-    Settings, exponents, transfer,
-)
 from mupsim import steady_state  # noqa: E402
 from mupsim.alpha import (  # noqa: E402
-    AlphaEstimate, alpha_from_rank_exponent, alpha_from_stable_ranks, rank_exponent_from_alpha,
+    AlphaEstimate,
+    alpha_from_rank_exponent,
+    alpha_from_stable_ranks,
+    rank_exponent_from_alpha,
 )
+from mupsim.calculator import (  # noqa: E402
+    DEPTH_RULES,
+    OPTIMIZERS,
+    PARAMETERIZATIONS,
+    WD_RULES,
+    Exponents,
+    LayerExponents,
+    LayerSettings,
+    Settings,
+    exponents,
+    transfer,
+)
+from mupsim.errors import MupsimError  # noqa: E402
 
 __all__ = [
-    "MupsimError", "__version__", "exponents", "transfer", "Exponents", "LayerExponents", "Settings",
-    "LayerSettings", "PARAMETERIZATIONS", "OPTIMIZERS", "WD_RULES", "DEPTH_RULES", "steady_state",
-    "alpha_from_rank_exponent", "rank_exponent_from_alpha", "alpha_from_stable_ranks", "AlphaEstimate",
+    "MupsimError",
+    "__version__",
+    "exponents",
+    "transfer",
+    "Exponents",
+    "LayerExponents",
+    "Settings",
+    "LayerSettings",
+    "PARAMETERIZATIONS",
+    "OPTIMIZERS",
+    "WD_RULES",
+    "DEPTH_RULES",
+    "steady_state",
+    "alpha_from_rank_exponent",
+    "rank_exponent_from_alpha",
+    "alpha_from_stable_ranks",
+    "AlphaEstimate",
 ]

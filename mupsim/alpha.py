@@ -22,6 +22,7 @@ from mupsim.errors import MupsimError, float_array, show
 @lru_cache(maxsize=1)
 def _fns():
     from mupsim.theory import alpha as th
+
     r = th.derive_alpha().results
     return (sp.lambdify(th.rho, r["alpha"], "numpy"), sp.lambdify(th.alpha, r["rho"], "numpy"))
 
@@ -37,7 +38,9 @@ def _in_range(x, what: str, lo: float, hi: float, why: str = ""):
     except MupsimError:
         v = np.array(np.nan)  # not numbers: refused below with the allowed range
     if not np.all(np.isfinite(v)) or np.any(v < lo) or np.any(v > hi):
-        raise MupsimError(f"{what}={show(x)} is out of range; allowed: finite values in [{lo:g}, {hi:g}]{why}")
+        raise MupsimError(
+            f"{what}={show(x)} is out of range; allowed: finite values in [{lo:g}, {hi:g}]{why}"
+        )
     return v
 
 
@@ -82,8 +85,10 @@ def _group_index(groups) -> np.ndarray:
     """One integer per point for the group labels ``groups`` (a list, tuple or 1-d array, one
     label per point, in the points' order)."""
     if not (isinstance(groups, (list, tuple)) or getattr(groups, "ndim", None) == 1):
-        raise MupsimError(f"groups must be a list or tuple of labels, one per point in the points' order; "
-                          f"got {show(groups)}")
+        raise MupsimError(
+            f"groups must be a list or tuple of labels, one per point in the points' order; "
+            f"got {show(groups)}"
+        )
     labels = [show(x) if isinstance(x, int) else str(x) for x in groups]
     return np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)[1].ravel()
 
@@ -98,8 +103,10 @@ def fit_rank_exponent(widths, stable_ranks, groups=None) -> tuple[float, float]:
     s = float_array(stable_ranks, "stable_ranks").ravel()
     g = np.zeros(n.size, np.int64) if groups is None else _group_index(groups)
     if n.shape != s.shape or g.shape != n.shape:
-        raise MupsimError(f"widths, stable_ranks (and groups) must have the same number of "
-                          f"entries; got {n.size}, {s.size}" + ("" if groups is None else f", {g.size}"))
+        raise MupsimError(
+            f"widths, stable_ranks (and groups) must have the same number of "
+            f"entries; got {n.size}, {s.size}" + ("" if groups is None else f", {g.size}")
+        )
     if not (np.all(np.isfinite(n)) and np.all(n > 0) and np.all(np.isfinite(s)) and np.all(s > 0)):
         raise MupsimError("widths and stable_ranks must be positive finite numbers")
     x, y = np.log(n), np.log(s)
@@ -119,17 +126,27 @@ def fit_rank_exponent(widths, stable_ranks, groups=None) -> tuple[float, float]:
     return slope, float(np.sqrt(resid @ resid / dof / sxx))
 
 
-def alpha_from_stable_ranks(widths, stable_ranks, groups=None, parameterization="mup",
-                            optimizer="adamw", alignment="full", multipliers=None) -> AlphaEstimate:
+def alpha_from_stable_ranks(
+    widths,
+    stable_ranks,
+    groups=None,
+    parameterization="mup",
+    optimizer="adamw",
+    alignment="full",
+    multipliers=None,
+) -> AlphaEstimate:
     """Fit ρ̂ from stable ranks of hidden matrices measured at several widths (``groups``: see
     :func:`fit_rank_exponent`), turn it into α̂ = 1 − ρ̂/2 and into the ``alignment``
     weight-decay rule via :func:`mupsim.exponents`."""
     from mupsim.calculator import exponents
+
     rho, se = fit_rank_exponent(widths, stable_ranks, groups)
     a = alpha_relation(rho)
     a_rule = round(min(1.0, max(0.5, a)), 3)
-    e = exponents(parameterization, optimizer, alignment, multipliers, wd_rule="alignment",
-                  alignment_exponent=a_rule)
+    e = exponents(
+        parameterization, optimizer, alignment, multipliers, wd_rule="alignment", alignment_exponent=a_rule
+    )
     wd = e.layers["hidden"].wd
-    return AlphaEstimate(rho=rho, rho_se=se, alpha=a, alpha_rule=a_rule,
-                         wd=None if wd is None else float(wd), exponents=e)
+    return AlphaEstimate(
+        rho=rho, rho_se=se, alpha=a, alpha_rule=a_rule, wd=None if wd is None else float(wd), exponents=e
+    )

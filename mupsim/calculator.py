@@ -73,9 +73,12 @@ class Exponents:
             "wd_rule": self.wd_rule,
             "alignment_exponent": None if self.alignment_exponent is None else float(self.alignment_exponent),
             "solver": self.solver,
-            "layer_alignment": None if self.layer_alignment is None else
-            {k: dict(zip(("alpha", "omega", "u"), (float(sp.Rational(x)) for x in v)))
-             for k, v in self.layer_alignment.items()},
+            "layer_alignment": None
+            if self.layer_alignment is None
+            else {
+                k: dict(zip(("alpha", "omega", "u"), (float(sp.Rational(x)) for x in v)))
+                for k, v in self.layer_alignment.items()
+            },
             "muon_convention": self.muon_convention,
             **({} if self.layer_wd_rules is None else {"layer_wd_rules": dict(self.layer_wd_rules)}),
             "convention": "x in n^(-x); effective W = n^-a w, w0 ~ N(0, n^-2b), lr eta n^-c, wd lambda n^-w (lr-scaled decay as in PyTorch AdamW: per-step decay lr*wd)",
@@ -97,9 +100,20 @@ def _alignment_name(alpha: sp.Rational) -> str:
 
 
 @lru_cache(maxsize=512)
-def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_rule, alignment_exponent, depth_rule,
-                      solver="program", layer_alignment=None, depth_alpha=None, muon_convention="spectral",
-                      layer_wd_rules=None):
+def _exponents_cached(
+    parameterization,
+    optimizer,
+    alignment,
+    multipliers,
+    wd_rule,
+    alignment_exponent,
+    depth_rule,
+    solver="program",
+    layer_alignment=None,
+    depth_alpha=None,
+    muon_convention="spectral",
+    layer_wd_rules=None,
+):
     p = parameterizations.get(parameterization)
     opt = optimizers.get(optimizer)
     alpha = early.parse_alignment(alignment)
@@ -110,7 +124,9 @@ def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_ru
         f"{p.name.upper()} · {opt.name} · alignment {_alignment_name(alpha)}"
         + (" (per-layer overrides)" if la else "")
         + (f" · wd rule {wd_rule}" if wd_rule else "")
-        + ("".join(f", {l} {r}" for l, r in layer_wd_rules) if layer_wd_rules else "") + f" · solver {solver}")
+        + ("".join(f", {l} {r}" for l, r in layer_wd_rules) if layer_wd_rules else "")
+        + f" · solver {solver}"
+    )
     full.extend(init)
     full.extend(lrs)
     a = {l: init.results[f"a_{l}"] for l in LAYERS}
@@ -124,12 +140,13 @@ def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_ru
         for name, layers in _rule_layers(wd_rule, layer_wd_rules):  # hidden's rule first, then the overrides
             r = wd_rules.WD_RULES[name]
             try:
-                derived[name] = steady_state.derive_weight_decay(opt, a, c, r,
-                                                                 given_ae if r.takes_alignment_exponent else None)
+                derived[name] = steady_state.derive_weight_decay(
+                    opt, a, c, r, given_ae if r.takes_alignment_exponent else None
+                )
             except MupsimError as err:
                 _raise_for(layers, name, str(err))
             full.extend(derived[name])
-        for l, r in (layer_wd_rules or ()):
+        for l, r in layer_wd_rules or ():
             full.step(f"{l}: weight decay of rule '{r}' (rule '{wd_rule}' elsewhere)")
         w = {l: derived[rules[l].name].results[f"w_{l}"] for l in LAYERS}
         main = rules["hidden"]
@@ -145,28 +162,47 @@ def _exponents_cached(parameterization, optimizer, alignment, multipliers, wd_ru
     eps = epsilon.derive_eps(init.results, opt, g)
     full.extend(eps)
     layers = {
-        l: LayerExponents(_frac(a[l]), _frac(init.results[f"b_{l}"]), _frac(c_served[l]), _frac(w[l]),
-                          _frac(eps.results[f"e_{l}"]))
+        l: LayerExponents(
+            _frac(a[l]),
+            _frac(init.results[f"b_{l}"]),
+            _frac(c_served[l]),
+            _frac(w[l]),
+            _frac(eps.results[f"e_{l}"]),
+        )
         for l in LAYERS
     }
     depth = None
     if depth_rule is not None:
-        dd = _depth.derive_depth(opt, depth_rule, None if depth_alpha is None else sp.Rational(depth_alpha),
-                                 rules["hidden"])
+        dd = _depth.derive_depth(
+            opt, depth_rule, None if depth_alpha is None else sp.Rational(depth_alpha), rules["hidden"]
+        )
         full.extend(dd)
         depth = {
             "rule": choice("depth rule", depth_rule, DEPTH_RULES),
             "branch_multiplier": _frac(dd.results["branch"]),
             "hidden_lr": _frac(dd.results[f"cL_{optimizers.kind_for(opt, False, 'hidden')}"]),
             "vector_lr": _frac(dd.results[f"cL_{optimizers.kind_for(opt, True)}"]),
-            "block_eps": _frac(dd.results["eps"]) if any(epsilon.has_eps(opt, l) for l in ("hidden", "bias")) else None,
+            "block_eps": _frac(dd.results["eps"])
+            if any(epsilon.has_eps(opt, l) for l in ("hidden", "bias"))
+            else None,
             "hidden_wd": _frac(dd.results["wd"]),
             "convention": "x in (L/L_base)^(-x); hidden_lr/vector_lr/block_eps/hidden_wd apply to parameters "
-                          "inside residual blocks; branch multiplier (L/L_base)^-alpha_L is 1 at the base depth",
+            "inside residual blocks; branch multiplier (L/L_base)^-alpha_L is 1 at the base depth",
         }
-    return Exponents(p.name, opt.name, _alignment_name(alpha), wd_rule,
-                     None if ae is None else _frac(ae), layers, depth, full, solver, la, muon_convention,
-                     None if layer_wd_rules is None else dict(layer_wd_rules))
+    return Exponents(
+        p.name,
+        opt.name,
+        _alignment_name(alpha),
+        wd_rule,
+        None if ae is None else _frac(ae),
+        layers,
+        depth,
+        full,
+        solver,
+        la,
+        muon_convention,
+        None if layer_wd_rules is None else dict(layer_wd_rules),
+    )
 
 
 class LayerRuleError(MupsimError):
@@ -190,7 +226,7 @@ def _rule_layers(rule, layer_rules):
     if rule is None:
         return []
     out = {rule: [l for l in MATRIX_LAYERS if dict(layer_rules or ()).get(l, rule) == rule]}
-    for l, r in (layer_rules or ()):
+    for l, r in layer_rules or ():
         out.setdefault(r, []).append(l)
     return [(r, tuple(ls)) for r, ls in out.items()]
 
@@ -213,11 +249,18 @@ def _layer_rules(rule, layer_rules) -> dict:
 def _ordered(what, value, order, text: bool):
     """Refuse a set or dict (or an iterator) where an ordered triple is expected: its order is not
     the caller's; text ('x,y,z') only where ``text``."""
-    if value is None or isinstance(value, (list, tuple)) or getattr(value, "ndim", None) == 1 \
-            or (text and isinstance(value, str)):
+    if (
+        value is None
+        or isinstance(value, (list, tuple))
+        or getattr(value, "ndim", None) == 1
+        or (text and isinstance(value, str))
+    ):
         return
-    raise MupsimError(f"{what} must be an ordered triple {order}: a list or tuple"
-                      + (" or 'x,y,z' text" if text else "") + f", got {show(value)}")
+    raise MupsimError(
+        f"{what} must be an ordered triple {order}: a list or tuple"
+        + (" or 'x,y,z' text" if text else "")
+        + f", got {show(value)}"
+    )
 
 
 def _norm_alignment_exponent(x):
@@ -226,10 +269,19 @@ def _norm_alignment_exponent(x):
     return str(rational(x, "alignment exponent", Fraction(1, 2), 1))
 
 
-def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment="full", multipliers=None,
-              wd_rule: str | dict | None = None, alignment_exponent=None, depth_rule: str | None = None,
-              solver: str = "program", layer_alignment=None, depth_alpha=None,
-              muon_convention: str = "spectral") -> Exponents:
+def exponents(
+    parameterization: str = "mup",
+    optimizer: str = "adamw",
+    alignment="full",
+    multipliers=None,
+    wd_rule: str | dict | None = None,
+    alignment_exponent=None,
+    depth_rule: str | None = None,
+    solver: str = "program",
+    layer_alignment=None,
+    depth_alpha=None,
+    muon_convention: str = "spectral",
+) -> Exponents:
     """Per-layer exponents (x of n^-x) derived from the theory.
 
     parameterization: sp | ntk | mup | mfp (canonical gauge of Everett et al. 2024)
@@ -263,20 +315,31 @@ def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment
     rules = _layer_rules(rule, layer_rules)
     for name, layers in _rule_layers(rule, layer_rules):
         if wd_rules.WD_RULES[name].takes_alignment_exponent and ae is None:
-            _raise_for(layers, name, f"wd rule {name!r} needs {wd_rules.WD_RULES[name].needs} "
-                                     "(alignment_exponent= / --alignment-exponent ALPHA): σ_max ≈ RMS·n^α")
+            _raise_for(
+                layers,
+                name,
+                f"wd rule {name!r} needs {wd_rules.WD_RULES[name].needs} "
+                "(alignment_exponent= / --alignment-exponent ALPHA): σ_max ≈ RMS·n^α",
+            )
     if ae is not None and not any(r is not None and r.takes_alignment_exponent for r in rules.values()):
         takers = [n for n, r in wd_rules.WD_RULES.items() if r.takes_alignment_exponent]
-        raise MupsimError(f"an alignment exponent is only used by wd rule {', '.join(map(repr, takers))} "
-                          f"(got wd rule {_rules_text(rule, layer_rules)}); "
-                          f"drop it or choose --wd-rule {takers[0]}")
+        raise MupsimError(
+            f"an alignment exponent is only used by wd rule {', '.join(map(repr, takers))} "
+            f"(got wd rule {_rules_text(rule, layer_rules)}); "
+            f"drop it or choose --wd-rule {takers[0]}"
+        )
     dr = None if depth_rule is None else choice("depth rule", depth_rule, DEPTH_RULES)
     sv = choice("solver", solver, early.SOLVERS)
     la = None
     if layer_alignment is not None:
         parsed = early.parse_layer_alignment(layer_alignment, early.parse_alignment(alignment))
-        la = tuple(sorted((l, tuple(str(x) for x in (v.alpha, v.omega, v.u))) for l, v in parsed.items()
-                          if l in layer_alignment))
+        la = tuple(
+            sorted(
+                (l, tuple(str(x) for x in (v.alpha, v.omega, v.u)))
+                for l, v in parsed.items()
+                if l in layer_alignment
+            )
+        )
     da = None
     if depth_alpha is not None:
         if dr is None:
@@ -284,12 +347,30 @@ def exponents(parameterization: str = "mup", optimizer: str = "adamw", alignment
         da = str(_depth.parse_depth_alpha(dr, depth_alpha))
     mc = choice("muon convention", muon_convention, optimizers.MUON_CONVENTIONS)
     if mc != "spectral" and not o.startswith("muon"):
-        raise MupsimError(f"muon_convention {mc!r} applies to Muon only (optimizer {o!r}); allowed: muon, muon_all")
-    e = _exponents_cached(p, o, al, None if mult is None else tuple(str(m) for m in mult), rule, ae, dr, sv, la, da,
-                          mc, layer_rules)
+        raise MupsimError(
+            f"muon_convention {mc!r} applies to Muon only (optimizer {o!r}); allowed: muon, muon_all"
+        )
+    e = _exponents_cached(
+        p,
+        o,
+        al,
+        None if mult is None else tuple(str(m) for m in mult),
+        rule,
+        ae,
+        dr,
+        sv,
+        la,
+        da,
+        mc,
+        layer_rules,
+    )
     # a copy with fresh containers, so that a caller's edits cannot reach the cache
-    return dataclasses.replace(e, layers=dict(e.layers), depth=None if e.depth is None else dict(e.depth),
-                               layer_wd_rules=None if e.layer_wd_rules is None else dict(e.layer_wd_rules))
+    return dataclasses.replace(
+        e,
+        layers=dict(e.layers),
+        depth=None if e.depth is None else dict(e.depth),
+        layer_wd_rules=None if e.layer_wd_rules is None else dict(e.layer_wd_rules),
+    )
 
 
 @dataclass(frozen=True)
@@ -322,10 +403,13 @@ class Settings:
     def to_dict(self) -> dict:
         e = self.exponents
         out = {
-            "parameterization": e.parameterization, "optimizer": e.optimizer, "alignment": e.alignment,
+            "parameterization": e.parameterization,
+            "optimizer": e.optimizer,
+            "alignment": e.alignment,
             "wd_rule": e.wd_rule,
             "alignment_exponent": None if e.alignment_exponent is None else float(e.alignment_exponent),
-            "base_width": self.base_width, "width": self.width,
+            "base_width": self.base_width,
+            "width": self.width,
             "layers": {k: v.to_dict() for k, v in self.layers.items()},
         }
         if self.depth is not None:
@@ -339,7 +423,7 @@ class Settings:
         return out
 
 
-MAX_WIDTH = 2 ** 40
+MAX_WIDTH = 2**40
 
 
 def _check_width(name, value):
@@ -379,15 +463,36 @@ def _per_layer(name, value):
     raise MupsimError(f"{name} must be a number or a dict layer → number, got {show(value)}")
 
 
-def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, parameterization: str = "mup",
-             optimizer: str = "adamw", alignment="full", multipliers=None, wd_rule: str | dict | None = None,
-             alignment_exponent=None, base_multiplier=None, base_init_std=None,
-             base_depth: int | None = None, depth: int | None = None, depth_rule: str | None = None,
-             global_lr: bool = False, solver: str = "program", layer_alignment=None,
-             eps: float = 1e-8, depth_alpha=None, batch_size: int | None = None,
-             base_batch_size: int | None = None, tokens: int | None = None, base_tokens: int | None = None,
-             steps: int | None = None, base_steps: int | None = None,
-             muon_convention: str = "spectral") -> Settings:
+def transfer(
+    base_width: int,
+    width: int,
+    lr: float,
+    wd: float = 0.0,
+    *,
+    parameterization: str = "mup",
+    optimizer: str = "adamw",
+    alignment="full",
+    multipliers=None,
+    wd_rule: str | dict | None = None,
+    alignment_exponent=None,
+    base_multiplier=None,
+    base_init_std=None,
+    base_depth: int | None = None,
+    depth: int | None = None,
+    depth_rule: str | None = None,
+    global_lr: bool = False,
+    solver: str = "program",
+    layer_alignment=None,
+    eps: float = 1e-8,
+    depth_alpha=None,
+    batch_size: int | None = None,
+    base_batch_size: int | None = None,
+    tokens: int | None = None,
+    base_tokens: int | None = None,
+    steps: int | None = None,
+    base_steps: int | None = None,
+    muon_convention: str = "spectral",
+) -> Settings:
     """Concrete per-layer settings at ``width`` for (lr, wd) tuned at ``base_width``.
 
     With m = width/base_width (and m_L = depth/base_depth):
@@ -419,25 +524,48 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
     wd = _check_nonneg("wd", wd)
     eps = _check_nonneg("eps", eps)
     if wd > 0 and wd_rule is None:
-        raise MupsimError(f"wd={wd} needs a weight-decay rule to scale it; choose one of: {', '.join(WD_RULES)}")
-    if (depth is None, base_depth is None, depth_rule is None) not in ((True, True, True), (False, False, False)):
-        raise MupsimError("depth transfer needs all of base_depth, depth and depth_rule "
-                          f"(depth rules: {', '.join(DEPTH_RULES)})")
+        raise MupsimError(
+            f"wd={wd} needs a weight-decay rule to scale it; choose one of: {', '.join(WD_RULES)}"
+        )
+    if (depth is None, base_depth is None, depth_rule is None) not in (
+        (True, True, True),
+        (False, False, False),
+    ):
+        raise MupsimError(
+            "depth transfer needs all of base_depth, depth and depth_rule "
+            f"(depth rules: {', '.join(DEPTH_RULES)})"
+        )
     if depth_alpha is not None and depth is None:
-        raise MupsimError("depth_alpha (--depth-alpha) is the exponent of depth rule 'completep' and needs a "
-                          "depth transfer: give base_depth, depth and depth_rule='completep', or drop it")
+        raise MupsimError(
+            "depth_alpha (--depth-alpha) is the exponent of depth rule 'completep' and needs a "
+            "depth transfer: give base_depth, depth and depth_rule='completep', or drop it"
+        )
     global_lr = flag(global_lr, "global_lr")
     if global_lr:
         rule, layer_rules = wd_rules.parse_layer_rules(wd_rule)
         for name, layers in _rule_layers(rule, layer_rules):
             if wd_rules.WD_RULES[name].kind != "constant":
                 constant = [n for n, r in wd_rules.WD_RULES.items() if r.kind == "constant"]
-                _raise_for(layers, name, f"global_lr replaces the derived learning rates, so wd rule {name!r} "
-                                         "(derived from them) would not mean what it says; allowed with global_lr: "
-                                         f"no wd rule or {', '.join(map(repr, constant))}")
-    e = exponents(parameterization, optimizer, alignment, multipliers, wd_rule, alignment_exponent,
-                  depth_rule if depth is not None else None, solver, layer_alignment,
-                  depth_alpha if depth is not None else None, muon_convention)
+                _raise_for(
+                    layers,
+                    name,
+                    f"global_lr replaces the derived learning rates, so wd rule {name!r} "
+                    "(derived from them) would not mean what it says; allowed with global_lr: "
+                    f"no wd rule or {', '.join(map(repr, constant))}",
+                )
+    e = exponents(
+        parameterization,
+        optimizer,
+        alignment,
+        multipliers,
+        wd_rule,
+        alignment_exponent,
+        depth_rule if depth is not None else None,
+        solver,
+        layer_alignment,
+        depth_alpha if depth is not None else None,
+        muon_convention,
+    )
     bm = _per_layer("base_multiplier", base_multiplier)
     bs = _per_layer("base_init_std", base_init_std)
     m = n / n0
@@ -472,14 +600,22 @@ def transfer(base_width: int, width: int, lr: float, wd: float = 0.0, *, paramet
     epoch = [l for l, r in rules.items() if r is not None and r.kind == "epoch"]
     batch, S = _batch_and_steps(epoch, batch_size, base_batch_size, tokens, base_tokens, steps, base_steps)
     if batch is not None:
-        layers = {l: dataclasses.replace(x, wd=x.wd * batch["wd_factor"]) if l in epoch else x
-                  for l, x in layers.items()}
+        layers = {
+            l: dataclasses.replace(x, wd=x.wd * batch["wd_factor"]) if l in epoch else x
+            for l, x in layers.items()
+        }
     horizon = None if S is None else _horizon(layers, S)
-    bad = [f"{l}.{f}" for l, x in layers.items() for f in FIELDS
-           if getattr(x, f) is not None and not math.isfinite(getattr(x, f))]
+    bad = [
+        f"{l}.{f}"
+        for l, x in layers.items()
+        for f in FIELDS
+        if getattr(x, f) is not None and not math.isfinite(getattr(x, f))
+    ]
     if bad:
-        raise MupsimError(f"the settings overflow floating point at width {n} (not finite: {', '.join(bad)}); "
-                          "use smaller widths, exponents or base values")
+        raise MupsimError(
+            f"the settings overflow floating point at width {n} (not finite: {', '.join(bad)}); "
+            "use smaller widths, exponents or base values"
+        )
     return Settings(n0, n, e, layers, base_depth, depth, branch, global_lr, batch, horizon)
 
 
@@ -500,22 +636,34 @@ def _batch_and_steps(epoch_layers, B, B0, D, D0, S, S0):
         raise MupsimError("tokens needs batch_size (steps = tokens / batch_size)")
     epoch = [n for n, r in wd_rules.WD_RULES.items() if r.kind == "epoch"]
     if B is not None and D is None and S is None:
-        raise MupsimError("batch_size alone sets nothing: give the target's training length too (tokens or "
-                          f"steps), for the horizon check or wd rule {', '.join(map(repr, epoch))}, or drop it")
+        raise MupsimError(
+            "batch_size alone sets nothing: give the target's training length too (tokens or "
+            f"steps), for the horizon check or wd rule {', '.join(map(repr, epoch))}, or drop it"
+        )
     if not epoch_layers:
         if B0 is not None or D0 is not None or S0 is not None:
-            raise MupsimError(f"base_batch_size/base_tokens/base_steps are used by wd rule {', '.join(map(repr, epoch))} "
-                              f"only; choose --wd-rule {epoch[0]} or drop them")
+            raise MupsimError(
+                f"base_batch_size/base_tokens/base_steps are used by wd rule {', '.join(map(repr, epoch))} "
+                f"only; choose --wd-rule {epoch[0]} or drop them"
+            )
         return None, steps
     if B is None or B0 is None or ((D is None or D0 is None) and (S is None or S0 is None)):
-        raise MupsimError(f"wd rule {', '.join(map(repr, epoch))} needs {wd_rules.WD_RULES[epoch[0]].needs} "
-                          "(tau_epoch = B/(eta*lambda*D) is kept from the base run)")
+        raise MupsimError(
+            f"wd rule {', '.join(map(repr, epoch))} needs {wd_rules.WD_RULES[epoch[0]].needs} "
+            "(tau_epoch = B/(eta*lambda*D) is kept from the base run)"
+        )
     Dt = D if D is not None else S * B
     Db = D0 if D0 is not None else S0 * B0
     factor = _tau_epoch_factor()(B, B0, Dt, Db)
-    return {"batch_size": B, "base_batch_size": B0, "tokens": Dt, "base_tokens": Db, "wd_factor": float(factor),
-            "rule": "tau_epoch = B/(eta_l*lambda_l*D) kept from the base run (Wang & Aitchison 2024); "
-                    "lr unchanged with batch size"}, steps
+    return {
+        "batch_size": B,
+        "base_batch_size": B0,
+        "tokens": Dt,
+        "base_tokens": Db,
+        "wd_factor": float(factor),
+        "rule": "tau_epoch = B/(eta_l*lambda_l*D) kept from the base run (Wang & Aitchison 2024); "
+        "lr unchanged with batch size",
+    }, steps
 
 
 @lru_cache(maxsize=1)
@@ -532,11 +680,19 @@ def _horizon(layers, S) -> dict:
 
     # the exact e-folding time of (1 - lr·wd)^2 (the leading-order 1/(2·lr·wd) warns above lr·wd = 0.1);
     # lr·wd >= 2 has no steady state at all: counted as 0 relaxations (short)
-    tau = {l: (float(relaxation_time(x.lr, x.wd, exact=True)) if x.lr * x.wd < 2 else math.inf)
-           for l, x in layers.items() if x.lr > 0 and x.wd > 0}
+    tau = {
+        l: (float(relaxation_time(x.lr, x.wd, exact=True)) if x.lr * x.wd < 2 else math.inf)
+        for l, x in layers.items()
+        if x.lr > 0 and x.wd > 0
+    }
     rel = {l: (S / t if t > 0 else math.inf) for l, t in tau.items()}
     short = sorted(l for l, r in rel.items() if r < HORIZON_RELAXATIONS)
-    return {"steps": float(S), "relaxation_steps": tau, "relaxations": rel, "short": short,
-            "threshold": HORIZON_RELAXATIONS,
-            "note": "relaxation time -1/(2*log(1 - lr_l*wd_l)) ≈ 1/(2*lr_l*wd_l) steps (lr-scaled decay, PyTorch AdamW); short: fewer than threshold relaxations, "
-                    "the steady state assumed by the steady-state wd rules is not reached"}
+    return {
+        "steps": float(S),
+        "relaxation_steps": tau,
+        "relaxations": rel,
+        "short": short,
+        "threshold": HORIZON_RELAXATIONS,
+        "note": "relaxation time -1/(2*log(1 - lr_l*wd_l)) ≈ 1/(2*lr_l*wd_l) steps (lr-scaled decay, PyTorch AdamW); short: fewer than threshold relaxations, "
+        "the steady state assumed by the steady-state wd rules is not reached",
+    }

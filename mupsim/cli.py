@@ -42,24 +42,51 @@ def _add_rule_options(p):
 
     p.add_argument("--parameterization", default="mup", help=f"{', '.join(PARAMETERIZATIONS)} (default mup)")
     p.add_argument("--optimizer", default="adamw", help=f"{', '.join(OPTIMIZERS)} (default adamw)")
-    p.add_argument("--alignment", default="full", help="full, none, or an exponent in [1/2, 1] (default full)")
-    p.add_argument("--multipliers", default=None, metavar="A_IN,A_HID,A_OUT",
-                   help="fix the gauge: multiplier exponents a for embedding, hidden, readout")
+    p.add_argument(
+        "--alignment", default="full", help="full, none, or an exponent in [1/2, 1] (default full)"
+    )
+    p.add_argument(
+        "--multipliers",
+        default=None,
+        metavar="A_IN,A_HID,A_OUT",
+        help="fix the gauge: multiplier exponents a for embedding, hidden, readout",
+    )
     p.add_argument("--wd-rule", default=None, metavar="RULE", help=_wd_rules.help_text())
-    p.add_argument("--alignment-exponent", default=None, metavar="ALPHA",
-                   help="alpha in sigma_max ~ RMS n^alpha, for --wd-rule alignment")
+    p.add_argument(
+        "--alignment-exponent",
+        default=None,
+        metavar="ALPHA",
+        help="alpha in sigma_max ~ RMS n^alpha, for --wd-rule alignment",
+    )
     p.add_argument("--depth-rule", default=None, help=" or ".join(DEPTH_RULES))
-    p.add_argument("--depth-alpha", default=None, metavar="ALPHA_L",
-                   help="alpha_L in [1/2, 1] for --depth-rule completep (default 1)")
-    p.add_argument("--muon-convention", default="spectral",
-                   help="spectral (lr = spectral norm of the step, default) or rms (Moonlight: 0.2*sqrt(max dim))")
-    p.add_argument("--solver", default="program",
-                   help="program (Everett et al.'s linear program, default) or greedy (readout-first solve)")
-    p.add_argument("--layer-alignment", default=None, metavar="LAYER=A,W,U[;...]",
-                   help="per-layer alignment exponents (alpha, omega, u), e.g. 'hidden=3/4,1/2,3/4;readout=1,1/2,1'")
+    p.add_argument(
+        "--depth-alpha",
+        default=None,
+        metavar="ALPHA_L",
+        help="alpha_L in [1/2, 1] for --depth-rule completep (default 1)",
+    )
+    p.add_argument(
+        "--muon-convention",
+        default="spectral",
+        help="spectral (lr = spectral norm of the step, default) or rms (Moonlight: 0.2*sqrt(max dim))",
+    )
+    p.add_argument(
+        "--solver",
+        default="program",
+        help="program (Everett et al.'s linear program, default) or greedy (readout-first solve)",
+    )
+    p.add_argument(
+        "--layer-alignment",
+        default=None,
+        metavar="LAYER=A,W,U[;...]",
+        help="per-layer alignment exponents (alpha, omega, u), e.g. 'hidden=3/4,1/2,3/4;readout=1,1/2,1'",
+    )
     p.add_argument("--format", default="table", choices=None, help="table (default) or json")
-    p.add_argument("--explain", action="store_true",
-                   help="print the derivation behind every number (with --format json: an 'explanation' key)")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="print the derivation behind every number (with --format json: an 'explanation' key)",
+    )
 
 
 def _layer_alignment(text):
@@ -72,7 +99,9 @@ def _layer_alignment(text):
         if not sep:
             raise MupsimError(f"--layer-alignment: expected LAYER=ALPHA,OMEGA,U, got {part!r}")
         if layer.strip() in out:
-            raise MupsimError(f"--layer-alignment: layer {layer.strip()!r} is given twice; give each layer once")
+            raise MupsimError(
+                f"--layer-alignment: layer {layer.strip()!r} is given twice; give each layer once"
+            )
         out[layer.strip()] = tuple(v.strip() for v in vals.split(","))
     if not out:
         raise MupsimError(f"--layer-alignment: expected LAYER=ALPHA,OMEGA,U[;...], got {text!r}")
@@ -80,10 +109,18 @@ def _layer_alignment(text):
 
 
 def _rule_kwargs(args) -> dict:
-    return dict(parameterization=args.parameterization, optimizer=args.optimizer, alignment=args.alignment,
-                multipliers=args.multipliers, wd_rule=args.wd_rule, alignment_exponent=args.alignment_exponent,
-                solver=args.solver, layer_alignment=_layer_alignment(args.layer_alignment),
-                depth_alpha=args.depth_alpha, muon_convention=args.muon_convention)
+    return dict(
+        parameterization=args.parameterization,
+        optimizer=args.optimizer,
+        alignment=args.alignment,
+        multipliers=args.multipliers,
+        wd_rule=args.wd_rule,
+        alignment_exponent=args.alignment_exponent,
+        solver=args.solver,
+        layer_alignment=_layer_alignment(args.layer_alignment),
+        depth_alpha=args.depth_alpha,
+        muon_convention=args.muon_convention,
+    )
 
 
 def _check_format(args):
@@ -109,17 +146,24 @@ def _cmd_exponents(args) -> int:
         print(json.dumps(d, indent=2, allow_nan=False))
         return 0
     else:
-        print(f"{e.parameterization.upper()} · {e.optimizer} · alignment {e.alignment}"
-              + (f" · wd rule {e.wd_rule}" if e.wd_rule else "") + f" · solver {e.solver}"
-              + (f" · per-layer alignment {args.layer_alignment}" if args.layer_alignment else "")
-              + "   (exponent x of n^-x; W = n^-a w, w0 ~ N(0, n^-2b), lr ∝ n^-c, wd ∝ n^-w)")
-        rows = [[l, _fmt(x.multiplier), _fmt(x.init_std), _fmt(x.lr), _fmt(x.wd), _fmt(x.eps)]
-                for l, x in e.layers.items()]
+        print(
+            f"{e.parameterization.upper()} · {e.optimizer} · alignment {e.alignment}"
+            + (f" · wd rule {e.wd_rule}" if e.wd_rule else "")
+            + f" · solver {e.solver}"
+            + (f" · per-layer alignment {args.layer_alignment}" if args.layer_alignment else "")
+            + "   (exponent x of n^-x; W = n^-a w, w0 ~ N(0, n^-2b), lr ∝ n^-c, wd ∝ n^-w)"
+        )
+        rows = [
+            [l, _fmt(x.multiplier), _fmt(x.init_std), _fmt(x.lr), _fmt(x.wd), _fmt(x.eps)]
+            for l, x in e.layers.items()
+        ]
         print(_table(["layer", "multiplier a", "init std b", "lr c", "wd w", "adam eps"], rows))
         if e.depth:
-            print(f"depth ({e.depth['rule']}, x of (L/L_base)^-x): branch multiplier {e.depth['branch_multiplier']}, "
-                  f"block lr {e.depth['hidden_lr']}, block vector lr {e.depth['vector_lr']}, "
-                  f"block eps {_fmt(e.depth['block_eps'])}, block wd {_fmt(e.depth['hidden_wd'])}")
+            print(
+                f"depth ({e.depth['rule']}, x of (L/L_base)^-x): branch multiplier {e.depth['branch_multiplier']}, "
+                f"block lr {e.depth['hidden_lr']}, block vector lr {e.depth['vector_lr']}, "
+                f"block eps {_fmt(e.depth['block_eps'])}, block wd {_fmt(e.depth['hidden_wd'])}"
+            )
     if args.explain:
         print()
         print(e.explain())
@@ -130,16 +174,33 @@ def _cmd_transfer(args) -> int:
     from mupsim.calculator import transfer
 
     _check_format(args)
-    s = transfer(args.base_width, args.width, args.lr, args.wd, depth_rule=args.depth_rule,
-                 base_depth=args.base_depth, depth=args.depth, eps=args.eps, batch_size=args.batch_size,
-                 base_batch_size=args.base_batch_size, tokens=args.tokens, base_tokens=args.base_tokens,
-                 steps=args.steps, base_steps=args.base_steps, **_rule_kwargs(args))
+    s = transfer(
+        args.base_width,
+        args.width,
+        args.lr,
+        args.wd,
+        depth_rule=args.depth_rule,
+        base_depth=args.base_depth,
+        depth=args.depth,
+        eps=args.eps,
+        batch_size=args.batch_size,
+        base_batch_size=args.base_batch_size,
+        tokens=args.tokens,
+        base_tokens=args.base_tokens,
+        steps=args.steps,
+        base_steps=args.base_steps,
+        **_rule_kwargs(args),
+    )
     if s.horizon is not None and s.horizon["short"]:
         h = s.horizon
-        print("mupsim: warning: training is shorter than "
-              f"{h['threshold']} relaxation times 1/(2·lr·wd) for {', '.join(h['short'])} ("
-              + ", ".join(f"{l}: {h['relaxations'][l]:.2g}" for l in h["short"])
-              + " relaxations in " + f"{h['steps']:.6g} steps); the steady state is not reached", file=sys.stderr)
+        print(
+            "mupsim: warning: training is shorter than "
+            f"{h['threshold']} relaxation times 1/(2·lr·wd) for {', '.join(h['short'])} ("
+            + ", ".join(f"{l}: {h['relaxations'][l]:.2g}" for l in h["short"])
+            + " relaxations in "
+            + f"{h['steps']:.6g} steps); the steady state is not reached",
+            file=sys.stderr,
+        )
     if args.format == "json":
         d = s.to_dict()
         if args.explain:
@@ -148,22 +209,30 @@ def _cmd_transfer(args) -> int:
         return 0
     else:
         e = s.exponents
-        print(f"{e.parameterization.upper()} · {e.optimizer} · width {s.base_width} → {s.width}"
-              + (f" · wd rule {e.wd_rule}" if e.wd_rule else ""))
-        rows = [[l, _fmt(x.multiplier), _fmt(x.init_std), _fmt(x.lr), _fmt(x.wd), _fmt(x.eps)]
-                for l, x in s.layers.items()]
+        print(
+            f"{e.parameterization.upper()} · {e.optimizer} · width {s.base_width} → {s.width}"
+            + (f" · wd rule {e.wd_rule}" if e.wd_rule else "")
+        )
+        rows = [
+            [l, _fmt(x.multiplier), _fmt(x.init_std), _fmt(x.lr), _fmt(x.wd), _fmt(x.eps)]
+            for l, x in s.layers.items()
+        ]
         print(_table(["layer", "multiplier", "init std", "lr", "wd", "adam eps"], rows))
         if s.branch_multiplier is not None:
             print(f"residual branch multiplier at depth {s.depth}: {_fmt(s.branch_multiplier)}")
         if s.batch is not None:
-            print(f"tau_epoch rule: batch {s.batch['base_batch_size']} → {s.batch['batch_size']}, tokens "
-                  f"{s.batch['base_tokens']} → {s.batch['tokens']}: wd × {_fmt(s.batch['wd_factor'])}")
+            print(
+                f"tau_epoch rule: batch {s.batch['base_batch_size']} → {s.batch['batch_size']}, tokens "
+                f"{s.batch['base_tokens']} → {s.batch['tokens']}: wd × {_fmt(s.batch['wd_factor'])}"
+            )
         if s.horizon is not None and not s.horizon["relaxations"]:
             print(f"horizon: {_fmt(s.horizon['steps'])} steps; no layer is decayed (no relaxation time)")
         elif s.horizon is not None:
-            print(f"horizon: {_fmt(s.horizon['steps'])} steps = "
-                  + ", ".join(f"{l} {_fmt(r)}" for l, r in s.horizon["relaxations"].items())
-                  + " relaxation times 1/(2·lr·wd)")
+            print(
+                f"horizon: {_fmt(s.horizon['steps'])} steps = "
+                + ", ".join(f"{l} {_fmt(r)}" for l, r in s.horizon["relaxations"].items())
+                + " relaxation times 1/(2·lr·wd)"
+            )
     if args.explain:
         print()
         print(s.exponents.explain())
@@ -171,8 +240,9 @@ def _cmd_transfer(args) -> int:
 
 
 _INT_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*")
-_FLOAT_TEXT = re.compile(r"\s*[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|inf|infinity|nan)\s*",
-                         re.IGNORECASE)
+_FLOAT_TEXT = re.compile(
+    r"\s*[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|inf|infinity|nan)\s*", re.IGNORECASE
+)
 
 
 def int_text(text: str) -> int:
@@ -196,6 +266,7 @@ int_text.__name__, float_text.__name__ = "int", "float"  # argparse: "invalid in
 
 def _short(text) -> str:
     from mupsim.errors import show
+
     return show(text)
 
 
@@ -224,11 +295,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=_int, required=True)
     p.add_argument("--lr", type=_float, required=True)
     p.add_argument("--wd", type=_float, default=0.0)
-    p.add_argument("--eps", type=_float, default=1e-8, help="Adam epsilon tuned at the base width (default 1e-8)")
-    for name, what in (("batch-size", "batch size of the target run"), ("base-batch-size", "batch size of the base run"),
-                       ("tokens", "training samples/tokens of the target run"),
-                       ("base-tokens", "training samples/tokens of the base run"),
-                       ("steps", "optimizer steps of the target run"), ("base-steps", "optimizer steps of the base run")):
+    p.add_argument(
+        "--eps", type=_float, default=1e-8, help="Adam epsilon tuned at the base width (default 1e-8)"
+    )
+    for name, what in (
+        ("batch-size", "batch size of the target run"),
+        ("base-batch-size", "batch size of the base run"),
+        ("tokens", "training samples/tokens of the target run"),
+        ("base-tokens", "training samples/tokens of the base run"),
+        ("steps", "optimizer steps of the target run"),
+        ("base-steps", "optimizer steps of the base run"),
+    ):
         p.add_argument(f"--{name}", type=_int, default=None, help=what)
     p.add_argument("--base-depth", type=_int, default=None)
     p.add_argument("--depth", type=_int, default=None)
@@ -265,6 +342,7 @@ def main(argv=None) -> int:
         return 130
     except BrokenPipeError:  # e.g. `mupsim exponents --explain | head -1`: stop quietly
         import os
+
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except (OSError, ValueError, AttributeError):  # stdout replaced or closed

@@ -28,9 +28,7 @@ def choice(kind: str, value, allowed) -> str:
         for a in allowed:
             if key == a.lower().replace("-", "_"):
                 return a
-    raise MupsimError(
-        f"unknown {kind} {show(value)}; allowed: {', '.join(allowed)}"
-    )
+    raise MupsimError(f"unknown {kind} {show(value)}; allowed: {', '.join(allowed)}")
 
 
 def show(value, limit: int = 80) -> str:
@@ -46,7 +44,7 @@ def show(value, limit: int = 80) -> str:
         text = repr(value)
     except Exception:  # e.g. a list holding an integer beyond the int-to-str digit limit
         text = f"<{type(value).__name__} that cannot be shown>"
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def is_real(value) -> bool:
@@ -112,8 +110,9 @@ def float_array(value, what: str):
             raise TypeError
         return np.asarray(np.asarray(value, dtype=float) + 0.0)
     except (TypeError, ValueError, OverflowError):
-        raise MupsimError(f"{what} must be a number or an array (list, tuple) of real numbers; "
-                          f"got {show(value)}") from None
+        raise MupsimError(
+            f"{what} must be a number or an array (list, tuple) of real numbers; got {show(value)}"
+        ) from None
 
 
 MAX_EXPONENT = 16

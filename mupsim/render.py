@@ -34,10 +34,13 @@ def _f(x):
 
 
 def summary() -> str:
-    parts = [HEADER, "# Derived exponents: summary\n\n",
-             "Exponent x of n^(-x). W = n^(-a)·w, w0 ~ N(0, n^(-2b)), lr η·n^(-c). Each parameterization in its "
-             "canonical gauge (Everett et al. 2024). Rows: embedding / hidden / readout / vector-like "
-             "(bias, norm gain). Derivations: `derivations/<parameterization>-<optimizer>.md`.\n\n"]
+    parts = [
+        HEADER,
+        "# Derived exponents: summary\n\n",
+        "Exponent x of n^(-x). W = n^(-a)·w, w0 ~ N(0, n^(-2b)), lr η·n^(-c). Each parameterization in its "
+        "canonical gauge (Everett et al. 2024). Rows: embedding / hidden / readout / vector-like "
+        "(bias, norm gain). Derivations: `derivations/<parameterization>-<optimizer>.md`.\n\n",
+    ]
     for al in ("full", "none"):
         parts.append(f"## Alignment: {al}\n\n")
         rows = []
@@ -45,19 +48,40 @@ def summary() -> str:
             for o in OPTIMIZERS:
                 e = exponents(p, o, al)
                 L = e.layers
-                rows.append([p, o] + [f"{L[l].multiplier}, {L[l].init_std}, {L[l].lr}"
-                                      for l in ("embedding", "hidden", "readout", "bias")])
-        parts.append(_table(["param.", "optimizer", "embedding a, b, c", "hidden a, b, c", "readout a, b, c",
-                             "vector a, b, c"], rows))
+                rows.append(
+                    [p, o]
+                    + [
+                        f"{L[l].multiplier}, {L[l].init_std}, {L[l].lr}"
+                        for l in ("embedding", "hidden", "readout", "bias")
+                    ]
+                )
+        parts.append(
+            _table(
+                [
+                    "param.",
+                    "optimizer",
+                    "embedding a, b, c",
+                    "hidden a, b, c",
+                    "readout a, b, c",
+                    "vector a, b, c",
+                ],
+                rows,
+            )
+        )
         parts.append("\n")
     parts.append("## Weight-decay exponents w (λ ∝ n^(-w)), μP, AdamW, full alignment\n\n")
     rows = []
-    for gauge, mult in (("canonical a = (−1/2, 0, 1/2)", None), ("TP5 Table 3, a = (0, 0, 0)", (0, 0, 0)),
-                        ("mup package / TP5 Table 8, a = (0, 0, 1)", (0, 0, 1))):
+    for gauge, mult in (
+        ("canonical a = (−1/2, 0, 1/2)", None),
+        ("TP5 Table 3, a = (0, 0, 0)", (0, 0, 0)),
+        ("mup package / TP5 Table 8, a = (0, 0, 1)", (0, 0, 1)),
+    ):
         for rule in WD_RULES:
             e = exponents("mup", "adamw", "full", mult, rule, "1/2" if rule == "alignment" else None)
-            rows.append([gauge, rule + (" (α=1/2)" if rule == "alignment" else "")]
-                        + [_f(e.layers[l].wd) for l in ("embedding", "hidden", "readout", "bias")])
+            rows.append(
+                [gauge, rule + (" (α=1/2)" if rule == "alignment" else "")]
+                + [_f(e.layers[l].wd) for l in ("embedding", "hidden", "readout", "bias")]
+            )
     parts.append(_table(["gauge", "rule", "embedding", "hidden", "readout", "vector"], rows))
     return "".join(parts)
 
@@ -73,19 +97,31 @@ def files() -> dict[str, str]:
                 text.append(f"## Alignment: {al} (weight-decay rule shown: {rule})\n\n")
                 text.append(e.derivation.to_markdown(level=3))
             out[f"derivations/{p}-{o}.md"] = "".join(text)
-    ss = [HEADER, "# Steady state under lr-scaled decay (PyTorch AdamW)\n\n", steady_state.derive_equilibrium().to_markdown(2)]
+    ss = [
+        HEADER,
+        "# Steady state under lr-scaled decay (PyTorch AdamW)\n\n",
+        steady_state.derive_equilibrium().to_markdown(2),
+    ]
     for rule in WD_RULES:
         e = exponents("mup", "adamw", "full", (0, 0, 1), rule, "1/2" if rule == "alignment" else None)
         ss.append(f"## μP (mup-package gauge a = (0,0,1)), AdamW, rule {rule}\n\n")
-        ss.append(steady_state.derive_weight_decay(
-            optimizers.get("adamw"),
-            {l: e.layers[l].multiplier for l in e.layers}, {l: e.layers[l].lr for l in e.layers},
-            rule, "1/2" if rule == "alignment" else None).to_markdown(3))
+        ss.append(
+            steady_state.derive_weight_decay(
+                optimizers.get("adamw"),
+                {l: e.layers[l].multiplier for l in e.layers},
+                {l: e.layers[l].lr for l in e.layers},
+                rule,
+                "1/2" if rule == "alignment" else None,
+            ).to_markdown(3)
+        )
     ss.append(horizon.derive_tau_epoch().to_markdown(2))
     out["steady_state.md"] = "".join(ss)
-    dp = [HEADER, "# Depth\n\n",
-          "Exponents x of (L/L_base)^(-x). One section per optimizer; inside, one per depth rule "
-          "(and CompleteP with a general α_L = 3/4). Weight decay shown for the timescale rule.\n\n"]
+    dp = [
+        HEADER,
+        "# Depth\n\n",
+        "Exponents x of (L/L_base)^(-x). One section per optimizer; inside, one per depth rule "
+        "(and CompleteP with a general α_L = 3/4). Weight decay shown for the timescale rule.\n\n",
+    ]
     for o in ("sgd", "adamw", "muon"):
         dp.append(f"## {optimizers.get(o).title}\n\n")
         for r, da in [(r, None) for r in depth.DEPTH_RULES] + [("completep", "3/4")]:

@@ -14,7 +14,7 @@ lr·wd = 0.1 and refuse from lr·wd = 1 on; ``exact=True`` holds up to lr·wd < 
 from __future__ import annotations
 
 import warnings
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 import sympy as sp
@@ -28,7 +28,7 @@ def _derived():
     return _th.derive_equilibrium().results
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fn(name: str):
     expr = _stable(_derived()[name])
     syms = (_th.U, _th.eta, _th.lam, _th.beta)
@@ -39,8 +39,8 @@ def _stable(expr):
     """The same expression with log(y) evaluated as log1p(y − 1): log((1−ηλ)²) loses every
     digit when ηλ is below the float epsilon (exact relaxation time −1/0 = −inf otherwise)."""
     from sympy.codegen.cfunctions import log1p
-    return expr.replace(lambda e: isinstance(e, sp.log),
-                        lambda e: log1p(sp.expand(e.args[0] - 1)))
+
+    return expr.replace(lambda e: isinstance(e, sp.log), lambda e: log1p(sp.expand(e.args[0] - 1)))
 
 
 APPROX_WARN = 0.1
@@ -50,7 +50,7 @@ time 1/(2x) is long against the exact −1/(2·log(1 − x)))."""
 APPROX_MAX = 1.0
 """lr·wd from which the leading-order formulas refuse: the decay alone then removes the whole
 weight in one step and the expansion in lr·wd means nothing (``exact=True`` goes to 2)."""
-MAX_FAN = 2 ** 40
+MAX_FAN = 2**40
 
 
 def _numbers(x, name: str, positive: bool = False):
@@ -76,8 +76,10 @@ def _answer(compute, what: str):
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         v = compute()
     if not np.all(np.isfinite(v)):
-        raise MupsimError(f"the predicted {what} is not a finite float for these inputs (under- "
-                          f"or overflow); allowed: values whose prediction fits in floating point")
+        raise MupsimError(
+            f"the predicted {what} is not a finite float for these inputs (under- "
+            f"or overflow); allowed: values whose prediction fits in floating point"
+        )
     return v
 
 
@@ -87,22 +89,30 @@ def _check(lr, wd, beta1: float = 0.0, exact: bool = False, has_exact: bool = Tr
     _broadcastable(lr=lr, wd=wd)
     with np.errstate(over="ignore"):
         x = lr * wd
-    if isinstance(beta1, bool) or not isinstance(beta1, (int, float, np.integer, np.floating)) \
-            or not (0 <= beta1 < 1):
+    if (
+        isinstance(beta1, bool)
+        or not isinstance(beta1, (int, float, np.integer, np.floating))
+        or not (0 <= beta1 < 1)
+    ):
         raise MupsimError(f"beta1 must lie in [0, 1), got {show(beta1)}")
     if exact:
         if np.any(x >= 2):
-            raise MupsimError("the exact fixed point needs lr·wd < 2 (the decay alone overshoots "
-                              "past zero)")
+            raise MupsimError("the exact fixed point needs lr·wd < 2 (the decay alone overshoots past zero)")
         return lr, wd
     top = float(np.max(x)) if x.size else 0.0
     if top >= APPROX_MAX:
         hint = "; exact=True holds up to lr·wd < 2" if has_exact else ""
-        raise MupsimError(f"the leading-order steady state needs lr·wd << 1; got lr·wd = {top:.3g} "
-                          f"(allowed: < {APPROX_MAX:g}, accurate below ~{APPROX_WARN:g}){hint}")
+        raise MupsimError(
+            f"the leading-order steady state needs lr·wd << 1; got lr·wd = {top:.3g} "
+            f"(allowed: < {APPROX_MAX:g}, accurate below ~{APPROX_WARN:g}){hint}"
+        )
     if top > APPROX_WARN:
-        warnings.warn(f"lr·wd = {top:.3g} > {APPROX_WARN:g}: the leading-order steady-state "
-                      f"formula is off by O(lr·wd) here", MupsimWarning, stacklevel=3)
+        warnings.warn(
+            f"lr·wd = {top:.3g} > {APPROX_WARN:g}: the leading-order steady-state "
+            f"formula is off by O(lr·wd) here",
+            MupsimWarning,
+            stacklevel=3,
+        )
     return lr, wd
 
 
@@ -123,6 +133,7 @@ def equilibrium_rms(update_rms, lr, wd, beta1: float = 0.0, exact: bool = False)
         if exact:
             return np.sqrt(_fn("ms_exact_momentum")(u, lr, wd, beta1))
         return _fn("rms")(u, lr, wd, beta1) * np.sqrt(_fn("momentum_factor")(u, lr, wd, beta1))
+
     return _answer(compute, "equilibrium RMS")
 
 
@@ -130,8 +141,7 @@ def relaxation_time(lr, wd, exact: bool = False):
     """e-folding time (steps) of the mean square's approach to equilibrium: ≈ 1/(2·lr·wd)."""
     lr, wd = _check(lr, wd, 0.0, exact)
     # lr·wd = 1 (exact): log1p(-1) = -inf, tau = 0 (the decay empties w in one step)
-    return _answer(lambda: _fn("tau_exact" if exact else "tau")(1.0, lr, wd, 0.0),
-                   "relaxation time")
+    return _answer(lambda: _fn("tau_exact" if exact else "tau")(1.0, lr, wd, 0.0), "relaxation time")
 
 
 def angular_update(lr, wd, beta1: float = 0.0):
@@ -156,8 +166,9 @@ def sigma_max(rms, fan_out: int, fan_in: int, alpha: float):
     except (TypeError, ValueError, OverflowError):
         a = float("nan")
     if isinstance(alpha, (bool, str)) or not 0.5 <= a <= 1.0:
-        raise MupsimError(f"alpha must be a number in [1/2, 1] (1/2 noise-like, 1 rank-one); "
-                          f"got {show(alpha)}")
+        raise MupsimError(
+            f"alpha must be a number in [1/2, 1] (1/2 noise-like, 1 rank-one); got {show(alpha)}"
+        )
     hi, lo = max(fans), min(fans)
     r = _numbers(rms, "rms")
-    return _answer(lambda: r * hi ** 0.5 * lo ** (a - 0.5), "sigma_max")
+    return _answer(lambda: r * hi**0.5 * lo ** (a - 0.5), "sigma_max")

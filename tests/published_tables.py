@@ -17,6 +17,7 @@ what was read and where); disagreements with the derivation: theory/published_ta
 Where a value could not be read from a source, the entry is None (never guessed)
 and the docstring says so.
 """
+
 from fractions import Fraction as F
 
 Z = F(0)
@@ -26,12 +27,12 @@ ONE = F(1)
 # ---------------------------------------------------------------------------
 TP5_TABLE3 = {
     "embedding": {"a": Z, "b": Z, "c": {"sgd": F(-1), "adam": Z}},
-    "hidden":    {"a": Z, "b": H, "c": {"sgd": Z, "adam": ONE}},
-    "readout":   {"a": Z, "b": ONE, "c": {"sgd": ONE, "adam": ONE}},
+    "hidden": {"a": Z, "b": H, "c": {"sgd": Z, "adam": ONE}},
+    "readout": {"a": Z, "b": ONE, "c": {"sgd": ONE, "adam": ONE}},
     # "Input weights & all biases" column; bias treated as an input weight with
     # fan_in = 1.  SGD lr ∝ fan_out -> c = -1 for biases of width-n layers
     # (for the *output* bias fan_out is fixed, so its SGD c is 0).
-    "bias":      {"a": Z, "b": Z, "c": {"sgd": F(-1), "adam": Z}},
+    "bias": {"a": Z, "b": Z, "c": {"sgd": F(-1), "adam": Z}},
 }
 TP5_TABLE3_DOC = """Yang et al. 2022, "Tensor Programs V" (arXiv 2203.03466), Table 3:
 "μP[57] and SP for General Neural Networks" (μP in the gauge with all multipliers 1).
@@ -49,11 +50,11 @@ scraped copy (a growing-networks doc) wrongly gives hidden SGD LR = 1/fan_in."""
 # ---------------------------------------------------------------------------
 TP5_TABLE8 = {
     "embedding": {"a": Z, "b": Z, "c": {"sgd": F(-1), "adam": Z}},
-    "hidden":    {"a": Z, "b": H, "c": {"sgd": Z, "adam": ONE}},
+    "hidden": {"a": Z, "b": H, "c": {"sgd": Z, "adam": ONE}},
     # output weights: multiplier 1/fan_in (a=1), init var 1 i.e. CONSTANT (b=0),
     # SGD lr ∝ fan_in (c=-1), Adam lr constant (c=0).
-    "readout":   {"a": ONE, "b": Z, "c": {"sgd": F(-1), "adam": Z}},
-    "bias":      {"a": Z, "b": Z, "c": {"sgd": F(-1), "adam": Z}},
+    "readout": {"a": ONE, "b": Z, "c": {"sgd": F(-1), "adam": Z}},
+    "bias": {"a": Z, "b": Z, "c": {"sgd": F(-1), "adam": Z}},
 }
 TP5_TABLE8_DOC = """TP5 (arXiv 2203.03466) Table 8, "Alternative (Equivalent) μP Formulation for
 Easier Implementation" -- the formulation the `mup` package implements (maintainer
@@ -73,14 +74,10 @@ i.e. the SGD lr of the OUTPUT bias is width-independent (its fan_out is fixed)."
 # What microsoft/mup (v1.0.0: mup/optim.py, mup/layer.py, mup/init.py, mup/infshape.py)
 # actually does, as exponents relative to base width (m = n/n0).  "w" = weight decay.
 MUP_PACKAGE = {
-    "embedding": {"a": Z, "b": Z,
-                  "c": {"sgd": F(-1), "adam": Z}, "w": {"sgd": ONE, "adam": Z}},
-    "hidden":    {"a": Z, "b": H,
-                  "c": {"sgd": Z, "adam": ONE}, "w": {"sgd": Z, "adam": F(-1)}},
-    "readout":   {"a": ONE, "b": Z,
-                  "c": {"sgd": F(-1), "adam": Z}, "w": {"sgd": ONE, "adam": Z}},
-    "bias":      {"a": Z, "b": Z,
-                  "c": {"sgd": F(-1), "adam": Z}, "w": {"sgd": ONE, "adam": Z}},
+    "embedding": {"a": Z, "b": Z, "c": {"sgd": F(-1), "adam": Z}, "w": {"sgd": ONE, "adam": Z}},
+    "hidden": {"a": Z, "b": H, "c": {"sgd": Z, "adam": ONE}, "w": {"sgd": Z, "adam": F(-1)}},
+    "readout": {"a": ONE, "b": Z, "c": {"sgd": F(-1), "adam": Z}, "w": {"sgd": ONE, "adam": Z}},
+    "bias": {"a": Z, "b": Z, "c": {"sgd": F(-1), "adam": Z}, "w": {"sgd": ONE, "adam": Z}},
 }
 MUP_PACKAGE_DOC = """microsoft/mup 1.0.0 source:
 - MuAdam/MuAdamW: params with 2 infinite dims: group['lr'] /= width_mult;
@@ -102,38 +99,70 @@ EVERETT_TABLE1 = {
     "sp": {
         "a": {"embedding": Z, "hidden": Z, "readout": Z},
         "b": {"embedding": Z, "hidden": H, "readout": H},
-        "c": {_FULL: {"adam": {"embedding": Z, "hidden": ONE, "readout": ONE},
-                      "sgd": {"embedding": F(-1, 2), "hidden": H, "readout": ONE}, "adafactor": None},
-              _NONE: {"adam": {"embedding": Z, "hidden": H, "readout": H},
-                      "sgd": {"embedding": F(-1, 2), "hidden": Z, "readout": H}, "adafactor": None}},
+        "c": {
+            _FULL: {
+                "adam": {"embedding": Z, "hidden": ONE, "readout": ONE},
+                "sgd": {"embedding": F(-1, 2), "hidden": H, "readout": ONE},
+                "adafactor": None,
+            },
+            _NONE: {
+                "adam": {"embedding": Z, "hidden": H, "readout": H},
+                "sgd": {"embedding": F(-1, 2), "hidden": Z, "readout": H},
+                "adafactor": None,
+            },
+        },
     },
     "ntk": {
         "a": {"embedding": Z, "hidden": H, "readout": H},
         "b": {"embedding": Z, "hidden": Z, "readout": Z},
-        "c": {_FULL: {"adam": {"embedding": Z, "hidden": H, "readout": H},
-                      "sgd": {"embedding": F(-1, 2), "hidden": F(-1, 2), "readout": Z}, "adafactor": None},
-              _NONE: {"adam": {"embedding": Z, "hidden": Z, "readout": Z},
-                      "sgd": {"embedding": F(-1, 2), "hidden": F(-1), "readout": F(-1, 2)}, "adafactor": None}},
+        "c": {
+            _FULL: {
+                "adam": {"embedding": Z, "hidden": H, "readout": H},
+                "sgd": {"embedding": F(-1, 2), "hidden": F(-1, 2), "readout": Z},
+                "adafactor": None,
+            },
+            _NONE: {
+                "adam": {"embedding": Z, "hidden": Z, "readout": Z},
+                "sgd": {"embedding": F(-1, 2), "hidden": F(-1), "readout": F(-1, 2)},
+                "adafactor": None,
+            },
+        },
     },
     "mup": {
         "a": {"embedding": F(-1, 2), "hidden": Z, "readout": H},
         "b": {"embedding": H, "hidden": H, "readout": H},
-        "c": {_FULL: {"adam": {"embedding": H, "hidden": ONE, "readout": H},
-                      "sgd": {"embedding": Z, "hidden": Z, "readout": Z}, "adafactor": None},
-              _NONE: {"adam": {"embedding": H, "hidden": H, "readout": Z},
-                      "sgd": {"embedding": Z, "hidden": F(-1, 2), "readout": Z}, "adafactor": None}},
+        "c": {
+            _FULL: {
+                "adam": {"embedding": H, "hidden": ONE, "readout": H},
+                "sgd": {"embedding": Z, "hidden": Z, "readout": Z},
+                "adafactor": None,
+            },
+            _NONE: {
+                "adam": {"embedding": H, "hidden": H, "readout": Z},
+                "sgd": {"embedding": Z, "hidden": F(-1, 2), "readout": Z},
+                "adafactor": None,
+            },
+        },
     },
     "mfp": {
         "a": {"embedding": Z, "hidden": H, "readout": ONE},
         "b": {"embedding": Z, "hidden": Z, "readout": Z},
-        "c": {_FULL: {"adam": None,
-                      "sgd": {"embedding": F(-1), "hidden": F(-1), "readout": F(-1)}, "adafactor": None},
-              _NONE: {"adam": None,
-                      "sgd": {"embedding": F(-1), "hidden": F(-3, 2), "readout": F(-1)}, "adafactor": None}},
+        "c": {
+            _FULL: {
+                "adam": None,
+                "sgd": {"embedding": F(-1), "hidden": F(-1), "readout": F(-1)},
+                "adafactor": None,
+            },
+            _NONE: {
+                "adam": None,
+                "sgd": {"embedding": F(-1), "hidden": F(-3, 2), "readout": F(-1)},
+                "adafactor": None,
+            },
+        },
     },
 }
 # Facts about the table that WERE read (used by tests as constraints):
-EVERETT_SYMMETRY_K = {"sgd": 2, "adam": 1, "adafactor": 0}   # c -> c - k*theta
+EVERETT_SYMMETRY_K = {"sgd": 2, "adam": 1, "adafactor": 0}  # c -> c - k*theta
 EVERETT_READOUT_A_PLUS_B = {"sp": H, "ntk": H, "mup": ONE, "mfp": ONE}
 EVERETT_FULL_ALIGNMENT = {"alpha": ONE, "omega": H, "u": ONE}
 EVERETT_TABLE1_DOC = """Everett et al. 2024, "Scaling Exponents Across Parameterizations and
@@ -179,11 +208,11 @@ Definitions (paper, via summaries and a third-party LP transcription of its appe
 # ---------------------------------------------------------------------------
 FAN2025_TABLE2 = {
     # exponents "c" (lr) and "w" (weight decay); "zero" means lambda = 0 exactly
-    "hidden":    {"c": ONE, "w": F(-1, 2)},         # eta_2 ∝ d^-1, lambda_2 ∝ sqrt(d)
-    "norm_gain": {"c": Z, "w": "zero"},              # vector-like: eta_1 = Θ(1), lambda_1 = 0
-    "bias":      {"c": Z, "w": "zero"},
-    "embedding": None,   # matrix-like or vector-like?  NOT FOUND (Table 2 not read)
-    "readout":   None,   # NOT FOUND
+    "hidden": {"c": ONE, "w": F(-1, 2)},  # eta_2 ∝ d^-1, lambda_2 ∝ sqrt(d)
+    "norm_gain": {"c": Z, "w": "zero"},  # vector-like: eta_1 = Θ(1), lambda_1 = 0
+    "bias": {"c": Z, "w": "zero"},
+    "embedding": None,  # matrix-like or vector-like?  NOT FOUND (Table 2 not read)
+    "readout": None,  # NOT FOUND
 }
 FAN2025_TABLE2_DOC = """Fan, Liu, Zhao, Yuan, Gu 2025, arXiv 2510.15262, abstract (arxiv.org/html/
 2510.15262v1): "the top singular value scales approximately as √(η/λ)·d^0.75 ... μP
@@ -198,13 +227,14 @@ and "lambda_2 propto d" (square roots lost).  w = -1/2 is the x of n^(-x) for λ
 # ---------------------------------------------------------------------------
 DEPTH = {
     # exponents are x in L^(-x), L = depth (or depth multiplier L/L0)
-    "depth_mup": {"branch_multiplier": H,
-                  "hidden_lr": {"adam": H, "sgd": Z}},
-    "completep": {"branch_multiplier": ONE,
-                  "hidden_lr": {"adam": Z},
-                  "hidden_wd": {"adamw": Z},         # width: wd * m_width, no depth factor
-                  "norm_and_bias_lr": {"adam": Z},   # L^(alpha-1), wd = 0
-                  "adam_eps": {"hidden": ONE, "emb_unemb": Z}},
+    "depth_mup": {"branch_multiplier": H, "hidden_lr": {"adam": H, "sgd": Z}},
+    "completep": {
+        "branch_multiplier": ONE,
+        "hidden_lr": {"adam": Z},
+        "hidden_wd": {"adamw": Z},  # width: wd * m_width, no depth factor
+        "norm_and_bias_lr": {"adam": Z},  # L^(alpha-1), wd = 0
+        "adam_eps": {"hidden": ONE, "emb_unemb": Z},
+    },
     # CompleteP implementation for general alpha: multiplier L^-alpha, hidden/LN/bias lr
     # L^(alpha-1), hidden eps (1/m_width) * L^-alpha (width eps exponent 1 for all matrices).
 }
@@ -226,7 +256,7 @@ MUON = {
     "keller_original": {"hidden": Z, "embedding": F(-1, 2), "readout": Z},
     # spectral-condition scaling lr ∝ sqrt(fan_out/fan_in) (from the spectral condition)
     "sqrt_fanout_over_fanin": {"hidden": Z, "embedding": F(-1, 2), "readout": H},
-    "vectors": "adam",   # biases / gains use AdamW in every implementation read
+    "vectors": "adam",  # biases / gains use AdamW in every implementation read
 }
 MUON_DOC = """Keller Jordan's rule as quoted in burn-optim docs (docs.rs burn_optim muon.rs):
 "Keller Jordan's original method: `lr * sqrt(max(1, A/B))`" for an A×B (fan_out×fan_in)
@@ -243,7 +273,7 @@ SPECTRAL = {
     "norm": {"embedding": F(-1, 2), "hidden": Z, "readout": H},
     # init std = (1/sqrt(fan_in)) * min(1, sqrt(fan_out/fan_in))  (a = 0 gauge)
     "b": {"embedding": Z, "hidden": H, "readout": ONE},
-    "c": {"sgd": None, "adam": None},   # no source gave these verbatim (SPECTRAL_DOC)
+    "c": {"sgd": None, "adam": None},  # no source gave these verbatim (SPECTRAL_DOC)
 }
 SPECTRAL_DOC = """Yang, Simon, Bernstein 2023, arXiv 2310.17813 (arxiv.org/html/2310.17813v2 abstract):
 "feature learning is achieved by scaling the spectral norm of weight matrices and their

@@ -25,12 +25,11 @@ def intervals(text: str) -> list[tuple[str, str, str]]:
 def shows(value: float, shown: str) -> bool:
     """Is ``shown`` (e.g. '0.97', '-0.00') ``value`` rounded to the digits shown?"""
     digits = len(shown.split(".")[1]) if "." in shown else 0
-    return math.isfinite(value) and abs(value - float(shown)) <= 0.5 * 10.0 ** -digits * (1 + 1e-9)
+    return math.isfinite(value) and abs(value - float(shown)) <= 0.5 * 10.0**-digits * (1 + 1e-9)
 
 
 def _scalars(obj: dict) -> list[float]:
-    return [float(v) for v in obj.values()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return [float(v) for v in obj.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
 
 
 def objects(obj):
@@ -58,9 +57,14 @@ def interval_in(triple: tuple[str, str, str], data) -> bool:
         if not any(shows(v, x) for v in nums):
             continue
         for k, v in o.items():
-            if (k == "ci" or k.endswith("_ci")) and isinstance(v, list) and len(v) == 2 \
-                    and all(isinstance(e, (int, float)) for e in v) \
-                    and shows(v[0], a) and shows(v[1], b):
+            if (
+                (k == "ci" or k.endswith("_ci"))
+                and isinstance(v, list)
+                and len(v) == 2
+                and all(isinstance(e, (int, float)) for e in v)
+                and shows(v[0], a)
+                and shows(v[1], b)
+            ):
                 return True
         if any(shows(v, a) for v in nums) and any(shows(v, b) for v in nums):
             return True

@@ -40,17 +40,46 @@ def _linear_inputs(prep, theta, X):
     return xs
 
 
-def coord_check_dh(parameterization, optimizer, layer, width, *, seed=0, steps=1, lr=1e-3,
-                   depth=2, base_width=64, n_probe=256, input_dim=16, output_dim=1,
-                   batch_size=128, unscaled=True):
+def coord_check_dh(
+    parameterization,
+    optimizer,
+    layer,
+    width,
+    *,
+    seed=0,
+    steps=1,
+    lr=1e-3,
+    depth=2,
+    base_width=64,
+    n_probe=256,
+    input_dim=16,
+    output_dim=1,
+    batch_size=128,
+    unscaled=True,
+):
     """RMS of Δh = m·Δw·x(0) of ``layer`` ("embedding" | "hidden" | "readout", the latter
     being the model output) after ``steps`` steps of the deep linear model, with the lr of
     that layer fixed to ``lr`` at every width and every other layer scaled by the calculator."""
-    cfg = SimConfig(model="linear", depth=depth, width=width, base_width=base_width,
-                    optimizer=optimizer, parameterization=parameterization, lr=lr,
-                    input_dim=input_dim, output_dim=output_dim, batch_size=batch_size,
-                    momentum=0.0, beta1=0.9, beta2=0.95, steps=steps, n_logs=2,
-                    n_test=n_probe, seed=seed, dtype="float64")
+    cfg = SimConfig(
+        model="linear",
+        depth=depth,
+        width=width,
+        base_width=base_width,
+        optimizer=optimizer,
+        parameterization=parameterization,
+        lr=lr,
+        input_dim=input_dim,
+        output_dim=output_dim,
+        batch_size=batch_size,
+        momentum=0.0,
+        beta1=0.9,
+        beta2=0.95,
+        steps=steps,
+        n_logs=2,
+        n_test=n_probe,
+        seed=seed,
+        dtype="float64",
+    )
     prep = prepare(cfg)
     name = LINEAR_LAYERS[layer]
     p = prep.layout.index(name)
@@ -93,15 +122,40 @@ def steady_state_window(cfg: SimConfig, start: int):
     return prep, out_mat
 
 
-def output_change_from_layer(parameterization, optimizer, layer, width, *, seed=0, lr=1e-3,
-                             depth=2, base_width=64, n_probe=256, input_dim=4, output_dim=4,
-                             batch_size=128):
+def output_change_from_layer(
+    parameterization,
+    optimizer,
+    layer,
+    width,
+    *,
+    seed=0,
+    lr=1e-3,
+    depth=2,
+    base_width=64,
+    n_probe=256,
+    input_dim=4,
+    output_dim=4,
+    batch_size=128,
+):
     """RMS of the change of the model output caused by one calculator-scaled step of
     ``layer`` alone (all other parameters kept at init), deep linear model."""
-    cfg = SimConfig(model="linear", depth=depth, width=width, base_width=base_width,
-                    optimizer=optimizer, parameterization=parameterization, lr=lr,
-                    input_dim=input_dim, output_dim=output_dim, batch_size=batch_size,
-                    momentum=0.0, steps=1, n_logs=2, n_test=n_probe, seed=seed)
+    cfg = SimConfig(
+        model="linear",
+        depth=depth,
+        width=width,
+        base_width=base_width,
+        optimizer=optimizer,
+        parameterization=parameterization,
+        lr=lr,
+        input_dim=input_dim,
+        output_dim=output_dim,
+        batch_size=batch_size,
+        momentum=0.0,
+        steps=1,
+        n_logs=2,
+        n_test=n_probe,
+        seed=seed,
+    )
     prep = prepare(cfg)
     theta, div, *_ = execute(prep)
     name = LINEAR_LAYERS[layer]

@@ -21,8 +21,11 @@ def test_derivation_gives_alpha_one_minus_half_rho():
 
 def test_derivation_limits_low_rank_noise_and_fan2025():
     r = th.derive_alpha().results
-    assert (r["alpha_low_rank"], r["alpha_noise"], r["rho_fan2025"]) == (1, sp.Rational(1, 2),
-                                                                          sp.Rational(1, 2))
+    assert (r["alpha_low_rank"], r["alpha_noise"], r["rho_fan2025"]) == (
+        1,
+        sp.Rational(1, 2),
+        sp.Rational(1, 2),
+    )
 
 
 def test_derivation_states_its_assumptions():
@@ -32,8 +35,9 @@ def test_derivation_states_its_assumptions():
 
 def test_alignment_wd_in_terms_of_rho_matches_the_calculator():
     e = mupsim.exponents("mup", "adamw", "full", (0, 0, 1))
-    w = th.derive_alignment_wd(optimizers.get("adamw"), e.layers["hidden"].multiplier,
-                               e.layers["hidden"].lr).results["w_hidden"]
+    w = th.derive_alignment_wd(
+        optimizers.get("adamw"), e.layers["hidden"].multiplier, e.layers["hidden"].lr
+    ).results["w_hidden"]
     for rho in ("0", "1/4", "1/2", "1"):
         a = 1 - sp.Rational(rho) / 2
         served = mupsim.exponents("mup", "adamw", "full", (0, 0, 1), "alignment", str(a))
@@ -42,6 +46,7 @@ def test_alignment_wd_in_terms_of_rho_matches_the_calculator():
 
 def test_alpha_document_is_rendered():
     from mupsim import render
+
     text = render.alpha_doc()
     assert "1 - \\frac{\\rho}{2}" in text and "| 1/2 | 3/4 | -1/2 |" in text
 
@@ -76,11 +81,11 @@ def test_sigma_over_rms_of_matrices_with_n_to_the_rho_flat_directions_grows_as_n
     for rho in (0.0, 0.5, 1.0):
         ratios = []
         for n in widths:
-            r = max(1, int(round(n ** rho)))
+            r = max(1, int(round(n**rho)))
             U, _ = np.linalg.qr(rng.standard_normal((n, r)))
             V, _ = np.linalg.qr(rng.standard_normal((n, r)))
             W = U @ V.T
-            ratios.append(np.linalg.norm(W, 2) / np.sqrt(np.mean(W ** 2)))
+            ratios.append(np.linalg.norm(W, 2) / np.sqrt(np.mean(W**2)))
         slope = np.polyfit(np.log(widths), np.log(ratios), 1)[0]
         assert slope == pytest.approx(mupsim.alpha_from_rank_exponent(rho), abs=0.02)
 
@@ -88,12 +93,12 @@ def test_sigma_over_rms_of_matrices_with_n_to_the_rho_flat_directions_grows_as_n
 def test_alpha_from_stable_ranks_fits_rho_and_serves_the_alignment_rule():
     widths = [64, 128, 256, 512] * 2
     noise = np.exp(0.01 * np.random.default_rng(1).standard_normal(8))
-    est = mupsim.alpha_from_stable_ranks(widths, 3.0 * np.array(widths) ** 0.4 * noise,
-                                         multipliers=(0, 0, 1))
+    est = mupsim.alpha_from_stable_ranks(widths, 3.0 * np.array(widths) ** 0.4 * noise, multipliers=(0, 0, 1))
     assert est.rho == pytest.approx(0.4, abs=0.02) and est.rho_se < 0.02
     assert est.alpha == pytest.approx(1 - est.rho / 2)
-    served = mupsim.exponents("mup", "adamw", "full", (0, 0, 1), "alignment",
-                              est.alpha_rule).layers["hidden"].wd
+    served = (
+        mupsim.exponents("mup", "adamw", "full", (0, 0, 1), "alignment", est.alpha_rule).layers["hidden"].wd
+    )
     assert est.wd == pytest.approx(float(served)) and est.wd == pytest.approx(-0.6, abs=0.02)
 
 
@@ -105,7 +110,7 @@ def test_alpha_from_stable_ranks_clips_the_rule_to_the_calculators_range():
 
 def test_groups_get_their_own_intercept_and_share_the_slope():
     widths = [64, 128, 256] * 2
-    ranks = [2.0 * w ** 0.3 for w in widths[:3]] + [20.0 * w ** 0.3 for w in widths[3:]]
+    ranks = [2.0 * w**0.3 for w in widths[:3]] + [20.0 * w**0.3 for w in widths[3:]]
     names = ["W1"] * 3 + ["W2"] * 3
     rho, se = mupsim.alpha.fit_rank_exponent(widths, ranks, groups=names)
     assert rho == pytest.approx(0.3, abs=1e-12) and se == pytest.approx(0.0, abs=1e-12)
@@ -113,12 +118,15 @@ def test_groups_get_their_own_intercept_and_share_the_slope():
     assert pooled == pytest.approx(0.3, abs=1e-12) and pooled_se > 0.5  # levels differ 10x
 
 
-@pytest.mark.parametrize("widths,ranks,match", [
-    ([64, 64], [1.0, 2.0], "at least 2 distinct widths"),
-    ([64, 128], [1.0, 0.0], "positive finite"),
-    ([64, 128, 256], [1.0, 2.0], "same number of entries"),
-    ([64, 128], [1.0, 2.0, 3.0], "same number of entries"),
-])
+@pytest.mark.parametrize(
+    "widths,ranks,match",
+    [
+        ([64, 64], [1.0, 2.0], "at least 2 distinct widths"),
+        ([64, 128], [1.0, 0.0], "positive finite"),
+        ([64, 128, 256], [1.0, 2.0], "same number of entries"),
+        ([64, 128], [1.0, 2.0, 3.0], "same number of entries"),
+    ],
+)
 def test_alpha_from_stable_ranks_rejects_bad_input(widths, ranks, match):
     with pytest.raises(MupsimError, match=match):
         mupsim.alpha_from_stable_ranks(widths, ranks)
@@ -130,15 +138,23 @@ SEEDS = (0, 1, 2)
 HIDDEN = ("block0.W1", "block0.W2")
 
 
-BASE = dict(base_width=64, batch_size=64, lr=2.0 ** -7, wd=0.5, wd_rule="timescale", steps=1200,
-            n_logs=30, n_test=64)
-TOKENS = dict(inputs="tokens", input_dim=1024, zipf_exponent=1.0, teacher_width=64,
-              teacher_width_exponent=1.0, output_dim=32)
+BASE = dict(
+    base_width=64, batch_size=64, lr=2.0**-7, wd=0.5, wd_rule="timescale", steps=1200, n_logs=30, n_test=64
+)
+TOKENS = dict(
+    inputs="tokens",
+    input_dim=1024,
+    zipf_exponent=1.0,
+    teacher_width=64,
+    teacher_width_exponent=1.0,
+    output_dim=32,
+)
 
 
 def _runs(**task):
     from mupsim.sim.config import SimConfig
     from mupsim.sim.run import run
+
     base = SimConfig(**BASE, **task)
     return {(s, w): run(base.replace(width=w, seed=s)) for s in SEEDS for w in WIDTHS}
 
@@ -162,6 +178,7 @@ def _per_seed_estimates(runs):
     of σ_max/√(η_l/λ_l), 1 − ρ̂/2 from the stable ranks, width exponent of RMS(w)/√(η_l/λ_l),
     width exponent of the same ratio at step 0, i.e. with the initial weights)."""
     from mupsim.analysis.runs import layer_settings, matrix_series, steady_state
+
     out = []
     for s in SEEDS:
         n, names, a_eta, sr, rms, rms0 = [], [], [], [], [], []
@@ -181,8 +198,14 @@ def _per_seed_estimates(runs):
                 rms0.append(v[0] / scale)
         x = np.log(n)
         est = mupsim.alpha_from_stable_ranks(n, sr, groups=names)
-        out.append((np.polyfit(x, np.log(a_eta), 1)[0], est.alpha,
-                    np.polyfit(x, np.log(rms), 1)[0], np.polyfit(x, np.log(rms0), 1)[0]))
+        out.append(
+            (
+                np.polyfit(x, np.log(a_eta), 1)[0],
+                est.alpha,
+                np.polyfit(x, np.log(rms), 1)[0],
+                np.polyfit(x, np.log(rms0), 1)[0],
+            )
+        )
     return np.array(out)
 
 
@@ -206,7 +229,7 @@ def test_rms_over_sqrt_eta_over_lambda_is_flat_in_width_not_set_by_the_init(stea
     of the way to the alternative: a premise off by 0.1 would move α̂ by 0.1."""
     est = _per_seed_estimates(steady_runs)
     premise, at_init = est[:, 2], est[:, 3]
-    assert np.all(np.abs(at_init - 0.5) < 0.1), at_init      # the alternative, computed
+    assert np.all(np.abs(at_init - 0.5) < 0.1), at_init  # the alternative, computed
     assert np.all(np.abs(premise) <= 0.1), premise
     assert np.all(np.abs(premise - at_init) > 0.3)
     # and the fixed teacher is the low-rank regime: ρ̂ near 0, α̂ near 1
@@ -226,4 +249,5 @@ def test_token_task_has_growing_rank_and_alpha_well_below_one(token_runs):
 
 def test_alpha_relation_applies_the_derived_formula_outside_the_checked_range():
     from mupsim.alpha import alpha_relation
+
     assert alpha_relation(-0.2) == pytest.approx(1.1) and alpha_relation(0.5) == pytest.approx(0.75)

@@ -26,14 +26,17 @@ def _fake_result(width, seed, status="ok", loss=0.1):
         tl[2:] = np.nan
     return SimpleNamespace(
         config={"width": width, "seed": seed, "lr": 1e-2, "wd": 0.1},
-        status=status, diverged_step=100 if status == "diverged" else None,
-        steps=steps, train_loss=tl, test_loss=tl,
+        status=status,
+        diverged_step=100 if status == "diverged" else None,
+        steps=steps,
+        train_loss=tl,
+        test_loss=tl,
     )
 
 
 def test_power_law_fit_recovers_known_exponent():
     n = np.repeat([64, 128, 256, 512], 3)
-    fit = power_law_fit(n, 2.5 * n ** 0.75)
+    fit = power_law_fit(n, 2.5 * n**0.75)
     assert fit.exponent == pytest.approx(0.75, abs=1e-12)
     assert fit.prefactor == pytest.approx(2.5, rel=1e-10)
 
@@ -44,7 +47,7 @@ def test_bootstrap_interval_covers_true_exponent_for_noisy_data():
     covered = 0
     trials = 40
     for t in range(trials):
-        y = n ** 0.6 * np.exp(0.2 * rng.standard_normal(n.size))
+        y = n**0.6 * np.exp(0.2 * rng.standard_normal(n.size))
         lo, hi = power_law_fit(n, y, n_boot=300, seed=t).ci
         covered += lo <= 0.6 <= hi
     assert covered / trials >= 0.8
@@ -53,7 +56,7 @@ def test_bootstrap_interval_covers_true_exponent_for_noisy_data():
 def test_bootstrap_interval_is_narrow_without_noise_and_wide_with_it():
     rng = np.random.default_rng(0)
     n = np.repeat([64, 128, 256], 4)
-    clean = power_law_fit(n, n ** 1.0, n_boot=300)
+    clean = power_law_fit(n, n**1.0, n_boot=300)
     noisy = power_law_fit(n, n * np.exp(0.5 * rng.standard_normal(n.size)), n_boot=300)
     assert clean.ci[1] - clean.ci[0] < 1e-9
     assert noisy.ci[1] - noisy.ci[0] > 0.1
@@ -70,7 +73,7 @@ def test_power_law_fit_drops_nonfinite_values_and_counts_them():
 
 def test_power_law_fit_gives_no_interval_when_a_width_has_a_single_seed():
     n = np.array([64, 64, 128, 256, 256])
-    fit = power_law_fit(n, n ** 1.0 * np.array([1.0, 1.1, 1.0, 0.9, 1.0]))
+    fit = power_law_fit(n, n**1.0 * np.array([1.0, 1.1, 1.0, 0.9, 1.0]))
     assert np.isfinite(fit.exponent)
     assert all(np.isnan(fit.ci))
 
@@ -81,8 +84,12 @@ def test_power_law_fit_rejects_a_single_width():
 
 
 def test_diverged_runs_are_excluded_and_counted():
-    runs = [_fake_result(64, 0), _fake_result(128, 0, "diverged"), _fake_result(256, 0),
-            _fake_result(256, 1, "ok", loss=np.nan)]
+    runs = [
+        _fake_result(64, 0),
+        _fake_result(128, 0, "diverged"),
+        _fake_result(256, 0),
+        _fake_result(256, 1, "ok", loss=np.nan),
+    ]
     split = split_diverged(runs)
     assert [r.config["width"] for r in split.kept] == [64, 256]
     assert split.n_dropped == 2
@@ -172,7 +179,7 @@ def test_optimum_drift_per_doubling_matches_linear_shift():
     widths = [64, 128, 256, 512]
     optima = []
     rng = np.random.default_rng(0)
-    for k, w in enumerate(widths):
+    for k, _w in enumerate(widths):
         centre = -3.2 - 0.5 * k  # optimum moves by -0.5 per doubling
         L = np.exp(0.2 * (x[:, None] - centre) ** 2 + 0.01 * rng.standard_normal((x.size, 3)))
         optima.append(transfer_optimum(x, L, n_boot=200, seed=k))
@@ -184,9 +191,10 @@ def test_optimum_drift_per_doubling_matches_linear_shift():
 
 def test_seed_optimum_is_the_vertex_of_a_parabola_through_the_best_points():
     from mupsim.analysis.transfer import seed_optimum
+
     x = np.arange(0.0, 5.01, 0.5)
-    y = 0.3 * (x - 2.35) ** 2 + 1.0          # exact parabola (e.g. log loss vs log2 λ)
-    y[-1] = 50.0                              # a far point that must not pull the fit
+    y = 0.3 * (x - 2.35) ** 2 + 1.0  # exact parabola (e.g. log loss vs log2 λ)
+    y[-1] = 50.0  # a far point that must not pull the fit
     for n_fit in (3, 4, 5):
         xo, edge = seed_optimum(x, y, n_fit)
         assert xo == pytest.approx(2.35, abs=1e-9) and not edge
@@ -194,11 +202,12 @@ def test_seed_optimum_is_the_vertex_of_a_parabola_through_the_best_points():
 
 def test_seed_optimum_ignores_diverged_points_and_flags_a_grid_edge_optimum():
     from mupsim.analysis.transfer import seed_optimum
+
     x = np.arange(6.0)
     xo, edge = seed_optimum(x, np.array([np.inf, 4.0, 3.0, 2.0, 1.5, 1.0]))
     assert edge and xo <= 5.0
     y = (x - 2.2) ** 2
-    y[0], y[-1] = np.inf, np.nan             # diverged, missing: left out of the fit
+    y[0], y[-1] = np.inf, np.nan  # diverged, missing: left out of the fit
     xo, edge = seed_optimum(x, y)
     assert not edge and xo == pytest.approx(2.2, abs=1e-9)
     with pytest.raises(MupsimError, match="n_fit"):
@@ -207,27 +216,31 @@ def test_seed_optimum_ignores_diverged_points_and_flags_a_grid_edge_optimum():
 
 def test_seed_optimum_drift_recovers_the_slope_and_leaves_out_edge_seeds():
     from mupsim.analysis.transfer import seed_optimum_drift
+
     rng = np.random.default_rng(1)
     widths = [64, 128, 256]
     x = np.arange(0.0, 6.01, 0.5)
     S = 8
-    shared = rng.normal(0, 0.3, S)            # per-seed offset shared by all widths (same data)
+    shared = rng.normal(0, 0.3, S)  # per-seed offset shared by all widths (same data)
     Ls = []
     for k in range(3):
-        centre = 3.0 + 0.4 * k + shared       # drift +0.4 per doubling
+        centre = 3.0 + 0.4 * k + shared  # drift +0.4 per doubling
         centre[0] = 9.0 if k == 2 else centre[0]  # seed 0: optimum beyond the grid at n = 256
         Ls.append(np.exp(0.2 * (x[:, None] - centre[None, :]) ** 2))
     d = seed_optimum_drift(widths, [x] * 3, Ls, n_boot=500)
     assert d.n_seeds == S and d.n_used == S - 1 and d.edge[0][2]
     assert d.per_doubling == pytest.approx(0.4, abs=1e-6)
-    assert d.ci == pytest.approx((0.4, 0.4), abs=1e-6)   # the shared offsets cancel in the pairing
+    assert d.ci == pytest.approx((0.4, 0.4), abs=1e-6)  # the shared offsets cancel in the pairing
 
 
 def test_curve_shift_recovers_horizontal_offset_of_a_monotone_curve():
     from mupsim.analysis.transfer import curve_shift
+
     x = np.arange(-4.0, 6.0, 1.0)
+
     def loss(x, c):
         return 0.04 * (1 + np.exp(2.0 * (x - c)))  # flat, then rising: no bracketed optimum
+
     ref = np.column_stack([loss(x, 1.0)] * 2)
     moved = np.column_stack([loss(x, 2.5)] * 2)
     s = curve_shift(x, ref, x, moved, n_boot=20)
@@ -245,6 +258,7 @@ def test_spectral_collapse_ignores_tails_below_the_relative_floor():
 
 def test_seed_optimum_drift_gives_no_interval_from_a_single_usable_seed():
     from mupsim.analysis.transfer import seed_optimum_drift
+
     x = np.arange(0.0, 6.01, 0.5)
     Ls = [np.exp(0.2 * (x[:, None] - np.array([[3.0 + 0.4 * k, 9.0]])) ** 2) for k in range(3)]
     d = seed_optimum_drift([64, 128, 256], [x] * 3, Ls, n_boot=100)
@@ -256,6 +270,7 @@ def test_a_refused_record_keeps_its_value_and_reason_and_stays_out_of_the_fit():
     from mupsim.experiments.fake import fake_run
     from mupsim.experiments.figures import f3_sigma_max_vs_width as F3
     from mupsim.experiments.measures import fit_dict
+
     cs = F3.baseline_configs(True)
     short = [c.replace(steps=c.steps // 8) for c in cs[:2]]  # < 5τ: refused
     d = F3.analyse([fake_run(c) for c in cs + short], {})
@@ -263,7 +278,6 @@ def test_a_refused_record_keeps_its_value_and_reason_and_stays_out_of_the_fit():
     assert len(refused) >= 2 * len(d["matrices"])
     assert all(np.isfinite(r["sigma_over_sqrt"]) and r["excluded_reason"] for r in refused)
     m = d["matrices"][0]
-    ok = [(r["width"], r["sigma_over_sqrt"]) for r in d["rows"]
-          if r["matrix"] == m and r["status"] == "ok"]
+    ok = [(r["width"], r["sigma_over_sqrt"]) for r in d["rows"] if r["matrix"] == m and r["status"] == "ok"]
     assert d["series"]["baseline"][m]["exponent"] == fit_dict(*zip(*ok))["exponent"]
     assert f"refused {len(refused)} of {len(d['rows'])} records" in d["headline"]

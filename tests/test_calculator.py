@@ -3,7 +3,8 @@
 from fractions import Fraction
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mupsim
 from mupsim import MupsimError
@@ -16,7 +17,11 @@ thetas = st.fractions(min_value=-2, max_value=2, max_denominator=8)
 
 def _shifted(e, theta):
     L = e.layers
-    return [L["embedding"].multiplier + theta, L["hidden"].multiplier + theta, L["readout"].multiplier + theta]
+    return [
+        L["embedding"].multiplier + theta,
+        L["hidden"].multiplier + theta,
+        L["readout"].multiplier + theta,
+    ]
 
 
 def test_exponents_are_exact_fractions():
@@ -53,8 +58,12 @@ def test_forward_and_update_scales_are_gauge_invariant(optimizer, theta):
         for l in MATRIX_LAYERS:
             x = L[l]
             gamma = 0 if l == "readout" else g
-            out.append((x.multiplier + x.init_std,
-                        optimizers.entry_exponent(opt.kind, x.multiplier, x.init_std, x.lr, gamma)))
+            out.append(
+                (
+                    x.multiplier + x.init_std,
+                    optimizers.entry_exponent(opt.kind, x.multiplier, x.init_std, x.lr, gamma),
+                )
+            )
         return out
 
     assert scales(moved) == scales(base)
@@ -129,6 +138,7 @@ def test_explain_lists_assumptions_and_steps():
 
 # ---------------------------------------------------------------- transfer
 
+
 def test_transfer_at_base_width_returns_base_settings():
     s = mupsim.transfer(64, 64, 3e-3, 0.1, wd_rule="timescale", base_multiplier=2.0, base_init_std=0.5)
     for l, x in s.layers.items():
@@ -149,15 +159,26 @@ def test_transfer_hidden_lr_scales_inversely_with_width_under_mup_adam():
 
 
 @settings(max_examples=30, deadline=None)
-@given(n0=st.integers(1, 4096), k1=st.integers(1, 64), k2=st.integers(1, 64),
-       rule=st.sampled_from(["constant", "fan2025", "timescale"]))
+@given(
+    n0=st.integers(1, 4096),
+    k1=st.integers(1, 64),
+    k2=st.integers(1, 64),
+    rule=st.sampled_from(["constant", "fan2025", "timescale"]),
+)
 def test_transfer_composes(n0, k1, k2, rule):
     n1, n2 = n0 * k1, n0 * k1 * k2
     direct = mupsim.transfer(n0, n2, 1e-3, 0.1, wd_rule=rule)
     first = mupsim.transfer(n0, n1, 1e-3, 0.1, wd_rule=rule)
     for l, x in first.layers.items():
-        second = mupsim.transfer(n1, n2, x.lr, x.wd if x.wd > 0 else 0.1, wd_rule=rule,
-                                 base_multiplier={l: x.multiplier}, base_init_std={l: x.init_std})
+        second = mupsim.transfer(
+            n1,
+            n2,
+            x.lr,
+            x.wd if x.wd > 0 else 0.1,
+            wd_rule=rule,
+            base_multiplier={l: x.multiplier},
+            base_init_std={l: x.init_std},
+        )
         y, z = second.layers[l], direct.layers[l]
         assert y.lr == pytest.approx(z.lr, rel=1e-12)
         assert y.multiplier == pytest.approx(z.multiplier, rel=1e-12)
@@ -166,19 +187,22 @@ def test_transfer_composes(n0, k1, k2, rule):
             assert y.wd == pytest.approx(z.wd, rel=1e-12)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(base_width=0, width=64, lr=1e-3), "base width must be a positive integer"),
-    (dict(base_width=64, width=64.5, lr=1e-3), "width must be a positive integer"),
-    (dict(base_width=64, width=128, lr=-1.0), "lr must be non-negative"),
-    (dict(base_width=64, width=128, lr=1e-3, wd=-0.1, wd_rule="constant"), "wd must be non-negative"),
-    (dict(base_width=64, width=128, lr=1e-3, wd=0.1), "needs a weight-decay rule"),
-    (dict(base_width=64, width=128, lr=1e-3, multipliers=(0, 0)), "3 exponents"),
-    (dict(base_width=64, width=128, lr=1e-3, optimizer="rmsprop"), "allowed: sgd, adam"),
-    (dict(base_width=64, width=128, lr=1e-3, parameterization="xyz"), "allowed: sp, ntk, mup, mfp"),
-    (dict(base_width=64, width=128, lr=1e-3, alignment="partial"), "allowed: full, none"),
-    (dict(base_width=64, width=128, lr=1e-3, wd_rule="linear"), "allowed: constant, fan2025"),
-    (dict(base_width=64, width=128, lr=1e-3, depth=4), "depth transfer needs"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(base_width=0, width=64, lr=1e-3), "base width must be a positive integer"),
+        (dict(base_width=64, width=64.5, lr=1e-3), "width must be a positive integer"),
+        (dict(base_width=64, width=128, lr=-1.0), "lr must be non-negative"),
+        (dict(base_width=64, width=128, lr=1e-3, wd=-0.1, wd_rule="constant"), "wd must be non-negative"),
+        (dict(base_width=64, width=128, lr=1e-3, wd=0.1), "needs a weight-decay rule"),
+        (dict(base_width=64, width=128, lr=1e-3, multipliers=(0, 0)), "3 exponents"),
+        (dict(base_width=64, width=128, lr=1e-3, optimizer="rmsprop"), "allowed: sgd, adam"),
+        (dict(base_width=64, width=128, lr=1e-3, parameterization="xyz"), "allowed: sp, ntk, mup, mfp"),
+        (dict(base_width=64, width=128, lr=1e-3, alignment="partial"), "allowed: full, none"),
+        (dict(base_width=64, width=128, lr=1e-3, wd_rule="linear"), "allowed: constant, fan2025"),
+        (dict(base_width=64, width=128, lr=1e-3, depth=4), "depth transfer needs"),
+    ],
+)
 def test_bad_input_is_rejected_with_a_clear_message(kwargs, match):
     with pytest.raises(MupsimError, match=match):
         mupsim.transfer(**kwargs)
@@ -204,15 +228,20 @@ def test_fraction_strings_are_accepted_as_exponents():
     assert e.alignment == "2/3" and e.layers["embedding"].multiplier == Fraction(1, 2)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(base_width=1, width=10 ** 400, lr=1e-3), "up to 2\\^40"),
-    (dict(base_width=64, width=1024, lr=1e-3, multipliers=(-1000, 0, 1)), "within"),
-    (dict(base_width=64, width=2 ** 40, lr=1e308, parameterization="sp", optimizer="sgd"), "overflow"),
-    (dict(base_width=64, width=128, lr=1e-3, wd=0.1, wd_rule="timescale", global_lr=True), "global_lr"),
-    (dict(base_width=64, width=128, lr=1e-3, depth_rule="completep"), "depth transfer needs"),
-    (dict(base_width=64, width=128, lr=1e-3, wd=0.1, wd_rule="fan2025", alignment_exponent=0.9),
-     "only used by wd rule 'alignment'"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(base_width=1, width=10**400, lr=1e-3), "up to 2\\^40"),
+        (dict(base_width=64, width=1024, lr=1e-3, multipliers=(-1000, 0, 1)), "within"),
+        (dict(base_width=64, width=2**40, lr=1e308, parameterization="sp", optimizer="sgd"), "overflow"),
+        (dict(base_width=64, width=128, lr=1e-3, wd=0.1, wd_rule="timescale", global_lr=True), "global_lr"),
+        (dict(base_width=64, width=128, lr=1e-3, depth_rule="completep"), "depth transfer needs"),
+        (
+            dict(base_width=64, width=128, lr=1e-3, wd=0.1, wd_rule="fan2025", alignment_exponent=0.9),
+            "only used by wd rule 'alignment'",
+        ),
+    ],
+)
 def test_out_of_range_or_conflicting_options_are_refused(kwargs, match):
     with pytest.raises(MupsimError, match=match):
         mupsim.transfer(**kwargs)
@@ -220,6 +249,7 @@ def test_out_of_range_or_conflicting_options_are_refused(kwargs, match):
 
 def test_numpy_integer_valued_widths_are_accepted():
     import numpy as np
+
     s = mupsim.transfer(np.int64(64), np.float32(1024), 1e-3)
     assert s.width == 1024
 
@@ -235,12 +265,15 @@ def test_adam_l2_decay_is_refused_for_steady_state_rules():
         mupsim.exponents("mup", "adam", wd_rule="fan2025")
 
 
-@pytest.mark.parametrize("call", [
-    lambda: mupsim.steady_state.equilibrium_rms(0.6, 1e-3, 0.1, beta1=1.0),
-    lambda: mupsim.steady_state.equilibrium_rms(0.6, float("nan"), 0.1),
-    lambda: mupsim.steady_state.equilibrium_rms(0.6, 10.0, 0.5, exact=True),
-    lambda: mupsim.steady_state.relaxation_time(10.0, 0.2, exact=True),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: mupsim.steady_state.equilibrium_rms(0.6, 1e-3, 0.1, beta1=1.0),
+        lambda: mupsim.steady_state.equilibrium_rms(0.6, float("nan"), 0.1),
+        lambda: mupsim.steady_state.equilibrium_rms(0.6, 10.0, 0.5, exact=True),
+        lambda: mupsim.steady_state.relaxation_time(10.0, 0.2, exact=True),
+    ],
+)
 def test_steady_state_predictions_refuse_invalid_inputs(call):
     with pytest.raises(MupsimError):
         call()

@@ -59,7 +59,7 @@ def test_byte_tokens_round_trip(files):
 
 def test_byte_corpus_is_the_split_files(files):
     d = corpus.load_corpus("byte", max_files=40, context=16)
-    tr, ho = corpus.split(files[::-(-len(files) // 40)], 0.1)
+    tr, ho = corpus.split(files[:: -(-len(files) // 40)], 0.1)
     assert d.vocab_size == 256 and d.info["n_train_files"] == len(tr)
     assert corpus.byte_decode(d.held_out) == corpus.read_bytes(ho)
     assert d.fingerprint()["corpus"] == d.info["fingerprint"]
@@ -74,7 +74,7 @@ def test_bpe_round_trips_and_is_cached(files, tmp_path):
     text = (corpus.stdlib_root() / sample[0]).read_text(encoding="utf-8")
     ids = tok.encode(text).ids
     assert tok.decode(ids) == text
-    assert max(ids) < tok.get_vocab_size() <= 300 and len(ids) < len(text.encode())   # merges shorten it
+    assert max(ids) < tok.get_vocab_size() <= 300 and len(ids) < len(text.encode())  # merges shorten it
     again = corpus.load_bpe(sample, 300, cache_dir=tmp_path)
     assert again.encode(text).ids == ids
 
@@ -84,8 +84,9 @@ def test_bpe_corpus_tokens_decode_to_the_files(tmp_path):
     d = corpus.load_corpus("bpe", 4096, max_files=20, held_out=0.3, cache_dir=tmp_path, context=16)
     assert d.info["tokenizer"] == "bpe" and d.train.max() < d.vocab_size <= 4096
     from tokenizers import Tokenizer
+
     tok = Tokenizer.from_file(str(next((tmp_path / "mupsim-lm").glob("bpe-*-4096.json"))))
-    files = corpus.stdlib_files()[::-(-len(corpus.stdlib_files()) // 20)]
+    files = corpus.stdlib_files()[:: -(-len(corpus.stdlib_files()) // 20)]
     _, ho = corpus.split(files, 0.3)
     want = "\n".join(corpus.read_bytes([f]).decode("utf-8", errors="replace") for f in ho)
     assert tok.decode(d.held_out.tolist()) == want

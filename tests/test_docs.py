@@ -39,8 +39,9 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 RUN_LANGS = {"python", "pycon", "console", "sh"}
 SHOWN_LANGS = {"", "text", "json", "yaml", "toml"}
 
-_FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^[ \t]*```[ \t]*$",
-                    re.M | re.S)
+_FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^[ \t]*```[ \t]*$", re.M | re.S
+)
 _MARK = re.compile(r"<!--\s*(?P<kind>no-run|output):\s*(?P<text>.*?)\s*-->\s*$")
 _NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 
@@ -65,10 +66,13 @@ def blocks(page: Path) -> list[Block]:
     out = []
     for m in _FENCE.finditer(text):
         line = text.count("\n", 0, m.start()) + 1
-        before = text[:m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        before = text[: m.start()].rstrip("\n").rsplit("\n", 1)[-1]
         mark = _MARK.search(before)
-        out.append(Block(page, line, m["lang"], m["body"], m["indent"],
-                         (mark["kind"], mark["text"]) if mark else None))
+        out.append(
+            Block(
+                page, line, m["lang"], m["body"], m["indent"], (mark["kind"], mark["text"]) if mark else None
+            )
+        )
     return out
 
 
@@ -78,13 +82,18 @@ def _page_id(page: Path) -> str:
 
 # ---------------------------------------------------------------- the site
 
+
 def _mkdocs_build(config: Path, site: Path) -> subprocess.CompletedProcess:
     for module in ("mkdocs", "material", "mkdocstrings_handlers.python"):
         pytest.importorskip(module, reason="the docs site needs the docs extra ('.[docs]')")
     # no --quiet: it hides the warnings that --strict counts, and the build then passes anyway
-    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config),
-                           "-d", str(site)], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d", str(site)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
 
 
 def test_mkdocs_build_strict_passes(tmp_path):
@@ -155,9 +164,8 @@ def test_readme_results_come_from_the_committed_json():
             assert interval in headline, f"{interval} is not in {src}'s headline"
 
 
-
-
 # ---------------------------------------------------------------- the code blocks
+
 
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)
 def test_every_code_block_is_run_or_says_why_not(page):
@@ -191,13 +199,17 @@ def test_code_blocks_run(page, tmp_path, monkeypatch):
     bin_dir.mkdir()
     (bin_dir / "mupsim").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m mupsim "$@"\n')
     (bin_dir / "mupsim").chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-           "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))}
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba")),
+    }
     namespace = {"__name__": "__docs__"}
     for b in runnable:
         {"python": _run_python, "pycon": _run_pycon, "console": _run_console, "sh": _run_sh}[b.lang](
-            b, namespace=namespace, env=env)
+            b, namespace=namespace, env=env
+        )
 
 
 def _run_python(b: Block, namespace: dict, env: dict) -> None:
@@ -215,8 +227,9 @@ class _ShownPrecision(doctest.OutputChecker):
             return True
         w_parts, g_parts = _NUMBER.split(want), _NUMBER.split(got)
         w_nums, g_nums = _NUMBER.findall(want), _NUMBER.findall(got)
-        if len(w_nums) != len(g_nums) or [" ".join(p.split()) for p in w_parts] != \
-                [" ".join(p.split()) for p in g_parts]:
+        if len(w_nums) != len(g_nums) or [" ".join(p.split()) for p in w_parts] != [
+            " ".join(p.split()) for p in g_parts
+        ]:
             return False
         return all(abs(float(g) - float(w)) <= _half_last_digit(w) for w, g in zip(w_nums, g_nums))
 
@@ -266,6 +279,7 @@ def _mask(lines: list[str]) -> list[str]:
 
 def _run_console(b: Block, namespace: dict, env: dict) -> None:
     from mupsim.cli import main
+
     for cmd, want in _console_commands(b):
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -276,11 +290,13 @@ def _run_console(b: Block, namespace: dict, env: dict) -> None:
         assert code == expected_code, f"{b.where}: `{cmd}` exited {code}:\n" + "\n".join(got)
         if b.mark == ("output", "numbers vary"):
             got, want = _mask(got), _mask(want)
-        assert got == want, (f"{b.where}: `{cmd}` printed\n" + "\n".join(got)
-                             + "\ninstead of\n" + "\n".join(want))
+        assert got == want, (
+            f"{b.where}: `{cmd}` printed\n" + "\n".join(got) + "\ninstead of\n" + "\n".join(want)
+        )
 
 
 def _run_sh(b: Block, namespace: dict, env: dict) -> None:
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", b.body], env=env, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", b.body], env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, f"{b.where}: sh block exited {proc.returncode}:\n{proc.stdout}{proc.stderr}"

@@ -17,7 +17,9 @@ def test_eps_is_gauge_covariant_like_the_multiplier():
     base = mupsim.exponents("mup", "adam")
     moved = mupsim.exponents("mup", "adam", multipliers=(0, 0, 1))
     for l in ("embedding", "hidden"):
-        assert moved.layers[l].eps - base.layers[l].eps == moved.layers[l].multiplier - base.layers[l].multiplier
+        assert (
+            moved.layers[l].eps - base.layers[l].eps == moved.layers[l].multiplier - base.layers[l].multiplier
+        )
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "lion", "adafactor"])
@@ -32,8 +34,9 @@ def test_muon_serves_eps_only_for_its_adam_trained_parameters():
 
 
 def test_transfer_scales_eps_with_width_and_block_eps_with_depth():
-    s = mupsim.transfer(256, 1024, 1e-3, eps=1e-8, multipliers=(0, 0, 1), depth_rule="completep",
-                        base_depth=4, depth=16)
+    s = mupsim.transfer(
+        256, 1024, 1e-3, eps=1e-8, multipliers=(0, 0, 1), depth_rule="completep", base_depth=4, depth=16
+    )
     assert math.isclose(s.layers["embedding"].eps, 1e-8 / 4)
     assert math.isclose(s.layers["readout"].eps, 1e-8 / 4)
     assert math.isclose(s.layers["hidden"].eps, 1e-8 / 4 / 4)
@@ -63,15 +66,19 @@ def test_steady_state_rules_keep_lr_over_wd_fixed_in_depth():
 @pytest.mark.parametrize("alpha,c", [("1/2", "1/2"), ("3/4", "1/4"), (1, 0)])
 def test_general_completep_alpha_gives_block_lr_exponent_one_minus_alpha(alpha, c):
     from fractions import Fraction
+
     d = mupsim.exponents("mup", "adamw", depth_rule="completep", depth_alpha=alpha).depth
     assert d["branch_multiplier"] == Fraction(alpha) and d["hidden_lr"] == Fraction(c)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(depth_rule="completep", depth_alpha="1/4"), "alpha_L"),
-    (dict(depth_rule="depth_mup", depth_alpha="3/4"), "completep"),
-    (dict(depth_alpha="3/4"), "depth_rule"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(depth_rule="completep", depth_alpha="1/4"), "alpha_L"),
+        (dict(depth_rule="depth_mup", depth_alpha="3/4"), "completep"),
+        (dict(depth_alpha="3/4"), "depth_rule"),
+    ],
+)
 def test_depth_inputs_outside_the_assumptions_are_refused(kwargs, match):
     with pytest.raises(MupsimError, match=match):
         mupsim.exponents("mup", "adamw", **kwargs)

@@ -5,14 +5,33 @@ import json
 
 from mupsim.experiments import make_figures
 
-FIGURES = ("f1_gain_vs_step", "f2_spectra_collapse", "f3_sigma_max_vs_width", "f4_wd_rules",
-           "f5_transfer", "f6_coord_check", "f7_steady_state_theory", "f8_muon_spectral")
+FIGURES = (
+    "f1_gain_vs_step",
+    "f2_spectra_collapse",
+    "f3_sigma_max_vs_width",
+    "f4_wd_rules",
+    "f5_transfer",
+    "f6_coord_check",
+    "f7_steady_state_theory",
+    "f8_muon_spectral",
+)
 
 
 def _run(tmp_path):
-    return make_figures.main(["--quick", "1", "--fake", "--results-dir", str(tmp_path / "results"),
-                              "--figures-dir", str(tmp_path / "figures"), "--workers", "0",
-                              "--no-progress"])
+    return make_figures.main(
+        [
+            "--quick",
+            "1",
+            "--fake",
+            "--results-dir",
+            str(tmp_path / "results"),
+            "--figures-dir",
+            str(tmp_path / "figures"),
+            "--workers",
+            "0",
+            "--no-progress",
+        ]
+    )
 
 
 def test_every_figure_is_written_with_its_numbers_beside_it(tmp_path):
@@ -35,11 +54,13 @@ def test_second_run_reads_only_stored_results(tmp_path):
 
 def test_the_command_line_names_every_registered_figure_in_drawing_order():
     from mupsim.experiments.figures import FIGURES
+
     assert make_figures.ORDER == tuple(FIGURES)
     assert all(f.name == name for name, f in FIGURES.items())
 
 
 def test_each_figure_lives_in_the_module_named_for_its_output_files():
     from mupsim.experiments.figures import FIGURES
+
     for f in FIGURES.values():
         assert f.make.__module__ == f"mupsim.experiments.figures.{f.stem}", f.name

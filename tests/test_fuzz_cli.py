@@ -19,31 +19,54 @@ BIG = "1" + "0" * 5000  # an integer with more digits than Python's int() conver
 
 # config files with the wrong JSON type or value for a field: (file name, content)
 CONFIG_FILES = {
-    "t_width_str.json": '{"width": "8"}', "t_width_bool.json": '{"width": true}',
-    "t_width_frac.json": '{"width": 8.5}', "t_width_neg.json": '{"width": -8}',
-    "t_width_obj.json": '{"width": {}}', "t_width_list.json": '{"width": [8]}',
+    "t_width_str.json": '{"width": "8"}',
+    "t_width_bool.json": '{"width": true}',
+    "t_width_frac.json": '{"width": 8.5}',
+    "t_width_neg.json": '{"width": -8}',
+    "t_width_obj.json": '{"width": {}}',
+    "t_width_list.json": '{"width": [8]}',
     "t_mult_obj.json": '{"multipliers": {"a": 1, "b": 2, "c": 3}}',
-    "t_mult_text.json": '{"multipliers": "0,0,1"}', "t_mult_bool.json": '{"multipliers": [true, 0, 1]}',
-    "t_mult_nested.json": '{"multipliers": [[0], 0, 1]}', "t_mult_inf.json": '{"multipliers": [0, 0, 1e999]}',
-    "t_mult_two.json": '{"multipliers": [0, 0]}', "t_mult_empty.json": '{"multipliers": []}',
-    "t_lr_str.json": '{"lr": "1e-3"}', "t_lr_null.json": '{"lr": null}', "t_lr_list.json": '{"lr": [1e-3]}',
-    "t_lr_inf.json": '{"lr": 1e999}', "t_lr_tiny_neg.json": '{"lr": -1e-320}',
-    "t_bias_str.json": '{"bias": "true"}', "t_bias_int.json": '{"bias": 1}', "t_bias_null.json": '{"bias": null}',
-    "t_rule_int.json": '{"wd_rule": 5}', "t_rule_empty.json": '{"wd_rule": ""}',
-    "t_model_null.json": '{"model": null}', "t_model_list.json": '{"model": ["linear"]}',
-    "t_seed_inf.json": '{"seed": 1e400}', "t_steps_huge.json": '{"steps": 1e20}',
-    "t_dtype_list.json": '{"dtype": ["float32"]}', "t_align_list.json": '{"alignment": [0.5]}',
-    "t_align_bool.json": '{"alignment": true}', "t_align_nan.json": '{"alignment": "nan"}',
-    "t_rank_text.json": '{"teacher_rank": "none"}', "t_rank_zero.json": '{"teacher_rank": 0}',
-    "t_ntrain_frac.json": '{"n_train": 1.5}', "t_empty_key.json": '{"": 1}',
-    "t_depth_rule_bool.json": '{"depth_rule": false}', "t_rank_metrics_text.json": '{"rank_metrics": "false"}',
+    "t_mult_text.json": '{"multipliers": "0,0,1"}',
+    "t_mult_bool.json": '{"multipliers": [true, 0, 1]}',
+    "t_mult_nested.json": '{"multipliers": [[0], 0, 1]}',
+    "t_mult_inf.json": '{"multipliers": [0, 0, 1e999]}',
+    "t_mult_two.json": '{"multipliers": [0, 0]}',
+    "t_mult_empty.json": '{"multipliers": []}',
+    "t_lr_str.json": '{"lr": "1e-3"}',
+    "t_lr_null.json": '{"lr": null}',
+    "t_lr_list.json": '{"lr": [1e-3]}',
+    "t_lr_inf.json": '{"lr": 1e999}',
+    "t_lr_tiny_neg.json": '{"lr": -1e-320}',
+    "t_bias_str.json": '{"bias": "true"}',
+    "t_bias_int.json": '{"bias": 1}',
+    "t_bias_null.json": '{"bias": null}',
+    "t_rule_int.json": '{"wd_rule": 5}',
+    "t_rule_empty.json": '{"wd_rule": ""}',
+    "t_model_null.json": '{"model": null}',
+    "t_model_list.json": '{"model": ["linear"]}',
+    "t_seed_inf.json": '{"seed": 1e400}',
+    "t_steps_huge.json": '{"steps": 1e20}',
+    "t_dtype_list.json": '{"dtype": ["float32"]}',
+    "t_align_list.json": '{"alignment": [0.5]}',
+    "t_align_bool.json": '{"alignment": true}',
+    "t_align_nan.json": '{"alignment": "nan"}',
+    "t_rank_text.json": '{"teacher_rank": "none"}',
+    "t_rank_zero.json": '{"teacher_rank": 0}',
+    "t_ntrain_frac.json": '{"n_train": 1.5}',
+    "t_empty_key.json": '{"": 1}',
+    "t_depth_rule_bool.json": '{"depth_rule": false}',
+    "t_rank_metrics_text.json": '{"rank_metrics": "false"}',
     "t_ae_text.json": '{"alignment_exponent": "0.8", "wd_rule": "alignment"}',
-    "t_muon_int.json": '{"muon_convention": 1}', "t_eps_rule_empty.json": '{"eps_rule": ""}',
-    "t_decay_text.json": '{"teacher_decay": "none"}', "t_opt_space.json": '{"optimizer": "muon all"}',
-    "t_null.json": "null", "t_string.json": '"width"', "t_number.json": "123",
-    "t_trailing.json": '{"width": 8}  trailing', "t_io_tau.json":
-        '{"io_wd_rule": "tau_epoch", "wd": 0.1, "wd_rule": "constant"}',
-    "t_big_width.json": '{"width": 1' + "0" * 400 + '}',
+    "t_muon_int.json": '{"muon_convention": 1}',
+    "t_eps_rule_empty.json": '{"eps_rule": ""}',
+    "t_decay_text.json": '{"teacher_decay": "none"}',
+    "t_opt_space.json": '{"optimizer": "muon all"}',
+    "t_null.json": "null",
+    "t_string.json": '"width"',
+    "t_number.json": "123",
+    "t_trailing.json": '{"width": 8}  trailing',
+    "t_io_tau.json": '{"io_wd_rule": "tau_epoch", "wd": 0.1, "wd_rule": "constant"}',
+    "t_big_width.json": '{"width": 1' + "0" * 400 + "}",
 }
 
 
@@ -62,12 +85,26 @@ def inputs(tmp):
     (tmp / "d.npz").mkdir()
     specs = {
         "spec_bad_utf8.json": None,
-        "spec_huge.json": {"grid": {f: list(range(1, 11)) for f in
-                                    ("seed", "width", "depth", "steps", "n_logs", "batch_size",
-                                     "n_test", "teacher_width", "input_dim", "warmup_steps")}},
+        "spec_huge.json": {
+            "grid": {
+                f: list(range(1, 11))
+                for f in (
+                    "seed",
+                    "width",
+                    "depth",
+                    "steps",
+                    "n_logs",
+                    "batch_size",
+                    "n_test",
+                    "teacher_width",
+                    "input_dim",
+                    "warmup_steps",
+                )
+            }
+        },
         "spec_wd.json": {"base": {"width": 8, "wd": 0.1}, "grid": {"seed": [0, 1]}},
         "spec_align.json": {"base": {"width": 8, "alignment_exponent": 0.8}},
-        "spec_seed.json": {"base": {"width": 8}, "grid": {"seed": [0, 2 ** 64]}},
+        "spec_seed.json": {"base": {"width": 8}, "grid": {"seed": [0, 2**64]}},
         "spec_width.json": {"base": {"width": 1_000_000}},
         "spec_layer1.json": {"base": {"width": 1, "norm": "layer"}},
         "spec_zip.json": {"zip": {"seed": [0, 1], "width": [8]}},
@@ -86,7 +123,7 @@ def inputs(tmp):
 CASES = [
     # ---- seeds: 0..2^63-1
     (["simulate", "--seed", "99999999999999999999"], "seed="),
-    (["simulate", "--seed", str(2 ** 63)], "0..2^63-1"),
+    (["simulate", "--seed", str(2**63)], "0..2^63-1"),
     (["simulate", "--seed", "-1"], "seed must be an integer >= 0"),
     (["simulate", "--seed", "1.5"], "invalid int value"),
     (["simulate", "--config", "{tmp}/seed_float.json"], "0..2^63-1"),
@@ -115,8 +152,7 @@ CASES = [
     (["simulate", "--input-dim", "10000000000"], "over the limit"),
     (["simulate", "--depth", "100000000"], "over the limit"),
     (["simulate", "--ffn-ratio", "100000", "--width", "1000"], "over the limit"),
-    (["simulate", "--optimizer", "muon", "--width", "20000", "--dtype", "float32"],
-     "over the limit"),
+    (["simulate", "--optimizer", "muon", "--width", "20000", "--dtype", "float32"], "over the limit"),
     # ---- degenerate architectures
     (["simulate", "--width", "1", "--norm", "layer"], "norm='layer' needs width >= 2"),
     (["simulate", "--task", "classification"], "needs output_dim >= 2"),
@@ -140,10 +176,14 @@ CASES = [
     (["simulate", "--multipliers", "0,0,1,2"], "takes 3 exponents"),
     (["simulate", "--multipliers", "0,0,nan"], "finite number"),
     (["simulate", "--multipliers", "0,0,100"], "within ±16"),
-    (["transfer", "--base-width", "64", "--width", "128", "--lr", "1e-3",
-      "--multipliers", "0 1,0,0"], "'0 1'"),
-    (["transfer", "--base-width", "64", "--width", "128", "--lr", "1e-3",
-      "--multipliers", "1 6,0,0"], "'1 6'"),
+    (
+        ["transfer", "--base-width", "64", "--width", "128", "--lr", "1e-3", "--multipliers", "0 1,0,0"],
+        "'0 1'",
+    ),
+    (
+        ["transfer", "--base-width", "64", "--width", "128", "--lr", "1e-3", "--multipliers", "1 6,0,0"],
+        "'1 6'",
+    ),
     (["exponents", "--multipliers", "1e400,0,0"], "within ±16"),
     (["exponents", "--multipliers", "a\nb,0,1"], "finite number"),
     # ---- what the calculator refuses is refused by SimConfig (same error, same way)
@@ -164,23 +204,25 @@ CASES = [
     (["simulate", "--divergence-bound", "0"], "divergence_bound=0.0"),
     (["simulate", "--optimizer", "rms\nprop"], "unknown optimizer"),
     (["simulate", "--format", "yaml"], "invalid choice"),
-    (["transfer", "--base-width", "64", "--width", str(2 ** 41), "--lr", "1"], "up to 2^40"),
+    (["transfer", "--base-width", "64", "--width", str(2**41), "--lr", "1"], "up to 2^40"),
     (["transfer", "--base-width", "64", "--width", "128", "--lr", "1e400"], "finite"),
     (["transfer", "--base-width", "64", "--width", "128", "--lr", "nan"], "finite"),
-    (["transfer", "--base-width", "64", "--width", "128", "--lr", "1", "--wd", "0.1"],
-     "needs a weight-decay rule"),
-    (["transfer", "--base-width", "64", "--width", "128", "--lr", "1", "--depth", "4"],
-     "depth transfer needs"),
+    (
+        ["transfer", "--base-width", "64", "--width", "128", "--lr", "1", "--wd", "0.1"],
+        "needs a weight-decay rule",
+    ),
+    (
+        ["transfer", "--base-width", "64", "--width", "128", "--lr", "1", "--depth", "4"],
+        "depth transfer needs",
+    ),
     (["exponents", "--alignment", "5"], "alignment"),
     (["exponents", "--wd-rule", "alignment", "--alignment-exponent", "0.3"], "[1/2, 1]"),
     (["exponents", "--wd-rule", "fan2025", "--optimizer", "sgd"], "fan2025"),
     (["frobnicate"], "invalid choice"),
     # ---- sweeps: refused before a worker starts, as simulate refuses the same config
     (["sweep", "{tmp}/spec_bad_utf8.json", "--out", "{tmp}/o"], "is not UTF-8 text"),
-    (["sweep", "{tmp}/spec_huge.json", "--out", "{tmp}/o"],
-     "expands to 10,000,000,000 configs"),
-    (["sweep", "{tmp}/spec_wd.json", "--out", "{tmp}/o", "--workers", "2"],
-     "needs a weight-decay rule"),
+    (["sweep", "{tmp}/spec_huge.json", "--out", "{tmp}/o"], "expands to 10,000,000,000 configs"),
+    (["sweep", "{tmp}/spec_wd.json", "--out", "{tmp}/o", "--workers", "2"], "needs a weight-decay rule"),
     (["sweep", "{tmp}/spec_align.json", "--out", "{tmp}/o"], "only used by wd rule"),
     (["sweep", "{tmp}/spec_seed.json", "--out", "{tmp}/o"], "0..2^63-1"),
     (["sweep", "{tmp}/spec_width.json", "--out", "{tmp}/o"], "over the limit"),
@@ -200,21 +242,32 @@ BAD_INT_TEXT = ["", " ", "1e3", "\u0663", "1_000", "0x10", "nan", "1.0", "+", "8
 BAD_FLOAT_TEXT = ["", " ", "\u0661", "1_0", "0x1p3", "one", "1e", "..", "1,5", "\uff11"]
 CASES += [
     # transfer: integer options take ASCII decimal digits only
-    *[([*TRANSFER, opt, v], "must be a positive integer")
-      for opt in ("--width", "--base-width") for v in BAD_INT_TEXT],
-    *[([*TRANSFER, opt, v], "must be a positive integer")
-      for opt in ("--steps", "--tokens", "--batch-size", "--depth") for v in ("", "\u0663", "1_0", "2.5")],
-    *[([*TRANSFER, opt, v], "must be a number")
-      for opt in ("--lr", "--wd", "--eps") for v in BAD_FLOAT_TEXT],
-    *[([*TRANSFER, opt, v], "up to 2^40") for opt in ("--width", "--base-width", "--steps")
-      for v in ("0", "-1", str(2 ** 40 + 1))],
+    *[
+        ([*TRANSFER, opt, v], "must be a positive integer")
+        for opt in ("--width", "--base-width")
+        for v in BAD_INT_TEXT
+    ],
+    *[
+        ([*TRANSFER, opt, v], "must be a positive integer")
+        for opt in ("--steps", "--tokens", "--batch-size", "--depth")
+        for v in ("", "\u0663", "1_0", "2.5")
+    ],
+    *[([*TRANSFER, opt, v], "must be a number") for opt in ("--lr", "--wd", "--eps") for v in BAD_FLOAT_TEXT],
+    *[
+        ([*TRANSFER, opt, v], "up to 2^40")
+        for opt in ("--width", "--base-width", "--steps")
+        for v in ("0", "-1", str(2**40 + 1))
+    ],
     *[([*TRANSFER, opt, HUGE], "must be a positive integer") for opt in ("--width", "--steps")],
     ([*TRANSFER, "--lr", "-1e-300"], "lr must be non-negative"),
     ([*TRANSFER, "--lr", "inf"], "lr must be a finite non-negative number"),
     ([*TRANSFER, "--wd", "-inf", "--wd-rule", "constant"], "wd must be a finite non-negative number"),
     ([*TRANSFER, "--eps", "nan"], "eps must be a finite non-negative number"),
     # transfer: options that would be ignored without a word
-    ([*TRANSFER, "--wd", "0.1", "--wd-rule", "fan2025", "--batch-size", "512"], "batch_size alone sets nothing"),
+    (
+        [*TRANSFER, "--wd", "0.1", "--wd-rule", "fan2025", "--batch-size", "512"],
+        "batch_size alone sets nothing",
+    ),
     ([*TRANSFER, "--batch-size", "512"], "batch_size alone sets nothing"),
     ([*TRANSFER, "--depth-alpha", "0.7"], "needs a depth transfer"),
     ([*TRANSFER, "--depth-alpha", "0.7", "--depth-rule", "completep"], "depth transfer needs all of"),
@@ -222,10 +275,14 @@ CASES += [
     ([*TRANSFER, "--layer-alignment", " ; "], "expected LAYER=ALPHA,OMEGA,U"),
     ([*TRANSFER, "--base-tokens", "100"], "used by wd rule 'tau_epoch' only"),
     ([*TRANSFER, "--tokens", "100", "--steps", "10", "--batch-size", "4"], "tokens or as steps, not both"),
-    ([*TRANSFER, "--depth", "4", "--base-depth", "2", "--depth-rule", "completep", "--depth-alpha", "2"],
-     "must lie in [1/2, 1]"),
-    ([*TRANSFER, "--depth", "4", "--base-depth", "2", "--depth-rule", "depth_mup", "--depth-alpha", "0.7"],
-     "only taken by depth rule 'completep'"),
+    (
+        [*TRANSFER, "--depth", "4", "--base-depth", "2", "--depth-rule", "completep", "--depth-alpha", "2"],
+        "must lie in [1/2, 1]",
+    ),
+    (
+        [*TRANSFER, "--depth", "4", "--base-depth", "2", "--depth-rule", "depth_mup", "--depth-alpha", "0.7"],
+        "only taken by depth rule 'completep'",
+    ),
     ([*TRANSFER, "--depth", "4", "--base-depth", "0", "--depth-rule", "completep"], "base depth must be"),
     ([*TRANSFER, "--global-lr"], "unrecognized arguments"),
     ([*TRANSFER, "--parameterization", "\u00b5P"], "unknown parameterization"),
@@ -264,13 +321,21 @@ CASES += [
     (["exponents", "--layer-alignment", "readout=1,1,1", "--solver", "greedy"], "needs solver 'program'"),
     (["exponents", "--format", "xml"], "unknown format 'xml'"),
     # simulate: integer and float options read ASCII decimal text only
-    *[(["simulate", opt, v], "invalid int value")
-      for opt in ("--width", "--seed", "--steps", "--depth", "--batch-size", "--n-logs")
-      for v in ("", "1e3", "\u0663", "1_0", "0x10", "nan", "2.5")],
-    *[(["simulate", opt, v], "invalid float value")
-      for opt in ("--lr", "--wd", "--eps", "--beta1", "--label-noise") for v in BAD_FLOAT_TEXT[:6]],
-    *[(["simulate", opt, v], "invalid int value") for opt in ("--teacher-rank", "--n-train")
-      for v in ("", "\u0663", "1_0", "nan")],
+    *[
+        (["simulate", opt, v], "invalid int value")
+        for opt in ("--width", "--seed", "--steps", "--depth", "--batch-size", "--n-logs")
+        for v in ("", "1e3", "\u0663", "1_0", "0x10", "nan", "2.5")
+    ],
+    *[
+        (["simulate", opt, v], "invalid float value")
+        for opt in ("--lr", "--wd", "--eps", "--beta1", "--label-noise")
+        for v in BAD_FLOAT_TEXT[:6]
+    ],
+    *[
+        (["simulate", opt, v], "invalid int value")
+        for opt in ("--teacher-rank", "--n-train")
+        for v in ("", "\u0663", "1_0", "nan")
+    ],
     (["simulate", "--teacher-decay", "\u0661"], "invalid float value"),
     (["simulate", "--alignment-exponent", "1_0"], "invalid float value"),
     (["simulate", "--alignment", ""], "unknown alignment ''"),
@@ -347,8 +412,10 @@ CASES += [
     (["sweep", "", "--out", "{tmp}/o"], "SPEC needs a sweep spec file name"),
     (["sweep", "{tmp}", "--out", "{tmp}/o"], "cannot read sweep spec"),
     (["sweep", "/dev/null", "--out", "{tmp}/o"], "it is a character device; allowed: a regular file"),
-    *[(["sweep", "{tmp}/spec_ok.json", "--out", "{tmp}/o", "--workers", v], "invalid int value")
-      for v in ("", "1e3", "\u0663", "1_0", "nan")],
+    *[
+        (["sweep", "{tmp}/spec_ok.json", "--out", "{tmp}/o", "--workers", v], "invalid int value")
+        for v in ("", "1e3", "\u0663", "1_0", "nan")
+    ],
 ]
 
 
@@ -367,6 +434,7 @@ def input_dir(tmp_path_factory):
 def guarded(input_dir, monkeypatch):
     """Inputs on disk; the simulator and the sweep replaced by functions that fail."""
     import mupsim.sim.sweep as sw
+
     monkeypatch.setattr(mupsim.sim, "run", _never)
     monkeypatch.setattr(sw, "sweep", _never)
     monkeypatch.setattr(sw, "_default_runner", _never)
@@ -397,8 +465,9 @@ def test_bad_memory_limit_setting_is_one_line(guarded, capsys, monkeypatch):
 
 
 def test_raised_memory_limit_admits_a_larger_run(guarded, monkeypatch):
-    from mupsim.sim.config import SimConfig
     from mupsim.errors import MupsimError
+    from mupsim.sim.config import SimConfig
+
     with pytest.raises(MupsimError, match="over the limit"):
         SimConfig(width=16384)
     monkeypatch.setenv("MUPSIM_MAX_BYTES", "64G")
@@ -408,19 +477,25 @@ def test_raised_memory_limit_admits_a_larger_run(guarded, monkeypatch):
 # ----------------------------------------------------------------------- accepted forms
 def _fake_run(config):
     from test_sweep import fake_runner
+
     return fake_runner(config)
 
 
-@pytest.mark.parametrize("value,expected", [
-    (["0,0,1"], (0.0, 0.0, 1.0)),
-    ([" 0 , 1/2 , 1 "], (0.0, 0.5, 1.0)),
-    (["0", "0", "1"], (0.0, 0.0, 1.0)),
-    (["0,0,1,"], (0.0, 0.0, 1.0)),
-    (["none"], None),
-])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        (["0,0,1"], (0.0, 0.0, 1.0)),
+        ([" 0 , 1/2 , 1 "], (0.0, 0.5, 1.0)),
+        (["0", "0", "1"], (0.0, 0.0, 1.0)),
+        (["0,0,1,"], (0.0, 0.0, 1.0)),
+        (["none"], None),
+    ],
+)
 def test_multipliers_accept_commas_or_separate_values(value, expected):
     import argparse
+
     from mupsim.sim.cli import add_subcommands, config_from_args
+
     p = argparse.ArgumentParser()
     add_subcommands(p.add_subparsers())
     cfg = config_from_args(p.parse_args(["simulate", "--multipliers", *value]))
@@ -430,10 +505,26 @@ def test_multipliers_accept_commas_or_separate_values(value, expected):
 def test_negative_multipliers_are_values_not_options(capsys):
     assert main(["exponents", "--multipliers", "-1,0,0", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["layers"]["embedding"]["multiplier"] == -1
-    assert main(["transfer", "--base-width", "64", "--width", "128", "--lr", "1e-3",
-                 "--multipliers", "-1/2,0,1", "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "transfer",
+                "--base-width",
+                "64",
+                "--width",
+                "128",
+                "--lr",
+                "1e-3",
+                "--multipliers",
+                "-1/2,0,1",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     emb = json.loads(capsys.readouterr().out)["layers"]["embedding"]["multiplier"]
-    assert emb == pytest.approx(128 ** 0.5)  # n^(-a) with a = -1/2
+    assert emb == pytest.approx(128**0.5)  # n^(-a) with a = -1/2
 
 
 def test_out_may_name_new_folders_which_are_made_on_saving(tmp_path, monkeypatch, capsys):
@@ -448,10 +539,11 @@ def test_out_with_a_result_suffix_saves_at_the_stem(tmp_path, monkeypatch, capsy
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.npz"]
 
 
-def test_full_disk_during_simulate_out_is_one_line_and_saves_nothing(tmp_path, monkeypatch,
-                                                                     capsys):
+def test_full_disk_during_simulate_out_is_one_line_and_saves_nothing(tmp_path, monkeypatch, capsys):
     import errno
+
     import mupsim.sim.result as result_mod
+
     real = result_mod._write_temp
 
     def full_on_json(path, writer):
@@ -480,6 +572,7 @@ def test_broken_pipe_ends_quietly(monkeypatch, capsys):
 
 def test_out_under_a_folder_that_cannot_be_searched_is_one_line(tmp_path, monkeypatch, capsys):
     import pathlib
+
     real = pathlib.Path.exists
 
     def exists(self, *a, **k):  # what a non-root user sees under a mode-700 folder of another
@@ -495,32 +588,42 @@ def test_out_under_a_folder_that_cannot_be_searched_is_one_line(tmp_path, monkey
 
 
 # ----------------------------------------------------------------------- equal inputs, equal answers
-@pytest.mark.parametrize("a,b", [
-    ([*TRANSFER[:-1], "-0.0"], [*TRANSFER[:-1], "0"]),
-    ([*TRANSFER, "--wd", "-0.0", "--wd-rule", "constant"], [*TRANSFER, "--wd", "0", "--wd-rule", "constant"]),
-    ([*TRANSFER, "--eps", "-0.0"], [*TRANSFER, "--eps", "0.0"]),
-    (["exponents", "--multipliers", "-0,0,1"], ["exponents", "--multipliers", "0,0,1"]),
-    (["exponents", "--multipliers", "-0.0,-0,1"], ["exponents", "--multipliers", "0,0,1"]),
-    ([*TRANSFER, "--multipliers", "-0,0,1"], [*TRANSFER, "--multipliers", "0,0,1"]),
-])
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        ([*TRANSFER[:-1], "-0.0"], [*TRANSFER[:-1], "0"]),
+        (
+            [*TRANSFER, "--wd", "-0.0", "--wd-rule", "constant"],
+            [*TRANSFER, "--wd", "0", "--wd-rule", "constant"],
+        ),
+        ([*TRANSFER, "--eps", "-0.0"], [*TRANSFER, "--eps", "0.0"]),
+        (["exponents", "--multipliers", "-0,0,1"], ["exponents", "--multipliers", "0,0,1"]),
+        (["exponents", "--multipliers", "-0.0,-0,1"], ["exponents", "--multipliers", "0,0,1"]),
+        ([*TRANSFER, "--multipliers", "-0,0,1"], [*TRANSFER, "--multipliers", "0,0,1"]),
+    ],
+)
 def test_negative_zero_gives_the_same_answer_as_zero(capsys, a, b):
     assert main([*a, "--format", "json"]) == 0
     first = capsys.readouterr().out
     assert main([*b, "--format", "json"]) == 0
     assert capsys.readouterr().out == first
-    assert '-0.0' not in first
+    assert "-0.0" not in first
 
 
-@pytest.mark.parametrize("a,b", [
-    (["--lr", "-0.0"], ["--lr", "0"]),
-    (["--wd", "-0.0"], ["--wd", "0"]),
-    (["--multipliers", "-0,0,1"], ["--multipliers", "0,0,1"]),
-    (["--label-noise", "-0.0"], ["--label-noise", "0"]),
-    (["--momentum", "-0.0"], ["--momentum", "0"]),
-])
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        (["--lr", "-0.0"], ["--lr", "0"]),
+        (["--wd", "-0.0"], ["--wd", "0"]),
+        (["--multipliers", "-0,0,1"], ["--multipliers", "0,0,1"]),
+        (["--label-noise", "-0.0"], ["--label-noise", "0"]),
+        (["--momentum", "-0.0"], ["--momentum", "0"]),
+    ],
+)
 def test_negative_zero_gives_the_same_simulation_config_and_key(a, b):
     from mupsim.cli import build_parser
     from mupsim.sim.cli import config_from_args
+
     p = build_parser()
     ca = config_from_args(p.parse_args(["simulate", *a]))
     cb = config_from_args(p.parse_args(["simulate", *b]))
@@ -530,8 +633,23 @@ def test_negative_zero_gives_the_same_simulation_config_and_key(a, b):
 
 @pytest.mark.parametrize("length", [["--tokens", "512000"], ["--steps", "1000"]])
 def test_transfer_with_batch_size_and_a_training_length_reports_the_horizon(capsys, length):
-    assert main([*TRANSFER, "--wd", "0.1", "--wd-rule", "fan2025", "--batch-size", "512",
-                 *length, "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                *TRANSFER,
+                "--wd",
+                "0.1",
+                "--wd-rule",
+                "fan2025",
+                "--batch-size",
+                "512",
+                *length,
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["horizon"]["steps"] == 1000.0
 
 

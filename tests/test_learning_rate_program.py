@@ -27,14 +27,24 @@ def _beta(kind, a, b, c, gamma):
 
 # Muon (orthogonalised, full rank): RMS change of the output, exponent a + c + (d_out − d_in)/2
 # + (1 − x)·max(d_in − d_out, 0) for alignment x — the hidden and embedding changes do not depend on x
-SPECTRAL = {"embedding": lambda a, c, x: a + c + 0.5, "hidden": lambda a, c, x: a + c,
-            "readout": lambda a, c, x: a + c - 0.5 + (1 - x)}
+SPECTRAL = {
+    "embedding": lambda a, c, x: a + c + 0.5,
+    "hidden": lambda a, c, x: a + c,
+    "readout": lambda a, c, x: a + c - 0.5 + (1 - x),
+}
 FAN_IN = {"embedding": 0, "hidden": 1, "readout": 1}
 
 
 def _kinds(optimizer):
-    base = {"sgd": "gradient", "adam": "normalized", "adamw": "normalized", "lion": "normalized",
-            "adafactor": "relative", "muon": "normalized", "muon_all": "normalized"}[optimizer]
+    base = {
+        "sgd": "gradient",
+        "adam": "normalized",
+        "adamw": "normalized",
+        "lion": "normalized",
+        "adafactor": "relative",
+        "muon": "normalized",
+        "muon_all": "normalized",
+    }[optimizer]
     kinds = dict.fromkeys(ORDER, base)
     if optimizer == "muon":
         kinds["hidden"] = "spectral"
@@ -58,19 +68,30 @@ def _stable(e, optimizer, c, align):
     k = _kinds(optimizer)
     aR, bR = a["readout"], b["readout"]
     al, om, u = align
-    entries_R = (aR + c["readout"] + 0.5 if k["readout"] == "spectral"
-                 else _beta(k["readout"], aR, bR, c["readout"], 0.0))
+    entries_R = (
+        aR + c["readout"] + 0.5
+        if k["readout"] == "spectral"
+        else _beta(k["readout"], aR, bR, c["readout"], 0.0)
+    )
     g = np.minimum(aR + bR, entries_R)
     own, cross = {}, {}
     for l in ORDER:
-        own[l], cross[l] = _own_cross(k[l], l, a[l], b[l], c[l], 0.0 if l == "readout" else g,
-                                      al.get(l, 1.0), u.get(l, 1.0))
+        own[l], cross[l] = _own_cross(
+            k[l], l, a[l], b[l], c[l], 0.0 if l == "readout" else g, al.get(l, 1.0), u.get(l, 1.0)
+        )
     ok = own["embedding"] >= 0
     for depth in DEPTHS:
         r = own["embedding"]
         for _ in range(depth):
-            r = np.minimum.reduce([own["hidden"], cross["hidden"] + r,
-                                   a["hidden"] + b["hidden"] + r - om["hidden"], own["bias"], own["norm_gain"]])
+            r = np.minimum.reduce(
+                [
+                    own["hidden"],
+                    cross["hidden"] + r,
+                    a["hidden"] + b["hidden"] + r - om["hidden"],
+                    own["bias"],
+                    own["norm_gain"],
+                ]
+            )
             ok &= r >= 0
         rR = np.minimum.reduce([aR + bR + r - om["readout"], own["readout"], cross["readout"] + r])
         ok &= rR >= 0
@@ -90,14 +111,19 @@ def _brute_force(e, optimizer, align):
 
 
 def _align(alpha):
-    return ({l: alpha for l in ("embedding", "hidden", "readout")}, {l: 0.5 for l in ("embedding", "hidden", "readout")},
-            {l: alpha for l in ("embedding", "hidden", "readout")})
+    return (
+        {l: alpha for l in ("embedding", "hidden", "readout")},
+        {l: 0.5 for l in ("embedding", "hidden", "readout")},
+        {l: alpha for l in ("embedding", "hidden", "readout")},
+    )
 
 
 @pytest.mark.parametrize("alignment,alpha", [("full", 1.0), ("none", 0.5)])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "adafactor", "lion", "muon", "muon_all"])
 @pytest.mark.parametrize("parameterization", ["sp", "ntk", "mup", "mfp"])
-def test_program_optimum_equals_brute_force_over_a_rational_grid(parameterization, optimizer, alignment, alpha):
+def test_program_optimum_equals_brute_force_over_a_rational_grid(
+    parameterization, optimizer, alignment, alpha
+):
     e = mupsim.exponents(parameterization, optimizer, alignment)
     best, point = _brute_force(e, optimizer, _align(alpha))
     got = tuple(float(e.layers[l].lr) for l in ORDER)
@@ -113,8 +139,13 @@ def test_program_takes_per_layer_alignment_and_matches_brute_force():
     om = {"hidden": 0.5, "readout": 0.5}
     u = {"hidden": 1.0, "readout": 0.5}
     mesh = np.meshgrid(*([np.arange(-3.0, 2.01, 0.25)] * 3), indexing="ij")
-    c = {"embedding": mesh[0].ravel(), "hidden": mesh[1].ravel(), "readout": mesh[2].ravel(),
-         "bias": np.zeros(mesh[0].size), "norm_gain": np.zeros(mesh[0].size)}
+    c = {
+        "embedding": mesh[0].ravel(),
+        "hidden": mesh[1].ravel(),
+        "readout": mesh[2].ravel(),
+        "bias": np.zeros(mesh[0].size),
+        "norm_gain": np.zeros(mesh[0].size),
+    }
     ok = _stable(e, "adam", c, (al, om, u))
     total = c["embedding"] + c["hidden"] + c["readout"]
     assert float(e.layers["embedding"].lr + e.layers["hidden"].lr + e.layers["readout"].lr) == total[ok].min()
@@ -133,10 +164,14 @@ def test_sgd_without_alignment_differs_from_the_greedy_readout_first_solve_for_m
     assert sum(lp.layers[l].lr for l in ORDER) < sum(greedy.layers[l].lr for l in ORDER)
 
 
-@pytest.mark.parametrize("parameterization,optimizer", list(itertools.product(
-    ["sp", "ntk", "mup", "mfp"], ["adam", "adafactor", "lion"])))
+@pytest.mark.parametrize(
+    "parameterization,optimizer",
+    list(itertools.product(["sp", "ntk", "mup", "mfp"], ["adam", "adafactor", "lion"])),
+)
 @pytest.mark.parametrize("alignment", ["full", "none"])
-def test_greedy_and_program_coincide_for_entrywise_normalised_optimizers(parameterization, optimizer, alignment):
+def test_greedy_and_program_coincide_for_entrywise_normalised_optimizers(
+    parameterization, optimizer, alignment
+):
     lp = mupsim.exponents(parameterization, optimizer, alignment)
     greedy = mupsim.exponents(parameterization, optimizer, alignment, solver="greedy")
     assert {l: x.lr for l, x in lp.layers.items()} == {l: x.lr for l, x in greedy.layers.items()}
@@ -147,14 +182,17 @@ def test_explain_shows_the_program_active_constraints_and_certified_optimum():
     assert "The program: minimise Σ c" in text and "active at the optimum" in text and "Σc" in text
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(solver="simplex"), "solver"),
-    (dict(layer_alignment={"hidden": (1, 1, 1)}), "hidden ω"),
-    (dict(layer_alignment={"middle": (1, 0.5, 1)}), "unknown layer"),
-    (dict(layer_alignment={"hidden": (1, 0.5)}), "3 exponents"),
-    (dict(layer_alignment={"hidden": (2, 0.5, 1)}), "alpha"),
-    (dict(solver="greedy", layer_alignment={"hidden": (1, 0.5, 1)}), "per-layer"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(solver="simplex"), "solver"),
+        (dict(layer_alignment={"hidden": (1, 1, 1)}), "hidden ω"),
+        (dict(layer_alignment={"middle": (1, 0.5, 1)}), "unknown layer"),
+        (dict(layer_alignment={"hidden": (1, 0.5)}), "3 exponents"),
+        (dict(layer_alignment={"hidden": (2, 0.5, 1)}), "alpha"),
+        (dict(solver="greedy", layer_alignment={"hidden": (1, 0.5, 1)}), "per-layer"),
+    ],
+)
 def test_bad_program_inputs_are_refused_with_what_is_allowed(kwargs, match):
     with pytest.raises(MupsimError, match=match):
         mupsim.exponents("mup", "adam", **kwargs)
@@ -163,15 +201,19 @@ def test_bad_program_inputs_are_refused_with_what_is_allowed(kwargs, match):
 def test_muon_hidden_rate_does_not_depend_on_alignment():
     # a full-rank orthogonal n×n update moves ‖ΔW z‖ by η‖z‖ whatever the alignment
     for p in ("sp", "ntk", "mup", "mfp"):
-        assert mupsim.exponents(p, "muon", "none").layers["hidden"].lr == \
-            mupsim.exponents(p, "muon", "full").layers["hidden"].lr
+        assert (
+            mupsim.exponents(p, "muon", "none").layers["hidden"].lr
+            == mupsim.exponents(p, "muon", "full").layers["hidden"].lr
+        )
 
 
 def test_muon_on_every_matrix_gives_the_spectral_rule_sqrt_fan_out_over_fan_in():
     import published_tables as T
+
     e = mupsim.exponents("mup", "muon_all", multipliers=(0, 0, 0))
-    assert {l: e.layers[l].lr for l in ("embedding", "hidden", "readout")} == \
-        {l: T.MUON["sqrt_fanout_over_fanin"][l] for l in ("embedding", "hidden", "readout")}
+    assert {l: e.layers[l].lr for l in ("embedding", "hidden", "readout")} == {
+        l: T.MUON["sqrt_fanout_over_fanin"][l] for l in ("embedding", "hidden", "readout")
+    }
 
 
 @pytest.mark.parametrize("rule", ["timescale", "fan2025"])

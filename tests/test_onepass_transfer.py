@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mupsim.experiments import common
+from mupsim.experiments.fake import fake_run
 from mupsim.experiments.figures import f2_spectra_collapse as F2
 from mupsim.experiments.figures import f3_sigma_max_vs_width as F3
 from mupsim.experiments.figures import f3b_sigma_max_vs_width_rich as F3B
@@ -18,10 +19,9 @@ from mupsim.experiments.figures import f5c_onepass_transfer as F5C
 from mupsim.experiments.figures import f6_coord_check as F6
 from mupsim.experiments.figures import f7_steady_state_theory as F7
 from mupsim.experiments.figures import f9_alpha_phase_diagram as F9
-from mupsim.experiments.fake import fake_run
 from mupsim.sim.settings import settings_for
 
-OPT_LOG2_DECAY = -10.0   # the synthetic loss is lowest where η_l·λ_l of the hidden matrices = 2^-10
+OPT_LOG2_DECAY = -10.0  # the synthetic loss is lowest where η_l·λ_l of the hidden matrices = 2^-10
 
 
 def _bowl(c, opt=OPT_LOG2_DECAY):
@@ -34,12 +34,13 @@ def _bowl(c, opt=OPT_LOG2_DECAY):
     return dataclasses.replace(r, test_loss=loss, train_loss=loss, status="ok", diverged_step=None)
 
 
-def _sweep(widths=(64, 128, 256), seeds=(0, 1, 2), lr=2.0 ** -8, io=None):
+def _sweep(widths=(64, 128, 256), seeds=(0, 1, 2), lr=2.0**-8, io=None):
     base = F5C.onepass_base(False).replace(lr=lr)
-    prods = [2.0 ** (e / 2) for e in range(-24, -13)]          # η·λ = 2^-12 .. 2^-7
+    prods = [2.0 ** (e / 2) for e in range(-24, -13)]  # η·λ = 2^-12 .. 2^-7
     kw = {"io_wd_rule": io} if io else {}
-    return [_bowl(base.replace(width=w, wd=p / lr, seed=s, **kw))
-            for w in widths for p in prods for s in seeds]
+    return [
+        _bowl(base.replace(width=w, wd=p / lr, seed=s, **kw)) for w in widths for p in prods for s in seeds
+    ]
 
 
 def _factors(widths=(64, 128, 256)):
@@ -64,11 +65,12 @@ def test_f5c_runs_one_pass_with_a_cosine_schedule_and_a_task_richer_than_every_s
 
 
 def test_f5c_lambda_sweep_holds_the_decay_products_at_the_chosen_lr():
-    lr = 2.0 ** -9
+    lr = 2.0**-9
     cfgs = [c for c in F5C.sweep_configs(quick=False, lr=lr) if c.io_wd_rule is None]
     assert {c.lr for c in cfgs} == {lr}
-    assert sorted({round(c.lr * c.wd, 12) for c in cfgs}) == \
-        sorted(round(p, 12) for p in F5C.F5C_DECAY_PRODUCTS)
+    assert sorted({round(c.lr * c.wd, 12) for c in cfgs}) == sorted(
+        round(p, 12) for p in F5C.F5C_DECAY_PRODUCTS
+    )
     assert {c.seed for c in cfgs} == set(F5C.F5C_SEEDS)
 
 
@@ -101,7 +103,7 @@ def test_f5c_finds_zero_drift_for_the_rule_that_holds_the_optimum_fixed():
     """The bowl's optimum keeps η_l·λ_l fixed: the timescale rule's base λ* stays put, fan2025's
     rises ½ and constant's 1 per width doubling (μP: η_l ∝ 1/n)."""
     sweep = _sweep()
-    data = F5C.analyse([], sweep, _factors(), 2.0 ** -8)
+    data = F5C.analyse([], sweep, _factors(), 2.0**-8)
     sd = data["summary"]["wd_per_seed"]
     assert sd["timescale"]["per_doubling"] == pytest.approx(0.0, abs=1e-6)
     assert sd["fan2025"]["per_doubling"] == pytest.approx(0.5, abs=1e-6)
@@ -111,7 +113,7 @@ def test_f5c_finds_zero_drift_for_the_rule_that_holds_the_optimum_fixed():
 
 def test_f5c_reads_every_rule_from_the_same_runs_shifted_by_its_exponent():
     """Per-seed optima of one rule are another's shifted by log2 of their hidden-λ ratio."""
-    rules = F5C.analyse([], _sweep(), _factors(), 2.0 ** -8)["series"]["rules"]
+    rules = F5C.analyse([], _sweep(), _factors(), 2.0**-8)["series"]["rules"]
     f = _factors()
     for w in (128, 256):
         fan = rules["fan2025"]["widths"][str(w)]["seed_optimum"]["x_opt"]
@@ -121,7 +123,7 @@ def test_f5c_reads_every_rule_from_the_same_runs_shifted_by_its_exponent():
 
 def test_f5c_ablation_reports_the_best_loss_ratio_per_seed():
     sweep = _sweep(widths=(64, 128)) + _sweep(widths=(64, 128), seeds=(0, 1), io="constant")
-    data = F5C.analyse([], sweep, _factors((64, 128)), 2.0 ** -8)
+    data = F5C.analyse([], sweep, _factors((64, 128)), 2.0**-8)
     ratios = data["summary"]["ablation_best_ratio"]
     assert set(ratios) == {"64", "128"} and all(len(v) == 2 for v in ratios.values())
     # the synthetic loss depends on the hidden matrices only: decaying embedding/readout changes nothing
@@ -130,14 +132,15 @@ def test_f5c_ablation_reports_the_best_loss_ratio_per_seed():
 
 def test_best_onepass_lr_is_the_best_heatmap_cell_at_the_proxy_width():
     base = F5C.onepass_base(False)
-    heat = [_bowl(base.replace(width=64, lr=lr, wd=wd, seed=0))
-            for lr in (2.0 ** -9, 2.0 ** -8) for wd in (0.25, 1.0)]
+    heat = [
+        _bowl(base.replace(width=64, lr=lr, wd=wd, seed=0)) for lr in (2.0**-9, 2.0**-8) for wd in (0.25, 1.0)
+    ]
     # 2^-9·1 = 2^-9 and 2^-8·0.25 = 2^-10 (the optimum): the best cell is at η = 2^-8
-    assert F5C.best_onepass_lr(heat) == 2.0 ** -8
+    assert F5C.best_onepass_lr(heat) == 2.0**-8
 
 
 def test_end_loss_is_the_final_models_held_out_loss_and_inf_when_diverged():
-    r = _bowl(F5C.onepass_base(False).replace(width=64, lr=2.0 ** -8, wd=1.0))
+    r = _bowl(F5C.onepass_base(False).replace(width=64, lr=2.0**-8, wd=1.0))
     r.test_loss[-1] = 0.123
     assert F5C.end_loss(r) == 0.123
     assert F5C.end_loss(dataclasses.replace(r, status="diverged")) == math.inf
@@ -145,8 +148,9 @@ def test_end_loss_is_the_final_models_held_out_loss_and_inf_when_diverged():
 
 def test_f5b_labels_the_fan2025_ablation_apart_from_fan2025():
     assert F5.wd_rule_label({"wd_rule": "fan2025"}) == "fan2025"
-    assert F5.wd_rule_label({"wd_rule": "fan2025", "io_wd_rule": "constant"}) == \
-        "fan2025 + emb/readout constant"
+    assert (
+        F5.wd_rule_label({"wd_rule": "fan2025", "io_wd_rule": "constant"}) == "fan2025 + emb/readout constant"
+    )
     labels = {F5.wd_rule_label(c.to_dict()) for c in F5.wd_configs(quick=False, alpha_hat=0.9)}
     assert "fan2025 + emb/readout constant" in labels and "fan2025" in labels
 
@@ -154,7 +158,9 @@ def test_f5b_labels_the_fan2025_ablation_apart_from_fan2025():
 def test_figures_run_float32_with_rank_diagnostics_only_where_read():
     assert all(c.dtype == "float32" for c in F4.configs(False, 0.9))
     assert not any(c.rank_metrics for c in F4.configs(False, 0.9) if c.wd_rule != "timescale")
-    assert not any(c.rank_metrics for c in F5.wd_configs(False) + F5C.sweep_configs(False) + F2.configs(False))
+    assert not any(
+        c.rank_metrics for c in F5.wd_configs(False) + F5C.sweep_configs(False) + F2.configs(False)
+    )
     assert all(c.rank_metrics for c in F9.configs(False) + F3.baseline_configs(False))
     assert all(c.dtype == "float64" for c in F6.configs(False) + F7.configs(False))
 
@@ -181,12 +187,12 @@ def test_onepass_lambda_optimum_moves_like_the_timescale_rule_not_like_fan2025()
     (seeds 0/1: +0.364/+0.34; the committed F5c, 6 seeds to n = 512: +0.39 [0.36, 0.43]);
     per-seed optima scatter ±0.1 in log2 λ, so ±0.07 in a drift over two doublings. ~18 s."""
     from mupsim.sim.run import run
-    lr = 2.0 ** -9
+
+    lr = 2.0**-9
     base = F5C.onepass_base(False).replace(lr=lr)
-    sweep = [run(base.replace(width=w, wd=p / lr, seed=0))
-             for w in (64, 256) for p in F5C.F5C_DECAY_PRODUCTS]
+    sweep = [run(base.replace(width=w, wd=p / lr, seed=0)) for w in (64, 256) for p in F5C.F5C_DECAY_PRODUCTS]
     sd = F5C.analyse([], sweep, _factors((64, 256)), lr)["summary"]["wd_per_seed"]
     fan, ts = sd["fan2025"]["per_doubling"], sd["timescale"]["per_doubling"]
-    assert fan - ts == pytest.approx(0.5, abs=1e-9)   # the same runs, read in two coordinates
-    assert 0.25 < fan < 0.75, sd                       # fan2025 does not hold the optimum
-    assert abs(ts) < 0.25, sd                          # the timescale rule does, to ± ¼
+    assert fan - ts == pytest.approx(0.5, abs=1e-9)  # the same runs, read in two coordinates
+    assert 0.25 < fan < 0.75, sd  # fan2025 does not hold the optimum
+    assert abs(ts) < 0.25, sd  # the timescale rule does, to ± ¼

@@ -4,16 +4,19 @@ The tables are transcriptions with provenance (see that file's docstrings); entr
 could not be read from a source are None and are skipped, never guessed.
 """
 
+import published_tables as T
 import pytest
 
 import mupsim
-import published_tables as T
 
 MATRICES = ("embedding", "hidden", "readout")
 
 
-@pytest.mark.parametrize("table,multipliers", [(T.TP5_TABLE3, (0, 0, 0)), (T.TP5_TABLE8, (0, 0, 1))],
-                         ids=["TP5-Table3", "TP5-Table8"])
+@pytest.mark.parametrize(
+    "table,multipliers",
+    [(T.TP5_TABLE3, (0, 0, 0)), (T.TP5_TABLE8, (0, 0, 1))],
+    ids=["TP5-Table3", "TP5-Table8"],
+)
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_tp5_tables_match_mup_in_their_gauge(table, multipliers, optimizer):
     e = mupsim.exponents("mup", optimizer, multipliers=multipliers)
@@ -82,8 +85,10 @@ def test_depth_rules_match_published_branch_multiplier_and_adam_lr(rule):
 
 
 def test_depth_mup_keeps_sgd_lr_constant_in_depth():
-    assert mupsim.exponents("mup", "sgd", depth_rule="depth_mup").depth["hidden_lr"] == \
-        T.DEPTH["depth_mup"]["hidden_lr"]["sgd"]
+    assert (
+        mupsim.exponents("mup", "sgd", depth_rule="depth_mup").depth["hidden_lr"]
+        == T.DEPTH["depth_mup"]["hidden_lr"]["sgd"]
+    )
 
 
 def test_completep_norm_and_bias_lr_follow_the_hidden_rate():
@@ -115,4 +120,6 @@ def test_completep_adam_eps_matches_the_authors_code_in_width_and_depth():
 def test_completep_hidden_weight_decay_has_no_depth_factor_as_in_the_authors_code():
     e = mupsim.exponents("mup", "adamw", multipliers=(0, 0, 1), depth_rule="completep", wd_rule="timescale")
     assert e.depth["hidden_wd"] == T.DEPTH["completep"]["hidden_wd"]["adamw"]
-    assert e.layers["hidden"].wd == T.MUP_PACKAGE["hidden"]["w"]["adam"]  # weight_decay = wd / width_lr_scaling
+    assert (
+        e.layers["hidden"].wd == T.MUP_PACKAGE["hidden"]["w"]["adam"]
+    )  # weight_decay = wd / width_lr_scaling

@@ -21,14 +21,18 @@ def make_result(seed=0, T=7, status="ok"):
     test[-1] = np.nan
     return Result(
         config=SimConfig(seed=seed).to_dict(),
-        provenance=provenance(SimConfig(seed=seed), settings={"layers": {"hidden": {"lr": 1e-3}}},
-                              wall_time_s=0.5),
-        status=status, diverged_step=5 if status == "diverged" else None,
+        provenance=provenance(
+            SimConfig(seed=seed), settings={"layers": {"hidden": {"lr": 1e-3}}}, wall_time_s=0.5
+        ),
+        status=status,
+        diverged_step=5 if status == "diverged" else None,
         steps=np.array([0, 1, 2, 4, 8, 16, 32][:T]),
-        train_loss=rng.random(T), test_loss=test,
+        train_loss=rng.random(T),
+        test_loss=test,
         matrix_names=names,
         matrix={m: rng.standard_normal((4, T)) for m in result_mod.MATRIX_METRICS},
-        activation_names=["h0", "h1"], activation_rms=rng.random((2, T)),
+        activation_names=["h0", "h1"],
+        activation_rms=rng.random((2, T)),
         spectra={n: np.sort(rng.random(5))[::-1] for n in names},
     )
 
@@ -203,11 +207,18 @@ def test_provenance_has_versions_time_and_seed():
 
 def test_result_saved_before_rank_metrics_and_task_fields_still_loads(tmp_path):
     r = make_result()
-    old_metrics = ("rms", "sigma_max", "gain", "update_rms", "rel_update", "angular_update",
-                   "cos_w_update", "eff_lr")
+    old_metrics = (
+        "rms",
+        "sigma_max",
+        "gain",
+        "update_rms",
+        "rel_update",
+        "angular_update",
+        "cos_w_update",
+        "eff_lr",
+    )
     r.matrix = {m: r.matrix[m] for m in old_metrics}
-    for f in ("inputs", "input_spectrum", "zipf_exponent", "teacher_width_exponent",
-              "teacher_decay"):
+    for f in ("inputs", "input_spectrum", "zipf_exponent", "teacher_width_exponent", "teacher_decay"):
         del r.config[f]
     r.save(tmp_path / "old")
     r2 = Result.load(tmp_path / "old")

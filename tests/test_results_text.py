@@ -11,7 +11,7 @@ FIGURES = sorted(p.stem for p in (ROOT / "figures").glob("*.json"))
 
 NOT_FROM_THE_FIGURES = {
     ("0.96", "0.92", "1.01"): "F3's previous committed α̂ (float64, widths 64-512), quoted for "
-                              "comparison with the current one",
+    "comparison with the current one",
 }
 """Intervals the text quotes from elsewhere, each with where it comes from."""
 
@@ -21,8 +21,7 @@ def _text() -> str:
 
 
 def _headline_numbers() -> set[str]:
-    return {n for f in FIGURES
-            for n in re.findall(r"-?\d+\.\d+", plain(figure_json(f).get("headline", "")))}
+    return {n for f in FIGURES for n in re.findall(r"-?\d+\.\d+", plain(figure_json(f).get("headline", "")))}
 
 
 def test_every_bold_number_in_the_results_is_in_a_figure_headline():
@@ -38,8 +37,11 @@ def test_every_interval_in_the_results_is_a_fit_in_the_figure_json():
     data = [figure_json(f) for f in FIGURES]
     found = intervals(_text())
     assert len(found) >= 40, "the intervals of theory/results.md were not found"
-    stale = [f"{x} [{a}, {b}]" for x, a, b in found
-             if (x, a, b) not in NOT_FROM_THE_FIGURES and not interval_in((x, a, b), data)]
+    stale = [
+        f"{x} [{a}, {b}]"
+        for x, a, b in found
+        if (x, a, b) not in NOT_FROM_THE_FIGURES and not interval_in((x, a, b), data)
+    ]
     assert not stale, f"intervals in theory/results.md not in the figure JSON: {stale}"
 
 

@@ -1,12 +1,12 @@
 """Specs and analysis of the rich token regime (F3b, F4b, F9's token point)."""
 
 from mupsim.experiments import common
+from mupsim.experiments.fake import fake_run
 from mupsim.experiments.figures import f3_sigma_max_vs_width as F3
 from mupsim.experiments.figures import f3b_sigma_max_vs_width_rich as F3B
 from mupsim.experiments.figures import f4_wd_rules as F4
 from mupsim.experiments.figures import f4b_wd_rules_rich as F4B
 from mupsim.experiments.figures import f9_alpha_phase_diagram as F9
-from mupsim.experiments.fake import fake_run
 
 
 def test_f3_rich_is_f3_baseline_on_the_token_task():

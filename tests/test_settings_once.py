@@ -38,7 +38,7 @@ def test_construct_prepare_sweep_resume_and_analysis_ask_the_calculator_once(cal
     prepare(cfg)
     sweep([cfg], tmp_path, workers=0, progress=False)
     created = Result.load(tmp_path / cfg.key()).provenance["created"]
-    sweep([cfg], tmp_path, workers=0, progress=False)      # resume: staleness check, no re-run
+    sweep([cfg], tmp_path, workers=0, progress=False)  # resume: staleness check, no re-run
     stored = Result.load(tmp_path / cfg.key())
     assert stored.provenance["created"] == created
     layer_settings(stored, "embedding")
@@ -55,7 +55,7 @@ def test_configs_differing_only_outside_the_settings_fields_share_one_answer(cal
 
 def test_settings_travel_with_a_pickled_config(calls):
     cfg = SimConfig(**SMALL, lr=0.0456)
-    sim_settings._settings.cache_clear()        # as in a fresh worker process
+    sim_settings._settings.cache_clear()  # as in a fresh worker process
     back = pickle.loads(pickle.dumps(cfg))
     assert back == cfg and back.settings.to_dict() == cfg.settings.to_dict()
     prepare(back)
@@ -81,4 +81,4 @@ def test_analysis_without_stored_settings_reads_the_config_s_every_field(tmp_pat
     stored = Result.load(tmp_path / cfg.key())
     stored.provenance.pop("settings")
     assert layer_settings(stored, "embedding") == cfg.settings.layers["embedding"].to_dict()
-    assert layer_settings(stored, "embedding")["wd"] > 0.0     # io_wd_rule's, not fan2025's λ = 0
+    assert layer_settings(stored, "embedding")["wd"] > 0.0  # io_wd_rule's, not fan2025's λ = 0

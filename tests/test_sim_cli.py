@@ -6,13 +6,12 @@ import sys
 import types
 
 import pytest
+from test_sweep import fake_runner
 
 import mupsim.sim
 from mupsim.errors import MupsimError
 from mupsim.sim.cli import add_subcommands, config_from_args
 from mupsim.sim.config import SimConfig
-
-from test_sweep import fake_runner
 
 
 def parser():
@@ -39,26 +38,54 @@ def test_run_proxy_calls_submodule_run(monkeypatch):
 
 def test_binding_the_submodule_does_not_replace_the_run_function():
     proxy = mupsim.sim.run
-    setattr(mupsim.sim, "run", types.ModuleType("mupsim.sim.run"))  # what `import` does
+    mupsim.sim.run = types.ModuleType("mupsim.sim.run")  # what `import` does
     assert mupsim.sim.run is proxy and callable(mupsim.sim.run)
 
 
 def test_sweep_proxy_calls_function_and_forwards_module_attributes(tmp_path):
     import mupsim.sim.sweep as sw
+
     assert sw.load_spec is sys.modules["mupsim.sim.sweep"].load_spec
-    assert sw([SimConfig(width=8)], tmp_path, workers=0, progress=False,
-              runner=fake_runner)[0].status == "ok"
+    assert sw([SimConfig(width=8)], tmp_path, workers=0, progress=False, runner=fake_runner)[0].status == "ok"
 
 
 # ----------------------------------------------------------------------- simulate
 def test_every_config_field_is_a_kebab_case_option():
-    args = parser().parse_args(["simulate", "--width", "256", "--lr", "3e-3", "--optimizer",
-                                "Lion", "--bias", "--multipliers", "1", "2", "3",
-                                "--teacher-rank", "none", "--wd-rule", "fan2025",
-                                "--n-train", "256", "--base-width", "32"])
+    args = parser().parse_args(
+        [
+            "simulate",
+            "--width",
+            "256",
+            "--lr",
+            "3e-3",
+            "--optimizer",
+            "Lion",
+            "--bias",
+            "--multipliers",
+            "1",
+            "2",
+            "3",
+            "--teacher-rank",
+            "none",
+            "--wd-rule",
+            "fan2025",
+            "--n-train",
+            "256",
+            "--base-width",
+            "32",
+        ]
+    )
     c = config_from_args(args)
-    assert c == SimConfig(width=256, lr=3e-3, optimizer="lion", bias=True,
-                          multipliers=(1, 2, 3), wd_rule="fan2025", n_train=256, base_width=32)
+    assert c == SimConfig(
+        width=256,
+        lr=3e-3,
+        optimizer="lion",
+        bias=True,
+        multipliers=(1, 2, 3),
+        wd_rule="fan2025",
+        n_train=256,
+        base_width=32,
+    )
     opts = {a.dest for a in parser()._subparsers._group_actions[0].choices["simulate"]._actions}
     assert set(SimConfig.field_names()) <= opts
 
@@ -102,23 +129,28 @@ def test_simulate_json_output_is_strict_json(monkeypatch, capsys):
 # ----------------------------------------------------------------------- sweep
 def test_sweep_command_runs_spec_into_folder(tmp_path, monkeypatch, capsys):
     import mupsim.sim.sweep as sw
+
     monkeypatch.setattr(sw, "_default_runner", fake_runner)
     spec = tmp_path / "s.json"
     spec.write_text(json.dumps({"name": "demo", "base": {"width": 8}, "grid": {"seed": [0, 1]}}))
-    args = parser().parse_args(["sweep", str(spec), "--out", str(tmp_path / "out"),
-                                "--workers", "0", "--no-progress"])
+    args = parser().parse_args(
+        ["sweep", str(spec), "--out", str(tmp_path / "out"), "--workers", "0", "--no-progress"]
+    )
     assert args.func(args) == 0
     assert "sweep 'demo': 2 configs" in capsys.readouterr().out
     assert len(list((tmp_path / "out").glob("*.npz"))) == 2
 
 
 def test_sweep_command_exit_1_when_a_run_raised(tmp_path, monkeypatch, capsys):
-    import mupsim.sim.sweep as sw
     from test_sweep import failing_runner
+
+    import mupsim.sim.sweep as sw
+
     monkeypatch.setattr(sw, "_default_runner", failing_runner)
     spec = tmp_path / "s.json"
     spec.write_text(json.dumps({"base": {"width": 8}, "grid": {"seed": [0, 1]}}))
-    args = parser().parse_args(["sweep", str(spec), "--out", str(tmp_path / "o"),
-                                "--workers", "0", "--no-progress"])
+    args = parser().parse_args(
+        ["sweep", str(spec), "--out", str(tmp_path / "o"), "--workers", "0", "--no-progress"]
+    )
     assert args.func(args) == 1
     assert "boom at seed 1" in capsys.readouterr().err

@@ -1,10 +1,12 @@
 """SimConfig: validation messages, normalisation, (de)serialisation, key()."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mupsim.errors import MupsimError
 from mupsim.sim.config import SimConfig
@@ -23,7 +25,7 @@ def test_defaults_match_contract():
 
 
 def test_config_is_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         SimConfig().width = 3
 
 
@@ -44,8 +46,21 @@ def test_nan_lr_is_rejected():
     _rejects("lr=nan", lr=float("nan"))
 
 
-@pytest.mark.parametrize("field", ["width", "base_width", "input_dim", "output_dim", "depth",
-                                   "ffn_ratio", "teacher_width", "n_test", "batch_size", "steps"])
+@pytest.mark.parametrize(
+    "field",
+    [
+        "width",
+        "base_width",
+        "input_dim",
+        "output_dim",
+        "depth",
+        "ffn_ratio",
+        "teacher_width",
+        "n_test",
+        "batch_size",
+        "steps",
+    ],
+)
 def test_non_positive_integer_fields_are_rejected(field):
     _rejects(f"{field} must be an integer >= 1; got 0", **{field: 0})
 
@@ -67,20 +82,23 @@ def test_integral_float_and_numpy_ints_are_normalised_to_int():
     assert type(c.width) is int and type(c.steps) is int and c.width == 256
 
 
-@pytest.mark.parametrize("field,value,allowed", [
-    ("model", "mlp", "normalized, linear"),
-    ("optimizer", "adafactor", "sgd, adam, adamw, lion, signsgd, muon"),
-    ("norm", "batch", "rms, layer, none"),
-    ("activation", "tanh", "relu, gelu"),
-    ("schedule", "linear", "constant, cosine, wsd"),
-    ("task", "lm", "regression, classification"),
-    ("dtype", "float16", "float32, float64"),
-    ("wd_mode", "decoupled", "coupled, independent"),
-    ("norm_position", "mid", "pre, post, both"),
-    ("parameterization", "mupp", "sp, ntk, mup, mfp"),
-    ("alignment", "partial", "full, none, or a number in \\[0.5, 1\\]"),
-    ("wd_rule", "sqrt", "constant, fan2025, timescale, alignment"),
-])
+@pytest.mark.parametrize(
+    "field,value,allowed",
+    [
+        ("model", "mlp", "normalized, linear"),
+        ("optimizer", "adafactor", "sgd, adam, adamw, lion, signsgd, muon"),
+        ("norm", "batch", "rms, layer, none"),
+        ("activation", "tanh", "relu, gelu"),
+        ("schedule", "linear", "constant, cosine, wsd"),
+        ("task", "lm", "regression, classification"),
+        ("dtype", "float16", "float32, float64"),
+        ("wd_mode", "decoupled", "coupled, independent"),
+        ("norm_position", "mid", "pre, post, both"),
+        ("parameterization", "mupp", "sp, ntk, mup, mfp"),
+        ("alignment", "partial", "full, none, or a number in \\[0.5, 1\\]"),
+        ("wd_rule", "sqrt", "constant, fan2025, timescale, alignment"),
+    ],
+)
 def test_unknown_choice_is_rejected_listing_allowed(field, value, allowed):
     _rejects(f"unknown {field} '{value}'; allowed: {allowed}", **{field: value})
 
@@ -115,8 +133,7 @@ def test_warmup_longer_than_training_is_rejected():
 
 
 def test_norm_gain_without_norm_is_rejected():
-    _rejects("norm_gain=True needs a normalization layer but norm='none'", norm="none",
-             norm_gain=True)
+    _rejects("norm_gain=True needs a normalization layer but norm='none'", norm="none", norm_gain=True)
 
 
 def test_alignment_exponent_outside_half_to_one_is_rejected():
@@ -126,8 +143,7 @@ def test_alignment_exponent_outside_half_to_one_is_rejected():
 
 
 def test_multipliers_of_wrong_length_are_rejected():
-    _rejects(r"multipliers must be None or 3 numbers \(input, hidden, output\)",
-             multipliers=(1.0, 2.0))
+    _rejects(r"multipliers must be None or 3 numbers \(input, hidden, output\)", multipliers=(1.0, 2.0))
 
 
 def test_multipliers_are_exponents_so_zero_and_negative_are_allowed():
@@ -162,7 +178,9 @@ def test_to_dict_is_json_and_round_trips():
 
 
 def test_from_dict_rejects_unknown_keys_listing_valid_ones():
-    with pytest.raises(MupsimError, match=r"unknown SimConfig field\(s\) 'widht'; valid fields: model, width"):
+    with pytest.raises(
+        MupsimError, match=r"unknown SimConfig field\(s\) 'widht'; valid fields: model, width"
+    ):
         SimConfig.from_dict({"widht": 3})
 
 
@@ -191,12 +209,24 @@ def test_key_differs_when_any_field_differs():
 
 
 @settings(max_examples=50, deadline=None)
-@given(width=st.integers(1, 4096), lr=st.floats(0, 10), wd=st.floats(0, 10),
-       b1=st.floats(0, 0.999), opt=st.sampled_from(["sgd", "adam", "adamw", "lion", "signsgd", "muon"]),
-       mult=st.none() | st.tuples(*[st.floats(-3, 3)] * 3))
+@given(
+    width=st.integers(1, 4096),
+    lr=st.floats(0, 10),
+    wd=st.floats(0, 10),
+    b1=st.floats(0, 0.999),
+    opt=st.sampled_from(["sgd", "adam", "adamw", "lion", "signsgd", "muon"]),
+    mult=st.none() | st.tuples(*[st.floats(-3, 3)] * 3),
+)
 def test_round_trip_through_json_preserves_config_and_key(width, lr, wd, b1, opt, mult):
-    c = SimConfig(width=width, lr=lr, wd=wd, beta1=b1, optimizer=opt, multipliers=mult,
-                  wd_rule="constant" if wd > 0 else None)
+    c = SimConfig(
+        width=width,
+        lr=lr,
+        wd=wd,
+        beta1=b1,
+        optimizer=opt,
+        multipliers=mult,
+        wd_rule="constant" if wd > 0 else None,
+    )
     c2 = SimConfig.from_dict(json.loads(json.dumps(c.to_dict())))
     assert c2 == c and c2.key() == c.key()
 

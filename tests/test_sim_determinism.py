@@ -5,13 +5,18 @@ import numpy as np
 from mupsim.sim import run
 from mupsim.sim.config import SimConfig
 
-CFG = SimConfig(width=32, base_width=16, steps=60, lr=1e-2, wd=0.1, wd_rule="fan2025",
-                batch_size=16, n_test=64, n_logs=10)
+CFG = SimConfig(
+    width=32, base_width=16, steps=60, lr=1e-2, wd=0.1, wd_rule="fan2025", batch_size=16, n_test=64, n_logs=10
+)
 
 
 def _arrays(res):
-    out = {"steps": res.steps, "train_loss": res.train_loss, "test_loss": res.test_loss,
-           "activation_rms": res.activation_rms}
+    out = {
+        "steps": res.steps,
+        "train_loss": res.train_loss,
+        "test_loss": res.test_loss,
+        "activation_rms": res.activation_rms,
+    }
     out.update({f"matrix.{k}": v for k, v in res.matrix.items()})
     out.update({f"spectra.{k}": v for k, v in res.spectra.items()})
     return out

@@ -10,8 +10,19 @@ from mupsim.sim.layout import activation_names
 from mupsim.sim.reference import RefNet, train_reference
 from mupsim.sim.run import execute, prepare, run
 
-CFG = SimConfig(width=32, base_width=16, steps=30, lr=1e-2, wd=0.1, wd_rule="fan2025",
-                batch_size=16, n_test=32, n_logs=8, bias=True, norm_gain=True)
+CFG = SimConfig(
+    width=32,
+    base_width=16,
+    steps=30,
+    lr=1e-2,
+    wd=0.1,
+    wd_rule="fan2025",
+    batch_size=16,
+    n_test=32,
+    n_logs=8,
+    bias=True,
+    norm_gain=True,
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +48,14 @@ def test_update_geometry_matches_definitions_at_a_logged_step(logged):
         a, b = lay.view(th_prev, int(p)).ravel(), lay.view(th, int(p)).ravel()
         d = b - a
         cos_ab = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
-        want = {D.M_RMS: _rms(b), D.M_UPD: _rms(d),
-                D.M_REL: np.linalg.norm(d) / np.linalg.norm(a),
-                D.M_ANG: np.arccos(np.clip(cos_ab, -1, 1)),
-                D.M_COS: a @ d / (np.linalg.norm(a) * np.linalg.norm(d)),
-                D.M_EFF: prep.p_lr[p] / _rms(b) ** 2}
+        want = {
+            D.M_RMS: _rms(b),
+            D.M_UPD: _rms(d),
+            D.M_REL: np.linalg.norm(d) / np.linalg.norm(a),
+            D.M_ANG: np.arccos(np.clip(cos_ab, -1, 1)),
+            D.M_COS: a @ d / (np.linalg.norm(a) * np.linalg.norm(d)),
+            D.M_EFF: prep.p_lr[p] / _rms(b) ** 2,
+        }
         for k, v in want.items():
             assert out_mat[k, mi, li] == pytest.approx(v, rel=1e-5), (lay.names[p], k)
 
@@ -74,9 +88,13 @@ def test_sublayer_gains_and_activation_rms_match_reference_forward(logged):
     for mi, name in enumerate(lay.matrix_names):
         assert out_mat[D.M_GAIN, mi, li] == pytest.approx(want_gain[name], rel=1e-6), name
     names = activation_names(lay)
-    want_act = {"embedding": _rms(c["hs"][0]), "block0.z": _rms(c["block0.z"]),
-                "block0.act": _rms(c["block0.s"]), "block0.h": _rms(c["hs"][1]),
-                "output": _rms(Y)}
+    want_act = {
+        "embedding": _rms(c["hs"][0]),
+        "block0.z": _rms(c["block0.z"]),
+        "block0.act": _rms(c["block0.s"]),
+        "block0.h": _rms(c["hs"][1]),
+        "output": _rms(Y),
+    }
     for k, v in want_act.items():
         assert out_act[names.index(k), li] == pytest.approx(v, rel=1e-6), k
 
@@ -102,7 +120,7 @@ def _gram_rtol(shape, cond):
     """Relative accuracy of a singular value σ from the Gram eigenvalues of a float64 matrix:
     an eigenvalue error ≈ max(shape)·ε·σ_1² is a relative error max(shape)·ε·(σ_1/σ)²/2 in σ;
     ×100 for the eigensolver's constant and the matrix's own construction round-off."""
-    return 100 * max(shape) * EPS64 * cond ** 2
+    return 100 * max(shape) * EPS64 * cond**2
 
 
 @pytest.mark.parametrize("shape", [(6, 9), (9, 6), (3, 3)])
@@ -158,11 +176,11 @@ def test_logged_rank_diagnostics_match_numpy_svd_of_the_reference_weights(logged
     for mi, p in enumerate(lay.matrices):
         s = np.linalg.svd(lay.view(th, int(p)), compute_uv=False)
         name = lay.names[p]
-        assert out_mat[D.M_SRANK, mi, li] == pytest.approx((s ** 2).sum() / s[0] ** 2, rel=1e-6), name
+        assert out_mat[D.M_SRANK, mi, li] == pytest.approx((s**2).sum() / s[0] ** 2, rel=1e-6), name
         q = s / s.sum()
         q = q[q > 0]
         assert out_mat[D.M_ERANK, mi, li] == pytest.approx(np.exp(-(q * np.log(q)).sum()), rel=1e-6)
-        top = out_mat[D.M_SV:D.M_SV + D.N_TOP_SV, mi, li]
+        top = out_mat[D.M_SV : D.M_SV + D.N_TOP_SV, mi, li]
         m = min(D.N_TOP_SV, s.size)
         np.testing.assert_allclose(top[:m], s[:m], rtol=1e-6)
         assert np.isnan(top[m:]).all()  # readout (1 x n) has one singular value

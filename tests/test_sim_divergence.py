@@ -7,8 +7,18 @@ from mupsim.sim.config import SimConfig
 
 
 def test_huge_learning_rate_reports_diverged_step_and_nan_rows_without_raising():
-    cfg = SimConfig(width=16, base_width=16, steps=200, optimizer="sgd", momentum=0.0,
-                    lr=1e4, norm="none", batch_size=16, n_test=32, n_logs=20)
+    cfg = SimConfig(
+        width=16,
+        base_width=16,
+        steps=200,
+        optimizer="sgd",
+        momentum=0.0,
+        lr=1e4,
+        norm="none",
+        batch_size=16,
+        n_test=32,
+        n_logs=20,
+    )
     res = run(cfg)
     assert res.status == "diverged"
     d = res.diverged_step

@@ -46,7 +46,9 @@ def test_derived_eps_at_the_base_width_runs_bit_identical_to_the_default():
 def test_derived_eps_keeps_the_update_size_width_invariant_where_constant_eps_does_not():
     # ε comparable to the gradient at the base width; at 16× the width μP's hidden gradients are 16× smaller
     const = _hidden_update_per_lr(_cfg(width=1024)) / _hidden_update_per_lr(_cfg())
-    derived = _hidden_update_per_lr(_cfg(width=1024, eps_rule="derived")) / _hidden_update_per_lr(_cfg(eps_rule="derived"))
+    derived = _hidden_update_per_lr(_cfg(width=1024, eps_rule="derived")) / _hidden_update_per_lr(
+        _cfg(eps_rule="derived")
+    )
     assert np.all(const < 0.8), const
     assert np.all(np.abs(derived - 1) < 0.1), derived
 

@@ -30,8 +30,9 @@ def first_updates(cfg):
 
 def test_muon_all_trains_every_matrix_with_muon_and_muon_only_hidden():
     cfg = SimConfig(**SMALL, width=64, optimizer="muon_all", lr=0.02, steps=1)
-    assert prepare(cfg).muon_mask.tolist() == [c in ("embedding", "hidden", "readout")
-                                               for c in prepare(cfg).layout.classes]
+    assert prepare(cfg).muon_mask.tolist() == [
+        c in ("embedding", "hidden", "readout") for c in prepare(cfg).layout.classes
+    ]
     hidden_only = prepare(cfg.replace(optimizer="muon"))
     assert hidden_only.muon_mask.tolist() == [c == "hidden" for c in hidden_only.layout.classes]
 
@@ -42,8 +43,9 @@ def test_muon_all_first_update_spectral_norm_over_sqrt_fan_ratio_is_width_indepe
     doubles and the readout's halves, so a missing √(fan_out/fan_in) would fail by 2×)."""
     scaled = {}
     for n in (64, 256):
-        for name, (cls, dw, _) in first_updates(SimConfig(**SMALL, width=n, optimizer="muon_all",
-                                                          lr=0.02)).items():
+        for name, (_cls, dw, _) in first_updates(
+            SimConfig(**SMALL, width=n, optimizer="muon_all", lr=0.02)
+        ).items():
             fan_out, fan_in = dw.shape
             scaled.setdefault(name, []).append(np.linalg.norm(dw, 2) / np.sqrt(fan_out / fan_in))
     assert set(scaled) == {"embedding", "block0.W1", "block0.W2", "readout"}
@@ -74,7 +76,11 @@ def test_rms_convention_update_rms_near_adamws_only_for_full_rank_gradients():
     The test holds the embedding to [0.5, 1.5]× AdamW and every matrix to at most AdamW's RMS."""
     base = dict(**{**SMALL, "batch_size": 128}, width=64, lr=1e-3, steps=60, n_logs=61)
     adamw = run(SimConfig(**base, optimizer="adamw")).matrix["update_rms"][:, 30:].mean(1)
-    muon = run(SimConfig(**base, optimizer="muon_all", muon_convention="rms")).matrix["update_rms"][:, 30:].mean(1)
+    muon = (
+        run(SimConfig(**base, optimizer="muon_all", muon_convention="rms"))
+        .matrix["update_rms"][:, 30:]
+        .mean(1)
+    )
     ratio = muon / adamw
     assert 0.5 <= ratio[0] <= 1.5, ratio
     assert np.all(ratio <= 1.0), ratio

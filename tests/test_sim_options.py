@@ -20,12 +20,23 @@ from mupsim.sim.run import run
 from mupsim.sim.settings import settings_for
 
 RANK_ROWS = ("stable_rank", "effective_rank", "sv1", "sv2", "sv3", "sv4")
-SMALL = dict(width=32, base_width=16, steps=25, batch_size=16, n_test=48, n_logs=8,
-             teacher_width=16, lr=3e-3, wd=0.1, wd_rule="constant", depth=2)
+SMALL = dict(
+    width=32,
+    base_width=16,
+    steps=25,
+    batch_size=16,
+    n_test=48,
+    n_logs=8,
+    teacher_width=16,
+    lr=3e-3,
+    wd=0.1,
+    wd_rule="constant",
+    depth=2,
+)
 FAN = dict(SMALL, wd_rule="fan2025", wd=0.5)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _run(**kw):
     return run(SimConfig(**kw))
 
@@ -78,12 +89,13 @@ def test_rank_metrics_must_be_a_boolean(value):
 
 def test_memory_estimate_leaves_out_the_eigensolver_without_rank_metrics():
     on, off = SimConfig(width=1024), SimConfig(width=1024, rank_metrics=False)
-    gram = 8 * (1024 * 1024 + 3 * 1024 ** 2)  # float64 copy, Gram matrix, eigvalsh copy+work
+    gram = 8 * (1024 * 1024 + 3 * 1024**2)  # float64 copy, Gram matrix, eigvalsh copy+work
     assert limits.estimate_bytes(on) - limits.estimate_bytes(off) == gram
 
 
 def _parser():
     from mupsim.sim.cli import add_subcommands
+
     p = argparse.ArgumentParser(prog="mupsim")
     add_subcommands(p.add_subparsers(dest="command"))
     return p
@@ -91,6 +103,7 @@ def _parser():
 
 def test_no_rank_metrics_command_line_option_turns_them_off():
     from mupsim.sim.cli import config_from_args
+
     assert config_from_args(_parser().parse_args(["simulate", "--no-rank-metrics"])).rank_metrics is False
     assert config_from_args(_parser().parse_args(["simulate", "--rank-metrics"])).rank_metrics is True
     assert config_from_args(_parser().parse_args(["simulate"])).rank_metrics is True
@@ -98,6 +111,7 @@ def test_no_rank_metrics_command_line_option_turns_them_off():
 
 def test_rank_metrics_string_in_a_config_file_is_refused_naming_the_field(tmp_path):
     from mupsim.sim.cli import config_from_args
+
     f = tmp_path / "c.json"
     f.write_text('{"rank_metrics": "false"}')
     with pytest.raises(MupsimError, match="rank_metrics must be true or false; got 'false'"):
@@ -125,8 +139,8 @@ def test_io_wd_rule_constant_takes_the_calculators_constant_rule_wd_for_embeddin
         assert got.layers[cls].wd == const[cls].wd > 0.0
         assert got.layers[cls].wd != fan[cls].wd
     for cls in ("hidden", "bias", "norm_gain"):
-        assert got.layers[cls] == fan[cls]            # hidden wd unchanged (fan2025's)
-    for cls in got.layers:                             # only wd is overridden
+        assert got.layers[cls] == fan[cls]  # hidden wd unchanged (fan2025's)
+    for cls in got.layers:  # only wd is overridden
         assert got.layers[cls].lr == fan[cls].lr
         assert got.layers[cls].multiplier == fan[cls].multiplier
         assert got.layers[cls].init_std == fan[cls].init_std
@@ -143,8 +157,9 @@ def test_io_wd_rule_wd_scales_with_width_as_its_rule_says():
 
 def test_io_wd_rule_alignment_uses_the_alignment_exponent():
     c = SimConfig(**FAN, io_wd_rule="alignment", alignment_exponent=0.75)
-    al = mupsim.transfer(c.base_width, c.width, c.lr, c.wd, wd_rule="alignment",
-                         alignment_exponent=0.75).layers
+    al = mupsim.transfer(
+        c.base_width, c.width, c.lr, c.wd, wd_rule="alignment", alignment_exponent=0.75
+    ).layers
     assert _wd(c)["embedding"] == al["embedding"].wd
     assert _wd(c)["hidden"] == _wd(SimConfig(**FAN))["hidden"]
 
@@ -179,19 +194,28 @@ def test_decaying_embedding_and_readout_changes_the_run():
     assert not np.array_equal(io.train_loss, fan.train_loss)
 
 
-@pytest.mark.parametrize("kw, words", [
-    (dict(io_wd_rule="constant"), "io_wd_rule='constant'.*wd=0.0 and wd_rule=None"),
-    (dict(io_wd_rule="constant", wd_rule="fan2025"), "io_wd_rule='constant'.*wd=0.0"),
-    (dict(io_wd_rule="constant", wd=0.1, wd_rule="none"), "wd > 0 with a wd_rule"),
-    (dict(io_wd_rule="bogus", wd=0.1, wd_rule="constant"),
-     "unknown io_wd_rule 'bogus'; allowed: constant, fan2025, timescale, alignment"),
-    (dict(io_wd_rule="tau_epoch", wd=0.1, wd_rule="constant"), "io_wd_rule='tau_epoch'"),
-    (dict(io_wd_rule=3, wd=0.1, wd_rule="constant"), "unknown io_wd_rule 3"),
-    (dict(io_wd_rule="alignment", wd=0.1, wd_rule="fan2025"),
-     "io_wd_rule='alignment'.*needs an alignment exponent"),
-    (dict(io_wd_rule="timescale", wd=0.1, wd_rule="constant", global_lr=True,
-          parameterization="sp"), "io_wd_rule='timescale'.*global_lr"),
-])
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        (dict(io_wd_rule="constant"), "io_wd_rule='constant'.*wd=0.0 and wd_rule=None"),
+        (dict(io_wd_rule="constant", wd_rule="fan2025"), "io_wd_rule='constant'.*wd=0.0"),
+        (dict(io_wd_rule="constant", wd=0.1, wd_rule="none"), "wd > 0 with a wd_rule"),
+        (
+            dict(io_wd_rule="bogus", wd=0.1, wd_rule="constant"),
+            "unknown io_wd_rule 'bogus'; allowed: constant, fan2025, timescale, alignment",
+        ),
+        (dict(io_wd_rule="tau_epoch", wd=0.1, wd_rule="constant"), "io_wd_rule='tau_epoch'"),
+        (dict(io_wd_rule=3, wd=0.1, wd_rule="constant"), "unknown io_wd_rule 3"),
+        (
+            dict(io_wd_rule="alignment", wd=0.1, wd_rule="fan2025"),
+            "io_wd_rule='alignment'.*needs an alignment exponent",
+        ),
+        (
+            dict(io_wd_rule="timescale", wd=0.1, wd_rule="constant", global_lr=True, parameterization="sp"),
+            "io_wd_rule='timescale'.*global_lr",
+        ),
+    ],
+)
 def test_io_wd_rule_is_refused_where_it_cannot_apply(kw, words):
     with pytest.raises(MupsimError, match=words):
         SimConfig(**kw)
@@ -199,8 +223,10 @@ def test_io_wd_rule_is_refused_where_it_cannot_apply(kw, words):
 
 def test_io_wd_rule_command_line_option():
     from mupsim.sim.cli import config_from_args
-    args = _parser().parse_args(["simulate", "--wd", "0.1", "--wd-rule", "fan2025",
-                                 "--io-wd-rule", "constant"])
+
+    args = _parser().parse_args(
+        ["simulate", "--wd", "0.1", "--wd-rule", "fan2025", "--io-wd-rule", "constant"]
+    )
     assert config_from_args(args).io_wd_rule == "constant"
     args = _parser().parse_args(["simulate", "--io-wd-rule", "none"])
     assert config_from_args(args).io_wd_rule is None
@@ -210,6 +236,7 @@ def test_io_wd_rule_command_line_option():
 def test_ensemble_without_rank_metrics_matches_numba_and_leaves_them_nan():
     pytest.importorskip("torch", reason="the ensemble backend needs PyTorch ('.[torch]')")
     from mupsim.sim.ensemble import group_key, run_group
+
     cfgs = [SimConfig(**SMALL, rank_metrics=False, seed=s) for s in (0, 1)]
     assert group_key(cfgs[0]) != group_key(SimConfig(**SMALL))  # one stack computes or not
     for a, c in zip(run_group(cfgs, device="cpu"), cfgs):
@@ -218,14 +245,14 @@ def test_ensemble_without_rank_metrics_matches_numba_and_leaves_them_nan():
             assert np.all(np.isnan(a.matrix[k])), k
         for k in b.matrix:
             if k not in RANK_ROWS:
-                np.testing.assert_allclose(a.matrix[k], b.matrix[k], rtol=1e-10, atol=1e-7,
-                                           err_msg=k)
+                np.testing.assert_allclose(a.matrix[k], b.matrix[k], rtol=1e-10, atol=1e-7, err_msg=k)
         np.testing.assert_allclose(a.train_loss, b.train_loss, rtol=1e-10)
 
 
 def test_ensemble_applies_io_wd_rule_per_member():
     pytest.importorskip("torch", reason="the ensemble backend needs PyTorch ('.[torch]')")
     from mupsim.sim.ensemble import group_key, run_group
+
     cfgs = [SimConfig(**FAN), SimConfig(**FAN, io_wd_rule="constant")]
     assert group_key(cfgs[0]) == group_key(cfgs[1])  # per-member: one stack
     res = run_group(cfgs, device="cpu")

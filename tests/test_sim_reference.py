@@ -7,8 +7,17 @@ from mupsim.sim.config import SimConfig
 from mupsim.sim.reference import train_reference
 from mupsim.sim.run import execute, prepare
 
-BASE = dict(width=32, base_width=16, steps=100, lr=1e-2, wd=0.1, wd_rule="fan2025",
-            batch_size=16, n_test=32, n_logs=100)
+BASE = dict(
+    width=32,
+    base_width=16,
+    steps=100,
+    lr=1e-2,
+    wd=0.1,
+    wd_rule="fan2025",
+    batch_size=16,
+    n_test=32,
+    n_logs=100,
+)
 
 CASES = {
     "adamw": dict(optimizer="adamw"),
@@ -20,18 +29,32 @@ CASES = {
     "muon_all": dict(optimizer="muon_all", lr=0.02),
     "muon_all_rms_convention": dict(optimizer="muon_all", muon_convention="rms", lr=2e-3),
     "adamw_layernorm_gelu_gains_biases_cosine": dict(
-        norm="layer", activation="gelu", norm_gain=True, bias=True, depth=2, ffn_ratio=2,
-        schedule="cosine", warmup_steps=10),
+        norm="layer",
+        activation="gelu",
+        norm_gain=True,
+        bias=True,
+        depth=2,
+        ffn_ratio=2,
+        schedule="cosine",
+        warmup_steps=10,
+    ),
     "adamw_independent_wsd_classification_fixed_train_set": dict(
-        task="classification", output_dim=3, n_train=64, wd_mode="independent", wd=1e-3,
-        schedule="wsd"),
+        task="classification", output_dim=3, n_train=64, wd_mode="independent", wd=1e-3, schedule="wsd"
+    ),
     "adamw_deep_linear_net": dict(model="linear", depth=2, lr=1e-3),
     "power_law_inputs_scaled_decaying_teacher": dict(
-        input_dim=24, input_spectrum=1.5, teacher_width=8, teacher_width_exponent=1.0,
-        teacher_decay=1.0, output_dim=4, label_noise=0.1),
+        input_dim=24,
+        input_spectrum=1.5,
+        teacher_width=8,
+        teacher_width_exponent=1.0,
+        teacher_decay=1.0,
+        output_dim=4,
+        label_noise=0.1,
+    ),
     "zipf_tokens": dict(inputs="tokens", input_dim=40, zipf_exponent=1.1, output_dim=2),
     "zipf_tokens_classification_fixed_train_set": dict(
-        inputs="tokens", input_dim=40, task="classification", output_dim=3, n_train=64),
+        inputs="tokens", input_dim=40, task="classification", output_dim=3, n_train=64
+    ),
 }
 
 

@@ -39,15 +39,15 @@ def _simulate(beta1, steps, init_rms=1.0, seed=0):
 
 def test_adamw_without_momentum_settles_at_rms_u_times_sqrt_eta_over_2_lambda():
     rms, urms = _simulate(beta1=0.0, steps=int(7 * TAU))
-    equilibrium = rms[int(4 * TAU):].mean()
-    predicted = urms[int(2 * TAU):].mean() * np.sqrt(ETA / (2 * LAM))
+    equilibrium = rms[int(4 * TAU) :].mean()
+    predicted = urms[int(2 * TAU) :].mean() * np.sqrt(ETA / (2 * LAM))
     assert abs(equilibrium / predicted - 1) < 0.10
 
 
 def test_relaxation_time_of_squared_norm_is_one_over_two_eta_lambda():
     rms, _ = _simulate(beta1=0.0, steps=int(6 * TAU), init_rms=1.0)
     r2 = rms**2
-    dev = r2 - r2[int(4 * TAU):].mean()
+    dev = r2 - r2[int(4 * TAU) :].mean()
     t = np.arange(dev.size)
     sel = (t < 2 * TAU) & (dev > 0.05 * dev[0])
     tau_fit = -1.0 / np.polyfit(t[sel], np.log(dev[sel]), 1)[0]
@@ -57,7 +57,6 @@ def test_relaxation_time_of_squared_norm_is_one_over_two_eta_lambda():
 def test_momentum_raises_equilibrium_by_sqrt_of_one_plus_beta1_over_one_minus_beta1():
     beta1 = 0.9
     rms, urms = _simulate(beta1=beta1, steps=int(7 * TAU))
-    equilibrium = rms[int(4 * TAU):].mean()
-    predicted = (urms[int(2 * TAU):].mean() * np.sqrt(ETA / (2 * LAM))
-                 * np.sqrt((1 + beta1) / (1 - beta1)))
+    equilibrium = rms[int(4 * TAU) :].mean()
+    predicted = urms[int(2 * TAU) :].mean() * np.sqrt(ETA / (2 * LAM)) * np.sqrt((1 + beta1) / (1 - beta1))
     assert abs(equilibrium / predicted - 1) < 0.10

@@ -27,8 +27,7 @@ def test_task_family_defaults_are_the_original_isotropic_fixed_teacher_task():
 
 @pytest.mark.parametrize("field", ["input_spectrum", "teacher_width_exponent", "teacher_decay"])
 def test_negative_task_exponents_are_rejected_with_field_name(field):
-    _rejects(rf"^{field}=-0\.5 is out of range; allowed: finite values in \[0\.0, inf\]",
-             **{field: -0.5})
+    _rejects(rf"^{field}=-0\.5 is out of range; allowed: finite values in \[0\.0, inf\]", **{field: -0.5})
 
 
 def test_negative_zipf_exponent_is_rejected():
@@ -40,8 +39,11 @@ def test_unknown_input_kind_is_rejected_listing_choices():
 
 
 def test_token_vocabulary_below_two_is_rejected():
-    _rejects(r"inputs='tokens' needs input_dim \(the vocabulary size V\) >= 2; got input_dim=1",
-             inputs="tokens", input_dim=1)
+    _rejects(
+        r"inputs='tokens' needs input_dim \(the vocabulary size V\) >= 2; got input_dim=1",
+        inputs="tokens",
+        input_dim=1,
+    )
 
 
 def test_zero_teacher_width_is_rejected():
@@ -49,8 +51,7 @@ def test_zero_teacher_width_is_rejected():
 
 
 def test_input_spectrum_with_tokens_is_rejected():
-    _rejects("input_spectrum=1.0 applies to inputs='gaussian' only", inputs="tokens",
-             input_spectrum=1.0)
+    _rejects("input_spectrum=1.0 applies to inputs='gaussian' only", inputs="tokens", input_spectrum=1.0)
 
 
 def test_zipf_exponent_with_gaussian_inputs_is_rejected():
@@ -58,16 +59,16 @@ def test_zipf_exponent_with_gaussian_inputs_is_rejected():
 
 
 def test_task_fields_round_trip_through_dict_and_change_the_key():
-    c = SimConfig(inputs="tokens", input_dim=50, zipf_exponent=1.2, teacher_width_exponent=0.5,
-                  teacher_decay=1.0)
+    c = SimConfig(
+        inputs="tokens", input_dim=50, zipf_exponent=1.2, teacher_width_exponent=0.5, teacher_decay=1.0
+    )
     assert SimConfig.from_dict(c.to_dict()) == c
     assert c.key() != c.replace(zipf_exponent=1.3).key()
 
 
 # ---------------------------------------------------------------------- teacher
 def test_teacher_width_and_rank_scale_as_width_over_base_width_to_the_rho():
-    c = SimConfig(width=256, base_width=64, teacher_width=16, teacher_rank=4,
-                  teacher_width_exponent=0.5)
+    c = SimConfig(width=256, base_width=64, teacher_width=16, teacher_rank=4, teacher_width_exponent=0.5)
     assert c.teacher_dims() == (32, 8)
     assert c.replace(width=1024).teacher_dims() == (64, 16)
     A1, A2 = teacher(c)
@@ -86,7 +87,7 @@ def test_teacher_decay_sets_power_law_singular_values_keeping_frobenius_norm():
     A1g, _ = teacher(c.replace(teacher_decay=None))
     s = np.linalg.svd(A1, compute_uv=False)
     i = np.arange(1, 33)
-    np.testing.assert_allclose(s / s[0], i ** -1.5, rtol=1e-10)
+    np.testing.assert_allclose(s / s[0], i**-1.5, rtol=1e-10)
     assert np.linalg.norm(A1) == pytest.approx(np.linalg.norm(A1g), rel=1e-12)
 
 
@@ -143,12 +144,15 @@ def test_token_targets_are_the_teacher_on_the_token_column():
 
 
 # ---------------------------------------------------------------------- runs
-@pytest.mark.parametrize("task", [
-    dict(input_dim=32, input_spectrum=1.0),
-    dict(inputs="tokens", input_dim=64, zipf_exponent=1.0),
-    dict(inputs="tokens", input_dim=64, task="classification", output_dim=5, n_train=32),
-    dict(teacher_width=8, teacher_width_exponent=1.0, teacher_decay=1.0, width=32),
-])
+@pytest.mark.parametrize(
+    "task",
+    [
+        dict(input_dim=32, input_spectrum=1.0),
+        dict(inputs="tokens", input_dim=64, zipf_exponent=1.0),
+        dict(inputs="tokens", input_dim=64, task="classification", output_dim=5, n_train=32),
+        dict(teacher_width=8, teacher_width_exponent=1.0, teacher_decay=1.0, width=32),
+    ],
+)
 def test_each_task_family_trains_without_divergence(task):
     r = run(SimConfig(**{**TINY, **task}))
     assert r.status == "ok"
@@ -171,6 +175,7 @@ def test_float32_runs_of_the_new_generators_are_finite():
 
 def test_token_embedding_is_initialised_as_a_lookup_without_fan_in_factor():
     from mupsim.sim.run import prepare
+
     g = prepare(SimConfig(input_dim=256, width=64, base_width=64))
     t = prepare(SimConfig(inputs="tokens", input_dim=256, width=64, base_width=64))
     std = lambda p: float(np.std(p.layout.view(p.theta0, p.layout.emb)))  # noqa: E731
@@ -181,17 +186,19 @@ def test_token_embedding_is_initialised_as_a_lookup_without_fan_in_factor():
 def test_memory_estimate_counts_the_scaled_teacher_and_all_logged_metrics():
     from mupsim.sim import limits
     from mupsim.sim.result import MATRIX_METRICS
+
     assert limits.N_METRICS == len(MATRIX_METRICS)
     c = SimConfig(width=1024, base_width=64, teacher_width=64, input_dim=256)
-    grown = c.replace(teacher_width_exponent=1.0)          # teacher 1024 wide
+    grown = c.replace(teacher_width_exponent=1.0)  # teacher 1024 wide
     assert grown.teacher_dims()[0] == 1024
     extra = limits.estimate_bytes(grown) - limits.estimate_bytes(c)
-    assert extra >= 8 * (1024 - 64) * (256 + 1)            # the larger A1, A2 at least
+    assert extra >= 8 * (1024 - 64) * (256 + 1)  # the larger A1, A2 at least
     assert limits.estimate_bytes(c.replace(teacher_decay=1.0)) > limits.estimate_bytes(c)
 
 
 def test_a_teacher_scaled_past_the_memory_limit_is_refused(monkeypatch):
     from mupsim.sim import limits
+
     kw = dict(width=512, base_width=16, teacher_width=16, input_dim=256, n_test=16384)
     base = limits.estimate_bytes(SimConfig(**kw))
     grown = limits.estimate_bytes(SimConfig(**kw, teacher_width_exponent=1.0))  # 512 wide

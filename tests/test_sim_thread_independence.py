@@ -16,8 +16,9 @@ REPO = Path(__file__).resolve().parents[1]
 # width 64, batch 64: large enough that 2 OpenBLAS threads split the products (and change the
 # float32 rounding) when nothing pins them
 CFG = SimConfig(width=64, batch_size=64, steps=50, dtype="float32", seed=3, n_logs=6)
-THREADS_2 = {v: "2" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                              "NUMBA_NUM_THREADS")}
+THREADS_2 = {
+    v: "2" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+}
 
 
 def arrays(r):
@@ -36,9 +37,31 @@ def assert_bit_identical(a, b):
 
 def test_simulate_with_two_threads_in_env_equals_run_and_sweeps(tmp_path):
     env = {**os.environ, **THREADS_2, "PYTHONPATH": str(REPO)}
-    subprocess.run([sys.executable, "-m", "mupsim", "simulate", "--width", "64", "--batch-size",
-                    "64", "--steps", "50", "--dtype", "float32", "--seed", "3", "--n-logs", "6",
-                    "--out", str(tmp_path / "cli")], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mupsim",
+            "simulate",
+            "--width",
+            "64",
+            "--batch-size",
+            "64",
+            "--steps",
+            "50",
+            "--dtype",
+            "float32",
+            "--seed",
+            "3",
+            "--n-logs",
+            "6",
+            "--out",
+            str(tmp_path / "cli"),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     from_cli = Result.load(tmp_path / "cli")
     assert from_cli.config == CFG.to_dict()
     assert_bit_identical(from_cli, run(CFG))

@@ -5,8 +5,9 @@ for every matrix. μP, derived here from different assumptions, must satisfy it 
 for every optimizer; SP violates it at the readout.
 """
 
-import pytest
 from fractions import Fraction
+
+import pytest
 
 import mupsim
 from mupsim.theory.layers import LAYER_CLASSES, MATRIX_LAYERS

@@ -88,6 +88,7 @@ def test_a_large_drift_is_refused_however_noisy_the_series():
 
 def test_the_drift_tolerance_is_symmetric_in_log():
     from mupsim.analysis.steady import drift_within
+
     assert drift_within(-0.149) and drift_within(1 / 0.851 - 1)
     assert not drift_within(-0.151) and not drift_within(1 / 0.849 - 1)
     # a rise by 17% is outside a relative ±15% but inside a factor 1/0.85 = 1.176 up
@@ -111,9 +112,13 @@ def test_a_run_judged_at_a_horizon_is_refused_when_that_horizon_is_short():
 
 def test_refusal_note_counts_refused_records_by_cause():
     from mupsim.experiments.measures import refusal_counts, refusal_note
-    rows = [{"steady": True}, {"steady": False, "refused_for": "moving"},
-            {"steady": False, "refused_for": "moving+short"}, {"status": "diverged"}]
-    assert refusal_counts(rows) == {"checked": 3, "refused": 2,
-                                    "by_cause": {"moving": 2, "short": 1}}
+
+    rows = [
+        {"steady": True},
+        {"steady": False, "refused_for": "moving"},
+        {"steady": False, "refused_for": "moving+short"},
+        {"status": "diverged"},
+    ]
+    assert refusal_counts(rows) == {"checked": 3, "refused": 2, "by_cause": {"moving": 2, "short": 1}}
     note = refusal_note(rows)
     assert "refused 2 of 3" in note and "still moving 2" in note and "ran < 5τ 1" in note

@@ -36,19 +36,23 @@ def test_exact_equilibrium_with_momentum_matches_simulation_at_large_eta_lambda(
 
 def test_alignment_wd_rule_states_that_embedding_and_readout_lie_outside_its_assumptions():
     import mupsim
+
     text = mupsim.exponents("mup", "adamw", wd_rule="alignment", alignment_exponent="3/4").explain()
     assert "readout never is" in text and "extrapolation" in text
 
 
 def test_steady_state_derivation_states_the_assumption_it_uses():
     from mupsim.theory.steady_state import derive_equilibrium
+
     text = "\n".join(derive_equilibrium().assumptions)
     assert "orthogonal to w and i.i.d. in time" in text and "u ⟂ w" not in text
 
 
 def test_equilibrium_rms_refuses_an_update_rms_that_does_not_broadcast_with_lr():
     import pytest
+
     from mupsim import steady_state as ss
     from mupsim.errors import MupsimError
+
     with pytest.raises(MupsimError, match=r"update_rms, lr, wd must have broadcastable shapes"):
         ss.equilibrium_rms([], [1e-3, 1e-3], 0.5)

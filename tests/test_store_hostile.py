@@ -35,6 +35,7 @@ def counting(calls):
     def run(c):
         calls.append(c.key())
         return fake_runner(c)
+
     return run
 
 
@@ -69,6 +70,7 @@ def rewrite_npz(stem, change):
 def _set(field, value):
     def change(meta):
         meta[field] = value
+
     return change
 
 
@@ -203,9 +205,11 @@ def test_intact_result_is_reused_not_rerun(tmp_path):
 
 def test_result_without_content_hash_is_outdated_and_rerun(tmp_path):
     stem = stored(tmp_path)
+
     def older_format(meta):
         del meta[HASH_FIELD]
         meta["format_version"] = 1
+
     edit_json(stem, older_format)
     with pytest.raises(MupsimError, match="outdated, run it again"):
         Result.load(stem)
@@ -249,6 +253,7 @@ def _make(kind, p: Path, tmp_path):
         p.symlink_to("/dev/null")
     elif kind == "socket":
         import socket
+
         s = socket.socket(socket.AF_UNIX)
         try:
             s.bind(str(p))
@@ -264,9 +269,14 @@ KINDS = ["folder", "fifo", "symlink to fifo", "symlink to folder", "symlink to d
 
 def _unchanged(kind, p: Path):
     st = os.stat(p)  # follows symlinks
-    expect = {"folder": stat.S_ISDIR, "fifo": stat.S_ISFIFO, "symlink to fifo": stat.S_ISFIFO,
-              "symlink to folder": stat.S_ISDIR, "symlink to device": stat.S_ISCHR,
-              "socket": stat.S_ISSOCK}[kind]
+    expect = {
+        "folder": stat.S_ISDIR,
+        "fifo": stat.S_ISFIFO,
+        "symlink to fifo": stat.S_ISFIFO,
+        "symlink to folder": stat.S_ISDIR,
+        "symlink to device": stat.S_ISCHR,
+        "socket": stat.S_ISSOCK,
+    }[kind]
     assert expect(st.st_mode)
     if kind.startswith("symlink"):
         assert p.is_symlink()
@@ -276,8 +286,11 @@ def _unchanged(kind, p: Path):
 def test_atomic_writer_never_replaces_what_is_not_a_regular_file(tmp_path, kind):
     p = tmp_path / "out.png"
     _make(kind, p, tmp_path)
-    with pytest.raises(MupsimError, match=r"out\.png.* is a .*; allowed: a new file or an "
-                                          r"existing regular file to replace"):
+    with pytest.raises(
+        MupsimError,
+        match=r"out\.png.* is a .*; allowed: a new file or an "
+        r"existing regular file to replace",
+    ):
         _atomic_write(p, lambda f: f.write(b"data"))
     _unchanged(kind, p)
     assert not [q for q in tmp_path.iterdir() if q.name.endswith(".tmp")]
@@ -307,10 +320,12 @@ def test_table_never_replaces_what_is_not_a_regular_file(tmp_path, kind):
 @pytest.mark.parametrize("kind", ["fifo", "folder", "symlink to fifo"])
 def test_figure_never_replaces_what_is_not_a_regular_file(tmp_path, kind):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from mupsim.torch._figures import save_figure
+
     p = tmp_path / "plot.png"
     _make(kind, p, tmp_path)
     with pytest.raises(MupsimError, match=r"plot\.png.* is a "):
@@ -351,13 +366,21 @@ def test_a_replaced_file_keeps_its_mode(tmp_path, mode):
 def _cli(*args, timeout=120):
     """``python -m mupsim ARGS`` in a fresh process (a hang fails the test, not the suite)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "mupsim", *map(str, args)], env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "mupsim", *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
-@pytest.mark.parametrize("argv", [["simulate", "--config", "{p}"],
-                                  ["sweep", "{p}", "--out", "{d}"]],
-                         ids=["simulate --config", "sweep spec"])
+@pytest.mark.parametrize(
+    "argv",
+    [["simulate", "--config", "{p}"], ["sweep", "{p}", "--out", "{d}"]],
+    ids=["simulate --config", "sweep spec"],
+)
 def test_cli_refuses_a_fifo_input_at_once(tmp_path, argv):
     p = tmp_path / "in.json"
     os.mkfifo(p)
@@ -366,8 +389,8 @@ def test_cli_refuses_a_fifo_input_at_once(tmp_path, argv):
     assert r.returncode == 2 and r.stdout == ""
     what = "config file" if argv[0] == "simulate" else "sweep spec"
     assert r.stderr.splitlines() == [
-        f"mupsim: error: cannot read {what} {p}: it is a FIFO (named pipe); allowed: a regular "
-        f"file"]
+        f"mupsim: error: cannot read {what} {p}: it is a FIFO (named pipe); allowed: a regular file"
+    ]
     assert time.monotonic() - t0 < 100
     assert not (tmp_path / "d").exists()
 
@@ -376,10 +399,14 @@ def test_cli_refuses_a_fifo_input_at_once(tmp_path, argv):
 @pytest.mark.parametrize("reader", ["config file", "sweep spec"])
 def test_json_readers_refuse_what_is_not_a_regular_file(tmp_path, kind, reader):
     from mupsim.sim.files import read_json
+
     p = tmp_path / "in.json"
     _make(kind, p, tmp_path)
-    with pytest.raises(MupsimError, match=rf"^cannot read {reader} .*in\.json: it is a .*; "
-                                          r"allowed: a regular file$"):
+    with pytest.raises(
+        MupsimError,
+        match=rf"^cannot read {reader} .*in\.json: it is a .*; "
+        r"allowed: a regular file$",
+    ):
         read_json(p, reader)
 
 
@@ -422,8 +449,11 @@ def test_result_folder_that_is_not_a_folder_is_refused_before_any_run(tmp_path, 
     out = tmp_path / "out"
     _make(kind, out, tmp_path)
     calls = []
-    with pytest.raises(MupsimError, match=r"^result folder .*out exists and is a .*, not a "
-                                          r"folder$"):
+    with pytest.raises(
+        MupsimError,
+        match=r"^result folder .*out exists and is a .*, not a "
+        r"folder$",
+    ):
         sweep([CFG], out, workers=0, progress=False, runner=counting(calls))
     assert calls == []
     _unchanged(kind, out)
@@ -450,30 +480,31 @@ def test_api_sweep_refuses_an_empty_folder(tmp_path, monkeypatch, out):
 
 
 @pytest.mark.parametrize("kind", ["folder", "fifo"])
-def test_cli_sweep_table_taken_by_a_non_file_is_refused_before_any_run(tmp_path, monkeypatch,
-                                                                        capsys, kind):
+def test_cli_sweep_table_taken_by_a_non_file_is_refused_before_any_run(tmp_path, monkeypatch, capsys, kind):
     calls = []
     monkeypatch.setattr(sw, "_default_runner", counting(calls))
     spec = tmp_path / "s.json"
     spec.write_text(json.dumps({"base": {"width": 8, "steps": 10}}))
     (tmp_path / "d").mkdir()
     _make(kind, tmp_path / "d" / "table.csv", tmp_path)
-    assert main(["sweep", str(spec), "--out", str(tmp_path / "d"), "--workers", "0",
-                 "--no-progress"]) == 2
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "d"), "--workers", "0", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("mupsim: error: table ") and "table.csv is a " in err
     assert len(err.splitlines()) == 1 and calls == []
 
 
 # ------------------------------------------------------------------ duplicate grid entries
-@pytest.mark.parametrize("grid,n", [
-    ({"seed": [0, 0, 1]}, 2),
-    ({"seed": [1, 1, 1]}, 1),
-    ({"lr": [0.0, -0.0]}, 1),
-    ({"wd": [-0.0, 0.0, 0.1], "wd_rule": ["constant"]}, 2),
-    ({"multipliers": [[0, 0, 1], [-0.0, 0.0, 1.0]]}, 1),
-    ({"seed": [0, 1], "lr": [0.01, 0.01]}, 2),
-])
+@pytest.mark.parametrize(
+    "grid,n",
+    [
+        ({"seed": [0, 0, 1]}, 2),
+        ({"seed": [1, 1, 1]}, 1),
+        ({"lr": [0.0, -0.0]}, 1),
+        ({"wd": [-0.0, 0.0, 0.1], "wd_rule": ["constant"]}, 2),
+        ({"multipliers": [[0, 0, 1], [-0.0, 0.0, 1.0]]}, 1),
+        ({"seed": [0, 1], "lr": [0.01, 0.01]}, 2),
+    ],
+)
 def test_duplicate_grid_entries_run_store_and_tabulate_once(tmp_path, monkeypatch, capsys, grid, n):
     calls = []
     monkeypatch.setattr(sw, "_default_runner", counting(calls))
@@ -489,16 +520,20 @@ def test_duplicate_grid_entries_run_store_and_tabulate_once(tmp_path, monkeypatc
 
 
 def test_duplicate_zip_rows_run_once(tmp_path):
-    cs = sw.expand_spec({"base": {"width": 8, "steps": 10},
-                         "zip": {"seed": [0, 0], "lr": [0.01, 0.01]}})
+    cs = sw.expand_spec({"base": {"width": 8, "steps": 10}, "zip": {"seed": [0, 0], "lr": [0.01, 0.01]}})
     calls = []
     res = sweep(cs, tmp_path, workers=0, progress=False, runner=counting(calls))
     assert len(calls) == 1 and res[0] is res[1] and len(table(res)) == 1
 
 
-@pytest.mark.parametrize("a,b", [({"lr": 0.0}, {"lr": -0.0}), ({"wd": 0.0}, {"wd": -0.0}),
-                                 ({"multipliers": (0.0, 0.0, 1.0)},
-                                  {"multipliers": (-0.0, -0.0, 1.0)})])
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        ({"lr": 0.0}, {"lr": -0.0}),
+        ({"wd": 0.0}, {"wd": -0.0}),
+        ({"multipliers": (0.0, 0.0, 1.0)}, {"multipliers": (-0.0, -0.0, 1.0)}),
+    ],
+)
 def test_configs_that_compare_equal_share_a_key(a, b):
     ca, cb = SimConfig(**a), SimConfig(**b)
     assert ca == cb and ca.key() == cb.key()
@@ -565,6 +600,7 @@ def _other_sweep_finishes(tmp_path, other: Claims, key_config, delay, store=True
                 r = Result.error(key_config.to_dict(), "RuntimeError: other", {"by": "other"})
             r.save(tmp_path / key_config.key())
         other.release(key_config.key())
+
     t = threading.Thread(target=later)
     t.start()
     return t
@@ -622,6 +658,7 @@ def test_claim_taken_after_its_file_was_replaced_locks_the_new_file(tmp_path):
 def test_sweep_releases_its_claims_when_a_run_cannot_be_saved(tmp_path, monkeypatch):
     def broken_save(self, stem):
         raise MupsimError("cannot save")
+
     monkeypatch.setattr(Result, "save", broken_save)
     with pytest.raises(MupsimError, match="cannot save"):
         sweep([CFG], tmp_path, workers=0, progress=False, runner=fake_runner)
@@ -636,6 +673,7 @@ def test_folder_without_file_locks_still_sweeps(tmp_path, monkeypatch):
 
     def no_locks(fd, op):
         raise OSError(errno.ENOLCK, "No locks available")
+
     monkeypatch.setattr(claims_mod.fcntl, "flock", no_locks)
     calls = []
     res = sweep([CFG, C2], tmp_path, workers=0, progress=False, runner=counting(calls))

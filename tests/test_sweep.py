@@ -21,11 +21,18 @@ def fake_runner(config):
     s = np.linalg.svd(w, compute_uv=False)
     names = ["embedding", "hidden", "readout"]
     return Result(
-        config=config.to_dict(), provenance={"seed": config.seed, "pid": os.getpid()},
-        status="ok", diverged_step=None, steps=np.arange(T),
-        train_loss=np.cumsum(rng.random(T)), test_loss=np.full(T, np.nan),
-        matrix_names=names, matrix={"rms": rng.random((3, T)), "sigma_max": np.full((3, T), s[0])},
-        activation_names=["a"], activation_rms=rng.random((1, T)), spectra={"hidden": s},
+        config=config.to_dict(),
+        provenance={"seed": config.seed, "pid": os.getpid()},
+        status="ok",
+        diverged_step=None,
+        steps=np.arange(T),
+        train_loss=np.cumsum(rng.random(T)),
+        test_loss=np.full(T, np.nan),
+        matrix_names=names,
+        matrix={"rms": rng.random((3, T)), "sigma_max": np.full((3, T), s[0])},
+        activation_names=["a"],
+        activation_rms=rng.random((1, T)),
+        spectra={"hidden": s},
     )
 
 
@@ -75,16 +82,16 @@ def test_sweep_reruns_corrupt_result_files(tmp_path):
     sweep(cs, tmp_path, workers=0, progress=False, runner=fake_runner)
     (tmp_path / f"{cs[0].key()}.npz").write_bytes(b"garbage")
     calls = []
-    res = sweep(cs, tmp_path, workers=0, progress=False,
-                runner=lambda c: calls.append(c) or fake_runner(c))
+    res = sweep(cs, tmp_path, workers=0, progress=False, runner=lambda c: calls.append(c) or fake_runner(c))
     assert len(calls) == 1 and res[0].status == "ok"
 
 
 def test_sweep_runs_duplicate_configs_once(tmp_path):
     calls = []
     c = configs(1)[0]
-    res = sweep([c, c], tmp_path, workers=0, progress=False,
-                runner=lambda x: calls.append(x) or fake_runner(x))
+    res = sweep(
+        [c, c], tmp_path, workers=0, progress=False, runner=lambda x: calls.append(x) or fake_runner(x)
+    )
     assert len(calls) == 1 and res[0] is res[1]
 
 
@@ -151,6 +158,7 @@ def _real_run_available():
     try:
         import mupsim.sim.run  # noqa: F401
         from mupsim.sim.run import run  # noqa: F401
+
         return True
     except Exception:
         return False
@@ -158,8 +166,20 @@ def _real_run_available():
 
 @pytest.mark.skipif(not _real_run_available(), reason="mupsim.sim.run (S1) not available yet")
 def test_sweep_real_runs_identical_for_1_and_2_workers(tmp_path):
-    cs = [SimConfig(width=w, base_width=8, input_dim=4, teacher_width=8, batch_size=16,
-                    n_test=32, steps=20, n_logs=4, seed=s) for w, s in [(8, 0), (16, 1)]]
+    cs = [
+        SimConfig(
+            width=w,
+            base_width=8,
+            input_dim=4,
+            teacher_width=8,
+            batch_size=16,
+            n_test=32,
+            steps=20,
+            n_logs=4,
+            seed=s,
+        )
+        for w, s in [(8, 0), (16, 1)]
+    ]
     r1 = sweep(cs, tmp_path / "w1", workers=1, progress=False)
     r2 = sweep(cs, tmp_path / "w2", workers=2, progress=False)
     assert [r.status for r in r1] == ["ok", "ok"], [r.provenance.get("error") for r in r1]
@@ -188,14 +208,24 @@ def test_load_results_missing_folder_is_an_error(tmp_path):
 
 # ----------------------------------------------------------------------- specs
 def test_expand_spec_crosses_zip_with_grid_in_documented_order():
-    spec = {"name": "t", "base": {"steps": 10, "wd": 0.1, "wd_rule": "constant"},
-            "zip": {"width": [64, 128], "lr": [1e-3, 5e-4]},
-            "grid": {"seed": [0, 1], "wd": [0.0, 0.2]}}
+    spec = {
+        "name": "t",
+        "base": {"steps": 10, "wd": 0.1, "wd_rule": "constant"},
+        "zip": {"width": [64, 128], "lr": [1e-3, 5e-4]},
+        "grid": {"seed": [0, 1], "wd": [0.0, 0.2]},
+    }
     cs = expand_spec(spec)
     got = [(c.width, c.lr, c.seed, c.wd) for c in cs]
-    assert got == [(64, 1e-3, 0, 0.0), (64, 1e-3, 0, 0.2), (64, 1e-3, 1, 0.0), (64, 1e-3, 1, 0.2),
-                   (128, 5e-4, 0, 0.0), (128, 5e-4, 0, 0.2), (128, 5e-4, 1, 0.0),
-                   (128, 5e-4, 1, 0.2)]
+    assert got == [
+        (64, 1e-3, 0, 0.0),
+        (64, 1e-3, 0, 0.2),
+        (64, 1e-3, 1, 0.0),
+        (64, 1e-3, 1, 0.2),
+        (128, 5e-4, 0, 0.0),
+        (128, 5e-4, 0, 0.2),
+        (128, 5e-4, 1, 0.0),
+        (128, 5e-4, 1, 0.2),
+    ]
     assert all(c.steps == 10 for c in cs)
 
 

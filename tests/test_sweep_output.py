@@ -5,13 +5,12 @@ import errno
 import json
 
 import pytest
+from test_sweep import fake_runner
 
 from mupsim.cli import main
 from mupsim.errors import MupsimError
 from mupsim.sim.config import SimConfig
 from mupsim.sim.sweep import sweep
-
-from test_sweep import fake_runner
 
 calls = []
 
@@ -24,6 +23,7 @@ def counting_runner(c):
 @pytest.fixture
 def spec(tmp_path, monkeypatch):
     import mupsim.sim.sweep as sw
+
     calls.clear()
     monkeypatch.setattr(sw, "_default_runner", counting_runner)
     p = tmp_path / "s.json"
@@ -43,23 +43,28 @@ def test_sweep_out_that_cannot_be_a_folder_fails_before_any_run(tmp_path, spec, 
 
 def test_sweep_into_unwritable_folder_fails_before_any_run(tmp_path, monkeypatch):
     import tempfile
-    monkeypatch.setattr(tempfile, "mkstemp", lambda *a, **k: (_ for _ in ()).throw(
-        PermissionError(errno.EACCES, "Permission denied")))
+
+    monkeypatch.setattr(
+        tempfile,
+        "mkstemp",
+        lambda *a, **k: (_ for _ in ()).throw(PermissionError(errno.EACCES, "Permission denied")),
+    )
     calls.clear()
     with pytest.raises(MupsimError, match="cannot write results into"):
         sweep([SimConfig(width=8)], tmp_path, workers=0, progress=False, runner=counting_runner)
     assert calls == []
 
 
-def test_complete_sweep_on_read_only_media_skips_table_with_a_warning(tmp_path, spec, monkeypatch,
-                                                                      capsys):
+def test_complete_sweep_on_read_only_media_skips_table_with_a_warning(tmp_path, spec, monkeypatch, capsys):
     import mupsim.sim.sweep as sw
+
     out = str(tmp_path / "out")
     assert main(["sweep", str(spec), "--out", out, "--workers", "0", "--no-progress"]) == 0
     (tmp_path / "out" / "table.csv").unlink()
 
     def read_only(*a, **k):
         raise OSError(errno.EROFS, "Read-only file system")
+
     monkeypatch.setattr(sw, "write_table", read_only)
     monkeypatch.setattr(sw, "_check_writable", read_only)  # nothing pending: never asked
     capsys.readouterr()

@@ -31,8 +31,7 @@ def sleepy_runner(config):
 
 def logging_runner(config):
     """Note each computation (key, pid), take a moment, then return a fake result."""
-    Path(os.environ["MUPSIM_TEST_CALLS"], f"{config.key()}.{os.getpid()}.{time.time_ns()}") \
-        .write_text("")
+    Path(os.environ["MUPSIM_TEST_CALLS"], f"{config.key()}.{os.getpid()}.{time.time_ns()}").write_text("")
     time.sleep(0.3)
     return fake_runner(config)
 
@@ -51,11 +50,17 @@ print(json.dumps([r.status for r in res]))
 
 
 def start(tmp_path, runner, n, workers, context="spawn", **env):
-    code = SCRIPT.format(tests=str(TESTS), n=n, out=str(tmp_path / "out"), workers=workers,
-                         runner=runner, context=context)
-    return subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path,
-                            env={**os.environ, "PYTHONPATH": str(REPO), **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    code = SCRIPT.format(
+        tests=str(TESTS), n=n, out=str(tmp_path / "out"), workers=workers, runner=runner, context=context
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def gone(p):
@@ -70,8 +75,7 @@ def gone(p):
 def test_workers_exit_when_the_sweep_process_is_killed(tmp_path, context):
     pids = tmp_path / "pids"
     pids.mkdir()
-    proc = start(tmp_path, "sleepy_runner", n=4, workers=2, context=context,
-                 MUPSIM_TEST_PIDS=str(pids))
+    proc = start(tmp_path, "sleepy_runner", n=4, workers=2, context=context, MUPSIM_TEST_PIDS=str(pids))
     try:
         t0 = time.monotonic()
         while len(list(pids.iterdir())) < 2:
@@ -103,8 +107,7 @@ def test_two_concurrent_sweeps_on_one_folder_compute_each_config_once(tmp_path, 
     calls = tmp_path / "calls"
     calls.mkdir()
     n = 8
-    procs = [start(tmp_path, "logging_runner", n=n, workers=w, MUPSIM_TEST_CALLS=str(calls))
-             for w in workers]
+    procs = [start(tmp_path, "logging_runner", n=n, workers=w, MUPSIM_TEST_CALLS=str(calls)) for w in workers]
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (o, e) in zip(procs, outs):
         assert p.returncode == 0, e

@@ -34,12 +34,15 @@ def test_result_made_with_other_per_layer_settings_is_rerun(tmp_path):
     r.provenance["settings"]["layers"]["hidden"]["lr"] *= 2  # as if a rule had changed since
     r.save(stem)
     sweep([CFG], tmp_path, workers=0, progress=False)
-    assert Result.load(stem).provenance["settings"]["layers"]["hidden"]["lr"] == \
-        r.provenance["settings"]["layers"]["hidden"]["lr"] / 2
+    assert (
+        Result.load(stem).provenance["settings"]["layers"]["hidden"]["lr"]
+        == r.provenance["settings"]["layers"]["hidden"]["lr"] / 2
+    )
 
 
 def test_sweep_table_has_one_row_per_result_with_final_diagnostics(tmp_path):
     from mupsim.sim.sweep import table, write_table
+
     cfgs = [CFG, CFG.replace(seed=1)]
     rows = table(sweep(cfgs, tmp_path, workers=0, progress=False))
     assert [r["seed"] for r in rows] == [0, 1] and all(r["status"] == "ok" for r in rows)

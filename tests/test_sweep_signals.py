@@ -23,14 +23,37 @@ N_CONFIGS = 40
 
 def start_sweep(tmp_path):
     spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps({"name": "sig", "base": {"width": 32, "steps": 3000, "n_logs": 5},
-                                "grid": {"seed": list(range(N_CONFIGS))}}))
+    spec.write_text(
+        json.dumps(
+            {
+                "name": "sig",
+                "base": {"width": 32, "steps": 3000, "n_logs": 5},
+                "grid": {"seed": list(range(N_CONFIGS))},
+            }
+        )
+    )
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "mupsim", "sweep", str(spec), "--out", str(out),
-                             "--workers", "2", "--no-progress"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # own process group, like a terminal job
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mupsim",
+            "sweep",
+            str(spec),
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+            "--no-progress",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )  # own process group, like a terminal job
     return proc, out
 
 
@@ -68,8 +91,7 @@ def assert_gone(procs, timeout=5.0):
 
 def assert_only_complete_results(out):
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp")), "stray temp files"
-    stems = {p.with_suffix("") for p in out.glob("*.json")} | {p.with_suffix("")
-                                                                 for p in out.glob("*.npz")}
+    stems = {p.with_suffix("") for p in out.glob("*.json")} | {p.with_suffix("") for p in out.glob("*.npz")}
     for stem in stems:
         assert Result.load(stem).status == "ok"  # both files, same save, loads
     return len(stems)
@@ -133,9 +155,11 @@ def test_sigterm_to_the_parent_kills_workers_and_resource_tracker(tmp_path):
 
 
 def test_resume_removes_stale_temp_files_of_interrupted_writes(tmp_path):
+    from test_sweep import fake_runner
+
     from mupsim.sim.config import SimConfig
     from mupsim.sim.sweep import sweep
-    from test_sweep import fake_runner
+
     c = SimConfig(width=8, steps=10)
     (tmp_path / f".{c.key()}.npz.abc123.tmp").write_bytes(b"half")
     (tmp_path / f".{c.key()}.json.abc123.tmp").write_bytes(b"half")

@@ -8,8 +8,11 @@ ROOT = Path(__file__).resolve().parents[1] / "theory"
 
 
 def test_rendered_theory_files_are_up_to_date():
-    stale = [rel for rel, text in render.files().items()
-             if not (ROOT / rel).exists() or (ROOT / rel).read_text(encoding="utf-8") != text]
+    stale = [
+        rel
+        for rel, text in render.files().items()
+        if not (ROOT / rel).exists() or (ROOT / rel).read_text(encoding="utf-8") != text
+    ]
     assert not stale, f"stale or missing rendered derivations (run `make theory`): {stale}"
 
 
@@ -24,6 +27,7 @@ PLACEHOLDERS = ("...", "TODO", "XXX", "FIXME", "<placeholder>")
 
 def test_rendered_theory_has_no_unrendered_sympy_or_placeholders():
     import re
+
     bad = []
     for rel, text in render.files().items():
         text = re.sub(r"`[^`\n]*`", "", text)  # inline code may quote Python (e.g. exponents(..., ...))
@@ -36,6 +40,7 @@ def test_rendered_theory_has_no_unrendered_sympy_or_placeholders():
 def test_rendered_theory_subscripts_are_single_words():
     # 'x_norm_gain' would render as x_{norm gain}; 'ms_exact_momentum' as ms_{exact momentum}
     import re
+
     for rel, text in render.files().items():
         assert not re.search(r"_\{[a-z]+ [a-z]+\}", text), rel
 

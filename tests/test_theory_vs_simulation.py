@@ -10,7 +10,7 @@ to make a test pass. Hypothesis runs derandomized so the suite is reproducible.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -29,8 +29,7 @@ from mupsim.sim.config import SimConfig
 from mupsim.sim.kernels import diagnostics as D
 from mupsim.steady_state import equilibrium_rms
 
-SETTINGS = dict(deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = dict(deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 # ---------------------------------------------------------------------------------------
 # 1. learning-rate exponents from a coordinate check (deep linear model, depth 2)
@@ -54,28 +53,38 @@ SETTINGS = dict(deadline=None, derandomize=True, database=None,
 WIDTHS = (64, 128, 256, 512)
 N_SEEDS = 6
 TOL_C = {"sgd": 0.32, "adam": 0.14}
-CASES = [(p, o, l) for p in ("sp", "mup") for o in ("sgd", "adam")
-         for l in ("embedding", "hidden", "readout")]
+CASES = [
+    (p, o, l) for p in ("sp", "mup") for o in ("sgd", "adam") for l in ("embedding", "hidden", "readout")
+]
 
 
-@lru_cache(maxsize=None)
+@cache
 def measured_c(parameterization, optimizer, layer, seed0):
-    logs = np.array([[np.log(coord_check_dh(parameterization, optimizer, layer, n, seed=seed0 + s,
-                                            input_dim=4, output_dim=4))
-                      for n in WIDTHS] for s in range(N_SEEDS)])
+    logs = np.array(
+        [
+            [
+                np.log(
+                    coord_check_dh(
+                        parameterization, optimizer, layer, n, seed=seed0 + s, input_dim=4, output_dim=4
+                    )
+                )
+                for n in WIDTHS
+            ]
+            for s in range(N_SEEDS)
+        ]
+    )
     return loglog_slope(WIDTHS, np.exp(logs.mean(axis=0)))
 
 
 @pytest.mark.parametrize("parameterization,optimizer,layer", CASES)
 @settings(max_examples=2, **SETTINGS)
 @given(seed0=st.integers(0, 10_000))
-def test_coordinate_check_lr_exponent_matches_calculator(parameterization, optimizer, layer,
-                                                         seed0):
+def test_coordinate_check_lr_exponent_matches_calculator(parameterization, optimizer, layer, seed0):
     c_theory = float(mupsim.exponents(parameterization, optimizer).layers[layer].lr)
     c_sim = measured_c(parameterization, optimizer, layer, seed0)
     assert abs(c_sim - c_theory) <= TOL_C[optimizer], (
-        f"{parameterization}/{optimizer} {layer}: measured c = {c_sim:.3f}, "
-        f"calculator c = {c_theory}")
+        f"{parameterization}/{optimizer} {layer}: measured c = {c_sim:.3f}, calculator c = {c_theory}"
+    )
 
 
 def test_sp_sgd_hidden_first_step_exponent_is_one_half_not_one():
@@ -105,10 +114,14 @@ def test_sp_sgd_hidden_first_step_exponent_is_one_half_not_one():
 def test_sp_per_layer_lrs_let_output_change_grow_like_sqrt_width_mup_does_not(optimizer, layer):
     slope = {}
     for p in ("sp", "mup"):
-        logs = np.array([[np.log(output_change_from_layer(p, optimizer, layer, n, seed=s))
-                          for n in WIDTHS] for s in range(N_SEEDS)])
+        logs = np.array(
+            [
+                [np.log(output_change_from_layer(p, optimizer, layer, n, seed=s)) for n in WIDTHS]
+                for s in range(N_SEEDS)
+            ]
+        )
         slope[p] = loglog_slope(WIDTHS, np.exp(logs.mean(axis=0)))
-    midpoint = 0.25                      # equidistant from the predictions ½ (SP) and 0 (μP)
+    midpoint = 0.25  # equidistant from the predictions ½ (SP) and 0 (μP)
     assert midpoint < slope["sp"] <= 0.5 + 0.3, slope
     assert -0.3 <= slope["mup"] < midpoint, slope
     assert slope["sp"] - slope["mup"] >= 0.25, slope
@@ -138,16 +151,29 @@ RATIO_BAND = (0.6, 1.2)
 def _steady_state_ratios(eta, lam, beta1, seed, momentum_factor=True):
     tau = 1.0 / (2 * eta * lam)
     steps, start = int(np.ceil(8 * tau)), int(np.ceil(4 * tau))
-    cfg = SimConfig(width=64, base_width=64, depth=1, norm="rms", norm_position="both",
-                    optimizer="adamw", lr=eta, wd=lam, wd_rule="constant", beta1=beta1,
-                    beta2=0.95, steps=steps, n_test=64, seed=seed, dtype="float64")
+    cfg = SimConfig(
+        width=64,
+        base_width=64,
+        depth=1,
+        norm="rms",
+        norm_position="both",
+        optimizer="adamw",
+        lr=eta,
+        wd=lam,
+        wd_rule="constant",
+        beta1=beta1,
+        beta2=0.95,
+        steps=steps,
+        n_test=64,
+        seed=seed,
+        dtype="float64",
+    )
     prep, om = steady_state_window(cfg, start)
     out = {}
     for mi, name in enumerate(prep.layout.matrix_names):
         if not name.startswith("block"):
             continue
-        u = direction_rms(om[D.M_UPD, mi, 1:], om[D.M_REL, mi, 1:], om[D.M_COS, mi, 1:],
-                          eta, lam)
+        u = direction_rms(om[D.M_UPD, mi, 1:], om[D.M_REL, mi, 1:], om[D.M_COS, mi, 1:], eta, lam)
         rms_u = np.sqrt(np.mean(u * u))
         rms_w = np.sqrt(np.mean(om[D.M_RMS, mi, 1:] ** 2))
         pred = equilibrium_rms(rms_u, eta, lam, beta1 if momentum_factor else 0.0)
@@ -156,9 +182,11 @@ def _steady_state_ratios(eta, lam, beta1, seed, momentum_factor=True):
 
 
 @settings(max_examples=4, **SETTINGS)
-@given(log_eta=st.floats(np.log(0.005), np.log(0.04)),
-       log_lam=st.floats(np.log(0.25), np.log(2.0)),
-       beta1=st.sampled_from([0.0, 0.9]))
+@given(
+    log_eta=st.floats(np.log(0.005), np.log(0.04)),
+    log_lam=st.floats(np.log(0.25), np.log(2.0)),
+    beta1=st.sampled_from([0.0, 0.9]),
+)
 def test_steady_state_rms_matches_equilibrium_from_measured_update_rms(log_eta, log_lam, beta1):
     eta, lam = float(np.exp(log_eta)), float(np.exp(log_lam))
     assume(1.0 / (2 * eta * lam) <= 200)  # the measured grid; keeps the run short
@@ -208,13 +236,27 @@ def test_momentum_factor_is_needed_for_the_steady_state_rms():
 # "λ does not set σ_max" (d = 0) and "σ_max ∝ 1/λ" (d = 0.69), each 0.35 away. And fan2025's own
 # claim — σ_max width-invariant, i.e. α = ¾ — fails in this low-rank regime: its log ratio is
 # (α − ¾)·ln 4 = 0.27 (W1) / 0.38 (W2) (sd 0.03), not 0; the bound 0.15 is 4 sd below.
-@lru_cache(maxsize=None)
+@cache
 def _sigma_max_window(width, wd_rule, seed, eta=0.02, lam=1.0, steps=600):
-    cfg = SimConfig(width=width, base_width=64, depth=1, norm="rms", norm_position="both",
-                    optimizer="adamw", parameterization="mup", multipliers=(0, 0, 1),
-                    lr=eta, wd=lam, wd_rule=wd_rule, steps=steps, n_test=64, seed=seed,
-                    dtype="float64")
+    cfg = SimConfig(
+        width=width,
+        base_width=64,
+        depth=1,
+        norm="rms",
+        norm_position="both",
+        optimizer="adamw",
+        parameterization="mup",
+        multipliers=(0, 0, 1),
+        lr=eta,
+        wd=lam,
+        wd_rule=wd_rule,
+        steps=steps,
+        n_test=64,
+        seed=seed,
+        dtype="float64",
+    )
     from mupsim.sim.run import execute, prepare
+
     prep = prepare(cfg)
     prep.log_steps = np.arange(400, steps + 1, 5, dtype=np.int64)
     _, div, _, om, _ = execute(prep)
@@ -225,12 +267,14 @@ def _sigma_max_window(width, wd_rule, seed, eta=0.02, lam=1.0, steps=600):
 
 
 def test_fan2025_lowers_sigma_max_growth_by_its_decay_factor_and_no_more():
-    logratio = {rule: np.log(_sigma_max_window(256, rule, 0) / _sigma_max_window(64, rule, 0))
-                for rule in ("constant", "fan2025")}
+    logratio = {
+        rule: np.log(_sigma_max_window(256, rule, 0) / _sigma_max_window(64, rule, 0))
+        for rule in ("constant", "fan2025")
+    }
     d = logratio["constant"] - logratio["fan2025"]
     assert np.all(np.abs(d - 0.25 * np.log(4)) <= 0.12), logratio
 
 
 def test_fan2025_does_not_make_sigma_max_width_invariant_in_the_low_rank_regime():
     logratio = np.log(_sigma_max_window(256, "fan2025", 0) / _sigma_max_window(64, "fan2025", 0))
-    assert np.all(logratio > 0.15), logratio   # α̂ = ¾ + logratio/ln 4 > 0.86 here
+    assert np.all(logratio > 0.15), logratio  # α̂ = ¾ + logratio/ln 4 > 0.86 here

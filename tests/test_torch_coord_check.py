@@ -4,9 +4,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from torch_models import MLP  # noqa: E402
+
 from mupsim.errors import MupsimError  # noqa: E402
 from mupsim.torch import coord_check, make_optimizers, param_groups, rescale_init_  # noqa: E402
-from torch_models import MLP  # noqa: E402
 
 WIDTHS = [32, 128, 512]
 
@@ -28,8 +29,15 @@ def mup_check():
         rescale_init_(m, base, delta_model=delta)
         return m
 
-    return coord_check(make, WIDTHS, batches(), loss_fn=loss, steps=4, seeds=(0, 1),
-                       make_optimizer=lambda m, w: make_optimizers(param_groups(m, base, lr=1e-2, delta_model=delta)))
+    return coord_check(
+        make,
+        WIDTHS,
+        batches(),
+        loss_fn=loss,
+        steps=4,
+        seeds=(0, 1),
+        make_optimizer=lambda m, w: make_optimizers(param_groups(m, base, lr=1e-2, delta_model=delta)),
+    )
 
 
 def test_mup_groups_give_flat_activations_after_a_few_steps():
@@ -40,8 +48,15 @@ def test_mup_groups_give_flat_activations_after_a_few_steps():
 
 
 def test_standard_parameterization_with_one_adam_lr_blows_up():
-    cc = coord_check(MLP, WIDTHS, batches(), loss_fn=loss, steps=4, seeds=(0, 1),
-                     make_optimizer=lambda m, w: torch.optim.AdamW(m.parameters(), lr=1e-2, weight_decay=0.0))
+    cc = coord_check(
+        MLP,
+        WIDTHS,
+        batches(),
+        loss_fn=loss,
+        steps=4,
+        seeds=(0, 1),
+        make_optimizer=lambda m, w: torch.optim.AdamW(m.parameters(), lr=1e-2, weight_decay=0.0),
+    )
     assert cc.slopes["hid"].exponent > 0.5 and cc.slopes["out"].exponent > 0.4
 
 
@@ -57,4 +72,6 @@ def test_table_plot_and_json(tmp_path):
 
 def test_one_width_is_refused():
     with pytest.raises(MupsimError, match="2 distinct widths"):
-        coord_check(MLP, [32], batches(), loss_fn=loss, make_optimizer=lambda m, w: torch.optim.SGD(m.parameters()))
+        coord_check(
+            MLP, [32], batches(), loss_fn=loss, make_optimizer=lambda m, w: torch.optim.SGD(m.parameters())
+        )

@@ -34,7 +34,7 @@ def test_sigma_max_of_a_gaussian_matrix_agrees_with_svd():
 
 
 def test_bf16_conversion_is_exact_for_representable_values():
-    x = np.array([1.0, -2.5, 0.15625, 2.0 ** 100, -(2.0 ** -120), 0.0], np.float32)
+    x = np.array([1.0, -2.5, 0.15625, 2.0**100, -(2.0**-120), 0.0], np.float32)
     assert np.array_equal(bf16_to_float32(float32_to_bf16(x)), x)
 
 
@@ -59,13 +59,17 @@ def test_corrupt_safetensors_is_refused(tmp_path):
         Checkpoint(p)
 
 
-@pytest.mark.parametrize("header, what", [
-    ([1, 2], "JSON list"),
-    ({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [-16, 0]}}, "malformed"),
-    ({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, "16"]}}, "malformed"),
-])
+@pytest.mark.parametrize(
+    "header, what",
+    [
+        ([1, 2], "JSON list"),
+        ({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [-16, 0]}}, "malformed"),
+        ({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, "16"]}}, "malformed"),
+    ],
+)
 def test_malformed_safetensors_header_is_refused(tmp_path, header, what):
     import struct
+
     h = json.dumps(header).encode()
     p = tmp_path / "bad.safetensors"
     p.write_bytes(struct.pack("<Q", len(h)) + h + bytes(16))
@@ -81,7 +85,9 @@ def test_a_pt_file_that_is_no_checkpoint_is_one_line_exit_2(tmp_path):
 
 
 def test_plot_into_a_missing_folder_is_refused_before_reading(tmp_path):
-    r = run_cli("diagnose", *write_width_series(tmp_path, widths=(32, 64)), "--plot", tmp_path / "no" / "d.png")
+    r = run_cli(
+        "diagnose", *write_width_series(tmp_path, widths=(32, 64)), "--plot", tmp_path / "no" / "d.png"
+    )
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "does not exist" in r.stderr
 
 
@@ -99,15 +105,27 @@ def write_width_series(tmp_path, alpha=0.8, widths=(32, 64, 128, 256), rank1=Fal
     paths = []
     for n in widths:
         lr, wd = 1e-3 * 32 / n, 0.1 * math.sqrt(n / 32)
-        smax = n ** alpha * math.sqrt(lr / wd)
+        smax = n**alpha * math.sqrt(lr / wd)
         s = [smax] if rank1 else [smax] + [smax / 4] * (n // 4)
-        tensors = {"h1": with_spectrum(n, n, s, seed=n), "h2": with_spectrum(2 * n, n, s, seed=n + 1),
-                   "emb": np.ones((10, n), np.float32)}
+        tensors = {
+            "h1": with_spectrum(n, n, s, seed=n),
+            "h2": with_spectrum(2 * n, n, s, seed=n + 1),
+            "emb": np.ones((10, n), np.float32),
+        }
         p = tmp_path / f"w{n}.safetensors"
         write_safetensors(p, tensors, dtype="F32")
-        (tmp_path / f"w{n}.mupsim.json").write_text(json.dumps({"width": n, "params": {
-            "h1": {"layer": "hidden", "lr": lr, "wd": wd}, "h2": {"layer": "hidden", "lr": lr, "wd": wd},
-            "emb": {"layer": "embedding", "lr": 1e-3, "wd": 0.0}}}))
+        (tmp_path / f"w{n}.mupsim.json").write_text(
+            json.dumps(
+                {
+                    "width": n,
+                    "params": {
+                        "h1": {"layer": "hidden", "lr": lr, "wd": wd},
+                        "h2": {"layer": "hidden", "lr": lr, "wd": wd},
+                        "emb": {"layer": "embedding", "lr": 1e-3, "wd": 0.0},
+                    },
+                }
+            )
+        )
         paths.append(p)
     return paths
 
@@ -131,7 +149,7 @@ def test_stable_rank_of_known_spectra(tmp_path):
     assert d.alpha_rms.exponent == pytest.approx(1.0, abs=1e-3)
     d = diagnose(write_width_series(tmp_path, widths=(64, 256)))
     m = next(m for m in d.matrices if m.name == "h1" and m.width == 64)
-    assert m.stable_rank == pytest.approx(1 + 16 * (1 / 16), rel=1e-3)   # 1 + (n/4)·(1/4)²
+    assert m.stable_rank == pytest.approx(1 + 16 * (1 / 16), rel=1e-3)  # 1 + (n/4)·(1/4)²
 
 
 def test_without_settings_alpha_is_from_sigma_over_rms_and_widths_are_inferred(tmp_path):
@@ -140,7 +158,11 @@ def test_without_settings_alpha_is_from_sigma_over_rms_and_widths_are_inferred(t
         (tmp_path / f"w{n}.mupsim.json").unlink()
     d = diagnose(paths)
     assert d.alpha_basis == "sigma_max/rms" and d.widths == [32, 64, 128]
-    assert {m.name: m.layer for m in d.matrices} == {"h1": "hidden", "h2": "hidden", "emb": "embedding|readout"}
+    assert {m.name: m.layer for m in d.matrices} == {
+        "h1": "hidden",
+        "h2": "hidden",
+        "emb": "embedding|readout",
+    }
     assert d.alpha.exponent == pytest.approx(1.0, abs=1e-3)
 
 
@@ -185,7 +207,7 @@ def test_one_matrix_per_width_reports_no_interval_rather_than_a_zero_width_one(t
     paths = []
     for n in widths:
         p = tmp_path / f"one_{n}.safetensors"
-        write_safetensors(p, {"h.weight": with_spectrum(n, n, np.r_[n ** 0.8, np.ones(n - 1)])})
+        write_safetensors(p, {"h.weight": with_spectrum(n, n, np.r_[n**0.8, np.ones(n - 1)])})
         paths.append(p)
     text = diagnose(paths, widths).table()
     assert "no interval: one value per width" in text and "95% bootstrap" not in text

@@ -7,12 +7,12 @@ import struct
 
 import numpy as np
 import pytest
+from test_torch_diagnose import write_width_series
 
+from mupsim.cli import main
 from mupsim.errors import MupsimError
 from mupsim.torch.checkpoints import Checkpoint, write_safetensors
 from mupsim.torch.diagnose import diagnose
-from mupsim.cli import main
-from test_torch_diagnose import write_width_series
 
 
 class Run:
@@ -23,11 +23,13 @@ class Run:
 @pytest.fixture
 def run_cli(capfd):
     """``mupsim ARGS`` in this process; capfd also catches what C libraries (LAPACK) print."""
+
     def run(*args):
         capfd.readouterr()
         rc = main([str(a) for a in args])
         out, err = capfd.readouterr()
         return Run(rc, out, err)
+
     return run
 
 
@@ -76,17 +78,21 @@ def test_all_zero_matrices_at_two_widths_are_flagged_not_divided_by(tmp_path):
 
 @pytest.mark.parametrize("dtype,itemsize", [("I32", 4), ("F8_E4M3", 1), ("C64", 8)])
 def test_checkpoint_without_readable_floats_is_one_line_exit_2(run_cli, tmp_path, dtype, itemsize):
-    p = raw_safetensors(tmp_path / "i.safetensors",
-                        {"w": {"dtype": dtype, "shape": [4, 4], "data_offsets": [0, 16 * itemsize]}},
-                        bytes(16 * itemsize))
+    p = raw_safetensors(
+        tmp_path / "i.safetensors",
+        {"w": {"dtype": dtype, "shape": [4, 4], "data_offsets": [0, 16 * itemsize]}},
+        bytes(16 * itemsize),
+    )
     r = run_cli("diagnose", p)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and f"{dtype} ×1" in r.stderr
 
 
 def test_torch_checkpoint_of_complex_and_int_tensors_is_one_line_exit_2(run_cli, tmp_path):
     torch = pytest.importorskip("torch", reason="reading .pt checkpoints needs torch")
-    torch.save({"a": torch.zeros(4, 4, dtype=torch.complex64), "b": torch.zeros(4, 4, dtype=torch.int64)},
-               tmp_path / "c.pt")
+    torch.save(
+        {"a": torch.zeros(4, 4, dtype=torch.complex64), "b": torch.zeros(4, 4, dtype=torch.int64)},
+        tmp_path / "c.pt",
+    )
     r = run_cli("diagnose", tmp_path / "c.pt")
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "complex64 ×1" in r.stderr
 
@@ -101,8 +107,9 @@ def test_torch_fp8_matrices_are_read(tmp_path):
 
 def test_tied_readout_saved_by_torch_appears_once_with_its_settings(tmp_path):
     torch = pytest.importorskip("torch", reason="the tied model is a torch module")
-    from mupsim.torch import apply_multipliers, param_groups, save_settings
     from torch_models import GPT
+
+    from mupsim.torch import apply_multipliers, param_groups, save_settings
 
     rows = {}
     for n in (32, 64):
@@ -123,7 +130,7 @@ def test_tied_readout_stored_twice_in_safetensors_appears_once_by_its_settings(t
     for n, p in zip((32, 64), paths):
         ck = Checkpoint(p)
         tensors = {k: ck.get(k) for k in ck.names}
-        tensors["head"] = tensors["emb"].copy()        # safetensors cannot share storage: a copy
+        tensors["head"] = tensors["emb"].copy()  # safetensors cannot share storage: a copy
         write_safetensors(p, tensors)
         s = tmp_path / f"w{n}.mupsim.json"
         doc = json.loads(s.read_text())
@@ -143,8 +150,9 @@ def test_plotted_alpha_line_passes_through_the_data(tmp_path):
 
 
 def test_header_shape_whose_byte_count_overflows_int64_is_refused(tmp_path):
-    p = raw_safetensors(tmp_path / "big.safetensors",
-                        {"w": {"dtype": "F32", "shape": [2 ** 32, 2 ** 32], "data_offsets": [0, 0]}})
+    p = raw_safetensors(
+        tmp_path / "big.safetensors", {"w": {"dtype": "F32", "shape": [2**32, 2**32], "data_offsets": [0, 0]}}
+    )
     with pytest.raises(MupsimError, match="does not fit its byte range"):
         Checkpoint(p)
 
@@ -156,18 +164,24 @@ def test_deeply_nested_header_is_refused(tmp_path):
 
 
 def test_dtype_that_is_not_a_string_is_refused(tmp_path):
-    p = raw_safetensors(tmp_path / "d.safetensors", {"w": {"dtype": ["F32"], "shape": [2, 2], "data_offsets": [0, 16]}},
-                        bytes(16))
+    p = raw_safetensors(
+        tmp_path / "d.safetensors",
+        {"w": {"dtype": ["F32"], "shape": [2, 2], "data_offsets": [0, 16]}},
+        bytes(16),
+    )
     with pytest.raises(MupsimError, match="malformed safetensors entry for 'w'"):
         Checkpoint(p)
 
 
-@pytest.mark.parametrize("edit,what", [
-    (lambda d: d["params"]["h1"].update(wd=-0.1), "wd must be a finite number >= 0"),
-    (lambda d: d["params"]["h1"].update(lr="fast"), "lr must be a finite number >= 0"),
-    (lambda d: d.update(width="wide"), "width must be a positive integer"),
-    (lambda d: d["params"].update(h1=[1, 2]), "must be an object"),
-])
+@pytest.mark.parametrize(
+    "edit,what",
+    [
+        (lambda d: d["params"]["h1"].update(wd=-0.1), "wd must be a finite number >= 0"),
+        (lambda d: d["params"]["h1"].update(lr="fast"), "lr must be a finite number >= 0"),
+        (lambda d: d.update(width="wide"), "width must be a positive integer"),
+        (lambda d: d["params"].update(h1=[1, 2]), "must be an object"),
+    ],
+)
 def test_bad_settings_file_is_one_line_exit_2(run_cli, tmp_path, edit, what):
     paths = write_width_series(tmp_path, widths=(32, 64))
     s = tmp_path / "w32.mupsim.json"
@@ -194,6 +208,7 @@ def test_json_of_a_diverged_checkpoint_is_strict_json_with_null_for_the_flagged_
 
     def refuse(token):
         raise AssertionError(f"non-standard JSON constant {token}")
+
     doc = json.loads(r.stdout, parse_constant=refuse)
     row = next(m for m in doc["matrices"] if m["flag"])
     assert row["sigma_max"] is None and row["rms"] is None

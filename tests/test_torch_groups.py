@@ -10,13 +10,17 @@ import pytest
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
+from torch_models import CNN, GPT, MLP  # noqa: E402
 
 import mupsim  # noqa: E402
 from mupsim.errors import MupsimError  # noqa: E402
 from mupsim.torch import (  # noqa: E402
-    apply_multipliers, make_optimizers, param_groups, rescale_init_, save_settings,
+    apply_multipliers,
+    make_optimizers,
+    param_groups,
+    rescale_init_,
+    save_settings,
 )
-from torch_models import CNN, GPT, MLP  # noqa: E402
 
 
 def per_param(groups, model):
@@ -42,14 +46,20 @@ def test_group_lr_and_wd_equal_mupsim_transfer_for_each_class(rule):
     for layer in ("embedding", "hidden", "readout", "bias", "norm_gain"):
         assert by_layer[layer]["lr"] == pytest.approx(s.layers[layer].lr)
         assert by_layer[layer]["weight_decay"] == pytest.approx(s.layers[layer].wd)
-    assert by_layer["fixed"]["lr"] == lr and by_layer["fixed"]["weight_decay"] == 0.0   # out.bias: a fixed vector
+    assert (
+        by_layer["fixed"]["lr"] == lr and by_layer["fixed"]["weight_decay"] == 0.0
+    )  # out.bias: a fixed vector
 
 
 def test_per_class_lr_dict():
     lrs = {"embedding": 1e-2, "hidden": 2e-3, "readout": 1e-3, "bias": 5e-3, "norm_gain": 4e-3, "fixed": 7e-3}
     groups = param_groups(MLP(128), MLP(64), lr=lrs)
     by_layer = {g["layer"]: g["lr"] for g in groups}
-    assert by_layer["hidden"] == pytest.approx(2e-3 / 2) and by_layer["bias"] == 5e-3 and by_layer["fixed"] == 7e-3
+    assert (
+        by_layer["hidden"] == pytest.approx(2e-3 / 2)
+        and by_layer["bias"] == 5e-3
+        and by_layer["fixed"] == 7e-3
+    )
 
 
 def mup_muadamw_oracle(model, base, lr, wd):
@@ -76,12 +86,14 @@ def mup_muadamw_oracle(model, base, lr, wd):
 def test_groups_reproduce_mup_muadamw_for_its_rule(make):
     model, base = make(256), make(64)
     lr, wd = 1e-2, 0.05
-    ours = per_param(param_groups(model, base, lr=lr, wd=wd, wd_rule="timescale", multipliers=(0, 0, 1)), model)
+    ours = per_param(
+        param_groups(model, base, lr=lr, wd=wd, wd_rule="timescale", multipliers=(0, 0, 1)), model
+    )
     ref = mup_muadamw_oracle(model, base, lr, wd)
     vectors = {n for n, p in model.named_parameters() if p.ndim == 1}
     for n, (lr_ref, wd_ref) in ref.items():
         assert ours[n][0] == pytest.approx(lr_ref), n
-        if n in vectors:   # the one documented difference: mupsim decays no vector-like parameter
+        if n in vectors:  # the one documented difference: mupsim decays no vector-like parameter
             assert ours[n][1] == 0.0 and wd_ref == wd
         else:
             assert ours[n][1] == pytest.approx(wd_ref), n
@@ -120,10 +132,12 @@ def test_muon_groups_put_hidden_matrices_on_muon_and_the_rest_on_adamw():
     pp = per_param(groups, model)
     s = mupsim.transfer(32, 128, 1e-2, 0.1, optimizer="muon", wd_rule="fan2025", multipliers=(0, 0, 1))
     for n, (lr, wd, kind) in pp.items():
-        layer = "hidden" if n.endswith(("qkv.weight", "proj.weight", "gate_up.weight", "down.weight")) else None
+        layer = (
+            "hidden" if n.endswith(("qkv.weight", "proj.weight", "gate_up.weight", "down.weight")) else None
+        )
         assert kind == ("muon" if layer else "adamw"), n
         if layer:
-            assert lr == pytest.approx(s.layers["hidden"].lr) == pytest.approx(1e-2)   # Muon: c = 0
+            assert lr == pytest.approx(s.layers["hidden"].lr) == pytest.approx(1e-2)  # Muon: c = 0
             assert wd == pytest.approx(s.layers["hidden"].wd)
     opts = make_optimizers(groups, betas=(0.9, 0.95), momentum=0.95)
     assert [type(o).__name__ for o in opts] == ["Muon", "AdamW"]
@@ -163,13 +177,13 @@ def test_unknown_optimizer_is_refused():
 def test_rescale_init_gives_measured_std_of_the_calculators_exponents():
     torch.manual_seed(0)
     model, base = MLP(512), MLP(32)
-    rescale_init_(model, base)                 # μP, multiplier-free gauge: readout b = 1, hidden b = 1/2
+    rescale_init_(model, base)  # μP, multiplier-free gauge: readout b = 1, hidden b = 1/2
     m = 512 / 32
     std = {n: float(p.detach().std()) for n, p in model.named_parameters()}
-    default = lambda fan_in: 1 / math.sqrt(3 * fan_in)   # nn.Linear's U(±1/√fan_in)  # noqa: E731
+    default = lambda fan_in: 1 / math.sqrt(3 * fan_in)  # nn.Linear's U(±1/√fan_in)  # noqa: E731
     assert std["out.weight"] == pytest.approx(default(32) / m, rel=0.05)
     assert std["hid.weight"] == pytest.approx(default(32) / math.sqrt(m), rel=0.05)
-    assert std["inp.weight"] == pytest.approx(default(8), rel=0.05)   # embedding b = 0
+    assert std["inp.weight"] == pytest.approx(default(8), rel=0.05)  # embedding b = 0
 
 
 def test_rescale_init_keeps_zero_readout_zero():
@@ -219,17 +233,21 @@ def test_lambda_schedule_keeps_per_layer_ratios():
     groups = param_groups(MLP(128), MLP(32), lr=1e-2, wd=0.1, wd_rule="timescale")
     (opt,) = make_optimizers(groups)
     ratios = [g["lr"] / groups[0]["lr"] for g in groups]
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5 ** t)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5**t)
     for _ in range(3):
         opt.step()
         sched.step()
-    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.125 * g["lr_scale"] * 1e-2 for g in groups])
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx(
+        [0.125 * g["lr_scale"] * 1e-2 for g in groups]
+    )
     assert [g["lr"] / opt.param_groups[0]["lr"] for g in opt.param_groups] == pytest.approx(ratios)
 
 
-@pytest.mark.skipif(os.environ.get("MUPSIM_TORCH_COMPILE") != "1",
-                    reason="torch.compile on CPU builds inductor C++ kernels: 49 s on a 2-core machine, too slow "
-                           "for the fast suite; run with MUPSIM_TORCH_COMPILE=1")
+@pytest.mark.skipif(
+    os.environ.get("MUPSIM_TORCH_COMPILE") != "1",
+    reason="torch.compile on CPU builds inductor C++ kernels: 49 s on a 2-core machine, too slow "
+    "for the fast suite; run with MUPSIM_TORCH_COMPILE=1",
+)
 def test_torch_compile_keeps_working():
     torch.manual_seed(0)
     base, eager = MLP(32), MLP(64)
@@ -264,7 +282,7 @@ def test_model_at_the_base_width_needs_a_delta_model():
     with pytest.raises(MupsimError, match="delta_model"):
         param_groups(MLP(32), base, lr=1e-3)
     groups = param_groups(MLP(32), base, lr=1e-3, delta_model=MLP(64))
-    assert {g["layer"]: g["lr"] for g in groups}["hidden"] == pytest.approx(1e-3)   # m = 1 at the base width
+    assert {g["layer"]: g["lr"] for g in groups}["hidden"] == pytest.approx(1e-3)  # m = 1 at the base width
 
 
 def test_unknown_keyword_is_refused():
@@ -274,6 +292,7 @@ def test_unknown_keyword_is_refused():
 
 def test_save_settings_records_the_peak_lr_under_a_schedule(tmp_path):
     import json
+
     model, base = MLP(64), MLP(32)
     groups = param_groups(model, base, lr=1e-2, wd=0.1, wd_rule="fan2025")
     (opt,) = make_optimizers(groups)
@@ -284,7 +303,7 @@ def test_save_settings_records_the_peak_lr_under_a_schedule(tmp_path):
     doc = json.loads((tmp_path / "s.json").read_text())
     assert doc["width"] == 64
     assert doc["params"]["hid.weight"]["lr"] == pytest.approx(1e-2 / 2)
-    assert doc["params"]["hid.weight"]["wd"] == pytest.approx(0.1 * 2 ** 0.5)
+    assert doc["params"]["hid.weight"]["wd"] == pytest.approx(0.1 * 2**0.5)
     assert doc["params"]["hid.weight"]["layer"] == "hidden"
 
 
@@ -297,18 +316,24 @@ def test_depth_rule_scales_block_lrs_and_asks_for_the_branch_multiplier():
 
 def test_eps_goes_to_adam_groups_scaled_when_the_calculator_derives_it():
     groups = param_groups(MLP(128), MLP(32), lr=1e-3, eps=1e-6, optimizer="muon")
-    s = mupsim.transfer(32, 128, 1e-3, optimizer="muon", multipliers=(0, 0, 0),
-                        **({"eps": 1e-6} if "eps" in inspect.signature(mupsim.transfer).parameters else {}))
+    s = mupsim.transfer(
+        32,
+        128,
+        1e-3,
+        optimizer="muon",
+        multipliers=(0, 0, 0),
+        **({"eps": 1e-6} if "eps" in inspect.signature(mupsim.transfer).parameters else {}),
+    )
     for g in groups:
         if g["optimizer"] == "muon":
-            assert "eps" not in g                      # Muon's ε is Newton–Schulz's, not Adam's
+            assert "eps" not in g  # Muon's ε is Newton–Schulz's, not Adam's
         else:
             derived = getattr(s.layers[g["layer"]], "eps", None) if g["layer"] != "fixed" else None
             assert g["eps"] == pytest.approx(derived if derived is not None else 1e-6)
 
 
 def test_muon_optimizers_build_for_a_model_with_a_fixed_size_bias():
-    model, base = MLP(64), MLP(16)   # out.bias has d_out entries at every width: class "fixed"
+    model, base = MLP(64), MLP(16)  # out.bias has d_out entries at every width: class "fixed"
     groups = param_groups(model, base, lr=1e-2, optimizer="muon")
     kinds = {n: k for n, (_, _, k) in per_param(groups, model).items()}
     assert kinds["out.bias"] == "adamw" and kinds["hid.weight"] == "muon"
@@ -328,6 +353,6 @@ def test_adam_eps_shrinks_like_one_over_m_by_default_and_stays_fixed_on_request(
     default = {g["layer"]: g["eps"] for g in param_groups(MLP(128), MLP(32), lr=1e-3, eps=1e-6)}
     assert default["hidden"] == pytest.approx(1e-6 / 4) and default["readout"] == pytest.approx(1e-6)
     fixed = param_groups(MLP(128), MLP(32), lr=1e-3, eps=1e-6, scale_eps=False)
-    assert {g["eps"] for g in fixed} == {1e-6}                     # as mup's MuAdamW
+    assert {g["eps"] for g in fixed} == {1e-6}  # as mup's MuAdamW
     with pytest.raises(MupsimError, match="scale_eps"):
         param_groups(MLP(128), MLP(32), scale_eps="no")

@@ -7,10 +7,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
+from torch_models import CNN, GPT, MLP, Odd  # noqa: E402
 
 from mupsim.errors import MupsimError  # noqa: E402
 from mupsim.torch import attention_logit_scale, classify  # noqa: E402
-from torch_models import CNN, GPT, MLP, Odd  # noqa: E402
 
 
 def layers(plan):
@@ -18,14 +18,18 @@ def layers(plan):
 
 
 def test_import_mupsim_does_not_import_torch():
-    code = ("import sys, mupsim, mupsim.cli, mupsim.torch.checkpoints, mupsim.torch.diagnose; "
-            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    code = (
+        "import sys, mupsim, mupsim.cli, mupsim.torch.checkpoints, mupsim.torch.diagnose; "
+        "sys.exit(1 if 'torch' in sys.modules else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
 def test_the_bridge_never_imports_transformers():
-    code = ("import sys, torch, mupsim.torch.shapes, mupsim.torch.groups, mupsim.torch.attention; "
-            "sys.exit(1 if 'transformers' in sys.modules else 0)")
+    code = (
+        "import sys, torch, mupsim.torch.shapes, mupsim.torch.groups, mupsim.torch.attention; "
+        "sys.exit(1 if 'transformers' in sys.modules else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
@@ -55,8 +59,15 @@ def test_one_d_weights_of_modules_named_like_norms_are_norm_gains():
 
 def test_every_mlp_parameter_is_classified():
     assert layers(classify(MLP(64), MLP(32))) == {
-        "inp.weight": "embedding", "inp.bias": "bias", "hid.weight": "hidden", "hid.bias": "bias",
-        "norm.weight": "norm_gain", "norm.bias": "bias", "out.weight": "readout", "out.bias": "fixed"}
+        "inp.weight": "embedding",
+        "inp.bias": "bias",
+        "hid.weight": "hidden",
+        "hid.bias": "bias",
+        "norm.weight": "norm_gain",
+        "norm.bias": "bias",
+        "out.weight": "readout",
+        "out.bias": "fixed",
+    }
 
 
 def test_transformer_tied_embedding_fused_qkv_and_gated_mlp():
@@ -64,7 +75,7 @@ def test_transformer_tied_embedding_fused_qkv_and_gated_mlp():
     got = layers(plan)
     assert got["emb.weight"] == "embedding" and plan.params["emb.weight"].aliases == ("head.weight",)
     assert plan.params["emb.weight"].readout_uses == ("head",)
-    assert "head.weight" not in got                       # one tensor, classified once
+    assert "head.weight" not in got  # one tensor, classified once
     assert got["pos.weight"] == "embedding"
     for i in range(2):
         for m in ("qkv", "proj", "gate_up", "down"):
@@ -89,15 +100,25 @@ def test_untied_transformer_has_a_readout():
 
 def test_cnn_fan_in_is_in_channels_times_kernel_area():
     plan = classify(CNN(64), CNN(32))
-    assert layers(plan) == {"c1.weight": "embedding", "c1.bias": "bias", "bn.weight": "norm_gain",
-                            "bn.bias": "bias", "c2.weight": "hidden", "c2.bias": "bias", "fc.weight": "readout",
-                            "fc.bias": "fixed"}
+    assert layers(plan) == {
+        "c1.weight": "embedding",
+        "c1.bias": "bias",
+        "bn.weight": "norm_gain",
+        "bn.bias": "bias",
+        "c2.weight": "hidden",
+        "c2.bias": "bias",
+        "fc.weight": "readout",
+        "fc.bias": "fixed",
+    }
     assert plan.params["c1.weight"].fan_in == 3 * 3 * 3
     assert plan.params["c2.weight"].fan_in == 64 * 3 * 3
 
 
 def test_zero_initialised_readout_is_still_a_readout():
-    assert classify(MLP(64, zero_readout=True), MLP(32, zero_readout=True)).params["out.weight"].layer == "readout"
+    assert (
+        classify(MLP(64, zero_readout=True), MLP(32, zero_readout=True)).params["out.weight"].layer
+        == "readout"
+    )
 
 
 def test_base_model_on_meta_device_is_enough():
@@ -118,7 +139,9 @@ def test_parameter_that_does_not_scale_is_fixed():
 
 
 def test_ambiguous_parameter_error_names_it_and_how_to_override():
-    with pytest.raises(MupsimError, match=r"ambiguous(.|\n)*'w'.*overrides=\{'w': 'embedding' \| 'readout' \| 'bias'\}"):
+    with pytest.raises(
+        MupsimError, match=r"ambiguous(.|\n)*'w'.*overrides=\{'w': 'embedding' \| 'readout' \| 'bias'\}"
+    ):
         classify(Odd(64), Odd(32))
 
 
@@ -159,7 +182,7 @@ def test_multihead_attention_growing_head_dim_warns():
 
 
 def test_attention_logit_scale_is_standard_at_base_and_inverse_head_dim_beyond():
-    assert attention_logit_scale(16, 16) == pytest.approx(16 ** -0.5)
+    assert attention_logit_scale(16, 16) == pytest.approx(16**-0.5)
     assert attention_logit_scale(64, 16) == pytest.approx(attention_logit_scale(16, 16) / 4)
     with pytest.raises(MupsimError, match="d_head"):
         attention_logit_scale(0, 16)
@@ -167,6 +190,7 @@ def test_attention_logit_scale_is_standard_at_base_and_inverse_head_dim_beyond()
 
 def test_plan_is_json_serialisable():
     import json
+
     d = json.loads(classify(GPT(64), GPT(32)).to_json())
     assert d["params"]["emb.weight"]["aliases"] == ["head.weight"]
 

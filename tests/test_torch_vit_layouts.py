@@ -11,12 +11,12 @@ import warnings
 import pytest
 
 torch = pytest.importorskip("torch")
+from test_torch_groups import mup_muadamw_oracle  # noqa: E402  (mup's MuAdamW rule)
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 from mupsim.errors import MupsimError  # noqa: E402
 from mupsim.torch import attention_logit_scale, classify, param_groups, set_attention_scale  # noqa: E402
-from test_torch_groups import mup_muadamw_oracle  # noqa: E402  (mup's MuAdamW rule)
 
 
 class Attention(nn.Module):
@@ -24,7 +24,7 @@ class Attention(nn.Module):
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
-        self.scale = self.head_dim ** -0.5
+        self.scale = self.head_dim**-0.5
         self.fused_attn = True
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
@@ -32,7 +32,7 @@ class Attention(nn.Module):
     def forward(self, x):
         B, N, C = x.shape
         q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
-        if self.fused_attn:                    # timm's fused path does not pass self.scale
+        if self.fused_attn:  # timm's fused path does not pass self.scale
             x = F.scaled_dot_product_attention(q, k, v)
         else:
             x = ((q @ k.transpose(-2, -1)) * self.scale).softmax(-1) @ v
@@ -87,7 +87,9 @@ def test_vit_is_classified_with_no_overrides():
     assert got["cls_token"] == ("bias", "vector-like") and got["pos_embed"] == ("bias", "vector-like")
     assert got["stem_norm.weight"][0] == "norm_gain" and got["stem_norm.bias"][0] == "bias"
     assert got["ls1.gamma"][0] == "bias"
-    assert got["patch_embed.weight"][0] == "embedding" and plan.params["patch_embed.weight"].fan_in == 3 * 4 * 4
+    assert (
+        got["patch_embed.weight"][0] == "embedding" and plan.params["patch_embed.weight"].fan_in == 3 * 4 * 4
+    )
     assert got["attn.qkv.weight"][0] == "hidden" and got["head.weight"][0] == "readout"
     assert "vector-like" in plan.table()
 
@@ -97,13 +99,13 @@ def test_vector_like_default_can_be_overridden():
     for n in ("cls_token", "pos_embed"):
         p = plan.params[n]
         assert (p.layer, p.source, p.width_mult) == ("embedding", "override", 2)
-    assert plan.params["pos_embed"].fan_in == 5        # one-hot over the 1·P positions
+    assert plan.params["pos_embed"].fan_in == 5  # one-hot over the 1·P positions
 
 
 def test_vit_learning_rates_agree_with_mup_muadamw():
     model, base = ViT(64), ViT(32)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # attention scale and readout multiplier advice
+        warnings.simplefilter("ignore")  # attention scale and readout multiplier advice
         groups = param_groups(model, base, lr=1e-2, multipliers=(0, 0, 1))
     ours = {n: g["lr"] for g in groups for n in g["mupsim_names"]}
     ref = mup_muadamw_oracle(model, base, 1e-2, 0.0)
@@ -113,7 +115,7 @@ def test_vit_learning_rates_agree_with_mup_muadamw():
 def test_timm_attention_scale_is_warned_and_set_with_the_fused_path_off():
     model, base = ViT(64), ViT(32)
     line = next(w for w in classify(model, base).warnings if w.startswith("attn "))
-    assert f"scale = {32 ** -0.5:.6g}" in line
+    assert f"scale = {32**-0.5:.6g}" in line
     assert set_attention_scale(model, base) == {"attn": pytest.approx(attention_logit_scale(32, 16))}
     assert model.attn.scale == pytest.approx(0.125) and model.attn.fused_attn is False
     assert not classify(model, base).warnings
@@ -131,9 +133,9 @@ class Raw(nn.Module):
     def __init__(self, n):
         super().__init__()
         self.lin = nn.Linear(n, n)
-        self.w_in_out = nn.Parameter(torch.zeros(n, 3 * n))    # stored (in, out)
-        self.w_out = nn.Parameter(torch.zeros(n, 7))           # readout or embedding?
-        self.square = nn.Parameter(torch.zeros(n, n))          # fan-in n whichever way
+        self.w_in_out = nn.Parameter(torch.zeros(n, 3 * n))  # stored (in, out)
+        self.w_out = nn.Parameter(torch.zeros(n, 7))  # readout or embedding?
+        self.square = nn.Parameter(torch.zeros(n, n))  # fan-in n whichever way
 
 
 def test_every_ambiguous_parameter_is_in_one_error_with_the_values_that_fit():

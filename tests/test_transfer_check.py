@@ -11,19 +11,21 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn
+from torch import nn  # noqa: E402 (after the torch skip)
 
-from mupsim.cli import main
-from mupsim.errors import MupsimError
-from mupsim.torch import transfer_check
-from mupsim.torch.transfer import TransferInterrupted, run_key
+from mupsim.cli import main  # noqa: E402 (after the torch skip)
+from mupsim.errors import MupsimError  # noqa: E402 (after the torch skip)
+from mupsim.torch import transfer_check  # noqa: E402 (after the torch skip)
+from mupsim.torch.transfer import TransferInterrupted, run_key  # noqa: E402 (after the torch skip)
 
 CALLS = {"n": 0, "interrupt_at": None}
 
 
 def make_mlp(width):
     """Input 8 → width → width → 1, ReLU."""
-    return nn.Sequential(nn.Linear(8, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 1))
+    return nn.Sequential(
+        nn.Linear(8, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 1)
+    )
 
 
 def regression_data():
@@ -58,7 +60,7 @@ def hidden_product_loss(model, optimizers, data, steps):
     +1 (constant: λ_l fixed), +1/2 (fan2025: λ_l ∝ √m) and 0 (timescale: λ_l ∝ m) per doubling."""
     CALLS["n"] += 1
     g = next(g for o in optimizers for g in o.param_groups if g["layer"] == "hidden")
-    c = -11.0 + 0.25 * float(torch.rand(()).item() > 0.5)     # seed-dependent optimum (via torch's RNG)
+    c = -11.0 + 0.25 * float(torch.rand(()).item() > 0.5)  # seed-dependent optimum (via torch's RNG)
     return 1.0 + (math.log2(g["lr"] * g["weight_decay"]) - c) ** 2
 
 
@@ -79,8 +81,14 @@ def _reset_calls():
     yield
 
 
-SMALL = {"widths": [16, 32], "base_width": 16, "lrs": [1e-3, 1e-2], "wds": [1e-2, 1e-1], "seeds": [0],
-         "rules": ["constant"]}
+SMALL = {
+    "widths": [16, 32],
+    "base_width": 16,
+    "lrs": [1e-3, 1e-2],
+    "wds": [1e-2, 1e-1],
+    "seeds": [0],
+    "rules": ["constant"],
+}
 
 
 def _run(tmp_path, train=train_mlp, **kw):
@@ -104,8 +112,11 @@ def test_every_cell_is_stored_with_its_config_and_provenance(tmp_path):
 
 def test_a_run_uses_the_bridges_groups(tmp_path):
     _run(tmp_path, checkpoints=True)
-    r = next(json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")
-             if json.loads(p.read_text())["config"]["width"] == 32)
+    r = next(
+        json.loads(p.read_text())
+        for p in (tmp_path / "runs").glob("*.json")
+        if json.loads(p.read_text())["config"]["width"] == 32
+    )
     # μP/Adam: hidden lr ∝ 1/m (m = 2), decay constant under the "constant" rule
     assert r["hidden"]["lr"] == [pytest.approx(r["config"]["lr"] / 2, rel=1e-12)]
     assert r["hidden"]["wd"] == [pytest.approx(r["config"]["wd"], rel=1e-12)]
@@ -153,7 +164,7 @@ def test_diverged_runs_are_recorded_as_inf_and_the_sweep_goes_on(tmp_path):
     assert r.n_diverged == 4 and r.tuned["lr"] == 1e-2
     CALLS["n"] = 0
     _run(tmp_path, train=sometimes_diverges, lrs=[1e-2, 1e-1])
-    assert CALLS["n"] == 0          # diverged runs are finished runs: not rerun
+    assert CALLS["n"] == 0  # diverged runs are finished runs: not rerun
 
 
 def test_failing_runs_are_recorded_as_errors_and_rerun_on_resume(tmp_path):
@@ -168,8 +179,15 @@ def test_failing_runs_are_recorded_as_errors_and_rerun_on_resume(tmp_path):
 
 def test_report_recovers_the_known_drift_of_each_rule(tmp_path):
     wds = list(2.0 ** np.arange(-6, 1))
-    rep = _run(tmp_path, train=hidden_product_loss, widths=[16, 32, 64], lrs=[2.0 ** -7], wds=wds,
-               seeds=[0, 1, 2], rules=["constant", "fan2025", "timescale"])
+    rep = _run(
+        tmp_path,
+        train=hidden_product_loss,
+        widths=[16, 32, 64],
+        lrs=[2.0**-7],
+        wds=wds,
+        seeds=[0, 1, 2],
+        rules=["constant", "fan2025", "timescale"],
+    )
     # at the base width log2(2^-7·λ) = c ∈ {-11, -10.75}: λ* ∈ {2^-4, 2^-3.75}; at n = 64 (m = 4) under
     # "constant" λ* = 2^-2, inside the grid 2^-6..2^0
     drift = {r.rule: r.lambda_drift for r in rep.rules}
@@ -180,8 +198,15 @@ def test_report_recovers_the_known_drift_of_each_rule(tmp_path):
 
 
 def test_alignment_at_the_measured_alpha_runs_after_the_other_rule(tmp_path):
-    rep = _run(tmp_path, rules=["timescale", "alignment"], alignment_exponent="measured", checkpoints=True,
-               lrs=[1e-2], wds=[0.1], widths=[16, 32, 64])
+    rep = _run(
+        tmp_path,
+        rules=["timescale", "alignment"],
+        alignment_exponent="measured",
+        checkpoints=True,
+        lrs=[1e-2],
+        wds=[0.1],
+        widths=[16, 32, 64],
+    )
     meta = json.loads((tmp_path / "transfer.json").read_text())
     a = meta["alignment_exponent"]
     assert a["measured_on"] == "timescale" and 0.5 <= a["alignment_exponent"] <= 1
@@ -207,15 +232,30 @@ def test_any_concurrent_futures_executor_runs_the_cells(tmp_path):
 
 def test_a_dask_client_executor_runs_the_cells(tmp_path):
     distributed = pytest.importorskip("distributed")
-    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0") as client:
+    with distributed.Client(
+        processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0"
+    ) as client:
         rep = _run(tmp_path, executor=client.get_executor())
     assert rep.rules[0].n_stored == 8
 
 
 def test_local_worker_processes_run_entry_points(tmp_path):
-    rep = transfer_check("test_transfer_check:make_mlp", "test_transfer_check:train_mlp", [16, 32], 16, [1e-2],
-                         [1e-2], [0], ["timescale"], tmp_path, data="test_transfer_check:regression_data",
-                         steps=3, workers=1, progress=False, plots=False)
+    rep = transfer_check(
+        "test_transfer_check:make_mlp",
+        "test_transfer_check:train_mlp",
+        [16, 32],
+        16,
+        [1e-2],
+        [1e-2],
+        [0],
+        ["timescale"],
+        tmp_path,
+        data="test_transfer_check:regression_data",
+        steps=3,
+        workers=1,
+        progress=False,
+        plots=False,
+    )
     assert rep.rules[0].n_stored == 2
 
 
@@ -231,19 +271,60 @@ def test_bad_input_is_a_mupsim_error(tmp_path):
 
 
 def test_cli_runs_a_user_model_and_prints_the_report(tmp_path, capsys):
-    rc = main(["transfer-check", "--model", "test_transfer_check:make_mlp", "--train",
-               "test_transfer_check:train_mlp", "--data", "test_transfer_check:regression_data",
-               "--widths", "16,32", "--lr-grid", "1e-3,1e-2", "--wd-grid", "0.1", "--rules", "constant,timescale",
-               "--steps", "3", "--no-plots", "--quiet", "--out", str(tmp_path)])
+    rc = main(
+        [
+            "transfer-check",
+            "--model",
+            "test_transfer_check:make_mlp",
+            "--train",
+            "test_transfer_check:train_mlp",
+            "--data",
+            "test_transfer_check:regression_data",
+            "--widths",
+            "16,32",
+            "--lr-grid",
+            "1e-3,1e-2",
+            "--wd-grid",
+            "0.1",
+            "--rules",
+            "constant,timescale",
+            "--steps",
+            "3",
+            "--no-plots",
+            "--quiet",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and "timescale" in out and "drift" in out
     assert CALLS["n"] == 2 * 2 * 2
 
 
 def test_cli_ctrl_c_exits_130_with_one_line_and_resumes(tmp_path, capsys):
-    argv = ["transfer-check", "--model", "test_transfer_check:make_mlp", "--train", "test_transfer_check:train_mlp",
-            "--data", "test_transfer_check:regression_data", "--widths", "16,32", "--lr-grid", "1e-3,1e-2",
-            "--wd-grid", "0.1", "--steps", "3", "--rules", "constant", "--quiet", "--no-plots", "--out", str(tmp_path)]
+    argv = [
+        "transfer-check",
+        "--model",
+        "test_transfer_check:make_mlp",
+        "--train",
+        "test_transfer_check:train_mlp",
+        "--data",
+        "test_transfer_check:regression_data",
+        "--widths",
+        "16,32",
+        "--lr-grid",
+        "1e-3,1e-2",
+        "--wd-grid",
+        "0.1",
+        "--steps",
+        "3",
+        "--rules",
+        "constant",
+        "--quiet",
+        "--no-plots",
+        "--out",
+        str(tmp_path),
+    ]
     CALLS["interrupt_at"] = 3
     assert main(argv) == 130
     err = capsys.readouterr().err.strip().splitlines()
@@ -254,8 +335,21 @@ def test_cli_ctrl_c_exits_130_with_one_line_and_resumes(tmp_path, capsys):
 
 
 def test_cli_bad_entry_point_is_one_line(tmp_path, capsys):
-    rc = main(["transfer-check", "--model", "no_such_module_xyz:f", "--widths", "16,32", "--lr-grid", "1e-3",
-               "--wd-grid", "0.1", "--out", str(tmp_path)])
+    rc = main(
+        [
+            "transfer-check",
+            "--model",
+            "no_such_module_xyz:f",
+            "--widths",
+            "16,32",
+            "--lr-grid",
+            "1e-3",
+            "--wd-grid",
+            "0.1",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "cannot import module 'no_such_module_xyz'" in err[0]
 
@@ -264,13 +358,27 @@ def test_tiny_llama_transfer_check_with_diagnose(tmp_path):
     pytest.importorskip("transformers")
     from mupsim.lm.corpus import load_corpus
     from mupsim.lm.llama import OVERRIDES, LlamaLM
+
     data = load_corpus("byte", max_files=20, held_out=0.3, context=32, batch_size=4, n_eval=8)
-    rep = transfer_check(LlamaLM(depth=1, context=32), "mupsim.lm.trainer:train", [16, 32], 16, [3e-3, 1e-2],
-                         [0.1, 0.3], [0], ["timescale"], tmp_path, data=data, steps=4, overrides=OVERRIDES,
-                         progress=False, plots=False)
+    rep = transfer_check(
+        LlamaLM(depth=1, context=32),
+        "mupsim.lm.trainer:train",
+        [16, 32],
+        16,
+        [3e-3, 1e-2],
+        [0.1, 0.3],
+        [0],
+        ["timescale"],
+        tmp_path,
+        data=data,
+        steps=4,
+        overrides=OVERRIDES,
+        progress=False,
+        plots=False,
+    )
     r = rep.rules[0]
     assert r.n_stored == 8 and r.n_diverged == 0
-    assert 0 < r.tuned["loss"] < 2 * math.log(256)       # a finite byte-level cross-entropy
+    assert 0 < r.tuned["loss"] < 2 * math.log(256)  # a finite byte-level cross-entropy
     assert r.diagnose is not None and r.diagnose["alpha"] is not None
     # at the base width every hidden matrix has the tuned lr and wd: steps·2·η·λ relaxation times
     assert r.relaxation[0] == [pytest.approx(2 * 4 * r.tuned["lr"] * r.tuned["wd"], rel=1e-12)] * 2

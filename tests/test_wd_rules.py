@@ -69,8 +69,9 @@ def test_cli_help_describes_every_rule(capsys):
 
 
 # ----------------------------------------------------------------------- the theory dispatches on kind
-@pytest.mark.parametrize("kind, like", [("constant", "constant"), ("timescale", "timescale"),
-                                        ("epoch", "tau_epoch")])
+@pytest.mark.parametrize(
+    "kind, like", [("constant", "constant"), ("timescale", "timescale"), ("epoch", "tau_epoch")]
+)
 def test_a_rule_s_exponents_follow_its_kind_not_its_name(kind, like):
     e = exponents("mup", "adamw")
     a = {l: e.layers[l].multiplier for l in LAYERS}
@@ -85,8 +86,9 @@ def test_a_steady_state_rule_decays_only_its_decayed_layers_at_its_alpha():
     e = exponents("mup", "adamw")
     a = {l: e.layers[l].multiplier for l in LAYERS}
     c = {l: e.layers[l].lr for l in LAYERS}
-    hidden_only = dataclasses.replace(wd_rules.get("alignment"), name="h", alpha=Fraction(3, 4),
-                                      decayed=("hidden",))
+    hidden_only = dataclasses.replace(
+        wd_rules.get("alignment"), name="h", alpha=Fraction(3, 4), decayed=("hidden",)
+    )
     got = steady_state.derive_weight_decay(optimizers.get("adamw"), a, c, hidden_only).results
     fan = steady_state.derive_weight_decay(optimizers.get("adamw"), a, c, "fan2025").results
     assert got == fan and got["w_embedding"] is None and got["w_hidden"] is not None
@@ -98,8 +100,10 @@ def test_depth_rule_dispatches_on_the_wd_rule_kind():
     opt = optimizers.get("adamw")
     for like in ("constant", "timescale", "fan2025"):
         renamed = dataclasses.replace(wd_rules.get(like), name="renamed")
-        assert derive_depth(opt, "completep", None, renamed).results["wd"] == \
-            derive_depth(opt, "completep", None, like).results["wd"]
+        assert (
+            derive_depth(opt, "completep", None, renamed).results["wd"]
+            == derive_depth(opt, "completep", None, like).results["wd"]
+        )
 
 
 def test_signsgd_is_the_theory_s_lion():
@@ -144,15 +148,20 @@ def test_per_layer_rule_reports_hidden_s_rule_and_the_overrides():
 
 
 def test_per_layer_rule_equal_to_hidden_s_everywhere_is_the_plain_rule():
-    assert exponents(wd_rule={"hidden": "timescale", "readout": "Timescale"}) == exponents(wd_rule="timescale")
+    assert exponents(wd_rule={"hidden": "timescale", "readout": "Timescale"}) == exponents(
+        wd_rule="timescale"
+    )
     assert exponents(wd_rule={"hidden": "timescale"}).layer_wd_rules is None
 
 
-@pytest.mark.parametrize("rule, words", [
-    ({"embedding": "constant"}, "needs a rule for 'hidden'"),
-    ({"hidden": "constant", "bias": "constant"}, r"unknown layer\(s\) \['bias'\]"),
-    ({"hidden": "constant", "readout": "bogus"}, "unknown wd rule 'bogus'"),
-])
+@pytest.mark.parametrize(
+    "rule, words",
+    [
+        ({"embedding": "constant"}, "needs a rule for 'hidden'"),
+        ({"hidden": "constant", "bias": "constant"}, r"unknown layer\(s\) \['bias'\]"),
+        ({"hidden": "constant", "readout": "bogus"}, "unknown wd rule 'bogus'"),
+    ],
+)
 def test_per_layer_rule_is_refused_when_malformed(rule, words):
     with pytest.raises(MupsimError, match=words):
         exponents(wd_rule=rule)
@@ -167,8 +176,9 @@ def test_an_override_refused_names_its_layers():
 
 
 def test_alignment_exponent_goes_to_the_layers_whose_rule_takes_it():
-    got = transfer(64, 512, 1e-3, 0.1, wd_rule={"hidden": "fan2025", "readout": "alignment"},
-                   alignment_exponent=0.9).layers
+    got = transfer(
+        64, 512, 1e-3, 0.1, wd_rule={"hidden": "fan2025", "readout": "alignment"}, alignment_exponent=0.9
+    ).layers
     al = transfer(64, 512, 1e-3, 0.1, wd_rule="alignment", alignment_exponent=0.9).layers
     fan = transfer(64, 512, 1e-3, 0.1, wd_rule="fan2025").layers
     assert got["readout"].wd == al["readout"].wd and got["hidden"].wd == fan["hidden"].wd
@@ -177,7 +187,7 @@ def test_alignment_exponent_goes_to_the_layers_whose_rule_takes_it():
 
 
 def test_tau_epoch_batch_factor_applies_to_its_layers_only():
-    kw = dict(batch_size=256, base_batch_size=64, tokens=10 ** 7, base_tokens=10 ** 6)
+    kw = dict(batch_size=256, base_batch_size=64, tokens=10**7, base_tokens=10**6)
     got = transfer(64, 512, 1e-3, 0.1, wd_rule={"hidden": "timescale", "embedding": "tau_epoch"}, **kw)
     ts = transfer(64, 512, 1e-3, 0.1, wd_rule="timescale")
     te = transfer(64, 512, 1e-3, 0.1, wd_rule="tau_epoch", **kw)

@@ -31,12 +31,12 @@ class Block(nn.Module):
         self.d_head = d_head or width // n_heads
         inner = self.n_heads * self.d_head
         self.ln1 = nn.LayerNorm(width)
-        self.qkv = nn.Linear(width, 3 * inner, bias=False)        # fused QKV
+        self.qkv = nn.Linear(width, 3 * inner, bias=False)  # fused QKV
         self.proj = nn.Linear(inner, width, bias=False)
         self.ln2 = nn.RMSNorm(width)
         self.gate_up = nn.Linear(width, 2 * 2 * width, bias=False)  # gated MLP: gate and up fused
         self.down = nn.Linear(2 * width, width, bias=False)
-        self.scale = None                                          # attention logit scale
+        self.scale = None  # attention logit scale
 
     def forward(self, x):
         B, T, _ = x.shape

@@ -11,7 +11,6 @@ Nothing in this package runs a simulation or a sweep; it only reads what is give
 * :mod:`mupsim.analysis.transfer` loss-optimal hyperparameter per width and its drift
 """
 
-from mupsim.analysis.stats import PowerLawFit, percentile_interval, power_law_fit
 from mupsim.analysis.runs import (
     RelaxationFit,
     Split,
@@ -21,18 +20,19 @@ from mupsim.analysis.runs import (
     matrix_series,
     relaxation_time_fit,
     split_diverged,
-    steady_state_mean,
     steady_state,
+    steady_state_mean,
 )
+from mupsim.analysis.spectra import Collapse, normalized_spectrum, spectral_collapse
+from mupsim.analysis.stats import PowerLawFit, percentile_interval, power_law_fit
 from mupsim.analysis.steady import (
     SteadyCheck,
+    half_drift,
     horizon_mean,
     relax_time,
     run_steady_check,
     steady_check,
-    half_drift,
 )
-from mupsim.analysis.spectra import Collapse, normalized_spectrum, spectral_collapse
 from mupsim.analysis.transfer import (
     Drift,
     Optimum,
@@ -42,10 +42,31 @@ from mupsim.analysis.transfer import (
 )
 
 __all__ = [
-    "PowerLawFit", "percentile_interval", "power_law_fit",
-    "RelaxationFit", "Split", "is_diverged", "layer_class", "layer_settings", "matrix_series",
-    "relaxation_time_fit", "split_diverged", "steady_state_mean", "steady_state",
-    "SteadyCheck", "horizon_mean", "relax_time", "run_steady_check", "steady_check", "half_drift",
-    "Collapse", "normalized_spectrum", "spectral_collapse",
-    "Drift", "Optimum", "optimum_drift", "parabola_vertex", "transfer_optimum",
+    "PowerLawFit",
+    "percentile_interval",
+    "power_law_fit",
+    "RelaxationFit",
+    "Split",
+    "is_diverged",
+    "layer_class",
+    "layer_settings",
+    "matrix_series",
+    "relaxation_time_fit",
+    "split_diverged",
+    "steady_state_mean",
+    "steady_state",
+    "SteadyCheck",
+    "horizon_mean",
+    "relax_time",
+    "run_steady_check",
+    "steady_check",
+    "half_drift",
+    "Collapse",
+    "normalized_spectrum",
+    "spectral_collapse",
+    "Drift",
+    "Optimum",
+    "optimum_drift",
+    "parabola_vertex",
+    "transfer_optimum",
 ]

@@ -33,9 +33,13 @@ def run_record(result, **extra) -> dict:
     c = result.config
     rec = {
         "key": _key(result),
-        "width": c.get("width"), "lr": c.get("lr"), "wd": c.get("wd"),
-        "seed": c.get("seed"), "optimizer": c.get("optimizer"),
-        "parameterization": c.get("parameterization"), "wd_rule": c.get("wd_rule"),
+        "width": c.get("width"),
+        "lr": c.get("lr"),
+        "wd": c.get("wd"),
+        "seed": c.get("seed"),
+        "optimizer": c.get("optimizer"),
+        "parameterization": c.get("parameterization"),
+        "wd_rule": c.get("wd_rule"),
         "status": "diverged" if is_diverged(result) else "ok",
         "diverged_step": getattr(result, "diverged_step", None),
     }
@@ -46,6 +50,7 @@ def run_record(result, **extra) -> dict:
 def _key(result) -> str:
     try:
         from mupsim.sim.config import SimConfig
+
         return SimConfig.from_dict(result.config).key()
     except Exception:  # pragma: no cover - only if config is malformed
         return ""
@@ -109,6 +114,7 @@ def layer_settings(result, matrix_name: str) -> dict:
     if isinstance(layers, dict) and cls in layers and isinstance(layers[cls], dict):
         return dict(layers[cls])
     from mupsim.sim.config import SimConfig
+
     return SimConfig.from_dict(result.config).settings.layers[cls].to_dict()
 
 
@@ -122,8 +128,7 @@ def matrix_index(result, matrix_name: str) -> int:
 def matrix_series(result, metric: str, matrix_name: str) -> tuple[np.ndarray, np.ndarray]:
     """(steps, values) of a per-matrix metric (rms, sigma_max, gain, update_rms, ...)."""
     if metric not in result.matrix:
-        raise MupsimError(f"unknown matrix metric {metric!r}; "
-                          f"allowed: {', '.join(sorted(result.matrix))}")
+        raise MupsimError(f"unknown matrix metric {metric!r}; allowed: {', '.join(sorted(result.matrix))}")
     i = matrix_index(result, matrix_name)
     return (np.asarray(result.steps), np.asarray(result.matrix[metric][i], dtype=float))
 
@@ -162,13 +167,12 @@ def steady_state_mean(steps, values, fraction: float = 0.25, min_points: int = 3
     sel = steps >= (1.0 - fraction) * steps[-1]
     if sel.sum() < min_points:
         sel = np.zeros_like(sel)
-        sel[-min(min_points, v.size):] = True
+        sel[-min(min_points, v.size) :] = True
     w = v[sel]
     return float(w.mean()) if np.all(np.isfinite(w)) else float("nan")
 
 
-def steady_state(result, metric: str, matrix_name: str, fraction: float = 0.25,
-                 min_points: int = 3) -> float:
+def steady_state(result, metric: str, matrix_name: str, fraction: float = 0.25, min_points: int = 3) -> float:
     """Steady-state mean of a per-matrix metric of one run (see :func:`steady_state_mean`)."""
     s, v = matrix_series(result, metric, matrix_name)
     return steady_state_mean(s, v, fraction, min_points)
@@ -210,9 +214,15 @@ def _crossing_time(t, y, plateau, y0):
     return float(t1 + (t2 - t1) * (d1 - thr) / (d1 - d2)) if d1 != d2 else float(t2)
 
 
-def relaxation_time_fit(steps, values, *, squared: bool = True, t_start: float = 0.0,
-                        tail_fraction: float = 0.25, min_rel_amplitude: float = 0.1
-                        ) -> RelaxationFit:
+def relaxation_time_fit(
+    steps,
+    values,
+    *,
+    squared: bool = True,
+    t_start: float = 0.0,
+    tail_fraction: float = 0.25,
+    min_rel_amplitude: float = 0.1,
+) -> RelaxationFit:
     """Relaxation time of a series approaching a plateau (e.g. RMS(W)(t) under AdamW).
 
     Fits plateau + A·exp(−(t − t0)/tau) by nonlinear least squares (scipy) on the logged
@@ -227,8 +237,7 @@ def relaxation_time_fit(steps, values, *, squared: bool = True, t_start: float =
     sel = (t >= t_start) & np.isfinite(y)
     t, y = t[sel], y[sel]
     if t.size < 4:
-        return RelaxationFit(float("nan"), float("nan"), float("nan"), float("nan"), False,
-                             "too-few-points")
+        return RelaxationFit(float("nan"), float("nan"), float("nan"), float("nan"), False, "too-few-points")
     t0 = float(t[0])
     tt = t - t0
     plateau0 = steady_state_mean(t, y, tail_fraction, min_points=3)
@@ -243,12 +252,17 @@ def relaxation_time_fit(steps, values, *, squared: bool = True, t_start: float =
     method = "curve_fit"
     try:
         from scipy.optimize import curve_fit
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             popt, _ = curve_fit(
-                model, tt, y, p0=(plateau0, a0, tau0),
+                model,
+                tt,
+                y,
+                p0=(plateau0, a0, tau0),
                 bounds=([-np.inf, -np.inf, 1e-3], [np.inf, np.inf, 100.0 * max(tt[-1], 1.0)]),
-                maxfev=20000)
+                maxfev=20000,
+            )
         p, a, tau = (float(v) for v in popt)
     except Exception:
         p, a, tau, method = plateau0, a0, tau0, "crossing"
@@ -256,6 +270,10 @@ def relaxation_time_fit(steps, values, *, squared: bool = True, t_start: float =
     ss_res = float(((y - pred) ** 2).sum())
     ss_tot = float(((y - y.mean()) ** 2).sum())
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
-    ok = bool(np.isfinite(tau) and abs(a) >= min_rel_amplitude * abs(p)
-              and tau < tt[-1] and (not np.isfinite(r2) or r2 > 0.5))
+    ok = bool(
+        np.isfinite(tau)
+        and abs(a) >= min_rel_amplitude * abs(p)
+        and tau < tt[-1]
+        and (not np.isfinite(r2) or r2 > 0.5)
+    )
     return RelaxationFit(tau=tau, plateau=p, amplitude=a, r2=r2, ok=ok, method=method, t0=t0)

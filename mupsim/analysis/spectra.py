@@ -48,8 +48,9 @@ def _max_rel_dev(S: np.ndarray) -> tuple[float, np.ndarray]:
     return float(per.max()), per
 
 
-def spectral_collapse(spectra, scales=None, *, top_fraction: float = 1.0,
-                      rel_floor: float = 0.05) -> Collapse:
+def spectral_collapse(
+    spectra, scales=None, *, top_fraction: float = 1.0, rel_floor: float = 0.05
+) -> Collapse:
     """Collapse metric of several singular spectra, each divided by its ``scales`` entry.
 
     ``spectra``: sequence of 1-D arrays of equal length (one matrix, several runs), any order.
@@ -86,5 +87,6 @@ def spectral_collapse(spectra, scales=None, *, top_fraction: float = 1.0,
     full, per = _max_rel_dev(S)
     top, _ = _max_rel_dev(S[:, :1])
     shape, _ = _max_rel_dev(S / S[:, :1])
-    return Collapse(max_rel_dev=full, per_spectrum=per.tolist(), top_rel_dev=top,
-                    shape_max_rel_dev=shape, n_compared=k)
+    return Collapse(
+        max_rel_dev=full, per_spectrum=per.tolist(), top_rel_dev=top, shape_max_rel_dev=shape, n_compared=k
+    )

@@ -56,11 +56,11 @@ class PowerLawFit(BootstrapRecord):
     prefactor: float
     ci: tuple[float, float]
     widths: list[float]
-    geo_mean: list[float]          # geometric mean of y at each width
+    geo_mean: list[float]  # geometric mean of y at each width
     n_per_width: list[int]
-    local_exponents: list[float]   # slope between consecutive widths
+    local_exponents: list[float]  # slope between consecutive widths
     se_resid: float
-    n_dropped: int = 0             # non-finite or non-positive values left out
+    n_dropped: int = 0  # non-finite or non-positive values left out
     level: float = 0.95
     boot: np.ndarray = field(default=None, repr=False)
 
@@ -72,8 +72,7 @@ MAX_BOOT = 1_000_000
 """Largest number of bootstrap resamples power_law_fit accepts (memory n_boot × widths)."""
 
 
-def power_law_fit(widths, values, *, n_boot: int = 2000, level: float = 0.95,
-                  seed: int = 0) -> PowerLawFit:
+def power_law_fit(widths, values, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> PowerLawFit:
     """Fit y ∝ n^p by least squares on log–log axes, with a seed bootstrap for p.
 
     ``widths`` and ``values`` are equal-length 1-D sequences, one entry per run (several runs —
@@ -85,11 +84,9 @@ def power_law_fit(widths, values, *, n_boot: int = 2000, level: float = 0.95,
     """
     n = float_array(widths, "widths").ravel()
     y = float_array(values, "values").ravel()
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) \
-            or not 1 <= n_boot <= MAX_BOOT:
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or not 1 <= n_boot <= MAX_BOOT:
         raise MupsimError(f"n_boot must be an integer in 1..{MAX_BOOT}; got {n_boot!r}")
-    if isinstance(level, bool) or not isinstance(level, (int, float, np.number)) \
-            or not 0 < level < 1:
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.number)) or not 0 < level < 1:
         raise MupsimError(f"level must be a number in (0, 1), e.g. 0.95; got {level!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise MupsimError(f"seed must be an integer >= 0; got {seed!r}")
@@ -103,7 +100,8 @@ def power_law_fit(widths, values, *, n_boot: int = 2000, level: float = 0.95,
         raise MupsimError(
             f"power_law_fit needs finite positive values at >= 2 distinct widths; "
             f"got widths {sorted(set(np.asarray(widths, float).ravel().tolist()))} "
-            f"with {n_dropped} value(s) dropped")
+            f"with {n_dropped} value(s) dropped"
+        )
     x = np.log(uw)
     groups = [np.log(y[n == w]) for w in uw]
     means = np.array([g.mean() for g in groups])
@@ -117,19 +115,26 @@ def power_law_fit(widths, values, *, n_boot: int = 2000, level: float = 0.95,
         boot_means[:, j] = g[idx].mean(axis=1)
     boot = _ols_slope(x, boot_means)
     ci = percentile_interval(boot, level)
-    if min(g.size for g in groups) < 2:   # a width with one value has no seed spread to resample:
+    if min(g.size for g in groups) < 2:  # a width with one value has no seed spread to resample:
         ci = (float("nan"), float("nan"))  # the percentile interval would understate (or be 0)
 
     if uw.size > 2:
         resid = means - (intercept + slope * x)
-        s2 = (resid ** 2).sum() / (uw.size - 2)
+        s2 = (resid**2).sum() / (uw.size - 2)
         se = float(np.sqrt(s2 / ((x - x.mean()) ** 2).sum()))
     else:
         se = float("nan")
     local = np.diff(means) / np.diff(x)
     return PowerLawFit(
-        exponent=slope, prefactor=float(np.exp(intercept)),
-        ci=ci, widths=uw.tolist(),
-        geo_mean=np.exp(means).tolist(), n_per_width=[int(g.size) for g in groups],
-        local_exponents=local.tolist(), se_resid=se, n_dropped=n_dropped, level=level,
-        boot=boot)
+        exponent=slope,
+        prefactor=float(np.exp(intercept)),
+        ci=ci,
+        widths=uw.tolist(),
+        geo_mean=np.exp(means).tolist(),
+        n_per_width=[int(g.size) for g in groups],
+        local_exponents=local.tolist(),
+        se_resid=se,
+        n_dropped=n_dropped,
+        level=level,
+        boot=boot,
+    )

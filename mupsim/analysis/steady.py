@@ -42,13 +42,13 @@ MAX_DRIFT = 0.15
 class SteadyCheck:
     """Steady-state verdict for one (run, matrix, quantity)."""
 
-    relax_time: float    # τ_l = 1/(2 η_l λ_l), steps (inf without weight decay)
-    n_relax: float       # run length / τ_l
-    drift: float         # relative change over the last half of training (fitted line)
-    drift_se: float      # its standard error from the scatter about the line
+    relax_time: float  # τ_l = 1/(2 η_l λ_l), steps (inf without weight decay)
+    n_relax: float  # run length / τ_l
+    drift: float  # relative change over the last half of training (fitted line)
+    drift_se: float  # its standard error from the scatter about the line
     ok: bool
-    reason: str          # "" when ok, else why the run is excluded
-    causes: tuple = ()   # short codes of the reasons: CAUSES keys
+    reason: str  # "" when ok, else why the run is excluded
+    causes: tuple = ()  # short codes of the reasons: CAUSES keys
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -56,8 +56,12 @@ class SteadyCheck:
         return d
 
 
-CAUSES = {"no_decay": "no weight decay", "short": "ran < {min_relax:g}τ",
-          "few_points": "too few logged points", "moving": "still moving"}
+CAUSES = {
+    "no_decay": "no weight decay",
+    "short": "ran < {min_relax:g}τ",
+    "few_points": "too few logged points",
+    "moving": "still moving",
+}
 """Refusal causes of :func:`steady_check`: code → short phrase for headlines."""
 
 
@@ -65,10 +69,9 @@ def drift_within(drift: float, max_drift: float | None = None) -> bool:
     """Is a relative change ``drift`` over the last half within the symmetric tolerance
     |log(1 + drift)| ≤ −log(1 − max_drift)? False for a non-finite drift."""
     m = MAX_DRIFT if max_drift is None else max_drift
-    return bool(math.isfinite(drift) and drift > -1
-                and abs(math.log1p(drift)) <= -math.log1p(-m) * (1 + 1e-12))
-
-
+    return bool(
+        math.isfinite(drift) and drift > -1 and abs(math.log1p(drift)) <= -math.log1p(-m) * (1 + 1e-12)
+    )
 
 
 def relax_time(lr: float, wd: float) -> float:
@@ -79,6 +82,7 @@ def relax_time(lr: float, wd: float) -> float:
     if lr == 0 or wd == 0:
         return math.inf
     from mupsim import steady_state as ss
+
     return float(ss.relaxation_time(lr, wd))
 
 
@@ -87,6 +91,7 @@ def half_drift(steps, values, min_points: int = 3) -> tuple[float, float]:
     least-squares line over the logged points with t ≥ T/2, as a relative change
     exp(slope·T/2) − 1; (nan, nan) with fewer than ``min_points`` finite positive points."""
     from mupsim.analysis.runs import _series
+
     t, v = _series(steps, values)
     if t.size == 0:
         return math.nan, math.nan
@@ -101,17 +106,26 @@ def half_drift(steps, values, min_points: int = 3) -> tuple[float, float]:
     slope = float((xc * (y - y.mean())).sum() / sxx)
     resid = y - y.mean() - slope * xc
     dof = max(x.size - 2, 1)
-    se = math.sqrt(float((resid ** 2).sum()) / dof / sxx)
+    se = math.sqrt(float((resid**2).sum()) / dof / sxx)
     half = 0.5 * float(t[-1])
     return math.expm1(slope * half), se * half
 
 
-def steady_check(steps, values, lr: float, wd: float, *, min_relax: float = MIN_RELAX,
-                 max_drift: float = MAX_DRIFT, horizon: float | None = None) -> SteadyCheck:
+def steady_check(
+    steps,
+    values,
+    lr: float,
+    wd: float,
+    *,
+    min_relax: float = MIN_RELAX,
+    max_drift: float = MAX_DRIFT,
+    horizon: float | None = None,
+) -> SteadyCheck:
     """Verdict for one logged series (``steps``, ``values``) of a layer with per-layer
     (``lr``, ``wd``); see the module docstring. With ``horizon`` (steps), judge the run as if it
     had stopped there: only the logged points with step ≤ horizon count."""
     from mupsim.analysis.runs import _series
+
     t, v = _series(steps, values)
     if horizon is not None:
         keep = t <= real(horizon, "horizon") * (1 + 1e-9)
@@ -131,16 +145,26 @@ def steady_check(steps, values, lr: float, wd: float, *, min_relax: float = MIN_
         reasons.append("too few finite logged points in the last half")
         causes.append("few_points")
     elif not drift_within(d, max_drift):
-        reasons.append(f"still moving: {d:+.1%} over the last half (tolerance: a factor "
-                       f"{1 / (1 - max_drift):.3g} up or down; 2 s.e. = {2 * se:.1%})")
+        reasons.append(
+            f"still moving: {d:+.1%} over the last half (tolerance: a factor "
+            f"{1 / (1 - max_drift):.3g} up or down; 2 s.e. = {2 * se:.1%})"
+        )
         causes.append("moving")
-    return SteadyCheck(relax_time=tau, n_relax=n, drift=d, drift_se=se, ok=not reasons,
-                       reason="; ".join(reasons), causes=tuple(causes))
+    return SteadyCheck(
+        relax_time=tau,
+        n_relax=n,
+        drift=d,
+        drift_se=se,
+        ok=not reasons,
+        reason="; ".join(reasons),
+        causes=tuple(causes),
+    )
 
 
 def run_steady_check(result, metric: str, matrix: str, **kw) -> SteadyCheck:
     """:func:`steady_check` of a stored Result's per-matrix ``metric`` with its layer's settings."""
     from mupsim.analysis.runs import layer_settings, matrix_series
+
     ls = layer_settings(result, matrix)
     s, v = matrix_series(result, metric, matrix)
     return steady_check(s, v, ls["lr"], ls["wd"], **kw)
@@ -151,6 +175,7 @@ def horizon_mean(steps, values, horizon: float, fraction: float = 0.25, n: int =
     series (linearly interpolated between logged steps) over [(1 − fraction)·horizon, horizon].
     NaN if the run is shorter than ``horizon`` or the series is not finite there."""
     from mupsim.analysis.runs import _series
+
     t, v = _series(steps, values)
     horizon, fraction = real(horizon, "horizon"), real(fraction, "fraction")
     if not 0 < fraction <= 1:

@@ -33,7 +33,7 @@ def _optimum(x: np.ndarray, ybar: np.ndarray) -> tuple[float, bool]:
     if x.size < 3:
         return (float(x[i]), at_edge)
     j = min(max(i - 1, 0), x.size - 3)
-    xs, ys = x[j:j + 3], ybar[j:j + 3]
+    xs, ys = x[j : j + 3], ybar[j : j + 3]
     if not np.all(np.isfinite(ys)):
         return (float(x[i]), at_edge)
     xv, _, a = parabola_vertex(xs, ys)
@@ -48,16 +48,17 @@ class Optimum(BootstrapRecord):
 
     x_opt: float
     ci: tuple[float, float]
-    at_edge: bool                     # best grid point is the first or last: optimum not bracketed
+    at_edge: bool  # best grid point is the first or last: optimum not bracketed
     x_best_grid: float
     n_seeds: int
-    n_diverged: int                   # grid cells with a diverged run (treated as +inf loss)
+    n_diverged: int  # grid cells with a diverged run (treated as +inf loss)
     level: float = 0.95
     boot: np.ndarray = field(default=None, repr=False)
 
 
-def transfer_optimum(x, losses, *, log_loss: bool = True, n_boot: int = 1000,
-                     level: float = 0.95, seed: int = 0) -> Optimum:
+def transfer_optimum(
+    x, losses, *, log_loss: bool = True, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> Optimum:
     """Optimum of loss vs x (a log hyperparameter) at one width, with a bootstrap over seeds.
 
     ``x``: grid [X] (increasing). ``losses``: [X, S] final losses for S seeds; ``+inf`` marks a
@@ -90,9 +91,16 @@ def transfer_optimum(x, losses, *, log_loss: bool = True, n_boot: int = 1000,
         cols = rng.integers(0, S, size=S)
         yb = curve(L[:, cols])
         boot[b] = _optimum(x, np.where(np.isnan(yb), np.inf, yb))[0]
-    return Optimum(x_opt=x_opt, ci=percentile_interval(boot, level), at_edge=at_edge,
-                   x_best_grid=float(x[i_best]), n_seeds=S,
-                   n_diverged=int(np.isinf(L).sum()), level=level, boot=boot)
+    return Optimum(
+        x_opt=x_opt,
+        ci=percentile_interval(boot, level),
+        at_edge=at_edge,
+        x_best_grid=float(x[i_best]),
+        n_seeds=S,
+        n_diverged=int(np.isinf(L).sum()),
+        level=level,
+        boot=boot,
+    )
 
 
 @dataclass
@@ -118,8 +126,13 @@ def optimum_drift(widths, optima, *, level: float = 0.95) -> Drift:
     w = float_array(widths, "widths").ravel()
     if w.size != len(optima) or w.size < 2:
         raise MupsimError("optimum_drift needs >= 2 widths and one Optimum per width")
-    return _drift(w, np.array([o.x_opt for o in optima]), [o.boot for o in optima],
-                  any(o.at_edge for o in optima), level)
+    return _drift(
+        w,
+        np.array([o.x_opt for o in optima]),
+        [o.boot for o in optima],
+        any(o.at_edge for o in optima),
+        level,
+    )
 
 
 def _drift(w, xo, boots, any_at_edge: bool, level: float) -> Drift:
@@ -128,14 +141,19 @@ def _drift(w, xo, boots, any_at_edge: bool, level: float) -> Drift:
     lx = np.log2(w)
     ok = np.isfinite(xo)
     if ok.sum() < 2:
-        return Drift(float("nan"), (float("nan"), float("nan")), w.tolist(), xo.tolist(),
-                     any_at_edge, level)
+        return Drift(float("nan"), (float("nan"), float("nan")), w.tolist(), xo.tolist(), any_at_edge, level)
     slope = float(_ols_slope(lx[ok], xo[ok]))
     B = np.vstack([boots[i] for i in np.nonzero(ok)[0]]).T  # [n_boot, W]
     good = np.all(np.isfinite(B), axis=1)
     boot = _ols_slope(lx[ok], B[good]) if good.any() else np.array([np.nan])
-    return Drift(per_doubling=slope, ci=percentile_interval(boot, level), widths=w.tolist(),
-                 optima=xo.tolist(), any_at_edge=any_at_edge, level=level)
+    return Drift(
+        per_doubling=slope,
+        ci=percentile_interval(boot, level),
+        widths=w.tolist(),
+        optima=xo.tolist(),
+        any_at_edge=any_at_edge,
+        level=level,
+    )
 
 
 # ---------------------------------------------------------------------------- curve alignment
@@ -165,8 +183,7 @@ def _best_shift(x_ref, y_ref, x, y, shifts) -> float:
     inside = (U >= xx[0]) & (U <= xx[-1])
     err = (yr[None, :] - np.interp(U, xx, yy)) ** 2
     n_in = inside.sum(axis=1)
-    cost = np.where(n_in >= 3, np.where(inside, err, 0.0).sum(axis=1) / np.maximum(n_in, 1),
-                    np.inf)
+    cost = np.where(n_in >= 3, np.where(inside, err, 0.0).sum(axis=1) / np.maximum(n_in, 1), np.inf)
     if not np.isfinite(cost).any():
         return float("nan")
     return float(shifts[int(np.argmin(cost))])
@@ -182,9 +199,19 @@ class Shift(BootstrapRecord):
     boot: np.ndarray = field(default=None, repr=False)
 
 
-def curve_shift(x_ref, losses_ref, x, losses, *, log_loss: bool = True, max_shift: float = 4.0,
-                resolution: float = 0.02, n_boot: int = 300, level: float = 0.95,
-                seed: int = 0) -> Shift:
+def curve_shift(
+    x_ref,
+    losses_ref,
+    x,
+    losses,
+    *,
+    log_loss: bool = True,
+    max_shift: float = 4.0,
+    resolution: float = 0.02,
+    n_boot: int = 300,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Shift:
     """Shift s such that loss_n(x + s) best matches loss_ref(x) (least squares on the overlap).
 
     A transfer measure that works when the optimum is not bracketed (e.g. a loss that only rises
@@ -202,22 +229,28 @@ def curve_shift(x_ref, losses_ref, x, losses, *, log_loss: bool = True, max_shif
 
     def shift_of(A, B):
         a, b = _mean_curve(A), _mean_curve(B)
-        return _best_shift(xr, np.where(np.isinf(a), np.nan, a), xx,
-                           np.where(np.isinf(b), np.nan, b), shifts)
+        return _best_shift(xr, np.where(np.isinf(a), np.nan, a), xx, np.where(np.isinf(b), np.nan, b), shifts)
 
     s0 = shift_of(Lr, L)
     rng = np.random.default_rng(seed)
-    boot = np.array([shift_of(Lr[:, rng.integers(0, Lr.shape[1], Lr.shape[1])],
-                              L[:, rng.integers(0, L.shape[1], L.shape[1])])
-                     for _ in range(n_boot)])
+    boot = np.array(
+        [
+            shift_of(
+                Lr[:, rng.integers(0, Lr.shape[1], Lr.shape[1])],
+                L[:, rng.integers(0, L.shape[1], L.shape[1])],
+            )
+            for _ in range(n_boot)
+        ]
+    )
     return Shift(shift=s0, ci=percentile_interval(boot, level), level=level, boot=boot)
 
 
 def shift_drift(widths, shifts: list, *, level: float = 0.95) -> Drift:
     """Drift per doubling of width from curve shifts (one :class:`Shift` per width, the
     reference width included with shift 0): OLS slope of the shift vs log2(width)."""
-    return _drift(np.asarray(widths, float), np.array([s.shift for s in shifts]),
-                  [s.boot for s in shifts], False, level)
+    return _drift(
+        np.asarray(widths, float), np.array([s.shift for s in shifts]), [s.boot for s in shifts], False, level
+    )
 
 
 # ---------------------------------------------------------------------------- per-seed optima
@@ -244,7 +277,7 @@ def seed_optimum(x, y, n_fit: int = 5) -> tuple[float, bool]:
         return (float(xf[i]), at_edge)
     k = min(n_fit, xf.size)
     j = min(max(i - k // 2, 0), xf.size - k)
-    xs, ys = xf[j:j + k], yf[j:j + k]
+    xs, ys = xf[j : j + k], yf[j : j + k]
     a, b, _ = np.polyfit(xs, ys, 2)
     if not a > 0:
         return (float(xf[i]), at_edge)
@@ -260,20 +293,28 @@ class SeedDrift(BootstrapRecord):
     per_doubling: float
     ci: tuple[float, float]
     widths: list[float]
-    optima: list[float]               # mean per-seed optimum at each width (usable seeds)
+    optima: list[float]  # mean per-seed optimum at each width (usable seeds)
     optima_ci: list[list[float]]
-    per_seed: list[list[float]]       # [S][W] per-seed optima (NaN where none)
-    edge: list[list[bool]]            # [S][W] best grid point at the grid edge
+    per_seed: list[list[float]]  # [S][W] per-seed optima (NaN where none)
+    edge: list[list[bool]]  # [S][W] best grid point at the grid edge
     n_seeds: int
-    n_used: int                       # seeds with a bracketed optimum at every width
+    n_used: int  # seeds with a bracketed optimum at every width
     any_at_edge: bool
     level: float = 0.95
     boot: np.ndarray = field(default=None, repr=False)
 
 
-def seed_optimum_drift(widths, x_per_width, losses_per_width, *, n_fit: int = 5,
-                       log_loss: bool = True, n_boot: int = 2000, level: float = 0.95,
-                       seed: int = 0) -> SeedDrift:
+def seed_optimum_drift(
+    widths,
+    x_per_width,
+    losses_per_width,
+    *,
+    n_fit: int = 5,
+    log_loss: bool = True,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> SeedDrift:
     """Drift of the loss-optimal x per doubling of width, from an optimum per seed.
 
     ``losses_per_width[k]``: [X_k, S] final losses at ``widths[k]`` on grid ``x_per_width[k]``
@@ -301,20 +342,40 @@ def seed_optimum_drift(widths, x_per_width, losses_per_width, *, n_fit: int = 5,
     O = opt[use]
     nan2 = (float("nan"), float("nan"))
     if O.shape[0] == 0:
-        return SeedDrift(float("nan"), nan2, w.tolist(), [float("nan")] * w.size,
-                         [list(nan2)] * w.size, opt.tolist(), edge.tolist(), S, 0,
-                         bool(edge.any()), level, np.array([np.nan]))
+        return SeedDrift(
+            float("nan"),
+            nan2,
+            w.tolist(),
+            [float("nan")] * w.size,
+            [list(nan2)] * w.size,
+            opt.tolist(),
+            edge.tolist(),
+            S,
+            0,
+            bool(edge.any()),
+            level,
+            np.array([np.nan]),
+        )
     lx = np.log2(w)
-    slopes = _ols_slope(lx, O)                         # one per usable seed
+    slopes = _ols_slope(lx, O)  # one per usable seed
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, O.shape[0], size=(n_boot, O.shape[0]))
     boot = slopes[idx].mean(axis=1)
-    boot_opt = O[idx].mean(axis=1)                     # [n_boot, W]
-    one = O.shape[0] < 2   # a single usable seed: nothing to resample, no interval
-    return SeedDrift(per_doubling=float(slopes.mean()),
-                     ci=nan2 if one else percentile_interval(boot, level),
-                     widths=w.tolist(), optima=O.mean(axis=0).tolist(),
-                     optima_ci=[list(nan2) if one else list(percentile_interval(boot_opt[:, k], level))
-                                for k in range(w.size)],
-                     per_seed=opt.tolist(), edge=edge.tolist(), n_seeds=S,
-                     n_used=int(O.shape[0]), any_at_edge=bool(edge.any()), level=level, boot=boot)
+    boot_opt = O[idx].mean(axis=1)  # [n_boot, W]
+    one = O.shape[0] < 2  # a single usable seed: nothing to resample, no interval
+    return SeedDrift(
+        per_doubling=float(slopes.mean()),
+        ci=nan2 if one else percentile_interval(boot, level),
+        widths=w.tolist(),
+        optima=O.mean(axis=0).tolist(),
+        optima_ci=[
+            list(nan2) if one else list(percentile_interval(boot_opt[:, k], level)) for k in range(w.size)
+        ],
+        per_seed=opt.tolist(),
+        edge=edge.tolist(),
+        n_seeds=S,
+        n_used=int(O.shape[0]),
+        any_at_edge=bool(edge.any()),
+        level=level,
+        boot=boot,
+    )

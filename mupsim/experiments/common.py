@@ -54,13 +54,28 @@ QUICK = Scale(widths=(32, 64), steps=60, seeds=(0, 1), n_logs=12)
 QUICK_SS_LOGS = 30
 """Log points of QUICK's steady-state runs (the steady-state check needs ≥ 3 in the last half)."""
 
-SMALL_WIDTHS = (64, 128, 256)   # for the many-run sweeps (F3 variants, F5, F8)
+SMALL_WIDTHS = (64, 128, 256)  # for the many-run sweeps (F3 variants, F5, F8)
 
 BASE = SimConfig(
-    model="normalized", base_width=64, input_dim=16, output_dim=1, depth=1, ffn_ratio=1,
-    activation="relu", norm="rms", norm_position="both", task="regression",
-    teacher_width=64, batch_size=128, optimizer="adamw", beta1=0.9, beta2=0.95,
-    wd_mode="coupled", schedule="constant", parameterization="mup", dtype="float32",
+    model="normalized",
+    base_width=64,
+    input_dim=16,
+    output_dim=1,
+    depth=1,
+    ffn_ratio=1,
+    activation="relu",
+    norm="rms",
+    norm_position="both",
+    task="regression",
+    teacher_width=64,
+    batch_size=128,
+    optimizer="adamw",
+    beta1=0.9,
+    beta2=0.95,
+    wd_mode="coupled",
+    schedule="constant",
+    parameterization="mup",
+    dtype="float32",
     rank_metrics=False,
 )
 
@@ -68,7 +83,7 @@ BASE = SimConfig(
 # SS_WD for F1/F3/F4 (τ = 64 steps at n0; each run lasts RELAX_RUN of its own τ). The no-wd
 # loss-optimal η is ≈ 2^-10 here (F5); this η trades a somewhat higher loss for reaching the
 # steady state sooner.
-LR = 2.0 ** -7
+LR = 2.0**-7
 
 WD = 0.5
 
@@ -97,12 +112,12 @@ def hidden_relax_time(config: SimConfig) -> float:
     for this config (+inf without weight decay)."""
     from mupsim.analysis.steady import relax_time
     from mupsim.sim.settings import settings_for
+
     h = settings_for(config).layers["hidden"]
     return relax_time(h.lr, h.wd)
 
 
-def relaxed(config: SimConfig, floor: int, n_relax: float = RELAX_RUN,
-            quantum: int = 100) -> SimConfig:
+def relaxed(config: SimConfig, floor: int, n_relax: float = RELAX_RUN, quantum: int = 100) -> SimConfig:
     """``config`` run for max(floor, n_relax·τ) steps (τ of its hidden matrices, rounded up to a
     multiple of ``quantum``): each width and rule gets its own length."""
     tau = hidden_relax_time(config)
@@ -133,8 +148,9 @@ def alignment_kw(alpha_hat):
 
 
 # ---------------------------------------------------------------------------- regimes shared by several figures
-RICH_TOKENS = dict(inputs="tokens", input_dim=1024, zipf_exponent=1.0,
-                   teacher_width_exponent=1.0, output_dim=32)
+RICH_TOKENS = dict(
+    inputs="tokens", input_dim=1024, zipf_exponent=1.0, teacher_width_exponent=1.0, output_dim=32
+)
 """The rich (language-like) regime: one-hot tokens from a Zipfian vocabulary of V = 1024
 (z = 1), a teacher whose width grows with the student's (ρ = 1: 64 at n = 64) and 32 outputs.
 Found in tests/test_alpha_theory.py (n = 32–128: stable rank ≈ 11 → 25, ρ̂ ≈ 0.6, α̂ ≈ 0.69);

@@ -29,9 +29,25 @@ def fake_run(c: SimConfig) -> Result:
     t = steps.astype(float)
     n = c.width
     names = lay.matrix_names
-    M = {k: np.zeros((len(names), t.size)) for k in
-         ("rms", "sigma_max", "gain", "update_rms", "rel_update", "angular_update",
-          "cos_w_update", "eff_lr", "stable_rank", "effective_rank", "sv1", "sv2", "sv3", "sv4")}
+    M = {
+        k: np.zeros((len(names), t.size))
+        for k in (
+            "rms",
+            "sigma_max",
+            "gain",
+            "update_rms",
+            "rel_update",
+            "angular_update",
+            "cos_w_update",
+            "eff_lr",
+            "stable_rank",
+            "effective_rank",
+            "sv1",
+            "sv2",
+            "sv3",
+            "sv4",
+        )
+    }
     spectra = {}
     b1 = c.beta1
     for i, name in enumerate(names):
@@ -50,13 +66,14 @@ def fake_run(c: SimConfig) -> Result:
         sig = rms * math.sqrt(max(fo, fi)) * min(fo, fi) ** (ALPHA - 0.5)
         M["rms"][i] = rms
         M["sigma_max"][i] = sig * ls.multiplier
-        M["gain"][i] = rms * math.sqrt(fi) * n ** 0.1 * ls.multiplier
+        M["gain"][i] = rms * math.sqrt(fi) * n**0.1 * ls.multiplier
         M["update_rms"][i] = eta * u  # raw step RMS(Δw), as the runner logs it
         M["rel_update"][i] = eta * u / rms
-        M["angular_update"][i] = 0.9 * math.sqrt(2 * eta * lam * (1 - b1) / (1 + b1)) if lam else \
-            eta * u / rms
+        M["angular_update"][i] = (
+            0.9 * math.sqrt(2 * eta * lam * (1 - b1) / (1 + b1)) if lam else eta * u / rms
+        )
         M["cos_w_update"][i] = 0.01 * rng.standard_normal(t.size)
-        M["eff_lr"][i] = eta / rms ** 2
+        M["eff_lr"][i] = eta / rms**2
         rho = 0.4 * getattr(c, "teacher_width_exponent", 0.0)
         M["stable_rank"][i] = 2.0 * (n / c.base_width) ** rho * (1 + 0.01 * rng.standard_normal(t.size))
         M["effective_rank"][i] = 2.0 * M["stable_rank"][i]
@@ -85,9 +102,19 @@ def fake_run(c: SimConfig) -> Result:
     grow = (n / c.base_width) ** (0.5 if c.parameterization == "sp" else 0.0)
     A = np.ones((len(acts), t.size)) * (1 + 0.01 * rng.standard_normal((len(acts), 1)))
     A[:, 1:] *= grow
-    return Result(config=c.to_dict(),
-                  provenance=provenance(c, settings=s.to_dict(), wall_time_s=0.0, fake=True,
-                                        simulator_version=SIMULATOR_VERSION),
-                  status=status, diverged_step=dstep, steps=steps, train_loss=loss,
-                  test_loss=loss * 1.01, matrix_names=names, matrix=M,
-                  activation_names=acts, activation_rms=A, spectra=spectra)
+    return Result(
+        config=c.to_dict(),
+        provenance=provenance(
+            c, settings=s.to_dict(), wall_time_s=0.0, fake=True, simulator_version=SIMULATOR_VERSION
+        ),
+        status=status,
+        diverged_step=dstep,
+        steps=steps,
+        train_loss=loss,
+        test_loss=loss * 1.01,
+        matrix_names=names,
+        matrix=M,
+        activation_names=acts,
+        activation_rms=A,
+        spectra=spectra,
+    )

@@ -35,9 +35,9 @@ from mupsim.theory import wd_rules
 
 NAN = float("nan")
 
-SS_FRACTION = 0.25     # steady state = mean over the last quarter of training
+SS_FRACTION = 0.25  # steady state = mean over the last quarter of training
 
-LOSS_FRACTION = 0.1    # final loss = mean of the test loss over the last 10% of training
+LOSS_FRACTION = 0.1  # final loss = mean of the test loss over the last 10% of training
 
 
 def clean(obj):
@@ -90,8 +90,14 @@ def fmt_ci(fit: dict, digits=2) -> str:
 
 
 def figure_record(name, title, claim, results, split) -> dict:
-    return {"figure": name, "title": title, "claim": claim, "n_runs": len(results),
-            "n_dropped": split.n_dropped, "dropped": split.dropped_records()}
+    return {
+        "figure": name,
+        "title": title,
+        "claim": claim,
+        "n_runs": len(results),
+        "n_dropped": split.n_dropped,
+        "dropped": split.dropped_records(),
+    }
 
 
 def open_figure(name, title, claim, results):
@@ -111,10 +117,14 @@ def steady_fields(result, matrix: str, metrics=("sigma_max",), horizon=None) -> 
     reasons = [f"{q}: {c.reason}" for q, c in zip(metrics, checks) if not c.ok]
     causes = sorted({k for c in checks for k in c.causes})
     drifts = [c.drift for c in checks if np.isfinite(c.drift) and c.drift > -1]
-    return {"relax_steps": checks[0].relax_time, "n_relax": checks[0].n_relax,
-            "ss_drift": max(drifts, key=lambda d: abs(math.log1p(d))) if drifts else NAN,
-            "steady": not reasons, "excluded_reason": "; ".join(reasons),
-            "refused_for": "+".join(causes)}
+    return {
+        "relax_steps": checks[0].relax_time,
+        "n_relax": checks[0].n_relax,
+        "ss_drift": max(drifts, key=lambda d: abs(math.log1p(d))) if drifts else NAN,
+        "steady": not reasons,
+        "excluded_reason": "; ".join(reasons),
+        "refused_for": "+".join(causes),
+    }
 
 
 def refusal_counts(rows) -> dict:
@@ -135,10 +145,14 @@ def refusal_note(rows) -> str:
     c = refusal_counts(rows)
     if not c["checked"]:
         return "no steady-state records"
-    why = ", ".join(f"{CAUSES.get(k, k).format(min_relax=MIN_RELAX)} {n}"
-                    for k, n in sorted(c["by_cause"].items()))
-    return (f"refused {c['refused']} of {c['checked']} records as not in steady state"
-            + (f" ({why})" if why else "") + f"; {c['checked'] - c['refused']} accepted")
+    why = ", ".join(
+        f"{CAUSES.get(k, k).format(min_relax=MIN_RELAX)} {n}" for k, n in sorted(c["by_cause"].items())
+    )
+    return (
+        f"refused {c['refused']} of {c['checked']} records as not in steady state"
+        + (f" ({why})" if why else "")
+        + f"; {c['checked'] - c['refused']} accepted"
+    )
 
 
 def half_length_value(result, metric: str, matrix: str) -> float:
@@ -168,8 +182,11 @@ def settling(full: dict, half: dict) -> dict:
     """Exponent at full length vs at half length: has the fitted exponent stopped moving?"""
     e, h = full.get("exponent", NAN), half.get("exponent", NAN)
     d = e - h if np.isfinite(e) and np.isfinite(h) else NAN
-    return {"exponent_at_half_length": h, "change_last_half": d,
-            "settled": bool(np.isfinite(d) and abs(d) <= EXPONENT_SETTLED)}
+    return {
+        "exponent_at_half_length": h,
+        "change_last_half": d,
+        "settled": bool(np.isfinite(d) and abs(d) <= EXPONENT_SETTLED),
+    }
 
 
 EXPONENT_SETTLED = 0.05
@@ -178,9 +195,14 @@ EXPONENT_SETTLED = 0.05
 
 def excluded_rows(rows) -> list[dict]:
     """The (run, matrix) rows refused for not being in steady state, with the reason."""
-    return [{k: row.get(k) for k in ("key", "width", "seed", "wd_rule", "matrix", "n_relax",
-                                     "ss_drift", "excluded_reason")}
-            for row in rows if row.get("status") == "not_steady"]
+    return [
+        {
+            k: row.get(k)
+            for k in ("key", "width", "seed", "wd_rule", "matrix", "n_relax", "ss_drift", "excluded_reason")
+        }
+        for row in rows
+        if row.get("status") == "not_steady"
+    ]
 
 
 def rule_label(c) -> str:

@@ -52,10 +52,14 @@ class Check:
     def line(self) -> str:
         lo, hi = self.interval
         if self.skipped:
-            return (f"skip {self.name}: recomputed {self.recomputed:.3f}, committed "
-                    f"{self.committed:.3f} without an interval")
-        return (f"{'ok  ' if self.ok else 'FAIL'} {self.name}: recomputed {self.recomputed:.3f}, "
-                f"committed {self.committed:.3f} [{lo:.3f}, {hi:.3f}]")
+            return (
+                f"skip {self.name}: recomputed {self.recomputed:.3f}, committed "
+                f"{self.committed:.3f} without an interval"
+            )
+        return (
+            f"{'ok  ' if self.ok else 'FAIL'} {self.name}: recomputed {self.recomputed:.3f}, "
+            f"committed {self.committed:.3f} [{lo:.3f}, {hi:.3f}]"
+        )
 
 
 def f3_checks(committed: dict, recomputed: dict) -> list[Check]:
@@ -63,8 +67,14 @@ def f3_checks(committed: dict, recomputed: dict) -> list[Check]:
     cf, rf = committed["series"]["baseline"], recomputed["series"]["baseline"]
     out = []
     for m in [k for k in cf if isinstance(cf[k], dict) and "exponent" in cf[k]]:
-        out.append(Check(f"F3 α̂ {m}", cf[m]["exponent"], tuple(cf[m]["ci"]),
-                         rf.get(m, {}).get("exponent", float("nan"))))
+        out.append(
+            Check(
+                f"F3 α̂ {m}",
+                cf[m]["exponent"],
+                tuple(cf[m]["ci"]),
+                rf.get(m, {}).get("exponent", float("nan")),
+            )
+        )
     return out
 
 
@@ -80,17 +90,25 @@ def f7_checks(committed: dict, recomputed: dict) -> list[Check]:
     for q in ("rms", "tau", "angular"):
         c, r = committed["summary"][q], recomputed["summary"][q]
         m = c["median_ratio"]
-        out.append(Check(f"F7 median ratio {q}", m,
-                         (m * (1 - F7_TOLERANCE), m * (1 + F7_TOLERANCE)), r["median_ratio"]))
+        out.append(
+            Check(
+                f"F7 median ratio {q}", m, (m * (1 - F7_TOLERANCE), m * (1 + F7_TOLERANCE)), r["median_ratio"]
+            )
+        )
     return out
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m mupsim.experiments.repro",
-                                 description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m mupsim.experiments.repro", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("--figures-dir", type=Path, default=DEFAULT_FIGURES)
-    ap.add_argument("--results-dir", type=Path, default=None,
-                    help="where to run (default: a fresh temporary folder, so runs are recomputed)")
+    ap.add_argument(
+        "--results-dir",
+        type=Path,
+        default=None,
+        help="where to run (default: a fresh temporary folder, so runs are recomputed)",
+    )
     ap.add_argument("--workers", type=int, default=None)
     args = ap.parse_args(argv)
     from mupsim.experiments.figures import f3_sigma_max_vs_width as F3
@@ -102,19 +120,21 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="mupsim-repro-") as tmp:
         rdir = args.results_dir or Path(tmp)
-        base = sweep(F3.baseline_configs(False) + F3.wide_configs(False), rdir,
-                     workers=args.workers, progress=False)
+        base = sweep(
+            F3.baseline_configs(False) + F3.wide_configs(False), rdir, workers=args.workers, progress=False
+        )
         f3 = F3.analyse(base, {k: v[:1] for k, v in F3.F3_VARIANTS.items()})
         f7 = F7.analyse(sweep(F7.configs(False), rdir, workers=args.workers, progress=False))
-    checks = f3_checks(load("f3_sigma_max_vs_width"), f3) + \
-        f7_checks(load("f7_steady_state_theory"), f7)
+    checks = f3_checks(load("f3_sigma_max_vs_width"), f3) + f7_checks(load("f7_steady_state_theory"), f7)
     for c in checks:
         print(c.line())
     bad = [c for c in checks if not c.ok]
     done = [c for c in checks if not c.skipped]
-    print(f"{len(done) - len(bad)}/{len(done)} headline statistics inside their committed "
-          f"intervals" + (f" ({len(checks) - len(done)} without one, skipped)"
-                          if len(done) < len(checks) else ""))
+    print(
+        f"{len(done) - len(bad)}/{len(done)} headline statistics inside their committed "
+        f"intervals"
+        + (f" ({len(checks) - len(done)} without one, skipped)" if len(done) < len(checks) else "")
+    )
     return 1 if bad else 0
 
 

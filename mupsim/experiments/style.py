@@ -16,17 +16,32 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
+
 from mupsim.theory import wd_rules  # noqa: E402
 
 STYLE = {
-    "font.size": 8.5, "axes.titlesize": 9, "axes.labelsize": 8.5, "legend.fontsize": 7,
-    "xtick.labelsize": 7.5, "ytick.labelsize": 7.5, "axes.grid": True, "grid.alpha": 0.25,
-    "axes.spines.top": False, "axes.spines.right": False, "lines.linewidth": 1.4,
-    "lines.markersize": 4, "figure.dpi": 110, "savefig.dpi": 150,
+    "font.size": 8.5,
+    "axes.titlesize": 9,
+    "axes.labelsize": 8.5,
+    "legend.fontsize": 7,
+    "xtick.labelsize": 7.5,
+    "ytick.labelsize": 7.5,
+    "axes.grid": True,
+    "grid.alpha": 0.25,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "lines.linewidth": 1.4,
+    "lines.markersize": 4,
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
 }
 
-RULE_COLORS = {**{n: r.color for n, r in wd_rules.WD_RULES.items()},
-               "sp (global": "#ff7f0e", "sp": "#d62728", "mup": "#1f77b4"}
+RULE_COLORS = {
+    **{n: r.color for n, r in wd_rules.WD_RULES.items()},
+    "sp (global": "#ff7f0e",
+    "sp": "#d62728",
+    "mup": "#1f77b4",
+}
 
 REF_STYLE = dict(color="0.55", lw=0.9, ls="--")
 
@@ -63,6 +78,7 @@ def new_figure(nrows, ncols, w=3.2, h=2.6, title=None) -> tuple[Figure, np.ndarr
 
 def apply_style(fig: Figure) -> None:
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     plain = FuncFormatter(lambda v, _: f"{v:g}")
     for ax in fig.axes:
         ax.grid(True, alpha=STYLE["grid.alpha"])
@@ -71,7 +87,7 @@ def apply_style(fig: Figure) -> None:
                 continue
             if getattr(axis.get_major_locator(), "_base", 10) != 10:
                 continue  # base-2 width axes keep their 2^k labels
-            lo, hi = (ax.get_xlim() if axis is ax.xaxis else ax.get_ylim())
+            lo, hi = ax.get_xlim() if axis is ax.xaxis else ax.get_ylim()
             if lo > 0 and hi / lo >= 10:  # at least one labelled decade: no minor labels
                 axis.set_minor_formatter(NullFormatter())
             else:  # less than a decade: label 2× and 5× ticks in plain numbers
@@ -99,8 +115,7 @@ def mark_diverged(ax, xs, label: bool = True) -> None:
     if not xs:
         return
     tr = blended_transform_factory(ax.transData, ax.transAxes)
-    ax.plot(xs, [0.98] * len(xs), transform=tr, label="diverged" if label else None,
-            **DIVERGED_STYLE)
+    ax.plot(xs, [0.98] * len(xs), transform=tr, label="diverged" if label else None, **DIVERGED_STYLE)
 
 
 def ref_slopes(ax, x0, y0, widths, slopes, labels=True):
@@ -108,8 +123,15 @@ def ref_slopes(ax, x0, y0, widths, slopes, labels=True):
     for p in slopes:
         ax.plot(w, y0 * (w / x0) ** p, **REF_STYLE, alpha=0.4 + 0.4 * (p == 0.75))
         if labels:
-            ax.annotate(f"n^{p:g}", (w[-1], y0 * (w[-1] / x0) ** p), fontsize=6.5, color="0.45",
-                        xytext=(2, 0), textcoords="offset points", va="center")
+            ax.annotate(
+                f"n^{p:g}",
+                (w[-1], y0 * (w[-1] / x0) ** p),
+                fontsize=6.5,
+                color="0.45",
+                xytext=(2, 0),
+                textcoords="offset points",
+                va="center",
+            )
 
 
 def fit_label(fit: dict, name="") -> str:
@@ -133,4 +155,5 @@ def styled(fn):
     def wrapper(data):
         with plt.rc_context(STYLE):
             return fn(data)
+
     return wrapper

@@ -64,24 +64,34 @@ def transfer_panel(grid: dict, per_seed: bool = False) -> dict:
         optima.append(opt)
         widths.append(w)
         mean = _mean_curve(L)
-        panel[str(w)] = {"x": xs.tolist(), "loss_mean": mean.tolist(),
-                         "loss_min": np.nanmin(np.where(np.isinf(L), np.nan, L), 1).tolist()
-                         if np.isfinite(L).any() else [NAN] * len(xs),
-                         "diverged": np.isinf(L).any(1).tolist(),
-                         "optimum": opt.to_dict(), "curve_shift": sh.to_dict()}
+        panel[str(w)] = {
+            "x": xs.tolist(),
+            "loss_mean": mean.tolist(),
+            "loss_min": np.nanmin(np.where(np.isinf(L), np.nan, L), 1).tolist()
+            if np.isfinite(L).any()
+            else [NAN] * len(xs),
+            "diverged": np.isinf(L).any(1).tolist(),
+            "optimum": opt.to_dict(),
+            "curve_shift": sh.to_dict(),
+        }
     drift = optimum_drift(widths, optima).to_dict() if len(widths) >= 2 else {}
     sdrift = shift_drift(widths, shifts).to_dict() if len(widths) >= 2 else {}
     out = {"widths": panel, "drift": drift, "shift_drift": sdrift}
     seeds = {grid[w][1].shape[1] for w in widths}
     if per_seed and len(widths) >= 2 and len(seeds) == 1:
-        sd = seed_optimum_drift(widths, [np.log2(grid[w][0]) for w in widths],
-                                [grid[w][1] for w in widths], n_boot=2000, seed=0)
+        sd = seed_optimum_drift(
+            widths, [np.log2(grid[w][0]) for w in widths], [grid[w][1] for w in widths], n_boot=2000, seed=0
+        )
         out["seed_drift"] = sd.to_dict()
         for k, w in enumerate(widths):
             panel[str(w)]["seed_optimum"] = {
-                "x_opt": sd.optima[k], "ci": sd.optima_ci[k],
-                "n_edge": int(sum(e[k] for e in sd.edge)), "n_seeds": sd.n_seeds,
-                "n_used": sd.n_used, "per_seed": [o[k] for o in sd.per_seed]}
+                "x_opt": sd.optima[k],
+                "ci": sd.optima_ci[k],
+                "n_edge": int(sum(e[k] for e in sd.edge)),
+                "n_seeds": sd.n_seeds,
+                "n_used": sd.n_used,
+                "per_seed": [o[k] for o in sd.per_seed],
+            }
     return out
 
 
@@ -92,8 +102,10 @@ def fmt_seed_drift(v: dict, seeds_word: str) -> str:
     """'+0.39 [+0.36, +0.43] (6/6 <seeds_word>)' for a per-seed drift record, 'n/a' if none."""
     if not v:
         return "n/a"
-    return (f"{v['per_doubling']:+.2f} [{v['ci'][0]:+.2f}, {v['ci'][1]:+.2f}] "
-            f"({v['n_used']}/{v['n_seeds']} {seeds_word})")
+    return (
+        f"{v['per_doubling']:+.2f} [{v['ci'][0]:+.2f}, {v['ci'][1]:+.2f}] "
+        f"({v['n_used']}/{v['n_seeds']} {seeds_word})"
+    )
 
 
 # ---------------------------------------------------------------------------- drawing
@@ -107,27 +119,37 @@ def transfer_axes(ax, panel, xlabel, title, show_shift=False):
         fin = np.isfinite(y)
         ax.plot(x[fin], y[fin], "-o", color=colors[w], ms=2.5, label=f"n={w}")
         mark_diverged(ax, x[~fin].tolist() if (~fin).any() else [], label=False)
-        o = d.get("seed_optimum") or d["optimum"]   # per-seed optima where measured
+        o = d.get("seed_optimum") or d["optimum"]  # per-seed optima where measured
         if np.isfinite(o["x_opt"]):
             xo = 2.0 ** o["x_opt"]
             yo = np.interp(o["x_opt"], np.log2(x[fin]), y[fin]) if fin.sum() >= 2 else NAN
             lo, hi = (2.0 ** np.asarray(o["ci"], float)) if np.all(np.isfinite(o["ci"])) else (xo, xo)
-            ax.errorbar([xo], [yo], xerr=[[xo - lo], [hi - xo]], fmt="*",
-                        color=colors[w], ms=8, mec="k", mew=0.5, capsize=2, zorder=6)
+            ax.errorbar(
+                [xo],
+                [yo],
+                xerr=[[xo - lo], [hi - xo]],
+                fmt="*",
+                color=colors[w],
+                ms=8,
+                mec="k",
+                mew=0.5,
+                capsize=2,
+                zorder=6,
+            )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     sdr = panel.get("seed_drift") or {}
     dr = panel.get("drift") or {}
     if sdr:
-        title += (f"\nper-seed optimum drift {sdr['per_doubling']:+.2f} "
-                  f"[{sdr['ci'][0]:+.2f}, {sdr['ci'][1]:+.2f}] ({sdr['n_used']}/{sdr['n_seeds']} seeds)")
+        title += (
+            f"\nper-seed optimum drift {sdr['per_doubling']:+.2f} "
+            f"[{sdr['ci'][0]:+.2f}, {sdr['ci'][1]:+.2f}] ({sdr['n_used']}/{sdr['n_seeds']} seeds)"
+        )
     elif dr:
         edge = " edge!" if dr.get("any_at_edge") else ""
-        title += (f"\noptimum drift {dr['per_doubling']:+.2f} "
-                  f"[{dr['ci'][0]:+.2f}, {dr['ci'][1]:+.2f}]{edge}")
+        title += f"\noptimum drift {dr['per_doubling']:+.2f} [{dr['ci'][0]:+.2f}, {dr['ci'][1]:+.2f}]{edge}"
     sd = panel.get("shift_drift") or {}
     if show_shift and sd and np.isfinite(sd.get("per_doubling", NAN)):
-        title += (f"\ncurve-shift drift {sd['per_doubling']:+.2f} "
-                  f"[{sd['ci'][0]:+.2f}, {sd['ci'][1]:+.2f}]")
+        title += f"\ncurve-shift drift {sd['per_doubling']:+.2f} [{sd['ci'][0]:+.2f}, {sd['ci'][1]:+.2f}]"
     ax.set_title(title, fontsize=7.5)

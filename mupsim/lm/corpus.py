@@ -69,7 +69,7 @@ def fingerprint(files, root=None) -> str:
 
 def is_held_out(relpath: str, held_out: float) -> bool:
     """Whether the file goes to the held-out split (deterministic hash of its relative path)."""
-    v = int(hashlib.sha1(("held-out:" + relpath).encode()).hexdigest()[:8], 16) / 2 ** 32
+    v = int(hashlib.sha1(("held-out:" + relpath).encode()).hexdigest()[:8], 16) / 2**32
     return v < held_out
 
 
@@ -80,8 +80,10 @@ def split(files, held_out: float = 0.1) -> tuple[list[str], list[str]]:
     tr = [f for f in files if not is_held_out(f, held_out)]
     ho = [f for f in files if is_held_out(f, held_out)]
     if not tr or not ho:
-        raise MupsimError(f"the split of {len(files)} files at held_out={held_out} leaves one side empty; "
-                          "give more files or another fraction")
+        raise MupsimError(
+            f"the split of {len(files)} files at held_out={held_out} leaves one side empty; "
+            "give more files or another fraction"
+        )
     return tr, ho
 
 
@@ -122,19 +124,29 @@ class LMData:
         for name in ("train", "held_out"):
             a = np.asarray(getattr(self, name))
             if a.ndim != 1 or a.size < self.context + 2:
-                raise MupsimError(f"LMData.{name} must be a 1-D token array longer than context + 1 "
-                                  f"({self.context + 1}); got shape {a.shape}")
+                raise MupsimError(
+                    f"LMData.{name} must be a 1-D token array longer than context + 1 "
+                    f"({self.context + 1}); got shape {a.shape}"
+                )
 
     def fingerprint(self) -> dict:
         """What identifies this data in a run's config (the stored-result key)."""
-        return {"corpus": self.info.get("fingerprint"), "tokenizer": self.info.get("tokenizer"),
-                "vocab_size": int(self.vocab_size), "context": int(self.context),
-                "batch_size": int(self.batch_size), "n_eval": int(self.n_eval),
-                "n_train": int(self.train.size), "n_held_out": int(self.held_out.size)}
+        return {
+            "corpus": self.info.get("fingerprint"),
+            "tokenizer": self.info.get("tokenizer"),
+            "vocab_size": int(self.vocab_size),
+            "context": int(self.context),
+            "batch_size": int(self.batch_size),
+            "n_eval": int(self.n_eval),
+            "n_train": int(self.train.size),
+            "n_held_out": int(self.held_out.size),
+        }
 
 
 def _cache_dir(cache_dir) -> Path:
-    return Path(cache_dir if cache_dir is not None else os.environ.get("MUPSIM_CACHE", ".cache")) / "mupsim-lm"
+    return (
+        Path(cache_dir if cache_dir is not None else os.environ.get("MUPSIM_CACHE", ".cache")) / "mupsim-lm"
+    )
 
 
 def train_bpe(texts, vocab_size: int, path=None):
@@ -143,12 +155,18 @@ def train_bpe(texts, vocab_size: int, path=None):
     try:
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     except ImportError:
-        raise MupsimError("the BPE tokenizer needs the 'tokenizers' package (pip install tokenizers)") from None
+        raise MupsimError(
+            "the BPE tokenizer needs the 'tokenizers' package (pip install tokenizers)"
+        ) from None
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=int(vocab_size), show_progress=False, special_tokens=[],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=int(vocab_size),
+        show_progress=False,
+        special_tokens=[],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(texts, trainer=trainer)
     if path is not None:
         _write(Path(path), tok.to_str().encode())
@@ -157,6 +175,7 @@ def train_bpe(texts, vocab_size: int, path=None):
 
 def _write(path: Path, data: bytes) -> None:
     from mupsim.sim.result import _atomic_write
+
     path.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(path.resolve(), lambda f: f.write(data))
 
@@ -166,6 +185,7 @@ def load_bpe(files, vocab_size: int, root=None, cache_dir=None):
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 257:
         raise MupsimError(f"BPE vocab_size must be an integer > 256, got {vocab_size!r}")
     from tokenizers import Tokenizer
+
     path = _cache_dir(cache_dir) / f"bpe-{fingerprint(files, root)}-{int(vocab_size)}.json"
     if path.is_file():
         return Tokenizer.from_file(str(path))
@@ -186,29 +206,58 @@ def bpe_tokens(tok, files, root=None) -> np.ndarray:
     return np.fromiter((t for ids in out for t in ids), dtype=np.int32)
 
 
-def load_corpus(tokenizer: str = "byte", vocab_size: int = 4096, *, held_out: float = 0.1, max_files=None,
-                root=None, cache_dir=None, context: int = 128, batch_size: int = 16, n_eval: int = 64) -> LMData:
+def load_corpus(
+    tokenizer: str = "byte",
+    vocab_size: int = 4096,
+    *,
+    held_out: float = 0.1,
+    max_files=None,
+    root=None,
+    cache_dir=None,
+    context: int = 128,
+    batch_size: int = 16,
+    n_eval: int = 64,
+) -> LMData:
     """The stdlib corpus as :class:`LMData`. ``tokenizer``: "byte" (V = 256) or "bpe"
     (``vocab_size`` in :data:`BPE_VOCAB_RANGE`; the tokenizer is trained on the training files and
     cached with the token arrays). ``max_files``: keep every k-th file of the sorted list so that at
     most this many remain (a smaller corpus for quick runs; the split is still by file hash)."""
     from mupsim.errors import choice
+
     tokenizer = choice("tokenizer", tokenizer, ("byte", "bpe"))
     files = stdlib_files(root)
     if max_files is not None:
         if isinstance(max_files, bool) or not isinstance(max_files, (int, np.integer)) or max_files < 2:
             raise MupsimError(f"max_files must be an integer >= 2, got {max_files!r}")
-        files = files[::max(1, -(-len(files) // int(max_files)))]
+        files = files[:: max(1, -(-len(files) // int(max_files)))]
     tr, ho = split(files, held_out)
     fp = fingerprint(files, root)
-    info = {"fingerprint": fp, "tokenizer": tokenizer, "n_files": len(files), "n_train_files": len(tr),
-            "n_held_out_files": len(ho), "held_out_fraction": held_out, "licence": LICENCE,
-            "python": sysconfig.get_python_version()}
+    info = {
+        "fingerprint": fp,
+        "tokenizer": tokenizer,
+        "n_files": len(files),
+        "n_train_files": len(tr),
+        "n_held_out_files": len(ho),
+        "held_out_fraction": held_out,
+        "licence": LICENCE,
+        "python": sysconfig.get_python_version(),
+    }
     if tokenizer == "byte":
-        return LMData(byte_tokens(read_bytes(tr, root)), byte_tokens(read_bytes(ho, root)), 256, context,
-                      batch_size, n_eval, info)
+        return LMData(
+            byte_tokens(read_bytes(tr, root)),
+            byte_tokens(read_bytes(ho, root)),
+            256,
+            context,
+            batch_size,
+            n_eval,
+            info,
+        )
     lo, hi = BPE_VOCAB_RANGE
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or not lo <= vocab_size <= hi:
+    if (
+        isinstance(vocab_size, bool)
+        or not isinstance(vocab_size, (int, np.integer))
+        or not lo <= vocab_size <= hi
+    ):
         raise MupsimError(f"BPE vocab_size must be an integer in [{lo}, {hi}], got {vocab_size!r}")
     cache = _cache_dir(cache_dir) / f"tokens-{fp}-{int(vocab_size)}-{held_out:g}.npz"
     tok = load_bpe(tr, vocab_size, root, cache_dir)
@@ -218,6 +267,7 @@ def load_corpus(tokenizer: str = "byte", vocab_size: int = 4096, *, held_out: fl
     else:
         a, b = bpe_tokens(tok, tr, root), bpe_tokens(tok, ho, root)
         import io
+
         buf = io.BytesIO()
         np.savez(buf, train=a, held_out=b)
         _write(cache, buf.getvalue())

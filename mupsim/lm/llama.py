@@ -20,24 +20,51 @@ from mupsim.errors import MupsimError
 OVERRIDES = {"*layernorm.weight": "norm_gain", "model.norm.weight": "norm_gain"}
 
 
-def make_llama(width: int, *, vocab_size: int = 256, depth: int = 2, head_dim: int = 16, mlp_ratio: int = 3,
-               context: int = 512):
+def make_llama(
+    width: int,
+    *,
+    vocab_size: int = 256,
+    depth: int = 2,
+    head_dim: int = 16,
+    mlp_ratio: int = 3,
+    context: int = 512,
+):
     """``LlamaForCausalLM`` with hidden size ``width`` (a multiple of ``head_dim``), ``depth`` blocks."""
     try:
         from transformers import LlamaConfig, LlamaForCausalLM
     except ImportError:
-        raise MupsimError("the LLaMA model needs the 'transformers' package (pip install transformers)") from None
-    for name, v in (("width", width), ("vocab_size", vocab_size), ("depth", depth), ("head_dim", head_dim),
-                    ("mlp_ratio", mlp_ratio), ("context", context)):
+        raise MupsimError(
+            "the LLaMA model needs the 'transformers' package (pip install transformers)"
+        ) from None
+    for name, v in (
+        ("width", width),
+        ("vocab_size", vocab_size),
+        ("depth", depth),
+        ("head_dim", head_dim),
+        ("mlp_ratio", mlp_ratio),
+        ("context", context),
+    ):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise MupsimError(f"{name} must be a positive integer, got {v!r}")
     if width % head_dim:
-        raise MupsimError(f"width {width} must be a multiple of head_dim {head_dim} (the head dimension is fixed)")
-    cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=width, intermediate_size=mlp_ratio * width,
-                      num_hidden_layers=depth, num_attention_heads=width // head_dim,
-                      num_key_value_heads=width // head_dim, head_dim=head_dim, max_position_embeddings=context,
-                      tie_word_embeddings=False, attention_bias=False, mlp_bias=False, use_cache=False,
-                      attn_implementation="sdpa")
+        raise MupsimError(
+            f"width {width} must be a multiple of head_dim {head_dim} (the head dimension is fixed)"
+        )
+    cfg = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=width,
+        intermediate_size=mlp_ratio * width,
+        num_hidden_layers=depth,
+        num_attention_heads=width // head_dim,
+        num_key_value_heads=width // head_dim,
+        head_dim=head_dim,
+        max_position_embeddings=context,
+        tie_word_embeddings=False,
+        attention_bias=False,
+        mlp_bias=False,
+        use_cache=False,
+        attn_implementation="sdpa",
+    )
     return LlamaForCausalLM(cfg)
 
 

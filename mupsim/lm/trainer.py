@@ -49,7 +49,7 @@ def held_out_loss(model, data, chunk: int = 16) -> float:
     w = eval_windows(data)
     tot = 0.0
     for i in range(0, len(w), chunk):
-        b = w[i:i + chunk].to(device)
+        b = w[i : i + chunk].to(device)
         tot += float(_loss(model, b)) * len(b)
     model.train(was)
     return tot / len(w)

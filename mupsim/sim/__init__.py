@@ -61,8 +61,10 @@ class _ModuleFunction:
         return dir(self._module())
 
     def __repr__(self) -> str:
-        return (f"<mupsim.sim.{self._name}: callable {self._name}(...) and proxy of submodule "
-                f"mupsim.sim.{self._name}>")
+        return (
+            f"<mupsim.sim.{self._name}: callable {self._name}(...) and proxy of submodule "
+            f"mupsim.sim.{self._name}>"
+        )
 
     def __reduce__(self):
         return self._name  # pickled by reference to mupsim.sim.<name>
@@ -102,5 +104,14 @@ class _SimPackage(types.ModuleType):
 
 sys.modules[__name__].__class__ = _SimPackage
 
-__all__ = ["SimConfig", "Result", "provenance", "run", "simulate", "sweep", "load_results",
-           "load_spec", "expand_spec"]
+__all__ = [
+    "SimConfig",
+    "Result",
+    "provenance",
+    "run",
+    "simulate",
+    "sweep",
+    "load_results",
+    "load_spec",
+    "expand_spec",
+]

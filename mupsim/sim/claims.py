@@ -32,8 +32,9 @@ except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
 
-_NO_LOCKS = {getattr(errno, n) for n in ("ENOLCK", "EOPNOTSUPP", "ENOTSUP", "ENOSYS", "EINVAL")
-             if hasattr(errno, n)}
+_NO_LOCKS = {
+    getattr(errno, n) for n in ("ENOLCK", "EOPNOTSUPP", "ENOTSUP", "ENOSYS", "EINVAL") if hasattr(errno, n)
+}
 
 
 def claim_path(out: Path, key: str) -> Path:
@@ -62,18 +63,30 @@ class Claims:
         path = claim_path(self.out, key)
         while True:
             try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-                             | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0), 0o644)
+                fd = os.open(
+                    path,
+                    os.O_RDWR
+                    | os.O_CREAT
+                    | getattr(os, "O_NOFOLLOW", 0)
+                    | getattr(os, "O_CLOEXEC", 0)
+                    | getattr(os, "O_NONBLOCK", 0),
+                    0o644,
+                )
             except OSError as e:
                 reason = "it is a symlink" if e.errno == errno.ELOOP else (e.strerror or str(e))
-                raise MupsimError(f"cannot use the claim file {path}: {reason}; allowed: a "
-                                  f"regular file (remove what is there)") from None
+                raise MupsimError(
+                    f"cannot use the claim file {path}: {reason}; allowed: a "
+                    f"regular file (remove what is there)"
+                ) from None
             mode = os.fstat(fd).st_mode
             if not stat.S_ISREG(mode):
                 os.close(fd)
                 from mupsim.sim.files import file_kind
-                raise MupsimError(f"cannot use the claim file {path}: it is {file_kind(mode)}; "
-                                  f"allowed: a regular file (remove what is there)")
+
+                raise MupsimError(
+                    f"cannot use the claim file {path}: it is {file_kind(mode)}; "
+                    f"allowed: a regular file (remove what is there)"
+                )
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
@@ -82,15 +95,18 @@ class Claims:
                 os.close(fd)
                 if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     return False
-                raise MupsimError(f"cannot lock the claim file {path}: {e.strerror or e}") \
-                    from None
+                raise MupsimError(f"cannot lock the claim file {path}: {e.strerror or e}") from None
             if _same_file(fd, path):
                 break
             os.close(fd)  # the holder removed it after we opened it: take the new one
         with contextlib.suppress(OSError):
-            note = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                               "since": _dt.datetime.now(_dt.timezone.utc).isoformat(
-                                   timespec="seconds")}).encode("utf-8")
+            note = json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "since": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                }
+            ).encode("utf-8")
             os.ftruncate(fd, 0)
             os.pwrite(fd, note, 0)
         self._held[key] = fd
@@ -114,8 +130,11 @@ class Claims:
 def holder(out, key: str) -> str:
     """Who holds the claim on ``key`` (as written in its file), for messages."""
     from mupsim.sim.files import open_regular
-    with contextlib.suppress(OSError, ValueError, TypeError, KeyError, MupsimError), \
-            open_regular(claim_path(out, key), "claim file") as f:
+
+    with (
+        contextlib.suppress(OSError, ValueError, TypeError, KeyError, MupsimError),
+        open_regular(claim_path(out, key), "claim file") as f,
+    ):
         d = json.loads(f.read(4096))
         return f"pid {int(d['pid'])} on {d['host']}"
     return "another process"

@@ -31,14 +31,24 @@ from mupsim.sim.config import SimConfig
 from mupsim.sim.files import check_result_stem, output_target, read_json
 
 # fields whose default is None: their value type
-_OPTIONAL_TYPES = {"teacher_rank": int, "n_train": int, "wd_rule": str, "io_wd_rule": str,
-                   "alignment_exponent": float, "teacher_decay": float}
+_OPTIONAL_TYPES = {
+    "teacher_rank": int,
+    "n_train": int,
+    "wd_rule": str,
+    "io_wd_rule": str,
+    "alignment_exponent": float,
+    "teacher_decay": float,
+}
 
 _HELP = {
-    "width": "model width n", "base_width": "proxy width n0 the lr/wd were tuned at",
-    "input_dim": "input dimension k", "depth": "residual blocks (normalized) / hidden layers "
-    "(linear)", "ffn_ratio": "W1 is r*n x n", "lr": "base learning rate (at base_width)",
-    "wd": "base weight decay (at base_width)", "teacher_rank": "None = full rank",
+    "width": "model width n",
+    "base_width": "proxy width n0 the lr/wd were tuned at",
+    "input_dim": "input dimension k",
+    "depth": "residual blocks (normalized) / hidden layers (linear)",
+    "ffn_ratio": "W1 is r*n x n",
+    "lr": "base learning rate (at base_width)",
+    "wd": "base weight decay (at base_width)",
+    "teacher_rank": "None = full rank",
     "n_train": "finite training set size; none = fresh batches every step",
     "multipliers": "3 multiplier exponents a (x of n^-x) for embedding, hidden, readout: A_IN,A_HID,A_OUT, or none",
     "n_logs": "number of log-spaced logging steps (incl. 0 and the last)",
@@ -57,32 +67,53 @@ _HELP = {
 def add_subcommands(subparsers) -> None:
     """Register ``simulate`` and ``sweep`` on an argparse subparsers object."""
     p = subparsers.add_parser(
-        "simulate", help="run one simulation and print final diagnostics",
+        "simulate",
+        help="run one simulation and print final diagnostics",
         description="Run one simulation (numba) and print final losses and per-matrix "
-                    "diagnostics. Every SimConfig field is an option.")
+        "diagnostics. Every SimConfig field is an option.",
+    )
     p.add_argument("--config", metavar="FILE", help="JSON file of SimConfig fields (base values)")
     _add_config_options(p)
-    p.add_argument("--format", choices=("table", "json"), default="table",
-                   help="output format (default: table)")
+    p.add_argument(
+        "--format", choices=("table", "json"), default="table", help="output format (default: table)"
+    )
     p.add_argument("--out", metavar="STEM", help="also save the Result to STEM.npz/STEM.json")
     p.set_defaults(func=cmd_simulate)
 
     s = subparsers.add_parser(
-        "sweep", help="run a sweep spec into a folder (resumes)",
+        "sweep",
+        help="run a sweep spec into a folder (resumes)",
         description="Run every config of a JSON sweep spec {name, base, grid, zip} in parallel "
-                    "processes; results go to DIR/<key>.npz/.json, existing ones are skipped.")
+        "processes; results go to DIR/<key>.npz/.json, existing ones are skipped.",
+    )
     s.add_argument("spec", metavar="SPEC", help="sweep spec JSON file")
     s.add_argument("--out", required=True, metavar="DIR", help="result folder")
-    s.add_argument("--workers", type=_nonneg_int, default=None, metavar="K",
-                   help="worker processes (default: CPU count; 0 = in this process); with "
-                        "--executor dask: LocalCluster workers")
-    s.add_argument("--executor", choices=("local", "dask"), default="local",
-                   help="local processes (default) or Dask (a LocalCluster unless --scheduler)")
-    s.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                   help="address of a running Dask scheduler, e.g. tcp://HOST:8786 "
-                        "(with --executor dask)")
-    s.add_argument("--backend", choices=("numba", "ensemble"), default="numba",
-                   help="numba loop per run (default) or the stacked ensemble backend")
+    s.add_argument(
+        "--workers",
+        type=_nonneg_int,
+        default=None,
+        metavar="K",
+        help="worker processes (default: CPU count; 0 = in this process); with "
+        "--executor dask: LocalCluster workers",
+    )
+    s.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="local processes (default) or Dask (a LocalCluster unless --scheduler)",
+    )
+    s.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="address of a running Dask scheduler, e.g. tcp://HOST:8786 (with --executor dask)",
+    )
+    s.add_argument(
+        "--backend",
+        choices=("numba", "ensemble"),
+        default="numba",
+        help="numba loop per run (default) or the stacked ensemble backend",
+    )
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_sweep)
 
@@ -98,8 +129,10 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
         if f.name == "wd_rule":
             help_ = "one of " + ", ".join(_cfg.WD_RULES) + ", none"
         if f.name == "io_wd_rule":
-            help_ = ("wd rule of the embedding and readout only (overrides wd_rule's for them; "
-                     "needs wd > 0 and a wd rule): one of " + ", ".join(_cfg.WD_RULES) + ", none")
+            help_ = (
+                "wd rule of the embedding and readout only (overrides wd_rule's for them; "
+                "needs wd > 0 and a wd rule): one of " + ", ".join(_cfg.WD_RULES) + ", none"
+            )
         help_ = f"{help_} (default: {default})" if help_ else f"(default: {default})"
         kw = dict(dest=f.name, default=argparse.SUPPRESS, help=help_)
         if isinstance(default, bool):
@@ -107,8 +140,12 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
         elif f.name == "multipliers":
             g.add_argument(opt, nargs="+", type=str, metavar="A", **kw)
         elif f.name in _OPTIONAL_TYPES:
-            g.add_argument(opt, type=_optional(_OPTIONAL_TYPES[f.name]),
-                           metavar=_OPTIONAL_TYPES[f.name].__name__.upper(), **kw)
+            g.add_argument(
+                opt,
+                type=_optional(_OPTIONAL_TYPES[f.name]),
+                metavar=_OPTIONAL_TYPES[f.name].__name__.upper(),
+                **kw,
+            )
         elif isinstance(default, int):
             g.add_argument(opt, type=int_text, metavar="N", **kw)
         elif isinstance(default, float):
@@ -145,8 +182,10 @@ def parse_multipliers_option(tokens) -> tuple | None:
     if len(parts) == 1 and parts[0].lower() == "none":
         return None
     if len(parts) != 3:
-        raise MupsimError("--multipliers takes 3 exponents A_IN,A_HID,A_OUT or 'none'; "
-                          f"got {len(parts)}: {' '.join(map(str, tokens))!r}")
+        raise MupsimError(
+            "--multipliers takes 3 exponents A_IN,A_HID,A_OUT or 'none'; "
+            f"got {len(parts)}: {' '.join(map(str, tokens))!r}"
+        )
     return tuple(float(rational(p, "--multipliers value")) for p in parts)
 
 
@@ -155,6 +194,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     stem = check_result_stem(args.out, "--out") if args.out is not None else None
     from mupsim.sim import run
+
     result = run(cfg)
     if stem is not None:
         result.save(stem)
@@ -169,7 +209,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Handler of ``mupsim sweep``."""
     import signal
+
     from mupsim.sim.sweep import expand_spec, load_spec, sweep, table, write_table
+
     if args.scheduler is not None and args.executor != "dask":
         raise MupsimError("--scheduler needs --executor dask")
     if not args.spec.strip():
@@ -183,8 +225,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise MupsimError(f"--out {out} exists and is not a folder")
     output_target(out / "table.csv", "table")  # a folder or FIFO there: refused before any run
     try:
-        results = sweep(configs, out, workers=args.workers, progress=not args.no_progress,
-                        executor=args.executor, scheduler=args.scheduler, backend=args.backend)
+        results = sweep(
+            configs,
+            out,
+            workers=args.workers,
+            progress=not args.no_progress,
+            executor=args.executor,
+            scheduler=args.scheduler,
+            backend=args.backend,
+        )
     except KeyboardInterrupt as e:  # SweepInterrupted (SIGINT/SIGTERM), or a Ctrl-C before it
         for sig in (signal.SIGINT, signal.SIGTERM):  # exiting: no second traceback
             signal.signal(sig, signal.SIG_IGN)
@@ -194,17 +243,24 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"mupsim: {e}" if str(e) else "mupsim: interrupted", file=sys.stderr)
         return 128 + int(getattr(e, "signum", signal.SIGINT))
     n = len({c.key() for c in configs})
-    counts = {s: sum(r.status == s for r in {c.key(): r for c, r in zip(configs, results)}.values())
-              for s in ("ok", "diverged", "error")}
+    counts = {
+        s: sum(r.status == s for r in {c.key(): r for c, r in zip(configs, results)}.values())
+        for s in ("ok", "diverged", "error")
+    }
     try:
         table_path = write_table(table(results), out / "table.csv")
         where = f"table: {table_path}"
     except OSError as e:  # e.g. a complete sweep on read-only media: the results are all there
-        print(f"mupsim: warning: cannot write {out / 'table.csv'} ({e.strerror or e}); the "
-              f"results are complete", file=sys.stderr)
+        print(
+            f"mupsim: warning: cannot write {out / 'table.csv'} ({e.strerror or e}); the "
+            f"results are complete",
+            file=sys.stderr,
+        )
         where = "no table written"
-    print(f"sweep {spec['name']!r}: {n} configs in {out} - ok {counts['ok']}, "
-          f"diverged {counts['diverged']}, error {counts['error']}; {where}")
+    print(
+        f"sweep {spec['name']!r}: {n} configs in {out} - ok {counts['ok']}, "
+        f"diverged {counts['diverged']}, error {counts['error']}; {where}"
+    )
     if counts["error"]:
         first = next(r for r in results if r.status == "error")
         print(f"first error: {first.provenance.get('error')}", file=sys.stderr)
@@ -236,8 +292,7 @@ def summarize(result, cfg: SimConfig | None = None) -> dict:
 def format_table(summary: dict) -> str:
     lines = [
         f"config {summary['key']}  status {summary['status']}"
-        + (f" (diverged at step {summary['diverged_step']})" if summary["diverged_step"] is not None
-           else "")
+        + (f" (diverged at step {summary['diverged_step']})" if summary["diverged_step"] is not None else "")
         + f"  steps {summary['steps']}"
         + (f"  wall {summary['wall_time_s']:.2f}s" if summary.get("wall_time_s") else ""),
         f"final train loss {_fmt(summary['final_train_loss'])}   "
@@ -279,9 +334,9 @@ def _optional(t):
         if s.strip().lower() == "none":
             return None
         return parse(s)
+
     conv.__name__ = t.__name__
     return conv
-
 
 
 def _nonneg_int(s: str) -> int:

@@ -64,8 +64,9 @@ import hashlib
 import json
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 from mupsim.errors import MupsimError, choice, rational, show
 from mupsim.theory import wd_rules
@@ -83,8 +84,7 @@ PARAMETERIZATIONS = ("sp", "ntk", "mup", "mfp")
 ALIGNMENTS = ("full", "none")
 WD_RULES = wd_rules.SIM_WD_RULES  # or None (the simulator's rules, from the registry)
 # fields added later, left out of to_dict()/key() at their default (existing result keys stay valid)
-_OMIT_IF_DEFAULT = {"eps_rule": None, "muon_convention": None, "io_wd_rule": None,
-                    "rank_metrics": True}
+_OMIT_IF_DEFAULT = {"eps_rule": None, "muon_convention": None, "io_wd_rule": None, "rank_metrics": True}
 DEPTH_RULES = ("depth_mup", "completep")  # or None
 DTYPES = ("float32", "float64")
 INPUTS = ("gaussian", "tokens")
@@ -105,8 +105,18 @@ _CHOICES = {
 }
 
 # integer fields that must be >= 1
-_POSITIVE_INTS = ("width", "base_width", "input_dim", "output_dim", "depth", "ffn_ratio",
-                  "teacher_width", "n_test", "batch_size", "steps")
+_POSITIVE_INTS = (
+    "width",
+    "base_width",
+    "input_dim",
+    "output_dim",
+    "depth",
+    "ffn_ratio",
+    "teacher_width",
+    "n_test",
+    "batch_size",
+    "steps",
+)
 
 
 @dataclass(frozen=True)
@@ -129,13 +139,13 @@ class SimConfig:
     branch_multiplier: float = 1.0
     # data
     task: str = "regression"
-    inputs: str = "gaussian"              # gaussian | tokens (one-hot, Zipfian, V = input_dim)
-    input_spectrum: float = 0.0           # s: input covariance eigenvalues ∝ i^(-s) (gaussian)
-    zipf_exponent: float = 1.0            # z: P(token i) ∝ i^(-z) (tokens)
+    inputs: str = "gaussian"  # gaussian | tokens (one-hot, Zipfian, V = input_dim)
+    input_spectrum: float = 0.0  # s: input covariance eigenvalues ∝ i^(-s) (gaussian)
+    zipf_exponent: float = 1.0  # z: P(token i) ∝ i^(-z) (tokens)
     teacher_width: int = 64
     teacher_rank: int | None = None
-    teacher_width_exponent: float = 0.0   # ρ: teacher width (and rank) ∝ (width/base_width)^ρ
-    teacher_decay: float | None = None    # q: teacher A1 singular values ∝ i^(-q); None = Gaussian
+    teacher_width_exponent: float = 0.0  # ρ: teacher width (and rank) ∝ (width/base_width)^ρ
+    teacher_decay: float | None = None  # q: teacher A1 singular values ∝ i^(-q); None = Gaussian
     label_noise: float = 0.0
     n_train: int | None = None
     n_test: int = 1024
@@ -150,8 +160,12 @@ class SimConfig:
     beta1: float = 0.9
     beta2: float = 0.95
     eps: float = 1e-8
-    eps_rule: str | None = None     # None: eps for every layer at every width; "derived": the calculator's per-layer eps
-    muon_convention: str | None = None  # Muon's lr: None/"spectral" (step's spectral norm) | "rms" (Moonlight)
+    eps_rule: str | None = (
+        None  # None: eps for every layer at every width; "derived": the calculator's per-layer eps
+    )
+    muon_convention: str | None = (
+        None  # Muon's lr: None/"spectral" (step's spectral norm) | "rms" (Moonlight)
+    )
     schedule: str = "constant"
     warmup_steps: int = 0
     decay_fraction: float = 0.2
@@ -160,17 +174,19 @@ class SimConfig:
     alignment: str | float = "full"
     multipliers: tuple | None = None
     wd_rule: str | None = None
-    io_wd_rule: str | None = None   # wd rule of embedding + readout only (None: wd_rule's); needs wd > 0 and wd_rule
+    io_wd_rule: str | None = (
+        None  # wd rule of embedding + readout only (None: wd_rule's); needs wd > 0 and wd_rule
+    )
     alignment_exponent: float | None = None
-    depth_rule: str | None = None   # None | depth_mup | completep (sets branch multiplier and block lr)
-    base_depth: int = 1             # depth of the proxy the lr was tuned at (with depth_rule)
-    global_lr: bool = False         # baseline: one lr for every layer at every width (not derived)
+    depth_rule: str | None = None  # None | depth_mup | completep (sets branch multiplier and block lr)
+    base_depth: int = 1  # depth of the proxy the lr was tuned at (with depth_rule)
+    global_lr: bool = False  # baseline: one lr for every layer at every width (not derived)
     # numerics / logging
     dtype: str = "float64"
     seed: int = 0
     n_logs: int = 40
     divergence_bound: float = 1e6
-    rank_metrics: bool = True       # False: stable_rank, effective_rank, sv1..sv4 not computed (NaN)
+    rank_metrics: bool = True  # False: stable_rank, effective_rank, sv1..sv4 not computed (NaN)
 
     # ------------------------------------------------------------------ validation
     def __post_init__(self) -> None:
@@ -202,17 +218,19 @@ class SimConfig:
         set_("label_noise", _float("label_noise", self.label_noise, lo=0.0))
         set_("input_spectrum", _float("input_spectrum", self.input_spectrum, lo=0.0))
         set_("zipf_exponent", _float("zipf_exponent", self.zipf_exponent, lo=0.0))
-        set_("teacher_width_exponent",
-             _float("teacher_width_exponent", self.teacher_width_exponent, lo=0.0))
+        set_("teacher_width_exponent", _float("teacher_width_exponent", self.teacher_width_exponent, lo=0.0))
         if self.teacher_decay is not None:
             set_("teacher_decay", _float("teacher_decay", self.teacher_decay, lo=0.0))
         set_("eps", _float("eps", self.eps, lo=0.0, lo_open=True))
         if self.eps_rule is not None:
             set_("eps_rule", choice("eps rule", self.eps_rule, ("derived",)))
             from mupsim.theory.epsilon import ADAM_FAMILY
+
             if self.optimizer not in ADAM_FAMILY:
-                raise MupsimError(f"eps_rule={self.eps_rule!r} scales Adam's epsilon; optimizer {self.optimizer!r} "
-                                  f"has none; allowed: {', '.join(ADAM_FAMILY)} (or eps_rule=None)")
+                raise MupsimError(
+                    f"eps_rule={self.eps_rule!r} scales Adam's epsilon; optimizer {self.optimizer!r} "
+                    f"has none; allowed: {', '.join(ADAM_FAMILY)} (or eps_rule=None)"
+                )
         if self.muon_convention is not None:
             mc = choice("muon convention", self.muon_convention, MUON_CONVENTIONS)
             fixed = max(self.input_dim, self.output_dim)
@@ -221,29 +239,30 @@ class SimConfig:
                     f"muon_convention='rms' with muon_all assumes the larger side of the embedding and readout "
                     f"is the width, but max(input_dim, output_dim) = {fixed} exceeds the width "
                     f"(min(width, base_width) = {min(self.width, self.base_width)}): the calculator's rates would "
-                    "be wrong; allowed: input_dim and output_dim <= the widths, or muon_convention=None")
+                    "be wrong; allowed: input_dim and output_dim <= the widths, or muon_convention=None"
+                )
             set_("muon_convention", None if mc == "spectral" else mc)  # one spelling per config
             if mc != "spectral" and self.optimizer not in ("muon", "muon_all"):
-                raise MupsimError(f"muon_convention={mc!r} applies to Muon only (optimizer {self.optimizer!r}); "
-                                  "allowed: optimizer muon or muon_all, or muon_convention=None")
-        set_("branch_multiplier",
-             _float("branch_multiplier", self.branch_multiplier, lo=0.0, lo_open=True))
-        set_("divergence_bound",
-             _float("divergence_bound", self.divergence_bound, lo=0.0, lo_open=True))
+                raise MupsimError(
+                    f"muon_convention={mc!r} applies to Muon only (optimizer {self.optimizer!r}); "
+                    "allowed: optimizer muon or muon_all, or muon_convention=None"
+                )
+        set_("branch_multiplier", _float("branch_multiplier", self.branch_multiplier, lo=0.0, lo_open=True))
+        set_("divergence_bound", _float("divergence_bound", self.divergence_bound, lo=0.0, lo_open=True))
         for name in ("momentum", "beta1", "beta2"):
             set_(name, _float(name, getattr(self, name), lo=0.0, hi=1.0, hi_open=True))
         set_("decay_fraction", _float("decay_fraction", self.decay_fraction, lo=0.0, hi=1.0))
         if self.alignment_exponent is not None:
-            set_("alignment_exponent",
-                 _float("alignment_exponent", self.alignment_exponent, lo=0.5, hi=1.0))
+            set_("alignment_exponent", _float("alignment_exponent", self.alignment_exponent, lo=0.5, hi=1.0))
 
         if self.multipliers is not None:
             m = self.multipliers
-            ordered = isinstance(m, (list, tuple)) or (hasattr(m, "ndim") and getattr(m, "ndim") == 1)
+            ordered = isinstance(m, (list, tuple)) or (hasattr(m, "ndim") and m.ndim == 1)
             if not ordered or len(m) != 3:  # a set or dict has no (input, hidden, output) order
                 raise MupsimError(
                     f"multipliers must be None or 3 numbers (input, hidden, output) in a list or tuple; "
-                    f"got {show(m)}")
+                    f"got {show(m)}"
+                )
             # exponents a of n^-a (any finite number, 0 and negatives included)
             set_("multipliers", tuple(_float(f"multipliers[{i}]", x) for i, x in enumerate(m)))
 
@@ -258,63 +277,76 @@ class SimConfig:
             if self.model != "normalized":
                 raise MupsimError(
                     f"depth_rule={self.depth_rule!r} scales residual branches; model={self.model!r} has none. "
-                    "allowed: model='normalized', or depth_rule=None")
+                    "allowed: model='normalized', or depth_rule=None"
+                )
             if self.branch_multiplier != 1.0:
                 raise MupsimError(
                     f"branch_multiplier={self.branch_multiplier} conflicts with depth_rule={self.depth_rule!r}, "
-                    "which sets it to depth^-alpha_L; allowed: leave branch_multiplier at 1.0 or depth_rule=None")
+                    "which sets it to depth^-alpha_L; allowed: leave branch_multiplier at 1.0 or depth_rule=None"
+                )
 
         # cross-field constraints
         if self.io_wd_rule is not None and (self.wd <= 0.0 or self.wd_rule is None):
             raise MupsimError(
                 f"io_wd_rule={self.io_wd_rule!r} overrides the weight-decay rule of the embedding and "
                 f"readout, but this run has wd={self.wd} and wd_rule={self.wd_rule!r}; allowed: "
-                f"io_wd_rule=None, or wd > 0 with a wd_rule ({', '.join(WD_RULES)})")
+                f"io_wd_rule=None, or wd > 0 with a wd_rule ({', '.join(WD_RULES)})"
+            )
         if self.teacher_rank is not None and self.teacher_rank > self.teacher_width:
             raise MupsimError(
                 f"teacher_rank={self.teacher_rank} exceeds teacher_width={self.teacher_width}; "
-                f"allowed: None (full rank) or 1..teacher_width")
+                f"allowed: None (full rank) or 1..teacher_width"
+            )
         if self.n_train is not None and self.n_train < self.batch_size:
             raise MupsimError(
                 f"n_train={self.n_train} is smaller than batch_size={self.batch_size}; "
-                f"allowed: None (online fresh batches) or n_train >= batch_size")
+                f"allowed: None (online fresh batches) or n_train >= batch_size"
+            )
         if self.warmup_steps > self.steps:
             raise MupsimError(
-                f"warmup_steps={self.warmup_steps} exceeds steps={self.steps}; "
-                f"allowed: 0..steps")
+                f"warmup_steps={self.warmup_steps} exceeds steps={self.steps}; allowed: 0..steps"
+            )
         if self.norm_gain and self.norm == "none":
             raise MupsimError(
                 "norm_gain=True needs a normalization layer but norm='none'; "
-                "set norm to 'rms' or 'layer', or norm_gain=False")
+                "set norm to 'rms' or 'layer', or norm_gain=False"
+            )
         if self.inputs == "tokens":
             if self.input_dim < 2:
                 raise MupsimError(
                     f"inputs='tokens' needs input_dim (the vocabulary size V) >= 2; "
-                    f"got input_dim={self.input_dim}")
+                    f"got input_dim={self.input_dim}"
+                )
             if self.input_spectrum != 0.0:
                 raise MupsimError(
                     f"input_spectrum={self.input_spectrum} applies to inputs='gaussian' only; "
-                    f"allowed with inputs='tokens': 0 (token statistics are set by zipf_exponent)")
+                    f"allowed with inputs='tokens': 0 (token statistics are set by zipf_exponent)"
+                )
         elif self.zipf_exponent != 1.0:
             raise MupsimError(
                 f"zipf_exponent={self.zipf_exponent} applies to inputs='tokens' only; "
-                f"allowed with inputs='gaussian': 1.0 (the default), or set inputs='tokens'")
+                f"allowed with inputs='gaussian': 1.0 (the default), or set inputs='tokens'"
+            )
         if self.task == "classification" and self.output_dim < 2:
             raise MupsimError(
                 f"task='classification' needs output_dim >= 2 (number of classes); "
-                f"got output_dim={self.output_dim}")
+                f"got output_dim={self.output_dim}"
+            )
         if self.model == "normalized" and self.norm == "layer" and self.width < 2:
             raise MupsimError(
                 f"norm='layer' needs width >= 2 (LayerNorm of one coordinate is always 0); "
-                f"got width={self.width}; use norm='rms' or a larger width")
+                f"got width={self.width}; use norm='rms' or a larger width"
+            )
 
         # sizes (seed range, steps, logs, memory), before anything is allocated
         from mupsim.sim import limits
+
         limits.check(self)
         # what the calculator would refuse at run time (wd without a rule, alignment_exponent
         # without the alignment rule, settings overflowing at this width, ...) is refused now;
         # the answer travels with the config (``settings``) to the run and its stored result
         from mupsim.sim.settings import settings_for
+
         set_("_settings", settings_for(self))
 
     @property
@@ -328,7 +360,9 @@ class SimConfig:
         config sent to a worker process stays small and quick to load."""
         state = dict(self.__dict__)
         s = state["_settings"]
-        state["_settings"] = dataclasses.replace(s, exponents=dataclasses.replace(s.exponents, derivation=None))
+        state["_settings"] = dataclasses.replace(
+            s, exponents=dataclasses.replace(s.exponents, derivation=None)
+        )
         return state
 
     # ------------------------------------------------------------------ derived
@@ -336,8 +370,9 @@ class SimConfig:
         """(width, rank) of the teacher at this student width: ``teacher_width`` and
         ``teacher_rank`` times (width/base_width)^teacher_width_exponent, rounded, at least 1
         (rank None = full rank)."""
-        return teacher_dims(self.width, self.base_width, self.teacher_width, self.teacher_rank,
-                            self.teacher_width_exponent)
+        return teacher_dims(
+            self.width, self.base_width, self.teacher_width, self.teacher_rank, self.teacher_width_exponent
+        )
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
@@ -355,7 +390,7 @@ class SimConfig:
         return tuple(f.name for f in fields(cls))
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "SimConfig":
+    def from_dict(cls, d: Mapping[str, Any]) -> SimConfig:
         """Build from a dict (e.g. JSON). Unknown keys raise MupsimError listing valid ones;
         lists are accepted where tuples are expected."""
         if not isinstance(d, Mapping):
@@ -366,7 +401,7 @@ class SimConfig:
             kw["multipliers"] = tuple(kw["multipliers"])
         return cls(**kw)
 
-    def replace(self, **kw) -> "SimConfig":
+    def replace(self, **kw) -> SimConfig:
         """Copy with some fields changed (re-validated). Unknown names raise MupsimError."""
         _check_keys(kw.keys())
         return dataclasses.replace(self, **kw)
@@ -410,8 +445,10 @@ def _wd_rule(name: str, v):
         return None
     for rule in wd_rules.WD_RULES.values():
         if not rule.simulated and isinstance(v, str) and v.strip().lower().replace("-", "_") == rule.name:
-            raise MupsimError(f"{name}={rule.name!r} {rule.sim_unsupported}; allowed here: "
-                              f"{', '.join(WD_RULES)} (mupsim.transfer serves {rule.name})")
+            raise MupsimError(
+                f"{name}={rule.name!r} {rule.sim_unsupported}; allowed here: "
+                f"{', '.join(WD_RULES)} (mupsim.transfer serves {rule.name})"
+            )
     v = choice(name, v, WD_RULES + ("none",))
     return None if v == "none" else v
 
@@ -429,8 +466,9 @@ def _alignment(v):
                 try:  # a fraction such as '3/4', as the calculator reads it
                     num = float(rational(v, "alignment"))
                 except MupsimError:
-                    raise MupsimError(f"unknown alignment {show(v)}; allowed: full, none, or a number "
-                                      f"in [0.5, 1]") from None
+                    raise MupsimError(
+                        f"unknown alignment {show(v)}; allowed: full, none, or a number in [0.5, 1]"
+                    ) from None
             v = num
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise MupsimError(f"unknown alignment {show(v)}; allowed: full, none, or a number in [0.5, 1]")
@@ -442,8 +480,8 @@ def _check_keys(keys) -> None:
     bad = [k for k in keys if k not in valid]
     if bad:
         raise MupsimError(
-            f"unknown SimConfig field(s) {', '.join(map(repr, bad))}; "
-            f"valid fields: {', '.join(valid)}")
+            f"unknown SimConfig field(s) {', '.join(map(repr, bad))}; valid fields: {', '.join(valid)}"
+        )
 
 
 _MAX_INT_BITS = 1024  # integers beyond float range (~1.8e308) are refused before any size check
@@ -457,14 +495,17 @@ def _int(name: str, v, minimum: int) -> int:
             raise MupsimError(f"{name} must be an integer >= {minimum}; got {show(v)}")
     v = int(v)
     if v < minimum or v.bit_length() > _MAX_INT_BITS:
-        raise MupsimError(f"{name} must be an integer >= {minimum}; got {show(v)}"
-                          + ("" if v < minimum else ", beyond float range"))
+        raise MupsimError(
+            f"{name} must be an integer >= {minimum}; got {show(v)}"
+            + ("" if v < minimum else ", beyond float range")
+        )
     return v
 
 
 def _bool(name: str, v) -> bool:
     try:
         import numpy as np
+
         if isinstance(v, np.bool_):
             return bool(v)
     except ImportError:  # pragma: no cover

@@ -32,23 +32,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mupsim.sim.kernels.data import (STREAM_ONLINE, STREAM_TEST, STREAM_TRAIN, make_batch,
-                                     sample_batch)
+from mupsim.sim.kernels.data import STREAM_ONLINE, STREAM_TEST, STREAM_TRAIN, make_batch, sample_batch
 
 
 @dataclass
 class Dataset:
-    A1: np.ndarray        # teacher first layer (teacher width, k)
-    A2: np.ndarray        # teacher readout (out, teacher_width)
-    X_train: np.ndarray   # (n_train, k); 0 rows when online
-    T_train: np.ndarray   # (n_train, out)
-    X_test: np.ndarray    # (n_test, k)
-    T_test: np.ndarray    # (n_test, out)
+    A1: np.ndarray  # teacher first layer (teacher width, k)
+    A2: np.ndarray  # teacher readout (out, teacher_width)
+    X_train: np.ndarray  # (n_train, k); 0 rows when online
+    T_train: np.ndarray  # (n_train, out)
+    X_test: np.ndarray  # (n_test, k)
+    T_test: np.ndarray  # (n_test, out)
     task_cls: bool
     noise: float
     seed: int
-    xscale: np.ndarray    # float64[k] input scale √λ_i, or empty (isotropic / tokens)
-    cdf: np.ndarray       # float64[V] cumulative token probabilities, or empty (Gaussian)
+    xscale: np.ndarray  # float64[k] input scale √λ_i, or empty (isotropic / tokens)
+    cdf: np.ndarray  # float64[V] cumulative token probabilities, or empty (Gaussian)
 
     @property
     def online(self) -> bool:
@@ -93,7 +92,7 @@ def teacher(cfg, dtype=np.float64):
         U, s, Vt = np.linalg.svd(A1, full_matrices=False)
         m = s.size if r is None else min(r, s.size)
         d = np.arange(1, m + 1, dtype=np.float64) ** (-cfg.teacher_decay)
-        d *= np.sqrt((s ** 2).sum() / (d ** 2).sum())
+        d *= np.sqrt((s**2).sum() / (d**2).sum())
         A1 = (U[:, :m] * d) @ Vt[:m]
     if cfg.inputs == "tokens":
         A1 = A1 * np.sqrt(k)
@@ -105,8 +104,7 @@ def _generate(A1, A2, xscale, cdf, rows, k, out, task_cls, noise, seed, stream, 
     T = np.zeros((rows, out), dtype)
     hid = np.zeros((rows, A1.shape[0]), dtype)
     if rows:
-        make_batch(X, T, hid, A1, A2, xscale, cdf, task_cls, float(noise), int(seed), stream,
-                   index)
+        make_batch(X, T, hid, A1, A2, xscale, cdf, task_cls, float(noise), int(seed), stream, index)
     return X, T
 
 
@@ -117,12 +115,17 @@ def make_dataset(cfg, dtype=None) -> Dataset:
     xscale, cdf = input_scale(cfg), token_cdf(cfg)
     task_cls = cfg.task == "classification"
     args = (A1, A2, xscale, cdf)
-    kw = dict(k=cfg.input_dim, out=cfg.output_dim, task_cls=task_cls, noise=cfg.label_noise,
-              seed=cfg.seed, dtype=dtype)
+    kw = dict(
+        k=cfg.input_dim,
+        out=cfg.output_dim,
+        task_cls=task_cls,
+        noise=cfg.label_noise,
+        seed=cfg.seed,
+        dtype=dtype,
+    )
     Xte, Tte = _generate(*args, rows=cfg.n_test, stream=STREAM_TEST, index=0, **kw)
     Xtr, Ttr = _generate(*args, rows=cfg.n_train or 0, stream=STREAM_TRAIN, index=0, **kw)
-    return Dataset(A1, A2, Xtr, Ttr, Xte, Tte, task_cls, float(cfg.label_noise), int(cfg.seed),
-                   xscale, cdf)
+    return Dataset(A1, A2, Xtr, Ttr, Xte, Tte, task_cls, float(cfg.label_noise), int(cfg.seed), xscale, cdf)
 
 
 class BatchStream:
@@ -143,8 +146,20 @@ class BatchStream:
         when a fixed train set is used, since sampling advances a persistent permutation)."""
         ds = self.ds
         if ds.online:
-            make_batch(self.X, self.T, self.hid, ds.A1, ds.A2, ds.xscale, ds.cdf, ds.task_cls,
-                       ds.noise, ds.seed, STREAM_ONLINE, step)
+            make_batch(
+                self.X,
+                self.T,
+                self.hid,
+                ds.A1,
+                ds.A2,
+                ds.xscale,
+                ds.cdf,
+                ds.task_cls,
+                ds.noise,
+                ds.seed,
+                STREAM_ONLINE,
+                step,
+            )
         else:
             sample_batch(self.perm, ds.X_train, ds.T_train, self.X, self.T, ds.seed, step)
         return self.X.copy(), self.T.copy()

@@ -28,14 +28,19 @@ from pathlib import Path
 
 from mupsim.errors import MupsimError
 
-MAX_JSON_BYTES = 16 * 1024 ** 2
+MAX_JSON_BYTES = 16 * 1024**2
 
 
 def file_kind(mode: int) -> str:
     """What a ``st_mode`` describes, for messages ("a regular file", "a folder", "a FIFO ...")."""
-    for test, name in ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a folder"),
-                       (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+    for test, name in (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return name
     return "not a regular file"
@@ -56,22 +61,19 @@ def open_regular(path, what: str):
     except OSError as e:
         raise MupsimError(f"cannot read {what} {p}: {e.strerror or e}") from None
     if not stat.S_ISREG(mode):
-        raise MupsimError(f"cannot read {what} {p}: it is {file_kind(mode)}; allowed: a regular "
-                          f"file")
+        raise MupsimError(f"cannot read {what} {p}: it is {file_kind(mode)}; allowed: a regular file")
     try:  # then check what was opened (it may have been swapped since)
         fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise
     except IsADirectoryError:
-        raise MupsimError(f"cannot read {what} {p}: it is a folder; allowed: a regular "
-                          f"file") from None
+        raise MupsimError(f"cannot read {what} {p}: it is a folder; allowed: a regular file") from None
     except OSError as e:
         raise MupsimError(f"cannot read {what} {p}: {e.strerror or e}") from None
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise MupsimError(f"cannot read {what} {p}: it is {file_kind(mode)}; allowed: a regular "
-                          f"file")
+            raise MupsimError(f"cannot read {what} {p}: it is {file_kind(mode)}; allowed: a regular file")
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
@@ -89,18 +91,22 @@ def read_json(path, what: str):
     except OSError as e:
         raise MupsimError(f"cannot read {what} {p}: {e.strerror or e}") from None
     if len(data) > MAX_JSON_BYTES:
-        raise MupsimError(f"{what} {p} is larger than {MAX_JSON_BYTES // 1024 ** 2} MiB; "
-                          f"allowed: a JSON file up to that size")
+        raise MupsimError(
+            f"{what} {p} is larger than {MAX_JSON_BYTES // 1024**2} MiB; allowed: a JSON file up to that size"
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise MupsimError(f"{what} {p} is not UTF-8 text (byte {e.start} is 0x{data[e.start]:02x}); "
-                          f"allowed: a JSON file in UTF-8") from None
+        raise MupsimError(
+            f"{what} {p} is not UTF-8 text (byte {e.start} is 0x{data[e.start]:02x}); "
+            f"allowed: a JSON file in UTF-8"
+        ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise MupsimError(f"{what} {p} is not valid JSON: {e.msg} at line {e.lineno}, "
-                          f"column {e.colno}") from None
+        raise MupsimError(
+            f"{what} {p} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}"
+        ) from None
     except RecursionError:
         raise MupsimError(f"{what} {p} is not valid JSON here: nested too deeply") from None
     except ValueError as e:  # e.g. an integer with more digits than Python converts
@@ -133,8 +139,10 @@ def output_target(path, what: str = "output file") -> Path:
         raise MupsimError(f"{what} {text}: {e.strerror or e}") from None
     if not stat.S_ISREG(mode):
         via = "" if os.path.abspath(text) == str(target) else f" ({target}, via a symlink)"
-        raise MupsimError(f"{what} {text}{via} is {file_kind(mode)}; allowed: a new file or an "
-                          f"existing regular file to replace")
+        raise MupsimError(
+            f"{what} {text}{via} is {file_kind(mode)}; allowed: a new file or an "
+            f"existing regular file to replace"
+        )
     return target
 
 
@@ -174,8 +182,10 @@ def _probe(folder: Path, what: str, target: Path, prefix: str) -> None:
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
     except OSError as e:
-        raise MupsimError(f"{what} {target}: cannot write in {folder} ({e.strerror or e}); "
-                          f"allowed: a path in a writable folder") from None
+        raise MupsimError(
+            f"{what} {target}: cannot write in {folder} ({e.strerror or e}); "
+            f"allowed: a path in a writable folder"
+        ) from None
     os.close(fd)
     with contextlib.suppress(OSError):
         os.unlink(tmp)
@@ -199,8 +209,7 @@ def check_folder(path, what: str = "--out") -> Path:
 def _check_folder(p: Path, what: str, target: Path) -> Path:
     base = _nearest_existing(p)
     if not base.is_dir():
-        raise MupsimError(f"{what} {target}: {base} is a file, not a folder; allowed: a path "
-                          f"in a folder")
+        raise MupsimError(f"{what} {target}: {base} is a file, not a folder; allowed: a path in a folder")
     _probe(base, what, target, ".mupsim-probe-")
     return p
 
@@ -220,9 +229,11 @@ def check_result_stem(path_stem, what: str = "--out") -> Path:
     if not text.strip():
         raise MupsimError(f"{what} needs a file stem such as {example}; got {text!r}")
     if text.endswith(("/", os.sep)) or text.replace(os.sep, "/").split("/")[-1] in (".", ".."):
-        raise MupsimError(f"{what} {text} names a folder; it takes a file stem such as "
-                          f"{text.rstrip('/' + os.sep) or '.'}/run1 (writes run1.npz and "
-                          f"run1.json there)")
+        raise MupsimError(
+            f"{what} {text} names a folder; it takes a file stem such as "
+            f"{text.rstrip('/' + os.sep) or '.'}/run1 (writes run1.npz and "
+            f"run1.json there)"
+        )
     stem = _stem(Path(text))
     try:
         _check_stem_files(stem, text, what)
@@ -236,9 +247,11 @@ def _check_stem_files(stem: Path, text: str, what: str) -> None:
         f = stem.with_name(stem.name + suffix)
         if f.exists() and not f.is_file():
             kind = file_kind(os.stat(f).st_mode)
-            raise MupsimError(f"{what} {text}: {f} exists and is not a file ({kind}); allowed: "
-                              f"a new file stem or one with earlier regular result files to "
-                              f"replace")
+            raise MupsimError(
+                f"{what} {text}: {f} exists and is not a file ({kind}); allowed: "
+                f"a new file stem or one with earlier regular result files to "
+                f"replace"
+            )
     folder = stem.parent
     if folder.is_dir():  # the exact temp names of Result.save (catches names too long)
         _probe(folder, what, stem, f".{stem.name}.json.")

@@ -64,7 +64,7 @@ class Layout:
         if isinstance(p, str):
             p = self.index(p)
         o, r, c = int(self.offsets[p]), int(self.rows[p]), int(self.cols[p])
-        return theta[o:o + r * c].reshape(r, c)
+        return theta[o : o + r * c].reshape(r, c)
 
     @property
     def matrix_names(self) -> list:

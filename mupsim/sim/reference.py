@@ -230,10 +230,16 @@ def train_reference(prep, steps=None):
     P = {k: lay.view(prep.theta0, k).copy() for k in names}
     mult = dict(zip(names, prep.mult))
     net = RefNet(cfg, mult, float(lay.farch[0]), float(lay.farch[1]))
-    opt = RefOptimizer(cfg.optimizer, dict(zip(names, prep.p_lr)), dict(zip(names, prep.p_wd)),
-                       dict(zip(names, prep.muon_mask)), prep.hyper, prep.independent,
-                       dict(zip(names, (float(e) for e in prep.p_eps))),
-                       dict(zip(names, (float(x) for x in prep.muon_scale))))
+    opt = RefOptimizer(
+        cfg.optimizer,
+        dict(zip(names, prep.p_lr)),
+        dict(zip(names, prep.p_wd)),
+        dict(zip(names, prep.muon_mask)),
+        prep.hyper,
+        prep.independent,
+        dict(zip(names, (float(e) for e in prep.p_eps))),
+        dict(zip(names, (float(x) for x in prep.muon_scale))),
+    )
     stream = BatchStream(prep.data, cfg.batch_size)
     losses = np.full(steps + 1, np.nan)
     for t in range(steps + 1):
@@ -246,7 +252,6 @@ def train_reference(prep, steps=None):
         if t == steps:
             break
         G = net.backward(P, cache, dY)
-        opt.step(P, G, t, schedule(t, cfg.steps, cfg.schedule, cfg.warmup_steps,
-                                   prep.decay_steps))
+        opt.step(P, G, t, schedule(t, cfg.steps, cfg.schedule, cfg.warmup_steps, prep.decay_steps))
     theta = np.concatenate([P[k].ravel() for k in names])
     return losses, theta

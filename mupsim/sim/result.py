@@ -47,18 +47,32 @@ import stat
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from mupsim.errors import MupsimError
 
 STATUSES = ("ok", "diverged", "error")
-MATRIX_METRICS = ("rms", "sigma_max", "gain", "update_rms", "rel_update", "angular_update",
-                  "cos_w_update", "eff_lr", "stable_rank", "effective_rank", "sv1", "sv2", "sv3",
-                  "sv4")
+MATRIX_METRICS = (
+    "rms",
+    "sigma_max",
+    "gain",
+    "update_rms",
+    "rel_update",
+    "angular_update",
+    "cos_w_update",
+    "eff_lr",
+    "stable_rank",
+    "effective_rank",
+    "sv1",
+    "sv2",
+    "sv3",
+    "sv4",
+)
 FORMAT_VERSION = 2
 HASH_FIELD = "content_sha256"
 
@@ -82,8 +96,7 @@ class Result:
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
-            raise MupsimError(f"unknown result status {self.status!r}; allowed: "
-                              f"{', '.join(STATUSES)}")
+            raise MupsimError(f"unknown result status {self.status!r}; allowed: {', '.join(STATUSES)}")
         if self.diverged_step is not None:
             self.diverged_step = int(self.diverged_step)
         self.config = dict(self.config)
@@ -124,11 +137,13 @@ class Result:
     def key(self) -> str:
         """The config's key() (result file stem)."""
         from mupsim.sim.config import SimConfig
+
         return SimConfig.from_dict(self.config).key()
 
     def sim_config(self):
         """The run's :class:`SimConfig`."""
         from mupsim.sim.config import SimConfig
+
         return SimConfig.from_dict(self.config)
 
     def final(self, metric: str, name: str | None = None):
@@ -148,13 +163,17 @@ class Result:
         else:
             allowed = ["train_loss", "test_loss", "activation_rms", *self.matrix]
             raise MupsimError(f"unknown metric {metric!r}; allowed: {', '.join(allowed)}")
-        vals = {n: (float(arr[i, -1]) if arr.ndim == 2 and arr.shape[1] else float("nan"))
-                for i, n in enumerate(names)}
+        vals = {
+            n: (float(arr[i, -1]) if arr.ndim == 2 and arr.shape[1] else float("nan"))
+            for i, n in enumerate(names)
+        }
         if name is None:
             return vals
         if name not in vals:
-            raise MupsimError(f"unknown {'activation' if metric == 'activation_rms' else 'matrix'}"
-                              f" {name!r}; allowed: {', '.join(names)}")
+            raise MupsimError(
+                f"unknown {'activation' if metric == 'activation_rms' else 'matrix'}"
+                f" {name!r}; allowed: {', '.join(names)}"
+            )
         return vals[name]
 
     # ------------------------------------------------------------------ store
@@ -170,7 +189,9 @@ class Result:
         stem = _stem(path_stem)
         save_id = uuid.uuid4().hex
         arrays: dict[str, np.ndarray] = {
-            "steps": self.steps, "train_loss": self.train_loss, "test_loss": self.test_loss,
+            "steps": self.steps,
+            "train_loss": self.train_loss,
+            "test_loss": self.test_loss,
             "activation_rms": self.activation_rms,
             "save_id": np.frombuffer(save_id.encode("ascii"), dtype=np.uint8),
         }
@@ -182,11 +203,16 @@ class Result:
             arrays[f"spectra_{i}"] = self.spectra[k]
         arrays = {k: np.asarray(v) for k, v in arrays.items()}
         meta = {
-            "format_version": FORMAT_VERSION, "save_id": save_id,
-            "config": self.config, "provenance": self.provenance, "status": self.status,
-            "diverged_step": self.diverged_step, "matrix_names": self.matrix_names,
+            "format_version": FORMAT_VERSION,
+            "save_id": save_id,
+            "config": self.config,
+            "provenance": self.provenance,
+            "status": self.status,
+            "diverged_step": self.diverged_step,
+            "matrix_names": self.matrix_names,
             "activation_names": self.activation_names,
-            "matrix_keys": matrix_keys, "spectra_keys": spectra_keys,
+            "matrix_keys": matrix_keys,
+            "spectra_keys": spectra_keys,
         }
         # fail before touching disk; the hash is taken over what a load will read back
         meta = json.loads(json.dumps(meta, default=_json_default))
@@ -214,8 +240,9 @@ class Result:
                     with contextlib.suppress(OSError):
                         os.unlink(f)
             if isinstance(e, OSError):
-                raise MupsimError(f"cannot save the result at {stem} (.npz and .json): "
-                                  f"{e.strerror or e}; nothing was saved") from None
+                raise MupsimError(
+                    f"cannot save the result at {stem} (.npz and .json): {e.strerror or e}; nothing was saved"
+                ) from None
             raise
         for folder in {npz.parent, js.parent}:
             _fsync_dir(folder)
@@ -254,31 +281,38 @@ class Result:
             raise MupsimError(f".json holds {type(meta).__name__}, not an object")
         version = meta.get("format_version")
         if version != FORMAT_VERSION or not isinstance(meta.get(HASH_FIELD), str):
-            raise MupsimError(f"format {version!r} without a content hash (this mupsim writes "
-                              f"format {FORMAT_VERSION}); outdated, run it again")
+            raise MupsimError(
+                f"format {version!r} without a content hash (this mupsim writes "
+                f"format {FORMAT_VERSION}); outdated, run it again"
+            )
         if content_hash(meta, arr) != meta[HASH_FIELD]:
             raise MupsimError("content hash does not match (.json or .npz changed after saving)")
         sid = arr["save_id"]
-        if sid.dtype != np.uint8 or sid.ndim != 1 or sid.tobytes().decode("ascii") != \
-                meta["save_id"]:
+        if sid.dtype != np.uint8 or sid.ndim != 1 or sid.tobytes().decode("ascii") != meta["save_id"]:
             raise MupsimError(".npz and .json come from different saves")
         _expect(meta, "config", dict)
         _expect(meta, "provenance", dict)
         _expect(meta, "status", str)
         if meta["diverged_step"] is not None:
             _expect(meta, "diverged_step", int)
-        names = {f: _names(meta, f) for f in ("matrix_names", "activation_names", "matrix_keys",
-                                              "spectra_keys")}
+        names = {
+            f: _names(meta, f) for f in ("matrix_names", "activation_names", "matrix_keys", "spectra_keys")
+        }
         for f in ("matrix_keys", "spectra_keys"):
             if len(set(names[f])) != len(names[f]):
                 raise MupsimError(f"'{f}' repeats a name")
         r = cls(
-            config=meta["config"], provenance=meta["provenance"], status=meta["status"],
-            diverged_step=meta["diverged_step"], steps=arr["steps"],
-            train_loss=arr["train_loss"], test_loss=arr["test_loss"],
+            config=meta["config"],
+            provenance=meta["provenance"],
+            status=meta["status"],
+            diverged_step=meta["diverged_step"],
+            steps=arr["steps"],
+            train_loss=arr["train_loss"],
+            test_loss=arr["test_loss"],
             matrix_names=names["matrix_names"],
             matrix={k: arr[f"matrix_{i}"] for i, k in enumerate(names["matrix_keys"])},
-            activation_names=names["activation_names"], activation_rms=arr["activation_rms"],
+            activation_names=names["activation_names"],
+            activation_rms=arr["activation_rms"],
             spectra={k: arr[f"spectra_{i}"] for i, k in enumerate(names["spectra_keys"])},
         )
         r._check_shapes()
@@ -288,17 +322,22 @@ class Result:
         """MupsimError unless the arrays have the shapes of the module docstring."""
         T = self.steps.shape[0] if self.steps.ndim == 1 else -1
         if T < 0 or self.train_loss.shape != (T,) or self.test_loss.shape != (T,):
-            raise MupsimError(f"steps {self.steps.shape}, train_loss {self.train_loss.shape} and "
-                              f"test_loss {self.test_loss.shape} are not one length-T vector each")
+            raise MupsimError(
+                f"steps {self.steps.shape}, train_loss {self.train_loss.shape} and "
+                f"test_loss {self.test_loss.shape} are not one length-T vector each"
+            )
         for k, a in self.matrix.items():
             if a.shape != (len(self.matrix_names), T):
-                raise MupsimError(f"matrix metric {k!r} has shape {a.shape}, not "
-                                  f"({len(self.matrix_names)}, {T})")
+                raise MupsimError(
+                    f"matrix metric {k!r} has shape {a.shape}, not ({len(self.matrix_names)}, {T})"
+                )
         A = len(self.activation_names)
-        if self.activation_rms.ndim != 2 or self.activation_rms.shape[0] != A or \
-                (A and self.activation_rms.shape[1] != T):
-            raise MupsimError(f"activation_rms has shape {self.activation_rms.shape}, not "
-                              f"({A}, {T})")
+        if (
+            self.activation_rms.ndim != 2
+            or self.activation_rms.shape[0] != A
+            or (A and self.activation_rms.shape[1] != T)
+        ):
+            raise MupsimError(f"activation_rms has shape {self.activation_rms.shape}, not ({A}, {T})")
         for k, a in self.spectra.items():
             if a.ndim != 1:
                 raise MupsimError(f"spectrum {k!r} has shape {a.shape}, not a vector")
@@ -307,25 +346,35 @@ class Result:
     def exists(path_stem) -> bool:
         """True if both files of a saved result exist (does not check consistency)."""
         stem = _stem(path_stem)
-        return (stem.with_name(stem.name + ".json").is_file()
-                and stem.with_name(stem.name + ".npz").is_file())
+        return stem.with_name(stem.name + ".json").is_file() and stem.with_name(stem.name + ".npz").is_file()
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def error(cls, config: dict, message: str, provenance: dict | None = None) -> "Result":
+    def error(cls, config: dict, message: str, provenance: dict | None = None) -> Result:
         """A record of a run that raised: status "error", empty arrays, message in
         ``provenance["error"]``."""
         prov = dict(provenance or {})
         prov["error"] = message
-        return cls(config=dict(config), provenance=prov, status="error", diverged_step=None,
-                   steps=np.zeros(0, np.int64), train_loss=np.zeros(0), test_loss=np.zeros(0),
-                   matrix_names=[], matrix={}, activation_names=[],
-                   activation_rms=np.zeros((0, 0)), spectra={})
+        return cls(
+            config=dict(config),
+            provenance=prov,
+            status="error",
+            diverged_step=None,
+            steps=np.zeros(0, np.int64),
+            train_loss=np.zeros(0),
+            test_loss=np.zeros(0),
+            matrix_names=[],
+            matrix={},
+            activation_names=[],
+            activation_rms=np.zeros((0, 0)),
+            spectra={},
+        )
 
 
 # ---------------------------------------------------------------------- provenance
-def provenance(config=None, *, settings: dict | None = None, wall_time_s: float | None = None,
-               **extra: Any) -> dict:
+def provenance(
+    config=None, *, settings: dict | None = None, wall_time_s: float | None = None, **extra: Any
+) -> dict:
     """Provenance dict for a run.
 
     Keys: mupsim_version, numpy_version, numba_version, python_version, platform,
@@ -356,10 +405,12 @@ def provenance(config=None, *, settings: dict | None = None, wall_time_s: float 
 def _mupsim_version() -> str:
     try:
         from importlib.metadata import version
+
         return version("mupsim")
     except Exception:  # noqa: BLE001
         try:
             import mupsim
+
             return str(getattr(mupsim, "__version__", "unknown"))
         except Exception:  # noqa: BLE001
             return "unknown"
@@ -369,6 +420,7 @@ def _mupsim_version() -> str:
 def _numba_version() -> str | None:
     try:
         from importlib.metadata import version
+
         return version("numba")
     except Exception:  # noqa: BLE001
         return None
@@ -377,8 +429,13 @@ def _numba_version() -> str | None:
 @functools.lru_cache(maxsize=1)
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except Exception:  # noqa: BLE001
         return None
     sha = out.stdout.strip()
@@ -421,8 +478,10 @@ def _names(meta: dict, field_: str) -> list:
 
 def _umask() -> int:
     """This process's umask (read without changing it where /proc allows)."""
-    with contextlib.suppress(OSError, ValueError), \
-            open("/proc/self/status", encoding="ascii", errors="replace") as f:
+    with (
+        contextlib.suppress(OSError, ValueError),
+        open("/proc/self/status", encoding="ascii", errors="replace") as f,
+    ):
         for line in f:
             if line.startswith("Umask:"):
                 return int(line.split()[1], 8)
@@ -458,8 +517,7 @@ def _write_temp(path: Path, writer: Callable[[io.BufferedWriter], Any]) -> str:
     return tmp
 
 
-def _atomic_write(path, writer: Callable[[io.BufferedWriter], Any],
-                  what: str = "output file") -> None:
+def _atomic_write(path, writer: Callable[[io.BufferedWriter], Any], what: str = "output file") -> None:
     """Write ``path`` via a temp file in the same directory, fsync, then os.replace.
 
     Symlinks are followed (the link stays, its target is replaced). MupsimError, before

@@ -45,9 +45,22 @@ from mupsim.sim.layout import B_W2, Layout, activation_names, build_layout
 from mupsim.sim.result import MATRIX_METRICS, Result, provenance
 from mupsim.sim.settings import SIMULATOR_VERSION, settings_for  # noqa: F401 (re-exported)
 
-assert MATRIX_METRICS == ("rms", "sigma_max", "gain", "update_rms", "rel_update",
-                          "angular_update", "cos_w_update", "eff_lr", "stable_rank",
-                          "effective_rank", "sv1", "sv2", "sv3", "sv4")
+assert MATRIX_METRICS == (
+    "rms",
+    "sigma_max",
+    "gain",
+    "update_rms",
+    "rel_update",
+    "angular_update",
+    "cos_w_update",
+    "eff_lr",
+    "stable_rank",
+    "effective_rank",
+    "sv1",
+    "sv2",
+    "sv3",
+    "sv4",
+)
 assert D.N_METRICS == len(MATRIX_METRICS) and D.M_SV == MATRIX_METRICS.index("sv1")
 
 
@@ -90,7 +103,7 @@ class Prepared:
     decay_steps: int
     pvec0: np.ndarray
     muon_mask: np.ndarray
-    p_eps: np.ndarray       # Adam ε per parameter (config.eps everywhere unless eps_rule="derived")
+    p_eps: np.ndarray  # Adam ε per parameter (config.eps everywhere unless eps_rule="derived")
     muon_scale: np.ndarray  # factor on each Muon update (0: not Muon; 1 spectral; 0.2·√max(dims) rms)
 
 
@@ -98,7 +111,7 @@ def init_params(config: SimConfig, lay: Layout, layers: dict, dtype) -> np.ndarr
     rng = np.random.default_rng([config.seed, 202])
     theta = np.zeros(lay.size, np.float64)
     W2 = set(int(p) for p in lay.blocks[:, B_W2] if p >= 0)
-    for p, (name, cls) in enumerate(zip(lay.names, lay.classes)):
+    for p, (_name, cls) in enumerate(zip(lay.names, lay.classes)):
         v = lay.view(theta, p)
         if cls == "norm_gain":
             v[...] = 1.0
@@ -117,6 +130,7 @@ def init_params(config: SimConfig, lay: Layout, layers: dict, dtype) -> np.ndarr
 def prepare(config: SimConfig) -> Prepared:
     if not isinstance(config, SimConfig):
         from mupsim.errors import MupsimError
+
         raise MupsimError(f"run() needs a SimConfig; got {type(config).__name__}")
     settings = config.settings
     layers = settings.layers
@@ -136,24 +150,43 @@ def prepare(config: SimConfig) -> Prepared:
     hyper = np.array([config.momentum, b1, b2, config.eps], np.float64)
     p_eps = np.full(len(lay.classes), config.eps, np.float64)
     if config.eps_rule == "derived":  # the calculator's ε per layer (None: that layer has no Adam ε)
-        p_eps = np.array([config.eps if layers[c].eps is None else layers[c].eps for c in lay.classes],
-                         np.float64)
+        p_eps = np.array(
+            [config.eps if layers[c].eps is None else layers[c].eps for c in lay.classes], np.float64
+        )
     decay = int(round(config.decay_fraction * config.steps))
     if config.decay_fraction > 0:
         decay = max(decay, 1)
     ncols = int(sum(lay.cols[p] for p in lay.matrices))
     pvec0 = np.random.default_rng([config.seed, 303]).standard_normal(ncols).astype(dtype)
     from mupsim.theory.optimizers import resolve
+
     th = resolve(config.optimizer)
     muon_classes = th.spectral_layers if th.kind == "spectral" else ()
     muon_mask = np.array([c in muon_classes for c in lay.classes], np.bool_)
     muon_scale = muon_mask.astype(np.float64)
     if config.muon_convention == "rms":  # Moonlight: RMS of 0.2·√max(dims)·O is ≈ 0.2, like AdamW's
         muon_scale *= 0.2 * np.sqrt(np.maximum(lay.rows, lay.cols).astype(np.float64))
-    return Prepared(config, lay, settings, theta0, mult, p_lr, p_wd, data,
-                    log_schedule(config.steps, config.n_logs), OPT_CODES[config.optimizer],
-                    hyper, config.wd_mode == "independent", SCHED_CODES[config.schedule],
-                    config.warmup_steps, decay, pvec0, muon_mask, p_eps, muon_scale)
+    return Prepared(
+        config,
+        lay,
+        settings,
+        theta0,
+        mult,
+        p_lr,
+        p_wd,
+        data,
+        log_schedule(config.steps, config.n_logs),
+        OPT_CODES[config.optimizer],
+        hyper,
+        config.wd_mode == "independent",
+        SCHED_CODES[config.schedule],
+        config.warmup_steps,
+        decay,
+        pvec0,
+        muon_mask,
+        p_eps,
+        muon_scale,
+    )
 
 
 def execute(prep: Prepared):
@@ -168,13 +201,48 @@ def execute(prep: Prepared):
     out_act = np.full((A, T), np.nan)
     theta = prep.theta0.copy()
     pvec = prep.pvec0.copy()
-    div = train(theta, lay.offsets, lay.rows, lay.cols, prep.muon_scale, prep.mult, lay.emb,
-                lay.readout, lay.blocks, lay.arch, lay.farch, lay.matrices, prep.p_lr,
-                prep.p_wd, prep.opt, prep.hyper, prep.independent, prep.sched_code,
-                prep.warmup, prep.decay_steps, cfg.steps, cfg.seed, cfg.batch_size, d.A1, d.A2,
-                d.xscale, d.cdf, d.noise, d.X_train, d.T_train, d.X_test, d.T_test, prep.log_steps,
-                cfg.divergence_bound, pvec, out_loss, out_mat, out_act, prep.p_eps,
-                cfg.rank_metrics)
+    div = train(
+        theta,
+        lay.offsets,
+        lay.rows,
+        lay.cols,
+        prep.muon_scale,
+        prep.mult,
+        lay.emb,
+        lay.readout,
+        lay.blocks,
+        lay.arch,
+        lay.farch,
+        lay.matrices,
+        prep.p_lr,
+        prep.p_wd,
+        prep.opt,
+        prep.hyper,
+        prep.independent,
+        prep.sched_code,
+        prep.warmup,
+        prep.decay_steps,
+        cfg.steps,
+        cfg.seed,
+        cfg.batch_size,
+        d.A1,
+        d.A2,
+        d.xscale,
+        d.cdf,
+        d.noise,
+        d.X_train,
+        d.T_train,
+        d.X_test,
+        d.T_test,
+        prep.log_steps,
+        cfg.divergence_bound,
+        pvec,
+        out_loss,
+        out_mat,
+        out_act,
+        prep.p_eps,
+        cfg.rank_metrics,
+    )
     return theta, int(div), out_loss, out_mat, out_act
 
 
@@ -183,6 +251,7 @@ def one_blas_thread():
     one thread, so results are bit-identical whatever the caller's thread settings."""
     import scipy.linalg.cython_blas  # noqa: F401  (load numba's BLAS so it is pinned too)
     from threadpoolctl import threadpool_limits
+
     return threadpool_limits(1)
 
 
@@ -204,12 +273,14 @@ def run(config: SimConfig) -> Result:
     wall = time.perf_counter() - t0
     return Result(
         config=config.to_dict(),
-        provenance=provenance(config, settings=prep.settings.to_dict(), wall_time_s=wall,
-                              simulator_version=SIMULATOR_VERSION),
+        provenance=provenance(
+            config, settings=prep.settings.to_dict(), wall_time_s=wall, simulator_version=SIMULATOR_VERSION
+        ),
         status="diverged" if div >= 0 else "ok",
         diverged_step=div if div >= 0 else None,
         steps=prep.log_steps.copy(),
-        train_loss=out_loss[0], test_loss=out_loss[1],
+        train_loss=out_loss[0],
+        test_loss=out_loss[1],
         matrix_names=lay.matrix_names,
         matrix={k: out_mat[i] for i, k in enumerate(MATRIX_METRICS)},
         activation_names=activation_names(lay),

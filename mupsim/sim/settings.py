@@ -17,9 +17,25 @@ SIMULATOR_VERSION = 4  # 3: task families and rank diagnostics; 4: depth rules u
 IO_LAYERS = ("embedding", "readout")
 """The layer classes whose weight decay ``SimConfig.io_wd_rule`` sets."""
 
-SETTINGS_FIELDS = ("base_width", "width", "lr", "wd", "parameterization", "optimizer", "alignment",
-                   "multipliers", "wd_rule", "io_wd_rule", "alignment_exponent", "global_lr", "eps",
-                   "muon_convention", "depth_rule", "base_depth", "depth")
+SETTINGS_FIELDS = (
+    "base_width",
+    "width",
+    "lr",
+    "wd",
+    "parameterization",
+    "optimizer",
+    "alignment",
+    "multipliers",
+    "wd_rule",
+    "io_wd_rule",
+    "alignment_exponent",
+    "global_lr",
+    "eps",
+    "muon_convention",
+    "depth_rule",
+    "base_depth",
+    "depth",
+)
 """The SimConfig fields the per-layer settings depend on (the cache key of :func:`settings_for`)."""
 
 
@@ -48,12 +64,22 @@ def _settings(key: tuple):
     if c["io_wd_rule"] is not None:
         rule = {"hidden": rule, **{cls: c["io_wd_rule"] for cls in IO_LAYERS}}
     try:
-        return transfer(c["base_width"], c["width"], c["lr"], c["wd"],
-                        parameterization=c["parameterization"], optimizer=resolve(c["optimizer"]).name,
-                        alignment=c["alignment"], multipliers=c["multipliers"],
-                        wd_rule=rule, alignment_exponent=c["alignment_exponent"],
-                        global_lr=c["global_lr"], eps=c["eps"],
-                        muon_convention=c["muon_convention"] or "spectral", **depth)
+        return transfer(
+            c["base_width"],
+            c["width"],
+            c["lr"],
+            c["wd"],
+            parameterization=c["parameterization"],
+            optimizer=resolve(c["optimizer"]).name,
+            alignment=c["alignment"],
+            multipliers=c["multipliers"],
+            wd_rule=rule,
+            alignment_exponent=c["alignment_exponent"],
+            global_lr=c["global_lr"],
+            eps=c["eps"],
+            muon_convention=c["muon_convention"] or "spectral",
+            **depth,
+        )
     except LayerRuleError as e:
         if set(e.layers) <= set(IO_LAYERS):
             raise MupsimError(f"io_wd_rule={c['io_wd_rule']!r}: {e.reason}") from None

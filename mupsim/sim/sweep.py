@@ -84,15 +84,24 @@ class SweepInterrupted(KeyboardInterrupt):
 
     def __init__(self, signum: int, done: int, total: int, out_dir) -> None:
         self.signum, self.done, self.total, self.out_dir = signum, done, total, Path(out_dir)
-        super().__init__(f"sweep interrupted by {signal.Signals(signum).name}: {done} of {total} "
-                         f"results stored in {self.out_dir}; run it again to resume")
+        super().__init__(
+            f"sweep interrupted by {signal.Signals(signum).name}: {done} of {total} "
+            f"results stored in {self.out_dir}; run it again to resume"
+        )
 
 
 # ---------------------------------------------------------------------- sweep
-def sweep(configs: Iterable[SimConfig], out_dir, workers: int | None = None,
-          progress: bool = True, runner: Runner | None = None,
-          context: str = "spawn", executor: str = "local", scheduler: str | None = None,
-          backend: str = "numba") -> list[Result]:
+def sweep(
+    configs: Iterable[SimConfig],
+    out_dir,
+    workers: int | None = None,
+    progress: bool = True,
+    runner: Runner | None = None,
+    context: str = "spawn",
+    executor: str = "local",
+    scheduler: str | None = None,
+    backend: str = "numba",
+) -> list[Result]:
     """Run every config whose result is not yet in ``out_dir``; return all results in input order.
 
     ``workers``: number of worker processes (default: CPU count, at most the number of tasks);
@@ -128,21 +137,31 @@ def sweep(configs: Iterable[SimConfig], out_dir, workers: int | None = None,
         if todo:
             _check_result_paths(out, todo)
             _check_writable(out)
-            _run_pending(todo, results, out, claims, backend, runner, workers, context, executor,
-                         scheduler, progress)
+            _run_pending(
+                todo, results, out, claims, backend, runner, workers, context, executor, scheduler, progress
+            )
     except KeyboardInterrupt as e:
         _remove_stale_tmp(out, [k for k in by_key if k in claims])
-        done = sum(1 for k in by_key
-                   if k in results and not results[k].provenance.get("worker_failed"))
-        raise SweepInterrupted(getattr(e, "signum", signal.SIGINT), done, len(by_key),
-                               out) from None
+        done = sum(1 for k in by_key if k in results and not results[k].provenance.get("worker_failed"))
+        raise SweepInterrupted(getattr(e, "signum", signal.SIGINT), done, len(by_key), out) from None
     finally:
         claims.release_all()
     return [results[c.key()] for c in configs]
 
 
-def _run_pending(todo: dict, results: dict, out: Path, claims: Claims, backend, runner, workers,
-                 context, executor, scheduler, progress) -> None:
+def _run_pending(
+    todo: dict,
+    results: dict,
+    out: Path,
+    claims: Claims,
+    backend,
+    runner,
+    workers,
+    context,
+    executor,
+    scheduler,
+    progress,
+) -> None:
     """Run the configs of ``todo`` into ``out`` and ``results``, in rounds: claim what no other
     sweep holds, run it, and wait (polling) for the rest; a key another sweep held is taken
     over when its claim ends and no result was stored (that sweep died or was interrupted)."""
@@ -153,8 +172,9 @@ def _run_pending(todo: dict, results: dict, out: Path, claims: Claims, backend, 
             while todo:
                 mine = {k: c for k, c in todo.items() if claims.take(k)}
                 for k in list(mine):  # stored meanwhile by a sweep that held the claim
-                    r = _load_existing(out / k, mine[k], _backend_for(mine[k], backend),
-                                       accept_error=k in waited)
+                    r = _load_existing(
+                        out / k, mine[k], _backend_for(mine[k], backend), accept_error=k in waited
+                    )
                     if r is not None:
                         results[k] = r
                         del mine[k], todo[k]
@@ -163,8 +183,11 @@ def _run_pending(todo: dict, results: dict, out: Path, claims: Claims, backend, 
                 waited.update(k for k in todo if k not in mine)
                 if not mine:
                     if todo:
-                        bar.set_description(f"sweep (waiting for {len(todo)} runs claimed by "
-                                            f"{holder(out, next(iter(todo)))})", refresh=True)
+                        bar.set_description(
+                            f"sweep (waiting for {len(todo)} runs claimed by "
+                            f"{holder(out, next(iter(todo)))})",
+                            refresh=True,
+                        )
                         time.sleep(CLAIM_POLL_S)
                     continue
                 _remove_stale_tmp(out, mine)
@@ -179,16 +202,18 @@ def _run_pending(todo: dict, results: dict, out: Path, claims: Claims, backend, 
                         claims.release(k)
                         bar.update(1)
                         if r.status != "ok":
-                            counts = {s: sum(x.status == s for x in results.values())
-                                      for s in ("diverged", "error")}
+                            counts = {
+                                s: sum(x.status == s for x in results.values()) for s in ("diverged", "error")
+                            }
                             bar.set_postfix(counts, refresh=False)
                 bar.set_description("sweep", refresh=False)
     finally:
         bar.close()
 
 
-def _execute(todo: Mapping[str, SimConfig], backend, runner, workers, context, executor,
-             scheduler) -> Iterator[tuple[str, Result]]:
+def _execute(
+    todo: Mapping[str, SimConfig], backend, runner, workers, context, executor, scheduler
+) -> Iterator[tuple[str, Result]]:
     """(key, Result) of every config of ``todo`` as its task finishes."""
     tasks = _make_tasks(todo, backend, runner)
     n_workers = min((os.cpu_count() or 1) if workers is None else workers, len(tasks))
@@ -201,12 +226,10 @@ def _execute(todo: Mapping[str, SimConfig], backend, runner, workers, context, e
 
 
 def _check_args(workers, context, executor, scheduler, backend, runner) -> None:
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 0):
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
         raise MupsimError(f"workers must be an integer >= 0 (0 = in-process); got {workers!r}")
     if context not in CONTEXTS:
-        raise MupsimError(f"unknown multiprocessing context {context!r}; "
-                          f"allowed: {', '.join(CONTEXTS)}")
+        raise MupsimError(f"unknown multiprocessing context {context!r}; allowed: {', '.join(CONTEXTS)}")
     if executor not in EXECUTORS:
         raise MupsimError(f"unknown executor {executor!r}; allowed: {', '.join(EXECUTORS)}")
     if backend not in BACKENDS:
@@ -214,36 +237,45 @@ def _check_args(workers, context, executor, scheduler, backend, runner) -> None:
     if scheduler is not None:
         if executor != "dask":
             raise MupsimError("a scheduler address needs executor='dask'")
-        if not isinstance(scheduler, str) or not scheduler.strip() or any(
-                ch.isspace() for ch in scheduler.strip()):
-            raise MupsimError(f"scheduler must be a Dask scheduler address such as "
-                              f"'tcp://HOST:8786' or 'HOST:8786'; got {scheduler!r}")
+        if (
+            not isinstance(scheduler, str)
+            or not scheduler.strip()
+            or any(ch.isspace() for ch in scheduler.strip())
+        ):
+            raise MupsimError(
+                f"scheduler must be a Dask scheduler address such as "
+                f"'tcp://HOST:8786' or 'HOST:8786'; got {scheduler!r}"
+            )
     if executor == "dask" and workers == 0:
-        raise MupsimError("workers=0 (run in this process) needs executor='local'; with "
-                          "executor='dask' give the number of LocalCluster workers (>= 1)")
+        raise MupsimError(
+            "workers=0 (run in this process) needs executor='local'; with "
+            "executor='dask' give the number of LocalCluster workers (>= 1)"
+        )
     if backend == "ensemble" and runner is not None:
-        raise MupsimError("runner= replaces the numba run function; it cannot be combined with "
-                          "backend='ensemble'")
+        raise MupsimError(
+            "runner= replaces the numba run function; it cannot be combined with backend='ensemble'"
+        )
     if executor == "local" and workers != 0 and runner is not None:
         try:
             pickle.dumps(runner)
         except Exception as e:  # noqa: BLE001
-            raise MupsimError(f"runner {runner!r} cannot be sent to worker processes ({e}); use a "
-                              f"module-level function, or workers=0 to run in this process") \
-                from None
+            raise MupsimError(
+                f"runner {runner!r} cannot be sent to worker processes ({e}); use a "
+                f"module-level function, or workers=0 to run in this process"
+            ) from None
 
 
 # ---------------------------------------------------------------------- output folder
 def _result_dir(out_dir) -> Path:
     """The result folder, created if missing; MupsimError naming the reason if it cannot be."""
     from mupsim.sim.files import _text, file_kind
+
     text = _text(out_dir, "the result folder")
     if not text.strip():
         raise MupsimError(f"the result folder must be a path; got {text!r}")
     out = Path(text)
     if out.exists() and not out.is_dir():
-        raise MupsimError(f"result folder {out} exists and is {file_kind(out.stat().st_mode)}, "
-                          f"not a folder")
+        raise MupsimError(f"result folder {out} exists and is {file_kind(out.stat().st_mode)}, not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -265,6 +297,7 @@ def _check_result_paths(out: Path, keys: Iterable[str]) -> None:
     """Fail before computing anything if a result file path of ``keys`` is taken by something
     a result cannot replace (a folder, FIFO, device, or a symlink to one)."""
     from mupsim.sim.files import output_target
+
     for k in keys:
         for ext in ("npz", "json"):
             output_target(out / f"{k}.{ext}", "result file")
@@ -329,8 +362,14 @@ def _backend_for(c: SimConfig, backend: str) -> str:
 
 def _cost(c: SimConfig) -> float:
     """Rough relative run time of a config (matrix products per run)."""
-    return float(c.steps) * c.batch_size * c.width * max(c.width, c.input_dim) * \
-        max(c.depth, 1) * max(c.ffn_ratio, 1)
+    return (
+        float(c.steps)
+        * c.batch_size
+        * c.width
+        * max(c.width, c.input_dim)
+        * max(c.depth, 1)
+        * max(c.ffn_ratio, 1)
+    )
 
 
 def _make_tasks(todo: Mapping[str, SimConfig], backend: str, runner) -> list[_Task]:
@@ -353,8 +392,10 @@ def _make_tasks_unordered(todo, backend, runner) -> list[_Task]:
             tasks.append(_Task((k,), (c.to_dict(),), None, False, (reason,)))
         else:
             groups.setdefault(g, []).append(k)
-    return [_Task(tuple(ks), tuple(todo[k].to_dict() for k in ks), None, True,
-                  (None,) * len(ks)) for ks in groups.values()] + tasks
+    return [
+        _Task(tuple(ks), tuple(todo[k].to_dict() for k in ks), None, True, (None,) * len(ks))
+        for ks in groups.values()
+    ] + tasks
 
 
 def _run_task(task: _Task) -> list[Result]:
@@ -367,6 +408,7 @@ def _run_task(task: _Task) -> list[Result]:
 
 def _default_runner(config: SimConfig) -> Result:
     from mupsim.sim.run import run as _run
+
     return _run(config)
 
 
@@ -380,9 +422,12 @@ def _run_one(config: SimConfig, runner, fallback: str | None = None) -> Result:
             r.provenance["wall_time_s"] = time.perf_counter() - t0
     except Exception as e:  # noqa: BLE001 - recorded, the sweep goes on
         from mupsim.sim.result import provenance
-        r = Result.error(config.to_dict(), f"{type(e).__name__}: {e}",
-                         provenance(config, wall_time_s=time.perf_counter() - t0,
-                                    traceback=traceback.format_exc()))
+
+        r = Result.error(
+            config.to_dict(),
+            f"{type(e).__name__}: {e}",
+            provenance(config, wall_time_s=time.perf_counter() - t0, traceback=traceback.format_exc()),
+        )
     if fallback is not None:
         r.provenance["backend"] = "numba"
         r.provenance["ensemble_fallback"] = fallback
@@ -397,18 +442,24 @@ def _run_group(configs: list[SimConfig]) -> list[Result]:
             raise TypeError(f"run_group returned {len(res)} items for {len(configs)} configs")
     except Exception as e:  # noqa: BLE001 - recorded for every member, the sweep goes on
         from mupsim.sim.result import provenance
+
         tb = traceback.format_exc()
-        return [Result.error(c.to_dict(), f"ensemble group of {len(configs)} failed: "
-                             f"{type(e).__name__}: {e}",
-                             provenance(c, wall_time_s=time.perf_counter() - t0, traceback=tb,
-                                        backend="ensemble")) for c in configs]
+        return [
+            Result.error(
+                c.to_dict(),
+                f"ensemble group of {len(configs)} failed: {type(e).__name__}: {e}",
+                provenance(c, wall_time_s=time.perf_counter() - t0, traceback=tb, backend="ensemble"),
+            )
+            for c in configs
+        ]
     for r in res:
         r.provenance.setdefault("backend", "ensemble")
     return res
 
 
-def _load_existing(stem: Path, config: SimConfig, backend: str = "numba",
-                   accept_error: bool = False) -> Result | None:
+def _load_existing(
+    stem: Path, config: SimConfig, backend: str = "numba", accept_error: bool = False
+) -> Result | None:
     """A finished result for ``config`` at ``stem`` made by ``backend``, or None if
     missing/corrupt/outdated/stale/made by another backend, or an error record (unless
     ``accept_error``: the record another sweep stored while this one waited for it)."""
@@ -444,6 +495,7 @@ def _is_stale(r: Result, config: SimConfig) -> bool:
     if saved is None:
         return False
     from mupsim.sim.settings import SIMULATOR_VERSION
+
     if r.provenance.get("simulator_version") != SIMULATOR_VERSION:
         return True
     current = json.loads(json.dumps(config.settings.to_dict()))
@@ -452,6 +504,7 @@ def _is_stale(r: Result, config: SimConfig) -> bool:
 
 def _progress_bar(total: int, enabled: bool):
     from tqdm.auto import tqdm
+
     return tqdm(total=total, desc="sweep", unit="run", disable=not enabled, dynamic_ncols=True)
 
 
@@ -460,8 +513,7 @@ def _as_config(c) -> SimConfig:
         return c
     if isinstance(c, Mapping):
         return SimConfig.from_dict(c)
-    raise MupsimError(f"sweep needs SimConfig objects (or dicts of fields); got "
-                      f"{type(c).__name__}")
+    raise MupsimError(f"sweep needs SimConfig objects (or dicts of fields); got {type(c).__name__}")
 
 
 # ---------------------------------------------------------------------- results

@@ -31,13 +31,16 @@ class _Signalled(KeyboardInterrupt):
 
 def worker_failed(task, e: BaseException) -> list[Result]:
     """Records (never saved) for a task whose worker died; the configs re-run on resume."""
-    return [Result.error(d, f"worker failed: {type(e).__name__}: {e}", {"worker_failed": True})
-            for d in task.config_dicts]
+    return [
+        Result.error(d, f"worker failed: {type(e).__name__}: {e}", {"worker_failed": True})
+        for d in task.config_dicts
+    ]
 
 
 # ---------------------------------------------------------------------- executors
-def execute_local(run_task: Callable, tasks: Sequence, n_workers: int, context: str
-                  ) -> Iterator[tuple[str, Result]]:
+def execute_local(
+    run_task: Callable, tasks: Sequence, n_workers: int, context: str
+) -> Iterator[tuple[str, Result]]:
     """Yield (key, Result) as tasks finish, in this process (``n_workers`` 0) or a process
     pool; ``run_task(task)`` -> one Result per ``task.keys`` (a module-level function)."""
     if n_workers == 0:
@@ -48,8 +51,12 @@ def execute_local(run_task: Callable, tasks: Sequence, n_workers: int, context: 
     try:
         with _thread_env(), _children_ignore_sigint():
             watch = (None, os.getpid()) if context == "forkserver" else (os.getpid(), None)
-            ex = cf.ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context(context),
-                                        initializer=_init_worker, initargs=watch)
+            ex = cf.ProcessPoolExecutor(
+                max_workers=n_workers,
+                mp_context=mp.get_context(context),
+                initializer=_init_worker,
+                initargs=watch,
+            )
             futs = {ex.submit(run_task, t): t for t in tasks}
         for fut in cf.as_completed(futs):
             t = futs[fut]
@@ -86,30 +93,37 @@ def _kill_pool(ex) -> None:
                 t.join(5)
 
 
-def execute_dask(run_task: Callable, tasks: Sequence, n_workers: int, scheduler: str | None,
-                 connect_timeout: str) -> Iterator[tuple[str, Result]]:
+def execute_dask(
+    run_task: Callable, tasks: Sequence, n_workers: int, scheduler: str | None, connect_timeout: str
+) -> Iterator[tuple[str, Result]]:
     """Yield (key, Result) as tasks finish on a Dask cluster (a LocalCluster of ``n_workers``
     by default, else the one at ``scheduler``, tried for ``connect_timeout``, e.g. "10s")."""
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:
-        raise MupsimError("executor='dask' needs dask[distributed]: pip install -e '.[dask]'") \
-            from None
+        raise MupsimError("executor='dask' needs dask[distributed]: pip install -e '.[dask]'") from None
     import logging
+
     cluster = client = None
     futs: dict = {}
     try:
         with _thread_env(), _children_ignore_sigint():
             if scheduler is None:
-                cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=":0", silence_logs=logging.ERROR)
+                cluster = LocalCluster(
+                    n_workers=n_workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",
+                    silence_logs=logging.ERROR,
+                )
                 client = Client(cluster)
             else:
                 try:
                     client = Client(scheduler, timeout=connect_timeout)
                 except (OSError, TimeoutError, ValueError, TypeError) as e:
-                    raise MupsimError(f"cannot connect to the Dask scheduler at {scheduler!r}: "
-                                      f"{type(e).__name__}: {e}") from None
+                    raise MupsimError(
+                        f"cannot connect to the Dask scheduler at {scheduler!r}: {type(e).__name__}: {e}"
+                    ) from None
         for t in tasks:
             f = client.submit(run_task, t, pure=False)
             futs[f.key] = (f, t)
@@ -152,6 +166,7 @@ def _kill_local_cluster_workers(cluster) -> None:
 def _quiet_dask():
     """No log lines from distributed while this process closes its client and cluster."""
     import logging
+
     log = logging.getLogger("distributed")
     old = log.level
     log.setLevel(logging.CRITICAL + 1)
@@ -242,6 +257,7 @@ def _init_worker(parent: int | None = None, sweep_pid: int | None = None) -> Non
     with contextlib.suppress(ValueError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # fork context: the parent handler
     import sys
+
     if "numba" in sys.modules:  # e.g. fork context after the parent imported numba
         with contextlib.suppress(Exception):
             sys.modules["numba"].set_num_threads(1)
@@ -258,9 +274,11 @@ def _exit_with_parent(parent: int | None, sweep_pid: int | None = None) -> None:
     outlives it while workers hold its pipe): the thread checks that it is still running (the
     thread needs the GIL, so a kernel holding it delays the exit until it returns)."""
     import sys
+
     if parent is not None and sys.platform.startswith("linux"):
         with contextlib.suppress(Exception):
             import ctypes
+
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
     started = _start_time(sweep_pid) if sweep_pid is not None else None

@@ -30,11 +30,11 @@ SPEC_KEYS = ("name", "description", "base", "grid", "zip")
 def load_spec(path) -> dict:
     """Read and check a sweep spec JSON file; returns the spec dict (``name`` filled in)."""
     from mupsim.sim.files import read_json
+
     p = Path(path)
     spec = read_json(p, "sweep spec")
     if not isinstance(spec, dict):
-        raise MupsimError(f"sweep spec {p} must be a JSON object with keys "
-                          f"{', '.join(SPEC_KEYS)}")
+        raise MupsimError(f"sweep spec {p} must be a JSON object with keys {', '.join(SPEC_KEYS)}")
     spec.setdefault("name", p.stem)
     _check_spec(spec)
     return spec
@@ -48,9 +48,11 @@ def expand_spec(spec: Mapping[str, Any]) -> list[SimConfig]:
     _check_spec(spec)
     n = spec_size(spec)
     if n > MAX_SWEEP_CONFIGS:
-        raise MupsimError(f"sweep spec expands to {n:,} configs, over the limit of "
-                          f"{MAX_SWEEP_CONFIGS:,}; allowed: fewer grid values (split the sweep "
-                          f"into several specs)")
+        raise MupsimError(
+            f"sweep spec expands to {n:,} configs, over the limit of "
+            f"{MAX_SWEEP_CONFIGS:,}; allowed: fewer grid values (split the sweep "
+            f"into several specs)"
+        )
     base = dict(spec.get("base") or {})
     grid = dict(spec.get("grid") or {})
     zipped = dict(spec.get("zip") or {})
@@ -67,8 +69,7 @@ def expand_spec(spec: Mapping[str, Any]) -> list[SimConfig]:
                 configs.append(SimConfig.from_dict(d))
             except MupsimError as e:
                 over = {**row, **combo}
-                raise MupsimError(f"sweep spec: invalid config for {over or 'base'}: {e}") \
-                    from None
+                raise MupsimError(f"sweep spec: invalid config for {over or 'base'}: {e}") from None
     return configs
 
 
@@ -87,8 +88,9 @@ def _check_spec(spec: Mapping[str, Any]) -> None:
         raise MupsimError(f"sweep spec must be a mapping; got {type(spec).__name__}")
     bad = [k for k in spec if k not in SPEC_KEYS]
     if bad:
-        raise MupsimError(f"unknown sweep spec key(s) {', '.join(map(repr, bad))}; "
-                          f"valid keys: {', '.join(SPEC_KEYS)}")
+        raise MupsimError(
+            f"unknown sweep spec key(s) {', '.join(map(repr, bad))}; valid keys: {', '.join(SPEC_KEYS)}"
+        )
     if "name" in spec and not isinstance(spec["name"], str):
         raise MupsimError(f"sweep spec 'name' must be a string; got {spec['name']!r}")
     valid = SimConfig.field_names()
@@ -97,23 +99,31 @@ def _check_spec(spec: Mapping[str, Any]) -> None:
         if sec is None:
             continue
         if not isinstance(sec, Mapping):
-            raise MupsimError(f"sweep spec '{section}' must be an object of SimConfig fields; "
-                              f"got {type(sec).__name__}")
+            raise MupsimError(
+                f"sweep spec '{section}' must be an object of SimConfig fields; got {type(sec).__name__}"
+            )
         unknown = [k for k in sec if k not in valid]
         if unknown:
-            raise MupsimError(f"unknown SimConfig field(s) {', '.join(map(repr, unknown))} in "
-                              f"sweep spec '{section}'; valid fields: {', '.join(valid)}")
+            raise MupsimError(
+                f"unknown SimConfig field(s) {', '.join(map(repr, unknown))} in "
+                f"sweep spec '{section}'; valid fields: {', '.join(valid)}"
+            )
         if section in ("grid", "zip"):
             for k, v in sec.items():
                 if not isinstance(v, list) or not v:
-                    raise MupsimError(f"sweep spec '{section}.{k}' must be a non-empty list of "
-                                      f"values; got {v!r}")
+                    raise MupsimError(
+                        f"sweep spec '{section}.{k}' must be a non-empty list of values; got {v!r}"
+                    )
     grid, zipped = spec.get("grid") or {}, spec.get("zip") or {}
     both = sorted(set(grid) & set(zipped))
     if both:
-        raise MupsimError(f"sweep spec field(s) {', '.join(both)} appear in both 'grid' and "
-                          f"'zip'; put each field in one of them")
+        raise MupsimError(
+            f"sweep spec field(s) {', '.join(both)} appear in both 'grid' and "
+            f"'zip'; put each field in one of them"
+        )
     lengths = {k: len(v) for k, v in zipped.items()}
     if len(set(lengths.values())) > 1:
-        raise MupsimError(f"sweep spec 'zip' lists must have equal lengths; got "
-                          f"{', '.join(f'{k}: {n}' for k, n in lengths.items())}")
+        raise MupsimError(
+            f"sweep spec 'zip' lists must have equal lengths; got "
+            f"{', '.join(f'{k}: {n}' for k, n in lengths.items())}"
+        )

@@ -29,10 +29,13 @@ def table(results: Sequence[Result]) -> list[dict]:
         row = dict(r.config)
         if row.get("multipliers") is not None:
             row["multipliers"] = ",".join(str(x) for x in row["multipliers"])
-        row.update(key=key, status=r.status,
-                   diverged_step=r.diverged_step,
-                   final_train_loss=r.final("train_loss") if r.status != "error" else float("nan"),
-                   final_test_loss=r.final("test_loss") if r.status != "error" else float("nan"))
+        row.update(
+            key=key,
+            status=r.status,
+            diverged_step=r.diverged_step,
+            final_train_loss=r.final("train_loss") if r.status != "error" else float("nan"),
+            final_test_loss=r.final("test_loss") if r.status != "error" else float("nan"),
+        )
         if r.status != "error":
             for m in TABLE_METRICS:
                 if m in r.matrix:

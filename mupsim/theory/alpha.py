@@ -32,22 +32,29 @@ def derive_alpha() -> Derivation:
     ``rho_fan2025`` (the ρ that gives Fan et al.'s α = 3/4).
     """
     d = Derivation("Alignment exponent from the growth of the number of strong directions")
-    d.assume("w is a fan_out × fan_in matrix with both dimensions growing with width: "
-             "fan_out = c_out·n, fan_in = c_in·n (c_out, c_in fixed; hidden matrices, incl. W1 and "
-             "W2 of an MLP with a fixed ratio).")
-    d.assume("Its squared Frobenius norm sits in r_eff ∝ n^ρ directions of comparable size: "
-             "σ_i² = Θ(‖w‖_F²/r_eff) for the top r_eff singular values, the rest carry a vanishing "
-             "share. Then the stable rank ‖w‖_F²/σ_max² = Θ(r_eff), and 0 ≤ ρ ≤ 1 "
-             "(1 ≤ r_eff ≤ min(fan_out, fan_in)).")
-    d.assume("Steady state (equilibrium derivation): RMS(w) ≈ RMS(u)·√(η/(2λ)) with RMS(u) "
-             "independent of width (normalised optimizer steps); only then does the same α govern "
-             "σ_max/√(η/λ).")
-    fro2 = c_out * c_in * n ** 2 * rms ** 2
-    d.step("Squared Frobenius norm from the entry RMS:",
-           sp.Eq(sp.Symbol("‖w‖_F^2"), fro2))
-    d.step("Definition of the stable rank, solved for σ_max (an identity, no assumption yet):",
-           sp.Eq(sigma, sp.sqrt(sp.Symbol("‖w‖_F^2") / srank)))
-    ratio = sp.sqrt(fro2 / (C * n ** rho)) / rms
+    d.assume(
+        "w is a fan_out × fan_in matrix with both dimensions growing with width: "
+        "fan_out = c_out·n, fan_in = c_in·n (c_out, c_in fixed; hidden matrices, incl. W1 and "
+        "W2 of an MLP with a fixed ratio)."
+    )
+    d.assume(
+        "Its squared Frobenius norm sits in r_eff ∝ n^ρ directions of comparable size: "
+        "σ_i² = Θ(‖w‖_F²/r_eff) for the top r_eff singular values, the rest carry a vanishing "
+        "share. Then the stable rank ‖w‖_F²/σ_max² = Θ(r_eff), and 0 ≤ ρ ≤ 1 "
+        "(1 ≤ r_eff ≤ min(fan_out, fan_in))."
+    )
+    d.assume(
+        "Steady state (equilibrium derivation): RMS(w) ≈ RMS(u)·√(η/(2λ)) with RMS(u) "
+        "independent of width (normalised optimizer steps); only then does the same α govern "
+        "σ_max/√(η/λ)."
+    )
+    fro2 = c_out * c_in * n**2 * rms**2
+    d.step("Squared Frobenius norm from the entry RMS:", sp.Eq(sp.Symbol("‖w‖_F^2"), fro2))
+    d.step(
+        "Definition of the stable rank, solved for σ_max (an identity, no assumption yet):",
+        sp.Eq(sigma, sp.sqrt(sp.Symbol("‖w‖_F^2") / srank)),
+    )
+    ratio = sp.sqrt(fro2 / (C * n**rho)) / rms
     ratio = sp.powsimp(sp.simplify(ratio), force=True)
     d.step("With srank = Θ(r_eff) = C·n^ρ:", sp.Eq(sigma / rms, ratio))
     d.result("sigma_over_rms", ratio)
@@ -55,29 +62,44 @@ def derive_alpha() -> Derivation:
     slope = sp.Symbol("s")
     d.step("Its growth exponent s = d log(σ_max/RMS) / d log n:", sp.Eq(slope, log_slope))
     square = sigma_max_exponent(1, 1, alpha)
-    d.step("α is defined by σ_max ≈ RMS·n^α for a matrix growing in both dimensions "
-           "(the exponent of max^{1/2}·min^{α−1/2} with max, min ∝ n):",
-           sp.Eq(slope, square))
+    d.step(
+        "α is defined by σ_max ≈ RMS·n^α for a matrix growing in both dimensions "
+        "(the exponent of max^{1/2}·min^{α−1/2} with max, min ∝ n):",
+        sp.Eq(slope, square),
+    )
     a = sp.solve(sp.Eq(square, log_slope), alpha)[0]
     d.result("alpha", a, "Hence")
     d.result("rho", sp.solve(sp.Eq(alpha, a), rho)[0], "Inversely, the rank exponent that gives α:")
-    d.result("alpha_low_rank", a.subs(rho, 0),
-             "ρ = 0 (a width-independent number of strong directions, e.g. a fixed low-rank teacher):")
-    d.result("alpha_noise", a.subs(rho, 1),
-             "ρ = 1 (energy spread over Θ(n) directions, e.g. an i.i.d. matrix, whose stable rank is "
-             "≈ n/4 for a square one):")
-    d.result("rho_fan2025", sp.solve(sp.Eq(a, sp.Rational(3, 4)), rho)[0],
-             "Fan et al. 2025's α = 3/4 corresponds to")
-    d.step("With RMS(w) ∝ √(η/λ) independent of width at fixed per-layer η/λ, "
-           "σ_max/√(η/λ) ∝ n^α with the same α: the quantity the `alignment` weight-decay rule keeps "
-           "at the spectral condition.")
-    d.step("What is identity and what is premise: with ρ read off the measured stable rank, "
-           "steps 1–6 hold for every matrix, so α of σ_max/RMS equals 1 − ρ/2 whatever training "
-           "did. The one physical statement is the premise of step 11 (RMS(w)/√(η/λ) flat in "
-           "width); a measured α̂ of σ_max/√(η/λ) that agrees with 1 − ρ̂/2 from the same runs "
-           "tests that premise — the difference is exactly the width exponent of "
-           "RMS(w)/√(η/λ) (F9 reports it) — and is not a prediction of α. Predicting α needs ρ "
-           "from the task, the batch and the memory τ.")
+    d.result(
+        "alpha_low_rank",
+        a.subs(rho, 0),
+        "ρ = 0 (a width-independent number of strong directions, e.g. a fixed low-rank teacher):",
+    )
+    d.result(
+        "alpha_noise",
+        a.subs(rho, 1),
+        "ρ = 1 (energy spread over Θ(n) directions, e.g. an i.i.d. matrix, whose stable rank is "
+        "≈ n/4 for a square one):",
+    )
+    d.result(
+        "rho_fan2025",
+        sp.solve(sp.Eq(a, sp.Rational(3, 4)), rho)[0],
+        "Fan et al. 2025's α = 3/4 corresponds to",
+    )
+    d.step(
+        "With RMS(w) ∝ √(η/λ) independent of width at fixed per-layer η/λ, "
+        "σ_max/√(η/λ) ∝ n^α with the same α: the quantity the `alignment` weight-decay rule keeps "
+        "at the spectral condition."
+    )
+    d.step(
+        "What is identity and what is premise: with ρ read off the measured stable rank, "
+        "steps 1–6 hold for every matrix, so α of σ_max/RMS equals 1 − ρ/2 whatever training "
+        "did. The one physical statement is the premise of step 11 (RMS(w)/√(η/λ) flat in "
+        "width); a measured α̂ of σ_max/√(η/λ) that agrees with 1 − ρ̂/2 from the same runs "
+        "tests that premise — the difference is exactly the width exponent of "
+        "RMS(w)/√(η/λ) (F9 reports it) — and is not a prediction of α. Predicting α needs ρ "
+        "from the task, the batch and the memory τ."
+    )
     return d
 
 
@@ -89,16 +111,19 @@ def derive_alignment_wd(opt: Optimizer, a_hidden, c_hidden) -> Derivation:
     :func:`mupsim.theory.steady_state.derive_weight_decay` with α = 1 − ρ/2 substituted.
     """
     d = Derivation("Alignment weight-decay rule in terms of the rank exponent")
-    d.assume("The alignment rule's balance (steady-state derivation): log_n σ_max(n^{-a} w) = "
-             "−a − ρ_u − (c − w)/2 + s(α) must equal log_n √(fan_out/fan_in), with ρ_u the "
-             "update RMS exponent and s(α) the σ_max/RMS growth.")
+    d.assume(
+        "The alignment rule's balance (steady-state derivation): log_n σ_max(n^{-a} w) = "
+        "−a − ρ_u − (c − w)/2 + s(α) must equal log_n √(fan_out/fan_in), with ρ_u the "
+        "update RMS exponent and s(α) the σ_max/RMS growth."
+    )
     a_of_rho = derive_alpha().results["alpha"]
     lc = LAYER_CLASSES["hidden"]
     rho_u = update_rms_exponent(kind_for(opt, False, "hidden"), lc.d_in, lc.d_out)
     w = sp.Symbol("w", real=True)
     s = sigma_max_exponent(lc.d_in, lc.d_out, a_of_rho)
-    eq = sp.Eq(-sp.Integer(a_hidden) - rho_u - (sp.Integer(c_hidden) - w) / 2 + s,
-               sp.Rational(lc.d_out - lc.d_in, 2))
+    eq = sp.Eq(
+        -sp.Integer(a_hidden) - rho_u - (sp.Integer(c_hidden) - w) / 2 + s, sp.Rational(lc.d_out - lc.d_in, 2)
+    )
     d.step(f"hidden, {opt.title}: a = {a_hidden}, c = {c_hidden}, ρ_u = {rho_u}, α = 1 − ρ/2:", eq)
     d.result("w_hidden", sp.solve(eq, w)[0], "Solved")
     return d

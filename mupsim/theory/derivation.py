@@ -37,7 +37,13 @@ def symbol(name: str) -> sp.Symbol:
     return sp.Symbol(head + ("_" + rest.replace("_", ",") if rest else ""))
 
 
-_REL = {sp.Equality: "=", sp.GreaterThan: "≥", sp.LessThan: "≤", sp.StrictGreaterThan: ">", sp.StrictLessThan: "<"}
+_REL = {
+    sp.Equality: "=",
+    sp.GreaterThan: "≥",
+    sp.LessThan: "≤",
+    sp.StrictGreaterThan: ">",
+    sp.StrictLessThan: "<",
+}
 
 
 def plain(expr) -> str:
@@ -72,7 +78,7 @@ class Derivation:
             self.step(text, sp.Eq(symbol(name), value))
         return value
 
-    def extend(self, other: "Derivation", prefix: str = "") -> None:
+    def extend(self, other: Derivation, prefix: str = "") -> None:
         """Append another derivation's assumptions, steps and results."""
         for a in other.assumptions:
             if a not in self.assumptions:

@@ -38,7 +38,8 @@ def parse_alignment(alignment) -> sp.Rational:
         value = rational(alignment, "alignment", sp.Rational(1, 2), 1)
     except MupsimError:
         raise MupsimError(
-            f"unknown alignment {show(alignment)}; allowed: full, none, or an exponent in [1/2, 1]") from None
+            f"unknown alignment {show(alignment)}; allowed: full, none, or an exponent in [1/2, 1]"
+        ) from None
     return sp.Rational(value.numerator, value.denominator)
 
 
@@ -86,23 +87,30 @@ def parse_layer_alignment(layer_alignment, alpha) -> dict:
     if layer_alignment is None:
         return out
     if not isinstance(layer_alignment, dict):
-        raise MupsimError(f"layer alignment must be a dict layer → (alpha, omega, u), got {show(layer_alignment)}")
+        raise MupsimError(
+            f"layer alignment must be a dict layer → (alpha, omega, u), got {show(layer_alignment)}"
+        )
     for layer, triple in layer_alignment.items():
         if layer not in out:
-            raise MupsimError(f"layer alignment: unknown layer {show(layer)}; allowed: embedding, hidden, readout")
+            raise MupsimError(
+                f"layer alignment: unknown layer {show(layer)}; allowed: embedding, hidden, readout"
+            )
         try:
             vals = list(triple)
         except TypeError:
             vals = []
         if len(vals) != 3:
-            raise MupsimError(f"layer alignment for {layer} must be 3 exponents (alpha, omega, u), got {show(triple)}")
+            raise MupsimError(
+                f"layer alignment for {layer} must be 3 exponents (alpha, omega, u), got {show(triple)}"
+            )
         r = [rational(v, f"{layer} alignment {n}", 0, 1) for v, n in zip(vals, ("alpha", "omega", "u"))]
         out[layer] = Alignment(*(sp.Rational(x.numerator, x.denominator) for x in r))
     return out
 
 
-def derive_learning_rates(init: dict, opt: Optimizer, alpha: sp.Rational, solver: str = "program",
-                          layer_alignment=None) -> Derivation:
+def derive_learning_rates(
+    init: dict, opt: Optimizer, alpha: sp.Rational, solver: str = "program", layer_alignment=None
+) -> Derivation:
     """Solve the learning-rate exponent c of every layer class.
 
     ``init`` maps ``a_<layer>``/``b_<layer>`` to exponents (derive_init).
@@ -112,7 +120,9 @@ def derive_learning_rates(init: dict, opt: Optimizer, alpha: sp.Rational, solver
     """
     if solver == "greedy":
         if layer_alignment is not None:
-            raise MupsimError("per-layer alignment needs solver 'program' (the greedy solve takes one global α)")
+            raise MupsimError(
+                "per-layer alignment needs solver 'program' (the greedy solve takes one global α)"
+            )
         return _derive_greedy(init, opt, alpha)
     if solver != "program":
         raise MupsimError(f"unknown solver {show(solver)}; allowed: {', '.join(SOLVERS)}")
@@ -121,27 +131,40 @@ def derive_learning_rates(init: dict, opt: Optimizer, alpha: sp.Rational, solver
     align = parse_layer_alignment(layer_alignment, alpha)
     d = Derivation(f"Learning-rate exponents (Everett et al.'s linear program): {opt.title}")
     d.assume("One optimizer step from init; the loss derivative w.r.t. the output is Θ(1).")
-    d.assume("Stability: every activation change Δz_l ~ n^(-r_l) after the step has r_l ≥ 0, at every depth "
-             "of the hidden stack (Everett et al. 2024).")
-    d.assume("Maximal learning rates: minimise Σ_l c_l over all five parameter classes subject to every "
-             "stability constraint; ties broken by the smallest c for embedding, hidden, readout, bias, norm gain.")
-    d.assume("Alignment: a sum of fan_in terms grows as fan_in^x with x = α_l for ΔW z⁰, ω_l for W⁰ Δz, "
-             "u_l for ΔW Δz: " + "; ".join(f"{l} (α, ω, u) = ({a.alpha}, {a.omega}, {a.u})" for l, a in align.items()))
+    d.assume(
+        "Stability: every activation change Δz_l ~ n^(-r_l) after the step has r_l ≥ 0, at every depth "
+        "of the hidden stack (Everett et al. 2024)."
+    )
+    d.assume(
+        "Maximal learning rates: minimise Σ_l c_l over all five parameter classes subject to every "
+        "stability constraint; ties broken by the smallest c for embedding, hidden, readout, bias, norm gain."
+    )
+    d.assume(
+        "Alignment: a sum of fan_in terms grows as fan_in^x with x = α_l for ΔW z⁰, ω_l for W⁰ Δz, "
+        "u_l for ΔW Δz: "
+        + "; ".join(f"{l} (α, ω, u) = ({a.alpha}, {a.omega}, {a.u})" for l, a in align.items())
+    )
     sol = program.solve(init, opt, align)
-    d.step("Size of the own-update term β_l (exponent of ΔW_l z before the fan-in sum): SGD 2a + c + γ "
-           "(γ = g below the readout, 0 at the readout); Adam/Lion a + c; Adafactor a + b + c; "
-           "Muon a + c + (d_out − d_in)/2 + α·d_in + (1 − α)·max(d_in − d_out, 0), "
-           "i.e. a + c + (d_in + d_out)/2 at full alignment (see spectral_change_exponent).")
+    d.step(
+        "Size of the own-update term β_l (exponent of ΔW_l z before the fan-in sum): SGD 2a + c + γ "
+        "(γ = g below the readout, 0 at the readout); Adam/Lion a + c; Adafactor a + b + c; "
+        "Muon a + c + (d_out − d_in)/2 + α·d_in + (1 − α)·max(d_in − d_out, 0), "
+        "i.e. a + c + (d_in + d_out)/2 at full alignment (see spectral_change_exponent)."
+    )
     if sol.g is not None:
-        d.step("Backward: the gradient w.r.t. a width-n pre-activation has coordinates n^-g with g = min(a_R + b_R, β_R) "
-               "(the readout after its step), so each SGD constraint below the readout appears once per term of g.")
+        d.step(
+            "Backward: the gradient w.r.t. a width-n pre-activation has coordinates n^-g with g = min(a_R + b_R, β_R) "
+            "(the readout after its step), so each SGD constraint below the readout appears once per term of g."
+        )
     d.step("The program: minimise Σ c subject to (each line: expression ≥ 0)")
     for k in sol.constraints:
         d.step(f"{k.label()}", sp.GreaterThan(k.expr, 0))
     for k in sol.active:
         d.step(f"active at the optimum: {k.label()}", sp.Eq(k.expr, 0))
-    d.step("Optimum, certified in exact arithmetic by a dual vector y ≥ 0 with Aᵀy = 1 and equal objective",
-           sp.Eq(sp.Symbol("Σc"), sol.objective))
+    d.step(
+        "Optimum, certified in exact arithmetic by a dual vector y ≥ 0 with Aᵀy = 1 and equal objective",
+        sp.Eq(sp.Symbol("Σc"), sol.objective),
+    )
     for l in ("embedding", "hidden", "readout", "bias", "norm_gain"):
         d.result(f"c_{l}", sol.c[l], f"{l}: optimal learning-rate exponent")
     if sol.g is not None:
@@ -150,9 +173,13 @@ def derive_learning_rates(init: dict, opt: Optimizer, alpha: sp.Rational, solver
     for layer in ("embedding", "hidden", "readout"):
         vals = [k.expr.subs(subs) for k in sol.constraints if k.layer == layer]
         d.results[f"r_{layer}"] = min(vals)
-    d.step("Activation-change exponents at the optimum (0: that layer's features move by Θ(1))",
-           sp.Eq(sp.Tuple(sp.Symbol("r_emb"), sp.Symbol("r_hid"), sp.Symbol("r_out")),
-                 sp.Tuple(d.results["r_embedding"], d.results["r_hidden"], d.results["r_readout"])))
+    d.step(
+        "Activation-change exponents at the optimum (0: that layer's features move by Θ(1))",
+        sp.Eq(
+            sp.Tuple(sp.Symbol("r_emb"), sp.Symbol("r_hid"), sp.Symbol("r_out")),
+            sp.Tuple(d.results["r_embedding"], d.results["r_hidden"], d.results["r_readout"]),
+        ),
+    )
     d.results["program"] = sol
     return d
 
@@ -167,11 +194,15 @@ def _derive_greedy(init: dict, opt: Optimizer, alpha: sp.Rational) -> Derivation
     ``init`` maps ``a_<layer>``/``b_<layer>`` to exponents (derive_init).
     Results: ``c_<layer>`` and, for the record, ``g`` (backward exponent).
     """
-    d = Derivation(f"Learning-rate exponents (greedy readout-first solve): {opt.title}, alignment α = {alpha}")
+    d = Derivation(
+        f"Learning-rate exponents (greedy readout-first solve): {opt.title}, alignment α = {alpha}"
+    )
     d.assume("One optimizer step from init; the loss derivative w.r.t. the output is Θ(1).")
     d.assume("Maximal stable update: each layer's own update ΔW z moves its output coordinates by Θ(1).")
-    d.assume(f"Alignment: a coordinate of ΔW z has size |ΔW_ij|·fan_in^α with α = {alpha} "
-             "(1: full, the gradient's low-rank structure lines up with z; 1/2: none).")
+    d.assume(
+        f"Alignment: a coordinate of ΔW z has size |ΔW_ij|·fan_in^α with α = {alpha} "
+        "(1: full, the gradient's low-rank structure lines up with z; 1/2: none)."
+    )
     aR, bR = init["a_readout"], init["b_readout"]
     order = ["readout"] + [l for l in LAYERS if l != "readout"]  # the readout's rate enters g
     g = None
@@ -184,23 +215,36 @@ def _derive_greedy(init: dict, opt: Optimizer, alpha: sp.Rational) -> Derivation
         fan = 0 if lc.vector else lc.d_in
         x = update_exponent(kind, name, a, b, c, gamma, alpha) - alpha * fan
         if kind == "spectral":
-            d.step(f"{name}: Muon's orthogonalised update moves ‖ΔW z‖ by n^-(a+c)·‖z‖ when fan_out ≥ fan_in "
-                   "(whatever the alignment), by n^-(a+c)·‖z‖·(fan_out/fan_in)^(1−α) otherwise; RMS over "
-                   f"fan_out = n^{lc.d_out}, exponent", sp.Eq(symbol(f"x_{name}"), x))
+            d.step(
+                f"{name}: Muon's orthogonalised update moves ‖ΔW z‖ by n^-(a+c)·‖z‖ when fan_out ≥ fan_in "
+                "(whatever the alignment), by n^-(a+c)·‖z‖·(fan_out/fan_in)^(1−α) otherwise; RMS over "
+                f"fan_out = n^{lc.d_out}, exponent",
+                sp.Eq(symbol(f"x_{name}"), x),
+            )
         else:
-            what = {"gradient": "SGD: ε = 2a + c + γ", "normalized": "normalised update: ε = a + c",
-                    "relative": "Adafactor: ε = a + b + c"}[kind]
-            d.step(f"{name}: ΔW coordinates n^-ε ({what}, γ = {gamma}); the output change sums "
-                   f"{'no' if fan == 0 else 'fan_in = n'} terms, exponent", sp.Eq(symbol(f"x_{name}"), x))
+            what = {
+                "gradient": "SGD: ε = 2a + c + γ",
+                "normalized": "normalised update: ε = a + c",
+                "relative": "Adafactor: ε = a + b + c",
+            }[kind]
+            d.step(
+                f"{name}: ΔW coordinates n^-ε ({what}, γ = {gamma}); the output change sums "
+                f"{'no' if fan == 0 else 'fan_in = n'} terms, exponent",
+                sp.Eq(symbol(f"x_{name}"), x),
+            )
         sol = sp.solve(sp.Eq(x, 0), c)
         if len(sol) != 1:
             raise MupsimError(f"no learning-rate exponent makes the {name} update Θ(1)")
         d.result(f"c_{name}", sol[0], f"{name}: setting the exponent to 0")
         if name == "readout":
             g = sp.Min(aR + bR, entry_size_exponent(kind, "readout", aR, bR, sol[0], 0))
-            d.result("g", g, "Backward: the gradient w.r.t. a width-n pre-activation has coordinates n^-g, set by "
-                             "the readout's effective weights after the step, the larger of init n^-(a_R+b_R) and "
-                             "update (SGD: n^-(2a_R+c_R)); Everett et al. 2024")
+            d.result(
+                "g",
+                g,
+                "Backward: the gradient w.r.t. a width-n pre-activation has coordinates n^-g, set by "
+                "the readout's effective weights after the step, the larger of init n^-(a_R+b_R) and "
+                "update (SGD: n^-(2a_R+c_R)); Everett et al. 2024",
+            )
     _check_stability(d, init, opt, alpha)
     return d
 
@@ -215,23 +259,44 @@ def _check_stability(d: Derivation, init: dict, opt: Optimizer, alpha) -> None:
     half = sp.Rational(1, 2)
     g = d.results["g"]
     # ΔW z has exponent base − α·d_in, ΔW Δz has base + r_prev − u·d_in
-    base = {name: update_exponent(kind_for(opt, False, name), name, init[f"a_{name}"], init[f"b_{name}"],
-                                  d.results[f"c_{name}"], 0 if name == "readout" else g, alpha)
-            for name in ("embedding", "hidden", "readout")}
+    base = {
+        name: update_exponent(
+            kind_for(opt, False, name),
+            name,
+            init[f"a_{name}"],
+            init[f"b_{name}"],
+            d.results[f"c_{name}"],
+            0 if name == "readout" else g,
+            alpha,
+        )
+        for name in ("embedding", "hidden", "readout")
+    }
     r1 = base["embedding"]
     r_h = sp.Min(base["hidden"] - alpha, base["hidden"] + r1 - alpha, r1)
-    r_R = sp.Min(init["a_readout"] + init["b_readout"] + r_h - half, base["readout"] - alpha,
-                 base["readout"] + r_h - alpha)
-    d.step("Stability check (Everett et al. 2024, ω = 1/2, u = α): exponents r of the activation changes "
-           "after one step — embedding, last hidden layer, output — must all be ≥ 0; r_hidden = 0 means "
-           "the features move by Θ(1) (feature learning).",
-           sp.Eq(sp.Tuple(sp.Symbol("r_emb"), sp.Symbol("r_hid"), sp.Symbol("r_out")),
-                 sp.Tuple(sp.simplify(r1), sp.simplify(r_h), sp.simplify(r_R))))
+    r_R = sp.Min(
+        init["a_readout"] + init["b_readout"] + r_h - half,
+        base["readout"] - alpha,
+        base["readout"] + r_h - alpha,
+    )
+    d.step(
+        "Stability check (Everett et al. 2024, ω = 1/2, u = α): exponents r of the activation changes "
+        "after one step — embedding, last hidden layer, output — must all be ≥ 0; r_hidden = 0 means "
+        "the features move by Θ(1) (feature learning).",
+        sp.Eq(
+            sp.Tuple(sp.Symbol("r_emb"), sp.Symbol("r_hid"), sp.Symbol("r_out")),
+            sp.Tuple(sp.simplify(r1), sp.simplify(r_h), sp.simplify(r_R)),
+        ),
+    )
     d.results["r_embedding"], d.results["r_hidden"], d.results["r_readout"] = (
-        sp.simplify(r1), sp.simplify(r_h), sp.simplify(r_R))
+        sp.simplify(r1),
+        sp.simplify(r_h),
+        sp.simplify(r_R),
+    )
     aligned = 1 - (init["a_readout"] + init["b_readout"])
     if aligned > 0:
-        d.step(f"Note: if instead the Θ(1) feature change were fully aligned with the initial readout "
-               f"(ω = 1, TP4's argument), W_R⁰ Δz would grow as n^{aligned}: kernel-type parameterizations "
-               "learn features stably only under Everett et al.'s ω = 1/2.",
-               sp.Eq(sp.Symbol("growth_{W_R^0 Δz, ω=1}"), aligned))
+        d.step(
+            f"Note: if instead the Θ(1) feature change were fully aligned with the initial readout "
+            f"(ω = 1, TP4's argument), W_R⁰ Δz would grow as n^{aligned}: kernel-type parameterizations "
+            "learn features stably only under Everett et al.'s ω = 1/2.",
+            sp.Eq(sp.Symbol("growth_{W_R^0 Δz, ω=1}"), aligned),
+        )

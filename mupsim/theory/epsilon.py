@@ -24,7 +24,12 @@ from mupsim.theory.derivation import Derivation
 from mupsim.theory.layers import LAYER_CLASSES, LAYERS
 from mupsim.theory.optimizers import Optimizer, kind_for
 
-ADAM_FAMILY = ("adam", "adamw", "muon", "muon_all")  # Muon: its Adam-trained parameters (those it does not orthogonalise)
+ADAM_FAMILY = (
+    "adam",
+    "adamw",
+    "muon",
+    "muon_all",
+)  # Muon: its Adam-trained parameters (those it does not orthogonalise)
 
 
 def has_eps(opt: Optimizer, layer: str) -> bool:
@@ -37,9 +42,13 @@ def has_eps(opt: Optimizer, layer: str) -> bool:
 def derive_eps(init: dict, opt: Optimizer, g) -> Derivation:
     """Results ``e_<layer>`` (width exponent of ε; None where the optimizer has no ε)."""
     d = Derivation(f"Adam ε exponents: {opt.title}")
-    d.assume("Adam's update is m/(√v + ε); ε must scale like √v, the size of the raw gradient ∂L/∂w, "
-             "so that its relative effect does not change with width (Everett et al. 2024).")
-    d.assume("∂L/∂w = n^(-a)·δ zᵀ: δ has coordinates n^(-g) below the readout and Θ(1) at the readout; z is Θ(1).")
+    d.assume(
+        "Adam's update is m/(√v + ε); ε must scale like √v, the size of the raw gradient ∂L/∂w, "
+        "so that its relative effect does not change with width (Everett et al. 2024)."
+    )
+    d.assume(
+        "∂L/∂w = n^(-a)·δ zᵀ: δ has coordinates n^(-g) below the readout and Θ(1) at the readout; z is Θ(1)."
+    )
     d.step("Backward exponent used (from the learning-rate program)", sp.Eq(sp.Symbol("g"), g))
     for layer in LAYERS:
         if not has_eps(opt, layer):

@@ -29,7 +29,9 @@ HORIZON_RELAXATIONS = 3  # "a few" relaxation times: e^-3 ≈ 5% of the initial 
 def derive_tau_epoch() -> Derivation:
     """Results: ``tau_epoch`` (expression) and ``lam`` (λ at the target that keeps τ_epoch of the base)."""
     d = Derivation("Weight decay from the epoch timescale (Wang & Aitchison 2024)")
-    d.assume("lr-scaled decay (PyTorch AdamW): per-step decay factor 1 − ηλ, so the weights average the updates of the last 1/(ηλ) steps.")
+    d.assume(
+        "lr-scaled decay (PyTorch AdamW): per-step decay factor 1 − ηλ, so the weights average the updates of the last 1/(ηλ) steps."
+    )
     d.assume("An epoch is D/B steps (D training samples or tokens, batch size B).")
     d.assume("The optimal τ_epoch is the same for the base and the target run (Wang & Aitchison 2024).")
     tau_iter = 1 / (eta * lam)

@@ -35,27 +35,67 @@ class Optimizer:
     kind: str  # "gradient" | "normalized" | "relative" | "spectral"
     k: int
     vector_kind: str  # kind used for vector-like parameters (and, for Muon, embedding/readout)
-    steady_state: bool  # does lr-scaled weight decay (PyTorch AdamW) set a steady-state norm (section steady_state)
+    steady_state: (
+        bool  # does lr-scaled weight decay (PyTorch AdamW) set a steady-state norm (section steady_state)
+    )
     note: str = ""
     spectral_layers: tuple = ("hidden",)  # matrices a spectral (Muon) optimizer trains
 
 
 OPTIMIZERS: dict[str, Optimizer] = {
-    "sgd": Optimizer("sgd", "SGD (with or without momentum)", "gradient", 2, "gradient", False,
-                     "update ∝ gradient"),
-    "adam": Optimizer("adam", "Adam (weight decay as an L2 term, normalised with the gradient)", "normalized", 1,
-                      "normalized", False, "coordinate-wise normalised; its L2 decay is not the lr-scaled "
-                      "(PyTorch AdamW) decay the steady-state rules assume"),
-    "adamw": Optimizer("adamw", "AdamW (lr-scaled decay, as in PyTorch: w ← w − η(u + λw))", "normalized", 1, "normalized", True,
-                       "coordinate-wise normalised"),
-    "adafactor": Optimizer("adafactor", "Adafactor (update scaled by parameter RMS)", "relative", 0, "relative", False,
-                           "update ∝ RMS(w)"),
-    "lion": Optimizer("lion", "Lion / signSGD", "normalized", 1, "normalized", True, "sign update, entries ±η"),
-    "muon": Optimizer("muon", "Muon on hidden matrices (orthogonalised update), Adam elsewhere", "spectral", 1, "normalized", True,
-                      "spectral norm of the update ≈ η"),
-    "muon_all": Optimizer("muon_all", "Muon on every matrix (embedding and readout included), Adam on vectors",
-                          "spectral", 1, "normalized", True, "spectral norm of the update ≈ η",
-                          ("embedding", "hidden", "readout")),
+    "sgd": Optimizer(
+        "sgd", "SGD (with or without momentum)", "gradient", 2, "gradient", False, "update ∝ gradient"
+    ),
+    "adam": Optimizer(
+        "adam",
+        "Adam (weight decay as an L2 term, normalised with the gradient)",
+        "normalized",
+        1,
+        "normalized",
+        False,
+        "coordinate-wise normalised; its L2 decay is not the lr-scaled "
+        "(PyTorch AdamW) decay the steady-state rules assume",
+    ),
+    "adamw": Optimizer(
+        "adamw",
+        "AdamW (lr-scaled decay, as in PyTorch: w ← w − η(u + λw))",
+        "normalized",
+        1,
+        "normalized",
+        True,
+        "coordinate-wise normalised",
+    ),
+    "adafactor": Optimizer(
+        "adafactor",
+        "Adafactor (update scaled by parameter RMS)",
+        "relative",
+        0,
+        "relative",
+        False,
+        "update ∝ RMS(w)",
+    ),
+    "lion": Optimizer(
+        "lion", "Lion / signSGD", "normalized", 1, "normalized", True, "sign update, entries ±η"
+    ),
+    "muon": Optimizer(
+        "muon",
+        "Muon on hidden matrices (orthogonalised update), Adam elsewhere",
+        "spectral",
+        1,
+        "normalized",
+        True,
+        "spectral norm of the update ≈ η",
+    ),
+    "muon_all": Optimizer(
+        "muon_all",
+        "Muon on every matrix (embedding and readout included), Adam on vectors",
+        "spectral",
+        1,
+        "normalized",
+        True,
+        "spectral norm of the update ≈ η",
+        ("embedding", "hidden", "readout"),
+    ),
 }
 
 
@@ -104,8 +144,10 @@ def derive_muon_convention(opt: Optimizer, c: dict, w: dict, convention: str, wd
     d = Derivation(f"Muon learning-rate convention: {convention}")
     if convention == "spectral" or opt.kind != "spectral":
         return dict(c), dict(w), d
-    d.assume("RMS-matched Muon (Moonlight): update = 0.2·√max(fan_in, fan_out)·O, O orthogonalised, so its RMS "
-             "is 0.2 per unit lr, like AdamW's; AdamW's lr and wd then carry over at one shape.")
+    d.assume(
+        "RMS-matched Muon (Moonlight): update = 0.2·√max(fan_in, fan_out)·O, O orthogonalised, so its RMS "
+        "is 0.2 per unit lr, like AdamW's; AdamW's lr and wd then carry over at one shape."
+    )
     c2, w2 = dict(c), dict(w)
     dmax = sp.Symbol("d_max")
     d.step("η_passed·0.2·n^(d_max/2) = η_spectral, so", sp.Eq(sp.Symbol("c_rms"), sp.Symbol("c") + dmax / 2))
@@ -116,9 +158,11 @@ def derive_muon_convention(opt: Optimizer, c: dict, w: dict, convention: str, wd
         if w.get(layer) is not None and not _constant_rule(wd_rule, layer):
             w2[layer] = w[layer] - shift
             d.result(f"w_{layer}", w2[layer], f"{layer}: keep η_lλ_l, w_rms = w − {shift}")
-    d.step("Across widths the RMS-matched lr does not scale like AdamW's: for a hidden matrix AdamW's μP update "
-           "is low-rank (RMS = ‖ΔW‖_op/n) while Muon's is full-rank (RMS = ‖ΔW‖_op/√n), so the exponents differ "
-           "by 1/2; 'carry over' holds at the base shape only.")
+    d.step(
+        "Across widths the RMS-matched lr does not scale like AdamW's: for a hidden matrix AdamW's μP update "
+        "is low-rank (RMS = ‖ΔW‖_op/n) while Muon's is full-rank (RMS = ‖ΔW‖_op/√n), so the exponents differ "
+        "by 1/2; 'carry over' holds at the base shape only."
+    )
     return c2, w2, d
 
 

@@ -38,14 +38,38 @@ class Parameterization:
 
 
 PARAMETERIZATIONS: dict[str, Parameterization] = {
-    "sp": Parameterization("sp", "standard parameterization", "a", sp.Integer(0), False,
-                           "PyTorch default: no multipliers, init variance 1/fan_in"),
-    "ntk": Parameterization("ntk", "neural tangent parameterization", "b", sp.Integer(0), False,
-                            "Jacot et al. 2018: unit init, 1/sqrt(fan_in) multipliers"),
-    "mup": Parameterization("mup", "maximal update parameterization (μP)", "b", sp.Rational(1, 2), True,
-                            "Yang & Hu 2021 (TP4), Yang et al. 2022 (TP5); Everett et al. 2024 gauge"),
-    "mfp": Parameterization("mfp", "mean-field parameterization", "b", sp.Integer(0), True,
-                            "Mei et al. 2018; Everett et al. 2024 gauge"),
+    "sp": Parameterization(
+        "sp",
+        "standard parameterization",
+        "a",
+        sp.Integer(0),
+        False,
+        "PyTorch default: no multipliers, init variance 1/fan_in",
+    ),
+    "ntk": Parameterization(
+        "ntk",
+        "neural tangent parameterization",
+        "b",
+        sp.Integer(0),
+        False,
+        "Jacot et al. 2018: unit init, 1/sqrt(fan_in) multipliers",
+    ),
+    "mup": Parameterization(
+        "mup",
+        "maximal update parameterization (μP)",
+        "b",
+        sp.Rational(1, 2),
+        True,
+        "Yang & Hu 2021 (TP4), Yang et al. 2022 (TP5); Everett et al. 2024 gauge",
+    ),
+    "mfp": Parameterization(
+        "mfp",
+        "mean-field parameterization",
+        "b",
+        sp.Integer(0),
+        True,
+        "Mei et al. 2018; Everett et al. 2024 gauge",
+    ),
 }
 
 
@@ -86,8 +110,7 @@ def readout_condition(feature_learning: bool):
             "n · n^{-(a+b)} = Θ(1)"
         )
     return sp.Rational(1, 2), (
-        "kernel regime: the output is Θ(1) at init, a sum of n independent terms: "
-        "n^{1/2} · n^{-(a+b)} = Θ(1)"
+        "kernel regime: the output is Θ(1) at init, a sum of n independent terms: n^{1/2} · n^{-(a+b)} = Θ(1)"
     )
 
 
@@ -99,12 +122,18 @@ def derive_init(parameterization: str, multipliers=None) -> Derivation:
     p = get(parameterization)
     fixed_a = parse_multipliers(multipliers)
     d = Derivation(f"Init and multiplier exponents: {p.title}")
-    d.assume("Inputs have Θ(1) coordinates; weights are initialised i.i.d. with zero mean, independent of the inputs.")
-    d.assume("Effective weight W = n^{-a} w with w_ij ~ N(0, n^{-2b}); a coordinate of size Θ(n^{-x}) is written as its exponent x.")
+    d.assume(
+        "Inputs have Θ(1) coordinates; weights are initialised i.i.d. with zero mean, independent of the inputs."
+    )
+    d.assume(
+        "Effective weight W = n^{-a} w with w_ij ~ N(0, n^{-2b}); a coordinate of size Θ(n^{-x}) is written as its exponent x."
+    )
     if fixed_a is None:
         d.assume(f"Gauge of {p.name.upper()}: {p.gauge_symbol} = {p.gauge_value} for every matrix layer.")
     else:
-        d.assume(f"Gauge fixed by the user: a = ({', '.join(map(str, fixed_a))}) for (embedding, hidden, readout).")
+        d.assume(
+            f"Gauge fixed by the user: a = ({', '.join(map(str, fixed_a))}) for (embedding, hidden, readout)."
+        )
     target_R, why_R = readout_condition(p.feature_learning)
     d.assume(f"Readout condition ({p.name.upper()}): {why_R}.")
 
@@ -120,7 +149,9 @@ def derive_init(parameterization: str, multipliers=None) -> Derivation:
             cond = sp.Eq(size, 0)
             d.step(
                 f"{name}: a coordinate of W x sums n^{lc.d_in} independent terms of size n^-(a+b); "
-                f"its exponent must vanish (Θ(1) activations at init)", cond)
+                f"its exponent must vanish (Θ(1) activations at init)",
+                cond,
+            )
         if fixed_a is not None:
             gauge = sp.Eq(a, fixed_a[i])
         elif p.gauge_symbol == "a":
@@ -134,6 +165,8 @@ def derive_init(parameterization: str, multipliers=None) -> Derivation:
     for name in VECTOR_LAYERS:
         d.result(f"a_{name}", sp.Integer(0))
         d.result(f"b_{name}", sp.Integer(0))
-    d.step("vector-like parameters (biases initialised at 0, norm gains at 1) have no fan-in sum and no "
-           "multiplier: a = b = 0 in every parameterization")
+    d.step(
+        "vector-like parameters (biases initialised at 0, norm gains at 1) have no fan-in sum and no "
+        "multiplier: a = b = 0 in every parameterization"
+    )
     return d

@@ -79,7 +79,9 @@ class Solution:
 def default_alignment(alpha) -> dict:
     """The global alignment exponent α as per-layer exponents: α_l = u_l = α, ω_l = ½ (Everett et al.)."""
     half = sp.Rational(1, 2)
-    return {l: Alignment(sp.Rational(alpha), half, sp.Rational(alpha)) for l in ("embedding", "hidden", "readout")}
+    return {
+        l: Alignment(sp.Rational(alpha), half, sp.Rational(alpha)) for l in ("embedding", "hidden", "readout")
+    }
 
 
 def _terms(opt: Optimizer, init: dict, layer: str, gamma, align: Alignment | None):
@@ -92,7 +94,9 @@ def _terms(opt: Optimizer, init: dict, layer: str, gamma, align: Alignment | Non
     if kind == "spectral":
         al = align.alpha if align is not None else 1
         u = align.u if align is not None else 1
-        return sp.expand(spectral_change_exponent(layer, a, c, al)), sp.expand(spectral_change_exponent(layer, a, c, u))
+        return sp.expand(spectral_change_exponent(layer, a, c, al)), sp.expand(
+            spectral_change_exponent(layer, a, c, u)
+        )
     beta = entry_exponent(kind, a, b, c, gamma)
     if align is None or lc.d_in == 0:
         return sp.expand(beta), sp.expand(beta)
@@ -107,14 +111,19 @@ def constraints(init: dict, opt: Optimizer, align: dict) -> tuple[list[Constrain
     if h.omega > ah + bh:
         raise MupsimError(
             f"hidden ω = {h.omega} > a_h + b_h = {ah + bh}: the W⁰Δz term then shrinks r by ω − ½ per layer and no "
-            "width exponent is stable at every depth; allowed: hidden ω ≤ 1/2")
+            "width exponent is stable at every depth; allowed: hidden ω ≤ 1/2"
+        )
     from mupsim.theory.early import entry_size_exponent
 
     R = align["readout"]
     kind_R = kind_for(opt, False, "readout")
-    g_terms = [sp.simplify(aR + bR), sp.expand(entry_size_exponent(kind_R, "readout", aR, bR, C["readout"], 0))]
-    gradient_layers = [l for l in LAYERS if l != "readout"
-                       and kind_for(opt, LAYER_CLASSES[l].vector, l) == "gradient"]
+    g_terms = [
+        sp.simplify(aR + bR),
+        sp.expand(entry_size_exponent(kind_R, "readout", aR, bR, C["readout"], 0)),
+    ]
+    gradient_layers = [
+        l for l in LAYERS if l != "readout" and kind_for(opt, LAYER_CLASSES[l].vector, l) == "gradient"
+    ]
     g_used = bool(gradient_layers)
 
     def terms(layer):
@@ -146,7 +155,7 @@ def constraints(init: dict, opt: Optimizer, align: dict) -> tuple[list[Constrain
     for rp in r_emb:
         add("hidden", "W⁰ Δz (first hidden layer)", ah + bh + rp - h.omega)
     r_last = K + r_emb  # r_L ≥ min(K, r_1) at every depth
-    (own_R, cross_R), = terms("readout")
+    ((own_R, cross_R),) = terms("readout")
     for rl in r_last:
         add("readout", "W⁰ Δz", aR + bR + rl - R.omega)
         add("readout", "ΔW Δz", cross_R + rl)
@@ -155,7 +164,7 @@ def constraints(init: dict, opt: Optimizer, align: dict) -> tuple[list[Constrain
 
 
 def _rat(x: float, what: str) -> Fraction:
-    return Fraction(x).limit_denominator(10 ** 6)
+    return Fraction(x).limit_denominator(10**6)
 
 
 def solve(init: dict, opt: Optimizer, align: dict) -> Solution:
@@ -180,8 +189,13 @@ def solve(init: dict, opt: Optimizer, align: dict) -> Solution:
     for i in range(len(syms)):
         e = np.zeros(len(syms))
         e[i] = 1.0
-        r2 = linprog(e, A_ub=np.vstack([-A] + [np.array(fixed_A)]), b_ub=np.concatenate([b, fixed_b]),
-                     bounds=[(None, None)] * len(syms), method="highs")
+        r2 = linprog(
+            e,
+            A_ub=np.vstack([-A] + [np.array(fixed_A)]),
+            b_ub=np.concatenate([b, fixed_b]),
+            bounds=[(None, None)] * len(syms),
+            method="highs",
+        )
         if r2.status != 0:
             break
         x = r2.x
@@ -194,8 +208,10 @@ def solve(init: dict, opt: Optimizer, align: dict) -> Solution:
     dual_obj = -sum(b_ex[i] * y_ex[i] for i in range(len(cons)))
     grad_ok = all(sum(A_ex[i][j] * y_ex[i] for i in range(len(cons))) == 1 for j in range(len(syms)))
     if min(slack) < 0 or not grad_ok or dual_obj != obj or min(y_ex) < 0:
-        raise MupsimError("could not certify the learning-rate program's optimum in exact arithmetic "
-                          f"(objective {obj}, dual {dual_obj}); please report this input")
+        raise MupsimError(
+            "could not certify the learning-rate program's optimum in exact arithmetic "
+            f"(objective {obj}, dual {dual_obj}); please report this input"
+        )
     c = dict(zip(ORDER, c_ex))
     active = [k for k, s in zip(cons, slack) if s == 0]
     g = None

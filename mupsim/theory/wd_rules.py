@@ -64,21 +64,52 @@ class WdRule:
         return self.label
 
 
-WD_RULES: dict[str, WdRule] = {r.name: r for r in (
-    WdRule("constant", "the same λ at every width for every matrix (nanoGPT-μP, Megatron)",
-           "constant", "constant", "#d62728"),
-    WdRule("fan2025", "steady-state balance at σ_max ≈ RMS·n^(3/4), hidden matrices only (Fan et al. 2025)",
-           "steady_state", "fan2025", "#1f77b4", alpha=Fraction(3, 4), decayed=("hidden",)),
-    WdRule("timescale", "width-free per-step decay η_l·λ_l (Wang & Aitchison 2024; the mup package's MuAdamW)",
-           "timescale", "timescale", "#2ca02c"),
-    WdRule("alignment", "steady-state balance at σ_max ≈ RMS·n^α, every matrix (needs alignment_exponent α)",
-           "steady_state", "alignment", "#9467bd", needs="an alignment exponent α in [1/2, 1]"),
-    WdRule("tau_epoch", "timescale in width, times (B/B0)·(D0/D) keeping τ_epoch of a base run "
-           "(Wang & Aitchison 2024)", "epoch", "tau_epoch", "#8c564b",
-           needs="batch_size and base_batch_size, and tokens and base_tokens or steps and base_steps",
-           sim_unsupported="scales λ with the batch size and dataset size of a base run, which a "
-                           "simulation config does not have"),
-)}
+WD_RULES: dict[str, WdRule] = {
+    r.name: r
+    for r in (
+        WdRule(
+            "constant",
+            "the same λ at every width for every matrix (nanoGPT-μP, Megatron)",
+            "constant",
+            "constant",
+            "#d62728",
+        ),
+        WdRule(
+            "fan2025",
+            "steady-state balance at σ_max ≈ RMS·n^(3/4), hidden matrices only (Fan et al. 2025)",
+            "steady_state",
+            "fan2025",
+            "#1f77b4",
+            alpha=Fraction(3, 4),
+            decayed=("hidden",),
+        ),
+        WdRule(
+            "timescale",
+            "width-free per-step decay η_l·λ_l (Wang & Aitchison 2024; the mup package's MuAdamW)",
+            "timescale",
+            "timescale",
+            "#2ca02c",
+        ),
+        WdRule(
+            "alignment",
+            "steady-state balance at σ_max ≈ RMS·n^α, every matrix (needs alignment_exponent α)",
+            "steady_state",
+            "alignment",
+            "#9467bd",
+            needs="an alignment exponent α in [1/2, 1]",
+        ),
+        WdRule(
+            "tau_epoch",
+            "timescale in width, times (B/B0)·(D0/D) keeping τ_epoch of a base run (Wang & Aitchison 2024)",
+            "epoch",
+            "tau_epoch",
+            "#8c564b",
+            needs="batch_size and base_batch_size, and tokens and base_tokens or steps and base_steps",
+            sim_unsupported="scales λ with the batch size and dataset size of a base run, which a "
+            "simulation config does not have",
+        ),
+    )
+}
 """Every weight-decay rule, by name."""
 
 assert all(r.kind in KINDS for r in WD_RULES.values())
@@ -109,11 +140,15 @@ def parse_layer_rules(wd_rule) -> tuple[str | None, tuple[tuple[str, str], ...] 
         return (None if wd_rule is None else get(wd_rule).name), None
     bad = [k for k in wd_rule if k not in MATRICES]
     if bad:
-        raise MupsimError(f"wd rule per layer: unknown layer(s) {bad}; allowed: {', '.join(MATRICES)} "
-                          "(vector-like parameters are never decayed)")
+        raise MupsimError(
+            f"wd rule per layer: unknown layer(s) {bad}; allowed: {', '.join(MATRICES)} "
+            "(vector-like parameters are never decayed)"
+        )
     if wd_rule.get("hidden") is None:
-        raise MupsimError(f"wd rule per layer needs a rule for 'hidden' (got {wd_rule!r}); "
-                          f"allowed rules: {', '.join(WD_RULES)}")
+        raise MupsimError(
+            f"wd rule per layer needs a rule for 'hidden' (got {wd_rule!r}); "
+            f"allowed rules: {', '.join(WD_RULES)}"
+        )
     hidden = get(wd_rule["hidden"]).name
     others = {}
     for layer in ("embedding", "readout"):

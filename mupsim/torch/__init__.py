@@ -19,11 +19,21 @@ import importlib
 
 # Lazy exports: importing a torch-free submodule (checkpoints, diagnose) must not import torch.
 _EXPORTS = {
-    "LAYER_KINDS": "shapes", "LAYOUTS": "shapes", "ParamInfo": "shapes", "Plan": "shapes", "classify": "shapes",
-    "attention_logit_scale": "attention", "find_attention": "attention", "set_attention_scale": "attention",
-    "apply_multipliers": "groups", "make_optimizers": "groups", "param_groups": "groups",
-    "rescale_init_": "groups", "save_settings": "groups",
-    "CoordCheck": "coordinates", "coord_check": "coordinates",
+    "LAYER_KINDS": "shapes",
+    "LAYOUTS": "shapes",
+    "ParamInfo": "shapes",
+    "Plan": "shapes",
+    "classify": "shapes",
+    "attention_logit_scale": "attention",
+    "find_attention": "attention",
+    "set_attention_scale": "attention",
+    "apply_multipliers": "groups",
+    "make_optimizers": "groups",
+    "param_groups": "groups",
+    "rescale_init_": "groups",
+    "save_settings": "groups",
+    "CoordCheck": "coordinates",
+    "coord_check": "coordinates",
     "transfer_check": "transfer",
 }
 __all__ = list(_EXPORTS) + ["Diagnosis", "diagnose"]

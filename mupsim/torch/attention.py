@@ -49,15 +49,18 @@ class AttentionScale:
     module_type: str
     base_d_head: int
     d_head: int
-    attr: str | None          # the attribute holding the scale, or None when it cannot be set
-    scale: float | None       # the module's scale now (None: not readable)
-    mup_scale: float | None   # base scale · base_d_head / d_head
-    reason: str = ""          # why it cannot be set
+    attr: str | None  # the attribute holding the scale, or None when it cannot be set
+    scale: float | None  # the module's scale now (None: not readable)
+    mup_scale: float | None  # base scale · base_d_head / d_head
+    reason: str = ""  # why it cannot be set
 
     @property
     def is_mup(self) -> bool:
-        return self.scale is not None and self.mup_scale is not None and \
-            math.isclose(self.scale, self.mup_scale, rel_tol=1e-9)
+        return (
+            self.scale is not None
+            and self.mup_scale is not None
+            and math.isclose(self.scale, self.mup_scale, rel_tol=1e-9)
+        )
 
 
 def _int_attr(mod, names):
@@ -88,9 +91,19 @@ def find_attention(model: nn.Module, base_model: nn.Module) -> list[AttentionSca
         if isinstance(mod, nn.MultiheadAttention):
             d, d0 = mod.head_dim, base.head_dim
             if d != d0:
-                out.append(AttentionScale(name, kind, d0, d, None, d ** -0.5, None,
-                                          "nn.MultiheadAttention computes 1/sqrt(head_dim) inside its forward; "
-                                          "grow the number of heads instead, or use a module with a settable scale"))
+                out.append(
+                    AttentionScale(
+                        name,
+                        kind,
+                        d0,
+                        d,
+                        None,
+                        d**-0.5,
+                        None,
+                        "nn.MultiheadAttention computes 1/sqrt(head_dim) inside its forward; "
+                        "grow the number of heads instead, or use a module with a settable scale",
+                    )
+                )
             continue
         d, d0 = _int_attr(mod, _HEAD_DIM_ATTRS), _int_attr(base, _HEAD_DIM_ATTRS)
         if d is None or d0 is None or d == d0:
@@ -100,9 +113,19 @@ def find_attention(model: nn.Module, base_model: nn.Module) -> list[AttentionSca
         if attr is not None and battr == attr and s0 > 0:
             out.append(AttentionScale(name, kind, d0, d, attr, s, s0 * d0 / d))
         elif hasattr(mod, "scale_attn_weights"):
-            out.append(AttentionScale(name, kind, d0, d, None, d ** -0.5 if mod.scale_attn_weights else 1.0, None,
-                                      "this transformers version divides by sqrt(head_dim) inside its forward "
-                                      "(no 'scaling' attribute); upgrade transformers or patch the module"))
+            out.append(
+                AttentionScale(
+                    name,
+                    kind,
+                    d0,
+                    d,
+                    None,
+                    d**-0.5 if mod.scale_attn_weights else 1.0,
+                    None,
+                    "this transformers version divides by sqrt(head_dim) inside its forward "
+                    "(no 'scaling' attribute); upgrade transformers or patch the module",
+                )
+            )
     return out
 
 
@@ -114,13 +137,17 @@ def attention_warnings(model: nn.Module, base_model: nn.Module) -> list[str]:
             continue
         now = "unknown" if a.scale is None else f"{a.scale:.6g}"
         if a.attr is not None:
-            lines.append(f"{a.module} ({a.module_type}): attention logit scale {a.attr} = {now} while head_dim grows "
-                         f"{a.base_d_head} → {a.d_head}; μP wants {a.mup_scale:.6g} (∝ 1/head_dim): call "
-                         "mupsim.torch.set_attention_scale(model, base_model)")
+            lines.append(
+                f"{a.module} ({a.module_type}): attention logit scale {a.attr} = {now} while head_dim grows "
+                f"{a.base_d_head} → {a.d_head}; μP wants {a.mup_scale:.6g} (∝ 1/head_dim): call "
+                "mupsim.torch.set_attention_scale(model, base_model)"
+            )
         else:
-            lines.append(f"{a.module} ({a.module_type}): attention logit scale {now} (1/sqrt(head_dim)) while "
-                         f"head_dim grows {a.base_d_head} → {a.d_head}; μP wants ∝ 1/head_dim (see "
-                         f"mupsim.torch.attention_logit_scale), but it cannot be set: {a.reason}")
+            lines.append(
+                f"{a.module} ({a.module_type}): attention logit scale {now} (1/sqrt(head_dim)) while "
+                f"head_dim grows {a.base_d_head} → {a.d_head}; μP wants ∝ 1/head_dim (see "
+                f"mupsim.torch.attention_logit_scale), but it cannot be set: {a.reason}"
+            )
     return lines
 
 

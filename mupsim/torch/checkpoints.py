@@ -24,11 +24,19 @@ import numpy as np
 from mupsim.errors import MupsimError
 
 _ST_DTYPES = {
-    "F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.uint16,
-    "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_,
+    "F64": np.float64,
+    "F32": np.float32,
+    "F16": np.float16,
+    "BF16": np.uint16,
+    "I64": np.int64,
+    "I32": np.int32,
+    "I16": np.int16,
+    "I8": np.int8,
+    "U8": np.uint8,
+    "BOOL": np.bool_,
 }
 FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")
-MAX_HEADER = 100 * 2 ** 20
+MAX_HEADER = 100 * 2**20
 
 
 def bf16_to_float32(raw: np.ndarray) -> np.ndarray:
@@ -57,7 +65,9 @@ class Checkpoint:
         elif self.path.endswith((".pt", ".pth", ".bin", ".ckpt")):
             self._open_torch()
         else:
-            raise MupsimError(f"unknown checkpoint format {self.path!r}; allowed: .safetensors, .pt, .pth, .bin, .ckpt")
+            raise MupsimError(
+                f"unknown checkpoint format {self.path!r}; allowed: .safetensors, .pt, .pth, .bin, .ckpt"
+            )
 
     # -- safetensors -------------------------------------------------------------------------
     def _open_safetensors(self):
@@ -65,20 +75,27 @@ class Checkpoint:
         with open(self.path, "rb") as f:
             head = f.read(8)
             if len(head) < 8:
-                raise MupsimError(f"{self.path!r} is not a safetensors file (shorter than its 8-byte header length)")
+                raise MupsimError(
+                    f"{self.path!r} is not a safetensors file (shorter than its 8-byte header length)"
+                )
             (n,) = struct.unpack("<Q", head)
             if n > min(MAX_HEADER, size - 8):
-                raise MupsimError(f"{self.path!r} is not a safetensors file (header length {n} exceeds the file)")
+                raise MupsimError(
+                    f"{self.path!r} is not a safetensors file (header length {n} exceeds the file)"
+                )
             try:
                 header = json.loads(f.read(n))
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise MupsimError(f"{self.path!r}: safetensors header is not valid JSON ({exc})") from None
             except RecursionError:
-                raise MupsimError(f"{self.path!r}: safetensors header is nested too deeply to be a tensor "
-                                  "table") from None
+                raise MupsimError(
+                    f"{self.path!r}: safetensors header is nested too deeply to be a tensor table"
+                ) from None
         if not isinstance(header, dict):
-            raise MupsimError(f"{self.path!r}: safetensors header is a JSON {type(header).__name__}, not an object "
-                              "of tensor entries")
+            raise MupsimError(
+                f"{self.path!r}: safetensors header is a JSON {type(header).__name__}, not an object "
+                "of tensor entries"
+            )
         self.metadata = header.pop("__metadata__", {}) or {}
         self._offsets = {}
         base = 8 + n
@@ -86,21 +103,27 @@ class Checkpoint:
         for name, e in header.items():
             try:
                 dtype, shape, (b, end) = e["dtype"], tuple(e["shape"]), e["data_offsets"]
-                if not isinstance(dtype, str) or \
-                        not all(isinstance(x, int) and not isinstance(x, bool) for x in (b, end, *shape)) or \
-                        not 0 <= b <= end or any(d < 0 for d in shape):
+                if (
+                    not isinstance(dtype, str)
+                    or not all(isinstance(x, int) and not isinstance(x, bool) for x in (b, end, *shape))
+                    or not 0 <= b <= end
+                    or any(d < 0 for d in shape)
+                ):
                     raise ValueError
             except (KeyError, TypeError, ValueError):
-                raise MupsimError(f"{self.path!r}: malformed safetensors entry for {name!r} (needs a dtype string, "
-                                  "a shape of non-negative integers and integer data_offsets 0 <= begin <= end)"
-                                  ) from None
+                raise MupsimError(
+                    f"{self.path!r}: malformed safetensors entry for {name!r} (needs a dtype string, "
+                    "a shape of non-negative integers and integer data_offsets 0 <= begin <= end)"
+                ) from None
             if dtype not in _ST_DTYPES:
                 self._entries[name] = (dtype, shape, None, None)
                 continue
-            nbytes = math.prod(shape) * np.dtype(_ST_DTYPES[dtype]).itemsize   # Python ints: no overflow
+            nbytes = math.prod(shape) * np.dtype(_ST_DTYPES[dtype]).itemsize  # Python ints: no overflow
             if end - b != nbytes or base + end > size:
-                raise MupsimError(f"{self.path!r}: tensor {name!r} ({dtype}, shape {shape}) does not fit its byte "
-                                  f"range {b}..{end} (file truncated?)")
+                raise MupsimError(
+                    f"{self.path!r}: tensor {name!r} ({dtype}, shape {shape}) does not fit its byte "
+                    f"range {b}..{end} (file truncated?)"
+                )
             self._entries[name] = (dtype, shape, base + b, nbytes)
             self._offsets[name] = (b, end)
         self.names = list(self._entries)
@@ -112,8 +135,9 @@ class Checkpoint:
             return None
         if nbytes == 0:
             return np.zeros(shape, np.float32)
-        raw = np.memmap(self.path, dtype=np.dtype(_ST_DTYPES[dtype]).newbyteorder("<"), mode="r",
-                        offset=off, shape=shape)
+        raw = np.memmap(
+            self.path, dtype=np.dtype(_ST_DTYPES[dtype]).newbyteorder("<"), mode="r", offset=off, shape=shape
+        )
         out = bf16_to_float32(raw) if dtype == "BF16" else raw.astype(np.float32)
         del raw
         return out
@@ -123,17 +147,21 @@ class Checkpoint:
         try:
             import torch
         except ImportError:
-            raise MupsimError(f"reading {self.path!r} needs torch (pip install 'mupsim[torch]'); .safetensors "
-                              "files are read without it") from None
+            raise MupsimError(
+                f"reading {self.path!r} needs torch (pip install 'mupsim[torch]'); .safetensors "
+                "files are read without it"
+            ) from None
         try:
             try:
                 obj = torch.load(self.path, map_location="cpu", mmap=True, weights_only=True)
             except RuntimeError:  # legacy (non-zip) format cannot be memory-mapped
                 obj = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - report any unpickling problem as bad input
-            raise MupsimError(f"cannot read {self.path!r} as a torch checkpoint ({type(exc).__name__}): it must be "
-                              "a state_dict of tensors saved with torch.save (read with weights_only=True), or "
-                              "a .safetensors file") from None
+            raise MupsimError(
+                f"cannot read {self.path!r} as a torch checkpoint ({type(exc).__name__}): it must be "
+                "a state_dict of tensors saved with torch.save (read with weights_only=True), or "
+                "a .safetensors file"
+            ) from None
         for key in ("state_dict", "model", "model_state_dict"):
             if isinstance(obj, dict) and isinstance(obj.get(key), dict):
                 obj = obj[key]
@@ -148,11 +176,14 @@ class Checkpoint:
                     walk(f"{prefix}{k}.", v)
                 elif isinstance(v, torch.Tensor):
                     flat[f"{prefix}{k}"] = v
+
         walk("", obj)
         if not flat:
             raise MupsimError(f"{self.path!r} contains no tensors")
         self._tensors = flat
-        self._entries = {k: (str(v.dtype).removeprefix("torch."), tuple(v.shape), None, None) for k, v in flat.items()}
+        self._entries = {
+            k: (str(v.dtype).removeprefix("torch."), tuple(v.shape), None, None) for k, v in flat.items()
+        }
         self.names = list(flat)
         self.metadata = {}
         self.format = "torch"
@@ -234,7 +265,9 @@ def write_safetensors(path, tensors: dict, dtype: str = "F32", metadata: dict | 
         for name, arr in tensors.items():
             a = np.asarray(arr[1]() if isinstance(arr, tuple) else arr, dtype=np.float32)
             if list(a.shape) != header[name]["shape"]:
-                raise MupsimError(f"tensor {name!r}: factory returned shape {a.shape}, expected {header[name]['shape']}")
+                raise MupsimError(
+                    f"tensor {name!r}: factory returned shape {a.shape}, expected {header[name]['shape']}"
+                )
             if dtype == "BF16":
                 f.write(float32_to_bf16(a).astype("<u2").tobytes())
             elif dtype == "F16":

@@ -41,7 +41,9 @@ def _cmd_diagnose(args) -> int:
     settings = None if args.settings is None else args.settings.split(",")
     if args.plot:  # checked before the checkpoints are read
         import os
+
         from mupsim.sim.files import check_folder, check_output_file
+
         folder = os.path.dirname(os.path.abspath(args.plot))
         if not os.path.isdir(folder):
             raise MupsimError(f"--plot {args.plot}: folder {folder} does not exist")
@@ -58,13 +60,28 @@ def _cmd_diagnose(args) -> int:
 
 
 def add_subcommands(sub) -> None:
-    p = sub.add_parser("diagnose", help="spectral diagnostic of checkpoints: sigma_max, RMS, stable rank, "
-                                        "alpha across widths and the weight-decay rule it implies")
-    p.add_argument("checkpoints", nargs="+", metavar="CKPT", help=".safetensors (no torch needed) or .pt state_dicts")
-    p.add_argument("--width", default=None, metavar="N1,N2,...",
-                   help="one width per checkpoint (default: from <stem>.mupsim.json, else inferred from shapes)")
-    p.add_argument("--settings", default=None, metavar="S1.json,...",
-                   help="one settings file per checkpoint (default: <stem>.mupsim.json when present)")
+    p = sub.add_parser(
+        "diagnose",
+        help="spectral diagnostic of checkpoints: sigma_max, RMS, stable rank, "
+        "alpha across widths and the weight-decay rule it implies",
+    )
+    p.add_argument(
+        "checkpoints", nargs="+", metavar="CKPT", help=".safetensors (no torch needed) or .pt state_dicts"
+    )
+    p.add_argument(
+        "--width",
+        default=None,
+        metavar="N1,N2,...",
+        help="one width per checkpoint (default: from <stem>.mupsim.json, else inferred from shapes)",
+    )
+    p.add_argument(
+        "--settings",
+        default=None,
+        metavar="S1.json,...",
+        help="one settings file per checkpoint (default: <stem>.mupsim.json when present)",
+    )
     p.add_argument("--format", default="table", help="table (default) or json")
-    p.add_argument("--plot", default=None, metavar="FILE", help="write sigma_max and stable rank vs width (PNG)")
+    p.add_argument(
+        "--plot", default=None, metavar="FILE", help="write sigma_max and stable rank vs width (PNG)"
+    )
     p.set_defaults(func=_cmd_diagnose)

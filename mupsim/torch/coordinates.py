@@ -28,7 +28,7 @@ class CoordCheck:
     widths: list
     steps: int
     modules: list
-    slopes: dict = field(default_factory=dict)     # module -> PowerLawFit at the last step
+    slopes: dict = field(default_factory=dict)  # module -> PowerLawFit at the last step
 
     def rms(self, module: str, step: int | None = None) -> dict:
         """{width: mean RMS over seeds} for ``module`` at ``step`` (default: the last)."""
@@ -49,21 +49,41 @@ class CoordCheck:
         for m in self.modules:
             r = self.rms(m)
             f = self.slopes.get(m)
-            rows.append([m] + [f"{r[w]:.3g}" for w in self.widths]
-                        + ([f"{f.exponent:+.3f}", f"[{f.ci[0]:+.2f}, {f.ci[1]:+.2f}]"
-                            if f.ci[1] > f.ci[0] else "no interval (1 seed)"] if f else ["—", "—"]))
+            rows.append(
+                [m]
+                + [f"{r[w]:.3g}" for w in self.widths]
+                + (
+                    [
+                        f"{f.exponent:+.3f}",
+                        f"[{f.ci[0]:+.2f}, {f.ci[1]:+.2f}]" if f.ci[1] > f.ci[0] else "no interval (1 seed)",
+                    ]
+                    if f
+                    else ["—", "—"]
+                )
+            )
         w = [max(len(x) for x in col) for col in zip(hdr, *rows)]
         fmt = lambda r: "  ".join(x.ljust(y) for x, y in zip(r, w)).rstrip()  # noqa: E731
-        return "\n".join([f"activation RMS after {self.steps} steps (slope: exponent of n)", fmt(hdr),
-                          fmt(["-" * y for y in w])] + [fmt(r) for r in rows])
+        return "\n".join(
+            [
+                f"activation RMS after {self.steps} steps (slope: exponent of n)",
+                fmt(hdr),
+                fmt(["-" * y for y in w]),
+            ]
+            + [fmt(r) for r in rows]
+        )
 
     def to_dict(self) -> dict:
-        return {"widths": self.widths, "steps": self.steps, "modules": self.modules,
-                "records": [dict(zip(("width", "seed", "step", "module", "rms"), r)) for r in self.records],
-                "slopes": {k: v.to_dict() for k, v in self.slopes.items()}}
+        return {
+            "widths": self.widths,
+            "steps": self.steps,
+            "modules": self.modules,
+            "records": [dict(zip(("width", "seed", "step", "module", "rms"), r)) for r in self.records],
+            "slopes": {k: v.to_dict() for k, v in self.slopes.items()},
+        }
 
     def plot(self, path, title: str = "coordinate check") -> None:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
@@ -77,6 +97,7 @@ class CoordCheck:
         axes[1].legend(fontsize=6, loc="best")
         fig.tight_layout()
         from mupsim.torch._figures import save_figure
+
         save_figure(fig, path)
 
 
@@ -84,8 +105,9 @@ def _leaf_modules(model):
     return [(n, m) for n, m in model.named_modules() if n and not any(True for _ in m.children())]
 
 
-def coord_check(make_model, widths, batches, *, loss_fn, make_optimizer, steps: int = 3,
-                seeds=(0,), modules=None) -> CoordCheck:
+def coord_check(
+    make_model, widths, batches, *, loss_fn, make_optimizer, steps: int = 3, seeds=(0,), modules=None
+) -> CoordCheck:
     """Activation RMS of every leaf module after 0…``steps`` training steps at each width.
 
     ``make_model(width)`` → module (seeded with ``torch.manual_seed(seed)`` before each call);
@@ -117,6 +139,7 @@ def coord_check(make_model, widths, batches, *, loss_fn, make_optimizer, steps: 
                 def f(_m, _i, out):
                     if isinstance(out, torch.Tensor) and out.is_floating_point() and out.numel():
                         current[name] = float(out.detach().float().pow(2).mean().sqrt())
+
                 return f
 
             handles = [m.register_forward_hook(hook(n)) for n, m in leaves]
@@ -127,7 +150,9 @@ def coord_check(make_model, widths, batches, *, loss_fn, make_optimizer, steps: 
                     batch = batches[t % len(batches)]
                     loss = loss_fn(model, batch)
                     if not torch.isfinite(loss):
-                        raise MupsimError(f"loss is not finite at width {w}, step {t}: lower the learning rate")
+                        raise MupsimError(
+                            f"loss is not finite at width {w}, step {t}: lower the learning rate"
+                        )
                     for n, v in current.items():
                         records.append((w, seed, t, n, v))
                         if n not in names_seen:

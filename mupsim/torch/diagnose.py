@@ -28,10 +28,12 @@ from mupsim.analysis.stats import power_law_fit
 from mupsim.errors import MupsimError
 from mupsim.torch.checkpoints import Checkpoint
 
-EXACT_SVD_MAX = 256 * 256   # below this many entries σ_max comes from a full SVD
+EXACT_SVD_MAX = 256 * 256  # below this many entries σ_max comes from a full SVD
 
 
-def sigma_max(w: np.ndarray, *, tol: float = 1e-4, max_iter: int = 200, block: int = 8, seed: int = 0) -> float:
+def sigma_max(
+    w: np.ndarray, *, tol: float = 1e-4, max_iter: int = 200, block: int = 8, seed: int = 0
+) -> float:
     """Top singular value of a 2-D array: randomised block power (subspace) iteration.
 
     Each iteration costs two products with W (2·rows·cols·block flops, float32); the estimate is
@@ -67,7 +69,7 @@ def sum_squares(w: np.ndarray, chunk: int = 1 << 22) -> float:
     flat = w.reshape(-1)
     total = 0.0
     for i in range(0, flat.size, chunk):
-        c = flat[i:i + chunk].astype(np.float64)
+        c = flat[i : i + chunk].astype(np.float64)
         total += float(np.dot(c, c))
     return total
 
@@ -84,7 +86,7 @@ class MatrixStats:
     stable_rank: float
     lr: float | None = None
     wd: float | None = None
-    flag: str = ""            # why the row is left out of the fits ("" when it is not)
+    flag: str = ""  # why the row is left out of the fits ("" when it is not)
 
     @property
     def sigma_over_sqrt_lr_wd(self) -> float | None:
@@ -94,10 +96,20 @@ class MatrixStats:
 
     def to_dict(self) -> dict:
         fin = lambda x: x if math.isfinite(x) else None  # noqa: E731 - JSON has no NaN: a flagged value is null
-        return {"checkpoint": self.checkpoint, "width": self.width, "name": self.name, "layer": self.layer,
-                "shape": list(self.shape), "sigma_max": fin(self.sigma_max), "rms": fin(self.rms),
-                "stable_rank": fin(self.stable_rank), "lr": self.lr, "wd": self.wd,
-                "sigma_over_sqrt_lr_wd": self.sigma_over_sqrt_lr_wd, "flag": self.flag}
+        return {
+            "checkpoint": self.checkpoint,
+            "width": self.width,
+            "name": self.name,
+            "layer": self.layer,
+            "shape": list(self.shape),
+            "sigma_max": fin(self.sigma_max),
+            "rms": fin(self.rms),
+            "stable_rank": fin(self.stable_rank),
+            "lr": self.lr,
+            "wd": self.wd,
+            "sigma_over_sqrt_lr_wd": self.sigma_over_sqrt_lr_wd,
+            "flag": self.flag,
+        }
 
 
 @dataclass
@@ -106,14 +118,14 @@ class Diagnosis:
 
     matrices: list
     widths: list
-    alpha: object = None               # PowerLawFit of the pooled hidden matrices, or None
-    alpha_basis: str | None = None     # "sigma_max/sqrt(lr/wd)" or "sigma_max/rms"
-    alpha_rms: object = None           # the σ_max/RMS fit (always, when ≥ 2 widths)
+    alpha: object = None  # PowerLawFit of the pooled hidden matrices, or None
+    alpha_basis: str | None = None  # "sigma_max/sqrt(lr/wd)" or "sigma_max/rms"
+    alpha_rms: object = None  # the σ_max/RMS fit (always, when ≥ 2 widths)
     stable_rank_fit: object = None
-    per_matrix: dict = field(default_factory=dict)   # name -> PowerLawFit (the alpha basis)
+    per_matrix: dict = field(default_factory=dict)  # name -> PowerLawFit (the alpha basis)
     notes: list = field(default_factory=list)
-    alpha_offset: float = 0.0          # mean over matrices of their mean log basis value (the pooled
-                                       # fit is of values divided by each matrix's geometric mean)
+    alpha_offset: float = 0.0  # mean over matrices of their mean log basis value (the pooled
+    # fit is of values divided by each matrix's geometric mean)
 
     @property
     def implied_rule(self) -> str | None:
@@ -124,11 +136,17 @@ class Diagnosis:
 
     def to_dict(self) -> dict:
         fit = lambda f: None if f is None else f.to_dict()  # noqa: E731
-        return {"widths": self.widths, "matrices": [m.to_dict() for m in self.matrices],
-                "alpha": fit(self.alpha), "alpha_basis": self.alpha_basis, "alpha_rms": fit(self.alpha_rms),
-                "stable_rank_exponent": fit(self.stable_rank_fit),
-                "per_matrix_alpha": {k: fit(v) for k, v in self.per_matrix.items()},
-                "implied_rule": self.implied_rule, "notes": list(self.notes)}
+        return {
+            "widths": self.widths,
+            "matrices": [m.to_dict() for m in self.matrices],
+            "alpha": fit(self.alpha),
+            "alpha_basis": self.alpha_basis,
+            "alpha_rms": fit(self.alpha_rms),
+            "stable_rank_exponent": fit(self.stable_rank_fit),
+            "per_matrix_alpha": {k: fit(v) for k, v in self.per_matrix.items()},
+            "implied_rule": self.implied_rule,
+            "notes": list(self.notes),
+        }
 
     def table(self) -> str:
         hdr = ["width", "matrix", "class", "shape", "sigma_max", "rms", "stable_rank", "sigma/sqrt(lr/wd)"]
@@ -138,9 +156,19 @@ class Diagnosis:
         rows = []
         for m in self.matrices:
             r = m.sigma_over_sqrt_lr_wd
-            rows.append([str(m.width), m.name, m.layer, "×".join(map(str, m.shape)), f"{m.sigma_max:.4g}",
-                         f"{m.rms:.4g}", f"{m.stable_rank:.4g}", "—" if r is None else f"{r:.4g}"]
-                        + ([m.flag] if flagged else []))
+            rows.append(
+                [
+                    str(m.width),
+                    m.name,
+                    m.layer,
+                    "×".join(map(str, m.shape)),
+                    f"{m.sigma_max:.4g}",
+                    f"{m.rms:.4g}",
+                    f"{m.stable_rank:.4g}",
+                    "—" if r is None else f"{r:.4g}",
+                ]
+                + ([m.flag] if flagged else [])
+            )
         w = [max(len(x) for x in col) for col in zip(hdr, *rows)]
         fmt = lambda r: "  ".join(x.ljust(y) for x, y in zip(r, w)).rstrip()  # noqa: E731
         lines = [fmt(hdr), fmt(["-" * y for y in w])] + [fmt(r) for r in rows]
@@ -150,14 +178,19 @@ class Diagnosis:
                 lines.append(f"  {k}: {_fit_text(f)}")
         if self.alpha is not None:
             a = self.alpha
-            lines += ["", f"alpha (all hidden matrices, {self.alpha_basis}): {_fit_text(a)}"
-                          + (" (95% bootstrap over matrices/seeds)" if a.ci[1] > a.ci[0] else "")]
+            lines += [
+                "",
+                f"alpha (all hidden matrices, {self.alpha_basis}): {_fit_text(a)}"
+                + (" (95% bootstrap over matrices/seeds)" if a.ci[1] > a.ci[0] else ""),
+            ]
             if self.alpha_rms is not None and self.alpha_basis != "sigma_max/rms":
                 lines.append(f"alpha from sigma_max/rms: {_fit_text(self.alpha_rms)}")
             if self.stable_rank_fit is not None:
                 s = self.stable_rank_fit
                 lines.append(f"stable-rank exponent: {_fit_text(s)}")
-            lines.append(f"implied weight-decay rule: {self.implied_rule}   (lambda ∝ n^{2 * min(1, max(0.5, a.exponent)) - 1:.2f})")
+            lines.append(
+                f"implied weight-decay rule: {self.implied_rule}   (lambda ∝ n^{2 * min(1, max(0.5, a.exponent)) - 1:.2f})"
+            )
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -170,11 +203,13 @@ class Diagnosis:
 
     def plot(self, path) -> None:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        hidden = [m for m in self.matrices if m.layer == "hidden" and not m.flag] or \
-            [m for m in self.matrices if not m.flag]
+        hidden = [m for m in self.matrices if m.layer == "hidden" and not m.flag] or [
+            m for m in self.matrices if not m.flag
+        ]
         use_settings = self.alpha_basis == "sigma_max/sqrt(lr/wd)"
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
         names = sorted({m.name for m in hidden})
@@ -185,13 +220,19 @@ class Diagnosis:
             axes[1].loglog([m.width for m in ms], [m.stable_rank for m in ms], "o-", alpha=0.6)
         if self.alpha is not None:
             n, line = self.alpha_line()
-            axes[0].loglog(n, line, "k--", lw=2,
-                           label=f"alpha = {self.alpha.exponent:.2f} [{self.alpha.ci[0]:.2f}, {self.alpha.ci[1]:.2f}]")
+            axes[0].loglog(
+                n,
+                line,
+                "k--",
+                lw=2,
+                label=f"alpha = {self.alpha.exponent:.2f} [{self.alpha.ci[0]:.2f}, {self.alpha.ci[1]:.2f}]",
+            )
         axes[0].set(xlabel="width n", ylabel=self.alpha_basis or "sigma_max/rms", title="top singular value")
         axes[1].set(xlabel="width n", ylabel="stable rank ‖W‖_F²/σ_max²", title="stable rank")
         axes[0].legend(fontsize=6)
         fig.tight_layout()
         from mupsim.torch._figures import save_figure
+
         save_figure(fig, path)
 
 
@@ -209,33 +250,45 @@ def _load_settings(path):
     device is refused, not read) of UTF-8 JSON whose ``params`` map names to objects with a string
     ``layer`` and finite non-negative ``lr``/``wd``."""
     from mupsim.sim.files import open_regular
+
     try:
         with open_regular(path, "settings") as f:
             doc = json.loads(f.read().decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise MupsimError(f"cannot read settings {path!r}: not UTF-8 text (byte {exc.start}); write it with "
-                          "mupsim.torch.save_settings") from None
+        raise MupsimError(
+            f"cannot read settings {path!r}: not UTF-8 text (byte {exc.start}); write it with "
+            "mupsim.torch.save_settings"
+        ) from None
     except RecursionError:
         raise MupsimError(f"cannot read settings {path!r}: JSON nested too deeply") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise MupsimError(f"cannot read settings {path!r}: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("params"), dict):
-        raise MupsimError(f"settings {path!r} must be JSON with a 'params' object (mupsim.torch.save_settings)")
+        raise MupsimError(
+            f"settings {path!r} must be JSON with a 'params' object (mupsim.torch.save_settings)"
+        )
     w = doc.get("width")
     if w is not None and (isinstance(w, bool) or not isinstance(w, int) or w <= 0):
         raise MupsimError(f"settings {path!r}: width must be a positive integer or null, got {w!r}")
     for name, e in doc["params"].items():
         if not isinstance(e, dict):
-            raise MupsimError(f"settings {path!r}: params[{name!r}] must be an object with layer, lr, wd; got {e!r}")
+            raise MupsimError(
+                f"settings {path!r}: params[{name!r}] must be an object with layer, lr, wd; got {e!r}"
+            )
         if "layer" in e and not isinstance(e["layer"], str):
-            raise MupsimError(f"settings {path!r}: params[{name!r}].layer must be a string, got {e['layer']!r}")
+            raise MupsimError(
+                f"settings {path!r}: params[{name!r}].layer must be a string, got {e['layer']!r}"
+            )
         for k in ("lr", "wd"):
             if e.get(k) is not None and not _nonneg_number(e[k]):
-                raise MupsimError(f"settings {path!r}: params[{name!r}].{k} must be a finite number >= 0, "
-                                  f"got {e[k]!r}")
+                raise MupsimError(
+                    f"settings {path!r}: params[{name!r}].{k} must be a finite number >= 0, got {e[k]!r}"
+                )
         t = e.get("tied_to")
         if t is not None and not isinstance(t, str):
-            raise MupsimError(f"settings {path!r}: params[{name!r}].tied_to must be a parameter name, got {t!r}")
+            raise MupsimError(
+                f"settings {path!r}: params[{name!r}].tied_to must be a parameter name, got {t!r}"
+            )
     return doc
 
 
@@ -269,7 +322,7 @@ def _pooled_fit(widths, values_by_name, n_boot, seed, offset=False):
 
     ``offset=True``: also return the mean over matrices of the removed mean logs."""
     ws, ys, mus = [], [], []
-    for name, pairs in values_by_name.items():
+    for _name, pairs in values_by_name.items():
         good = [(w, v) for w, v in pairs if v is not None and v > 0 and math.isfinite(v)]
         if len({w for w, _ in good}) < 2:
             continue
@@ -292,8 +345,9 @@ def _fit_text(f) -> str:
     return f"{f.exponent:.3f} [{f.ci[0]:.3f}, {f.ci[1]:.3f}]"
 
 
-def diagnose(paths, widths=None, settings=None, *, tol: float = 1e-4, n_boot: int = 2000,
-             seed: int = 0, progress=None) -> Diagnosis:
+def diagnose(
+    paths, widths=None, settings=None, *, tol: float = 1e-4, n_boot: int = 2000, seed: int = 0, progress=None
+) -> Diagnosis:
     """Spectral diagnostic of the matrices in ``paths`` (one checkpoint per width and seed).
 
     ``widths``: one integer per checkpoint (default: the settings file's ``width``, else the most
@@ -307,7 +361,9 @@ def diagnose(paths, widths=None, settings=None, *, tol: float = 1e-4, n_boot: in
     if widths is not None and len(widths) != len(paths):
         raise MupsimError(f"give one width per checkpoint: {len(paths)} checkpoints, {len(widths)} widths")
     if settings is not None and len(settings) != len(paths):
-        raise MupsimError(f"give one settings file per checkpoint: {len(paths)} checkpoints, {len(settings)} files")
+        raise MupsimError(
+            f"give one settings file per checkpoint: {len(paths)} checkpoints, {len(settings)} files"
+        )
     cks = [Checkpoint(p) for p in paths]
     docs = []
     for i, p in enumerate(paths):
@@ -316,9 +372,11 @@ def diagnose(paths, widths=None, settings=None, *, tol: float = 1e-4, n_boot: in
     common = [n for n in cks[0].names if all(n in c.names for c in cks) and all(_matrix(c, n) for c in cks)]
     if not common:
         found = Counter(ck.dtype(n) for ck in cks for n in ck.names)
-        raise MupsimError("no ≥2-D floating-point tensor (F64/F32/F16/BF16; in .pt files any torch float) with the "
-                          "same name is present in every checkpoint; found dtypes: "
-                          + (", ".join(f"{k} ×{v}" for k, v in sorted(found.items())) or "none"))
+        raise MupsimError(
+            "no ≥2-D floating-point tensor (F64/F32/F16/BF16; in .pt files any torch float) with the "
+            "same name is present in every checkpoint; found dtypes: "
+            + (", ".join(f"{k} ×{v}" for k, v in sorted(found.items())) or "none")
+        )
     # tied weights: one row per tensor (the name the settings or the checkpoint keeps first)
     tied = {}
     for i, ck in enumerate(cks):
@@ -376,39 +434,68 @@ def diagnose(paths, widths=None, settings=None, *, tol: float = 1e-4, n_boot: in
             if d is not None and name in d["params"]:
                 lr, wd = d["params"][name].get("lr"), d["params"][name].get("wd")
             rms = math.sqrt(ss / arr.size) if math.isfinite(ss) else float("nan")
-            mats.append(MatrixStats(paths[i], ws[i], name, layer_of(i, name), tuple(arr.shape), smax, rms,
-                                    (ss / smax ** 2) if smax > 0 else float("nan"), lr, wd, flag))
+            mats.append(
+                MatrixStats(
+                    paths[i],
+                    ws[i],
+                    name,
+                    layer_of(i, name),
+                    tuple(arr.shape),
+                    smax,
+                    rms,
+                    (ss / smax**2) if smax > 0 else float("nan"),
+                    lr,
+                    wd,
+                    flag,
+                )
+            )
             del arr, w2
             if progress is not None:
                 progress(paths[i], name)
     diag = Diagnosis(mats, sorted(set(ws)), notes=notes)
     flagged = [m for m in mats if m.flag]
     if flagged:
-        notes.append(f"{len(flagged)} matrix row(s) flagged (non-finite or all-zero weights: a diverged or "
-                     "untrained checkpoint?) and left out of every fit")
+        notes.append(
+            f"{len(flagged)} matrix row(s) flagged (non-finite or all-zero weights: a diverged or "
+            "untrained checkpoint?) and left out of every fit"
+        )
     if len(set(ws)) < 2:
         notes.append("one width only: no exponent can be fitted (give checkpoints at ≥ 2 widths)")
         return diag
     hidden = [m for m in mats if m.layer == "hidden" and not m.flag]
     if not hidden:
-        notes.append("no hidden matrix with finite, non-zero weights found" if any(m.layer == "hidden" for m in mats)
-                     else "no hidden matrix found (none has both dimensions growing with width)")
+        notes.append(
+            "no hidden matrix with finite, non-zero weights found"
+            if any(m.layer == "hidden" for m in mats)
+            else "no hidden matrix found (none has both dimensions growing with width)"
+        )
         return diag
-    by = lambda f: {n: [(m.width, f(m)) for m in hidden if m.name == n] for n in dict.fromkeys(m.name for m in hidden)}  # noqa: E731
+
+    def by(f):
+        return {
+            n: [(m.width, f(m)) for m in hidden if m.name == n] for n in dict.fromkeys(m.name for m in hidden)
+        }
+
     with_settings = all(m.sigma_over_sqrt_lr_wd is not None for m in hidden)
     basis = by(lambda m: m.sigma_over_sqrt_lr_wd) if with_settings else by(lambda m: m.sigma_max / m.rms)
     diag.alpha_basis = "sigma_max/sqrt(lr/wd)" if with_settings else "sigma_max/rms"
     if not with_settings:
-        notes.append("no settings (η_l, λ_l) for every hidden matrix: alpha is the exponent of sigma_max/rms; "
-                     "write <checkpoint>.mupsim.json with mupsim.torch.save_settings for Fan et al.'s sigma_max/sqrt(lr/wd)")
+        notes.append(
+            "no settings (η_l, λ_l) for every hidden matrix: alpha is the exponent of sigma_max/rms; "
+            "write <checkpoint>.mupsim.json with mupsim.torch.save_settings for Fan et al.'s sigma_max/sqrt(lr/wd)"
+        )
     for n, pairs in basis.items():
         pairs = [(w, v) for w, v in pairs if v is not None and v > 0 and math.isfinite(v)]
         if len({w for w, _ in pairs}) >= 2:
-            diag.per_matrix[n] = power_law_fit([w for w, _ in pairs], [v for _, v in pairs], n_boot=n_boot, seed=seed)
+            diag.per_matrix[n] = power_law_fit(
+                [w for w, _ in pairs], [v for _, v in pairs], n_boot=n_boot, seed=seed
+            )
     diag.alpha, diag.alpha_offset = _pooled_fit(ws, basis, n_boot, seed, offset=True)
     diag.alpha_rms = _pooled_fit(ws, by(lambda m: m.sigma_max / m.rms), n_boot, seed)
     diag.stable_rank_fit = _pooled_fit(ws, by(lambda m: m.stable_rank), n_boot, seed)
     if diag.alpha is not None and not 0.5 <= diag.alpha.exponent <= 1.0:
-        notes.append(f"alpha = {diag.alpha.exponent:.3f} lies outside [1/2, 1], where the alignment rule is derived; "
-                     "the implied rule uses the nearest end")
+        notes.append(
+            f"alpha = {diag.alpha.exponent:.3f} lies outside [1/2, 1], where the alignment rule is derived; "
+            "the implied rule uses the nearest end"
+        )
     return diag

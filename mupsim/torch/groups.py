@@ -48,7 +48,7 @@ from mupsim.sim.result import _atomic_write
 from mupsim.torch.shapes import LAYER_KINDS, Plan, classify
 
 TORCH_OPTIMIZERS = ("adamw", "adam", "sgd", "muon")
-ADAM_EPS = 1e-8   # torch.optim.Adam/AdamW default
+ADAM_EPS = 1e-8  # torch.optim.Adam/AdamW default
 _MULT_ATTR = "_mupsim_multiplier"
 
 
@@ -86,29 +86,62 @@ def _choose_gauge(plan: Plan, rule: dict, multipliers):
                 f"tied parameter {tied[0].name!r} is both embedding and readout, but under multipliers {gauge} "
                 f"their init/lr exponents differ (embedding b={e['embedding'].init_std}, c={e['embedding'].lr}; "
                 f"readout b={e['readout'].init_std}, c={e['readout'].lr}); untie them or pass multipliers that "
-                "make them agree")
+                "make them agree"
+            )
     return gauge
 
 
 @lru_cache(maxsize=256)
 def _transfer(base_width, width, wd_on, key):
-    return mupsim.transfer(base_width, width, 1.0, 1.0 if wd_on else 0.0, base_multiplier=1.0,
-                           base_init_std=1.0, eps=1.0, **dict(key))
+    return mupsim.transfer(
+        base_width,
+        width,
+        1.0,
+        1.0 if wd_on else 0.0,
+        base_multiplier=1.0,
+        base_init_std=1.0,
+        eps=1.0,
+        **dict(key),
+    )
 
 
-def _settings(model, base_model, lr, wd, parameterization, optimizer, wd_rule, alignment_exponent,
-              alignment, multipliers, depth_rule, base_depth, depth, overrides, plan, delta_model=None):
+def _settings(
+    model,
+    base_model,
+    lr,
+    wd,
+    parameterization,
+    optimizer,
+    wd_rule,
+    alignment_exponent,
+    alignment,
+    multipliers,
+    depth_rule,
+    base_depth,
+    depth,
+    overrides,
+    plan,
+    delta_model=None,
+):
     """Per-parameter (info, lr, wd, eps factor, init factor, multiplier) and the plan."""
     opt = choice("optimizer for the PyTorch bridge", optimizer, TORCH_OPTIMIZERS)
     lr_c = _per_class("lr", lr)
     wd_c = _per_class("wd", wd)
     if plan is None:
         plan = classify(model, base_model, overrides, delta_model)
-    rule = dict(parameterization=parameterization, optimizer=opt, alignment=alignment, wd_rule=wd_rule,
-                alignment_exponent=alignment_exponent, depth_rule=depth_rule if depth is not None else None)
+    rule = dict(
+        parameterization=parameterization,
+        optimizer=opt,
+        alignment=alignment,
+        wd_rule=wd_rule,
+        alignment_exponent=alignment_exponent,
+        depth_rule=depth_rule if depth is not None else None,
+    )
     if any(v > 0 for v in wd_c.values()) and wd_rule is None:
-        raise MupsimError(f"wd > 0 needs a weight-decay rule to scale it; choose wd_rule= one of: "
-                          f"{', '.join(mupsim.WD_RULES)}")
+        raise MupsimError(
+            f"wd > 0 needs a weight-decay rule to scale it; choose wd_rule= one of: "
+            f"{', '.join(mupsim.WD_RULES)}"
+        )
     gauge = _choose_gauge(plan, rule, multipliers)
     kw = dict(rule, multipliers=gauge)
     if depth is not None:
@@ -118,8 +151,17 @@ def _settings(model, base_model, lr, wd, parameterization, optimizer, wd_rule, a
     for p in plan.params.values():
         if p.layer == "fixed":
             # a parameter that does not scale: Muon's AdamW side takes it (Muon trains hidden matrices only)
-            out.append(dict(info=p, kind="adamw" if opt == "muon" else opt, lr=lr_c["fixed"], wd=wd_c["fixed"] if len(p.shape) >= 2 else 0.0,
-                            init=1.0, mult={}, eps=None))
+            out.append(
+                dict(
+                    info=p,
+                    kind="adamw" if opt == "muon" else opt,
+                    lr=lr_c["fixed"],
+                    wd=wd_c["fixed"] if len(p.shape) >= 2 else 0.0,
+                    init=1.0,
+                    mult={},
+                    eps=None,
+                )
+            )
             continue
         s = _transfer(p.base_width, p.width, wd_rule is not None, key)
         ls = s.layers[p.layer]
@@ -135,25 +177,79 @@ def _settings(model, base_model, lr, wd, parameterization, optimizer, wd_rule, a
         if opt == "muon":
             kind = "muon" if p.layer == "hidden" else "adamw"
             if kind == "muon" and len(p.shape) != 2:
-                raise MupsimError(f"hidden parameter {p.name!r} has shape {p.shape}; torch.optim.Muon takes 2-D "
-                                  f"matrices only: reshape it, or override its class (overrides={{{p.name!r}: ...}})")
-        out.append(dict(info=p, kind=kind, lr=lr_c[p.layer] * ls.lr, wd=wd_c[p.layer] * ls.wd,
-                        init=ls.init_std, mult=mult, eps=ls.eps))
+                raise MupsimError(
+                    f"hidden parameter {p.name!r} has shape {p.shape}; torch.optim.Muon takes 2-D "
+                    f"matrices only: reshape it, or override its class (overrides={{{p.name!r}: ...}})"
+                )
+        out.append(
+            dict(
+                info=p,
+                kind=kind,
+                lr=lr_c[p.layer] * ls.lr,
+                wd=wd_c[p.layer] * ls.wd,
+                init=ls.init_std,
+                mult=mult,
+                eps=ls.eps,
+            )
+        )
     return out, plan, s
 
 
-def _rule_kwargs(lr, wd, parameterization, optimizer, wd_rule, alignment_exponent, alignment, multipliers,
-                 depth_rule, base_depth, depth, overrides, plan, delta_model):
-    return dict(lr=lr, wd=wd, parameterization=parameterization, optimizer=optimizer, wd_rule=wd_rule,
-                alignment_exponent=alignment_exponent, alignment=alignment, multipliers=multipliers,
-                depth_rule=depth_rule, base_depth=base_depth, depth=depth, overrides=overrides, plan=plan,
-                delta_model=delta_model)
+def _rule_kwargs(
+    lr,
+    wd,
+    parameterization,
+    optimizer,
+    wd_rule,
+    alignment_exponent,
+    alignment,
+    multipliers,
+    depth_rule,
+    base_depth,
+    depth,
+    overrides,
+    plan,
+    delta_model,
+):
+    return dict(
+        lr=lr,
+        wd=wd,
+        parameterization=parameterization,
+        optimizer=optimizer,
+        wd_rule=wd_rule,
+        alignment_exponent=alignment_exponent,
+        alignment=alignment,
+        multipliers=multipliers,
+        depth_rule=depth_rule,
+        base_depth=base_depth,
+        depth=depth,
+        overrides=overrides,
+        plan=plan,
+        delta_model=delta_model,
+    )
 
 
-def param_groups(model: nn.Module, base_model: nn.Module, lr=1e-3, wd=0.0, *, parameterization="mup",
-                 optimizer="adamw", wd_rule=None, alignment_exponent=None, alignment="full", multipliers=None,
-                 depth_rule=None, base_depth=None, depth=None, eps=None, scale_eps=True, overrides=None,
-                 plan=None, delta_model=None) -> list[dict]:
+def param_groups(
+    model: nn.Module,
+    base_model: nn.Module,
+    lr=1e-3,
+    wd=0.0,
+    *,
+    parameterization="mup",
+    optimizer="adamw",
+    wd_rule=None,
+    alignment_exponent=None,
+    alignment="full",
+    multipliers=None,
+    depth_rule=None,
+    base_depth=None,
+    depth=None,
+    eps=None,
+    scale_eps=True,
+    overrides=None,
+    plan=None,
+    delta_model=None,
+) -> list[dict]:
     """Parameter groups for ``torch.optim.<optimizer>`` with the calculator's per-layer lr and wd.
 
     ``lr``/``wd``: tuned at the base width (a number, or a dict with one value per class in
@@ -168,14 +264,35 @@ def param_groups(model: nn.Module, base_model: nn.Module, lr=1e-3, wd=0.0, *, pa
     ``mupsim_names`` (bookkeeping keys that torch keeps in the optimizer's state_dict).
     """
     if not isinstance(scale_eps, bool):
-        raise MupsimError(f"scale_eps must be True (ε · m^(-e)) or False (ε fixed, as mup's MuAdamW), got {scale_eps!r}")
-    rows, plan, last = _settings(model, base_model, **_rule_kwargs(
-        lr, wd, parameterization, optimizer, wd_rule, alignment_exponent, alignment, multipliers, depth_rule,
-        base_depth, depth, overrides, plan, delta_model))
+        raise MupsimError(
+            f"scale_eps must be True (ε · m^(-e)) or False (ε fixed, as mup's MuAdamW), got {scale_eps!r}"
+        )
+    rows, plan, last = _settings(
+        model,
+        base_model,
+        **_rule_kwargs(
+            lr,
+            wd,
+            parameterization,
+            optimizer,
+            wd_rule,
+            alignment_exponent,
+            alignment,
+            multipliers,
+            depth_rule,
+            base_depth,
+            depth,
+            overrides,
+            plan,
+            delta_model,
+        ),
+    )
     if last is not None and last.branch_multiplier is not None and last.branch_multiplier != 1.0:
-        warnings.warn(f"depth rule {depth_rule!r}: multiply every residual branch by {last.branch_multiplier:.6g} "
-                      "((L/L_base)^-alpha_L) in your blocks' forward; the bridge cannot find the branches itself",
-                      stacklevel=2)
+        warnings.warn(
+            f"depth rule {depth_rule!r}: multiply every residual branch by {last.branch_multiplier:.6g} "
+            "((L/L_base)^-alpha_L) in your blocks' forward; the bridge cannot find the branches itself",
+            stacklevel=2,
+        )
     lr_c = _per_class("lr", lr)
     tensors = dict(model.named_parameters())
     groups, index = [], {}
@@ -185,13 +302,21 @@ def param_groups(model: nn.Module, base_model: nn.Module, lr=1e-3, wd=0.0, *, pa
         if r["kind"] in ("adam", "adamw") and (eps is not None or r["eps"] is not None):
             # Adam's ε: the value tuned at the base width (torch's default 1e-8 if none given),
             # times the calculator's m^(-e) when it derives an ε exponent
-            eps_l = (ADAM_EPS if eps is None else float(eps)) * (r["eps"] if r["eps"] is not None and scale_eps
-                                                                 else 1.0)
+            eps_l = (ADAM_EPS if eps is None else float(eps)) * (
+                r["eps"] if r["eps"] is not None and scale_eps else 1.0
+            )
         key = (r["kind"], p.layer, r["lr"], r["wd"], eps_l)
         if key not in index:
-            g = {"params": [], "lr": r["lr"], "weight_decay": r["wd"], "layer": p.layer,
-                 "width_mult": p.width_mult, "optimizer": r["kind"],
-                 "lr_scale": r["lr"] / lr_c[p.layer] if lr_c[p.layer] > 0 else 0.0, "mupsim_names": []}
+            g = {
+                "params": [],
+                "lr": r["lr"],
+                "weight_decay": r["wd"],
+                "layer": p.layer,
+                "width_mult": p.width_mult,
+                "optimizer": r["kind"],
+                "lr_scale": r["lr"] / lr_c[p.layer] if lr_c[p.layer] > 0 else 0.0,
+                "mupsim_names": [],
+            }
             if eps_l is not None:
                 g["eps"] = eps_l
             index[key] = len(groups)
@@ -206,9 +331,11 @@ def param_groups(model: nn.Module, base_model: nn.Module, lr=1e-3, wd=0.0, *, pa
             if not math.isclose(getattr(mod, _MULT_ATTR, 1.0), f, rel_tol=1e-12):
                 missing[mname] = f
     if missing:
-        warnings.warn(f"this gauge needs forward multipliers {missing} (module → factor) that are not installed; "
-                      "call mupsim.torch.apply_multipliers(model, base_model, ...) with the same arguments",
-                      stacklevel=2)
+        warnings.warn(
+            f"this gauge needs forward multipliers {missing} (module → factor) that are not installed; "
+            "call mupsim.torch.apply_multipliers(model, base_model, ...) with the same arguments",
+            stacklevel=2,
+        )
     for w in plan.warnings:
         warnings.warn(w, stacklevel=2)
     return groups
@@ -219,26 +346,36 @@ def make_optimizers(groups: list[dict], **defaults) -> list[torch.optim.Optimize
 
     ``defaults`` go to every constructor (betas, momentum, ...) minus those it does not take.
     """
-    ctor = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD,
-            "muon": getattr(torch.optim, "Muon", None)}
+    ctor = {
+        "adamw": torch.optim.AdamW,
+        "adam": torch.optim.Adam,
+        "sgd": torch.optim.SGD,
+        "muon": getattr(torch.optim, "Muon", None),
+    }
     kinds = []
     for g in groups:
         if g.get("optimizer") not in ctor:
-            raise MupsimError(f"group without a known 'optimizer' key ({g.get('optimizer')!r}); build groups with "
-                              "mupsim.torch.param_groups")
+            raise MupsimError(
+                f"group without a known 'optimizer' key ({g.get('optimizer')!r}); build groups with "
+                "mupsim.torch.param_groups"
+            )
         if g["optimizer"] not in kinds:
             kinds.append(g["optimizer"])
     if defaults.get("adjust_lr_fn") not in (None, "original"):
-        raise MupsimError(f"adjust_lr_fn={defaults['adjust_lr_fn']!r}: the groups' learning rates follow the "
-                          "spectral convention of torch.optim.Muon's default ('original'); other conventions "
-                          "change the width exponents and are not served by the bridge")
+        raise MupsimError(
+            f"adjust_lr_fn={defaults['adjust_lr_fn']!r}: the groups' learning rates follow the "
+            "spectral convention of torch.optim.Muon's default ('original'); other conventions "
+            "change the width exponents and are not served by the bridge"
+        )
     if "muon" in kinds and ctor["muon"] is None:
         raise MupsimError("torch.optim.Muon is not available in this torch version (needs torch >= 2.9)")
     sigs = {k: inspect.signature(ctor[k].__init__).parameters for k in kinds}
     unknown = [a for a in defaults if not any(a in sig for sig in sigs.values())]
     if unknown:
-        raise MupsimError(f"unknown optimizer keyword(s) {', '.join(map(repr, unknown))} for "
-                          f"{', '.join(ctor[k].__name__ for k in kinds)}")
+        raise MupsimError(
+            f"unknown optimizer keyword(s) {', '.join(map(repr, unknown))} for "
+            f"{', '.join(ctor[k].__name__ for k in kinds)}"
+        )
     out = []
     for k in sorted(kinds, key=("muon", "adamw", "adam", "sgd").index):
         kw = {a: v for a, v in defaults.items() if a in sigs[k]}
@@ -280,17 +417,30 @@ def apply_multipliers(model: nn.Module, base_model: nn.Module, **rule) -> dict:
                     mod.register_forward_pre_hook(_hook)
                     mod._mupsim_pre_hook = True
             else:
-                raise MupsimError(f"module {mname!r} ({type(mod).__name__}) needs a forward multiplier {f:g} under "
-                                  "this gauge, but only Linear/conv/Embedding modules can be hooked: multiply in its "
-                                  "forward yourself, or choose a gauge without it (multipliers=(0, 0, 0))")
+                raise MupsimError(
+                    f"module {mname!r} ({type(mod).__name__}) needs a forward multiplier {f:g} under "
+                    "this gauge, but only Linear/conv/Embedding modules can be hooked: multiply in its "
+                    "forward yourself, or choose a gauge without it (multipliers=(0, 0, 0))"
+                )
             setattr(mod, _MULT_ATTR, float(f))
             applied[mname] = float(f)
     return applied
 
 
-_RULE_DEFAULTS = dict(parameterization="mup", optimizer="adamw", wd_rule=None, alignment_exponent=None,
-                      alignment="full", multipliers=None, depth_rule=None, base_depth=None, depth=None,
-                      overrides=None, plan=None, delta_model=None)
+_RULE_DEFAULTS = dict(
+    parameterization="mup",
+    optimizer="adamw",
+    wd_rule=None,
+    alignment_exponent=None,
+    alignment="full",
+    multipliers=None,
+    depth_rule=None,
+    base_depth=None,
+    depth=None,
+    overrides=None,
+    plan=None,
+    delta_model=None,
+)
 
 
 def _rms(t) -> float:
@@ -326,8 +476,10 @@ def rescale_init_(model: nn.Module, base_model: nn.Module, **rule) -> dict:
             continue
         b = base[p.name]
         if b.device.type == "meta":
-            raise MupsimError(f"rescale_init_ measures the base model's init std, but {p.name!r} of base_model is on "
-                              "the meta device; build the base model on a real device (it is small)")
+            raise MupsimError(
+                f"rescale_init_ measures the base model's init std, but {p.name!r} of base_model is on "
+                "the meta device; build the base model on a real device (it is small)"
+            )
         t = tensors[p.name]
         s_base = _rms(b)
         s_now = _rms(t)
@@ -353,8 +505,12 @@ def save_settings(path, model: nn.Module, groups: list[dict], width: int | None 
     for g in groups:
         for p in g["params"]:
             # a torch scheduler keeps the group's peak lr in "initial_lr" and anneals "lr"
-            params[tensors[id(p)]] = {"layer": g["layer"], "lr": g.get("initial_lr", g["lr"]),
-                                      "wd": g["weight_decay"], "width_mult": g["width_mult"]}
+            params[tensors[id(p)]] = {
+                "layer": g["layer"],
+                "lr": g.get("initial_lr", g["lr"]),
+                "wd": g["weight_decay"],
+                "width_mult": g["width_mult"],
+            }
     for n, p in model.named_parameters(remove_duplicate=False):
         first = tensors.get(id(p))
         if n != first and first in params:

@@ -41,17 +41,21 @@ from dataclasses import asdict, dataclass, field
 from torch import nn
 
 from mupsim.errors import MupsimError
-from mupsim.torch.attention import attention_logit_scale, attention_warnings  # noqa: F401 (re-exported)
 from mupsim.theory.layers import LAYERS
+from mupsim.torch.attention import attention_logit_scale, attention_warnings  # noqa: F401 (re-exported)
 
-LAYER_KINDS = LAYERS + ("fixed",)   # the calculator's layer classes, plus "does not scale"
+LAYER_KINDS = LAYERS + ("fixed",)  # the calculator's layer classes, plus "does not scale"
 _NORMS = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._NormBase, nn.LocalResponseNorm)
 if hasattr(nn, "RMSNorm"):
     _NORMS = _NORMS + (nn.RMSNorm,)
-LAYOUTS = ("out_in", "in_out")      # override values that declare a 2-D weight's storage order
+LAYOUTS = ("out_in", "in_out")  # override values that declare a 2-D weight's storage order
 _GAIN_ATTRS = ("weight", "gamma", "scale", "g")
-_OVERRIDE_HELP = ("pass overrides={{{name!r}: KIND}} to param_groups/classify with KIND one of "
-                  + ", ".join(LAYER_KINDS) + ", or a layout: " + ", ".join(LAYOUTS))
+_OVERRIDE_HELP = (
+    "pass overrides={{{name!r}: KIND}} to param_groups/classify with KIND one of "
+    + ", ".join(LAYER_KINDS)
+    + ", or a layout: "
+    + ", ".join(LAYOUTS)
+)
 
 
 @dataclass(frozen=True)
@@ -73,9 +77,9 @@ class ParamInfo:
     width: int
     module: str
     module_type: str
-    source: str = "shape"            # shape | override | vector-like (the default for a broadcast tensor)
-    aliases: tuple = ()              # other names of the same tensor (tied weights)
-    readout_uses: tuple = ()         # modules that use a tied embedding as a readout
+    source: str = "shape"  # shape | override | vector-like (the default for a broadcast tensor)
+    aliases: tuple = ()  # other names of the same tensor (tied weights)
+    readout_uses: tuple = ()  # modules that use a tied embedding as a readout
 
     @property
     def width_mult(self) -> float:
@@ -93,7 +97,7 @@ class ParamInfo:
 class Plan:
     """The classification of every parameter of a model (``named_parameters`` order)."""
 
-    params: dict                     # name -> ParamInfo
+    params: dict  # name -> ParamInfo
     warnings: list = field(default_factory=list)
 
     def by_layer(self) -> dict:
@@ -111,9 +115,17 @@ class Plan:
     def table(self) -> str:
         rows = [("parameter", "class", "base shape", "shape", "fan_in", "m", "from")]
         for p in self.params.values():
-            rows.append((p.name + (" (tied)" if p.aliases else ""), p.layer, "×".join(map(str, p.base_shape)),
-                         "×".join(map(str, p.shape)), str(p.fan_in), f"{p.width_mult:g}",
-                         "" if p.source == "shape" else p.source))
+            rows.append(
+                (
+                    p.name + (" (tied)" if p.aliases else ""),
+                    p.layer,
+                    "×".join(map(str, p.base_shape)),
+                    "×".join(map(str, p.shape)),
+                    str(p.fan_in),
+                    f"{p.width_mult:g}",
+                    "" if p.source == "shape" else p.source,
+                )
+            )
         w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(c.ljust(x) for c, x in zip(r, w)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * x for x in w))
@@ -129,8 +141,9 @@ def _is_in_out(module) -> bool:
     """A layer that stores its weight (in, out): Hugging Face's ``Conv1D`` (GPT-2, GPT, CTRL),
     recognised by class name and defining package, or by its ``nx``/``nf`` attributes."""
     cls = type(module)
-    return cls.__name__ == "Conv1D" and (cls.__module__.startswith("transformers")
-                                         or (hasattr(module, "nx") and hasattr(module, "nf")))
+    return cls.__name__ == "Conv1D" and (
+        cls.__module__.startswith("transformers") or (hasattr(module, "nx") and hasattr(module, "nf"))
+    )
 
 
 def _is_norm(module: nn.Module, module_name: str, attr: str) -> bool:
@@ -162,7 +175,11 @@ def _layout(module: nn.Module, module_name: str, attr: str, ndim: int):
     if ndim == 2 and _is_in_out(module):
         return (1,), (0,), None
     if isinstance(module, nn.MultiheadAttention) and attr in (
-            "in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight"):
+        "in_proj_weight",
+        "q_proj_weight",
+        "k_proj_weight",
+        "v_proj_weight",
+    ):
         return (0,), (1,), None
     return None
 
@@ -198,7 +215,7 @@ def _unknown_layout(name, module, shape, base_shape, scales, kind):
     if kind in ("bias", "norm_gain"):
         return (), (), kind, "override"
     if kind == "embedding" and sc:
-        return tuple(sc), rest, None, "override"      # a one-hot-like input of the fixed size
+        return tuple(sc), rest, None, "override"  # a one-hot-like input of the fixed size
     if kind == "readout" and sc:
         return rest, tuple(sc), None, "override"
     if kind is not None or not sc:
@@ -208,17 +225,29 @@ def _unknown_layout(name, module, shape, base_shape, scales, kind):
             # broadcast-shaped (ViT's cls_token (1, 1, n), pos_embed (1, P, n)): added, not
             # multiplied; vector-like, as mup's set_base_shapes (one infinite dimension) reads it
             return (), (), "bias", "vector-like"
-        raise _Ambiguous(name, f"a matrix of {where} with one growing dimension: fan-in is the fixed "
-                         f"dimension (embedding), the growing one (readout), or it is added, not multiplied "
-                         f"(vector-like)", ("embedding", "readout", "bias"))
+        raise _Ambiguous(
+            name,
+            f"a matrix of {where} with one growing dimension: fan-in is the fixed "
+            f"dimension (embedding), the growing one (readout), or it is added, not multiplied "
+            f"(vector-like)",
+            ("embedding", "readout", "bias"),
+        )
     if ndim == 2 and shape[0] == shape[1] and base_shape[0] == base_shape[1]:
-        return (0,), (1,), None, "shape"              # square at both widths: either layout, same fan-in
+        return (0,), (1,), None, "shape"  # square at both widths: either layout, same fan-in
     if ndim == 2:
-        raise _Ambiguous(name, f"both dimensions grow ({where}) and the module does not say which is fan-in "
-                         "('out_in': stored (out, in) like nn.Linear; 'in_out': stored (in, out) like GPT-2's "
-                         "Conv1D)", LAYOUTS)
-    raise _Ambiguous(name, f"{ndim}-D with growing dimensions {sc} ({where}); an override 'hidden' reads "
-                     "dimension 0 as fan-out and the rest as fan-in", LAYER_KINDS)
+        raise _Ambiguous(
+            name,
+            f"both dimensions grow ({where}) and the module does not say which is fan-in "
+            "('out_in': stored (out, in) like nn.Linear; 'in_out': stored (in, out) like GPT-2's "
+            "Conv1D)",
+            LAYOUTS,
+        )
+    raise _Ambiguous(
+        name,
+        f"{ndim}-D with growing dimensions {sc} ({where}); an override 'hidden' reads "
+        "dimension 0 as fan-out and the rest as fan-in",
+        LAYER_KINDS,
+    )
 
 
 def _use(name, module_name, module, attr, shape, base_shape, kind, delta_shape=None):
@@ -247,12 +276,19 @@ def _use(name, module_name, module, attr, shape, base_shape, kind, delta_shape=N
         return "fixed", fan_in, fan_out, 1, 1, source
     if (len(s_in) > 1 or len(s_out) > 1) and kind not in LAYER_KINDS:
         # with a kind given, m is that of the first growing fan-in (else fan-out) dimension
-        raise _Ambiguous(name, f"several growing fan-in or fan-out dimensions ({where}; e.g. a kernel size "
-                         "that changes with width); a kind sets m from the first growing fan-in dimension",
-                         LAYER_KINDS)
+        raise _Ambiguous(
+            name,
+            f"several growing fan-in or fan-out dimensions ({where}; e.g. a kernel size "
+            "that changes with width); a kind sets m from the first growing fan-in dimension",
+            LAYER_KINDS,
+        )
     main = s_in[0] if s_in else (s_out[0] if s_out else None)
-    layer = {(True, True): "hidden", (False, True): "embedding", (True, False): "readout",
-             (False, False): "fixed"}[(bool(s_in), bool(s_out))]
+    layer = {
+        (True, True): "hidden",
+        (False, True): "embedding",
+        (True, False): "readout",
+        (False, False): "fixed",
+    }[(bool(s_in), bool(s_out))]
     if main is None:
         return layer, fan_in, fan_out, 1, 1, source
     return layer, fan_in, fan_out, base_shape[main], shape[main], source
@@ -265,8 +301,12 @@ def _match(name, overrides):
     return None, None
 
 
-def classify(model: nn.Module, base_model: nn.Module, overrides: dict | None = None,
-             delta_model: nn.Module | None = None) -> Plan:
+def classify(
+    model: nn.Module,
+    base_model: nn.Module,
+    overrides: dict | None = None,
+    delta_model: nn.Module | None = None,
+) -> Plan:
     """Classify every parameter of ``model`` against ``base_model`` (same architecture, another width).
 
     ``delta_model`` (as ``mup.set_base_shapes(delta=)``): a third width that decides which
@@ -289,26 +329,34 @@ def classify(model: nn.Module, base_model: nn.Module, overrides: dict | None = N
     MupsimError lists all of them, each with the override values that fit.
     """
     if not isinstance(model, nn.Module) or not isinstance(base_model, nn.Module):
-        raise MupsimError(f"model and base_model must be torch.nn.Module instances, got "
-                          f"{type(model).__name__} and {type(base_model).__name__}")
+        raise MupsimError(
+            f"model and base_model must be torch.nn.Module instances, got "
+            f"{type(model).__name__} and {type(base_model).__name__}"
+        )
     overrides = dict(overrides or {})
     for pat, kind in overrides.items():
         if not isinstance(pat, str) or not isinstance(kind, str) or kind not in LAYER_KINDS + LAYOUTS:
-            raise MupsimError(f"override {pat!r}: {kind!r} is not a layer kind or layout; allowed: "
-                              f"{', '.join(LAYER_KINDS + LAYOUTS)}")
+            raise MupsimError(
+                f"override {pat!r}: {kind!r} is not a layer kind or layout; allowed: "
+                f"{', '.join(LAYER_KINDS + LAYOUTS)}"
+            )
     uses = list(model.named_parameters(remove_duplicate=False))
     if not uses:
         raise MupsimError(f"{type(model).__name__} has no parameters to classify")
     base = dict(base_model.named_parameters(remove_duplicate=False))
     delta = None if delta_model is None else dict(delta_model.named_parameters(remove_duplicate=False))
     if delta is not None and set(delta) != set(base):
-        raise MupsimError("delta_model and base_model differ in parameter names; build all from the same code")
+        raise MupsimError(
+            "delta_model and base_model differ in parameter names; build all from the same code"
+        )
     names = [n for n, _ in uses]
     missing = [n for n in names if n not in base]
     extra = [n for n in base if n not in set(names)]
     if missing or extra:
-        raise MupsimError(f"model and base_model differ in parameter names (only in model: {missing[:5]}, only in "
-                          f"base_model: {extra[:5]}); build the base model from the same code at another width")
+        raise MupsimError(
+            f"model and base_model differ in parameter names (only in model: {missing[:5]}, only in "
+            f"base_model: {extra[:5]}); build the base model from the same code at another width"
+        )
     for pat in overrides:
         if not any(fnmatch.fnmatchcase(n, pat) for n in names):
             raise MupsimError(f"override pattern {pat!r} matches no parameter; names look like {names[:4]}")
@@ -319,7 +367,7 @@ def classify(model: nn.Module, base_model: nn.Module, overrides: dict | None = N
         tensors[n] = p
     anything_scales = False
     params, warnings, unclear = {}, [], []
-    for key, alias_names in groups.items():
+    for _key, alias_names in groups.items():
         first = alias_names[0]
         shape = tuple(tensors[first].shape)
         infos = []
@@ -331,11 +379,15 @@ def classify(model: nn.Module, base_model: nn.Module, overrides: dict | None = N
         for n in alias_names:
             bshape = tuple(base[n].shape)
             if len(bshape) != len(shape):
-                raise MupsimError(f"parameter {n!r} has shape {shape} but {bshape} in base_model (different rank)")
+                raise MupsimError(
+                    f"parameter {n!r} has shape {shape} but {bshape} in base_model (different rank)"
+                )
             mname, mod, attr = _owner(model, n)
             dshape = None if delta is None else tuple(delta[n].shape)
             if dshape is not None and len(dshape) != len(shape):
-                raise MupsimError(f"parameter {n!r} has shape {shape} but {dshape} in delta_model (different rank)")
+                raise MupsimError(
+                    f"parameter {n!r} has shape {shape} but {dshape} in delta_model (different rank)"
+                )
             try:
                 layer, fi, fo, bw, w, src = _use(n, mname, mod, attr, shape, bshape, kind, dshape)
             except _Ambiguous as exc:
@@ -353,24 +405,47 @@ def classify(model: nn.Module, base_model: nn.Module, overrides: dict | None = N
                 infos = [i for i in infos if i[3] == "embedding"] + [i for i in infos if i[3] != "embedding"]
                 layers = {"embedding"}
             else:
-                raise MupsimError(f"tied parameter {alias_names} is used as {sorted(layers)}; only an embedding "
-                                  "tied to a readout is understood; " + _OVERRIDE_HELP.format(name=first))
+                raise MupsimError(
+                    f"tied parameter {alias_names} is used as {sorted(layers)}; only an embedding "
+                    "tied to a readout is understood; " + _OVERRIDE_HELP.format(name=first)
+                )
         n, mname, mod, layer, fi, fo, bw, w, bshape, src = infos[0]
         if kind in LAYER_KINDS:
             layer = kind
             if not any(a != b for a, b in zip(dshape or shape, bshape)) and kind != "fixed":
-                raise MupsimError(f"override {pat!r} makes {first!r} a {kind!r} parameter, but none of its "
-                                  f"dimensions scales (shape {shape} at both widths); use 'fixed'")
-        params[first] = ParamInfo(first, layer, shape, bshape, fi, fo, bw, w, mname, type(mod).__name__,
-                                  "override" if kind is not None else src, tuple(alias_names[1:]), readout_uses)
+                raise MupsimError(
+                    f"override {pat!r} makes {first!r} a {kind!r} parameter, but none of its "
+                    f"dimensions scales (shape {shape} at both widths); use 'fixed'"
+                )
+        params[first] = ParamInfo(
+            first,
+            layer,
+            shape,
+            bshape,
+            fi,
+            fo,
+            bw,
+            w,
+            mname,
+            type(mod).__name__,
+            "override" if kind is not None else src,
+            tuple(alias_names[1:]),
+            readout_uses,
+        )
     if unclear:
-        raise MupsimError(f"{len(unclear)} parameter(s) of {type(model).__name__} are ambiguous (the module type does "
-                          "not say which dimension is fan-in); declare each with overrides={name: VALUE} in "
-                          "param_groups/classify, VALUE one of " + ", ".join(LAYER_KINDS + LAYOUTS) + ":\n"
-                          + "\n".join(e.line() for e in unclear))
+        raise MupsimError(
+            f"{len(unclear)} parameter(s) of {type(model).__name__} are ambiguous (the module type does "
+            "not say which dimension is fan-in); declare each with overrides={name: VALUE} in "
+            "param_groups/classify, VALUE one of "
+            + ", ".join(LAYER_KINDS + LAYOUTS)
+            + ":\n"
+            + "\n".join(e.line() for e in unclear)
+        )
     if not anything_scales:
-        raise MupsimError("no dimension differs between model and base_model; build the base model at another "
-                          "width (a smaller d_model / hidden size) so that the scaling dimensions can be found, or, "
-                          "for the model at the base width itself, pass delta_model= (the model at another width)")
+        raise MupsimError(
+            "no dimension differs between model and base_model; build the base model at another "
+            "width (a smaller d_model / hidden size) so that the scaling dimensions can be found, or, "
+            "for the model at the base width itself, pass delta_model= (the model at another width)"
+        )
     warnings += attention_warnings(model, base_model)
     return Plan(params, warnings)

@@ -98,19 +98,24 @@ def _name(obj, what: str) -> str:
     if isinstance(obj, str):
         return obj
     if isinstance(obj, functools.partial):
-        parts = [_name(obj.func, what)] + [repr(a) for a in obj.args] + \
-            [f"{k}={v!r}" for k, v in sorted(obj.keywords.items())]
+        parts = (
+            [_name(obj.func, what)]
+            + [repr(a) for a in obj.args]
+            + [f"{k}={v!r}" for k, v in sorted(obj.keywords.items())]
+        )
         return f"partial({', '.join(parts)})"
     if inspect.isfunction(obj) or inspect.ismethod(obj) or inspect.isbuiltin(obj) or isinstance(obj, type):
         mod, qual = getattr(obj, "__module__", None), getattr(obj, "__qualname__", "<")
         if mod and "<" not in qual:
             return f"{mod}:{qual}"
-    else:   # a callable instance whose class gives it a repr (its parameters)
+    else:  # a callable instance whose class gives it a repr (its parameters)
         cls = type(obj)
         if cls.__repr__ is not object.__repr__ and "<" not in cls.__qualname__:
             return f"{cls.__module__}:{obj!r}"
-    raise MupsimError(f"{what} {obj!r} has no stable name (a lambda or local function); give a module-level "
-                      "function or a 'module:function' entry point")
+    raise MupsimError(
+        f"{what} {obj!r} has no stable name (a lambda or local function); give a module-level "
+        "function or a 'module:function' entry point"
+    )
 
 
 @functools.lru_cache(maxsize=4)
@@ -125,7 +130,7 @@ def _data(spec):
     if isinstance(spec, str) or callable(spec):
         try:
             return _data_from(spec)
-        except TypeError:   # unhashable callable
+        except TypeError:  # unhashable callable
             return resolve(spec, "data")()
     return spec
 
@@ -146,8 +151,10 @@ def _grid(values, what: str, positive=True) -> list[float]:
     except (TypeError, ValueError):
         raise MupsimError(f"{what} must be a list of numbers, got {values!r}") from None
     if not out or any(not math.isfinite(v) or (v <= 0 if positive else v < 0) for v in out):
-        raise MupsimError(f"{what} must be a non-empty list of finite {'positive' if positive else 'non-negative'} "
-                          f"numbers, got {values!r}")
+        raise MupsimError(
+            f"{what} must be a non-empty list of finite {'positive' if positive else 'non-negative'} "
+            f"numbers, got {values!r}"
+        )
     if len(set(out)) != len(out):
         raise MupsimError(f"{what} has repeated values: {values!r}")
     return sorted(out)
@@ -178,14 +185,24 @@ def configs(common: dict, widths, lrs, wds, seeds, rules, alpha=None) -> list[di
             for lr in lrs:
                 for wd in wds:
                     for s in seeds:
-                        out.append(dict(common, rule=rule, width=w, lr=lr, wd=wd, seed=s,
-                                        alignment_exponent=alpha if rule == "alignment" else None))
+                        out.append(
+                            dict(
+                                common,
+                                rule=rule,
+                                width=w,
+                                lr=lr,
+                                wd=wd,
+                                seed=s,
+                                alignment_exponent=alpha if rule == "alignment" else None,
+                            )
+                        )
     return out
 
 
 # ---------------------------------------------------------------------------- one run (worker side)
 def _device(requested):
     import torch
+
     if requested:
         return torch.device(requested)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -193,6 +210,7 @@ def _device(requested):
 
 def _models(make_model, width, base_width, seed):
     import torch
+
     torch.manual_seed(0)
     base = make_model(base_width)
     try:
@@ -222,16 +240,28 @@ def run_one(job: dict) -> dict:
 
     c = job["config"]
     t0 = time.time()
-    out = {"loss": None, "status": "error", "hidden": None, "settings_text": None, "tensors": None,
-           "device": None, "error": None}
+    out = {
+        "loss": None,
+        "status": "error",
+        "hidden": None,
+        "settings_text": None,
+        "tensors": None,
+        "device": None,
+        "error": None,
+    }
     try:
         if job.get("threads"):
             torch.set_num_threads(job["threads"])
         make_model, train = resolve(job["make_model"], "make_model"), resolve(job["train"], "train")
         data = _data(job["data"])
         model, base, delta = _models(make_model, c["width"], c["base_width"], c["seed"])
-        rule = {"wd_rule": c["rule"], "alignment_exponent": c["alignment_exponent"], "optimizer": c["optimizer"],
-                "overrides": c["overrides"] or None, "delta_model": delta}
+        rule = {
+            "wd_rule": c["rule"],
+            "alignment_exponent": c["alignment_exponent"],
+            "optimizer": c["optimizer"],
+            "overrides": c["overrides"] or None,
+            "delta_model": delta,
+        }
         rescale_init_(model, base, **rule)
         apply_multipliers(model, base, **rule)
         dev = _device(job.get("device"))
@@ -248,11 +278,21 @@ def run_one(job: dict) -> dict:
         if job.get("save") and ok:
             with tempfile.TemporaryDirectory() as d:
                 p = os.path.join(d, "s.json")
-                save_settings(p, model, groups, width=c["width"], rule=c["rule"], lr=c["lr"], wd=c["wd"],
-                              seed=c["seed"], steps=c["steps"])
+                save_settings(
+                    p,
+                    model,
+                    groups,
+                    width=c["width"],
+                    rule=c["rule"],
+                    lr=c["lr"],
+                    wd=c["wd"],
+                    seed=c["seed"],
+                    steps=c["steps"],
+                )
                 out["settings_text"] = Path(p).read_text()
-            out["tensors"] = {n: p.detach().float().cpu().numpy().astype(np.float32)
-                              for n, p in model.named_parameters()}
+            out["tensors"] = {
+                n: p.detach().float().cpu().numpy().astype(np.float32) for n, p in model.named_parameters()
+            }
     except MupsimError:
         raise
     except Exception as e:  # noqa: BLE001 - the user's code failed: recorded, rerun on resume
@@ -270,12 +310,18 @@ def _init_worker(threads: int, parent: int) -> None:
     _exit_with_parent(parent)
     with contextlib.suppress(ValueError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ.update({v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+    os.environ.update(
+        {v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    )
 
 
 # ---------------------------------------------------------------------------- the store
 def _paths(out: Path, key: str) -> tuple[Path, Path, Path]:
-    return out / "runs" / f"{key}.json", out / "ckpt" / f"{key}.safetensors", out / "ckpt" / f"{key}.mupsim.json"
+    return (
+        out / "runs" / f"{key}.json",
+        out / "ckpt" / f"{key}.safetensors",
+        out / "ckpt" / f"{key}.mupsim.json",
+    )
 
 
 def load_run(out_dir, config: dict, need_checkpoint: bool = False) -> dict | None:
@@ -298,6 +344,7 @@ def load_run(out_dir, config: dict, need_checkpoint: bool = False) -> dict | Non
 
 def _versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
+
     out = {}
     for p in ("mupsim", "torch", "numpy", "transformers", "tokenizers"):
         try:
@@ -314,23 +361,36 @@ def _store(out: Path, config: dict, res: dict) -> dict:
     rec_p, ck_p, st_p = _paths(out, key)
     if res.get("tensors") is not None:
         from mupsim.torch.checkpoints import write_safetensors
+
         ck_p.parent.mkdir(parents=True, exist_ok=True)
         tmp = ck_p.with_name(f".{ck_p.name}.tmp")
         try:
             write_safetensors(tmp, res["tensors"])
             os.replace(tmp, ck_p)
-        except BaseException:   # e.g. Ctrl-C while writing: leave nothing half-written
+        except BaseException:  # e.g. Ctrl-C while writing: leave nothing half-written
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
         _atomic_write(st_p.resolve(), lambda f: f.write(res["settings_text"].encode()))
-    rec = {"schema": SCHEMA, "key": key, "config": config, "status": res["status"], "loss": res["loss"],
-           "hidden": res["hidden"], "checkpoint": ck_p.name if res.get("tensors") is not None else None,
-           "error": res.get("error"),
-           "provenance": {"versions": _versions(), "git_commit": _git_commit(), "python": platform.python_version(),
-                          "platform": platform.platform(), "device": res.get("device"),
-                          "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                          "wall_time_s": res.get("wall_time_s")}}
+    rec = {
+        "schema": SCHEMA,
+        "key": key,
+        "config": config,
+        "status": res["status"],
+        "loss": res["loss"],
+        "hidden": res["hidden"],
+        "checkpoint": ck_p.name if res.get("tensors") is not None else None,
+        "error": res.get("error"),
+        "provenance": {
+            "versions": _versions(),
+            "git_commit": _git_commit(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "device": res.get("device"),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "wall_time_s": res.get("wall_time_s"),
+        },
+    }
     if res["status"] == "error":
         rec["provenance"]["traceback"] = res.get("traceback")
     text = json.dumps(rec, indent=1, allow_nan=False)
@@ -347,13 +407,18 @@ def _execute(jobs, workers, executor, threads):
             yield i, run_one(j)
         return
     from mupsim.sim.sweep_exec import _children_ignore_sigint, _kill_pool
+
     own = executor is None
     ex, futs = executor, {}
     try:
         if own:
             with _children_ignore_sigint():
-                ex = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                            initializer=_init_worker, initargs=(threads, os.getpid()))
+                ex = cf.ProcessPoolExecutor(
+                    max_workers=workers,
+                    mp_context=mp.get_context("spawn"),
+                    initializer=_init_worker,
+                    initargs=(threads, os.getpid()),
+                )
                 futs = {ex.submit(run_one, j): i for i, j in enumerate(jobs)}
         else:
             futs = {ex.submit(run_one, j): i for i, j in enumerate(jobs)}
@@ -378,6 +443,7 @@ def _execute(jobs, workers, executor, threads):
 
 def _check_out(out_dir) -> Path:
     from mupsim.sim.files import check_folder
+
     out = Path(os.path.abspath(os.fspath(out_dir)))
     if out.exists() and not out.is_dir():
         raise MupsimError(f"out_dir {str(out)!r} is a file; allowed: a folder (created if missing)")
@@ -385,11 +451,33 @@ def _check_out(out_dir) -> Path:
     return out
 
 
-def transfer_check(make_model, train, widths, base_width, lrs, wds, seeds=(0,), rules=("constant", "fan2025",
-                   "timescale"), out_dir="transfer-check", *, data=None, steps: int = 200, alignment_exponent=None,
-                   optimizer: str = "adamw", optimizer_kwargs=None, overrides=None, tag=None, executor=None,
-                   workers: int = 0, threads: int = 1, device=None, checkpoints: bool = True, progress: bool = True,
-                   report: bool = True, plots: bool = True):
+def transfer_check(
+    make_model,
+    train,
+    widths,
+    base_width,
+    lrs,
+    wds,
+    seeds=(0,),
+    rules=("constant", "fan2025", "timescale"),
+    out_dir="transfer-check",
+    *,
+    data=None,
+    steps: int = 200,
+    alignment_exponent=None,
+    optimizer: str = "adamw",
+    optimizer_kwargs=None,
+    overrides=None,
+    tag=None,
+    executor=None,
+    workers: int = 0,
+    threads: int = 1,
+    device=None,
+    checkpoints: bool = True,
+    progress: bool = True,
+    report: bool = True,
+    plots: bool = True,
+):
     """Run every (rule, width, lr, wd, seed) cell not yet stored in ``out_dir``; return the report.
 
     ``make_model(width) -> nn.Module``, ``train(model, optimizers, data, steps) -> held-out loss``
@@ -410,7 +498,9 @@ def transfer_check(make_model, train, widths, base_width, lrs, wds, seeds=(0,), 
         raise MupsimError("a transfer check needs at least 2 widths")
     lrs, wds = _grid(lrs, "lrs"), _grid(wds, "wds")
     seeds = _ints(list(seeds), "seeds", 0)
-    rules = [choice("weight-decay rule", r, RULES) for r in (rules if not isinstance(rules, str) else [rules])]
+    rules = [
+        choice("weight-decay rule", r, RULES) for r in (rules if not isinstance(rules, str) else [rules])
+    ]
     if len(set(rules)) != len(rules):
         raise MupsimError(f"rules repeated: {rules}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
@@ -432,37 +522,86 @@ def transfer_check(make_model, train, widths, base_width, lrs, wds, seeds=(0,), 
             try:
                 a = float(alignment_exponent)
             except (TypeError, ValueError):
-                raise MupsimError(f"alignment_exponent must be a number in [0.5, 1] or 'measured', "
-                                  f"got {alignment_exponent!r}") from None
+                raise MupsimError(
+                    f"alignment_exponent must be a number in [0.5, 1] or 'measured', "
+                    f"got {alignment_exponent!r}"
+                ) from None
             if not 0.5 <= a <= 1:
                 raise MupsimError(f"alignment_exponent must lie in [0.5, 1], got {alignment_exponent!r}")
             alignment_exponent = a
     out = _check_out(out_dir)
     mm = resolve(make_model, "make_model")
     resolve(train, "train")
-    common = {"schema": SCHEMA, "make_model": _name(make_model, "make_model"), "train": _name(train, "train"),
-              "data": _data_id(data), "base_width": base_width, "steps": steps, "optimizer": optimizer,
-              "optimizer_kwargs": dict(optimizer_kwargs or {}), "overrides": dict(overrides or {}), "tag": tag}
+    common = {
+        "schema": SCHEMA,
+        "make_model": _name(make_model, "make_model"),
+        "train": _name(train, "train"),
+        "data": _data_id(data),
+        "base_width": base_width,
+        "steps": steps,
+        "optimizer": optimizer,
+        "optimizer_kwargs": dict(optimizer_kwargs or {}),
+        "overrides": dict(overrides or {}),
+        "tag": tag,
+    }
     json.dumps(common, allow_nan=False)  # the config must be JSON
     _preflight(mm, base_width, widths, overrides)
-    job_base = {"make_model": make_model, "train": train, "data": data,
-                "save": checkpoints, "device": None if device is None else str(device), "threads": threads}
+    job_base = {
+        "make_model": make_model,
+        "train": train,
+        "data": data,
+        "save": checkpoints,
+        "device": None if device is None else str(device),
+        "threads": threads,
+    }
     first = [r for r in rules if r != "alignment" or not measured]
-    meta = {"widths": widths, "base_width": base_width, "lrs": lrs, "wds": wds, "seeds": seeds, "rules": first,
-            "common": common, "alignment_exponent": None if measured else alignment_exponent}
-    _write_json(out / "transfer.json", meta)   # first, so that a report can be read from a partial store
-    _run(configs(common, widths, lrs, wds, seeds, first, meta["alignment_exponent"]), out, job_base, workers,
-         executor, checkpoints, progress)
+    meta = {
+        "widths": widths,
+        "base_width": base_width,
+        "lrs": lrs,
+        "wds": wds,
+        "seeds": seeds,
+        "rules": first,
+        "common": common,
+        "alignment_exponent": None if measured else alignment_exponent,
+    }
+    _write_json(out / "transfer.json", meta)  # first, so that a report can be read from a partial store
+    _run(
+        configs(common, widths, lrs, wds, seeds, first, meta["alignment_exponent"]),
+        out,
+        job_base,
+        workers,
+        executor,
+        checkpoints,
+        progress,
+    )
     if measured:
         from mupsim.torch.transfer_report import measure_alpha
+
         meta["alignment_exponent"] = measure_alpha(out, common, widths, lrs, wds, seeds, first[0])
         meta["rules"] = rules
         _write_json(out / "transfer.json", meta)
-        _run(configs(common, widths, lrs, wds, seeds, ["alignment"], meta["alignment_exponent"]["alignment_exponent"]),
-             out, job_base, workers, executor, checkpoints, progress)
+        _run(
+            configs(
+                common,
+                widths,
+                lrs,
+                wds,
+                seeds,
+                ["alignment"],
+                meta["alignment_exponent"]["alignment_exponent"],
+            ),
+            out,
+            job_base,
+            workers,
+            executor,
+            checkpoints,
+            progress,
+        )
     if not report:
         return None
     from mupsim.torch.transfer_report import build_report
+
     return build_report(out, plots=plots)
 
 
@@ -472,6 +611,7 @@ def _preflight(make_model, base_width, widths, overrides) -> None:
     import torch
 
     from mupsim.torch import classify
+
     try:
         torch.manual_seed(0)
         base = make_model(base_width)
@@ -487,6 +627,7 @@ def _preflight(make_model, base_width, widths, overrides) -> None:
 
 def _write_json(path: Path, doc) -> None:
     from mupsim.sim.result import _atomic_write
+
     text = json.dumps(doc, indent=1, allow_nan=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(path, lambda f: f.write(text.encode()))
@@ -496,6 +637,7 @@ def _run(cfgs, out: Path, job_base: dict, workers, executor, checkpoints: bool, 
     from tqdm.auto import tqdm
 
     from mupsim.sim.sweep_exec import stop_on_signals
+
     todo, seen = [], set()
     for c in cfgs:
         k = run_key(c)
@@ -510,7 +652,10 @@ def _run(cfgs, out: Path, job_base: dict, workers, executor, checkpoints: bool, 
     counts = {"diverged": 0, "error": 0}
     stored = len(seen) - len(todo)
     try:
-        with stop_on_signals(), contextlib.closing(_execute(jobs, workers, executor, job_base["threads"])) as it:
+        with (
+            stop_on_signals(),
+            contextlib.closing(_execute(jobs, workers, executor, job_base["threads"])) as it,
+        ):
             for i, res in it:
                 if res["status"] != "lost":
                     _store(out, todo[i], res)

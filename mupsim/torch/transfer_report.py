@@ -59,7 +59,9 @@ def read_meta(out_dir) -> dict:
     try:
         return json.loads(p.read_text())
     except (OSError, ValueError):
-        raise MupsimError(f"{str(p)!r} is missing or unreadable: run transfer_check into {out_dir} first") from None
+        raise MupsimError(
+            f"{str(p)!r} is missing or unreadable: run transfer_check into {out_dir} first"
+        ) from None
 
 
 def _alpha_of(meta_alpha):
@@ -84,8 +86,12 @@ def losses(out_dir, meta: dict, rule: str, alpha=None):
 
 def _best_cell(Lb: np.ndarray) -> tuple[int, int] | None:
     """(i_lr, i_wd) of the lowest seed-mean log loss at one width; None if nothing finite."""
-    m = np.array([[_mean_curve(_log_losses(Lb[i, j][None, :]))[0] for j in range(Lb.shape[1])]
-                  for i in range(Lb.shape[0])])
+    m = np.array(
+        [
+            [_mean_curve(_log_losses(Lb[i, j][None, :]))[0] for j in range(Lb.shape[1])]
+            for i in range(Lb.shape[0])
+        ]
+    )
     if not np.isfinite(m).any():
         return None
     return tuple(int(v) for v in np.unravel_index(np.nanargmin(np.where(np.isfinite(m), m, np.nan)), m.shape))
@@ -105,13 +111,13 @@ class RuleReport:
     n_runs: int
     n_stored: int
     n_diverged: int
-    tuned: dict | None                 # {"lr", "wd", "loss"} at the base width
-    lambda_drift: dict | None          # SeedDrift.to_dict() at the tuned lr (x = log2 wd)
-    lr_drift: dict | None              # at the tuned wd (x = log2 lr)
+    tuned: dict | None  # {"lr", "wd", "loss"} at the base width
+    lambda_drift: dict | None  # SeedDrift.to_dict() at the tuned lr (x = log2 wd)
+    lr_drift: dict | None  # at the tuned wd (x = log2 lr)
     lambda_drift_by_lr: list = field(default_factory=list)
-    relaxation: list = field(default_factory=list)   # per width: [min, max] steps·2·η_l·λ_l
+    relaxation: list = field(default_factory=list)  # per width: [min, max] steps·2·η_l·λ_l
     diagnose: dict | None = None
-    mean_loss: list = field(default_factory=list)    # [W][LR][WD] seed-mean loss
+    mean_loss: list = field(default_factory=list)  # [W][LR][WD] seed-mean loss
 
 
 @dataclass
@@ -121,29 +127,40 @@ class TransferReport:
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
+
         return _clean({"meta": self.meta, "rules": [asdict(r) for r in self.rules]})
 
     def table(self) -> str:
         m = self.meta
-        lines = [(f"transfer check: widths {m['widths']} (base {m['base_width']}), {len(m['lrs'])}×{len(m['wds'])} "
-                  f"(lr, wd) grid, seeds {m['seeds']}, {m['common']['steps']} steps"),
-                 "drift per width doubling of each seed's optimum (log2 units; 0 = transfers; 95% seed bootstrap)"]
+        lines = [
+            (
+                f"transfer check: widths {m['widths']} (base {m['base_width']}), {len(m['lrs'])}×{len(m['wds'])} "
+                f"(lr, wd) grid, seeds {m['seeds']}, {m['common']['steps']} steps"
+            ),
+            "drift per width doubling of each seed's optimum (log2 units; 0 = transfers; 95% seed bootstrap)",
+        ]
         for r in self.rules:
             a = f" (alpha {r.alignment_exponent:.2f})" if r.alignment_exponent is not None else ""
             lines.append(f"\n{r.rule}{a}: {r.n_stored}/{r.n_runs} runs stored, {r.n_diverged} diverged")
             if r.tuned is None:
                 lines.append("  no finite run at the base width")
                 continue
-            lines.append(f"  tuned at the base width: lr {r.tuned['lr']:.4g}, wd {r.tuned['wd']:.4g} "
-                         f"(held-out loss {r.tuned['loss']:.4f})")
+            lines.append(
+                f"  tuned at the base width: lr {r.tuned['lr']:.4g}, wd {r.tuned['wd']:.4g} "
+                f"(held-out loss {r.tuned['loss']:.4f})"
+            )
             lines.append(f"  lambda drift at the tuned lr: {_drift_text(r.lambda_drift)}")
             lines.append(f"  lr drift at the tuned wd:     {_drift_text(r.lr_drift)}")
-            rel = ", ".join(f"n={w}: {a:.3g}–{b:.3g}" for w, (a, b) in zip(m["widths"], r.relaxation) if a is not None)
+            rel = ", ".join(
+                f"n={w}: {a:.3g}–{b:.3g}" for w, (a, b) in zip(m["widths"], r.relaxation) if a is not None
+            )
             if rel:
                 lines.append(f"  run length in relaxation times steps·2·η_l·λ_l (hidden): {rel}")
             if r.diagnose is not None:
                 d = r.diagnose
-                lines.append(f"  diagnose (tuned cell): alpha {_ci_text(d.get('alpha'))}, implied: {d.get('implied_rule')}")
+                lines.append(
+                    f"  diagnose (tuned cell): alpha {_ci_text(d.get('alpha'))}, implied: {d.get('implied_rule')}"
+                )
         return "\n".join(lines)
 
 
@@ -151,8 +168,17 @@ def _ci_text(fit) -> str:
     if not fit:
         return "—"
     lo, hi = fit["ci"]
-    if lo is None or hi is None or not (isinstance(lo, float) and isinstance(hi, float) and math.isfinite(lo)
-                                        and math.isfinite(hi) and hi > lo):
+    if (
+        lo is None
+        or hi is None
+        or not (
+            isinstance(lo, float)
+            and isinstance(hi, float)
+            and math.isfinite(lo)
+            and math.isfinite(hi)
+            and hi > lo
+        )
+    ):
         return f"{fit['exponent']:.3f} (no interval)"
     return f"{fit['exponent']:.3f} [{lo:.3f}, {hi:.3f}]"
 
@@ -163,14 +189,18 @@ def _drift_text(d) -> str:
     if not d["n_used"]:
         return f"unresolved (0 of {d['n_seeds']} seeds bracketed at every width)"
     lo, hi = d["ci"]
-    ci = "no interval (one usable seed)" if not (isinstance(lo, float) and math.isfinite(lo)) \
+    ci = (
+        "no interval (one usable seed)"
+        if not (isinstance(lo, float) and math.isfinite(lo))
         else f"[{lo:+.2f}, {hi:+.2f}], half-width {(hi - lo) / 2:.2f}"
+    )
     return f"{d['per_doubling']:+.3f} {ci} ({d['n_used']}/{d['n_seeds']} seeds)"
 
 
 def _diagnose_cell(out_dir, recs_cell, widths):
     """diagnose() on the stored checkpoints of one (lr, wd) cell ([W, S] records)."""
     from mupsim.torch.diagnose import diagnose
+
     paths, ws = [], []
     for k, w in enumerate(widths):
         for r in recs_cell[k]:
@@ -190,11 +220,16 @@ def rule_report(out_dir, meta: dict, rule: str, plots: bool = True) -> RuleRepor
     W, LR, WD = meta["widths"], meta["lrs"], meta["wds"]
     xl, xw = list(np.log2(LR)), list(np.log2(WD))
     b = W.index(meta["base_width"])
-    rep = RuleReport(rule, alpha, int(L.size), int(np.sum(~np.isnan(L))), int(np.sum(np.isinf(L))), None, None, None)
+    rep = RuleReport(
+        rule, alpha, int(L.size), int(np.sum(~np.isnan(L))), int(np.sum(np.isinf(L))), None, None, None
+    )
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # a cell with no finite seed: NaN
-        rep.mean_loss = np.where(np.isinf(L).any(-1), np.inf, np.nanmean(np.where(np.isinf(L), np.nan, L), -1)) \
-            if np.isfinite(L).any() else np.full(L.shape[:-1], np.nan)
+        warnings.simplefilter("ignore", RuntimeWarning)  # a cell with no finite seed: NaN
+        rep.mean_loss = (
+            np.where(np.isinf(L).any(-1), np.inf, np.nanmean(np.where(np.isinf(L), np.nan, L), -1))
+            if np.isfinite(L).any()
+            else np.full(L.shape[:-1], np.nan)
+        )
     cell = _best_cell(L[b])
     if plots:
         heatmap(Path(out_dir) / f"heatmap_{rule}.png", rep.mean_loss, W, LR, WD, rule)
@@ -205,55 +240,89 @@ def rule_report(out_dir, meta: dict, rule: str, plots: bool = True) -> RuleRepor
     rep.tuned = {"lr": LR[i], "wd": WD[j], "loss": float(rep.mean_loss[b][i][j])}
     rep.lambda_drift = _drift(W, xw, [L[k, i] for k in range(len(W))])
     rep.lr_drift = _drift(W, xl, [L[k, :, j] for k in range(len(W))])
-    rep.lambda_drift_by_lr = [{"lr": LR[ii], "drift": _drift(W, xw, [L[k, ii] for k in range(len(W))])}
-                              for ii in range(len(LR))]
+    rep.lambda_drift_by_lr = [
+        {"lr": LR[ii], "drift": _drift(W, xw, [L[k, ii] for k in range(len(W))])} for ii in range(len(LR))
+    ]
     steps = meta["common"]["steps"]
     for k in range(len(W)):
-        taus = [2 * steps * a * c for r in recs[k, i, j] if r is not None and r.get("hidden")
-                for a, c in zip(r["hidden"]["lr"], r["hidden"]["wd"])]
+        taus = [
+            2 * steps * a * c
+            for r in recs[k, i, j]
+            if r is not None and r.get("hidden")
+            for a, c in zip(r["hidden"]["lr"], r["hidden"]["wd"])
+        ]
         rep.relaxation.append([min(taus), max(taus)] if taus else [None, None])
     d = _diagnose_cell(out_dir, recs[:, i, j], W)
     if d is not None:
-        rep.diagnose = {"alpha": None if d.alpha is None else d.alpha.to_dict(), "alpha_basis": d.alpha_basis,
-                        "stable_rank_exponent": None if d.stable_rank_fit is None else d.stable_rank_fit.to_dict(),
-                        "implied_rule": d.implied_rule, "notes": d.notes}
+        rep.diagnose = {
+            "alpha": None if d.alpha is None else d.alpha.to_dict(),
+            "alpha_basis": d.alpha_basis,
+            "stable_rank_exponent": None if d.stable_rank_fit is None else d.stable_rank_fit.to_dict(),
+            "implied_rule": d.implied_rule,
+            "notes": d.notes,
+        }
     return rep
 
 
 def measure_alpha(out_dir, common, widths, lrs, wds, seeds, rule) -> dict:
     """α̂ from diagnose on the tuned cell's checkpoints under ``rule``, rounded to 0.05, in [1/2, 1]."""
-    meta = {"widths": widths, "lrs": lrs, "wds": wds, "seeds": seeds, "common": common,
-            "base_width": common["base_width"]}
+    meta = {
+        "widths": widths,
+        "lrs": lrs,
+        "wds": wds,
+        "seeds": seeds,
+        "common": common,
+        "base_width": common["base_width"],
+    }
     L, recs = losses(out_dir, meta, rule)
     cell = _best_cell(L[widths.index(common["base_width"])])
     d = None if cell is None else _diagnose_cell(out_dir, recs[:, cell[0], cell[1]], widths)
     if d is None or d.alpha is None or not math.isfinite(d.alpha.exponent):
-        raise MupsimError(f"cannot measure alpha: no hidden-matrix fit from the checkpoints of rule {rule!r}'s "
-                          "best cell; give alignment_exponent as a number")
+        raise MupsimError(
+            f"cannot measure alpha: no hidden-matrix fit from the checkpoints of rule {rule!r}'s "
+            "best cell; give alignment_exponent as a number"
+        )
     a = min(1.0, max(0.5, round(d.alpha.exponent * 20) / 20))
-    return _clean({"alignment_exponent": a, "alpha": d.alpha.exponent, "alpha_ci": list(d.alpha.ci),
-                   "measured_on": rule, "cell": {"lr": lrs[cell[0]], "wd": wds[cell[1]]}})
+    return _clean(
+        {
+            "alignment_exponent": a,
+            "alpha": d.alpha.exponent,
+            "alpha_ci": list(d.alpha.ci),
+            "measured_on": rule,
+            "cell": {"lr": lrs[cell[0]], "wd": wds[cell[1]]},
+        }
+    )
 
 
 def heatmap(path, mean_loss, widths, lrs, wds, rule) -> None:
     """Seed-mean held-out loss over (log2 λ, log2 η), one panel per width; × marks each width's best
     cell; diverged cells hatched grey."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from mupsim.torch._figures import save_figure
+
     M = np.asarray(mean_loss, float)
     fin = M[np.isfinite(M)]
-    fig, axes = plt.subplots(1, len(widths), figsize=(3.2 * len(widths) + 1, 3.4), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        1, len(widths), figsize=(3.2 * len(widths) + 1, 3.4), squeeze=False, layout="constrained"
+    )
     vmin, vmax = (float(fin.min()), float(np.quantile(fin, 0.9))) if fin.size else (0, 1)
     im = None
     for k, (ax, w) in enumerate(zip(axes[0], widths)):
         A = np.where(np.isfinite(M[k]), M[k], np.nan)
         ax.set_facecolor("0.8")
-        im = ax.imshow(A, origin="lower", aspect="auto", cmap="viridis", vmin=vmin, vmax=max(vmax, vmin + 1e-9),
-                       extent=(-0.5, len(wds) - 0.5, -0.5, len(lrs) - 0.5))
+        im = ax.imshow(
+            A,
+            origin="lower",
+            aspect="auto",
+            cmap="viridis",
+            vmin=vmin,
+            vmax=max(vmax, vmin + 1e-9),
+            extent=(-0.5, len(wds) - 0.5, -0.5, len(lrs) - 0.5),
+        )
         if np.isfinite(A).any():
             i, j = np.unravel_index(np.nanargmin(A), A.shape)
             ax.plot(j, i, "rx", ms=10, mew=2)
@@ -270,10 +339,12 @@ def heatmap(path, mean_loss, widths, lrs, wds, rule) -> None:
 def build_report(out_dir, plots: bool = True) -> TransferReport:
     """Read the store, write ``report.json``, ``report.txt`` and the heatmaps; return the report."""
     from mupsim.torch.transfer import _write_json
+
     meta = read_meta(out_dir)
     rep = TransferReport(meta, [rule_report(out_dir, meta, r, plots) for r in meta["rules"]])
     _write_json(Path(out_dir) / "report.json", rep.to_dict())
     from mupsim.sim.result import _atomic_write
+
     _atomic_write((Path(out_dir) / "report.txt").resolve(), lambda f: f.write((rep.table() + "\n").encode()))
     return rep
 

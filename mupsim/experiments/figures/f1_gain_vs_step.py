@@ -76,14 +76,16 @@ def analyse(results) -> dict:
     matrices vs t/τ (τ = 1/(2η_lλ_l) of each width) under each wd rule, and the width exponent
     of the gain/σ_max a run would report had it stopped after x relaxation times."""
     split, out, mats = open_figure(
-        "f1_gain_vs_step", "Gain and σ_max vs t/τ across widths (Fan et al. Fig. 1)",
+        "f1_gain_vs_step",
+        "Gain and σ_max vs t/τ across widths (Fan et al. Fig. 1)",
         "C3/C5: under a width-invariant rule the curves of all widths coincide in steady "
-        "state; the measured exponent settles only after several relaxation times", results)
+        "state; the measured exponent settles only after several relaxation times",
+        results,
+    )
     by_rule = defaultdict(list)
     for r in results:
         by_rule[rule_label(r.config)].append(r)
-    rows, series, summary = [], {}, {"exponent_vs_run_length": {}, "fixed_steps": {},
-                                     "final": {}}
+    rows, series, summary = [], {}, {"exponent_vs_run_length": {}, "fixed_steps": {}, "final": {}}
     last_x = max(F1_RUN_LENGTHS)
     xgrid = np.geomspace(0.05, last_x, F1_CURVE_POINTS)
     fixed_steps = min([F1_FIXED_STEPS] + [int(r.steps[-1]) for r in split.kept])
@@ -115,41 +117,65 @@ def analyse(results) -> dict:
                 for q in ("gain", "sigma_max"):
                     final[q][0].append(w)
                     final[q][1].append(pts[last_x][q][1][-1] if chk["steady"] else NAN)
-                rows.append(run_record(r, rule=rule, matrix=m,
-                                       **{f"{q}_at_{x:g}tau": pts[x][q][1][-1]
-                                          for q in ("gain", "sigma_max") for x in F1_RUN_LENGTHS},
-                                       **{**chk, "n_relax": float(r.steps[-1]) / tau},
-                                       status="ok" if chk["steady"] else "not_steady"))
-            series[rule][m] = {str(w): {q: np.nanmean(np.vstack(d[q]), 0).tolist()
-                                        for q in ("gain", "sigma_max")}
-                               for w, d in sorted(per_w.items())}
+                rows.append(
+                    run_record(
+                        r,
+                        rule=rule,
+                        matrix=m,
+                        **{
+                            f"{q}_at_{x:g}tau": pts[x][q][1][-1]
+                            for q in ("gain", "sigma_max")
+                            for x in F1_RUN_LENGTHS
+                        },
+                        **{**chk, "n_relax": float(r.steps[-1]) / tau},
+                        status="ok" if chk["steady"] else "not_steady",
+                    )
+                )
+            series[rule][m] = {
+                str(w): {q: np.nanmean(np.vstack(d[q]), 0).tolist() for q in ("gain", "sigma_max")}
+                for w, d in sorted(per_w.items())
+            }
             series[rule][m]["x"] = xgrid.tolist()
             summary["exponent_vs_run_length"].setdefault(rule, {})[m] = {
                 q: {f"{x:g}": fit_dict(*pts[x][q], n_boot=1000) for x in F1_RUN_LENGTHS}
-                for q in ("gain", "sigma_max")}
+                for q in ("gain", "sigma_max")
+            }
             summary["fixed_steps"].setdefault(rule, {})[m] = {
-                q: fit_dict(*fixed[q], n_boot=1000) for q in ("gain", "sigma_max")}
+                q: fit_dict(*fixed[q], n_boot=1000) for q in ("gain", "sigma_max")
+            }
             summary["final"].setdefault(rule, {})[m] = {
                 **{q: fit_dict(*final[q], n_boot=1000) for q in ("gain", "sigma_max")},
-                "steady": refusal_counts(checks)}
+                "steady": refusal_counts(checks),
+            }
         for r in runs:
             if run_status(r) != "ok":
                 rows.append(run_record(r, rule=rule, status=run_status(r)))
-    out.update(rows=rows, series=series, summary=summary, matrices=mats,
-               run_lengths=list(F1_RUN_LENGTHS), fixed_steps=fixed_steps)
+    out.update(
+        rows=rows,
+        series=series,
+        summary=summary,
+        matrices=mats,
+        run_lengths=list(F1_RUN_LENGTHS),
+        fixed_steps=fixed_steps,
+    )
     m0 = mats[0] if mats else None
     last = f"{max(F1_RUN_LENGTHS):g}"
     parts = []
     for rule, d in summary["final"].items():
         if m0 in d:
             c = d[m0]["steady"]
-            parts.append(f"{rule} {fmt_ci(d[m0]['gain'])} "
-                         f"({c['checked'] - c['refused']} of {c['checked']} records steady; "
-                         f"all records at {last}τ "
-                         f"{fmt_ci(summary['exponent_vs_run_length'][rule][m0]['gain'][last])}, "
-                         f"at {fixed_steps} steps {fmt_ci(summary['fixed_steps'][rule][m0]['gain'])})")
-    out["headline"] = (f"gain exponent of {m0} at {last}τ, steady records only: " + ", ".join(parts)
-                       + f"; dropped {split.n_dropped}; {refusal_note(rows)}")
+            parts.append(
+                f"{rule} {fmt_ci(d[m0]['gain'])} "
+                f"({c['checked'] - c['refused']} of {c['checked']} records steady; "
+                f"all records at {last}τ "
+                f"{fmt_ci(summary['exponent_vs_run_length'][rule][m0]['gain'][last])}, "
+                f"at {fixed_steps} steps {fmt_ci(summary['fixed_steps'][rule][m0]['gain'])})"
+            )
+    out["headline"] = (
+        f"gain exponent of {m0} at {last}τ, steady records only: "
+        + ", ".join(parts)
+        + f"; dropped {split.n_dropped}; {refusal_note(rows)}"
+    )
     return clean(out)
 
 
@@ -184,8 +210,9 @@ def plot(data: dict) -> Figure:
                 e = np.array([fits.get(f"{x:g}", {}).get("exponent", NAN) for x in xs], float)
                 ci = np.array([fits.get(f"{x:g}", {}).get("ci", [NAN, NAN]) for x in xs], float)
                 ls = "-" if j == 0 else ":"
-                ax.plot(xs, e, ls, marker="o" if j == 0 else "s", ms=3, color=col,
-                        label=f"{q} {m.split('.')[-1]}")
+                ax.plot(
+                    xs, e, ls, marker="o" if j == 0 else "s", ms=3, color=col, label=f"{q} {m.split('.')[-1]}"
+                )
                 if j == 0:
                     ax.fill_between(xs, ci[:, 0], ci[:, 1], color=col, alpha=0.15, lw=0)
                     fx = data["summary"]["fixed_steps"].get(rule, {}).get(m, {}).get(q, {})
@@ -194,11 +221,12 @@ def plot(data: dict) -> Figure:
         ax.axhline(0.0, color="k", lw=0.6)
         ax.set_xscale("log")
         ax.set_ylabel("width exponent")
-        ax.set_title("exponent if stopped at x·τ (dashed: every width\n"
-                     f"stopped at {data['fixed_steps']} steps)", fontsize=7.5)
+        ax.set_title(
+            f"exponent if stopped at x·τ (dashed: every width\nstopped at {data['fixed_steps']} steps)",
+            fontsize=7.5,
+        )
     for k in range(3):
-        axes[-1, k].set_xlabel("t / τ,  τ = 1/(2 η_l λ_l) of each width" if k < 2
-                               else "run length x = t/τ")
+        axes[-1, k].set_xlabel("t / τ,  τ = 1/(2 η_l λ_l) of each width" if k < 2 else "run length x = t/τ")
     if rules:
         axes[0, 0].legend(fontsize=6)
         axes[0, 2].legend(fontsize=6)

@@ -85,8 +85,7 @@ def configs(quick: bool = False) -> list[SimConfig]:
     widths = sc.widths if quick else SMALL_WIDTHS
     for field, values in F3_VARIANTS.items():
         vals = values[1:2] if quick else values[1:]
-        cfgs += seeded([base.replace(width=w, **{field: v}) for v in vals for w in widths],
-                        sc.seeds)
+        cfgs += seeded([base.replace(width=w, **{field: v}) for v in vals for w in widths], sc.seeds)
     return cfgs
 
 
@@ -94,11 +93,13 @@ def baseline_configs(quick: bool = False) -> list[SimConfig]:
     """The baseline runs of F3 (also F4's timescale rule). They are F9's fixed-teacher reference
     runs, config for config (40 log points, rank diagnostics on): computed once for both."""
     sc = scale(quick)
-    base = BASE.replace(n_logs=QUICK_SS_LOGS if quick else F9_LOGS, lr=LR, wd=SS_WD,
-                        wd_rule="timescale", rank_metrics=True)
+    base = BASE.replace(
+        n_logs=QUICK_SS_LOGS if quick else F9_LOGS, lr=LR, wd=SS_WD, wd_rule="timescale", rank_metrics=True
+    )
     floor = sc.steps if quick else SS_FLOOR
-    return seeded([relaxed(base.replace(width=w), floor) for w in sc.widths],
-                   sc.seeds if quick else F3_BASELINE_SEEDS)
+    return seeded(
+        [relaxed(base.replace(width=w), floor) for w in sc.widths], sc.seeds if quick else F3_BASELINE_SEEDS
+    )
 
 
 def wide_configs(quick: bool = False) -> list[SimConfig]:
@@ -116,8 +117,11 @@ def analyse(results, variants: dict) -> dict:
     ``variants``: {field: (baseline value, other values...)} as in F3_VARIANTS.
     """
     split, out, mats = open_figure(
-        "f3_sigma_max_vs_width", "Top singular value vs width at equal η_l·λ_l",
-        "C2: σ_max ≈ √(η/λ)·n^α; α measured with a 95% CI", results)
+        "f3_sigma_max_vs_width",
+        "Top singular value vs width at equal η_l·λ_l",
+        "C2: σ_max ≈ √(η/λ)·n^α; α measured with a 95% CI",
+        results,
+    )
     base_vals = {k: v[0] for k, v in variants.items()}
 
     def variant_of(c):
@@ -140,8 +144,9 @@ def analyse(results, variants: dict) -> dict:
                 y = normalized_sigma(r, m) if st == "ok" else NAN
                 yh = normalized_sigma_half(r, m) if st == "ok" else NAN
                 chk = steady_fields(r, m) if st == "ok" else {}
-                row = run_record(r, variant=vlabel, matrix=m, status=st, sigma_over_sqrt=y,
-                                 sigma_over_sqrt_half_length=yh)
+                row = run_record(
+                    r, variant=vlabel, matrix=m, status=st, sigma_over_sqrt=y, sigma_over_sqrt_half_length=yh
+                )
                 if chk and not chk["steady"]:  # value kept in the row, left out of the fits
                     row["status"], y, yh = "not_steady", NAN, NAN
                 per_matrix_half[m][0].append(r.config["width"])
@@ -150,35 +155,48 @@ def analyse(results, variants: dict) -> dict:
                 row.update(chk)
                 if st == "ok":
                     ls = layer_settings(r, m)
-                    row.update(lr_layer=ls["lr"], wd_layer=ls["wd"],
-                               sigma_max_ss=steady_state(r, "sigma_max", m, SS_FRACTION),
-                               rms_ss=steady_state(r, "rms", m, SS_FRACTION),
-                               gain_ss=steady_state(r, "gain", m, SS_FRACTION))
+                    row.update(
+                        lr_layer=ls["lr"],
+                        wd_layer=ls["wd"],
+                        sigma_max_ss=steady_state(r, "sigma_max", m, SS_FRACTION),
+                        rms_ss=steady_state(r, "rms", m, SS_FRACTION),
+                        gain_ss=steady_state(r, "gain", m, SS_FRACTION),
+                    )
                 rows.append(row)
                 per_matrix[m][0].append(r.config["width"])
                 per_matrix[m][1].append(y)
             pooled[0].append(r.config["width"])
-            pooled[1].append(math.exp(np.mean(np.log(list(vals.values())))) if vals and all(
-                np.isfinite(v) and v > 0 for v in vals.values()) else NAN)
+            pooled[1].append(
+                math.exp(np.mean(np.log(list(vals.values()))))
+                if vals and all(np.isfinite(v) and v > 0 for v in vals.values())
+                else NAN
+            )
         fits[vlabel] = {m: fit_dict(*per_matrix[m]) for m in mats}
         for m in mats:
             fits[vlabel][m].update(settling(fits[vlabel][m], fit_dict(*per_matrix_half[m])))
         fits[vlabel]["pooled_hidden"] = fit_dict(*pooled)
-        fits[vlabel]["diverged_widths"] = sorted(
-            {r.config["width"] for r in runs if run_status(r) != "ok"})
+        fits[vlabel]["diverged_widths"] = sorted({r.config["width"] for r in runs if run_status(r) != "ok"})
         fits[vlabel]["field"] = field
     # the variants may cover fewer widths than the baseline: refit the baseline on the
     # widths every group has, for a like-for-like comparison in the variant panels
-    common = set.intersection(*[{r.config["width"] for r in runs} for runs in groups.values()]) \
-        if groups else set()
+    common = (
+        set.intersection(*[{r.config["width"] for r in runs} for runs in groups.values()])
+        if groups
+        else set()
+    )
     base_widths = {r.config["width"] for r in groups.get(("baseline", None), [])}
     if common and base_widths - common:
         sub = [r for r in groups[("baseline", None)] if r.config["width"] in common]
         fc = {}
         for m in mats:
-            pts = [(row["width"], row["sigma_over_sqrt"]) for row in rows
-                   if row["variant"] == "baseline" and row["matrix"] == m
-                   and row["width"] in common and row["status"] == "ok"]
+            pts = [
+                (row["width"], row["sigma_over_sqrt"])
+                for row in rows
+                if row["variant"] == "baseline"
+                and row["matrix"] == m
+                and row["width"] in common
+                and row["status"] == "ok"
+            ]
             fc[m] = fit_dict(*zip(*pts)) if pts else {}
         fc["field"] = "baseline_common"
         fc["widths"] = sorted(common)
@@ -186,17 +204,29 @@ def analyse(results, variants: dict) -> dict:
         fits["baseline@common"] = fc
     base = fits.get("baseline", {})
     alpha = base.get("pooled_hidden", {}).get("exponent", NAN)
-    summary = {"alpha_hat": alpha, "alpha_hat_ci": base.get("pooled_hidden", {}).get("ci"),
-               "fits": fits, "reference_slopes": [0.5, 0.75, 1.0],
-               "excluded_not_steady": excluded_rows(rows)}
-    out.update(rows=rows, series=fits, summary=summary, matrices=mats, variants=
-               {k: list(v) for k, v in variants.items()})
-    per_var = ", ".join(f"{k}: {fmt_ci(v['pooled_hidden'])}" for k, v in fits.items()
-                        if not k.startswith("baseline"))
-    out["headline"] = (f"alpha_hat (hidden, pooled) = {fmt_ci(base.get('pooled_hidden', {}))}"
-                       + "".join(f"; {m} {fmt_ci(base.get(m, {}))}" for m in mats)
-                       + f"; variants: {per_var}; dropped {split.n_dropped}"
-                       + f"; {refusal_note(rows)}")
+    summary = {
+        "alpha_hat": alpha,
+        "alpha_hat_ci": base.get("pooled_hidden", {}).get("ci"),
+        "fits": fits,
+        "reference_slopes": [0.5, 0.75, 1.0],
+        "excluded_not_steady": excluded_rows(rows),
+    }
+    out.update(
+        rows=rows,
+        series=fits,
+        summary=summary,
+        matrices=mats,
+        variants={k: list(v) for k, v in variants.items()},
+    )
+    per_var = ", ".join(
+        f"{k}: {fmt_ci(v['pooled_hidden'])}" for k, v in fits.items() if not k.startswith("baseline")
+    )
+    out["headline"] = (
+        f"alpha_hat (hidden, pooled) = {fmt_ci(base.get('pooled_hidden', {}))}"
+        + "".join(f"; {m} {fmt_ci(base.get(m, {}))}" for m in mats)
+        + f"; variants: {per_var}; dropped {split.n_dropped}"
+        + f"; {refusal_note(rows)}"
+    )
     return clean(out)
 
 
@@ -220,8 +250,14 @@ def _plot_fit(ax, ws, ys, fit, color, label, marker="o"):
     if np.isfinite(fit.get("exponent", NAN)):
         w = np.asarray(fit["widths"], float)
         ax.plot(w, fit["geo_mean"], "-", color=color, lw=0.8, alpha=0.6)
-        ax.plot(w, fit["prefactor"] * w ** fit["exponent"], "--", color=color, lw=1.2,
-                label=f"{label}: α̂ {fit_label(fit)}")
+        ax.plot(
+            w,
+            fit["prefactor"] * w ** fit["exponent"],
+            "--",
+            color=color,
+            lw=1.2,
+            label=f"{label}: α̂ {fit_label(fit)}",
+        )
 
 
 @styled
@@ -232,9 +268,9 @@ def plot(data: dict) -> Figure:
     nrows = math.ceil((1 + len(fields)) / ncols)
     fig, axes2 = new_figure(nrows, ncols, w=4.2, h=3.2, title=data["title"])
     axes = axes2.ravel()
-    for ax in axes[1 + len(fields):]:
+    for ax in axes[1 + len(fields) :]:
         ax.set_visible(False)
-    axes = axes[:1 + len(fields)]
+    axes = axes[: 1 + len(fields)]
     m0 = mats[0] if mats else None
     # panel 0: baseline, all hidden matrices
     ax = axes[0]
@@ -247,13 +283,17 @@ def plot(data: dict) -> Figure:
     b = fits.get("baseline", {}).get(m0, {})
     if np.isfinite(b.get("exponent", NAN)):
         ref_slopes(ax, b["widths"][0], b["geo_mean"][0], allw, (0.5, 0.75, 1.0))
-    ax.set_title("baseline (grey: slopes ½, ¾, 1; a matrix refused\nas not in steady state at "
-                 "every width has no points)", fontsize=8)
+    ax.set_title(
+        "baseline (grey: slopes ½, ¾, 1; a matrix refused\nas not in steady state at "
+        "every width has no points)",
+        fontsize=8,
+    )
     # variant panels, first hidden matrix
     for k, field in enumerate(fields):
         ax = axes[k + 1]
-        labels = ["baseline"] + [v for v, f in fits.items()
-                                 if isinstance(f, dict) and f.get("field") == field]
+        labels = ["baseline"] + [
+            v for v, f in fits.items() if isinstance(f, dict) and f.get("field") == field
+        ]
         vals = data["variants"][field]
         common = fits.get("baseline@common")
         for j, vlabel in enumerate(labels):
@@ -290,8 +330,7 @@ def alpha_hat(pipe) -> float | None:
     """α̂ from F3 (for the alignment rule), or None with a warning if F3 has none."""
     alpha = pipe.analyse("F3")["summary"]["alpha_hat"]
     if alpha is None or not math.isfinite(alpha):
-        print("  warning: no finite α̂ from F3; runs without the alignment rule",
-              file=sys.stderr)
+        print("  warning: no finite α̂ from F3; runs without the alignment rule", file=sys.stderr)
         return None
     return alpha
 

@@ -76,8 +76,10 @@ def configs(quick: bool = False, alpha_hat: float | None = None) -> list[SimConf
             if alpha_hat is None:
                 continue
             kw = alignment_kw(alpha_hat)
-        cfgs += seeded([relaxed(base.replace(width=w, wd=SS_WD, **kw), floor)
-                         for w in sc.widths], sc.seeds if quick else F4_SEEDS)
+        cfgs += seeded(
+            [relaxed(base.replace(width=w, wd=SS_WD, **kw), floor) for w in sc.widths],
+            sc.seeds if quick else F4_SEEDS,
+        )
     return cfgs
 
 
@@ -88,8 +90,11 @@ F4_SEEDS = F3.F3_BASELINE_SEEDS
 def analyse(results) -> dict:
     """F4: steady-state sublayer gain and σ_max vs width under each wd rule (μP η)."""
     split, out, mats = open_figure(
-        "f4_wd_rules", "Sublayer gain and σ_max vs width under each weight-decay rule",
-        "C3/C5: with λ ∝ n^(2α̂−1) gain and σ_max are width-invariant; constant λ drifts", results)
+        "f4_wd_rules",
+        "Sublayer gain and σ_max vs width under each weight-decay rule",
+        "C3/C5: with λ ∝ n^(2α̂−1) gain and σ_max are width-invariant; constant λ drifts",
+        results,
+    )
     by_rule = defaultdict(list)
     for r in results:  # one group per rule and, for alignment, per α̂ (in-sample and out of sample)
         by_rule[rule_label(r.config)].append(r)
@@ -116,22 +121,34 @@ def analyse(results) -> dict:
                     ls = layer_settings(r, m)
                     row.update(lr_layer=ls["lr"], wd_layer=ls["wd"], steps=r.config["steps"])
                 rows.append(row)
-        fits[label] = {m: {q: fit_dict(*data[m][q]) for q in ("gain", "sigma_max")}
-                       for m in mats}
+        fits[label] = {m: {q: fit_dict(*data[m][q]) for q in ("gain", "sigma_max")} for m in mats}
         for m in mats:
             fits[label][m]["steady"] = refusal_counts(
-                [row for row in rows if row["rule"] == label and row["matrix"] == m])
-        fits[label]["diverged_widths"] = sorted(
-            {r.config["width"] for r in runs if run_status(r) != "ok"})
+                [row for row in rows if row["rule"] == label and row["matrix"] == m]
+            )
+        fits[label]["diverged_widths"] = sorted({r.config["width"] for r in runs if run_status(r) != "ok"})
     excl = excluded_rows(rows)
     n_relax = [row["n_relax"] for row in rows if row.get("status") in ("ok", "not_steady")]
-    out.update(rows=rows, series=fits, matrices=mats,
-               summary={"fits": fits, "excluded_not_steady": excl,
-                        "min_relaxation_times": min(n_relax) if n_relax else NAN})
+    out.update(
+        rows=rows,
+        series=fits,
+        matrices=mats,
+        summary={
+            "fits": fits,
+            "excluded_not_steady": excl,
+            "min_relaxation_times": min(n_relax) if n_relax else NAN,
+        },
+    )
     m0 = mats[0] if mats else None
-    out["headline"] = "gain exponent " + (m0 or "") + ": " + ", ".join(
-        f"{k} {fmt_ci(v[m0]['gain'])} ({_accepted(v[m0]['steady'])})"
-        for k, v in fits.items() if m0) + f"; dropped {split.n_dropped}; {refusal_note(rows)}"
+    out["headline"] = (
+        "gain exponent "
+        + (m0 or "")
+        + ": "
+        + ", ".join(
+            f"{k} {fmt_ci(v[m0]['gain'])} ({_accepted(v[m0]['steady'])})" for k, v in fits.items() if m0
+        )
+        + f"; dropped {split.n_dropped}; {refusal_note(rows)}"
+    )
     return clean(out)
 
 
@@ -153,26 +170,43 @@ def plot(data: dict) -> Figure:
             color = "#8c564b" if rule in aligned[1:] else rule_color(rule)
             for j, m in enumerate(mats):
                 for steady in (True, False):
-                    pts = [(r["width"], r[f"{q}_ss"]) for r in rows
-                           if r.get("rule") == rule and r.get("matrix") == m
-                           and r.get("status") in ("ok", "not_steady")
-                           and bool(r.get("steady", True)) == steady]
+                    pts = [
+                        (r["width"], r[f"{q}_ss"])
+                        for r in rows
+                        if r.get("rule") == rule
+                        and r.get("matrix") == m
+                        and r.get("status") in ("ok", "not_steady")
+                        and bool(r.get("steady", True)) == steady
+                    ]
                     if pts:
                         ws, ys = np.array(pts, float).T
-                        ax.plot(ws, ys, "o" if j == 0 else "s", color=color, alpha=0.5, ms=3.5,
-                                mfc=color if steady else "none")
+                        ax.plot(
+                            ws,
+                            ys,
+                            "o" if j == 0 else "s",
+                            color=color,
+                            alpha=0.5,
+                            ms=3.5,
+                            mfc=color if steady else "none",
+                        )
                 fit = f.get(m, {}).get(q, {})
                 if np.isfinite(fit.get("exponent", NAN)):
-                    ax.plot(fit["widths"], fit["geo_mean"], "-" if j == 0 else ":", color=color,
-                            label=f"{rule} {m.split('.')[-1]}: {fit_label(fit)}")
+                    ax.plot(
+                        fit["widths"],
+                        fit["geo_mean"],
+                        "-" if j == 0 else ":",
+                        color=color,
+                        label=f"{rule} {m.split('.')[-1]}: {fit_label(fit)}",
+                    )
             mark_diverged(ax, f.get("diverged_widths", []), label=False)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("width n")
-        ax.set_ylabel({"gain": "sublayer gain (steady state)",
-                       "sigma_max": "σ_max (steady state)"}[q])
-        ax.set_title(f"{q}: fitted width exponent [95% CI]\n"
-                     "hollow: refused, not in steady state (< 5τ or still moving)")
+        ax.set_ylabel({"gain": "sublayer gain (steady state)", "sigma_max": "σ_max (steady state)"}[q])
+        ax.set_title(
+            f"{q}: fitted width exponent [95% CI]\n"
+            "hollow: refused, not in steady state (< 5τ or still moving)"
+        )
         ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     apply_style(fig)
     footer(fig, data)

@@ -42,13 +42,13 @@ F5_LOGS = 30
 with 60 log points that was half of a run's cost. The final loss is the mean over the last 10% of
 training or the last 3 log points (steps 402, 491, 600 with 30 points)."""
 
-F5_LR_GRID = tuple(2.0 ** e for e in range(-13, -6))      # 2^-13 .. 2^-7 (optimum ≈ 2^-10)
+F5_LR_GRID = tuple(2.0**e for e in range(-13, -6))  # 2^-13 .. 2^-7 (optimum ≈ 2^-10)
 
 F5_WD_GRIDS = {
-    "constant": tuple(2.0 ** (e / 2) for e in range(2, 11)),     # 2^1 .. 2^5 in steps of 2^(1/2)
+    "constant": tuple(2.0 ** (e / 2) for e in range(2, 11)),  # 2^1 .. 2^5 in steps of 2^(1/2)
     "timescale": tuple(2.0 ** (e / 2) for e in range(2, 11)),
     "alignment": tuple(2.0 ** (e / 2) for e in range(2, 11)),
-    "fan2025": tuple(2.0 ** (e / 2) for e in range(13, 22)),     # 2^6.5 .. 2^10.5
+    "fan2025": tuple(2.0 ** (e / 2) for e in range(13, 22)),  # 2^6.5 .. 2^10.5
 }
 """λ grid of F5b per rule, 2^(1/2) apart, placed on each rule's optimum region from a coarse
 pass (the previous committed F5b: grid 2^-2 .. 2^9 in steps of 2, seeds 0–2, η = 2^-10). Its
@@ -77,28 +77,38 @@ def lr_configs(quick: bool = False) -> list[SimConfig]:
     sc = scale(quick)
     grid = F5_LR_GRID[::2] if quick else F5_LR_GRID
     widths = sc.widths if quick else SMALL_WIDTHS
-    base = BASE.replace(steps=sc.steps if quick else F5_STEPS,
-                        n_logs=sc.n_logs if quick else F5_LOGS, wd=0.0, wd_rule=None)
-    cfgs = [base.replace(parameterization=p, global_lr=g, width=w, lr=lr)
-            for p, g in (("sp", True), ("sp", False), ("mup", False)) for w in widths for lr in grid]
+    base = BASE.replace(
+        steps=sc.steps if quick else F5_STEPS, n_logs=sc.n_logs if quick else F5_LOGS, wd=0.0, wd_rule=None
+    )
+    cfgs = [
+        base.replace(parameterization=p, global_lr=g, width=w, lr=lr)
+        for p, g in (("sp", True), ("sp", False), ("mup", False))
+        for w in widths
+        for lr in grid
+    ]
     return seeded(cfgs, sc.seeds)
 
 
-def wd_configs(quick: bool = False, lr: float = 2.0 ** -10, alpha_hat: float | None = None) -> list[SimConfig]:
+def wd_configs(quick: bool = False, lr: float = 2.0**-10, alpha_hat: float | None = None) -> list[SimConfig]:
     """F5b: final held-out loss vs λ across widths under μP's η (``lr``: best at the proxy
     width in F5a) and the constant, fan2025, timescale and (given α̂ from F3) alignment
     weight-decay rules, on a finite noisy training set (``F5_WD_DATA``) so that weight decay
     has an optimum; λ on each rule's grid (``F5_WD_GRIDS``), seeds ``F5_WD_SEEDS``."""
     sc = scale(quick)
     widths = sc.widths if quick else SMALL_WIDTHS
-    base = BASE.replace(steps=sc.steps if quick else F5_STEPS,
-                        n_logs=sc.n_logs if quick else F5_LOGS, lr=lr, **F5_WD_DATA)
+    base = BASE.replace(
+        steps=sc.steps if quick else F5_STEPS, n_logs=sc.n_logs if quick else F5_LOGS, lr=lr, **F5_WD_DATA
+    )
     rules = [{"wd_rule": r} for r in ("constant", "fan2025", "timescale")]
     rules.append(F5_FAN_DECAYED_IO)
     if alpha_hat is not None:
         rules.append(alignment_kw(alpha_hat))
-    cfgs = [base.replace(width=w, wd=wd, **kw) for kw in rules for w in widths
-            for wd in (_wd_grid(kw)[::3] if quick else _wd_grid(kw))]
+    cfgs = [
+        base.replace(width=w, wd=wd, **kw)
+        for kw in rules
+        for w in widths
+        for wd in (_wd_grid(kw)[::3] if quick else _wd_grid(kw))
+    ]
     return seeded(cfgs, sc.seeds if quick else F5_WD_SEEDS)
 
 
@@ -117,8 +127,7 @@ def _wd_grid(kw: dict) -> tuple:
 # ---------------------------------------------------------------------------- analysis
 def lr_panels(lr_results) -> dict:
     """F5a panels (one per parameterization variant): optimum per width and drifts."""
-    return {p: transfer_panel(grid)
-            for p, grid in sorted(loss_grid(lr_results, _lr_variant, "lr").items())}
+    return {p: transfer_panel(grid) for p, grid in sorted(loss_grid(lr_results, _lr_variant, "lr").items())}
 
 
 def _lr_variant(c) -> str:
@@ -132,29 +141,40 @@ def analyse(lr_results, wd_results, wd_lr: float | None = None, lr_panels_: dict
     ``lr_panels_``: :func:`lr_panels` of ``lr_results`` if already computed."""
     allr = list(lr_results) + list(wd_results)
     split = split_diverged(allr)
-    out = figure_record("f5_transfer", "Loss-optimal η and λ across widths",
-                "C4: the optimum found at the proxy width transfers (drift per doubling ≈ 0)",
-                allr, split)
+    out = figure_record(
+        "f5_transfer",
+        "Loss-optimal η and λ across widths",
+        "C4: the optimum found at the proxy width transfers (drift per doubling ≈ 0)",
+        allr,
+        split,
+    )
     rows = []
     for r in allr:
-        rows.append(run_record(r, sweep="lr" if r.config["wd"] == 0 else "wd",
-                               status=run_status(r), final_loss=final_loss(r)))
+        rows.append(
+            run_record(
+                r, sweep="lr" if r.config["wd"] == 0 else "wd", status=run_status(r), final_loss=final_loss(r)
+            )
+        )
     lr_p = lr_panels(lr_results) if lr_panels_ is None else lr_panels_
-    wd_panels = {rule: transfer_panel(grid, per_seed=True)
-                 for rule, grid in sorted(loss_grid(wd_results, wd_rule_label, "wd").items())}
-    summary = {"lr": {p: v["drift"] for p, v in lr_p.items()},
-               "wd": {p: v["drift"] for p, v in wd_panels.items()},
-               "wd_per_seed": {p: v.get("seed_drift", {}) for p, v in wd_panels.items()},
-               "lr_curve_shift": {p: v["shift_drift"] for p, v in lr_p.items()},
-               "wd_curve_shift": {p: v["shift_drift"] for p, v in wd_panels.items()},
-               "wd_sweep_lr": wd_lr,
-               "units": "drift = change of log2(optimal value) per doubling of width; "
-                        "curve_shift = the same for the shift aligning each width's whole "
-                        "loss curve with the proxy width's (usable when the optimum sits at "
-                        "the grid edge); wd_per_seed = the drift from each seed's own optimum "
-                        "(parabola in log2 λ through its 5 best-placed grid points), mean of "
-                        "the per-seed slopes over the seeds bracketed at every width (n_used "
-                        "of n_seeds), interval from resampling those seeds"}
+    wd_panels = {
+        rule: transfer_panel(grid, per_seed=True)
+        for rule, grid in sorted(loss_grid(wd_results, wd_rule_label, "wd").items())
+    }
+    summary = {
+        "lr": {p: v["drift"] for p, v in lr_p.items()},
+        "wd": {p: v["drift"] for p, v in wd_panels.items()},
+        "wd_per_seed": {p: v.get("seed_drift", {}) for p, v in wd_panels.items()},
+        "lr_curve_shift": {p: v["shift_drift"] for p, v in lr_p.items()},
+        "wd_curve_shift": {p: v["shift_drift"] for p, v in wd_panels.items()},
+        "wd_sweep_lr": wd_lr,
+        "units": "drift = change of log2(optimal value) per doubling of width; "
+        "curve_shift = the same for the shift aligning each width's whole "
+        "loss curve with the proxy width's (usable when the optimum sits at "
+        "the grid edge); wd_per_seed = the drift from each seed's own optimum "
+        "(parabola in log2 λ through its 5 best-placed grid points), mean of "
+        "the per-seed slopes over the seeds bracketed at every width (n_used "
+        "of n_seeds), interval from resampling those seeds",
+    }
     out.update(rows=rows, series={"lr": lr_p, "wd": wd_panels}, summary=summary)
 
     def d(v):
@@ -162,17 +182,21 @@ def analyse(lr_results, wd_results, wd_lr: float | None = None, lr_panels_: dict
             return "n/a"
         edge = " (edge!)" if v.get("any_at_edge") else ""
         return f"{v['per_doubling']:+.2f} [{v['ci'][0]:+.2f}, {v['ci'][1]:+.2f}]{edge}"
+
     def ds(v):
         return fmt_seed_drift(v, "seeds bracketed")
-    out["headline"] = ("optimum drift/doubling lr: "
-                       + ", ".join(f"{p} {d(v)}" for p, v in summary["lr"].items())
-                       + "; wd (per-seed optima): "
-                       + ", ".join(f"{p} {ds(v)}" for p, v in summary["wd_per_seed"].items())
-                       + "; wd (seed-mean curve): "
-                       + ", ".join(f"{p} {d(v)}" for p, v in summary["wd"].items())
-                       + "; curve-shift drift wd: "
-                       + ", ".join(f"{p} {d(v)}" for p, v in summary["wd_curve_shift"].items())
-                       + f"; dropped {split.n_dropped}")
+
+    out["headline"] = (
+        "optimum drift/doubling lr: "
+        + ", ".join(f"{p} {d(v)}" for p, v in summary["lr"].items())
+        + "; wd (per-seed optima): "
+        + ", ".join(f"{p} {ds(v)}" for p, v in summary["wd_per_seed"].items())
+        + "; wd (seed-mean curve): "
+        + ", ".join(f"{p} {d(v)}" for p, v in summary["wd"].items())
+        + "; curve-shift drift wd: "
+        + ", ".join(f"{p} {d(v)}" for p, v in summary["wd_curve_shift"].items())
+        + f"; dropped {split.n_dropped}"
+    )
     return clean(out)
 
 
@@ -218,24 +242,31 @@ def plot(data: dict) -> Figure:
         for group, panels in (("η", lr), ("λ", wd)):
             for p, panel in panels.items():
                 ws = sorted(int(w) for w in panel["widths"])
-                opt = [panel["widths"][str(w)].get("seed_optimum") or panel["widths"][str(w)]["optimum"]
-                       for w in ws]
+                opt = [
+                    panel["widths"][str(w)].get("seed_optimum") or panel["widths"][str(w)]["optimum"]
+                    for w in ws
+                ]
                 xo = [o["x_opt"] for o in opt]
                 ci = np.array([o["ci"] for o in opt], float)
                 xo = np.asarray(xo, float)
-                ax.errorbar(ws, xo - xo[0], yerr=[xo - ci[:, 0], ci[:, 1] - xo], capsize=2,
-                            marker="o" if group == "η" else "s", color=rule_color(p),
-                            ls="-" if group == "η" else ":", label=f"{group}: {p}")
+                ax.errorbar(
+                    ws,
+                    xo - xo[0],
+                    yerr=[xo - ci[:, 0], ci[:, 1] - xo],
+                    capsize=2,
+                    marker="o" if group == "η" else "s",
+                    color=rule_color(p),
+                    ls="-" if group == "η" else ":",
+                    label=f"{group}: {p}",
+                )
         ax.axhline(0, **REF_STYLE)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("width n")
         ax.set_ylabel("log2(optimum / optimum at n0)")
-        ax.set_title("optimum shift vs width (95% CI); drift =\nlog2 change per width doubling",
-                     fontsize=7.5)
+        ax.set_title("optimum shift vs width (95% CI); drift =\nlog2 change per width doubling", fontsize=7.5)
         ax.legend(fontsize=6)
     for k, (rule, panel) in enumerate(wd.items()):
-        transfer_axes(axes[1, k], panel, "base weight decay λ", f"μP η, λ rule {rule}",
-                       show_shift=True)
+        transfer_axes(axes[1, k], panel, "base weight decay λ", f"μP η, λ rule {rule}", show_shift=True)
     axes[1, 0].set_ylabel("final test loss")
     for r in range(2):
         used = len(lr) + 1 if r == 0 else len(wd)
@@ -247,7 +278,7 @@ def plot(data: dict) -> Figure:
 
 
 # ---------------------------------------------------------------------------- figure
-def configs(quick: bool = False, lr: float = 2.0 ** -10, alpha_hat: float | None = None) -> list[SimConfig]:
+def configs(quick: bool = False, lr: float = 2.0**-10, alpha_hat: float | None = None) -> list[SimConfig]:
     """Every config of F5: the η sweep, then the λ sweep at ``lr`` (see :func:`wd_configs`)."""
     return lr_configs(quick) + wd_configs(quick, lr, alpha_hat)
 
@@ -256,8 +287,9 @@ def make(pipe) -> dict:
     lr_res = pipe.results(lr_configs(pipe.quick))
     panels = lr_panels(lr_res)
     lr = best_lr(panels, "mup")
-    return analyse(lr_res, pipe.results(wd_configs(pipe.quick, lr, F3.alpha_hat(pipe))), wd_lr=lr,
-                   lr_panels_=panels)
+    return analyse(
+        lr_res, pipe.results(wd_configs(pipe.quick, lr, F3.alpha_hat(pipe))), wd_lr=lr, lr_panels_=panels
+    )
 
 
 FIGURE = FigureSpec("F5", "f5_transfer", configs, analyse, plot, make)

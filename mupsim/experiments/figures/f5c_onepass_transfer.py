@@ -43,8 +43,15 @@ from mupsim.sim.config import SimConfig
 from mupsim.theory import wd_rules
 
 # ---------------------------------------------------------------------------- configs
-ONEPASS = dict(input_dim=256, input_spectrum=1.0, teacher_width=1024, output_dim=32,
-               batch_size=64, schedule="cosine", warmup_steps=30)
+ONEPASS = dict(
+    input_dim=256,
+    input_spectrum=1.0,
+    teacher_width=1024,
+    output_dim=32,
+    batch_size=64,
+    schedule="cosine",
+    warmup_steps=30,
+)
 """F5c's one-pass regime (the regime of Fan et al. and of language-model pretraining): fresh
 batches every step (no example seen twice), a cosine schedule to zero after 30 warm-up steps,
 and a task richer than every student — k = 256 Gaussian inputs with covariance eigenvalues
@@ -60,9 +67,9 @@ exponent once embedding and readout are undecayed)."""
 
 ONEPASS_STEPS = 600
 
-F5C_LR_GRID = tuple(2.0 ** e for e in range(-10, -5))          # 2^-10 .. 2^-6
+F5C_LR_GRID = tuple(2.0**e for e in range(-10, -5))  # 2^-10 .. 2^-6
 
-F5C_HEAT_WD = tuple(2.0 ** e for e in range(-1, 5))             # 2^-1 .. 2^4 (the valley)
+F5C_HEAT_WD = tuple(2.0**e for e in range(-1, 5))  # 2^-1 .. 2^4 (the valley)
 
 F5C_HEAT_SEEDS = (0, 1)
 
@@ -84,8 +91,7 @@ F5C_RULES = WD_RULES
 def onepass_base(quick: bool) -> SimConfig:
     """F5c's base config: :data:`ONEPASS` on BASE under the fan2025 rule, 6 log points."""
     sc = scale(quick)
-    return BASE.replace(steps=sc.steps if quick else ONEPASS_STEPS, n_logs=6, wd_rule="fan2025",
-                        **ONEPASS)
+    return BASE.replace(steps=sc.steps if quick else ONEPASS_STEPS, n_logs=6, wd_rule="fan2025", **ONEPASS)
 
 
 def heat_configs(quick: bool = False) -> list[SimConfig]:
@@ -101,7 +107,7 @@ def heat_configs(quick: bool = False) -> list[SimConfig]:
     return seeded(cfgs, sc.seeds if quick else F5C_HEAT_SEEDS)
 
 
-def sweep_configs(quick: bool = False, lr: float = 2.0 ** -8) -> list[SimConfig]:
+def sweep_configs(quick: bool = False, lr: float = 2.0**-8) -> list[SimConfig]:
     """F5c λ sweep at ``lr`` (the heatmap's best η at the proxy width): λ = F5C_DECAY_PRODUCTS/η,
     widths F5C_WIDTHS, seeds ``F5C_SEEDS`` (per-seed optima, bootstrapped drift); and the ablation
     with embedding and readout decayed at μP's constant λ (``io_wd_rule="constant"``), widths
@@ -109,20 +115,29 @@ def sweep_configs(quick: bool = False, lr: float = 2.0 ** -8) -> list[SimConfig]
     sc = scale(quick)
     base = onepass_base(quick).replace(lr=lr)
     prods = F5C_DECAY_PRODUCTS[::3] if quick else F5C_DECAY_PRODUCTS
-    cfgs = seeded([base.replace(width=w, wd=p / lr) for w in (sc.widths if quick else F5C_WIDTHS)
-                    for p in prods], sc.seeds if quick else F5C_SEEDS)
-    cfgs += seeded([base.replace(width=w, wd=p / lr, io_wd_rule="constant")
-                     for w in (sc.widths if quick else SMALL_WIDTHS) for p in prods],
-                    sc.seeds if quick else F5C_ABLATION_SEEDS)
+    cfgs = seeded(
+        [base.replace(width=w, wd=p / lr) for w in (sc.widths if quick else F5C_WIDTHS) for p in prods],
+        sc.seeds if quick else F5C_SEEDS,
+    )
+    cfgs += seeded(
+        [
+            base.replace(width=w, wd=p / lr, io_wd_rule="constant")
+            for w in (sc.widths if quick else SMALL_WIDTHS)
+            for p in prods
+        ],
+        sc.seeds if quick else F5C_ABLATION_SEEDS,
+    )
     return cfgs
 
 
-def hidden_wd_factors(widths, rules=F5C_RULES, alpha_hat: float | None = None,
-                      base: SimConfig | None = None) -> dict:
+def hidden_wd_factors(
+    widths, rules=F5C_RULES, alpha_hat: float | None = None, base: SimConfig | None = None
+) -> dict:
     """{rule: {width: λ_hidden / λ}}: the hidden matrices' per-layer weight decay at base λ = 1
     under each rule, from the calculator (how F5c reads one sweep in every rule's coordinates).
     The alignment rule is left out without ``alpha_hat``."""
     from mupsim.sim.settings import settings_for
+
     base = (base or onepass_base(False)).replace(wd=1.0)
     out = {}
     for rule in rules:
@@ -132,8 +147,8 @@ def hidden_wd_factors(widths, rules=F5C_RULES, alpha_hat: float | None = None,
                 continue
             kw = alignment_kw(alpha_hat)
         out[wd_rules.get(kw["wd_rule"]).plot_label(kw.get("alignment_exponent"))] = {
-            int(w): float(settings_for(base.replace(width=int(w), **kw)).layers["hidden"].wd)
-            for w in widths}
+            int(w): float(settings_for(base.replace(width=int(w), **kw)).layers["hidden"].wd) for w in widths
+        }
     return out
 
 
@@ -165,9 +180,14 @@ def _heat_cells(results) -> dict:
             if np.isinf(v).any():
                 return math.inf
             return float(np.mean(v)) if np.isfinite(v).all() else NAN
-        out[w] = {"lr": lrs, "wd": wds, "seeds": seeds,
-                  "loss": [[mean(lr, wd) for wd in wds] for lr in lrs],
-                  "loss_no_wd": [mean(lr, 0.0) for lr in lrs]}
+
+        out[w] = {
+            "lr": lrs,
+            "wd": wds,
+            "seeds": seeds,
+            "loss": [[mean(lr, wd) for wd in wds] for lr in lrs],
+            "loss_no_wd": [mean(lr, 0.0) for lr in lrs],
+        }
     return out
 
 
@@ -198,16 +218,21 @@ def analyse(heat, sweep, factors: dict, lr: float) -> dict:
     from the same runs, read in its own coordinates."""
     allr = list({run_record(r)["key"]: r for r in [*heat, *sweep]}.values())  # shared runs once
     split = split_diverged(allr)
-    out = figure_record("f5c_onepass_transfer",
-                "One-pass regime: final loss over (η, λ) per width and rule, and λ transfer",
-                "C4 in the regime of the paper: the λ optimum transfers under the right rule",
-                allr, split)
+    out = figure_record(
+        "f5c_onepass_transfer",
+        "One-pass regime: final loss over (η, λ) per width and rule, and λ transfer",
+        "C4 in the regime of the paper: the λ optimum transfers under the right rule",
+        allr,
+        split,
+    )
     main = [r for r in sweep if not r.config.get("io_wd_rule")]
     abl = [r for r in sweep if r.config.get("io_wd_rule")]
     if {r.config["wd_rule"] for r in main} - {"fan2025"}:
-        raise MupsimError("F5c reads its λ sweep in every rule's coordinates from fan2025 runs "
-                          "(hidden matrices decayed only); got runs under "
-                          f"{sorted({str(r.config['wd_rule']) for r in main})}")
+        raise MupsimError(
+            "F5c reads its λ sweep in every rule's coordinates from fan2025 runs "
+            "(hidden matrices decayed only); got runs under "
+            f"{sorted({str(r.config['wd_rule']) for r in main})}"
+        )
     fan = factors.get("fan2025")
     if not fan:
         raise MupsimError("F5c needs the fan2025 rule's hidden-λ factors (its runs use it)")
@@ -216,8 +241,15 @@ def analyse(heat, sweep, factors: dict, lr: float) -> dict:
         for r in rs:
             c = r.config
             h = layer_settings(r, "W1") if r.status == "ok" else {}
-            rows.append(run_record(r, part=part, io_wd_rule=c.get("io_wd_rule"),
-                                   hidden_wd=h.get("wd", NAN), final_loss=end_loss(r)))
+            rows.append(
+                run_record(
+                    r,
+                    part=part,
+                    io_wd_rule=c.get("io_wd_rule"),
+                    hidden_wd=h.get("wd", NAN),
+                    final_loss=end_loss(r),
+                )
+            )
     cells = _heat_cells(heat)
     ratio = {rule: {w: fan[w] / f[w] for w in f} for rule, f in factors.items()}  # fan → rule λ
     shift = {rule: {str(w): float(np.log2(r[w])) for w in sorted(r)} for rule, r in ratio.items()}
@@ -229,9 +261,11 @@ def analyse(heat, sweep, factors: dict, lr: float) -> dict:
         k = h["lr"].index(lr) if lr in h["lr"] else None
         no_wd = h["loss_no_wd"][k] if k is not None else NAN
         best_at_lr = float(np.min(Lf[k])) if k is not None else NAN
-        heat_series[str(w)] = dict(h, best={"lr": h["lr"][i], "wd": h["wd"][j], "loss": float(L[i, j])},
-                                   gain_over_no_wd_at_lr=(1.0 - best_at_lr / no_wd)
-                                   if np.isfinite(no_wd) and no_wd > 0 else NAN)
+        heat_series[str(w)] = dict(
+            h,
+            best={"lr": h["lr"][i], "wd": h["wd"][j], "loss": float(L[i, j])},
+            gain_over_no_wd_at_lr=(1.0 - best_at_lr / no_wd) if np.isfinite(no_wd) and no_wd > 0 else NAN,
+        )
     grid = loss_grid(main, lambda c: "fan2025", "wd", loss=end_loss).get("fan2025", {})
     rules = {}
     for rule, r in ratio.items():
@@ -249,28 +283,36 @@ def analyse(heat, sweep, factors: dict, lr: float) -> dict:
         "ablation_best_vs_no_wd": {w: v["best_vs_no_wd"] for w, v in ablation.items()},
         "hidden_wd_factors": {r: {str(w): x for w, x in f.items()} for r, f in factors.items()},
         "units": "drift = change of log2(optimal base λ) per doubling of width, in each rule's "
-                 "own base-λ coordinates (per-seed parabola optima, seeds paired across widths, "
-                 "interval from resampling seeds); gain_over_no_wd = 1 − best loss over λ / loss "
-                 "at λ = 0 at the sweep's η (heatmap seeds); ablation_best_ratio = best loss over "
-                 "the swept λ with embedding and readout decayed too (μP constant rule, same base "
-                 "λ) / best loss without, per seed (paired by seed id); ablation_best_at_grid_edge: "
-                 "that best sits at the grid's edge (not an optimum); ablation_best_vs_no_wd: the "
-                 "seed-mean best / the seed-mean loss at λ = 0 (heatmap, same η)",
+        "own base-λ coordinates (per-seed parabola optima, seeds paired across widths, "
+        "interval from resampling seeds); gain_over_no_wd = 1 − best loss over λ / loss "
+        "at λ = 0 at the sweep's η (heatmap seeds); ablation_best_ratio = best loss over "
+        "the swept λ with embedding and readout decayed too (μP constant rule, same base "
+        "λ) / best loss without, per seed (paired by seed id); ablation_best_at_grid_edge: "
+        "that best sits at the grid's edge (not an optimum); ablation_best_vs_no_wd: the "
+        "seed-mean best / the seed-mean loss at λ = 0 (heatmap, same η)",
     }
-    out.update(rows=rows, summary=summary,
-               series={"heat": heat_series, "shift": shift, "rules": rules, "ablation": ablation})
+    out.update(
+        rows=rows,
+        summary=summary,
+        series={"heat": heat_series, "shift": shift, "rules": rules, "ablation": ablation},
+    )
 
     def ds(v):
         return fmt_seed_drift(v, "seeds")
+
     gains = ", ".join(f"n={w} {100 * g:.1f}%" for w, g in summary["gain_over_no_wd_at_lr"].items())
-    abl_txt = ", ".join(f"n={w} {np.nanmean(v):.3f}"
-                        + (" (at the grid edge)" if any(summary["ablation_best_at_grid_edge"][w]) else "")
-                        for w, v in summary["ablation_best_ratio"].items())
-    out["headline"] = (f"one pass, η = 2^{np.log2(lr):g}: λ-optimum drift/doubling "
-                       + ", ".join(f"{r} {ds(v)}" for r, v in summary["wd_per_seed"].items())
-                       + f"; best λ vs λ = 0: {gains} lower loss"
-                       + f"; emb/readout decayed too: best loss × {abl_txt}"
-                       + f"; dropped {split.n_dropped}")
+    abl_txt = ", ".join(
+        f"n={w} {np.nanmean(v):.3f}"
+        + (" (at the grid edge)" if any(summary["ablation_best_at_grid_edge"][w]) else "")
+        for w, v in summary["ablation_best_ratio"].items()
+    )
+    out["headline"] = (
+        f"one pass, η = 2^{np.log2(lr):g}: λ-optimum drift/doubling "
+        + ", ".join(f"{r} {ds(v)}" for r, v in summary["wd_per_seed"].items())
+        + f"; best λ vs λ = 0: {gains} lower loss"
+        + f"; emb/readout decayed too: best loss × {abl_txt}"
+        + f"; dropped {split.n_dropped}"
+    )
     return clean(out)
 
 
@@ -279,12 +321,14 @@ def _ablation(abl, main, heat_series, lr) -> dict:
     seed's best loss over the swept λ against the hidden-only sweep's best for the same seed id,
     whether that best sits at an edge of the grid, and the seed-mean best against λ = 0 (the
     heatmap's runs at the same η)."""
+
     def per_seed(runs):
         d = defaultdict(lambda: defaultdict(dict))
         for r in runs:
             c = r.config
             d[c["width"]][c["seed"]][c["wd"]] = end_loss(r)
         return d
+
     a, m = per_seed(abl), per_seed(main)
     out = {}
     for w in sorted(a):
@@ -304,11 +348,16 @@ def _ablation(abl, main, heat_series, lr) -> dict:
         h = heat_series.get(str(w), {})
         k = h.get("lr", []).index(lr) if lr in h.get("lr", []) else None
         no_wd = h["loss_no_wd"][k] if k is not None else NAN
-        out[str(w)] = {"x": xs, "loss_mean": mean.tolist(), "seeds": seeds,
-                       "best_loss_per_seed": best, "best_loss_fan2025_per_seed": best_fan,
-                       "best_ratio_per_seed": (np.array(best) / np.array(best_fan)).tolist(),
-                       "best_at_edge_per_seed": edge,
-                       "best_vs_no_wd": float(np.mean(best) / no_wd) if best and no_wd > 0 else NAN}
+        out[str(w)] = {
+            "x": xs,
+            "loss_mean": mean.tolist(),
+            "seeds": seeds,
+            "best_loss_per_seed": best,
+            "best_loss_fan2025_per_seed": best_fan,
+            "best_ratio_per_seed": (np.array(best) / np.array(best_fan)).tolist(),
+            "best_at_edge_per_seed": edge,
+            "best_vs_no_wd": float(np.mean(best) / no_wd) if best and no_wd > 0 else NAN,
+        }
     return out
 
 
@@ -330,6 +379,7 @@ def plot(data: dict) -> Figure:
     then the λ sweep at the chosen η with per-seed optima; last row: the ablation (embedding and
     readout decayed too) and the optimum vs width per rule."""
     from matplotlib.colors import LogNorm
+
     ser = data["series"]
     heat, rules, shift = ser["heat"], ser["rules"], ser["shift"]
     widths = sorted(int(w) for w in heat)
@@ -348,8 +398,9 @@ def plot(data: dict) -> Figure:
             y = np.log2(np.asarray(h["lr"], float))
             L = np.asarray(h["loss"], float)
             xe, ye = _cell_edges(x), _cell_edges(y)
-            mesh = ax.pcolormesh(xe, ye, np.where(np.isfinite(L), L, np.nan), norm=norm,
-                                 cmap="viridis_r", shading="flat")
+            mesh = ax.pcolormesh(
+                xe, ye, np.where(np.isfinite(L), L, np.nan), norm=norm, cmap="viridis_r", shading="flat"
+            )
             bad = np.argwhere(np.isinf(L))
             ax.plot(x[bad[:, 1]], y[bad[:, 0]], "x", color="k", ms=5) if bad.size else None
             b = h["best"]
@@ -362,12 +413,18 @@ def plot(data: dict) -> Figure:
             ax.grid(False)
         transfer_axes(axes[i, -1], panel, f"base λ ({rule})", "")
         sd = panel.get("seed_drift") or {}
-        txt = (f"drift {sd['per_doubling']:+.2f} [{sd['ci'][0]:+.2f}, {sd['ci'][1]:+.2f}] "
-               f"({sd['n_used']}/{sd['n_seeds']} seeds)") if sd else "no per-seed drift"
+        txt = (
+            (
+                f"drift {sd['per_doubling']:+.2f} [{sd['ci'][0]:+.2f}, {sd['ci'][1]:+.2f}] "
+                f"({sd['n_used']}/{sd['n_seeds']} seeds)"
+            )
+            if sd
+            else "no per-seed drift"
+        )
         axes[i, -1].set_title(f"λ sweep at η = 2^{np.log2(lr0):g}\n{txt}", fontsize=7)
         axes[i, -1].legend(fontsize=6)
     if mesh is not None:
-        fig.colorbar(mesh, ax=axes[:len(rules), :len(widths)], shrink=0.6, label="final held-out loss")
+        fig.colorbar(mesh, ax=axes[: len(rules), : len(widths)], shrink=0.6, label="final held-out loss")
     ax = axes[-1, 0]
     abl = ser["ablation"]
     colors = width_colors({int(w) for p in rules.values() for w in p["widths"]} | set(widths))
@@ -387,8 +444,7 @@ def plot(data: dict) -> Figure:
         ax.set_yscale("log")
     ax.set_xlabel("base λ (fan2025)")
     ax.set_ylabel("final held-out loss")
-    ax.set_title("ablation: hidden only (—) vs emb/readout\ndecayed too at constant λ (- -)",
-                 fontsize=7.5)
+    ax.set_title("ablation: hidden only (—) vs emb/readout\ndecayed too at constant λ (- -)", fontsize=7.5)
     ax.legend(fontsize=6)
     ax = axes[-1, 1]
     drawn = False
@@ -400,20 +456,32 @@ def plot(data: dict) -> Figure:
         ws = np.asarray(sd["widths"], float)
         xo = np.asarray(sd["optima"], float)
         ci = np.asarray(sd["optima_ci"], float)
-        ax.errorbar(ws, xo - xo[0], yerr=[xo - ci[:, 0], ci[:, 1] - xo], capsize=2, marker="s",
-                    color=rule_color(rule),
-                    label=f"{rule}: {sd['per_doubling']:+.2f} [{sd['ci'][0]:+.2f}, {sd['ci'][1]:+.2f}]")
+        ax.errorbar(
+            ws,
+            xo - xo[0],
+            yerr=[xo - ci[:, 0], ci[:, 1] - xo],
+            capsize=2,
+            marker="s",
+            color=rule_color(rule),
+            label=f"{rule}: {sd['per_doubling']:+.2f} [{sd['ci'][0]:+.2f}, {sd['ci'][1]:+.2f}]",
+        )
     ax.axhline(0, **REF_STYLE)
     if drawn:
         ax.set_xscale("log", base=2)
         ax.legend(fontsize=6)
     else:
-        ax.text(0.5, 0.5, "no seed with its optimum\nbracketed at every width", ha="center",
-                va="center", transform=ax.transAxes, fontsize=7)
+        ax.text(
+            0.5,
+            0.5,
+            "no seed with its optimum\nbracketed at every width",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            fontsize=7,
+        )
     ax.set_xlabel("width n")
     ax.set_ylabel("log2(λ* / λ* at n0)")
-    ax.set_title("λ optimum vs width per rule (95% CI);\ndrift per doubling in the legend",
-                 fontsize=7.5)
+    ax.set_title("λ optimum vs width per rule (95% CI);\ndrift per doubling in the legend", fontsize=7.5)
     for k in range(2, ncols):
         axes[-1, k].set_visible(False)
     apply_style(fig)
@@ -422,7 +490,7 @@ def plot(data: dict) -> Figure:
 
 
 # ---------------------------------------------------------------------------- figure
-def configs(quick: bool = False, lr: float = 2.0 ** -8) -> list[SimConfig]:
+def configs(quick: bool = False, lr: float = 2.0**-8) -> list[SimConfig]:
     """Every config of F5c: the heatmap, then the λ sweep at ``lr`` (see :func:`sweep_configs`)."""
     return heat_configs(quick) + sweep_configs(quick, lr)
 

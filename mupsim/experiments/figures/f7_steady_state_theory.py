@@ -43,11 +43,19 @@ def configs(quick: bool = False) -> list[SimConfig]:
     timescale rule keeps every relaxation time 1/(2η_lλ_l) ≤ 250 steps at every width."""
     sc = scale(quick)
     widths = (QUICK.widths[-1],) if quick else F7_WIDTHS
-    base = BASE.replace(steps=sc.steps if quick else 1500, n_logs=sc.n_logs + (0 if quick else 20),
-                        wd_rule="timescale", dtype="float64")
-    cfgs = [base.replace(lr=lr, wd=wd, beta1=b1, width=w)
-            for lr in F7_GRID["lr"] for wd in F7_GRID["wd"] for b1 in F7_GRID["beta1"]
-            for w in widths]
+    base = BASE.replace(
+        steps=sc.steps if quick else 1500,
+        n_logs=sc.n_logs + (0 if quick else 20),
+        wd_rule="timescale",
+        dtype="float64",
+    )
+    cfgs = [
+        base.replace(lr=lr, wd=wd, beta1=b1, width=w)
+        for lr in F7_GRID["lr"]
+        for wd in F7_GRID["wd"]
+        for b1 in F7_GRID["beta1"]
+        for w in widths
+    ]
     return seeded(cfgs, sc.seeds[:1])
 
 
@@ -73,9 +81,13 @@ def analyse(results) -> dict:
     the hidden (scale-invariant) matrices of every run. Predictions from mupsim.steady_state
     with the per-layer η_l, λ_l the run used and, for RMS(W), the measured update RMS."""
     split = split_diverged(results)
-    out = figure_record("f7_steady_state_theory", "Steady-state theory vs simulation",
-                "§3: RMS(W)∞ ≈ RMS(u)·√(η/2λ), τ ≈ 1/(2ηλ), angular update ≈ √(2ηλ(1−β1)/(1+β1))",
-                results, split)
+    out = figure_record(
+        "f7_steady_state_theory",
+        "Steady-state theory vs simulation",
+        "§3: RMS(W)∞ ≈ RMS(u)·√(η/2λ), τ ≈ 1/(2ηλ), angular update ≈ √(2ηλ(1−β1)/(1+β1))",
+        results,
+        split,
+    )
     rows = []
     for r in split.kept:
         c = r.config
@@ -85,36 +97,58 @@ def analyse(results) -> dict:
             u = update_direction_rms(r, m)
             tfit = relaxation_time_fit(*matrix_series(r, "rms", m))
             chk = steady_fields(r, m, ("rms", "angular_update"))
-            rows.append({
-                **run_record(r, matrix=m, beta1=b1, lr_layer=lr, wd_layer=wd,
-                             status="ok" if chk["steady"] else "not_steady", **chk),
-                "rms_measured": steady_state(r, "rms", m, SS_FRACTION),
-                "rms_predicted": float(ss.equilibrium_rms(u, lr, wd, beta1=b1)),
-                "update_rms_measured": u,
-                "tau_measured": tfit.tau, "tau_fit_ok": tfit.ok, "tau_fit_r2": tfit.r2,
-                "tau_predicted": float(ss.relaxation_time(lr, wd)),
-                "angular_measured": steady_state(r, "angular_update", m, SS_FRACTION),
-                "angular_predicted": float(ss.angular_update(lr, wd, beta1=b1)),
-            })
+            rows.append(
+                {
+                    **run_record(
+                        r,
+                        matrix=m,
+                        beta1=b1,
+                        lr_layer=lr,
+                        wd_layer=wd,
+                        status="ok" if chk["steady"] else "not_steady",
+                        **chk,
+                    ),
+                    "rms_measured": steady_state(r, "rms", m, SS_FRACTION),
+                    "rms_predicted": float(ss.equilibrium_rms(u, lr, wd, beta1=b1)),
+                    "update_rms_measured": u,
+                    "tau_measured": tfit.tau,
+                    "tau_fit_ok": tfit.ok,
+                    "tau_fit_r2": tfit.r2,
+                    "tau_predicted": float(ss.relaxation_time(lr, wd)),
+                    "angular_measured": steady_state(r, "angular_update", m, SS_FRACTION),
+                    "angular_predicted": float(ss.angular_update(lr, wd, beta1=b1)),
+                }
+            )
     for r in split.dropped:
         rows.append(run_record(r, status=run_status(r)))
     summary = {}
     for q in ("rms", "tau", "angular"):
-        ratios = [row[f"{q}_measured"] / row[f"{q}_predicted"] for row in rows
-                  if (row.get("status") == "ok" or (q == "tau" and row.get("status") == "not_steady"))
-                  and (q != "tau" or row["tau_fit_ok"])
-                  and np.isfinite(row.get(f"{q}_measured", NAN))]
+        ratios = [
+            row[f"{q}_measured"] / row[f"{q}_predicted"]
+            for row in rows
+            if (row.get("status") == "ok" or (q == "tau" and row.get("status") == "not_steady"))
+            and (q != "tau" or row["tau_fit_ok"])
+            and np.isfinite(row.get(f"{q}_measured", NAN))
+        ]
         ratios = np.asarray(ratios, float)
-        summary[q] = {"n": int(ratios.size),
-                      "median_ratio": float(np.median(ratios)) if ratios.size else NAN,
-                      "min_ratio": float(ratios.min()) if ratios.size else NAN,
-                      "max_ratio": float(ratios.max()) if ratios.size else NAN}
+        summary[q] = {
+            "n": int(ratios.size),
+            "median_ratio": float(np.median(ratios)) if ratios.size else NAN,
+            "min_ratio": float(ratios.min()) if ratios.size else NAN,
+            "max_ratio": float(ratios.max()) if ratios.size else NAN,
+        }
     excl = excluded_rows(rows)
-    out.update(rows=rows, series={"points": [row for row in rows if row.get("status") == "ok"]},
-               summary=summary)
-    out["headline"] = "measured/predicted median [min, max]: " + ", ".join(
-        f"{q} {v['median_ratio']:.2f} [{v['min_ratio']:.2f}, {v['max_ratio']:.2f}] (n={v['n']})"
-        for q, v in summary.items()) + f"; dropped {split.n_dropped}; {refusal_note(rows)}"
+    out.update(
+        rows=rows, series={"points": [row for row in rows if row.get("status") == "ok"]}, summary=summary
+    )
+    out["headline"] = (
+        "measured/predicted median [min, max]: "
+        + ", ".join(
+            f"{q} {v['median_ratio']:.2f} [{v['min_ratio']:.2f}, {v['max_ratio']:.2f}] (n={v['n']})"
+            for q, v in summary.items()
+        )
+        + f"; dropped {split.n_dropped}; {refusal_note(rows)}"
+    )
     summary["excluded_not_steady"] = excl
     return clean(out)
 
@@ -125,8 +159,11 @@ def plot(data: dict) -> Figure:
     pts = data["series"]["points"]
     fig, axes = new_figure(1, 3, w=3.2, h=3.1, title=data["title"])
     axes = axes[0]
-    quantities = (("rms", "RMS(W) steady state"), ("tau", "relaxation time (steps)"),
-                  ("angular", "angular update per step (rad)"))
+    quantities = (
+        ("rms", "RMS(W) steady state"),
+        ("tau", "relaxation time (steps)"),
+        ("angular", "angular update per step (rad)"),
+    )
     widths = sorted({p["width"] for p in pts})
     markers = dict(zip(widths, "os^Dv<>"))
     b1s = sorted({p["beta1"] for p in pts})
@@ -138,8 +175,15 @@ def plot(data: dict) -> Figure:
             if not (np.isfinite(x) and np.isfinite(y) and x > 0 and y > 0):
                 continue
             ok = p.get("tau_fit_ok", True) if q == "tau" else True
-            ax.plot([x], [y], markers[p["width"]], color=bcol[p["beta1"]],
-                    mfc=bcol[p["beta1"]] if ok else "none", ms=4, alpha=0.8)
+            ax.plot(
+                [x],
+                [y],
+                markers[p["width"]],
+                color=bcol[p["beta1"]],
+                mfc=bcol[p["beta1"]] if ok else "none",
+                ms=4,
+                alpha=0.8,
+            )
             allv += [x, y]
         if allv:
             lo, hi = min(allv) / 1.3, max(allv) * 1.3
@@ -149,17 +193,17 @@ def plot(data: dict) -> Figure:
         ax.set_xscale("log")
         ax.set_yscale("log")
         s = data["summary"].get(q, {})
-        ax.set_title(f"{lab}\nmeasured/predicted median {s.get('median_ratio', NAN):.2f} "
-                     f"[{s.get('min_ratio', NAN):.2f}, {s.get('max_ratio', NAN):.2f}]")
+        ax.set_title(
+            f"{lab}\nmeasured/predicted median {s.get('median_ratio', NAN):.2f} "
+            f"[{s.get('min_ratio', NAN):.2f}, {s.get('max_ratio', NAN):.2f}]"
+        )
         ax.set_xlabel("predicted")
     axes[0].set_ylabel("measured")
     from matplotlib.lines import Line2D
-    handles = [Line2D([], [], marker=markers[w], color="0.3", ls="none", label=f"n={w}")
-               for w in widths]
-    handles += [Line2D([], [], marker="o", color=bcol[b], ls="none", label=f"β1={b:g}")
-                for b in b1s]
-    handles += [Line2D([], [], marker="o", mfc="none", color="0.3", ls="none",
-                       label="τ fit unreliable")]
+
+    handles = [Line2D([], [], marker=markers[w], color="0.3", ls="none", label=f"n={w}") for w in widths]
+    handles += [Line2D([], [], marker="o", color=bcol[b], ls="none", label=f"β1={b:g}") for b in b1s]
+    handles += [Line2D([], [], marker="o", mfc="none", color="0.3", ls="none", label="τ fit unreliable")]
     axes[0].legend(handles=handles, fontsize=6, loc="upper left")
     apply_style(fig)
     footer(fig, data)

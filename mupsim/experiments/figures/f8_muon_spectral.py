@@ -50,13 +50,18 @@ def configs(quick: bool = False) -> list[SimConfig]:
     the weights and of the updates through training, across widths (64..256: Muon's
     Newton–Schulz costs 194 ms/step at n = 512)."""
     sc = scale(quick)
-    base = BASE.replace(optimizer="muon", lr=F8_LR, wd=0.0, wd_rule=None,
-                        steps=sc.steps if quick else F8_STEPS, n_logs=sc.n_logs)
+    base = BASE.replace(
+        optimizer="muon",
+        lr=F8_LR,
+        wd=0.0,
+        wd_rule=None,
+        steps=sc.steps if quick else F8_STEPS,
+        n_logs=sc.n_logs,
+    )
     widths = sc.widths if quick else SMALL_WIDTHS
     # with weight decay: constant λ keeps Muon's hidden η_l·λ_l width-free (η_l is), each width
     # run for RELAX_RUN relaxation times (τ = 250 steps at F8_WD)
-    decayed = [relaxed(base.replace(width=w, wd=F8_WD, wd_rule="constant"), base.steps)
-               for w in widths]
+    decayed = [relaxed(base.replace(width=w, wd=F8_WD, wd_rule="constant"), base.steps) for w in widths]
     return seeded([base.replace(width=w) for w in widths] + decayed, sc.seeds)
 
 
@@ -65,6 +70,7 @@ def matrix_shapes(result) -> dict:
     """{matrix name: (fan_out, fan_in)} from the model layout of the stored config."""
     from mupsim.sim.config import SimConfig
     from mupsim.sim.layout import build_layout
+
     lay = build_layout(SimConfig.from_dict(result.config))
     return {lay.names[p]: tuple(lay.shapes[p]) for p in lay.matrices}
 
@@ -80,28 +86,44 @@ def analyse(results) -> dict:
     the trend of σ_max(ΔW).
     """
     split = split_diverged(results)
-    out = figure_record("f8_muon_spectral", "Muon under μP: spectral norms of weights and updates",
-                "Spectral condition: σ_max(W) = Θ(√(fan_out/fan_in)), σ_max(ΔW) likewise × η",
-                results, split)
+    out = figure_record(
+        "f8_muon_spectral",
+        "Muon under μP: spectral norms of weights and updates",
+        "Spectral condition: σ_max(W) = Θ(√(fan_out/fan_in)), σ_max(ΔW) likewise × η",
+        results,
+        split,
+    )
     groups = defaultdict(list)
     for r in results:
-        groups["no weight decay" if r.config["wd"] == 0 else
-               f"λ = {r.config['wd']:g} ({r.config['wd_rule']}), {r.config['steps']} steps"
-               ].append(r)
+        groups[
+            "no weight decay"
+            if r.config["wd"] == 0
+            else f"λ = {r.config['wd']:g} ({r.config['wd_rule']}), {r.config['steps']} steps"
+        ].append(r)
     rows, series, fits = [], {}, {}
     for g, runs in sorted(groups.items(), key=lambda kv: kv[0] != "no weight decay"):
         rws, series[g], fits[g] = _group(runs)
         rows += [dict(row, group=g) for row in rws]
-    out.update(rows=rows, series=series, summary={"fits": fits,
-               "update_estimate": "lower bound on sigma_max(dW): RMS(dW)*sqrt(max(fan_out, "
-                                  "fan_in)) = ||dW||_F/sqrt(min(fan)); exact only for a flat "
-                                  "spectrum"},
-               groups=list(series),
-               diverged_widths=sorted({r.config["width"] for r in split.dropped}))
-    out["headline"] = "; ".join(
-        f"{g}: width exponent of σ_max(W)/√(fo/fi): " + ", ".join(
-            f"{m} {fmt_ci(v['weight'])}" for m, v in fg.items()) for g, fg in fits.items()) \
+    out.update(
+        rows=rows,
+        series=series,
+        summary={
+            "fits": fits,
+            "update_estimate": "lower bound on sigma_max(dW): RMS(dW)*sqrt(max(fan_out, "
+            "fan_in)) = ||dW||_F/sqrt(min(fan)); exact only for a flat "
+            "spectrum",
+        },
+        groups=list(series),
+        diverged_widths=sorted({r.config["width"] for r in split.dropped}),
+    )
+    out["headline"] = (
+        "; ".join(
+            f"{g}: width exponent of σ_max(W)/√(fo/fi): "
+            + ", ".join(f"{m} {fmt_ci(v['weight'])}" for m, v in fg.items())
+            for g, fg in fits.items()
+        )
         + f"; dropped {split.n_dropped}"
+    )
     return clean(out)
 
 
@@ -129,25 +151,34 @@ def _group(results):
             series.setdefault(key, {}).setdefault(str(w), {"steps": steps.tolist(), "w": [], "u": []})
             series[key][str(w)]["w"].append((sig / ref).tolist())
             series[key][str(w)]["u"].append((upd / ref).tolist())
-            rows.append(run_record(r, matrix=m, status=st, fan_out=fo, fan_in=fi, lr_layer=lr,
-                                   sigma_max_final=float(sig[-1]),
-                                   sigma_over_spectral_condition=float(sig[-1] / ref),
-                                   update_spectral_est_final=float(upd[-1]),
-                                   update_est_over_spectral_condition=float(upd[-1] / ref)))
+            rows.append(
+                run_record(
+                    r,
+                    matrix=m,
+                    status=st,
+                    fan_out=fo,
+                    fan_in=fi,
+                    lr_layer=lr,
+                    sigma_max_final=float(sig[-1]),
+                    sigma_over_spectral_condition=float(sig[-1] / ref),
+                    update_spectral_est_final=float(upd[-1]),
+                    update_est_over_spectral_condition=float(upd[-1] / ref),
+                )
+            )
             finals[m]["w"][0].append(w)
             finals[m]["w"][1].append(float(sig[-1] / ref))
             finals[m]["u"][0].append(w)
             finals[m]["u"][1].append(float(np.nanmean(upd[1:] / ref)) if upd.size > 1 else NAN)
     # average seeds in the series
     import warnings
-    for m, per_w in series.items():
-        for w, d in per_w.items():
+
+    for per_w in series.values():
+        for d in per_w.values():
             with warnings.catch_warnings():  # step 0 has no update (NaN) in every seed
                 warnings.simplefilter("ignore", RuntimeWarning)
                 d["w"] = np.nanmean(np.array(d["w"]), 0).tolist()
                 d["u"] = np.nanmean(np.array(d["u"]), 0).tolist()
-    fits = {m: {"weight": fit_dict(*finals[m]["w"]), "update": fit_dict(*finals[m]["u"])}
-            for m in finals}
+    fits = {m: {"weight": fit_dict(*finals[m]["w"]), "update": fit_dict(*finals[m]["u"])} for m in finals}
     return rows, series, fits
 
 
@@ -180,8 +211,9 @@ def plot(data: dict) -> Figure:
     if mats:
         axes[0, 0].legend()
     if data.get("diverged_widths"):
-        fig.text(0.01, 0.002, f"diverged widths (not drawn): {data['diverged_widths']}",
-                 fontsize=7, color="r")
+        fig.text(
+            0.01, 0.002, f"diverged widths (not drawn): {data['diverged_widths']}", fontsize=7, color="r"
+        )
     apply_style(fig)
     footer(fig, data)
     return fig

@@ -122,23 +122,41 @@ def _knob_kw(knob: str, value) -> dict:
 
 def point_label(kw: dict) -> str:
     """Short label of a point: its overrides that differ from BASE's defaults."""
-    short = {"input_spectrum": "s", "teacher_width_exponent": "ρ", "zipf_exponent": "z",
-             "batch_size": "B", "output_dim": "out", "input_dim": "k", "inputs": "inputs"}
+    short = {
+        "input_spectrum": "s",
+        "teacher_width_exponent": "ρ",
+        "zipf_exponent": "z",
+        "batch_size": "B",
+        "output_dim": "out",
+        "input_dim": "k",
+        "inputs": "inputs",
+    }
     diff = {k: v for k, v in kw.items() if getattr(BASE, k) != v}
     if kw.get("inputs") == "tokens":
         diff["zipf_exponent"] = kw["zipf_exponent"]
     if not diff:
         return "fixed teacher (F3 task)"
-    return ", ".join(f"{short.get(k, k)}={v:g}" if isinstance(v, (int, float)) else f"{v}"
-                     for k, v in sorted(diff.items()))
+    return ", ".join(
+        f"{short.get(k, k)}={v:g}" if isinstance(v, (int, float)) else f"{v}" for k, v in sorted(diff.items())
+    )
 
 
 def labels(configs) -> dict:
     """{config key: point label} for F9's configs (the analysis groups runs by it)."""
     out = {}
     for c in configs:
-        kw = {k: getattr(c, k) for k in ("input_dim", "input_spectrum", "teacher_width_exponent",
-                                         "inputs", "zipf_exponent", "batch_size", "output_dim")}
+        kw = {
+            k: getattr(c, k)
+            for k in (
+                "input_dim",
+                "input_spectrum",
+                "teacher_width_exponent",
+                "inputs",
+                "zipf_exponent",
+                "batch_size",
+                "output_dim",
+            )
+        }
         out[c.key()] = point_label(kw)
     return out
 
@@ -148,8 +166,9 @@ def configs(quick: bool = False, wide: bool = False) -> list[SimConfig]:
     stable rank of the hidden matrices across widths 64–512 (the reference and the rich centre
     also 1024; every point 1024–4096 with ``wide``)."""
     sc = scale(quick)
-    base = BASE.replace(lr=LR, wd=F9_WD, wd_rule="timescale", rank_metrics=True,
-                        n_logs=QUICK_SS_LOGS if quick else F9_LOGS)
+    base = BASE.replace(
+        lr=LR, wd=F9_WD, wd_rule="timescale", rank_metrics=True, n_logs=QUICK_SS_LOGS if quick else F9_LOGS
+    )
     floor = sc.steps if quick else F9_STEPS
     pts = points()
     if quick:
@@ -161,8 +180,8 @@ def configs(quick: bool = False, wide: bool = False) -> list[SimConfig]:
             return sc.widths
         extra = F9_WIDE if wide else (F9_WIDTHS_KEY if label in key else ())
         return tuple(sorted(set(F9_WIDTHS + extra)))
-    cfgs = [relaxed(base.replace(width=w, **kw), floor) for lab, kw in pts.items()
-            for w in widths(lab)]
+
+    cfgs = [relaxed(base.replace(width=w, **kw), floor) for lab, kw in pts.items() for w in widths(lab)]
     return seeded(cfgs, sc.seeds if quick else F9_SEEDS)
 
 
@@ -173,6 +192,7 @@ def alpha_from_rank_exponent(rho: float) -> float:
     physical range [0, 1] and refuses others; a fit with seed noise can land slightly outside
     (ρ̂ = −0.13 in F9), so the comparison applies the same formula unclipped (NaN stays NaN)."""
     from mupsim.alpha import alpha_relation
+
     return alpha_relation(rho)
 
 
@@ -181,7 +201,8 @@ IDENTITY_NOTE = (
     "matrix, give log(σ_max/√(η/λ)) = log n + log(RMS(W)/√(η/λ)) − ½·log srank exactly. Fitted "
     "width exponents are linear in the per-width means of the logs, so α̂ = 1 + (RMS exponent) − ρ̂/2 "
     "up to the windowed averaging of each quantity: α̂ = 1 − ρ̂/2 is that identity plus the premise "
-    "that RMS(W)/√(η/λ) is flat in width. alpha_minus_predicted measures the premise, not a theory.")
+    "that RMS(W)/√(η/λ) is flat in width. alpha_minus_predicted measures the premise, not a theory."
+)
 
 
 def normalized_rms(result, matrix: str) -> float:
@@ -198,15 +219,17 @@ def analyse(results, labels: dict, panels: dict) -> dict:
 
     ``labels``: {config key: point label}; ``panels``: {knob: [(value, point label)]}."""
     split, out, mats = open_figure(
-        "f9_alpha_phase_diagram", "What sets α: α̂ across task families",
-        "α = 1 − ρ/2 with ρ the width exponent of the stable rank; α depends on the task", results)
+        "f9_alpha_phase_diagram",
+        "What sets α: α̂ across task families",
+        "α = 1 − ρ/2 with ρ the width exponent of the stable rank; α depends on the task",
+        results,
+    )
     by_point = defaultdict(list)
     for r in results:
         by_point[labels.get(run_record(r)["key"], "?")].append(r)
     rows, points = [], {}
     for label, runs in by_point.items():
-        d = {m: {q: ([], []) for q in ("sigma", "srank", "sigma_half", "srank_half", "rms")}
-             for m in mats}
+        d = {m: {q: ([], []) for q in ("sigma", "srank", "sigma_half", "srank_half", "rms")} for m in mats}
         pooled = ([], [])
         for r in runs:
             st = run_status(r)
@@ -219,10 +242,16 @@ def analyse(results, labels: dict, panels: dict) -> dict:
                 srh = half_length_value(r, "stable_rank", m) if st == "ok" else NAN
                 chk = steady_fields(r, m, ("sigma_max", "stable_rank")) if st == "ok" else {}
                 row = run_record(r, point=label, matrix=m, status=st, **chk)
-                row.update(sigma_over_sqrt=y, stable_rank_ss=sr, rms_over_sqrt=rq,
-                           sigma_over_sqrt_half_length=yh, stable_rank_half_length=srh,
-                           effective_rank_ss=steady_state(r, "effective_rank", m, SS_FRACTION)
-                           if st == "ok" else NAN)
+                row.update(
+                    sigma_over_sqrt=y,
+                    stable_rank_ss=sr,
+                    rms_over_sqrt=rq,
+                    sigma_over_sqrt_half_length=yh,
+                    stable_rank_half_length=srh,
+                    effective_rank_ss=steady_state(r, "effective_rank", m, SS_FRACTION)
+                    if st == "ok"
+                    else NAN,
+                )
                 if chk and not chk["steady"]:  # values kept in the row, left out of the fits
                     row["status"], y, sr, rq, yh, srh = "not_steady", NAN, NAN, NAN, NAN, NAN
                 d[m]["sigma_half"][0].append(r.config["width"])
@@ -238,8 +267,9 @@ def analyse(results, labels: dict, panels: dict) -> dict:
                 d[m]["srank"][1].append(sr)
                 ys.append(y)
             pooled[0].append(r.config["width"])
-            pooled[1].append(math.exp(np.mean(np.log(ys))) if ys and all(
-                np.isfinite(v) and v > 0 for v in ys) else NAN)
+            pooled[1].append(
+                math.exp(np.mean(np.log(ys))) if ys and all(np.isfinite(v) and v > 0 for v in ys) else NAN
+            )
         p = {"n_runs": len(runs), "widths": sorted({r.config["width"] for r in runs})}
         for m in mats:
             a = fit_dict(*d[m]["sigma"], n_boot=2000)
@@ -248,50 +278,79 @@ def analyse(results, labels: dict, panels: dict) -> dict:
             rho.update(settling(rho, fit_dict(*d[m]["srank_half"], n_boot=200)))
             pred = alpha_from_rank_exponent(rho.get("exponent", NAN))
             lo, hi = (rho.get("ci") or [NAN, NAN])[:2]
-            p[m] = {"alpha": a, "rho": rho, "alpha_predicted": pred,
-                    "alpha_predicted_ci": [alpha_from_rank_exponent(hi),
-                                           alpha_from_rank_exponent(lo)],
-                    "rms_over_sqrt": fit_dict(*d[m]["rms"], n_boot=2000)}
+            p[m] = {
+                "alpha": a,
+                "rho": rho,
+                "alpha_predicted": pred,
+                "alpha_predicted_ci": [alpha_from_rank_exponent(hi), alpha_from_rank_exponent(lo)],
+                "rms_over_sqrt": fit_dict(*d[m]["rms"], n_boot=2000),
+            }
         p["pooled_hidden"] = fit_dict(*pooled, n_boot=2000)
         points[label] = p
     # α̂ − (1 − ρ̂/2) over all points and matrices
-    resid = [points[l][m]["alpha"]["exponent"] - points[l][m]["alpha_predicted"]
-             for l in points for m in mats
-             if np.isfinite(points[l][m]["alpha"].get("exponent", NAN))
-             and np.isfinite(points[l][m]["alpha_predicted"])]
-    premise = [points[l][m]["rms_over_sqrt"].get("exponent", NAN) for l in points for m in mats
-               if np.isfinite(points[l][m]["alpha"].get("exponent", NAN))
-               and np.isfinite(points[l][m]["alpha_predicted"])]
-    summary = {"points": points,
-               "identity": IDENTITY_NOTE,
-               "premise_rms_exponent": {
-                   "n": len(premise),
-                   "median": float(np.nanmedian(premise)) if premise else NAN,
-                   "max_abs": float(np.nanmax(np.abs(premise))) if premise else NAN}, "panels": {k: [[v, lab] for v, lab in vals]
-                                            for k, vals in panels.items()},
-               "alpha_minus_predicted": {"n": len(resid),
-                                         "median": float(np.median(resid)) if resid else NAN,
-                                         "max_abs": float(np.max(np.abs(resid))) if resid else NAN},
-               "excluded_not_steady": excluded_rows(rows)}
+    resid = [
+        points[l][m]["alpha"]["exponent"] - points[l][m]["alpha_predicted"]
+        for l in points
+        for m in mats
+        if np.isfinite(points[l][m]["alpha"].get("exponent", NAN))
+        and np.isfinite(points[l][m]["alpha_predicted"])
+    ]
+    premise = [
+        points[l][m]["rms_over_sqrt"].get("exponent", NAN)
+        for l in points
+        for m in mats
+        if np.isfinite(points[l][m]["alpha"].get("exponent", NAN))
+        and np.isfinite(points[l][m]["alpha_predicted"])
+    ]
+    summary = {
+        "points": points,
+        "identity": IDENTITY_NOTE,
+        "premise_rms_exponent": {
+            "n": len(premise),
+            "median": float(np.nanmedian(premise)) if premise else NAN,
+            "max_abs": float(np.nanmax(np.abs(premise))) if premise else NAN,
+        },
+        "panels": {k: [[v, lab] for v, lab in vals] for k, vals in panels.items()},
+        "alpha_minus_predicted": {
+            "n": len(resid),
+            "median": float(np.median(resid)) if resid else NAN,
+            "max_abs": float(np.max(np.abs(resid))) if resid else NAN,
+        },
+        "excluded_not_steady": excluded_rows(rows),
+    }
     out.update(rows=rows, series=points, summary=summary, matrices=mats)
-    lo_pt = min(points, key=lambda l: points[l]["pooled_hidden"].get("exponent", math.inf)
-                if np.isfinite(points[l]["pooled_hidden"].get("exponent", NAN)) else math.inf) \
-        if points else None
+    lo_pt = (
+        min(
+            points,
+            key=lambda l: (
+                points[l]["pooled_hidden"].get("exponent", math.inf)
+                if np.isfinite(points[l]["pooled_hidden"].get("exponent", NAN))
+                else math.inf
+            ),
+        )
+        if points
+        else None
+    )
     out["headline"] = (
-        "α̂ pooled: " + ", ".join(f"[{l}] {fmt_ci(p['pooled_hidden'])}" for l, p in points.items())
+        "α̂ pooled: "
+        + ", ".join(f"[{l}] {fmt_ci(p['pooled_hidden'])}" for l, p in points.items())
         + f"; lowest at {lo_pt}; α̂ − (1 − ρ̂/2) median {summary['alpha_minus_predicted']['median']:+.2f}, "
         f"max |·| {summary['alpha_minus_predicted']['max_abs']:.2f} over {len(resid)} (point, matrix)"
         + f" (an identity given the premise RMS(w)/√(η/λ) flat in width; its measured exponent "
         f"median {summary['premise_rms_exponent']['median']:+.2f})"
-        + f"; dropped {split.n_dropped}; {refusal_note(rows)}")
+        + f"; dropped {split.n_dropped}; {refusal_note(rows)}"
+    )
     return clean(out)
 
 
 # ---------------------------------------------------------------------------- plot
-KNOB_LABELS = {"input_spectrum": "input spectrum s (eigenvalues ∝ i^-s)",
-               "teacher_width_exponent": "teacher width ∝ n^ρ_teacher",
-               "zipf_exponent": "Zipf exponent z (one-hot tokens, V = 256)",
-               "batch_size": "batch size", "output_dim": "output dimension"}
+KNOB_LABELS = {
+    "input_spectrum": "input spectrum s (eigenvalues ∝ i^-s)",
+    "teacher_width_exponent": "teacher width ∝ n^ρ_teacher",
+    "zipf_exponent": "Zipf exponent z (one-hot tokens, V = 256)",
+    "batch_size": "batch size",
+    "output_dim": "output dimension",
+}
 
 
 @styled
@@ -317,15 +376,37 @@ def plot(data: dict) -> Figure:
                     hi.append(a["ci"][1] - a["exponent"])
             off = 1.0 + 0.03 * (j - 0.5) if knob in ("batch_size", "output_dim") else 0
             xp = [x * off for x in xs] if off else [x + 0.03 * (j - 0.5) for x in xs]
-            ax.errorbar(xp, ys, yerr=[lo, hi], fmt="-o", color=mcol[m], capsize=2, ms=3.5,
-                        label=f"α̂ {m.split('.')[-1]}")
+            ax.errorbar(
+                xp,
+                ys,
+                yerr=[lo, hi],
+                fmt="-o",
+                color=mcol[m],
+                capsize=2,
+                ms=3.5,
+                label=f"α̂ {m.split('.')[-1]}",
+            )
             bare = [(x, y) for x, y, l_ in zip(xp, ys, lo) if not np.isfinite(l_)]
             if bare:  # no interval (one seed left at some width): hollow marker
-                ax.plot(*zip(*bare), "o", mfc="white", mec=mcol[m], ms=3.5, zorder=6,
-                        label="hollow: no interval" if j == 0 and k == 0 else None)
+                ax.plot(
+                    *zip(*bare),
+                    "o",
+                    mfc="white",
+                    mec=mcol[m],
+                    ms=3.5,
+                    zorder=6,
+                    label="hollow: no interval" if j == 0 and k == 0 else None,
+                )
             pr = [pts.get(lab, {}).get(m, {}).get("alpha_predicted", NAN) for v, lab in vals]
-            ax.plot([v for v, _ in vals], pr, ":", marker="x", color=mcol[m], ms=4,
-                    label=f"1 − ρ̂/2 {m.split('.')[-1]}")
+            ax.plot(
+                [v for v, _ in vals],
+                pr,
+                ":",
+                marker="x",
+                color=mcol[m],
+                ms=4,
+                label=f"1 − ρ̂/2 {m.split('.')[-1]}",
+            )
         r = pts.get(ref, {}).get("pooled_hidden", {})
         if np.isfinite(r.get("exponent", NAN)):
             ax.axhspan(r["ci"][0], r["ci"][1], color="0.5", alpha=0.15, lw=0)
@@ -341,28 +422,37 @@ def plot(data: dict) -> Figure:
             ax.legend(fontsize=5.5, loc="lower left")
     ax = axes[len(panels)]
     allv = []
-    for lab, p in pts.items():
+    for p in pts.values():
         for m in mats:
             a, x = p.get(m, {}).get("alpha", {}), p.get(m, {}).get("alpha_predicted", NAN)
             xc = p.get(m, {}).get("alpha_predicted_ci", [NAN, NAN])
             if not (np.isfinite(a.get("exponent", NAN)) and np.isfinite(x)):
                 continue
-            ax.errorbar([x], [a["exponent"]], yerr=[[a["exponent"] - a["ci"][0]],
-                                                     [a["ci"][1] - a["exponent"]]],
-                        xerr=[[max(x - xc[0], 0)], [max(xc[1] - x, 0)]], fmt="o",
-                        color=mcol[m], ms=3, capsize=1.5, alpha=0.8,
-                        mfc=mcol[m] if np.all(np.isfinite(a["ci"])) else "white")
+            ax.errorbar(
+                [x],
+                [a["exponent"]],
+                yerr=[[a["exponent"] - a["ci"][0]], [a["ci"][1] - a["exponent"]]],
+                xerr=[[max(x - xc[0], 0)], [max(xc[1] - x, 0)]],
+                fmt="o",
+                color=mcol[m],
+                ms=3,
+                capsize=1.5,
+                alpha=0.8,
+                mfc=mcol[m] if np.all(np.isfinite(a["ci"])) else "white",
+            )
             allv += [x, a["exponent"]]
     if allv:
         lo, hi = min(allv) - 0.05, max(allv) + 0.05
         ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
     s = data["summary"]["alpha_minus_predicted"]
-    ax.set_title(f"α̂ vs 1 − ρ̂/2 (all points; W1 blue, W2 red)\n"
-                 f"median α̂ − (1 − ρ̂/2) {s['median']:+.2f}, max |·| {s['max_abs']:.2f}",
-                 fontsize=7.5)
+    ax.set_title(
+        f"α̂ vs 1 − ρ̂/2 (all points; W1 blue, W2 red)\n"
+        f"median α̂ − (1 − ρ̂/2) {s['median']:+.2f}, max |·| {s['max_abs']:.2f}",
+        fontsize=7.5,
+    )
     ax.set_xlabel("1 − ρ̂/2  (ρ̂: width exponent of the stable rank)")
     ax.set_ylabel("α̂")
-    for a_ in axes[len(panels) + 1:]:
+    for a_ in axes[len(panels) + 1 :]:
         a_.set_visible(False)
     apply_style(fig)
     footer(fig, data)

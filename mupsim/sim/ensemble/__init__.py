@@ -35,6 +35,7 @@ __all__ = ["group_key", "unsupported_reason", "run_group", "default_device"]
 
 def default_device() -> str:
     import torch
+
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -45,10 +46,11 @@ def _prepare_all(configs):
     from concurrent.futures import ThreadPoolExecutor
 
     from mupsim.sim.run import prepare
+
     threads = min(8, os.cpu_count() or 1, len(configs))
     if threads <= 1:
         return [prepare(c) for c in configs]
-    first = prepare(configs[0])   # serially: fills the calculator's and numba's caches
+    first = prepare(configs[0])  # serially: fills the calculator's and numba's caches
     with ThreadPoolExecutor(threads) as ex:
         return [first] + list(ex.map(prepare, configs[1:]))
 
@@ -74,9 +76,11 @@ def run_group(configs, device: str | None = None, graphs: bool | None = None) ->
             raise MupsimError(f"config {c.key()}: {why}")
     keys = {group_key(c) for c in configs}
     if len(keys) != 1:
-        raise MupsimError("run_group needs configs of one group (equal group_key: same model, "
-                          "width, depth, batch, steps, optimizer, dtype, n_logs, ...); "
-                          f"got {len(keys)} groups")
+        raise MupsimError(
+            "run_group needs configs of one group (equal group_key: same model, "
+            "width, depth, batch, steps, optimizer, dtype, n_logs, ...); "
+            f"got {len(keys)} groups"
+        )
     device = device or default_device()
     t0 = time.perf_counter()
     preps = _prepare_all(configs)
@@ -84,7 +88,7 @@ def run_group(configs, device: str | None = None, graphs: bool | None = None) ->
     ens = Ensemble(preps, device)
     t1 = time.perf_counter()
     ens.train(graphs=graphs)
-    out_mat = ens.finish()   # waits for the host-side rank metrics
+    out_mat = ens.finish()  # waits for the host-side rank metrics
     t_train = time.perf_counter() - t1
     out_loss = ens.out_loss.cpu().numpy()
     out_act = ens.out_act.cpu().numpy()
@@ -101,22 +105,33 @@ def run_group(configs, device: str | None = None, graphs: bool | None = None) ->
     S = len(configs)
     for s, (cfg, prep) in enumerate(zip(configs, preps)):
         d = int(div[s])
-        results.append(Result(
-            config=cfg.to_dict(),
-            provenance=provenance(cfg, settings=prep.settings.to_dict(), wall_time_s=wall / S,
-                                  simulator_version=SIMULATOR_VERSION, backend="ensemble",
-                                  torch_version=torch.__version__, device=dev_name,
-                                  ensemble_size=S, ensemble_wall_time_s=wall,
-                                  ensemble_prepare_s=t_prep, ensemble_train_s=t_train,
-                                  ensemble_spectra_s=t_spec),
-            status="diverged" if d >= 0 else "ok",
-            diverged_step=d if d >= 0 else None,
-            steps=prep.log_steps.copy(),
-            train_loss=out_loss[s, 0], test_loss=out_loss[s, 1],
-            matrix_names=lay.matrix_names,
-            matrix={k: out_mat[s, i] for i, k in enumerate(MATRIX_METRICS)},
-            activation_names=activation_names(lay),
-            activation_rms=out_act[s],
-            spectra={k: np.asarray(v[s]) for k, v in spectra.items()},
-        ))
+        results.append(
+            Result(
+                config=cfg.to_dict(),
+                provenance=provenance(
+                    cfg,
+                    settings=prep.settings.to_dict(),
+                    wall_time_s=wall / S,
+                    simulator_version=SIMULATOR_VERSION,
+                    backend="ensemble",
+                    torch_version=torch.__version__,
+                    device=dev_name,
+                    ensemble_size=S,
+                    ensemble_wall_time_s=wall,
+                    ensemble_prepare_s=t_prep,
+                    ensemble_train_s=t_train,
+                    ensemble_spectra_s=t_spec,
+                ),
+                status="diverged" if d >= 0 else "ok",
+                diverged_step=d if d >= 0 else None,
+                steps=prep.log_steps.copy(),
+                train_loss=out_loss[s, 0],
+                test_loss=out_loss[s, 1],
+                matrix_names=lay.matrix_names,
+                matrix={k: out_mat[s, i] for i, k in enumerate(MATRIX_METRICS)},
+                activation_names=activation_names(lay),
+                activation_rms=out_act[s],
+                spectra={k: np.asarray(v[s]) for k, v in spectra.items()},
+            )
+        )
     return results

@@ -18,8 +18,7 @@ RULES = {"sgd": 0, "adam": 1, "adamw": 2, "lion": 3}
 
 
 @njit(cache=True, error_model="numpy")
-def opt_segment(theta, grad, m, v, lr_el, wd_el, a, z, rule, sched, indep, mu, b1, b2, eps,
-                ibc1, ibc2):
+def opt_segment(theta, grad, m, v, lr_el, wd_el, a, z, rule, sched, indep, mu, b1, b2, eps, ibc1, ibc2):
     """Update columns a:z of the (S, P) buffers in place. Per member s: schedule factor
     ``sched[s]`` (0 for a diverged member), ``indep[s]`` decay mode, hyperparameters
     mu/b1/b2[s], Adam's ε per element ``eps[s, i]`` and bias corrections ibc1/ibc2[s] = 1/(1−β^(t+1))."""

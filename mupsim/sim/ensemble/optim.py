@@ -18,7 +18,7 @@ import torch
 
 from mupsim.sim.kernels.optim import NS_COEFFS, NS_STEPS
 
-COMPILE_OPT = True       # CUDA: torch.compile the elementwise optimizer rules
+COMPILE_OPT = True  # CUDA: torch.compile the elementwise optimizer rules
 
 
 class BatchedOptimizer:
@@ -43,16 +43,30 @@ class BatchedOptimizer:
         """Update t (t: 0-d int64 tensor) of every member; diverged members get lr = decay = 0."""
         if self.fused_cpu:
             return self._opt_step_cpu(int(t))
-        s = self.sched.index_select(1, t.view(1)) * self.alive_f          # (S, 1)
+        s = self.sched.index_select(1, t.view(1)) * self.alive_f  # (S, 1)
         tp1 = (t + 1).to(torch.float64)
-        ibc1 = (1.0 / (1.0 - self.b1_64 ** tp1)).to(self.dt)
-        ibc2 = (1.0 / (1.0 - self.b2_64 ** tp1)).to(self.dt)
+        ibc1 = (1.0 / (1.0 - self.b1_64**tp1)).to(self.dt)
+        ibc2 = (1.0 / (1.0 - self.b2_64**tp1)).to(self.dt)
         for a, z, kind in self.segments:
             th, g, mm, vv = (x[:, a:z] for x in (self.theta, self.grad, self.m, self.v))
-            if isinstance(kind, str):   # elementwise rule: one fused kernel, or eager ops
+            if isinstance(kind, str):  # elementwise rule: one fused kernel, or eager ops
                 rule = _compiled(kind) if self.compiled else _rule(kind)
-                rule(th, g, mm, vv, self.lr_el[:, a:z], self.wd_el[:, a:z], s, self.indep,
-                     self.mu, self.b1, self.b2, self.eps_el[:, a:z], ibc1, ibc2)
+                rule(
+                    th,
+                    g,
+                    mm,
+                    vv,
+                    self.lr_el[:, a:z],
+                    self.wd_el[:, a:z],
+                    s,
+                    self.indep,
+                    self.mu,
+                    self.b1,
+                    self.b2,
+                    self.eps_el[:, a:z],
+                    ibc1,
+                    ibc2,
+                )
                 continue
             self._muon(kind[1], a, z, th, g, mm, s)
 
@@ -70,17 +84,34 @@ class BatchedOptimizer:
     def _opt_step_cpu(self, t):
         """CPU: one fused numba pass per segment (see :mod:`.cpu_opt`)."""
         from mupsim.sim.ensemble.cpu_opt import RULES, opt_segment
+
         h = self._np
         alive = self.alive.numpy()
         sched = self.sched64[:, t] * alive
         ibc1 = 1.0 / (1.0 - h["b1"] ** (t + 1))
         ibc2 = 1.0 / (1.0 - h["b2"] ** (t + 1))
-        s = torch.as_tensor(sched, dtype=self.dt).view(-1, 1)   # Muon segments' schedule factor
+        s = torch.as_tensor(sched, dtype=self.dt).view(-1, 1)  # Muon segments' schedule factor
         for a, z, kind in self.segments:
             if isinstance(kind, str):
-                opt_segment(h["theta"], h["grad"], h["m"], h["v"], h["lr"], h["wd"], a, z,
-                            RULES[kind], sched, h["indep"], h["mu"], h["b1"], h["b2"],
-                            h["eps"], ibc1, ibc2)
+                opt_segment(
+                    h["theta"],
+                    h["grad"],
+                    h["m"],
+                    h["v"],
+                    h["lr"],
+                    h["wd"],
+                    a,
+                    z,
+                    RULES[kind],
+                    sched,
+                    h["indep"],
+                    h["mu"],
+                    h["b1"],
+                    h["b2"],
+                    h["eps"],
+                    ibc1,
+                    ibc2,
+                )
                 continue
             th, g, mm = (x[:, a:z] for x in (self.theta, self.grad, self.m))
             self._muon(kind[1], a, z, th, g, mm, s)
@@ -89,6 +120,7 @@ class BatchedOptimizer:
 def _rule(kind):
     """The elementwise update of one rule (sgd, adam, adamw, lion), run eagerly or through
     torch.compile (one fused kernel)."""
+
     def step(th, g, mm, vv, lr_el, wd_el, s, indep, mu, b1, b2, eps, ibc1, ibc2):
         lr = lr_el * s
         keep = 1.0 - wd_el * torch.where(indep, s, lr)
@@ -111,6 +143,7 @@ def _rule(kind):
             th.copy_(keep * th - (lr * ibc1) * m_new / (torch.sqrt(v_new * ibc2) + eps))
             vv.copy_(v_new)
         mm.copy_(m_new)
+
     return step
 
 

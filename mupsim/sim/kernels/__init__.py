@@ -32,8 +32,13 @@ def _invalidate_stale_cache() -> None:
         from numba.core.registry import CPUDispatcher
 
         from mupsim.sim.kernels import data, diagnostics, loop, model, optim
-        disps = {id(o): o for mod in (data, diagnostics, loop, model, optim)
-                 for o in vars(mod).values() if isinstance(o, CPUDispatcher)}
+
+        disps = {
+            id(o): o
+            for mod in (data, diagnostics, loop, model, optim)
+            for o in vars(mod).values()
+            if isinstance(o, CPUDispatcher)
+        }
         caches = [d._cache for d in disps.values() if hasattr(d._cache, "_cache_path")]
         if not caches:
             return

@@ -37,7 +37,7 @@ from numba import njit
 
 M_RMS, M_SIGMA, M_GAIN, M_UPD, M_REL, M_ANG, M_COS, M_EFF, M_SRANK, M_ERANK = range(10)
 N_TOP_SV = 4
-M_SV = 10                      # rows M_SV .. M_SV + N_TOP_SV - 1: σ_1 .. σ_4
+M_SV = 10  # rows M_SV .. M_SV + N_TOP_SV - 1: σ_1 .. σ_4
 N_METRICS = M_SV + N_TOP_SV
 
 

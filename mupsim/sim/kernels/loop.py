@@ -18,16 +18,25 @@ from numba import njit
 
 from mupsim.sim.kernels import diagnostics as D
 from mupsim.sim.kernels.data import STREAM_ONLINE, make_batch, sample_batch
-from mupsim.sim.kernels.model import (backward, forward, loss_and_grad, pview, vview,
-                                      ws_size, ws_views)
+from mupsim.sim.kernels.model import backward, forward, loss_and_grad, pview, vview, ws_size, ws_views
 from mupsim.sim.kernels.optim import opt_step, schedule
-from mupsim.sim.layout import (A_DEPTH, A_MODEL, A_N, A_POST, A_TASK, B_B1, B_B2, B_GPOST,
-                               B_W1, B_W2, MODEL_LINEAR)
+from mupsim.sim.layout import (
+    A_DEPTH,
+    A_MODEL,
+    A_N,
+    A_POST,
+    A_TASK,
+    B_B1,
+    B_B2,
+    B_GPOST,
+    B_W1,
+    B_W2,
+    MODEL_LINEAR,
+)
 
 
 @njit(cache=True)
-def eval_loss(theta, off, rows, cols, mult, emb, ro, blocks, arch, farch, Xall, Tall, ws,
-              bsz):
+def eval_loss(theta, off, rows, cols, mult, emb, ro, blocks, arch, farch, Xall, Tall, ws, bsz):
     """Mean loss over all rows of (Xall, Tall), evaluated in chunks of at most bsz rows."""
     N = Xall.shape[0]
     tot = 0.0
@@ -112,10 +121,48 @@ def activation_rms(theta, off, rows, cols, mult, blocks, arch, b, ws, out, col):
 
 
 @njit(cache=True)
-def train(theta, off, rows, cols, muon_scale, mult, emb, ro, blocks, arch, farch, mats,
-          p_lr, p_wd, opt, hyper, independent, sched_code, warmup, decay_steps, steps,
-          seed, bsz, A1t, A2t, xscale, cdf, noise, Xtr, Ttr, Xte, Tte, log_steps, div_bound, pvec,
-          out_loss, out_mat, out_act, p_eps, rank_metrics):
+def train(
+    theta,
+    off,
+    rows,
+    cols,
+    muon_scale,
+    mult,
+    emb,
+    ro,
+    blocks,
+    arch,
+    farch,
+    mats,
+    p_lr,
+    p_wd,
+    opt,
+    hyper,
+    independent,
+    sched_code,
+    warmup,
+    decay_steps,
+    steps,
+    seed,
+    bsz,
+    A1t,
+    A2t,
+    xscale,
+    cdf,
+    noise,
+    Xtr,
+    Ttr,
+    Xte,
+    Tte,
+    log_steps,
+    div_bound,
+    pvec,
+    out_loss,
+    out_mat,
+    out_act,
+    p_eps,
+    rank_metrics,
+):
     """Train in place (theta is updated). Returns the step of divergence, or -1.
 
     Xtr/Ttr with 0 rows = online data (fresh batch per step from the teacher A1t, A2t, with
@@ -160,8 +207,7 @@ def train(theta, off, rows, cols, muon_scale, mult, emb, ro, blocks, arch, farch
         if has_train:
             sample_batch(perm, Xtr, Ttr, Xb, Tb, seed, t)
         else:
-            make_batch(Xb, Tb, hid, A1t, A2t, xscale, cdf, task_cls, noise, seed,
-                       STREAM_ONLINE, t)
+            make_batch(Xb, Tb, hid, A1t, A2t, xscale, cdf, task_cls, noise, seed, STREAM_ONLINE, t)
         Y = forward(theta, off, rows, cols, mult, emb, ro, blocks, arch, farch, Xb, ws)
         dY = ws_views(ws, arch, bsz)[10]
         loss = loss_and_grad(Y, Tb, dY, task_cls, t < steps)
@@ -170,24 +216,28 @@ def train(theta, off, rows, cols, muon_scale, mult, emb, ro, blocks, arch, farch
         sch = schedule(t, steps, sched_code, warmup, decay_steps)
         if li < T and log_steps[li] == t:
             if has_train:
-                out_loss[0, li] = eval_loss(theta, off, rows, cols, mult, emb, ro, blocks,
-                                            arch, farch, Xtr, Ttr, ws_eval, bsz)
+                out_loss[0, li] = eval_loss(
+                    theta, off, rows, cols, mult, emb, ro, blocks, arch, farch, Xtr, Ttr, ws_eval, bsz
+                )
             else:
                 out_loss[0, li] = loss
             if has_test:
-                out_loss[1, li] = eval_loss(theta, off, rows, cols, mult, emb, ro, blocks,
-                                            arch, farch, Xte, Tte, ws_eval, bsz)
+                out_loss[1, li] = eval_loss(
+                    theta, off, rows, cols, mult, emb, ro, blocks, arch, farch, Xte, Tte, ws_eval, bsz
+                )
             compute_gains(theta, off, rows, cols, mult, emb, ro, blocks, arch, Xb, ws, gains)
-            activation_rms(theta, off, rows, cols, mult, blocks, arch, bsz, ws,
-                           out_act, li)
+            activation_rms(theta, off, rows, cols, mult, blocks, arch, bsz, ws, out_act, li)
             for mi in range(M):
                 p = mats[mi]
                 w = vview(theta, off, rows, cols, p)
                 r = D.rms(w)
                 out_mat[D.M_RMS, mi, li] = r
                 out_mat[D.M_SIGMA, mi, li] = D.power_iteration(
-                    pview(theta, off, rows, cols, p), pvec[pv_off[mi]:pv_off[mi + 1]],
-                    u_scr[:rows[p]], 100 if li == 0 else 20)
+                    pview(theta, off, rows, cols, p),
+                    pvec[pv_off[mi] : pv_off[mi + 1]],
+                    u_scr[: rows[p]],
+                    100 if li == 0 else 20,
+                )
                 out_mat[D.M_GAIN, mi, li] = gains[p]
                 out_mat[D.M_EFF, mi, li] = _ratio(p_lr[p] * sch, r * r)
                 if rank_metrics:
@@ -196,7 +246,7 @@ def train(theta, off, rows, cols, muon_scale, mult, emb, ro, blocks, arch, farch
                     for q in range(min(D.N_TOP_SV, sv.shape[0])):
                         out_mat[D.M_SV + q, mi, li] = sv[q]
                 if t > 0:
-                    upd, rel, ang, cu = D.update_geometry(prev[prev_off[mi]:prev_off[mi + 1]], w)
+                    upd, rel, ang, cu = D.update_geometry(prev[prev_off[mi] : prev_off[mi + 1]], w)
                     out_mat[D.M_UPD, mi, li] = upd
                     out_mat[D.M_REL, mi, li] = rel
                     out_mat[D.M_ANG, mi, li] = ang
@@ -207,7 +257,8 @@ def train(theta, off, rows, cols, muon_scale, mult, emb, ro, blocks, arch, farch
         backward(theta, grad, off, rows, cols, mult, emb, ro, blocks, arch, farch, Xb, ws)
         if li < T and log_steps[li] == t + 1:
             for mi in range(M):
-                prev[prev_off[mi]:prev_off[mi + 1]] = vview(theta, off, rows, cols, mats[mi])
-        opt_step(theta, grad, m, v, off, rows, cols, muon_scale, p_lr, p_wd, sch, t, opt, hyper,
-                 independent, p_eps)
+                prev[prev_off[mi] : prev_off[mi + 1]] = vview(theta, off, rows, cols, mats[mi])
+        opt_step(
+            theta, grad, m, v, off, rows, cols, muon_scale, p_lr, p_wd, sch, t, opt, hyper, independent, p_eps
+        )
     return -1

@@ -30,9 +30,27 @@ import math
 import numpy as np
 from numba import njit
 
-from mupsim.sim.layout import (A_ACT, A_DEPTH, A_K, A_MODEL, A_N, A_NORM, A_OUT, A_POST,
-                               A_PRE, A_R, A_TASK, ACT_GELU, B_B1, B_B2, B_GPOST, B_GPRE,
-                               B_W1, B_W2, MODEL_LINEAR, NORM_LAYER)
+from mupsim.sim.layout import (
+    A_ACT,
+    A_DEPTH,
+    A_MODEL,
+    A_N,
+    A_NORM,
+    A_OUT,
+    A_POST,
+    A_PRE,
+    A_R,
+    A_TASK,
+    ACT_GELU,
+    B_B1,
+    B_B2,
+    B_GPOST,
+    B_GPRE,
+    B_W1,
+    B_W2,
+    MODEL_LINEAR,
+    NORM_LAYER,
+)
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -42,8 +60,16 @@ _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 def ws_size(arch, b):
     n, out, L, r = arch[A_N], arch[A_OUT], arch[A_DEPTH], arch[A_R]
     rn = r * n
-    return ((L + 1) * b * n + 2 * L * b * n + 2 * L * b + 2 * L * b * rn + 2 * L * b * n
-            + 2 * b * out + 3 * b * n + 2 * b * rn)
+    return (
+        (L + 1) * b * n
+        + 2 * L * b * n
+        + 2 * L * b
+        + 2 * L * b * rn
+        + 2 * L * b * n
+        + 2 * b * out
+        + 3 * b * n
+        + 2 * b * rn
+    )
 
 
 @njit(cache=True)
@@ -52,48 +78,48 @@ def ws_views(ws, arch, b):
     n, out, L, r = arch[A_N], arch[A_OUT], arch[A_DEPTH], arch[A_R]
     rn = r * n
     o = 0
-    H = ws[o:o + (L + 1) * b * n].reshape((L + 1, b, n))
+    H = ws[o : o + (L + 1) * b * n].reshape((L + 1, b, n))
     o += (L + 1) * b * n
-    Zh = ws[o:o + L * b * n].reshape((L, b, n))
+    Zh = ws[o : o + L * b * n].reshape((L, b, n))
     o += L * b * n
-    Z = ws[o:o + L * b * n].reshape((L, b, n))
+    Z = ws[o : o + L * b * n].reshape((L, b, n))
     o += L * b * n
-    rs_pre = ws[o:o + L * b].reshape((L, b))
+    rs_pre = ws[o : o + L * b].reshape((L, b))
     o += L * b
-    A1 = ws[o:o + L * b * rn].reshape((L, b, rn))
+    A1 = ws[o : o + L * b * rn].reshape((L, b, rn))
     o += L * b * rn
-    S = ws[o:o + L * b * rn].reshape((L, b, rn))
+    S = ws[o : o + L * b * rn].reshape((L, b, rn))
     o += L * b * rn
-    A2 = ws[o:o + L * b * n].reshape((L, b, n))
+    A2 = ws[o : o + L * b * n].reshape((L, b, n))
     o += L * b * n
-    Oh = ws[o:o + L * b * n].reshape((L, b, n))
+    Oh = ws[o : o + L * b * n].reshape((L, b, n))
     o += L * b * n
-    rs_post = ws[o:o + L * b].reshape((L, b))
+    rs_post = ws[o : o + L * b].reshape((L, b))
     o += L * b
-    Y = ws[o:o + b * out].reshape((b, out))
+    Y = ws[o : o + b * out].reshape((b, out))
     o += b * out
-    dY = ws[o:o + b * out].reshape((b, out))
+    dY = ws[o : o + b * out].reshape((b, out))
     o += b * out
-    G1 = ws[o:o + b * n].reshape((b, n))
+    G1 = ws[o : o + b * n].reshape((b, n))
     o += b * n
-    G2 = ws[o:o + b * n].reshape((b, n))
+    G2 = ws[o : o + b * n].reshape((b, n))
     o += b * n
-    G3 = ws[o:o + b * n].reshape((b, n))
+    G3 = ws[o : o + b * n].reshape((b, n))
     o += b * n
-    GS = ws[o:o + b * rn].reshape((b, rn))
+    GS = ws[o : o + b * rn].reshape((b, rn))
     return H, Zh, Z, rs_pre, A1, S, A2, Oh, rs_post, Y, dY, G1, G2, G3, GS
 
 
 @njit(cache=True)
 def pview(theta, off, rows, cols, p):
     o = off[p]
-    return theta[o:o + rows[p] * cols[p]].reshape((rows[p], cols[p]))
+    return theta[o : o + rows[p] * cols[p]].reshape((rows[p], cols[p]))
 
 
 @njit(cache=True)
 def vview(theta, off, rows, cols, p):
     o = off[p]
-    return theta[o:o + rows[p] * cols[p]]
+    return theta[o : o + rows[p] * cols[p]]
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -210,8 +236,9 @@ def _act_bwd(A, dS, gelu):
         for j in range(d):
             x = A[i, j]
             if gelu:
-                dS[i, j] = dS[i, j] * (0.5 * (1.0 + math.erf(x * _INV_SQRT2))
-                                       + x * _INV_SQRT2PI * math.exp(-0.5 * x * x))
+                dS[i, j] = dS[i, j] * (
+                    0.5 * (1.0 + math.erf(x * _INV_SQRT2)) + x * _INV_SQRT2PI * math.exp(-0.5 * x * x)
+                )
             elif x <= 0.0:
                 dS[i, j] = 0.0
 
@@ -354,8 +381,13 @@ def backward(theta, grad, off, rows, cols, mult, emb, ro, blocks, arch, farch, X
             if arch[A_POST]:
                 pg = blocks[l, B_GPOST]
                 if pg >= 0:
-                    _gain_bwd(G2, Oh[l], vview(theta, off, rows, cols, pg), mult[pg],
-                              vview(grad, off, rows, cols, pg))
+                    _gain_bwd(
+                        G2,
+                        Oh[l],
+                        vview(theta, off, rows, cols, pg),
+                        mult[pg],
+                        vview(grad, off, rows, cols, pg),
+                    )
                 norm_bwd(G2, Oh[l], rs_post[l], G3, layer)
                 dA2 = G3
             else:
@@ -380,8 +412,13 @@ def backward(theta, grad, off, rows, cols, mult, emb, ro, blocks, arch, farch, X
             if arch[A_PRE]:
                 pg = blocks[l, B_GPRE]
                 if pg >= 0:
-                    _gain_bwd(G2, Zh[l], vview(theta, off, rows, cols, pg), mult[pg],
-                              vview(grad, off, rows, cols, pg))
+                    _gain_bwd(
+                        G2,
+                        Zh[l],
+                        vview(theta, off, rows, cols, pg),
+                        mult[pg],
+                        vview(grad, off, rows, cols, pg),
+                    )
                 norm_bwd(G2, Zh[l], rs_pre[l], G3, layer)
                 for i in range(b):
                     for j in range(n):

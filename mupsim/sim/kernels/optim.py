@@ -35,8 +35,15 @@ import numpy as np
 from numba import njit
 
 OPT_SGD, OPT_ADAM, OPT_ADAMW, OPT_LION, OPT_MUON = 0, 1, 2, 3, 4
-OPT_CODES = {"sgd": OPT_SGD, "adam": OPT_ADAM, "adamw": OPT_ADAMW, "lion": OPT_LION,
-             "signsgd": OPT_LION, "muon": OPT_MUON, "muon_all": OPT_MUON}
+OPT_CODES = {
+    "sgd": OPT_SGD,
+    "adam": OPT_ADAM,
+    "adamw": OPT_ADAMW,
+    "lion": OPT_LION,
+    "signsgd": OPT_LION,
+    "muon": OPT_MUON,
+    "muon_all": OPT_MUON,
+}
 SCHED_CONSTANT, SCHED_COSINE, SCHED_WSD = 0, 1, 2
 SCHED_CODES = {"constant": SCHED_CONSTANT, "cosine": SCHED_COSINE, "wsd": SCHED_WSD}
 NS_COEFFS = (3.4445, -4.7750, 2.0315)
@@ -74,7 +81,7 @@ def newton_schulz(G):
     for i in range(X.shape[0]):
         for j in range(X.shape[1]):
             nrm += X[i, j] * X[i, j]
-    X /= (math.sqrt(nrm) + 1e-7)
+    X /= math.sqrt(nrm) + 1e-7
     for _ in range(NS_STEPS):
         A = np.dot(X, X.T)
         B = b * A + c * np.dot(A, A)
@@ -85,8 +92,9 @@ def newton_schulz(G):
 
 
 @njit(cache=True, error_model="numpy")
-def opt_step(theta, grad, m, v, off, rows, cols, muon_scale, p_lr, p_wd, sched, t, opt, hyper,
-             independent, p_eps):
+def opt_step(
+    theta, grad, m, v, off, rows, cols, muon_scale, p_lr, p_wd, sched, t, opt, hyper, independent, p_eps
+):
     """Update every parameter in place (see the module docstring for the rules).
 
     Loops run over per-parameter slices with loop-invariant constants hoisted, and
@@ -109,10 +117,10 @@ def opt_step(theta, grad, m, v, off, rows, cols, muon_scale, p_lr, p_wd, sched, 
         eps = p_eps[p]
         dec = sched * wd if independent else lr * wd
         keep = 1.0 - dec
-        th = theta[o:o + sz]
-        gr = grad[o:o + sz]
-        mm = m[o:o + sz]
-        vv = v[o:o + sz]
+        th = theta[o : o + sz]
+        gr = grad[o : o + sz]
+        mm = m[o : o + sz]
+        vv = v[o : o + sz]
         if opt == OPT_SGD:
             for i in range(sz):
                 mi = mu * mm[i] + gr[i]
