@@ -88,16 +88,17 @@ def test_a_failing_group_is_recorded_as_errors_for_its_members(tmp_path, ens):
 
 
 # ----------------------------------------------------------------------- the real backend
-def test_real_ensemble_sweep_agrees_with_numba_and_falls_back_for_a_fixed_train_set(tmp_path):
+def test_real_ensemble_sweep_agrees_with_numba_and_falls_back_for_an_unsupported_config(tmp_path):
     pytest.importorskip("torch", reason="the ensemble backend needs PyTorch")
     import numpy as np
     base = dict(width=16, steps=20, n_logs=4, dtype="float64", batch_size=8)
     cs = [SimConfig(seed=s, lr=lr, **base) for s, lr in ((0, 1e-3), (1, 3e-3))]
-    cs.append(SimConfig(seed=2, n_train=32, **base))  # fixed train set: numba only
+    # Moonlight's Muon lr convention: numba only
+    cs.append(SimConfig(seed=2, optimizer="muon_all", muon_convention="rms", lr=0.02, **base))
     ens = sweep(cs, tmp_path / "e", workers=0, progress=False, backend="ensemble")
     num = sweep(cs, tmp_path / "n", workers=0, progress=False)
     assert [r.provenance.get("backend") for r in ens] == ["ensemble", "ensemble", "numba"]
-    assert "n_train" in ens[2].provenance["ensemble_fallback"]
+    assert "muon_convention" in ens[2].provenance["ensemble_fallback"]
     for e, n in zip(ens, num):
         assert e.status == n.status == "ok"
         np.testing.assert_allclose(e.train_loss, n.train_loss, rtol=1e-10, atol=0)

@@ -35,13 +35,14 @@ class Diagnostics:
     """Logged quantities and final spectra of :class:`~mupsim.sim.ensemble.engine.Ensemble`
     (a mixin)."""
 
-    def _eval_test(self):
-        n = self.Xte.shape[1]
+    def _eval(self, X, T):
+        """Mean loss (S,) over all rows of X (S, n, k), T (S, n, out), in chunks."""
+        n = X.shape[1]
         tot = torch.zeros(self.S, dtype=torch.float64, device=self.dev)
         for a in range(0, n, EVAL_CHUNK):
             z = min(a + EVAL_CHUNK, n)
-            Y, _ = self.forward(self.Xte[:, a:z])
-            tot += self.loss(Y, self.Tte[:, a:z], want_grad=False)[0] * (z - a)
+            Y, _ = self.forward(X[:, a:z])
+            tot += self.loss(Y, T[:, a:z], want_grad=False)[0] * (z - a)
         return tot / n
 
     def _diagnostics(self, li, tt, X, L, c):
@@ -56,9 +57,10 @@ class Diagnostics:
         def put(dst, val):
             dst.copy_(torch.where(ok, val, torch.nan))
 
-        put(self.out_loss[:, 0, li], L)
+        # train loss: the batch's, or (fixed train set) the whole train set's
+        put(self.out_loss[:, 0, li], L if self.Xtr is None else self._eval(self.Xtr, self.Ttr))
         if self.Xte.shape[1]:
-            put(self.out_loss[:, 1, li], self._eval_test())
+            put(self.out_loss[:, 1, li], self._eval(self.Xte, self.Tte))
         H, Y = c["H"], c["Y"]
         gains = {lay.emb: _ratio(rms(H[0]), rms(X)), lay.readout: _ratio(rms(Y), rms(H[-1]))}
         acts = [rms(H[0])]

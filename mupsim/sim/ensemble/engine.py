@@ -31,7 +31,7 @@ import torch
 from mupsim.sim.ensemble import optim
 from mupsim.sim.ensemble.diagnostics import N_METRICS, Diagnostics
 from mupsim.sim.ensemble.optim import BatchedOptimizer
-from mupsim.sim.ensemble.rng import BatchGenerator
+from mupsim.sim.ensemble.rng import BatchGenerator, TrainSetBatches, sample_rows
 from mupsim.sim.layout import (A_ACT, A_DEPTH, A_MODEL, A_NORM, A_POST, A_PRE, A_TASK, ACT_GELU,
                                B_B1, B_B2, B_GPOST, B_GPRE, B_W1, B_W2, MODEL_LINEAR,
                                NORM_LAYER, activation_names)
@@ -112,19 +112,13 @@ class Ensemble(BatchedOptimizer, Diagnostics):
         self.opt = cfg.optimizer
         self.muon = self.opt in ("muon", "muon_all")  # muon_all: every matrix (muon_mask)
         self.segments = self._segments(preps[0].muon_mask)
-        # data: one stream per distinct (seed, teacher rank, label noise)
-        keys = [(p.config.seed, p.config.teacher_rank, p.config.label_noise,
-                 p.config.teacher_decay, p.config.input_spectrum) for p in preps]
+        # data: one stream per distinct data set (seed, teacher, noise, inputs)
+        keys = [data_key(p.config) for p in preps]
         uniq = list(dict.fromkeys(keys))
         first = [keys.index(k) for k in uniq]
         self.stream = T([uniq.index(k) for k in keys], torch.int64)
         self.identity_streams = len(uniq) == S
-        self.gen = BatchGenerator(
-            T(np.stack([preps[i].data.A1 for i in first])),
-            T(np.stack([preps[i].data.A2 for i in first])),
-            T([preps[i].config.seed for i in first], torch.int64),
-            T([preps[i].config.label_noise for i in first], torch.float64),
-            self.b, self.task_cls, _xscale([preps[i] for i in first], cfg.input_dim, dev))
+        self.gen = _batches([preps[i] for i in first], self.b, self.task_cls, T)
         # all batches of the run at once when they fit (the generator's ops leave every step)
         U = len(uniq)
         per_step = U * self.b * (cfg.input_dim + cfg.output_dim) * self.theta.element_size()
@@ -139,6 +133,10 @@ class Ensemble(BatchedOptimizer, Diagnostics):
             self.Xall, self.Tall = torch.cat(xs, dim=1), torch.cat(ts, dim=1)
         self.Xte = T(np.stack([p.data.X_test for p in preps]))
         self.Tte = T(np.stack([p.data.T_test for p in preps]))
+        self.Xtr = self.Ttr = None   # fixed train sets: the logged train loss is over all rows
+        if cfg.n_train is not None:
+            self.Xtr = T(np.stack([p.data.X_train for p in preps]))
+            self.Ttr = T(np.stack([p.data.T_train for p in preps]))
         # diagnostics
         self.log_steps = preps[0].log_steps
         self.mats = [int(p) for p in lay.matrices]
@@ -392,6 +390,32 @@ class Ensemble(BatchedOptimizer, Diagnostics):
 
 
 # ---------------------------------------------------------------------- helpers
+def data_key(cfg) -> tuple:
+    """Configs with equal keys see the same batches and held-out set (one data stream)."""
+    return (cfg.seed, cfg.teacher_dims(), cfg.label_noise, cfg.teacher_decay, cfg.inputs,
+            cfg.input_spectrum, cfg.zipf_exponent, cfg.n_train)
+
+
+def _batches(preps, b, task_cls, T):
+    """The batch source of the streams whose first members are ``preps``: the fixed train
+    sets' minibatches, or the online generator."""
+    cfg = preps[0].config
+    if cfg.n_train is not None:
+        rows = np.stack([sample_rows(p.config.seed, cfg.n_train, b, cfg.steps) for p in preps])
+        return TrainSetBatches(T(np.stack([p.data.X_train for p in preps])),
+                               T(np.stack([p.data.T_train for p in preps])),
+                               T(rows, torch.int64))
+    dev = T(0.0).device
+    cdf = None
+    if cfg.inputs == "tokens":
+        cdf = T(np.stack([p.data.cdf for p in preps]), torch.float64)
+    return BatchGenerator(
+        T(np.stack([p.data.A1 for p in preps])), T(np.stack([p.data.A2 for p in preps])),
+        T([p.config.seed for p in preps], torch.int64),
+        T([p.config.label_noise for p in preps], torch.float64),
+        b, task_cls, _xscale(preps, cfg.input_dim, dev), cdf)
+
+
 def _xscale(preps, k, dev):
     """(U, k) float64 input scales √λ_i of the streams' Gaussian inputs, or None when every
     stream is isotropic (``Dataset.xscale`` empty)."""

@@ -7,6 +7,8 @@ without loading PyTorch.
   tensor shapes, the network's structure, the optimizer's code path and the log schedule.
 * **Per-run fields** (:data:`PER_RUN_FIELDS`): may differ between members (learning rate,
   weight decay, seed, rule, schedule, β's, ...); they become per-member tensors.
+* The teacher's width at the run's width (:meth:`SimConfig.teacher_dims`, which grows with
+  ``teacher_width_exponent``) fixes the teacher's shape, so it is part of the group key too.
 * Any other :class:`SimConfig` field — one added later, e.g. a new task family — is refused
   unless it has its default value, so a feature the ensemble does not implement can never be
   silently ignored.
@@ -21,13 +23,15 @@ import importlib.util
 from mupsim.sim.config import SimConfig
 
 SHAPE_FIELDS = ("model", "width", "input_dim", "output_dim", "depth", "ffn_ratio", "activation",
-                "norm", "norm_position", "norm_gain", "bias", "task", "teacher_width", "n_train",
-                "n_test", "batch_size", "steps", "optimizer", "dtype", "n_logs", "rank_metrics")
+                "norm", "norm_position", "norm_gain", "bias", "task", "inputs", "teacher_width",
+                "n_train", "n_test", "batch_size", "steps", "optimizer", "dtype", "n_logs",
+                "rank_metrics")
 PER_RUN_FIELDS = ("base_width", "branch_multiplier", "teacher_rank", "label_noise", "lr", "wd",
                   "wd_mode", "momentum", "beta1", "beta2", "eps", "schedule", "warmup_steps",
                   "decay_fraction", "parameterization", "alignment", "multipliers", "wd_rule",
                   "alignment_exponent", "depth_rule", "base_depth", "global_lr", "seed",
-                  "divergence_bound", "eps_rule", "teacher_decay", "input_spectrum", "io_wd_rule")
+                  "divergence_bound", "eps_rule", "teacher_decay", "input_spectrum", "io_wd_rule",
+                  "zipf_exponent", "teacher_width_exponent")
 SUPPORTED_FIELDS = frozenset(SHAPE_FIELDS + PER_RUN_FIELDS)
 
 
@@ -50,13 +54,6 @@ def unsupported_reason(config: SimConfig) -> str | None:
         if v != f.default:
             return (f"the ensemble backend does not implement SimConfig field {f.name!r} "
                     f"(value {v!r}, default {f.default!r}); run it with the numba loop")
-    if config.n_train is not None:
-        return ("the ensemble backend runs online data only (n_train=None); a fixed train set "
-                f"(n_train={config.n_train}) runs with the numba loop")
-    if config.task == "classification" and config.label_noise > 0:
-        return ("classification with label_noise > 0 draws a data-dependent number of random "
-                "numbers per row, which the ensemble's vectorised generator does not reproduce; "
-                "run it with the numba loop")
     return None
 
 
@@ -65,4 +62,5 @@ def group_key(config: SimConfig) -> tuple | None:
     ``config`` at all (see :func:`unsupported_reason`)."""
     if unsupported_reason(config) is not None:
         return None
-    return tuple((name, getattr(config, name)) for name in SHAPE_FIELDS)
+    return (tuple((name, getattr(config, name)) for name in SHAPE_FIELDS)
+            + (("teacher_width_at_width", config.teacher_dims()[0]),))
