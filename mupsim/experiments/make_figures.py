@@ -5,12 +5,19 @@
                                               [--backend numba|ensemble]
                                               [--executor local|dask] [--scheduler ADDRESS]
 
-For each figure: run its sweep through :func:`mupsim.sim.sweep` into the results cache (one file
-pair per config, stem = ``config.key()``, so a warm run computes nothing), load the stored
-results back from disk, analyse them, and write ``<figures-dir>/<name>.png`` with the numbers
-behind it in ``<name>.csv`` (one row per run/point, diverged runs listed) and ``<name>.json``
-(headline, fits, series), all atomically. One line per figure is printed with its headline
-numbers. ``--quick=1`` uses tiny widths and few steps and writes to ``<figures-dir>/quick``.
+For each figure: run its configs into the results cache (one file pair per config, stem =
+``config.key()``, so a warm run computes nothing), analyse the results, and write
+``<figures-dir>/<name>.png`` with the numbers behind it in ``<name>.csv`` (one row per
+run/point, diverged runs listed) and ``<name>.json`` (headline, fits, series), all atomically.
+One line per figure is printed with its headline numbers as soon as it is drawn.
+``--quick=1`` uses tiny widths and few steps and writes to ``<figures-dir>/quick``.
+
+One schedule for all figures (:func:`draw`): every figure is analysed in its own thread and
+every run goes into one pool (:class:`mupsim.experiments.schedule.RunPool`, the same for every
+executor and backend): the configs known up front enter it at once, longest first by
+:func:`mupsim.sim.limits.estimate_seconds`, a run two figures share is computed once, the
+configs that depend on another figure's measurement enter the pool as soon as it is analysed,
+and each figure is drawn as soon as its runs are in.
 
 Each figure is one module under :mod:`mupsim.experiments.figures` (its configs, analysis and
 plot); :data:`~mupsim.experiments.figures.FIGURES` is their registry. F3B and F4B are F3's
@@ -18,8 +25,8 @@ baseline and F4 in the rich token regime (common.RICH_TOKENS); F4B's alignment r
 rich α̂ from F3B and, out of sample, at the fixed-teacher α̂ from F3. F1 and F4 need α̂ from F3
 (F1 shows F4's runs) and F5's weight-decay sweep needs the best learning rate of F5's own
 learning-rate sweep; F5C's λ sweep runs at the best η of its own (η, λ) heatmap and reads its
-runs in the alignment rule's coordinates with α̂ from F3; those come from the stored results of
-the earlier sweep (run if missing).
+runs in the alignment rule's coordinates with α̂ from F3; those come from the analyses of the
+earlier runs (run if missing).
 """
 
 from __future__ import annotations
@@ -32,7 +39,9 @@ import math
 import os
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,10 +110,15 @@ def write_outputs(data: dict, fig, out_dir: Path) -> Path:
 
 # ---------------------------------------------------------------------------- pipeline
 class Pipeline:
-    """Runs sweeps into the cache and keeps the analyses figures depend on."""
+    """Runs sweeps into the cache and keeps the analyses figures depend on.
+
+    With a :class:`~mupsim.experiments.schedule.RunPool` (``pool``), :meth:`results` hands the
+    configs to the pool and waits, and :meth:`analyse` may be called from several threads at
+    once (each figure computed once; a thread asking for a figure another thread is computing
+    waits for it). Without one, each :meth:`results` call is one sweep."""
 
     def __init__(self, quick: bool, results_dir: Path, workers, progress: bool, runner=None,
-                 sweep_options: dict | None = None, wide: bool = False):
+                 sweep_options: dict | None = None, wide: bool = False, pool=None):
         self.quick = quick
         self.wide = wide
         self.sweep_options = dict(sweep_options or {})  # executor, scheduler, backend
@@ -112,24 +126,39 @@ class Pipeline:
         self.workers = workers
         self.progress = progress
         self.runner = runner
+        self.pool = pool
         self.analyses: dict[str, dict] = {}
         self.computed = 0
         self.errors = 0
-        self._runs_read: list = []  # results read for the figure being analysed
+        self._lock = threading.Lock()
+        self._pending: dict[str, Future] = {}   # figure -> its analysis, being computed
+        self._local = threading.local()         # per thread: runs read, runs computed
+
+    @property
+    def _runs_read(self) -> list:
+        """Results read for the figure this thread is analysing."""
+        if not hasattr(self._local, "runs"):
+            self._local.runs = []
+        return self._local.runs
+
+    @_runs_read.setter
+    def _runs_read(self, runs: list) -> None:
+        self._local.runs = runs
+
+    def thread_computed(self) -> int:
+        """Runs this thread's requests added (computed for the figures it analysed)."""
+        return getattr(self._local, "computed", 0)
 
     def results(self, configs) -> list:
         """Every result of ``configs``: stored ones read from the cache, missing or stale ones run."""
-        from mupsim.sim import load_results, sweep
-        from mupsim.sim.sweep import pending
-        backend = self.sweep_options.get("backend", "numba")
-        missing = len(pending(configs, self.results_dir, backend)) if self.results_dir.is_dir() \
-            else len({c.key() for c in configs})
-        self.computed += missing
-        if missing:  # sweep returns every result in order, stored ones included
-            loaded = sweep(configs, self.results_dir, workers=self.workers, progress=self.progress,
-                           runner=self.runner, **self.sweep_options)
+        configs = list(configs)
+        if self.pool is not None:
+            loaded, missing = self.pool.results(configs)
         else:
-            loaded = load_results(self.results_dir, configs)
+            loaded, missing = self._sweep(configs)
+        with self._lock:
+            self.computed += missing
+        self._local.computed = self.thread_computed() + missing
         self._runs_read.extend(r for r in loaded if r is not None)
         absent = sum(r is None for r in loaded)
         if absent:
@@ -137,30 +166,59 @@ class Pipeline:
                                f"{self.results_dir} after the sweep")
         errs = [r for r in loaded if r.status == "error"]
         if errs:
-            self.errors += len(errs)
+            with self._lock:
+                self.errors += len(errs)
             msg = errs[0].provenance.get("error", "?")
             print(f"  warning: {len(errs)} run(s) raised an error (excluded and listed in the "
                   f"CSV); first: {msg}", file=sys.stderr)
         return loaded
 
+    def _sweep(self, configs) -> tuple[list, int]:
+        """(results, how many were run) of ``configs`` by one sweep."""
+        from mupsim.sim import load_results, sweep
+        from mupsim.sim.sweep import pending
+        backend = self.sweep_options.get("backend", "numba")
+        missing = len(pending(configs, self.results_dir, backend)) if self.results_dir.is_dir() \
+            else len({c.key() for c in configs})
+        if missing:  # sweep returns every result in order, stored ones included
+            return sweep(configs, self.results_dir, workers=self.workers, progress=self.progress,
+                         runner=self.runner, **self.sweep_options), missing
+        return load_results(self.results_dir, configs), 0
+
     def analyse(self, fig: str) -> dict:
         """The analysed numbers of figure ``fig`` (by name, e.g. "F3"), computed once: its
         :attr:`~mupsim.experiments.figure.Figure.make` with this pipeline, plus ``quick`` and
         ``provenance`` (the stored runs read for it alone)."""
-        if fig in self.analyses:
-            return self.analyses[fig]
+        with self._lock:
+            if fig in self.analyses:
+                return self.analyses[fig]
+            fut = self._pending.get(fig)
+            mine = fut is None
+            if mine:
+                fut = self._pending[fig] = Future()
+        if not mine:
+            return fut.result()   # another thread computes it
         outer, self._runs_read = self._runs_read, []
         try:
-            return self._analyse(fig)
+            data = self._analyse(fig)
+        except BaseException as e:
+            fut.set_exception(e)
+            with self._lock:
+                self._pending.pop(fig, None)
+            raise
         finally:
             self._runs_read = outer
+        with self._lock:
+            self.analyses[fig] = data
+            self._pending.pop(fig, None)
+        fut.set_result(data)
+        return data
 
     def _analyse(self, fig: str) -> dict:
         from mupsim.experiments.figures import FIGURES
         data = FIGURES[fig].make(self)
         data["quick"] = self.quick
         data["provenance"] = self._provenance()
-        self.analyses[fig] = data
         return data
 
     def _provenance(self) -> dict:
@@ -178,6 +236,59 @@ class Pipeline:
             "run_simulator_versions": sorted({str(r.provenance.get("simulator_version")) for r in runs}),
             "run_keys": sorted({r.key for r in runs if getattr(r, "key", None)}),
         }
+
+
+def draw(pipe: Pipeline, figs, figures_dir: Path) -> list[str]:
+    """Analyse ``figs``, each in its own thread, through ``pipe``'s run pool, and draw and write
+    each one (in this thread) as soon as its analysis is done; one line printed per figure.
+    Returns the figures that failed (the others are still drawn)."""
+    import queue
+    import traceback
+
+    from mupsim.experiments.figures import FIGURES
+    finished: queue.Queue = queue.Queue()
+    t0 = time.perf_counter()
+
+    def work(fig):
+        try:
+            data = pipe.analyse(fig)
+            finished.put((fig, data, None, pipe.thread_computed()))
+        except BaseException as e:  # noqa: BLE001 - reported by the drawing thread
+            finished.put((fig, None, e, pipe.thread_computed()))
+
+    threads = [threading.Thread(target=work, args=(f,), name=f"figure-{f}", daemon=True)
+               for f in figs]
+    failed: list[str] = []
+
+    def draw_finished():
+        while True:
+            try:
+                fig, data, err, computed = finished.get_nowait()
+            except queue.Empty:
+                return
+            if err is None:
+                try:
+                    path = write_outputs(data, FIGURES[fig].plot(data), figures_dir)
+                except Exception as e:  # noqa: BLE001 - report and go on with the others
+                    err = e
+            if err is not None:
+                if not isinstance(err, Exception):
+                    raise err
+                traceback.print_exception(err)
+                print(f"{fig}: FAILED ({type(err).__name__}: {err})", flush=True)
+                failed.append(fig)
+                continue
+            print(f"{fig} {data['figure']}: {data.get('headline', '')} "
+                  f"[{data['n_runs']} runs, {computed} computed, "
+                  f"{time.perf_counter() - t0:.1f}s] -> {path}", flush=True)
+
+    for t in threads:
+        t.start()
+    pipe.pool.serve(until=lambda: not any(t.is_alive() for t in threads), on_tick=draw_finished)
+    for t in threads:
+        t.join()
+    draw_finished()
+    return [f for f in figs if f in failed]
 
 
 def parse_only(text: str | None) -> list[str]:
@@ -252,26 +363,13 @@ def main(argv=None) -> int:
         return 2
     sweep_options = {k: v for k, v in (("backend", args.backend), ("executor", args.executor),
                                        ("scheduler", args.scheduler)) if v is not None}
+    from mupsim.experiments.schedule import RunPool
+    pool = RunPool(results_dir, args.workers, runner=runner, progress=not args.no_progress,
+                   **sweep_options)
     pipe = Pipeline(args.quick, results_dir, args.workers, not args.no_progress, runner,
-                    sweep_options, wide=args.wide)
+                    sweep_options, wide=args.wide, pool=pool)
     t_all = time.perf_counter()
-    failed = []
-    for fig in figs:
-        t0, c0 = time.perf_counter(), pipe.computed
-        try:
-            data = pipe.analyse(fig)
-            plot = FIGURES[fig].plot(data)
-            path = write_outputs(data, plot, figures_dir)
-        except Exception as e:  # noqa: BLE001 - report and go on with the other figures
-            import traceback
-            traceback.print_exc()
-            print(f"{fig}: FAILED ({type(e).__name__}: {e})", flush=True)
-            failed.append(fig)
-            continue
-        dt = time.perf_counter() - t0
-        print(f"{fig} {data['figure']}: {data.get('headline', '')} "
-              f"[{data['n_runs']} runs, {pipe.computed - c0} computed, {dt:.1f}s] -> {path}",
-              flush=True)
+    failed = draw(pipe, figs, figures_dir)
     print(f"done: {len(figs) - len(failed)}/{len(figs)} figures in "
           f"{time.perf_counter() - t_all:.1f}s ({pipe.computed} runs computed, "
           f"{pipe.errors} errored) -> {figures_dir}", flush=True)

@@ -25,6 +25,15 @@ numpy and the compiled kernels loaded. Measured 2026-11-23 (peak RSS during ``ru
 before it): width 1024 125 MiB (estimate 164), width 2048 441 (599), width 512 depth 8
 ffn_ratio 4 batch 512 1243 (1386), n_train 2·10^5 + n_test 10^5 137 (142), Muon width 1024
 174 (220). Code adding SimConfig fields that allocate should add their arrays here.
+
+:func:`estimate_seconds` is the run time of ``run(config)`` on one core of the numba loop, used to
+order a pool of runs longest first (:mod:`mupsim.experiments.schedule`); only its ranking
+matters there, so it is a plain sum of the dominant costs: per step, the forward and backward
+products and the optimizer (∝ batch · matrix entries, plus a fixed step overhead, Muon's
+Newton–Schulz iterations on top); per logged step, the held-out and fixed-train-set
+evaluation (∝ rows · matrix entries), the pre-update copy and power iterations (∝ matrix
+entries) and the rank diagnostics' Gram eigensolver (∝ min(r, c)² · max(r, c)); a fixed
+start-up per run. See :data:`TIME_CONSTANTS` for the constants and their calibration.
 """
 
 from __future__ import annotations
@@ -205,3 +214,32 @@ def check(config) -> None:
             f"n_train={config.n_train}, n_test={config.n_test}, dtype={config.dtype}), over the "
             f"limit of {gib(limit)}; {fits}, or raise the limit with {ENV_MAX_BYTES} (e.g. "
             f"{ENV_MAX_BYTES}=64G)")
+
+
+TIME_CONSTANTS = {"run": 5e-3, "step": 2.5e-5, "mac": 5.0e-11, "eval_mac": 1.7e-11,
+                  "entry": 2.0e-9, "eig": 1.0e-10, "muon": 3.0e-11}
+"""Seconds per unit of :func:`estimate_seconds`: ``run`` per run, ``step`` per step, ``mac`` per
+multiply–add of a training step (forward + backward + optimizer: 3 · batch · entries),
+``eval_mac`` per multiply–add of an evaluation forward pass, ``entry`` per matrix entry at a
+logged step, ``eig`` per min(r, c)² · max(r, c) of the rank diagnostics, ``muon`` per
+multiply–add of Newton–Schulz. Fitted to runs of ``mupsim.sim.run.run`` on one core of the
+2-core development machine (2026-12-02; normalized model, depth 1, AdamW, float32, batch 128,
+widths 64–1024, 200–2000 steps, 10–40 logs, rank diagnostics on and off; see
+benchmarks/RESULTS.md for the step times these agree with)."""
+
+
+def estimate_seconds(config) -> float:
+    """Estimated wall time (s) of ``run(config)`` on one core (see module docstring)."""
+    c, k = config, TIME_CONSTANTS
+    mats = matrix_shapes(c)
+    entries = sum(a * bb * m for a, bb, _, m in mats)
+    steps = c.steps + 1
+    t = k["run"] + steps * (k["step"] + k["mac"] * 3 * c.batch_size * entries)
+    if c.optimizer in ("muon", "muon_all"):   # 5 Newton–Schulz iterations, ~3 products each
+        t += steps * k["muon"] * 15 * sum(min(a, bb) * a * bb * m for a, bb, _, m in mats)
+    logs = min(c.n_logs, steps)
+    rows = c.n_test + (c.n_train or 0)
+    per_log = k["eval_mac"] * rows * entries + k["entry"] * entries
+    if getattr(c, "rank_metrics", True):
+        per_log += k["eig"] * sum(min(a, bb) ** 2 * max(a, bb) * m for a, bb, _, m in mats)
+    return float(t + logs * per_log)
