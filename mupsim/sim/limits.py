@@ -31,9 +31,8 @@ order a pool of runs longest first (:mod:`mupsim.experiments.schedule`); only it
 matters there, so it is a plain sum of the dominant costs: per step, the forward and backward
 products and the optimizer (∝ batch · matrix entries, plus a fixed step overhead, Muon's
 Newton–Schulz iterations on top); per logged step, the held-out and fixed-train-set
-evaluation (∝ rows · matrix entries), the pre-update copy and power iterations (∝ matrix
-entries) and the rank diagnostics' Gram eigensolver (∝ min(r, c)² · max(r, c)); a fixed
-start-up per run. See :data:`TIME_CONSTANTS` for the constants and their calibration.
+evaluation (∝ rows · matrix entries) and the rank diagnostics' Gram eigensolver
+(∝ min(r, c)² · max(r, c)); per run, a fixed start-up and the final spectra's SVD. See :data:`TIME_CONSTANTS` for the constants and their calibration.
 """
 
 from __future__ import annotations
@@ -216,16 +215,19 @@ def check(config) -> None:
             f"{ENV_MAX_BYTES}=64G)")
 
 
-TIME_CONSTANTS = {"run": 5e-3, "step": 2.5e-5, "mac": 5.0e-11, "eval_mac": 1.7e-11,
-                  "entry": 2.0e-9, "eig": 1.0e-10, "muon": 3.0e-11}
+TIME_CONSTANTS = {"run": 0.034, "step": 6.8e-5, "mac": 2.4e-11, "eval_mac": 2.8e-11,
+                  "eig": 1.24e-10, "svd": 4.5e-10, "muon": 6.3e-11}
 """Seconds per unit of :func:`estimate_seconds`: ``run`` per run, ``step`` per step, ``mac`` per
-multiply–add of a training step (forward + backward + optimizer: 3 · batch · entries),
-``eval_mac`` per multiply–add of an evaluation forward pass, ``entry`` per matrix entry at a
-logged step, ``eig`` per min(r, c)² · max(r, c) of the rank diagnostics, ``muon`` per
-multiply–add of Newton–Schulz. Fitted to runs of ``mupsim.sim.run.run`` on one core of the
-2-core development machine (2026-12-02; normalized model, depth 1, AdamW, float32, batch 128,
-widths 64–1024, 200–2000 steps, 10–40 logs, rank diagnostics on and off; see
-benchmarks/RESULTS.md for the step times these agree with)."""
+multiply–add of a training step (forward + backward + optimizer: 3 · batch · matrix entries),
+``eval_mac`` per multiply–add of an evaluation pass (held-out and fixed train set rows · matrix
+entries, at every logged step), ``eig`` per min(r, c)² · max(r, c) of the rank diagnostics at
+a logged step, ``svd`` per min(r, c)² · max(r, c) of the final spectra, ``muon`` per
+multiply–add of Newton–Schulz. Fitted (non-negative least squares on relative error) to 11
+runs of ``mupsim.sim.run.run`` on one core of a 2-core x86-64 machine, 2026-12-02: normalized
+model, depth 1, float32, batch 128; widths 64–1024, 40–2000 steps, 10–40 logs, rank
+diagnostics on and off, Muon at width 256, a fixed train set of 512 rows at width 128. The
+estimates were within 0.96–1.12× of the measured times (0.3–7 s), except the fixed train set
+(0.54×: its minibatch sampling is not modelled)."""
 
 
 def estimate_seconds(config) -> float:
@@ -233,13 +235,13 @@ def estimate_seconds(config) -> float:
     c, k = config, TIME_CONSTANTS
     mats = matrix_shapes(c)
     entries = sum(a * bb * m for a, bb, _, m in mats)
+    cubic = sum(min(a, bb) ** 2 * max(a, bb) * m for a, bb, _, m in mats)
     steps = c.steps + 1
-    t = k["run"] + steps * (k["step"] + k["mac"] * 3 * c.batch_size * entries)
+    t = k["run"] + k["svd"] * cubic + steps * (k["step"] + k["mac"] * 3 * c.batch_size * entries)
     if c.optimizer in ("muon", "muon_all"):   # 5 Newton–Schulz iterations, ~3 products each
         t += steps * k["muon"] * 15 * sum(min(a, bb) * a * bb * m for a, bb, _, m in mats)
     logs = min(c.n_logs, steps)
-    rows = c.n_test + (c.n_train or 0)
-    per_log = k["eval_mac"] * rows * entries + k["entry"] * entries
+    per_log = k["eval_mac"] * (c.n_test + (c.n_train or 0)) * entries
     if getattr(c, "rank_metrics", True):
-        per_log += k["eig"] * sum(min(a, bb) ** 2 * max(a, bb) * m for a, bb, _, m in mats)
+        per_log += k["eig"] * cubic
     return float(t + logs * per_log)
