@@ -10,6 +10,7 @@ from mupsim.experiments import make_figures
 from mupsim.experiments.schedule import PoolStopped, RunPool
 from mupsim.sim.config import SimConfig
 from mupsim.sim.limits import estimate_seconds
+from mupsim.sim.sweep import SweepInterrupted
 
 from test_sweep import fake_runner
 
@@ -116,7 +117,7 @@ def test_an_interrupt_stops_the_pool_and_every_waiting_request(tmp_path):
 
     t = threading.Thread(target=ask)
     t.start()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SweepInterrupted):
         pool.serve(until=lambda: not t.is_alive())
     t.join(10)
     assert isinstance(answers.get("e"), PoolStopped)

@@ -38,7 +38,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import Future
@@ -353,7 +352,7 @@ def main(argv=None) -> int:
         figures_dir = (args.figures_dir or DEFAULT_FIGURES) / "fake"
     if args.quick:
         figures_dir = figures_dir / "quick"
-    from mupsim.experiments.figures import FIGURES
+    from mupsim.experiments.figures import FIGURES  # noqa: F401 - loaded before the threads start
     if args.scheduler is not None and args.executor != "dask":
         print("error: --scheduler needs --executor dask", file=sys.stderr)
         return 2

@@ -20,8 +20,9 @@ while the workers stay busy with whatever is runnable.
 * Results are written by this process only, as soon as each task finishes, with a claim held
   while it runs (:mod:`mupsim.sim.claims`): runs another process holds are waited for and their
   stored results taken.
-* SIGINT/SIGTERM while serving stop the pool: workers killed, waiting requests raise
-  :class:`PoolStopped`, and :meth:`RunPool.serve` raises the interrupt.
+* SIGINT/SIGTERM while serving stop the pool: workers killed, nothing half-written left,
+  waiting requests raise :class:`PoolStopped`, and :meth:`RunPool.serve` raises
+  :class:`mupsim.sim.sweep.SweepInterrupted` (stored results are kept: run again to resume).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import contextlib
 import heapq
 import itertools
 import os
+import signal
 import threading
 import time
 
@@ -155,6 +157,11 @@ class RunPool:
                 runner.kill()
                 runner = None
             sw._remove_stale_tmp(self.out, list(self._wanted))
+            if isinstance(e, KeyboardInterrupt) and not isinstance(e, sw.SweepInterrupted):
+                with self._cv:
+                    done, total = len(self._done), len(self._done) + len(self._wanted)
+                raise sw.SweepInterrupted(getattr(e, "signum", signal.SIGINT), done, total,
+                                          self.out) from None
             raise
         finally:
             if runner is not None:
