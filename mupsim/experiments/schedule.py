@@ -75,7 +75,9 @@ class RunPool:
     # ------------------------------------------------------------------ requests (any thread)
     def results(self, configs) -> tuple[list[Result], int]:
         """(every config's Result in order, how many of them this request added to the pool);
-        blocks until all are in. Raises :class:`PoolStopped` if the pool stops first."""
+        blocks until all are in (another thread must be in :meth:`serve`). Raises
+        :class:`PoolStopped` if the pool stops first, MupsimError (before queuing anything) if
+        a result path cannot be written."""
         configs = [sw._as_config(c) for c in configs]
         by_key: dict[str, SimConfig] = {}
         for c in configs:
@@ -95,8 +97,14 @@ class RunPool:
                     self._wanted[k] = c
                     new[k] = c
         if new:
-            sw._check_result_paths(self.out, new)
-            sw._check_writable(self.out)
+            try:
+                sw._check_result_paths(self.out, new)
+                sw._check_writable(self.out)
+            except BaseException:
+                with self._cv:   # not queued: a later request may ask for them again
+                    for k in new:
+                        self._wanted.pop(k, None)
+                raise
             self._queue(new)
         with self._cv:
             while not all(k in self._done for k in by_key):
