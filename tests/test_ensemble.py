@@ -18,8 +18,18 @@ from mupsim.sim.ensemble import group_key, run_group, unsupported_reason  # noqa
 from mupsim.sim.ensemble.rng import BatchGenerator  # noqa: E402
 from mupsim.sim.run import prepare, run  # noqa: E402
 
-BASE = dict(width=32, base_width=16, steps=30, batch_size=16, n_test=48, n_logs=12,
-            teacher_width=16, lr=1e-3, wd=0.1, wd_rule="constant")
+BASE = dict(
+    width=32,
+    base_width=16,
+    steps=30,
+    batch_size=16,
+    n_test=48,
+    n_logs=12,
+    teacher_width=16,
+    lr=1e-3,
+    wd=0.1,
+    wd_rule="constant",
+)
 
 CASES = {
     "adamw": dict(),
@@ -30,16 +40,17 @@ CASES = {
     "muon": dict(optimizer="muon", lr=0.02),
     "muon_all": dict(optimizer="muon_all", lr=0.02),
     "deep_linear": dict(model="linear", depth=2),
-    "layernorm_gelu_gains_biases_ffn2_depth2": dict(norm="layer", activation="gelu",
-                                                    norm_gain=True, bias=True, depth=2,
-                                                    ffn_ratio=2),
+    "layernorm_gelu_gains_biases_ffn2_depth2": dict(
+        norm="layer", activation="gelu", norm_gain=True, bias=True, depth=2, ffn_ratio=2
+    ),
     "prenorm_classification": dict(norm_position="pre", task="classification", output_dim=3),
-    "postnorm_independent_cosine": dict(norm_position="post", wd_mode="independent", wd=0.01,
-                                        schedule="cosine", warmup_steps=5),
+    "postnorm_independent_cosine": dict(
+        norm_position="post", wd_mode="independent", wd=0.01, schedule="cosine", warmup_steps=5
+    ),
     "no_norm_label_noise_wsd": dict(norm="none", label_noise=0.2, schedule="wsd"),
-    "derived_eps_anisotropic_inputs_decaying_teacher": dict(eps_rule="derived", eps=1e-3,
-                                                            input_spectrum=1.0,
-                                                            teacher_decay=0.5),
+    "derived_eps_anisotropic_inputs_decaying_teacher": dict(
+        eps_rule="derived", eps=1e-3, input_spectrum=1.0, teacher_decay=0.5
+    ),
     "fan2025_with_decayed_embedding_readout": dict(wd_rule="fan2025", io_wd_rule="constant"),
     "no_rank_metrics": dict(rank_metrics=False),
 }
@@ -67,28 +78,32 @@ def assert_same_run(a, b, rtol=1e-10):
         else:
             np.testing.assert_allclose(a.matrix[k], b.matrix[k], rtol=rtol, atol=1e-14, err_msg=k)
     for k in b.spectra:
-        np.testing.assert_allclose(a.spectra[k], b.spectra[k], rtol=rtol,
-                                   atol=rtol * np.nanmax(np.abs(b.spectra[k]), initial=0))
+        np.testing.assert_allclose(
+            a.spectra[k], b.spectra[k], rtol=rtol, atol=rtol * np.nanmax(np.abs(b.spectra[k]), initial=0)
+        )
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_every_member_matches_its_numba_run_in_float64(case):
     v = CASES[case]
     lr, wd = v.get("lr", BASE["lr"]), v.get("wd", BASE["wd"])
-    cfgs = [SimConfig(**{**BASE, **v, "lr": lr * f, "wd": wd * g, "seed": s})
-            for f, g, s in ((1, 1, 0), (2, 0.5, 1))]
+    cfgs = [
+        SimConfig(**{**BASE, **v, "lr": lr * f, "wd": wd * g, "seed": s})
+        for f, g, s in ((1, 1, 0), (2, 0.5, 1))
+    ]
     for a, c in zip(run_group(cfgs, device="cpu"), cfgs):
         assert_same_run(a, run(c))
 
 
 def test_members_with_different_rules_schedules_and_betas_share_one_stack():
-    cfgs = [SimConfig(**BASE, seed=0),
-            SimConfig(**{**BASE, "wd_rule": "fan2025", "multipliers": (0, 0, 1)}, seed=1),
-            SimConfig(**{**BASE, "parameterization": "sp", "global_lr": True, "wd": 0.0,
-                         "wd_rule": None}),
-            SimConfig(**BASE, schedule="wsd", beta1=0.8, beta2=0.99, eps=1e-6, seed=2),
-            SimConfig(**{**BASE, "base_width": 32}, teacher_rank=4, wd_mode="independent"),
-            SimConfig(**BASE, eps_rule="derived", input_spectrum=0.5, teacher_decay=1.0)]
+    cfgs = [
+        SimConfig(**BASE, seed=0),
+        SimConfig(**{**BASE, "wd_rule": "fan2025", "multipliers": (0, 0, 1)}, seed=1),
+        SimConfig(**{**BASE, "parameterization": "sp", "global_lr": True, "wd": 0.0, "wd_rule": None}),
+        SimConfig(**BASE, schedule="wsd", beta1=0.8, beta2=0.99, eps=1e-6, seed=2),
+        SimConfig(**{**BASE, "base_width": 32}, teacher_rank=4, wd_mode="independent"),
+        SimConfig(**BASE, eps_rule="derived", input_spectrum=0.5, teacher_decay=1.0),
+    ]
     assert len({group_key(c) for c in cfgs}) == 1
     for a, c in zip(run_group(cfgs, device="cpu"), cfgs):
         assert_same_run(a, run(c))
@@ -102,7 +117,7 @@ def test_diverged_member_is_recorded_and_the_others_are_unchanged():
     res = run_group([ok[0], bad, ok[1]], device="cpu")
     assert res[1].status == "diverged"
     assert res[1].diverged_step == solo_bad.diverged_step
-    assert_same_run(res[1], solo_bad)   # logs before divergence equal, NaN after
+    assert_same_run(res[1], solo_bad)  # logs before divergence equal, NaN after
     alone = run_group(ok, device="cpu")
     for a, b, c in zip((res[0], res[2]), alone, ok):
         assert_same_run(a, run(c))
@@ -118,19 +133,29 @@ def test_float32_trajectories_agree_to_float32_rounding():
         np.testing.assert_allclose(a.matrix["sigma_max"], b.matrix["sigma_max"], rtol=1e-4)
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(label_noise=0.3), dict(input_spectrum=1.5),
-                                dict(task="classification", output_dim=3),
-                                dict(batch_size=7, input_dim=5, label_noise=0.1)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(),
+        dict(label_noise=0.3),
+        dict(input_spectrum=1.5),
+        dict(task="classification", output_dim=3),
+        dict(batch_size=7, input_dim=5, label_noise=0.1),
+    ],
+)
 def test_batch_generator_reproduces_the_numba_batches(kw):
     cfgs = [SimConfig(width=16, teacher_width=8, **kw, seed=s) for s in (0, 7)]
     preps = [prepare(c) for c in cfgs]
     xs = [p.data.xscale for p in preps]
-    gen = BatchGenerator(torch.from_numpy(np.stack([p.data.A1 for p in preps])),
-                         torch.from_numpy(np.stack([p.data.A2 for p in preps])),
-                         torch.tensor([0, 7]), torch.tensor([cfgs[0].label_noise] * 2,
-                                                            dtype=torch.float64),
-                         cfgs[0].batch_size, cfgs[0].task == "classification",
-                         torch.from_numpy(np.stack(xs)) if xs[0].size else None)
+    gen = BatchGenerator(
+        torch.from_numpy(np.stack([p.data.A1 for p in preps])),
+        torch.from_numpy(np.stack([p.data.A2 for p in preps])),
+        torch.tensor([0, 7]),
+        torch.tensor([cfgs[0].label_noise] * 2, dtype=torch.float64),
+        cfgs[0].batch_size,
+        cfgs[0].task == "classification",
+        torch.from_numpy(np.stack(xs)) if xs[0].size else None,
+    )
     for i, p in enumerate(preps):
         stream = BatchStream(p.data, cfgs[0].batch_size)
         for t in (0, 1, 2, 19):
@@ -150,10 +175,18 @@ def test_results_carry_ensemble_provenance():
 
 def test_group_key_stacks_per_run_fields_and_separates_shapes():
     a = SimConfig(**BASE)
-    assert group_key(a) == group_key(a.replace(lr=1.0, wd=0.3, seed=5, schedule="cosine",
-                                               wd_rule="timescale", parameterization="ntk"))
-    for change in (dict(width=64), dict(steps=31), dict(optimizer="sgd"), dict(dtype="float32"),
-                   dict(batch_size=8), dict(n_logs=5), dict(depth=2)):
+    assert group_key(a) == group_key(
+        a.replace(lr=1.0, wd=0.3, seed=5, schedule="cosine", wd_rule="timescale", parameterization="ntk")
+    )
+    for change in (
+        dict(width=64),
+        dict(steps=31),
+        dict(optimizer="sgd"),
+        dict(dtype="float32"),
+        dict(batch_size=8),
+        dict(n_logs=5),
+        dict(depth=2),
+    ):
         assert group_key(a.replace(**change)) != group_key(a), change
 
 
@@ -172,9 +205,11 @@ def test_a_config_field_the_ensemble_does_not_know_is_refused_unless_default():
     assert why is not None and "new_task_family" in why
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(),
-                    reason="no CUDA device here; the GPU path is checked on the GPU machine "
-                           "(benchmarks/ensemble.py gpu --refs) and in benchmarks/RESULTS.md")
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="no CUDA device here; the GPU path is checked on the GPU machine "
+    "(benchmarks/ensemble.py gpu --refs) and in benchmarks/RESULTS.md",
+)
 @pytest.mark.parametrize("graphs", [False, True])
 def test_cuda_members_match_numba_in_float64(graphs):
     cfgs = [SimConfig(**{**BASE, "steps": 60, "seed": s, "lr": 1e-3 * (s + 1)}) for s in range(3)]
@@ -188,10 +223,21 @@ def test_the_device_optimizer_path_matches_numba_on_cpu(monkeypatch, opt, compil
     """The torch optimizer used on CUDA (eager ops, or the rules that CUDA compiles, run
     uncompiled here) gives the numba trajectory too."""
     from mupsim.sim.ensemble import engine, optim
+
     monkeypatch.setattr(optim, "_compiled", optim._rule)
     lr = {"sgd": 0.05, "lion": 1e-4, "muon": 0.02, "muon_all": 0.02}.get(opt, 1e-3)
-    cfgs = [SimConfig(**{**BASE, "optimizer": opt, "lr": lr, "seed": s,
-                         "eps_rule": "derived" if opt == "adamw" else None}) for s in (0, 1)]
+    cfgs = [
+        SimConfig(
+            **{
+                **BASE,
+                "optimizer": opt,
+                "lr": lr,
+                "seed": s,
+                "eps_rule": "derived" if opt == "adamw" else None,
+            }
+        )
+        for s in (0, 1)
+    ]
     ens = engine.Ensemble([prepare(c) for c in cfgs], "cpu")
     ens.fused_cpu, ens.compiled = False, compiled_rules
     ens.train()

@@ -11,6 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the ensemble backend needs PyTorch ('.[torch]')")
 
+from test_ensemble import BASE, assert_same_run  # noqa: E402
+
 from mupsim.sim.config import SimConfig  # noqa: E402
 from mupsim.sim.data import BatchStream  # noqa: E402
 from mupsim.sim.ensemble import group_key, run_group, unsupported_reason  # noqa: E402
@@ -19,36 +21,35 @@ from mupsim.sim.ensemble.rng import sample_rows  # noqa: E402
 from mupsim.sim.kernels.data import sample_batch  # noqa: E402
 from mupsim.sim.run import prepare, run  # noqa: E402
 
-from test_ensemble import BASE, assert_same_run  # noqa: E402
-
 FAMILIES = {
     "zipf_tokens": dict(inputs="tokens", zipf_exponent=1.5, input_dim=12),
     "zipf_tokens_regression_noise": dict(inputs="tokens", input_dim=12, label_noise=0.3),
     "classification_label_noise": dict(task="classification", output_dim=4, label_noise=0.4),
-    "token_classification_label_noise": dict(inputs="tokens", input_dim=12,
-                                             task="classification", output_dim=3,
-                                             label_noise=0.6),
+    "token_classification_label_noise": dict(
+        inputs="tokens", input_dim=12, task="classification", output_dim=3, label_noise=0.6
+    ),
     "fixed_train_set": dict(n_train=40, label_noise=1.0),
-    "fixed_train_set_classification": dict(n_train=40, task="classification", output_dim=3,
-                                           label_noise=0.2),
+    "fixed_train_set_classification": dict(n_train=40, task="classification", output_dim=3, label_noise=0.2),
     "teacher_width_grows_with_width": dict(teacher_width_exponent=1.0, teacher_rank=4),
-    "rich_tokens_growing_teacher": dict(inputs="tokens", input_dim=12,
-                                        teacher_width_exponent=0.5),
+    "rich_tokens_growing_teacher": dict(inputs="tokens", input_dim=12, teacher_width_exponent=0.5),
 }
 
 
 def _device_batches(cfgs):
     preps = [prepare(c) for c in cfgs]
-    gen = _batches(preps, cfgs[0].batch_size, cfgs[0].task == "classification",
-                   lambda a, dtype=torch.float64: torch.as_tensor(np.asarray(a), dtype=dtype))
+    gen = _batches(
+        preps,
+        cfgs[0].batch_size,
+        cfgs[0].task == "classification",
+        lambda a, dtype=torch.float64: torch.as_tensor(np.asarray(a), dtype=dtype),
+    )
     return preps, gen
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_every_member_matches_its_numba_run_in_float64(family):
     v = FAMILIES[family]
-    cfgs = [SimConfig(**{**BASE, **v, "lr": BASE["lr"] * f, "seed": s})
-            for f, s in ((1, 0), (2, 1), (1, 2))]
+    cfgs = [SimConfig(**{**BASE, **v, "lr": BASE["lr"] * f, "seed": s}) for f, s in ((1, 0), (2, 1), (1, 2))]
     assert all(unsupported_reason(c) is None for c in cfgs)
     assert len({group_key(c) for c in cfgs}) == 1
     for a, c in zip(run_group(cfgs, device="cpu"), cfgs):
@@ -61,7 +62,7 @@ def test_the_batches_are_the_numba_batches(family):
     preps, gen = _device_batches(cfgs)
     for i, p in enumerate(preps):
         stream = BatchStream(p.data, cfgs[0].batch_size)
-        for t in range(cfgs[0].steps + 1):   # in order: a train set's permutation carries over
+        for t in range(cfgs[0].steps + 1):  # in order: a train set's permutation carries over
             X, T = stream.batch(t)
             Xg, Tg = gen(t)
             # Box–Muller's log/cos/sin: libm vs torch may differ in the last bit
@@ -70,8 +71,9 @@ def test_the_batches_are_the_numba_batches(family):
 
 
 def test_label_noise_replaces_classes_at_the_stated_rate():
-    cfg = SimConfig(**{**BASE, "task": "classification", "output_dim": 4, "label_noise": 0.5,
-                       "batch_size": 256})
+    cfg = SimConfig(
+        **{**BASE, "task": "classification", "output_dim": 4, "label_noise": 0.5, "batch_size": 256}
+    )
     _, gen = _device_batches([cfg])
     clean = SimConfig(**{**BASE, "task": "classification", "output_dim": 4, "batch_size": 256})
     _, gen0 = _device_batches([clean])
@@ -79,7 +81,7 @@ def test_label_noise_replaces_classes_at_the_stated_rate():
     T, T0 = gen.many(ts)[1], gen0.many(ts)[1]
     changed = (T.argmax(-1) != T0.argmax(-1)).double().mean().item()
     # a flipped row keeps its class with probability 1/4: expected change 0.5 · 3/4
-    assert abs(changed - 0.375) < 0.02   # 10,240 rows: 4.7 standard deviations
+    assert abs(changed - 0.375) < 0.02  # 10,240 rows: 4.7 standard deviations
 
 
 def test_sampled_rows_are_the_numba_samplers_rows():
@@ -103,6 +105,7 @@ def test_a_teacher_of_another_width_is_another_group():
 
 def test_every_config_the_figures_run_is_accepted():
     from mupsim.experiments.figures import FIGURES
+
     refused = {}
     for name, fig in FIGURES.items():
         for quick in (False, True):

@@ -2,14 +2,12 @@
 unsupported_reason, run_group) with a fake ensemble module: one task per group, numba fallback
 recorded in provenance, resume never reuses a result made by another backend."""
 
-
 import pytest
+from test_sweep import fake_runner
 
 from mupsim.sim.config import SimConfig
 from mupsim.sim.result import Result
 from mupsim.sim.sweep import pending, sweep
-
-from test_sweep import fake_runner
 
 UNSUPPORTED_WIDTH = 12
 
@@ -39,18 +37,20 @@ class FakeEnsemble:
 @pytest.fixture
 def ens(monkeypatch):
     import mupsim.sim.sweep as sw
+
     fake = FakeEnsemble()
     monkeypatch.setattr(sw, "_ensemble", lambda: fake)
     numba_calls = []
-    monkeypatch.setattr(sw, "_default_runner",
-                        lambda c: numba_calls.append(c.seed) or fake_runner(c))
+    monkeypatch.setattr(sw, "_default_runner", lambda c: numba_calls.append(c.seed) or fake_runner(c))
     fake.numba_calls = numba_calls
     return fake
 
 
-CONFIGS = ([SimConfig(width=8, seed=s) for s in range(3)]
-           + [SimConfig(width=16, seed=s) for s in range(2)]
-           + [SimConfig(width=UNSUPPORTED_WIDTH, seed=7)])
+CONFIGS = (
+    [SimConfig(width=8, seed=s) for s in range(3)]
+    + [SimConfig(width=16, seed=s) for s in range(2)]
+    + [SimConfig(width=UNSUPPORTED_WIDTH, seed=7)]
+)
 
 
 def test_ensemble_runs_each_group_as_one_task(tmp_path, ens):
@@ -81,6 +81,7 @@ def test_resume_does_not_reuse_results_of_another_backend(tmp_path, ens):
 def test_a_failing_group_is_recorded_as_errors_for_its_members(tmp_path, ens):
     def boom(configs, device=None):
         raise RuntimeError("out of memory")
+
     ens.run_group = boom
     res = sweep(CONFIGS[:3], tmp_path, workers=0, progress=False, backend="ensemble")
     assert [r.status for r in res] == ["error"] * 3
@@ -91,6 +92,7 @@ def test_a_failing_group_is_recorded_as_errors_for_its_members(tmp_path, ens):
 def test_real_ensemble_sweep_agrees_with_numba_and_falls_back_for_an_unsupported_config(tmp_path):
     pytest.importorskip("torch", reason="the ensemble backend needs PyTorch")
     import numpy as np
+
     base = dict(width=16, steps=20, n_logs=4, dtype="float64", batch_size=8)
     cs = [SimConfig(seed=s, lr=lr, **base) for s, lr in ((0, 1e-3), (1, 3e-3))]
     # Moonlight's Muon lr convention: numba only

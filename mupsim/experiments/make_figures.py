@@ -56,6 +56,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` with the shared atomic writer (temp file, fsync, rename; only
     a regular file is ever replaced; usual umask mode)."""
     from mupsim.sim.result import _atomic_write
+
     path.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(path, lambda f: f.write(data), "figure output")
 
@@ -63,6 +64,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 def _json_default(o):
     try:
         import numpy as np
+
         if isinstance(o, np.generic):
             return o.item()
         if isinstance(o, np.ndarray):
@@ -116,8 +118,17 @@ class Pipeline:
     once (each figure computed once; a thread asking for a figure another thread is computing
     waits for it). Without one, each :meth:`results` call is one sweep."""
 
-    def __init__(self, quick: bool, results_dir: Path, workers, progress: bool, runner=None,
-                 sweep_options: dict | None = None, wide: bool = False, pool=None):
+    def __init__(
+        self,
+        quick: bool,
+        results_dir: Path,
+        workers,
+        progress: bool,
+        runner=None,
+        sweep_options: dict | None = None,
+        wide: bool = False,
+        pool=None,
+    ):
         self.quick = quick
         self.wide = wide
         self.sweep_options = dict(sweep_options or {})  # executor, scheduler, backend
@@ -130,8 +141,8 @@ class Pipeline:
         self.computed = 0
         self.errors = 0
         self._lock = threading.Lock()
-        self._pending: dict[str, Future] = {}   # figure -> its analysis, being computed
-        self._local = threading.local()         # per thread: runs read, runs computed
+        self._pending: dict[str, Future] = {}  # figure -> its analysis, being computed
+        self._local = threading.local()  # per thread: runs read, runs computed
 
     @property
     def _runs_read(self) -> list:
@@ -161,27 +172,41 @@ class Pipeline:
         self._runs_read.extend(r for r in loaded if r is not None)
         absent = sum(r is None for r in loaded)
         if absent:
-            raise RuntimeError(f"{absent} of {len(configs)} results missing from "
-                               f"{self.results_dir} after the sweep")
+            raise RuntimeError(
+                f"{absent} of {len(configs)} results missing from {self.results_dir} after the sweep"
+            )
         errs = [r for r in loaded if r.status == "error"]
         if errs:
             with self._lock:
                 self.errors += len(errs)
             msg = errs[0].provenance.get("error", "?")
-            print(f"  warning: {len(errs)} run(s) raised an error (excluded and listed in the "
-                  f"CSV); first: {msg}", file=sys.stderr)
+            print(
+                f"  warning: {len(errs)} run(s) raised an error (excluded and listed in the "
+                f"CSV); first: {msg}",
+                file=sys.stderr,
+            )
         return loaded
 
     def _sweep(self, configs) -> tuple[list, int]:
         """(results, how many were run) of ``configs`` by one sweep."""
         from mupsim.sim import load_results, sweep
         from mupsim.sim.sweep import pending
+
         backend = self.sweep_options.get("backend", "numba")
-        missing = len(pending(configs, self.results_dir, backend)) if self.results_dir.is_dir() \
+        missing = (
+            len(pending(configs, self.results_dir, backend))
+            if self.results_dir.is_dir()
             else len({c.key() for c in configs})
+        )
         if missing:  # sweep returns every result in order, stored ones included
-            return sweep(configs, self.results_dir, workers=self.workers, progress=self.progress,
-                         runner=self.runner, **self.sweep_options), missing
+            return sweep(
+                configs,
+                self.results_dir,
+                workers=self.workers,
+                progress=self.progress,
+                runner=self.runner,
+                **self.sweep_options,
+            ), missing
         return load_results(self.results_dir, configs), 0
 
     def analyse(self, fig: str) -> dict:
@@ -196,7 +221,7 @@ class Pipeline:
             if mine:
                 fut = self._pending[fig] = Future()
         if not mine:
-            return fut.result()   # another thread computes it
+            return fut.result()  # another thread computes it
         outer, self._runs_read = self._runs_read, []
         try:
             data = self._analyse(fig)
@@ -215,6 +240,7 @@ class Pipeline:
 
     def _analyse(self, fig: str) -> dict:
         from mupsim.experiments.figures import FIGURES
+
         data = FIGURES[fig].make(self)
         data["quick"] = self.quick
         data["provenance"] = self._provenance()
@@ -223,13 +249,15 @@ class Pipeline:
     def _provenance(self) -> dict:
         """Where the figure's numbers come from: code version now, and the stored runs read."""
         from mupsim.sim.result import provenance
+
         now = provenance()
         runs = self._runs_read
         return {
             "mupsim_version": now["mupsim_version"],
             # a copy without .git (e.g. rsynced to another machine) names its commit in the env
             "git_commit": now["git_commit"] or os.environ.get("MUPSIM_GIT_COMMIT"),
-            "created": now["created"], "results_dir": str(self.results_dir),
+            "created": now["created"],
+            "results_dir": str(self.results_dir),
             "runs_read": len(runs),
             "run_git_commits": sorted({str(r.provenance.get("git_commit")) for r in runs}),
             "run_simulator_versions": sorted({str(r.provenance.get("simulator_version")) for r in runs}),
@@ -245,6 +273,7 @@ def draw(pipe: Pipeline, figs, figures_dir: Path) -> list[str]:
     import traceback
 
     from mupsim.experiments.figures import FIGURES
+
     finished: queue.Queue = queue.Queue()
     t0 = time.perf_counter()
 
@@ -255,8 +284,7 @@ def draw(pipe: Pipeline, figs, figures_dir: Path) -> list[str]:
         except BaseException as e:  # noqa: BLE001 - reported by the drawing thread
             finished.put((fig, None, e, pipe.thread_computed()))
 
-    threads = [threading.Thread(target=work, args=(f,), name=f"figure-{f}", daemon=True)
-               for f in figs]
+    threads = [threading.Thread(target=work, args=(f,), name=f"figure-{f}", daemon=True) for f in figs]
     failed: list[str] = []
 
     def draw_finished():
@@ -277,9 +305,12 @@ def draw(pipe: Pipeline, figs, figures_dir: Path) -> list[str]:
                 print(f"{fig}: FAILED ({type(err).__name__}: {err})", flush=True)
                 failed.append(fig)
                 continue
-            print(f"{fig} {data['figure']}: {data.get('headline', '')} "
-                  f"[{data['n_runs']} runs, {computed} computed, "
-                  f"{time.perf_counter() - t0:.1f}s] -> {path}", flush=True)
+            print(
+                f"{fig} {data['figure']}: {data.get('headline', '')} "
+                f"[{data['n_runs']} runs, {computed} computed, "
+                f"{time.perf_counter() - t0:.1f}s] -> {path}",
+                flush=True,
+            )
 
     for t in threads:
         t.start()
@@ -292,13 +323,13 @@ def draw(pipe: Pipeline, figs, figures_dir: Path) -> list[str]:
 
 def parse_only(text: str | None) -> list[str]:
     from mupsim.errors import MupsimError
+
     if not text:
         return list(ORDER)
     figs = [t.strip().upper() for t in text.split(",") if t.strip()]
     bad = [f for f in figs if f not in ORDER]
     if bad:
-        raise MupsimError(f"unknown figure(s) {', '.join(bad)} in --only; allowed: "
-                          f"{', '.join(ORDER)}")
+        raise MupsimError(f"unknown figure(s) {', '.join(bad)} in --only; allowed: {', '.join(ORDER)}")
     return [f for f in ORDER if f in figs]
 
 
@@ -309,34 +340,60 @@ def _bool01(s: str) -> bool:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m mupsim.experiments.make_figures",
-                                 description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", type=_bool01, default=False, metavar="0|1",
-                    help="1 = tiny widths and few steps (smoke test); output in <figures-dir>/quick")
+    ap = argparse.ArgumentParser(
+        prog="python -m mupsim.experiments.make_figures", description=__doc__.split("\n\n")[0]
+    )
+    ap.add_argument(
+        "--quick",
+        type=_bool01,
+        default=False,
+        metavar="0|1",
+        help="1 = tiny widths and few steps (smoke test); output in <figures-dir>/quick",
+    )
     ap.add_argument("--only", default=None, help="comma-separated subset, e.g. F3,F4")
-    ap.add_argument("--results-dir", type=Path, default=None,
-                    help=f"results cache (default {DEFAULT_RESULTS})")
-    ap.add_argument("--figures-dir", type=Path, default=None,
-                    help=f"output folder (default {DEFAULT_FIGURES})")
+    ap.add_argument(
+        "--results-dir", type=Path, default=None, help=f"results cache (default {DEFAULT_RESULTS})"
+    )
+    ap.add_argument(
+        "--figures-dir", type=Path, default=None, help=f"output folder (default {DEFAULT_FIGURES})"
+    )
     ap.add_argument("--workers", type=int, default=None, help="sweep processes (default: CPUs)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
-    ap.add_argument("--wide", action="store_true",
-                    help="F9 at widths 1024-4096 for every point (hours on 2 cores; for a GPU "
-                         "box or a cluster)")
-    ap.add_argument("--backend", choices=("numba", "ensemble"), default="numba",
-                    help="run the sweeps with the numba loop (default) or the ensemble backend")
-    ap.add_argument("--executor", choices=("local", "dask"), default="local",
-                    help="local processes (default) or Dask (a LocalCluster unless --scheduler)")
-    ap.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                    help="running Dask scheduler, e.g. tcp://HOST:8786 (with --executor dask)")
-    ap.add_argument("--fake", action="store_true",
-                    help="developer option: synthetic results from mupsim.experiments.fake "
-                         "(separate cache and output folders), not simulations")
+    ap.add_argument(
+        "--wide",
+        action="store_true",
+        help="F9 at widths 1024-4096 for every point (hours on 2 cores; for a GPU box or a cluster)",
+    )
+    ap.add_argument(
+        "--backend",
+        choices=("numba", "ensemble"),
+        default="numba",
+        help="run the sweeps with the numba loop (default) or the ensemble backend",
+    )
+    ap.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="local processes (default) or Dask (a LocalCluster unless --scheduler)",
+    )
+    ap.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="running Dask scheduler, e.g. tcp://HOST:8786 (with --executor dask)",
+    )
+    ap.add_argument(
+        "--fake",
+        action="store_true",
+        help="developer option: synthetic results from mupsim.experiments.fake "
+        "(separate cache and output folders), not simulations",
+    )
     args = ap.parse_args(argv)
 
     os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba"))
     os.environ.setdefault("MPLBACKEND", "Agg")
     from mupsim.errors import MupsimError
+
     try:
         figs = parse_only(args.only)
     except MupsimError as e:
@@ -347,31 +404,46 @@ def main(argv=None) -> int:
     figures_dir = args.figures_dir or DEFAULT_FIGURES
     if args.fake:
         from mupsim.experiments.fake import fake_run
+
         runner = fake_run
         results_dir = args.results_dir or REPO / ".cache" / "fake-results"
         figures_dir = (args.figures_dir or DEFAULT_FIGURES) / "fake"
     if args.quick:
         figures_dir = figures_dir / "quick"
     from mupsim.experiments.figures import FIGURES  # noqa: F401 - loaded before the threads start
+
     if args.scheduler is not None and args.executor != "dask":
         print("error: --scheduler needs --executor dask", file=sys.stderr)
         return 2
     if args.fake and args.backend != "numba":
-        print("error: --fake replaces the runs; it cannot be combined with --backend",
-              file=sys.stderr)
+        print("error: --fake replaces the runs; it cannot be combined with --backend", file=sys.stderr)
         return 2
-    sweep_options = {k: v for k, v in (("backend", args.backend), ("executor", args.executor),
-                                       ("scheduler", args.scheduler)) if v is not None}
+    sweep_options = {
+        k: v
+        for k, v in (("backend", args.backend), ("executor", args.executor), ("scheduler", args.scheduler))
+        if v is not None
+    }
     from mupsim.experiments.schedule import RunPool
-    pool = RunPool(results_dir, args.workers, runner=runner, progress=not args.no_progress,
-                   **sweep_options)
-    pipe = Pipeline(args.quick, results_dir, args.workers, not args.no_progress, runner,
-                    sweep_options, wide=args.wide, pool=pool)
+
+    pool = RunPool(results_dir, args.workers, runner=runner, progress=not args.no_progress, **sweep_options)
+    pipe = Pipeline(
+        args.quick,
+        results_dir,
+        args.workers,
+        not args.no_progress,
+        runner,
+        sweep_options,
+        wide=args.wide,
+        pool=pool,
+    )
     t_all = time.perf_counter()
     failed = draw(pipe, figs, figures_dir)
-    print(f"done: {len(figs) - len(failed)}/{len(figs)} figures in "
-          f"{time.perf_counter() - t_all:.1f}s ({pipe.computed} runs computed, "
-          f"{pipe.errors} errored) -> {figures_dir}", flush=True)
+    print(
+        f"done: {len(figs) - len(failed)}/{len(figs)} figures in "
+        f"{time.perf_counter() - t_all:.1f}s ({pipe.computed} runs computed, "
+        f"{pipe.errors} errored) -> {figures_dir}",
+        flush=True,
+    )
     return 1 if failed else 0
 
 

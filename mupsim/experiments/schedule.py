@@ -43,7 +43,7 @@ from mupsim.sim.config import SimConfig
 from mupsim.sim.limits import estimate_seconds
 from mupsim.sim.result import Result
 
-POLL_S = 0.05   # how often the serving loop looks at finished tasks and new requests
+POLL_S = 0.05  # how often the serving loop looks at finished tasks and new requests
 
 
 class PoolStopped(RuntimeError):
@@ -53,19 +53,27 @@ class PoolStopped(RuntimeError):
 class RunPool:
     """Runs requested configs into ``out_dir`` (arguments as :func:`mupsim.sim.sweep.sweep`)."""
 
-    def __init__(self, out_dir, workers: int | None = None, executor: str = "local",
-                 scheduler: str | None = None, backend: str = "numba", runner=None,
-                 progress: bool = False, context: str = "spawn"):
+    def __init__(
+        self,
+        out_dir,
+        workers: int | None = None,
+        executor: str = "local",
+        scheduler: str | None = None,
+        backend: str = "numba",
+        runner=None,
+        progress: bool = False,
+        context: str = "spawn",
+    ):
         sw._check_args(workers, context, executor, scheduler, backend, runner)
         self.out = sw._result_dir(out_dir)
         self.workers, self.executor, self.scheduler = workers, executor, scheduler
         self.backend, self.runner, self.context = backend, runner, context
         self.progress = progress
-        self.computed = 0          # configs this pool ran (or is running)
+        self.computed = 0  # configs this pool ran (or is running)
         self._cv = threading.Condition()
         self._done: dict[str, Result] = {}
-        self._wanted: dict[str, SimConfig] = {}   # queued, running or held by another process
-        self._heap: list = []                      # (-seconds, seq, task)
+        self._wanted: dict[str, SimConfig] = {}  # queued, running or held by another process
+        self._heap: list = []  # (-seconds, seq, task)
         self._seq = itertools.count()
         self._foreign: dict[str, SimConfig] = {}  # claimed by another process: polled
         self._stopped: BaseException | None = None
@@ -101,7 +109,7 @@ class RunPool:
                 sw._check_result_paths(self.out, new)
                 sw._check_writable(self.out)
             except BaseException:
-                with self._cv:   # not queued: a later request may ask for them again
+                with self._cv:  # not queued: a later request may ask for them again
                     for k in new:
                         self._wanted.pop(k, None)
                 raise
@@ -130,7 +138,7 @@ class RunPool:
         """Run tasks until ``until()`` is true and nothing is queued or running; ``on_tick()`` is
         called between polls (e.g. to draw finished figures). Workers start on the first task."""
         runner = None
-        running: dict = {}   # future -> task
+        running: dict = {}  # future -> task
         self._bar = sw._progress_bar(0, self.progress)
         last_poll = 0.0
         try:
@@ -168,8 +176,9 @@ class RunPool:
             if isinstance(e, KeyboardInterrupt) and not isinstance(e, sw.SweepInterrupted):
                 with self._cv:
                     done, total = len(self._done), len(self._done) + len(self._wanted)
-                raise sw.SweepInterrupted(getattr(e, "signum", signal.SIGINT), done, total,
-                                          self.out) from None
+                raise sw.SweepInterrupted(
+                    getattr(e, "signum", signal.SIGINT), done, total, self.out
+                ) from None
             raise
         finally:
             if runner is not None:
@@ -197,7 +206,7 @@ class RunPool:
     def _finish(self, task, res) -> None:
         for k, r in zip(task.keys, res):
             if not r.provenance.get("worker_failed"):
-                r.save(self.out / k)   # MupsimError if it cannot be written: the pool stops
+                r.save(self.out / k)  # MupsimError if it cannot be written: the pool stops
             self._claims.release(k)
             self._answer(k, r)
 
@@ -214,8 +223,7 @@ class RunPool:
             held = dict(self._foreign)
         free = {}
         for k, c in held.items():
-            r = sw._load_existing(self.out / k, c, sw._backend_for(c, self.backend),
-                                  accept_error=True)
+            r = sw._load_existing(self.out / k, c, sw._backend_for(c, self.backend), accept_error=True)
             if r is not None:
                 with self._cv:
                     self._foreign.pop(k, None)
@@ -227,7 +235,7 @@ class RunPool:
             with self._cv:
                 for k in free:
                     self._foreign.pop(k, None)
-                self.computed -= len(free)   # counted when first queued
+                self.computed -= len(free)  # counted when first queued
             self._queue(free)
 
 
@@ -241,12 +249,15 @@ class _Workers:
         self._ex = self._cluster = self._client = None
         if self.kind == "local":
             with ex._thread_env(), ex._children_ignore_sigint():
-                watch = ((None, os.getpid()) if pool.context == "forkserver"
-                         else (os.getpid(), None))
+                watch = (None, os.getpid()) if pool.context == "forkserver" else (os.getpid(), None)
                 import multiprocessing as mp
-                self._ex = cf.ProcessPoolExecutor(max_workers=self.capacity,
-                                                  mp_context=mp.get_context(pool.context),
-                                                  initializer=ex._init_worker, initargs=watch)
+
+                self._ex = cf.ProcessPoolExecutor(
+                    max_workers=self.capacity,
+                    mp_context=mp.get_context(pool.context),
+                    initializer=ex._init_worker,
+                    initargs=watch,
+                )
         elif self.kind == "dask":
             self._start_dask(pool)
 
@@ -255,22 +266,29 @@ class _Workers:
             from dask.distributed import Client, LocalCluster
         except ImportError:
             from mupsim.errors import MupsimError
-            raise MupsimError("executor='dask' needs dask[distributed]: pip install -e "
-                              "'.[dask]'") from None
+
+            raise MupsimError("executor='dask' needs dask[distributed]: pip install -e '.[dask]'") from None
         import logging
+
         with ex._thread_env(), ex._children_ignore_sigint():
             if pool.scheduler is None:
-                self._cluster = LocalCluster(n_workers=self.capacity, threads_per_worker=1,
-                                             processes=True, dashboard_address=":0",
-                                             silence_logs=logging.ERROR)
+                self._cluster = LocalCluster(
+                    n_workers=self.capacity,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",
+                    silence_logs=logging.ERROR,
+                )
                 self._client = Client(self._cluster)
             else:
                 try:
                     self._client = Client(pool.scheduler, timeout=sw.DASK_CONNECT_TIMEOUT)
                 except (OSError, TimeoutError, ValueError, TypeError) as e:
                     from mupsim.errors import MupsimError
-                    raise MupsimError(f"cannot connect to the Dask scheduler at "
-                                      f"{pool.scheduler!r}: {type(e).__name__}: {e}") from None
+
+                    raise MupsimError(
+                        f"cannot connect to the Dask scheduler at {pool.scheduler!r}: {type(e).__name__}: {e}"
+                    ) from None
                 self.capacity = max(1, sum(self._client.nthreads().values()))
 
     def submit(self, task):

@@ -43,14 +43,14 @@ import re
 from mupsim.errors import MupsimError
 
 N_METRICS = 14  # len(mupsim.sim.result.MATRIX_METRICS) (checked by a test)
-DEFAULT_MAX_BYTES = 8 * 1024 ** 3
-MAX_STEPS = 10 ** 8
+DEFAULT_MAX_BYTES = 8 * 1024**3
+MAX_STEPS = 10**8
 MAX_LOGS = 1000
-MAX_SEED = 2 ** 63 - 1
+MAX_SEED = 2**63 - 1
 MAX_SWEEP_CONFIGS = 100_000
 ENV_MAX_BYTES = "MUPSIM_MAX_BYTES"
 
-_SUFFIX = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
+_SUFFIX = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
 def max_bytes() -> int:
@@ -60,18 +60,20 @@ def max_bytes() -> int:
         return DEFAULT_MAX_BYTES
     m = re.fullmatch(r"([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([KMGT]?)(?:I?B)?", text.upper())
     value = float(m.group(1)) * _SUFFIX[m.group(2)] if m else 0.0
-    if not 1 <= value < 2 ** 80:
-        raise MupsimError(f"{ENV_MAX_BYTES}={text!r} is not a memory size; allowed: a positive "
-                          f"number of bytes, optionally with a K, M, G or T suffix (e.g. 64G)")
+    if not 1 <= value < 2**80:
+        raise MupsimError(
+            f"{ENV_MAX_BYTES}={text!r} is not a memory size; allowed: a positive "
+            f"number of bytes, optionally with a K, M, G or T suffix (e.g. 64G)"
+        )
     return int(value)
 
 
 def gib(nbytes: int) -> str:
     """``nbytes`` as a short human-readable size (powers of 1024)."""
-    for unit, size in (("TiB", 1024 ** 4), ("GiB", 1024 ** 3), ("MiB", 1024 ** 2)):
+    for unit, size in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2)):
         if nbytes >= size:
             whole = nbytes // size
-            if whole >= 10 ** 6:  # beyond float range possibly: order of magnitude only
+            if whole >= 10**6:  # beyond float range possibly: order of magnitude only
                 return f"10^{len(str(whole)) - 1} {unit}"
             return f"{nbytes / size:.3g} {unit}"
     return f"{nbytes / 1024:.3g} KiB"
@@ -81,8 +83,7 @@ def matrix_shapes(config) -> list[tuple[int, int, str, int]]:
     """(rows, cols, layer class, count) of the matrices, as
     :func:`mupsim.sim.layout.build_layout` lays them out (Python integers, no per-block list:
     safe and fast for any size)."""
-    n, k, out, L, r = (config.width, config.input_dim, config.output_dim, config.depth,
-                       config.ffn_ratio)
+    n, k, out, L, r = (config.width, config.input_dim, config.output_dim, config.depth, config.ffn_ratio)
     if config.model == "linear":
         hidden = [(n, n, "hidden", L)]
     else:
@@ -97,8 +98,9 @@ def n_vector_params(config) -> int:
     n, L, r = config.width, config.depth, config.ffn_ratio
     size = L * (r * n + n) if config.bias else 0
     if config.norm_gain and config.norm != "none":
-        per_block = n * ((config.norm_position in ("pre", "both"))
-                         + (config.norm_position in ("post", "both")))
+        per_block = n * (
+            (config.norm_position in ("pre", "both")) + (config.norm_position in ("post", "both"))
+        )
         size += L * per_block
     return size
 
@@ -112,12 +114,13 @@ def teacher_dims(config) -> tuple[int, int | None]:
     """(width, rank) of the teacher (``SimConfig.teacher_dims``), never overflowing: a width
     too large for floating point counts as 2^256."""
     from mupsim.sim.config import SimConfig
+
     if not hasattr(config, "teacher_width_exponent"):
         return config.teacher_width, config.teacher_rank
     try:
         return SimConfig.teacher_dims(config)
     except (OverflowError, ValueError):
-        return 2 ** 256, None
+        return 2**256, None
 
 
 def estimate_bytes(config) -> int:
@@ -134,8 +137,16 @@ def estimate_bytes(config) -> int:
     # parameters: float64 init + theta0 + working theta + grad + 2 moments + pre-update copy
     total = 8 * p + 5 * s * p + s * pm
     # two workspaces (train, evaluation): kernels.model.ws_size
-    ws = ((L + 1) * b * n + 2 * L * b * n + 2 * L * b + 2 * L * b * rn + 2 * L * b * n
-          + 2 * b * out + 3 * b * n + 2 * b * rn)
+    ws = (
+        (L + 1) * b * n
+        + 2 * L * b * n
+        + 2 * L * b
+        + 2 * L * b * rn
+        + 2 * L * b * n
+        + 2 * b * out
+        + 3 * b * n
+        + 2 * b * rn
+    )
     total += 2 * s * ws
     # batch, teacher (float64 then cast), data sets and their generation scratch
     rank = rank or 0
@@ -193,30 +204,43 @@ def largest_width(config, limit: int | None = None) -> int:
 def check(config) -> None:
     """Raise MupsimError if ``config`` exceeds a stated limit (module docstring)."""
     if config.steps > MAX_STEPS:
-        raise MupsimError(f"steps={config.steps} exceeds the limit of {MAX_STEPS:.0e} optimizer "
-                          f"steps; allowed: 1..{MAX_STEPS}")
+        raise MupsimError(
+            f"steps={config.steps} exceeds the limit of {MAX_STEPS:.0e} optimizer "
+            f"steps; allowed: 1..{MAX_STEPS}"
+        )
     if config.n_logs > MAX_LOGS:
-        raise MupsimError(f"n_logs={config.n_logs} exceeds the limit of {MAX_LOGS} logged steps; "
-                          f"allowed: 2..{MAX_LOGS}")
+        raise MupsimError(
+            f"n_logs={config.n_logs} exceeds the limit of {MAX_LOGS} logged steps; allowed: 2..{MAX_LOGS}"
+        )
     if config.seed > MAX_SEED:
-        raise MupsimError(f"seed={config.seed} is too large; allowed: integers 0..2^63-1 "
-                          f"({MAX_SEED})")
+        raise MupsimError(f"seed={config.seed} is too large; allowed: integers 0..2^63-1 ({MAX_SEED})")
     need, limit = estimate_bytes(config), max_bytes()
     if need > limit:
         w = largest_width(config, limit)
-        fits = (f"with the other settings unchanged, widths up to {w} fit" if w else
-                "no width fits with the other settings: reduce n_train, n_test, batch_size, "
-                "teacher_width, input_dim, output_dim, depth or n_logs")
+        fits = (
+            f"with the other settings unchanged, widths up to {w} fit"
+            if w
+            else "no width fits with the other settings: reduce n_train, n_test, batch_size, "
+            "teacher_width, input_dim, output_dim, depth or n_logs"
+        )
         raise MupsimError(
             f"this run would need about {gib(need)} of memory (width={config.width}, "
             f"depth={config.depth}, ffn_ratio={config.ffn_ratio}, batch_size={config.batch_size}, "
             f"n_train={config.n_train}, n_test={config.n_test}, dtype={config.dtype}), over the "
             f"limit of {gib(limit)}; {fits}, or raise the limit with {ENV_MAX_BYTES} (e.g. "
-            f"{ENV_MAX_BYTES}=64G)")
+            f"{ENV_MAX_BYTES}=64G)"
+        )
 
 
-TIME_CONSTANTS = {"run": 0.034, "step": 6.8e-5, "mac": 2.4e-11, "eval_mac": 2.8e-11,
-                  "eig": 1.24e-10, "svd": 4.5e-10, "muon": 6.3e-11}
+TIME_CONSTANTS = {
+    "run": 0.034,
+    "step": 6.8e-5,
+    "mac": 2.4e-11,
+    "eval_mac": 2.8e-11,
+    "eig": 1.24e-10,
+    "svd": 4.5e-10,
+    "muon": 6.3e-11,
+}
 """Seconds per unit of :func:`estimate_seconds`: ``run`` per run, ``step`` per step, ``mac`` per
 multiply–add of a training step (forward + backward + optimizer: 3 · batch · matrix entries),
 ``eval_mac`` per multiply–add of an evaluation pass (held-out and fixed train set rows · matrix
@@ -238,7 +262,7 @@ def estimate_seconds(config) -> float:
     cubic = sum(min(a, bb) ** 2 * max(a, bb) * m for a, bb, _, m in mats)
     steps = c.steps + 1
     t = k["run"] + k["svd"] * cubic + steps * (k["step"] + k["mac"] * 3 * c.batch_size * entries)
-    if c.optimizer in ("muon", "muon_all"):   # 5 Newton–Schulz iterations, ~3 products each
+    if c.optimizer in ("muon", "muon_all"):  # 5 Newton–Schulz iterations, ~3 products each
         t += steps * k["muon"] * 15 * sum(min(a, bb) * a * bb * m for a, bb, _, m in mats)
     logs = min(c.n_logs, steps)
     per_log = k["eval_mac"] * (c.n_test + (c.n_train or 0)) * entries

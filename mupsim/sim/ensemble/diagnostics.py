@@ -23,12 +23,12 @@ from mupsim.sim.layout import B_B1, B_B2, B_W1, B_W2
 from mupsim.sim.result import MATRIX_METRICS
 
 N_METRICS = len(MATRIX_METRICS)
-N_DEVICE_METRICS = MATRIX_METRICS.index("eff_lr") + 1   # rms .. eff_lr: computed on the device
+N_DEVICE_METRICS = MATRIX_METRICS.index("eff_lr") + 1  # rms .. eff_lr: computed on the device
 # the rest (stable_rank, effective_rank, sv1..sv4) come from all singular values, on the host
-RANK_METRICS = MATRIX_METRICS[N_DEVICE_METRICS:]   # NaN with SimConfig.rank_metrics=False
+RANK_METRICS = MATRIX_METRICS[N_DEVICE_METRICS:]  # NaN with SimConfig.rank_metrics=False
 EVAL_CHUNK = 1024  # rows of the held-out set per evaluation forward pass
-GPU_SVD_MIN = 1024       # CUDA: matrices with min(rows, cols) >= this use the device's SVD
-                         # (host faster at 512, device at 4096 — measured; 1024 itself is a guess)
+GPU_SVD_MIN = 1024  # CUDA: matrices with min(rows, cols) >= this use the device's SVD
+# (host faster at 512, device at 4096 — measured; 1024 itself is a guess)
 
 
 class Diagnostics:
@@ -76,8 +76,7 @@ class Diagnostics:
             gains[p1] = _ratio(rms(a1 - m[pb] * self._vec(pb) if pb >= 0 else a1), rms(c["Z"][l]))
             pb = int(blocks[l, B_B2])
             gains[p2] = _ratio(rms(a2 - m[pb] * self._vec(pb) if pb >= 0 else a2), rms(c["S"][l]))
-            acts += [rms(c["Z"][l]), rms(a1), rms(c["S"][l]), rms(a2), rms(c["O"][l]),
-                     rms(H[l + 1])]
+            acts += [rms(c["Z"][l]), rms(a1), rms(c["S"][l]), rms(a2), rms(c["O"][l]), rms(H[l + 1])]
         acts.append(rms(Y))
         put(self.out_act[:, :, li].T, torch.stack(acts))
         s64 = self.sched64_dev[:, tt]
@@ -98,8 +97,9 @@ class Diagnostics:
     def _submit_rank_metrics(self, li):
         """Queue the spectrum-based metrics of every live member at log column li on host
         threads (float64 LAPACK, as the numba loop computes them); the device goes on."""
-        from concurrent.futures import ThreadPoolExecutor
         import os
+        from concurrent.futures import ThreadPoolExecutor
+
         if self._pool is None:
             self._pool = ThreadPoolExecutor(min(16, os.cpu_count() or 1))
         live = np.flatnonzero(self.alive.cpu().numpy())
@@ -127,8 +127,9 @@ class Diagnostics:
         does (so they match it to LAPACK rounding), in a thread pool (LAPACK releases the
         GIL): batched float64 SVD on the GPU measured slower for many small matrices, faster
         for one big one (H100 timings in benchmarks/RESULTS.md), hence :data:`GPU_SVD_MIN`."""
-        from concurrent.futures import ThreadPoolExecutor
         import os
+        from concurrent.futures import ThreadPoolExecutor
+
         ok = (self.div_step < 0).cpu().numpy()
         out, mats = {}, {}
         for p in self.mats:
@@ -174,7 +175,7 @@ def rank_metrics(W):
     ev = np.linalg.eigvalsh(G)[::-1]
     sv = np.sqrt(np.where(ev > gram_floor(ev[0], r, c), ev, 0.0))
     k = min(len(RANK_METRICS) - 2, sv.size)
-    out[2:2 + k] = sv[:k]
+    out[2 : 2 + k] = sv[:k]
     if sv[0] > 0.0:
         tot = sv.sum()
         pr = sv / tot

@@ -32,23 +32,42 @@ from mupsim.sim.ensemble import optim
 from mupsim.sim.ensemble.diagnostics import N_METRICS, Diagnostics
 from mupsim.sim.ensemble.optim import BatchedOptimizer
 from mupsim.sim.ensemble.rng import BatchGenerator, TrainSetBatches, sample_rows
-from mupsim.sim.layout import (A_ACT, A_DEPTH, A_MODEL, A_NORM, A_POST, A_PRE, A_TASK, ACT_GELU,
-                               B_B1, B_B2, B_GPOST, B_GPRE, B_W1, B_W2, MODEL_LINEAR,
-                               NORM_LAYER, activation_names)
+from mupsim.sim.layout import (
+    A_ACT,
+    A_DEPTH,
+    A_MODEL,
+    A_NORM,
+    A_POST,
+    A_PRE,
+    A_TASK,
+    ACT_GELU,
+    B_B1,
+    B_B2,
+    B_GPOST,
+    B_GPRE,
+    B_W1,
+    B_W2,
+    MODEL_LINEAR,
+    NORM_LAYER,
+    activation_names,
+)
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
-GRAPH_STEPS = 16   # plain steps per CUDA graph replay
-PREGEN_BYTES = 1 << 30   # pre-generate all batches if they take at most this much memory
-PREGEN_CHUNK = 256       # steps generated per call when pre-generating
+GRAPH_STEPS = 16  # plain steps per CUDA graph replay
+PREGEN_BYTES = 1 << 30  # pre-generate all batches if they take at most this much memory
+PREGEN_CHUNK = 256  # steps generated per call when pre-generating
 
 
 def schedule_table(cfg, decay_steps: int) -> np.ndarray:
     """s(t) for t = 0..steps (float64), the numba loop's ``schedule``."""
     from mupsim.sim.kernels.optim import SCHED_CODES, schedule
+
     code = SCHED_CODES[cfg.schedule]
-    return np.array([schedule(t, cfg.steps, code, cfg.warmup_steps, decay_steps)
-                     for t in range(cfg.steps + 1)], np.float64)
+    return np.array(
+        [schedule(t, cfg.steps, code, cfg.warmup_steps, decay_steps) for t in range(cfg.steps + 1)],
+        np.float64,
+    )
 
 
 class Ensemble(BatchedOptimizer, Diagnostics):
@@ -83,17 +102,17 @@ class Ensemble(BatchedOptimizer, Diagnostics):
         self.offs = [(int(lay.offsets[p]), int(lay.rows[p]), int(lay.cols[p])) for p in range(P)]
         self.W = [self._view(self.theta, p) for p in range(P)]
         self.G = [self._view(self.grad, p) for p in range(P)]
-        mult = np.stack([p.mult for p in preps])                      # (S, P)
+        mult = np.stack([p.mult for p in preps])  # (S, P)
         self.mult = [T(mult[:, p]).view(S, 1, 1) for p in range(P)]
         self.beta = T([p.layout.farch[0] for p in preps]).view(S, 1, 1)
         # per-element learning rate and weight decay (calculator values, before schedule)
         p_lr = np.stack([p.p_lr for p in preps])
         p_wd = np.stack([p.p_wd for p in preps])
         sizes = lay.rows * lay.cols
-        self.p_lr64 = T(p_lr, torch.float64)   # for the eff_lr diagnostic
+        self.p_lr64 = T(p_lr, torch.float64)  # for the eff_lr diagnostic
         self.lr_el = T(np.repeat(p_lr, sizes, axis=1))
         self.wd_el = T(np.repeat(p_wd, sizes, axis=1))
-        hyper = np.stack([p.hyper for p in preps])                     # (S, 4)
+        hyper = np.stack([p.hyper for p in preps])  # (S, 4)
         self.mu, self.b1, self.b2, self.eps = (T(hyper[:, i]).view(S, 1) for i in range(4))
         self.b1_64 = T(hyper[:, 1], torch.float64).view(S, 1)
         self.b2_64 = T(hyper[:, 2], torch.float64).view(S, 1)
@@ -102,7 +121,7 @@ class Ensemble(BatchedOptimizer, Diagnostics):
         self.eps_el = T(np.repeat(p_eps, sizes, axis=1))
         self.indep = T([p.independent for p in preps], torch.bool).view(S, 1)
         self.sched64 = np.stack([schedule_table(p.config, p.decay_steps) for p in preps])
-        self.sched = T(self.sched64)                                   # (S, steps+1)
+        self.sched = T(self.sched64)  # (S, steps+1)
         self.sched64_dev = T(self.sched64, torch.float64)
         self.bound = T([p.config.divergence_bound for p in preps], torch.float64)
         self.alive = torch.ones(S, dtype=torch.bool, device=dev)
@@ -133,7 +152,7 @@ class Ensemble(BatchedOptimizer, Diagnostics):
             self.Xall, self.Tall = torch.cat(xs, dim=1), torch.cat(ts, dim=1)
         self.Xte = T(np.stack([p.data.X_test for p in preps]))
         self.Tte = T(np.stack([p.data.T_test for p in preps]))
-        self.Xtr = self.Ttr = None   # fixed train sets: the logged train loss is over all rows
+        self.Xtr = self.Ttr = None  # fixed train sets: the logged train loss is over all rows
         if cfg.n_train is not None:
             self.Xtr = T(np.stack([p.data.X_train for p in preps]))
             self.Ttr = T(np.stack([p.data.T_train for p in preps]))
@@ -151,24 +170,33 @@ class Ensemble(BatchedOptimizer, Diagnostics):
         self.pvec, o = [], 0
         for p in self.mats:
             c = int(lay.cols[p])
-            self.pvec.append(T(pv[:, o:o + c]))
+            self.pvec.append(T(pv[:, o : o + c]))
             o += c
         self.prev = [torch.zeros_like(self.W[p]) for p in self.mats]
         self.graphs = {}
         self._pool, self._rank_jobs = None, []
-        self.fused_cpu = dev.type == "cpu"   # numba optimizer on CPU; torch ops elsewhere
-        self.compiled = dev.type == "cuda" and optim.COMPILE_OPT   # one fused Triton kernel per rule
+        self.fused_cpu = dev.type == "cpu"  # numba optimizer on CPU; torch ops elsewhere
+        self.compiled = dev.type == "cuda" and optim.COMPILE_OPT  # one fused Triton kernel per rule
         if self.fused_cpu:  # numpy views (shared memory) for the fused CPU optimizer
             hy = np.ascontiguousarray(hyper, dtype=np.float64)
-            self._np = dict(theta=self.theta.numpy(), grad=self.grad.numpy(), m=self.m.numpy(),
-                            v=self.v.numpy(), lr=self.lr_el.numpy(), wd=self.wd_el.numpy(),
-                            mu=hy[:, 0].copy(), b1=hy[:, 1].copy(), b2=hy[:, 2].copy(),
-                            eps=self.eps_el.numpy(), indep=self.indep.view(-1).numpy().copy())
+            self._np = dict(
+                theta=self.theta.numpy(),
+                grad=self.grad.numpy(),
+                m=self.m.numpy(),
+                v=self.v.numpy(),
+                lr=self.lr_el.numpy(),
+                wd=self.wd_el.numpy(),
+                mu=hy[:, 0].copy(),
+                b1=hy[:, 1].copy(),
+                b2=hy[:, 2].copy(),
+                eps=self.eps_el.numpy(),
+                indep=self.indep.view(-1).numpy().copy(),
+            )
 
     # ------------------------------------------------------------------ helpers
     def _view(self, buf, p):
         o, r, c = self.offs[p]
-        return buf[:, o:o + r * c].view(self.S, r, c)
+        return buf[:, o : o + r * c].view(self.S, r, c)
 
     def _norm(self, x):
         if self.layer:
@@ -227,11 +255,9 @@ class Ensemble(BatchedOptimizer, Diagnostics):
                 a1 = self._dense(z, W, p1, int(blocks[l, B_B1]))
                 s = self._act(a1)
                 a2 = self._dense(s, W, p2, int(blocks[l, B_B2]))
-                oh, ro, o = self._norm_gain(a2, int(blocks[l, B_GPOST])) if self.post \
-                    else (None, None, a2)
+                oh, ro, o = self._norm_gain(a2, int(blocks[l, B_GPOST])) if self.post else (None, None, a2)
                 h = h + self.beta * o
-                for lst, val in zip((Zh, Z, Rz, A1, Sx, A2, Oh, Ro, O),
-                                    (zh, z, r, a1, s, a2, oh, ro, o)):
+                for lst, val in zip((Zh, Z, Rz, A1, Sx, A2, Oh, Ro, O), (zh, z, r, a1, s, a2, oh, ro, o)):
                     lst.append(val)
                 H.append(h)
             c.update(Zh=Zh, Z=Z, Rz=Rz, A1=A1, S=Sx, A2=A2, Oh=Oh, Ro=Ro, O=O)
@@ -268,8 +294,7 @@ class Ensemble(BatchedOptimizer, Diagnostics):
                 continue
             p1, p2 = int(blocks[l, B_W1]), int(blocks[l, B_W2])
             d = self.beta * dh
-            da2 = self._gain_norm_back(d, int(blocks[l, B_GPOST]), c["Oh"][l], c["Ro"][l]) \
-                if self.post else d
+            da2 = self._gain_norm_back(d, int(blocks[l, B_GPOST]), c["Oh"][l], c["Ro"][l]) if self.post else d
             torch.mul(torch.bmm(da2.transpose(1, 2), c["S"][l]), m[p2], out=G[p2])
             pb = int(blocks[l, B_B2])
             if pb >= 0:
@@ -299,7 +324,7 @@ class Ensemble(BatchedOptimizer, Diagnostics):
 
     # ------------------------------------------------------------------ steps
     def _batch(self):
-        if self.Xall is not None:   # pre-generated: one gather per step
+        if self.Xall is not None:  # pre-generated: one gather per step
             X = self.Xall.index_select(1, self.t.view(1))[:, 0]
             T = self.Tall.index_select(1, self.t.view(1))[:, 0]
         else:
@@ -353,8 +378,7 @@ class Ensemble(BatchedOptimizer, Diagnostics):
             graphs = self.dev.type == "cuda"
         logs = {int(s): i for i, s in enumerate(self.log_steps)}
         # plain[t]: step t has no diagnostics and saves no copy
-        plain = [t < self.steps and t not in logs and (t + 1) not in logs
-                 for t in range(self.steps + 1)]
+        plain = [t < self.steps and t not in logs and (t + 1) not in logs for t in range(self.steps + 1)]
         t = 0
         while t <= self.steps:
             if t in logs:
@@ -363,8 +387,8 @@ class Ensemble(BatchedOptimizer, Diagnostics):
                     break
                 t += 1
                 continue
-            if graphs and plain[t] and t >= 3:   # a few eager steps first (warm-up)
-                k = graph_steps if all(plain[t:t + graph_steps]) else 1
+            if graphs and plain[t] and t >= 3:  # a few eager steps first (warm-up)
+                k = graph_steps if all(plain[t : t + graph_steps]) else 1
                 self._graph(k).replay()
                 t += k
                 continue
@@ -392,8 +416,16 @@ class Ensemble(BatchedOptimizer, Diagnostics):
 # ---------------------------------------------------------------------- helpers
 def data_key(cfg) -> tuple:
     """Configs with equal keys see the same batches and held-out set (one data stream)."""
-    return (cfg.seed, cfg.teacher_dims(), cfg.label_noise, cfg.teacher_decay, cfg.inputs,
-            cfg.input_spectrum, cfg.zipf_exponent, cfg.n_train)
+    return (
+        cfg.seed,
+        cfg.teacher_dims(),
+        cfg.label_noise,
+        cfg.teacher_decay,
+        cfg.inputs,
+        cfg.input_spectrum,
+        cfg.zipf_exponent,
+        cfg.n_train,
+    )
 
 
 def _batches(preps, b, task_cls, T):
@@ -402,18 +434,25 @@ def _batches(preps, b, task_cls, T):
     cfg = preps[0].config
     if cfg.n_train is not None:
         rows = np.stack([sample_rows(p.config.seed, cfg.n_train, b, cfg.steps) for p in preps])
-        return TrainSetBatches(T(np.stack([p.data.X_train for p in preps])),
-                               T(np.stack([p.data.T_train for p in preps])),
-                               T(rows, torch.int64))
+        return TrainSetBatches(
+            T(np.stack([p.data.X_train for p in preps])),
+            T(np.stack([p.data.T_train for p in preps])),
+            T(rows, torch.int64),
+        )
     dev = T(0.0).device
     cdf = None
     if cfg.inputs == "tokens":
         cdf = T(np.stack([p.data.cdf for p in preps]), torch.float64)
     return BatchGenerator(
-        T(np.stack([p.data.A1 for p in preps])), T(np.stack([p.data.A2 for p in preps])),
+        T(np.stack([p.data.A1 for p in preps])),
+        T(np.stack([p.data.A2 for p in preps])),
         T([p.config.seed for p in preps], torch.int64),
         T([p.config.label_noise for p in preps], torch.float64),
-        b, task_cls, _xscale(preps, cfg.input_dim, dev), cdf)
+        b,
+        task_cls,
+        _xscale(preps, cfg.input_dim, dev),
+        cdf,
+    )
 
 
 def _xscale(preps, k, dev):
@@ -422,5 +461,6 @@ def _xscale(preps, k, dev):
     xs = [p.data.xscale for p in preps]
     if all(x.size == 0 for x in xs):
         return None
-    return torch.as_tensor(np.stack([x if x.size else np.ones(k) for x in xs]),
-                           dtype=torch.float64, device=dev)
+    return torch.as_tensor(
+        np.stack([x if x.size else np.ones(k) for x in xs]), dtype=torch.float64, device=dev
+    )

@@ -93,6 +93,7 @@ def sample_rows(seed: int, n_train: int, b: int, steps: int) -> np.ndarray:
     :func:`mupsim.sim.kernels.data.sample_batch` picks them (permutation starting at
     arange(n_train), carried from step to step)."""
     from mupsim.sim.ensemble.sampling import sample_rows as _rows
+
     return _rows(int(seed), int(n_train), int(b), int(steps))
 
 
@@ -141,7 +142,7 @@ class BatchGenerator:
         b, k = self.b, self.k
         dt = self.A1.dtype
         u = uniforms(st, 0, self.n_draw_x, self.ix)
-        if self.cdf is not None:   # one-hot tokens; the teacher's first layer is a lookup
+        if self.cdf is not None:  # one-hot tokens; the teacher's first layer is a lookup
             tok = torch.searchsorted(self.cdf, u.view(U, C * b)).clamp(max=k - 1)
             X = torch.zeros(U, C * b, k, dtype=dt, device=u.device)
             X.scatter_(2, tok.unsqueeze(-1), 1.0)
@@ -150,8 +151,8 @@ class BatchGenerator:
         r = torch.sqrt(-2.0 * torch.log(u[..., 0]))
         a = (2.0 * math.pi) * u[..., 1]
         X = torch.stack((r * torch.cos(a), r * torch.sin(a)), dim=-1).view(U, C, 2 * self.npair)
-        X = X[:, :, :b * k].reshape(U, C * b, k).to(dt)
-        if self.xscale is not None:   # the numba loop scales the stored (dtype) inputs
+        X = X[:, :, : b * k].reshape(U, C * b, k).to(dt)
+        if self.xscale is not None:  # the numba loop scales the stored (dtype) inputs
             X = (X.to(torch.float64) * self.xscale.view(U, 1, k)).to(dt)
         return X, torch.bmm(X, self.A1t)
 
@@ -160,7 +161,7 @@ class BatchGenerator:
         b, k, out = self.b, self.k, self.out
         dt = self.A1.dtype
         U, C = self.seeds.shape[0], ts.shape[0]
-        st = rng_state(self.seeds.view(-1, 1), STREAM_ONLINE, ts.view(1, -1))      # (U, C)
+        st = rng_state(self.seeds.view(-1, 1), STREAM_ONLINE, ts.view(1, -1))  # (U, C)
         X, pre = self._inputs(st, U, C)
         T = torch.bmm(torch.relu(pre), self.A2t).view(U, C, b, out)
         if self.task_cls:
@@ -179,11 +180,11 @@ class BatchGenerator:
         """Classes (U, C, b) after label noise: row r's uniform at its start position pos_r;
         below the noise level, the class becomes min(⌊u'·out⌋, out − 1) for the next draw u'."""
         b, out = self.b, self.out
-        u = uniforms(st, self.n_draw_x, 2 * b, self.inoise)                       # (U, C, 2b)
+        u = uniforms(st, self.n_draw_x, 2 * b, self.inoise)  # (U, C, 2b)
         flip = u < self.noise.view(-1, 1, 1)
         pos = _row_starts(flip, b)
         flipped = flip.gather(-1, pos)
-        u2 = u.gather(-1, pos + 1)   # pos_r ≤ 2r, so pos_r + 1 < 2b
+        u2 = u.gather(-1, pos + 1)  # pos_r ≤ 2r, so pos_r + 1 < 2b
         rnd = (u2 * out).to(torch.int64).clamp(max=out - 1)
         return torch.where(flipped, rnd, c)
 
@@ -206,5 +207,5 @@ class TrainSetBatches:
 
     def many(self, ts):
         """X (U, C, b, k), T (U, C, b, out) of steps ``ts`` (1-D int64 tensor)."""
-        r = self.rows.index_select(1, ts)                                          # (U, C, b)
+        r = self.rows.index_select(1, ts)  # (U, C, b)
         return self.Xtr[self.urange, r], self.Ttr[self.urange, r]

@@ -22,16 +22,62 @@ import importlib.util
 
 from mupsim.sim.config import SimConfig
 
-SHAPE_FIELDS = ("model", "width", "input_dim", "output_dim", "depth", "ffn_ratio", "activation",
-                "norm", "norm_position", "norm_gain", "bias", "task", "inputs", "teacher_width",
-                "n_train", "n_test", "batch_size", "steps", "optimizer", "dtype", "n_logs",
-                "rank_metrics")
-PER_RUN_FIELDS = ("base_width", "branch_multiplier", "teacher_rank", "label_noise", "lr", "wd",
-                  "wd_mode", "momentum", "beta1", "beta2", "eps", "schedule", "warmup_steps",
-                  "decay_fraction", "parameterization", "alignment", "multipliers", "wd_rule",
-                  "alignment_exponent", "depth_rule", "base_depth", "global_lr", "seed",
-                  "divergence_bound", "eps_rule", "teacher_decay", "input_spectrum", "io_wd_rule",
-                  "zipf_exponent", "teacher_width_exponent")
+SHAPE_FIELDS = (
+    "model",
+    "width",
+    "input_dim",
+    "output_dim",
+    "depth",
+    "ffn_ratio",
+    "activation",
+    "norm",
+    "norm_position",
+    "norm_gain",
+    "bias",
+    "task",
+    "inputs",
+    "teacher_width",
+    "n_train",
+    "n_test",
+    "batch_size",
+    "steps",
+    "optimizer",
+    "dtype",
+    "n_logs",
+    "rank_metrics",
+)
+PER_RUN_FIELDS = (
+    "base_width",
+    "branch_multiplier",
+    "teacher_rank",
+    "label_noise",
+    "lr",
+    "wd",
+    "wd_mode",
+    "momentum",
+    "beta1",
+    "beta2",
+    "eps",
+    "schedule",
+    "warmup_steps",
+    "decay_fraction",
+    "parameterization",
+    "alignment",
+    "multipliers",
+    "wd_rule",
+    "alignment_exponent",
+    "depth_rule",
+    "base_depth",
+    "global_lr",
+    "seed",
+    "divergence_bound",
+    "eps_rule",
+    "teacher_decay",
+    "input_spectrum",
+    "io_wd_rule",
+    "zipf_exponent",
+    "teacher_width_exponent",
+)
 SUPPORTED_FIELDS = frozenset(SHAPE_FIELDS + PER_RUN_FIELDS)
 
 
@@ -52,8 +98,10 @@ def unsupported_reason(config: SimConfig) -> str | None:
             continue
         v = getattr(config, f.name)
         if v != f.default:
-            return (f"the ensemble backend does not implement SimConfig field {f.name!r} "
-                    f"(value {v!r}, default {f.default!r}); run it with the numba loop")
+            return (
+                f"the ensemble backend does not implement SimConfig field {f.name!r} "
+                f"(value {v!r}, default {f.default!r}); run it with the numba loop"
+            )
     return None
 
 
@@ -62,5 +110,6 @@ def group_key(config: SimConfig) -> tuple | None:
     ``config`` at all (see :func:`unsupported_reason`)."""
     if unsupported_reason(config) is not None:
         return None
-    return (tuple((name, getattr(config, name)) for name in SHAPE_FIELDS)
-            + (("teacher_width_at_width", config.teacher_dims()[0]),))
+    return tuple((name, getattr(config, name)) for name in SHAPE_FIELDS) + (
+        ("teacher_width_at_width", config.teacher_dims()[0]),
+    )
