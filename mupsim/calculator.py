@@ -93,7 +93,7 @@ class Exponents:
         >>> import mupsim
         >>> e = mupsim.exponents("mup", "adamw")
         >>> e.layers["readout"].multiplier, e.to_dict()["layers"]["hidden"]["lr"]
-        (Fraction(1, 1), 1.0)
+        (Fraction(1, 2), 1.0)
     """
 
     parameterization: str
