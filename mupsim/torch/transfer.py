@@ -34,6 +34,13 @@ functions, or ``"module:function"`` entry points, resolved in the worker). Ctrl-
 SIGTERM: pending runs are cancelled, in-flight runs abandoned (our own pool's workers killed), and
 :class:`TransferInterrupted` (a ``KeyboardInterrupt``) is raised; stored runs survive and a rerun
 resumes without recomputing them.
+
+Why one module over 600 lines: the run, its store and its executors are one protocol. The store
+key, the config a stored run is compared with, the checkpoint-before-record write order and the
+resume-on-error rule are decided together by :func:`run_one`, :func:`load_run` and the private
+store/executor helpers, and :func:`transfer_check` validates its inputs against that same config;
+the report already lives apart (:mod:`mupsim.torch.transfer_report`). Splitting the store from
+the runner would expose private invariants across modules without making either reusable.
 """
 
 from __future__ import annotations
