@@ -117,6 +117,12 @@ class AlphaEstimate:
         wd: the hidden matrix's weight-decay exponent of the ``alignment`` rule at
             ``alpha_rule`` (λ ∝ n^(−wd)).
         exponents: the calculator's full answer.
+
+    Example:
+        >>> import mupsim
+        >>> est = mupsim.alpha_from_stable_ranks([64, 256], [8, 16])
+        >>> round(est.rho, 6), est.rho_se
+        (0.5, nan)
     """
 
     rho: float
