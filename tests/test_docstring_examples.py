@@ -19,6 +19,7 @@ MODULES = [
     "mupsim.sim.config",
     "mupsim.sim.run",
     "mupsim.sim.sweep",
+    "mupsim.sim.sweep_spec",
     "mupsim.sim.result",
     "mupsim.analysis.transfer",
     "mupsim.analysis.stats",
@@ -43,6 +44,7 @@ def _run(name: str, monkeypatch, tmp_path) -> doctest.TestResults:
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples_run(name, monkeypatch, tmp_path):
     result = _run(name, monkeypatch, tmp_path)
+    assert result.attempted > 0, f"{name} has no examples"
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples in {name} failed"
 
 
@@ -50,18 +52,31 @@ def test_docstring_examples_run(name, monkeypatch, tmp_path):
 def test_torch_docstring_examples_run(name, monkeypatch, tmp_path):
     pytest.importorskip("torch")
     result = _run(name, monkeypatch, tmp_path)
+    assert result.attempted > 0, f"{name} has no examples"
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples in {name} failed"
 
 
-def test_public_api_has_examples():
-    """Every name ``mupsim`` exports (functions and classes) shows an example."""
+def _without_example(package: str, classes: bool) -> list[str]:
     import inspect
 
-    import mupsim
-
+    module = importlib.import_module(package)
     missing = []
-    for name in mupsim.__all__:
-        obj = getattr(mupsim, name)
-        if (inspect.isfunction(obj) or inspect.isclass(obj)) and "Example" not in (obj.__doc__ or ""):
-            missing.append(name)
-    assert not missing, f"public names without an Example section: {missing}"
+    for name in module.__all__:
+        obj = inspect.unwrap(getattr(module, name))
+        if inspect.isfunction(obj) or (classes and inspect.isclass(obj)):
+            if "Example:" not in (obj.__doc__ or ""):
+                missing.append(name)
+    return missing
+
+
+def test_every_function_and_class_mupsim_exports_shows_an_example():
+    assert _without_example("mupsim", classes=True) == []
+
+
+def test_every_function_mupsim_sim_exports_shows_an_example():
+    assert _without_example("mupsim.sim", classes=False) == []
+
+
+def test_every_function_mupsim_torch_exports_shows_an_example():
+    pytest.importorskip("torch")
+    assert _without_example("mupsim.torch", classes=False) == []
