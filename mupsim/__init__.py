@@ -4,7 +4,7 @@ Conventions (Everett et al. 2024, "abc"): effective weight W = n^(-a)·w, init
 w0 ~ N(0, n^(-2b)), learning rate η·n^(-c), weight decay λ·n^(-w). Every
 exponent reported is the x of n^(-x). AdamW is coupled: w ← w − η(u + λw).
 
-Example:
+Examples:
     >>> import mupsim
     >>> mupsim.exponents("mup", "adamw").layers["hidden"].lr  # c of η·n^(-c)
     Fraction(1, 1)

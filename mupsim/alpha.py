@@ -56,7 +56,7 @@ def alpha_relation(rho):
     Returns:
         α = 1 − ρ/2, a float array of the shape of ``rho``.
 
-    Example:
+    Examples:
         >>> from mupsim.alpha import alpha_relation
         >>> print(alpha_relation(1.5))
         0.25
@@ -76,7 +76,7 @@ def alpha_from_rank_exponent(rho):
     Raises:
         MupsimError: ρ not finite or outside [0, 1].
 
-    Example:
+    Examples:
         >>> import mupsim
         >>> print(mupsim.alpha_from_rank_exponent(0.5))
         0.75
@@ -97,7 +97,7 @@ def rank_exponent_from_alpha(alpha):
     Raises:
         MupsimError: α not finite or outside [1/2, 1].
 
-    Example:
+    Examples:
         >>> import mupsim
         >>> print(mupsim.rank_exponent_from_alpha(0.75))
         0.5
@@ -118,7 +118,7 @@ class AlphaEstimate:
             ``alpha_rule`` (λ ∝ n^(−wd)).
         exponents: the calculator's full answer.
 
-    Example:
+    Examples:
         >>> import mupsim
         >>> est = mupsim.alpha_from_stable_ranks([64, 256], [8, 16])
         >>> round(est.rho, 6), est.rho_se
@@ -164,7 +164,7 @@ def fit_rank_exponent(widths, stable_ranks, groups=None) -> tuple[float, float]:
         MupsimError: lengths differ, a width or rank is not positive and finite, or fewer than
             2 distinct widths (within some group).
 
-    Example:
+    Examples:
         >>> from mupsim.alpha import fit_rank_exponent
         >>> rho, se = fit_rank_exponent([64, 256, 1024], [8, 16, 32])
         >>> round(rho, 6), round(se, 6)
@@ -227,7 +227,7 @@ def alpha_from_stable_ranks(
     Raises:
         MupsimError: as :func:`fit_rank_exponent`, or an invalid calculator argument.
 
-    Example:
+    Examples:
         >>> import mupsim
         >>> est = mupsim.alpha_from_stable_ranks([64, 256, 1024], [8, 16, 32])
         >>> round(est.alpha, 6), est.alpha_rule, est.wd

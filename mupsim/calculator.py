@@ -55,7 +55,7 @@ class LayerExponents:
         wd: w, the weight decay λ·n^(-w) (lr-scaled, coupled AdamW); None: no decay.
         eps: the Adam ε exponent; None: no ε (not an Adam-family optimizer).
 
-    Example:
+    Examples:
         >>> import mupsim
         >>> mupsim.exponents("mup", "adamw").layers["hidden"].lr
         Fraction(1, 1)
@@ -89,7 +89,7 @@ class Exponents:
         muon_convention: "spectral" or "rms".
         layer_wd_rules: matrix layer → wd rule where it differs from ``wd_rule``, or None.
 
-    Example:
+    Examples:
         >>> import mupsim
         >>> e = mupsim.exponents("mup", "adamw")
         >>> e.layers["readout"].multiplier, e.to_dict()["layers"]["hidden"]["lr"]
@@ -366,7 +366,7 @@ def exponents(
             rule does not use (or lacks, e.g. the 'alignment' rule without
             ``alignment_exponent``).
 
-    Example:
+    Examples:
         >>> import mupsim
         >>> e = mupsim.exponents("mup", "adamw", wd_rule="fan2025")
         >>> h = e.layers["hidden"]
@@ -455,7 +455,7 @@ class LayerSettings:
         wd: the weight decay λ_l (lr-scaled: the per-step decay is η_l·λ_l; 0.0: no decay).
         eps: Adam's ε; None for optimizers without one.
 
-    Example:
+    Examples:
         >>> import mupsim
         >>> mupsim.transfer(256, 1024, lr=1e-3).layers["hidden"].lr
         0.00025
@@ -487,7 +487,7 @@ class Settings:
         batch: the batch/horizon factor of the ``tau_epoch`` rule, or None.
         horizon: per-layer relaxation times and the layers whose run is too short, or None.
 
-    Example:
+    Examples:
         >>> import mupsim
         >>> s = mupsim.transfer(256, 1024, lr=1e-3, wd=0.1, wd_rule="fan2025")
         >>> s.to_dict()["layers"]["hidden"]["wd"]
@@ -658,7 +658,7 @@ def transfer(
             incomplete depth transfer, or an input that would set nothing (``batch_size``
             without ``tokens`` or ``steps``, ``depth_alpha`` without a depth transfer).
 
-    Example:
+    Examples:
         >>> import mupsim
         >>> s = mupsim.transfer(256, 1024, lr=1e-3, wd=0.1, wd_rule="fan2025")
         >>> h = s.layers["hidden"]

@@ -12,7 +12,7 @@ class MupsimError(ValueError):
 
     A ``ValueError``: the message names the value that was wrong and what is allowed.
 
-    Example:
+    Examples:
         >>> import mupsim
         >>> try:
         ...     mupsim.exponents("nope")
@@ -43,7 +43,7 @@ def choice(kind: str, value, allowed) -> str:
     Raises:
         MupsimError: naming ``kind`` and the allowed choices.
 
-    Example:
+    Examples:
         >>> from mupsim.errors import choice
         >>> choice("optimizer", "AdamW", ("sgd", "adamw"))
         'adamw'
@@ -70,7 +70,7 @@ def show(value, limit: int = 80) -> str:
     Returns:
         The text.
 
-    Example:
+    Examples:
         >>> from mupsim.errors import show
         >>> show("abc"), show(10**300)
         ("'abc'", '<an integer of 301 digits>')
@@ -96,7 +96,7 @@ def is_real(value) -> bool:
     Returns:
         Whether ``value`` is such a number.
 
-    Example:
+    Examples:
         >>> from mupsim.errors import is_real
         >>> is_real(0.5), is_real(True), is_real("1")
         (True, False, False)
@@ -121,7 +121,7 @@ def flag(value, what: str) -> bool:
     Raises:
         MupsimError: naming ``what``, for anything else.
 
-    Example:
+    Examples:
         >>> from mupsim.errors import flag
         >>> flag(True, "resume")
         True
@@ -150,7 +150,7 @@ def real(value, what: str) -> float:
         MupsimError: naming ``what``, for a non-number, a bool, text or an integer beyond float
             range.
 
-    Example:
+    Examples:
         >>> from mupsim.errors import real
         >>> real(-0.0, "lr"), real(3, "lr")
         (0.0, 3.0)
@@ -198,7 +198,7 @@ def float_array(value, what: str):
         MupsimError: naming ``what`` when ``value`` holds anything else (bools, text, None, sets
             and dicts, which have no order, complex numbers) or integers beyond float range.
 
-    Example:
+    Examples:
         >>> from mupsim.errors import float_array
         >>> float_array([1, 2.5], "widths").tolist()
         [1.0, 2.5]
@@ -237,7 +237,7 @@ def rational(value, what: str, lo=None, hi=None):
             [lo, hi], or exceeds ``MAX_EXPONENT`` in magnitude (widths n^x must stay
             representable as floats).
 
-    Example:
+    Examples:
         >>> from mupsim.errors import rational
         >>> rational("1/2", "alpha"), rational(-0.5, "alpha")
         (Fraction(1, 2), Fraction(-1, 2))

@@ -137,7 +137,7 @@ def equilibrium_rms(update_rms, lr, wd, beta1: float = 0.0, exact: bool = False)
         MupsimError: an input out of range, shapes that do not broadcast, or lr·wd >= 1
             (>= 2 with ``exact``). Warns (MupsimWarning) for lr·wd > 0.1 without ``exact``.
 
-    Example:
+    Examples:
         >>> from mupsim import steady_state
         >>> print(round(float(steady_state.equilibrium_rms(1.0, lr=1e-3, wd=0.1)), 6))
         0.070711
@@ -168,7 +168,7 @@ def relaxation_time(lr, wd, exact: bool = False):
     Raises:
         MupsimError: as :func:`equilibrium_rms`.
 
-    Example:
+    Examples:
         >>> from mupsim import steady_state
         >>> print(round(float(steady_state.relaxation_time(lr=1e-3, wd=0.1)), 6))
         5000.0
@@ -192,7 +192,7 @@ def angular_update(lr, wd, beta1: float = 0.0):
     Raises:
         MupsimError: as :func:`equilibrium_rms` (leading order only: lr·wd < 1).
 
-    Example:
+    Examples:
         >>> from mupsim import steady_state
         >>> print(round(float(steady_state.angular_update(lr=1e-3, wd=0.1)), 6))
         0.014142
@@ -216,7 +216,7 @@ def sigma_max(rms, fan_out: int, fan_in: int, alpha: float):
     Raises:
         MupsimError: a fan, ``alpha`` or ``rms`` out of range.
 
-    Example:
+    Examples:
         >>> from mupsim import steady_state
         >>> print(round(float(steady_state.sigma_max(0.01, 256, 256, alpha=1.0)), 6))
         2.56

@@ -64,7 +64,7 @@ def _without_example(package: str, classes: bool) -> list[str]:
     for name in module.__all__:
         obj = inspect.unwrap(getattr(module, name))
         if inspect.isfunction(obj) or (classes and inspect.isclass(obj)):
-            if "Example:" not in (obj.__doc__ or ""):
+            if "Examples:" not in (obj.__doc__ or ""):
                 missing.append(name)
     return missing
 

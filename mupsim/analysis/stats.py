@@ -22,7 +22,7 @@ def percentile_interval(samples, level: float = 0.95) -> tuple[float, float]:
     Raises:
         MupsimError: ``samples`` not numbers, or ``level`` outside (0, 1).
 
-    Example:
+    Examples:
         >>> percentile_interval([1, 2, 3, 4, 5, float("nan")], level=0.5)
         (2.0, 4.0)
     """
@@ -127,7 +127,7 @@ def power_law_fit(widths, values, *, n_boot: int = 2000, level: float = 0.95, se
         MupsimError: unequal lengths, an invalid ``n_boot``/``level``/``seed``, or fewer than
             2 distinct widths with finite positive values.
 
-    Example:
+    Examples:
         >>> fit = power_law_fit([64, 64, 256, 256, 1024, 1024], [8, 8.8, 16, 17.6, 32, 35.2])
         >>> round(fit.exponent, 6), fit.n_per_width
         (0.5, [2, 2, 2])

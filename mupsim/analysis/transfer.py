@@ -23,7 +23,7 @@ def parabola_vertex(x, y) -> tuple[float, float, float]:
     Raises:
         MupsimError: not exactly 3 points.
 
-    Example:
+    Examples:
         >>> [round(v, 6) for v in parabola_vertex([0, 1, 2], [2, 1, 2])]
         [1.0, 1.0, 1.0]
     """
@@ -108,7 +108,7 @@ def transfer_optimum(
     Raises:
         MupsimError: not one loss row per x, or x not strictly increasing.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> x = np.arange(-4.0, 1.0)  # e.g. log2 lr
         >>> def losses(best):  # [X, S]: two seeds, log loss a parabola with its vertex at ``best``
@@ -192,7 +192,7 @@ def optimum_drift(widths, optima, *, level: float = 0.95) -> Drift:
     Raises:
         MupsimError: fewer than 2 widths, or not one Optimum per width.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> x = np.arange(-4.0, 1.0)  # e.g. log2 lr
         >>> def losses(best):  # [X, S]: two seeds, log loss a parabola with its vertex at ``best``
@@ -320,7 +320,7 @@ def curve_shift(
         Shift: the shift (a multiple of ``resolution``; NaN when the curves do not overlap in
         3 points) and its interval.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> x = np.arange(-4.0, 1.0)  # e.g. log2 lr
         >>> def losses(best):  # [X, S]: two seeds, log loss a parabola with its vertex at ``best``
@@ -390,7 +390,7 @@ def seed_optimum(x, y, n_fit: int = 5) -> tuple[float, bool]:
     Raises:
         MupsimError: ``n_fit`` outside 3..5, or x and y of different lengths.
 
-    Example:
+    Examples:
         >>> x = [-4.0, -3.0, -2.0, -1.0, 0.0]
         >>> x_opt, at_edge = seed_optimum(x, [(v + 1.5) ** 2 for v in x])
         >>> round(x_opt, 6), at_edge
@@ -430,8 +430,8 @@ class SeedDrift(BootstrapRecord):
         widths: the widths.
         optima: the mean per-seed optimum at each width (usable seeds).
         optima_ci: their seed-bootstrap intervals.
-        per_seed: [S][W] per-seed optima (NaN where none).
-        edge: [S][W] best grid point at the grid edge.
+        per_seed: ``[S][W]`` per-seed optima (NaN where none).
+        edge: ``[S][W]`` best grid point at the grid edge.
         n_seeds: the seeds.
         n_used: seeds with a bracketed optimum at every width.
         any_at_edge: some seed's best point is at a grid edge at some width.
@@ -490,7 +490,7 @@ def seed_optimum_drift(
         MupsimError: fewer than 2 widths, not one grid and loss array per width, or different
             seed counts across widths.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> x = np.arange(-4.0, 1.0)  # e.g. log2 lr
         >>> def losses(best):  # [X, S]: two seeds, log loss a parabola with its vertex at ``best``

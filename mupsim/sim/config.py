@@ -133,7 +133,7 @@ class SimConfig:
             (field ranges, cross-field constraints, size limits, whatever the calculator
             refuses), so a config that constructs also runs.
 
-    Example:
+    Examples:
         >>> from mupsim.sim import SimConfig
         >>> c = SimConfig(width=64, base_width=16, lr=1e-2, wd=0.1, wd_rule="fan2025", steps=20)
         >>> c.settings.layers["hidden"].lr, c.settings.layers["hidden"].wd
@@ -397,7 +397,7 @@ class SimConfig:
         Returns:
             (teacher width, teacher rank); rank None = full rank.
 
-        Example:
+        Examples:
             >>> from mupsim.sim import SimConfig
             >>> SimConfig(width=256, base_width=64, teacher_width=8, teacher_width_exponent=0.5).teacher_dims()
             (16, None)
@@ -416,7 +416,7 @@ class SimConfig:
         Returns:
             The dict; :meth:`from_dict` turns it back into an equal config.
 
-        Example:
+        Examples:
             >>> from mupsim.sim import SimConfig
             >>> c = SimConfig(width=32)
             >>> SimConfig.from_dict(c.to_dict()) == c
@@ -434,7 +434,7 @@ class SimConfig:
     def field_names(cls) -> tuple[str, ...]:
         """The field names, in field order.
 
-        Example:
+        Examples:
             >>> from mupsim.sim import SimConfig
             >>> SimConfig.field_names()[:3]
             ('model', 'width', 'base_width')
@@ -455,7 +455,7 @@ class SimConfig:
             MupsimError: ``d`` is not a mapping, has unknown keys (the message lists the valid
                 ones), or holds an invalid value.
 
-        Example:
+        Examples:
             >>> from mupsim.sim import SimConfig
             >>> SimConfig.from_dict({"width": 32, "multipliers": [0, 0, 1]}).multipliers
             (0.0, 0.0, 1.0)
@@ -480,7 +480,7 @@ class SimConfig:
         Raises:
             MupsimError: an unknown field name or an invalid value.
 
-        Example:
+        Examples:
             >>> from mupsim.sim import SimConfig
             >>> SimConfig().replace(seed=3).seed
             3
@@ -495,7 +495,7 @@ class SimConfig:
             16 hex characters of SHA-1 of the sorted-key JSON of ``to_dict()`` (-0.0 written as
             0.0, so that configs comparing equal share a key).
 
-        Example:
+        Examples:
             >>> from mupsim.sim import SimConfig
             >>> k = SimConfig().key()
             >>> len(k), k == SimConfig(lr=1e-3).key(), k == SimConfig(lr=2e-3).key()
@@ -530,7 +530,7 @@ def teacher_dims(width, base_width, teacher_width, teacher_rank, rho) -> tuple[i
         (width, rank), rounded, at least 1, the rank at most the width (see
         :meth:`SimConfig.teacher_dims`).
 
-    Example:
+    Examples:
         >>> from mupsim.sim.config import teacher_dims
         >>> teacher_dims(256, 64, 8, 4, 1.0)
         (32, 16)

@@ -98,7 +98,7 @@ class Result:
     Raises:
         MupsimError: an unknown ``status``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from mupsim.sim import Result, SimConfig
         >>> r = Result(config=SimConfig(width=8).to_dict(), provenance={}, status="ok",
@@ -422,7 +422,7 @@ class Result:
         Returns:
             Result: the record.
 
-        Example:
+        Examples:
             >>> from mupsim.sim import Result, SimConfig
             >>> e = Result.error(SimConfig().to_dict(), "out of memory")
             >>> e.status, e.provenance["error"], e.steps.size
@@ -463,7 +463,7 @@ def provenance(
         (UTC ISO-8601), git_commit (None unless ``git rev-parse HEAD`` works in the package
         directory), seed, wall_time_s, settings, plus any ``extra`` keys.
 
-    Example:
+    Examples:
         >>> from mupsim.sim import SimConfig, provenance
         >>> p = provenance(SimConfig(seed=3), wall_time_s=1.5, backend="numba")
         >>> p["seed"], p["wall_time_s"], p["backend"]
@@ -550,7 +550,7 @@ def content_hash(meta: dict, arrays) -> str:
     Returns:
         64 hex digits.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from mupsim.sim.result import content_hash
         >>> h = content_hash({"status": "ok"}, {"steps": np.arange(3)})

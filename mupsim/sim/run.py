@@ -74,7 +74,7 @@ def log_schedule(steps: int, n_logs: int) -> np.ndarray:
     Returns:
         The logged steps, an increasing int64 array.
 
-    Example:
+    Examples:
         >>> from mupsim.sim.run import log_schedule
         >>> log_schedule(100, 5).tolist()
         [0, 1, 5, 22, 100]
@@ -320,7 +320,7 @@ def run(config: SimConfig) -> Result:
     Raises:
         MupsimError: ``config`` is not a :class:`SimConfig`.
 
-    Example:
+    Examples:
         >>> from mupsim.sim import SimConfig, run
         >>> c = SimConfig(width=8, base_width=8, input_dim=4, teacher_width=4, steps=5,
         ...               batch_size=8, n_test=16, n_logs=3)

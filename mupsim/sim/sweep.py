@@ -134,7 +134,7 @@ def sweep(
         MupsimError: an invalid argument or config, or a result path that cannot be written.
         SweepInterrupted: on SIGINT/SIGTERM (see module docstring).
 
-    Example:
+    Examples:
         >>> from mupsim.sim import SimConfig, sweep
         >>> c = SimConfig(width=8, base_width=8, input_dim=4, teacher_width=4, steps=5,
         ...               batch_size=8, n_test=16, n_logs=3)
@@ -558,7 +558,7 @@ def load_results(out_dir, configs: Sequence[SimConfig] | None = None) -> list:
     Raises:
         MupsimError: ``out_dir`` does not exist, or a config is invalid.
 
-    Example:
+    Examples:
         >>> from mupsim.sim import SimConfig, load_results, sweep
         >>> c = SimConfig(width=8, base_width=8, input_dim=4, teacher_width=4, steps=5,
         ...               batch_size=8, n_test=16, n_logs=3)
@@ -604,7 +604,7 @@ def pending(configs: Iterable[SimConfig], out_dir, backend: str = "numba") -> li
     Raises:
         MupsimError: an unknown backend or an invalid config.
 
-    Example:
+    Examples:
         >>> from mupsim.sim import SimConfig
         >>> from mupsim.sim.sweep import pending
         >>> c = SimConfig(width=8)

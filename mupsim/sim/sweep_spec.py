@@ -39,7 +39,7 @@ def load_spec(path) -> dict:
     Raises:
         MupsimError: an unreadable file, not a JSON object, or an invalid spec.
 
-    Example:
+    Examples:
         >>> import json
         >>> from pathlib import Path
         >>> from mupsim.sim import load_spec
@@ -71,7 +71,7 @@ def expand_spec(spec: Mapping[str, Any]) -> list[SimConfig]:
         MupsimError: an invalid spec or config, or more than ``limits.MAX_SWEEP_CONFIGS``
             configs (counted before anything is expanded).
 
-    Example:
+    Examples:
         >>> from mupsim.sim import expand_spec
         >>> spec = {"base": {"width": 32}, "grid": {"lr": [1e-3, 1e-2], "seed": [0, 1]}}
         >>> [(c.lr, c.seed) for c in expand_spec(spec)]
@@ -108,7 +108,7 @@ def expand_spec(spec: Mapping[str, Any]) -> list[SimConfig]:
 def spec_size(spec: Mapping[str, Any]) -> int:
     """Number of configs the spec expands to (zip rows × grid combinations), without expanding.
 
-    Example:
+    Examples:
         >>> spec_size({"zip": {"width": [32, 64], "base_width": [32, 32]}, "grid": {"seed": [0, 1, 2]}})
         6
     """

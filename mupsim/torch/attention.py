@@ -42,7 +42,7 @@ def attention_logit_scale(d_head: int, base_d_head: int) -> float:
     Returns:
         The scale multiplying q·k.
 
-    Example:
+    Examples:
         >>> attention_logit_scale(64, 16), attention_logit_scale(64, 64)
         (0.0625, 0.125)
     """
@@ -111,7 +111,7 @@ def find_attention(model: nn.Module, base_model: nn.Module) -> list[AttentionSca
     Returns:
         One :class:`AttentionScale` per such module.
 
-    Example:
+    Examples:
         >>> import torch.nn as nn
         >>> class Attention(nn.Module):  # any module with a head-dimension and a scale attribute
         ...     def __init__(self, d_head):
@@ -213,7 +213,7 @@ def set_attention_scale(model: nn.Module, base_model: nn.Module) -> dict:
     Returns:
         {module name: the scale set}.
 
-    Example:
+    Examples:
         >>> import torch.nn as nn
         >>> class Attention(nn.Module):  # any module with a head-dimension and a scale attribute
         ...     def __init__(self, d_head):

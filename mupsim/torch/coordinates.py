@@ -140,7 +140,7 @@ def coord_check(
     Returns:
         CoordCheck: the records, their fitted slopes, ``table()`` and ``plot(path)``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from mupsim.torch import make_optimizers, param_groups
         >>> import torch.nn as nn

@@ -54,7 +54,7 @@ def sigma_max(
     Raises:
         MupsimError: ``w`` is not 2-D.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> round(sigma_max(np.ones((300, 400), np.float32)), 1)  # √(300·400)
         346.4
@@ -93,7 +93,7 @@ def sum_squares(w: np.ndarray, chunk: int = 1 << 22) -> float:
     Returns:
         The sum of squares.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> sum_squares(np.full((3, 4), 0.5, np.float32))
         3.0
@@ -434,7 +434,7 @@ def diagnose(
         MupsimError: no checkpoints, mismatched ``widths``/``settings`` lengths, or an
             unreadable checkpoint or settings file.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from mupsim.torch.checkpoints import write_safetensors
         >>> paths = []

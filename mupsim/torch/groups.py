@@ -291,7 +291,7 @@ def param_groups(
         MupsimError: an invalid rule argument (as :func:`mupsim.transfer`) or a model the
             bridge cannot classify (as :func:`mupsim.torch.classify`).
 
-    Example:
+    Examples:
         >>> import torch.nn as nn
         >>> def mlp(width):
         ...     return nn.Sequential(nn.Linear(4, width), nn.ReLU(), nn.Linear(width, width),
@@ -389,7 +389,7 @@ def make_optimizers(groups: list[dict], **defaults) -> list[torch.optim.Optimize
     Returns:
         The optimizers; step each of them.
 
-    Example:
+    Examples:
         >>> import torch.nn as nn
         >>> def mlp(width):
         ...     return nn.Sequential(nn.Linear(4, width), nn.ReLU(), nn.Linear(width, width),
@@ -462,7 +462,7 @@ def apply_multipliers(model: nn.Module, base_model: nn.Module, **rule) -> dict:
     Returns:
         {module name: factor} for every module whose factor is not 1.
 
-    Example:
+    Examples:
         >>> import torch.nn as nn
         >>> def mlp(width):
         ...     return nn.Sequential(nn.Linear(4, width), nn.ReLU(), nn.Linear(width, width),
@@ -540,7 +540,7 @@ def rescale_init_(model: nn.Module, base_model: nn.Module, **rule) -> dict:
     Returns:
         {name: (RMS before, RMS after)} of the rescaled parameters.
 
-    Example:
+    Examples:
         >>> import torch.nn as nn
         >>> def mlp(width):
         ...     return nn.Sequential(nn.Linear(4, width), nn.ReLU(), nn.Linear(width, width),
@@ -589,7 +589,7 @@ def save_settings(path, model: nn.Module, groups: list[dict], width: int | None 
         width: the model's width, recorded for ``diagnose``.
         **extra: further top-level keys.
 
-    Example:
+    Examples:
         >>> import json
         >>> from pathlib import Path
         >>> import torch.nn as nn

@@ -359,7 +359,7 @@ def classify(
         MupsimError: no dimension differs between the models, or ambiguous parameters: one
             error lists all of them, each with the override values that fit.
 
-    Example:
+    Examples:
         >>> import torch.nn as nn
         >>> def mlp(width):
         ...     return nn.Sequential(nn.Linear(4, width), nn.ReLU(), nn.Linear(width, width),

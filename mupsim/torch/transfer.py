@@ -99,7 +99,7 @@ def resolve(spec, what: str):
         MupsimError: a malformed entry point, a module that does not import, a missing
             attribute, or something not callable.
 
-    Example:
+    Examples:
         >>> resolve("math:sqrt", "train")(16.0)
         4.0
     """
@@ -208,7 +208,7 @@ def run_key(config: dict) -> str:
     Returns:
         The key, the stem of the run's files in the store.
 
-    Example:
+    Examples:
         >>> run_key({"width": 64, "lr": 0.01}) == run_key({"lr": 0.01, "width": 64})
         True
     """
@@ -231,7 +231,7 @@ def configs(common: dict, widths, lrs, wds, seeds, rules, alpha=None) -> list[di
     Returns:
         One dict per run.
 
-    Example:
+    Examples:
         >>> [(c["rule"], c["width"]) for c in configs({}, [16, 32], [1e-3], [0.1], [0], ["constant"])]
         [('constant', 16), ('constant', 32)]
     """
@@ -591,7 +591,7 @@ def transfer_check(
             that does not resolve.
         TransferInterrupted: on SIGINT/SIGTERM (stored runs survive; a rerun resumes).
 
-    Example:
+    Examples:
         >>> import torch
         >>> import torch.nn as nn
         >>> def mlp(width):
