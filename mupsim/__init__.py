@@ -3,6 +3,13 @@
 Conventions (Everett et al. 2024, "abc"): effective weight W = n^(-a)·w, init
 w0 ~ N(0, n^(-2b)), learning rate η·n^(-c), weight decay λ·n^(-w). Every
 exponent reported is the x of n^(-x). AdamW is coupled: w ← w − η(u + λw).
+
+Examples:
+    >>> import mupsim
+    >>> mupsim.exponents("mup", "adamw").layers["hidden"].lr  # c of η·n^(-c)
+    Fraction(1, 1)
+    >>> mupsim.transfer(256, 1024, lr=1e-3).layers["hidden"].lr  # η·(1024/256)^(-1)
+    0.00025
 """
 
 __version__ = "0.1.0"

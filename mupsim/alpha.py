@@ -45,32 +45,84 @@ def _in_range(x, what: str, lo: float, hi: float, why: str = ""):
 
 
 def alpha_relation(rho):
-    """The derived relation α(ρ) = 1 − ρ/2 applied as is, without the range check of
-    :func:`alpha_from_rank_exponent` (for fitted ρ̂ that seed noise puts slightly outside [0, 1];
-    NaN stays NaN)."""
+    """The derived relation α(ρ) = 1 − ρ/2 applied as is, without a range check.
+
+    Unlike :func:`alpha_from_rank_exponent`, ρ may leave [0, 1] (fitted ρ̂ that seed noise puts
+    slightly outside) and NaN stays NaN.
+
+    Args:
+        rho: the rank exponent ρ of stable rank ∝ n^ρ (float or array).
+
+    Returns:
+        α = 1 − ρ/2, a float array of the shape of ``rho``.
+
+    Examples:
+        >>> from mupsim.alpha import alpha_relation
+        >>> print(alpha_relation(1.5))
+        0.25
+    """
     return _apply(_fns()[0], np.asarray(rho, dtype=float))
 
 
 def alpha_from_rank_exponent(rho):
-    """α = 1 − ρ/2 for a rank exponent ρ in [0, 1] (float or array)."""
+    """The alignment exponent α = 1 − ρ/2 of a rank exponent ρ (stable rank ∝ n^ρ).
+
+    Args:
+        rho: ρ in [0, 1] (float or array).
+
+    Returns:
+        α in [1/2, 1], a float array of the shape of ``rho``.
+
+    Raises:
+        MupsimError: ρ not finite or outside [0, 1].
+
+    Examples:
+        >>> import mupsim
+        >>> print(mupsim.alpha_from_rank_exponent(0.5))
+        0.75
+    """
     r = _in_range(rho, "rank exponent rho", 0, 1, " (stable rank ∝ n^rho lies between 1 and n)")
     return _apply(_fns()[0], r)
 
 
 def rank_exponent_from_alpha(alpha):
-    """ρ = 2 − 2α for α in [1/2, 1] (float or array)."""
+    """The rank exponent ρ = 2 − 2α of an alignment exponent α (inverse of α = 1 − ρ/2).
+
+    Args:
+        alpha: α in [1/2, 1] (float or array).
+
+    Returns:
+        ρ in [0, 1], a float array of the shape of ``alpha``.
+
+    Raises:
+        MupsimError: α not finite or outside [1/2, 1].
+
+    Examples:
+        >>> import mupsim
+        >>> print(mupsim.rank_exponent_from_alpha(0.75))
+        0.5
+    """
     return _apply(_fns()[1], _in_range(alpha, "alignment exponent alpha", 0.5, 1))
 
 
 @dataclass(frozen=True)
 class AlphaEstimate:
-    """α̂ from stable ranks measured across widths.
+    """α̂ from stable ranks measured across widths (the answer of :func:`alpha_from_stable_ranks`).
 
-    ``rho``: fitted slope of log(stable rank) on log(width); ``rho_se``: its standard error
-    (NaN with two points); ``alpha``: 1 − ρ̂/2 (raw, may leave [1/2, 1] when ρ̂ is noisy);
-    ``alpha_rule``: α̂ clipped to [1/2, 1] and rounded to 3 decimals, as passed to the calculator;
-    ``wd``: the hidden matrix's weight-decay exponent of the ``alignment`` rule at
-    ``alpha_rule`` (λ ∝ n^(−wd)); ``exponents``: the calculator's full answer.
+    Attributes:
+        rho: fitted slope of log(stable rank) on log(width).
+        rho_se: its standard error (NaN with two points).
+        alpha: 1 − ρ̂/2 (raw, may leave [1/2, 1] when ρ̂ is noisy).
+        alpha_rule: α̂ clipped to [1/2, 1] and rounded to 3 decimals, as passed to the calculator.
+        wd: the hidden matrix's weight-decay exponent of the ``alignment`` rule at
+            ``alpha_rule`` (λ ∝ n^(−wd)).
+        exponents: the calculator's full answer.
+
+    Examples:
+        >>> import mupsim
+        >>> est = mupsim.alpha_from_stable_ranks([64, 256], [8, 16])
+        >>> round(est.rho, 6), est.rho_se
+        (0.5, nan)
     """
 
     rho: float
@@ -94,11 +146,30 @@ def _group_index(groups) -> np.ndarray:
 
 
 def fit_rank_exponent(widths, stable_ranks, groups=None) -> tuple[float, float]:
-    """(ρ̂, standard error) of the least-squares fit log srank = c_g + ρ log n over all points
-    (repeat a width for several seeds). ``groups`` (optional, one label per point, e.g. the
-    matrix name) gives each group its own intercept c_g and one shared slope ρ, so matrices
-    of different rank levels can be pooled. Needs ≥ 2 distinct widths (within some group)
-    and positive finite ranks; the standard error is NaN without residual degrees of freedom."""
+    """The rank exponent ρ̂ of stable rank ∝ n^ρ, by least squares on logs.
+
+    Fits log srank = c_g + ρ log n over all points (repeat a width for several seeds).
+
+    Args:
+        widths: the width n of each point.
+        stable_ranks: the stable rank ‖W‖_F²/σ_max² of each point (positive, finite).
+        groups: optional, one label per point (e.g. the matrix name): each group gets its own
+            intercept c_g and all share one slope ρ, so matrices of different rank levels can be
+            pooled.
+
+    Returns:
+        (ρ̂, standard error); the standard error is NaN without residual degrees of freedom.
+
+    Raises:
+        MupsimError: lengths differ, a width or rank is not positive and finite, or fewer than
+            2 distinct widths (within some group).
+
+    Examples:
+        >>> from mupsim.alpha import fit_rank_exponent
+        >>> rho, se = fit_rank_exponent([64, 256, 1024], [8, 16, 32])
+        >>> round(rho, 6), round(se, 6)
+        (0.5, 0.0)
+    """
     n = float_array(widths, "widths").ravel()
     s = float_array(stable_ranks, "stable_ranks").ravel()
     g = np.zeros(n.size, np.int64) if groups is None else _group_index(groups)
@@ -135,9 +206,33 @@ def alpha_from_stable_ranks(
     alignment="full",
     multipliers=None,
 ) -> AlphaEstimate:
-    """Fit ρ̂ from stable ranks of hidden matrices measured at several widths (``groups``: see
-    :func:`fit_rank_exponent`), turn it into α̂ = 1 − ρ̂/2 and into the ``alignment``
-    weight-decay rule via :func:`mupsim.exponents`."""
+    """α̂ and the ``alignment`` weight-decay rule from stable ranks measured across widths.
+
+    Fits ρ̂ from stable ranks of hidden matrices measured at several widths, turns it into
+    α̂ = 1 − ρ̂/2 and into the ``alignment`` weight-decay rule via :func:`mupsim.exponents`.
+
+    Args:
+        widths: the width of each point.
+        stable_ranks: the stable rank of each point.
+        groups: see :func:`fit_rank_exponent`.
+        parameterization: passed to :func:`mupsim.exponents`.
+        optimizer: passed to :func:`mupsim.exponents`.
+        alignment: passed to :func:`mupsim.exponents`.
+        multipliers: passed to :func:`mupsim.exponents`.
+
+    Returns:
+        AlphaEstimate: ρ̂, its standard error, α̂ (raw and as passed to the rule) and the
+        hidden matrix's wd exponent.
+
+    Raises:
+        MupsimError: as :func:`fit_rank_exponent`, or an invalid calculator argument.
+
+    Examples:
+        >>> import mupsim
+        >>> est = mupsim.alpha_from_stable_ranks([64, 256, 1024], [8, 16, 32])
+        >>> round(est.alpha, 6), est.alpha_rule, est.wd
+        (0.75, 0.75, -0.5)
+    """
     from mupsim.calculator import exponents
 
     rho, se = fit_rank_exponent(widths, stable_ranks, groups)

@@ -3,6 +3,14 @@
 Conventions: effective weight W = n^(-a)·w, init w0 ~ N(0, n^(-2b)), learning
 rate η·n^(-c), weight decay λ·n^(-w) (lr-scaled decay, PyTorch AdamW: w ← w − η_l(u + λ_l w); not independent decay w ← w − η_l u − λ_l w).
 Every exponent is the x of n^(-x), an exact ``fractions.Fraction``.
+
+Why one module over 600 lines: :func:`exponents` and :func:`transfer` are the two halves of one
+public contract (the exponents and the values they give at a width), and most of the file is
+their input validation, whose error messages refer to each other's arguments (a ``wd`` needs a
+``wd_rule``, ``global_lr`` refuses derived wd rules, ``depth_alpha`` needs a depth transfer, the
+batch/horizon factors of the ``tau_epoch`` rule). The theory itself lives in ``mupsim.theory``;
+splitting the validation from the two functions it guards would scatter one API's rules over
+several files without making any of them reusable elsewhere.
 """
 
 from __future__ import annotations
@@ -38,7 +46,20 @@ def _frac(x) -> Fraction | None:
 
 @dataclass(frozen=True)
 class LayerExponents:
-    """Exponents x of n^(-x): multiplier a, init std b, lr c, wd w (None: no decay), Adam ε (None: no ε)."""
+    """One layer's exponents, each the x of n^(-x) as an exact ``Fraction``.
+
+    Attributes:
+        multiplier: a, the forward multiplier n^(-a).
+        init_std: b, the init std n^(-b).
+        lr: c, the learning rate η·n^(-c).
+        wd: w, the weight decay λ·n^(-w) (lr-scaled, coupled AdamW); None: no decay.
+        eps: the Adam ε exponent; None: no ε (not an Adam-family optimizer).
+
+    Examples:
+        >>> import mupsim
+        >>> mupsim.exponents("mup", "adamw").layers["hidden"].lr
+        Fraction(1, 1)
+    """
 
     multiplier: Fraction
     init_std: Fraction
@@ -52,6 +73,29 @@ class LayerExponents:
 
 @dataclass(frozen=True)
 class Exponents:
+    """The answer of :func:`exponents`: the inputs, normalised, and per-layer exponents.
+
+    Attributes:
+        parameterization: sp | ntk | mup | mfp.
+        optimizer: the optimizer name.
+        alignment: "full", "none" or the alignment exponent α as text.
+        wd_rule: hidden's weight-decay rule (None: no rule).
+        alignment_exponent: α̂ of the 'alignment' wd rule, or None.
+        layers: layer name (embedding, hidden, readout, ...) → :class:`LayerExponents`.
+        depth: the depth rule's exponents, or None without a depth rule.
+        derivation: the ``Derivation`` the exponents come from (``--explain``).
+        solver: "program" or "greedy".
+        layer_alignment: per-layer (alpha, omega, u) overrides as strings, or None.
+        muon_convention: "spectral" or "rms".
+        layer_wd_rules: matrix layer → wd rule where it differs from ``wd_rule``, or None.
+
+    Examples:
+        >>> import mupsim
+        >>> e = mupsim.exponents("mup", "adamw")
+        >>> e.layers["readout"].multiplier, e.to_dict()["layers"]["hidden"]["lr"]
+        (Fraction(1, 2), 1.0)
+    """
+
     parameterization: str
     optimizer: str
     alignment: str
@@ -206,8 +250,13 @@ def _exponents_cached(
 
 
 class LayerRuleError(MupsimError):
-    """A rule refused for some matrix layers only (a per-layer ``wd_rule``): ``layers`` names them,
-    ``rule`` the refused rule and ``reason`` the refusal without the layer prefix."""
+    """A rule refused for some matrix layers only (a per-layer ``wd_rule``).
+
+    Attributes:
+        layers: the matrix layers the rule was refused for.
+        rule: the refused rule.
+        reason: the refusal without the layer prefix.
+    """
 
     def __init__(self, layers: tuple, rule: str, reason: str):
         super().__init__(f"wd rule of the {' and '.join(layers)} ({rule!r}): {reason}")
@@ -284,23 +333,45 @@ def exponents(
 ) -> Exponents:
     """Per-layer exponents (x of n^-x) derived from the theory.
 
-    parameterization: sp | ntk | mup | mfp (canonical gauge of Everett et al. 2024)
-    optimizer: sgd | adam | adamw | adafactor | lion | muon
-    alignment: "full" (α = 1), "none" (α = ½) or an exponent in [½, 1]
-    multipliers: (a_embedding, a_hidden, a_readout) to fix the gauge yourself
-    wd_rule: None, a rule of ``mupsim.theory.wd_rules`` (constant | fan2025 | timescale | alignment, which
-        needs alignment_exponent | tau_epoch), or a dict matrix layer → rule, e.g. {"hidden": "fan2025",
-        "embedding": "constant", "readout": "constant"} (hidden's rule is required and is ``wd_rule`` of
-        the answer; embedding and readout default to it; vectors are never decayed)
-    alignment_exponent: α̂ in σ_max ≈ RMS·n^α̂ for the 'alignment' wd rule
-    depth_rule: None | depth_mup | completep
-    depth_alpha: α_L in [1/2, 1] for depth rule completep (default 1)
-    muon_convention: "spectral" (lr = spectral norm of the step, default) or "rms" (Moonlight's
-        0.2·√max(fan_in, fan_out) RMS matching; Muon optimizers only)
-    solver: "program" (Everett et al.'s linear program: minimise Σc subject to every stability
-        constraint, default) or "greedy" (readout first, then each layer's own update Θ(1))
-    layer_alignment: dict layer → (alpha, omega, u) for embedding/hidden/readout, overriding the
-        defaults α_l = u_l = α, ω_l = ½ (measured alignments go here; solver "program" only)
+    Conventions: multiplier n^(-a), init std n^(-b), lr η·n^(-c), weight decay λ·n^(-w), the
+    decay lr-scaled (coupled AdamW: w ← w − η_l(u + λ_l w)). Exponents are exact fractions.
+
+    Args:
+        parameterization: sp | ntk | mup | mfp (canonical gauge of Everett et al. 2024).
+        optimizer: sgd | adam | adamw | adafactor | lion | muon.
+        alignment: "full" (α = 1), "none" (α = ½) or an exponent in [½, 1].
+        multipliers: (a_embedding, a_hidden, a_readout) to fix the gauge yourself.
+        wd_rule: None, a rule of ``mupsim.theory.wd_rules`` (constant | fan2025 | timescale |
+            alignment, which needs alignment_exponent | tau_epoch), or a dict matrix layer →
+            rule, e.g. {"hidden": "fan2025", "embedding": "constant", "readout": "constant"}
+            (hidden's rule is required and is ``wd_rule`` of the answer; embedding and readout
+            default to it; vectors are never decayed).
+        alignment_exponent: α̂ in σ_max ≈ RMS·n^α̂ for the 'alignment' wd rule.
+        depth_rule: None | depth_mup | completep.
+        solver: "program" (Everett et al.'s linear program: minimise Σc subject to every
+            stability constraint, default) or "greedy" (readout first, then each layer's own
+            update Θ(1)).
+        layer_alignment: dict layer → (alpha, omega, u) for embedding/hidden/readout, overriding
+            the defaults α_l = u_l = α, ω_l = ½ (measured alignments go here; solver "program"
+            only).
+        depth_alpha: α_L in [1/2, 1] for depth rule completep (default 1).
+        muon_convention: "spectral" (lr = spectral norm of the step, default) or "rms"
+            (Moonlight's 0.2·√max(fan_in, fan_out) RMS matching; Muon optimizers only).
+
+    Returns:
+        Exponents: the normalised inputs and a :class:`LayerExponents` per layer.
+
+    Raises:
+        MupsimError: an unknown name, a malformed triple or alignment, or an argument the chosen
+            rule does not use (or lacks, e.g. the 'alignment' rule without
+            ``alignment_exponent``).
+
+    Examples:
+        >>> import mupsim
+        >>> e = mupsim.exponents("mup", "adamw", wd_rule="fan2025")
+        >>> h = e.layers["hidden"]
+        >>> h.multiplier, h.init_std, h.lr, h.wd
+        (Fraction(0, 1), Fraction(1, 2), Fraction(1, 1), Fraction(-1, 2))
     """
     p = choice("parameterization", parameterization, PARAMETERIZATIONS)
     o = choice("optimizer", optimizer, OPTIMIZERS)
@@ -375,7 +446,20 @@ def exponents(
 
 @dataclass(frozen=True)
 class LayerSettings:
-    """Concrete values at the target width: multiplier, init std, lr, wd, Adam ε (None: no ε) (floats)."""
+    """One layer's concrete values at the target width (floats).
+
+    Attributes:
+        multiplier: the forward multiplier.
+        init_std: the init standard deviation.
+        lr: the learning rate η_l.
+        wd: the weight decay λ_l (lr-scaled: the per-step decay is η_l·λ_l; 0.0: no decay).
+        eps: Adam's ε; None for optimizers without one.
+
+    Examples:
+        >>> import mupsim
+        >>> mupsim.transfer(256, 1024, lr=1e-3).layers["hidden"].lr
+        0.00025
+    """
 
     multiplier: float
     init_std: float
@@ -389,6 +473,27 @@ class LayerSettings:
 
 @dataclass(frozen=True)
 class Settings:
+    """The answer of :func:`transfer`: per-layer values at ``width`` and what they came from.
+
+    Attributes:
+        base_width: the width the (lr, wd) were tuned at.
+        width: the target width.
+        exponents: the :class:`Exponents` used.
+        layers: layer name → :class:`LayerSettings`.
+        base_depth: the base depth of a depth transfer, or None.
+        depth: the target depth, or None.
+        branch_multiplier: the residual branch multiplier (depth/base_depth)^(-α_L), or None.
+        global_lr: True for the plain-practice baseline (one lr for every layer at every width).
+        batch: the batch/horizon factor of the ``tau_epoch`` rule, or None.
+        horizon: per-layer relaxation times and the layers whose run is too short, or None.
+
+    Examples:
+        >>> import mupsim
+        >>> s = mupsim.transfer(256, 1024, lr=1e-3, wd=0.1, wd_rule="fan2025")
+        >>> s.to_dict()["layers"]["hidden"]["wd"]
+        0.2
+    """
+
     base_width: int
     width: int
     exponents: Exponents
@@ -495,28 +600,70 @@ def transfer(
 ) -> Settings:
     """Concrete per-layer settings at ``width`` for (lr, wd) tuned at ``base_width``.
 
-    With m = width/base_width (and m_L = depth/base_depth):
-      lr_l   = lr · m^(-c_l) [· m_L^(-c_L) inside residual blocks]
-      wd_l   = wd · m^(-w_l)   (0.0 where the rule applies no decay)
-      multiplier_l = base_multiplier_l · m^(-a_l), default base n0^(-a_l) (abc absolute: n^(-a_l))
-      init_std_l   = base_init_std_l · m^(-b_l),   default base n0^(-b_l) (abc absolute: n^(-b_l))
-    ``base_multiplier``/``base_init_std``: a number for all layers or a dict layer → value.
-    A positive ``wd`` needs a ``wd_rule``: a rule name, or a dict matrix layer → rule (see
-    :func:`exponents`), each layer's wd then following its own rule.
-      eps_l  = eps · m^(-e_l) [· m_L^(-α_L) inside residual blocks]  (Adam-family only, else None)
-      branch multiplier (m_L)^(-α_L): 1 at the base depth (CompleteP's convention)
-      wd_l of block matrices also gets m_L^(-w_L) from the depth rule (keeps each wd rule's premise)
+    With m = width/base_width (and m_L = depth/base_depth)::
+
+        lr_l         = lr · m^(-c_l) [· m_L^(-c_L) inside residual blocks]
+        wd_l         = wd · m^(-w_l)   (0.0 where the rule applies no decay)
+        multiplier_l = base_multiplier_l · m^(-a_l), default base n0^(-a_l) (abc absolute: n^(-a_l))
+        init_std_l   = base_init_std_l · m^(-b_l),   default base n0^(-b_l) (abc absolute: n^(-b_l))
+        eps_l        = eps · m^(-e_l) [· m_L^(-α_L) inside residual blocks]  (Adam-family only)
+        branch multiplier (m_L)^(-α_L): 1 at the base depth (CompleteP's convention)
+        wd_l of block matrices also gets m_L^(-w_L) from the depth rule (keeps each rule's premise)
+
+    ``wd`` is lr-scaled (coupled AdamW, w ← w − η_l(u + λ_l w)): the per-step decay is η_l·λ_l.
     Batch and horizon (wd rule ``tau_epoch``, Wang & Aitchison 2024): with ``batch_size``/
     ``base_batch_size`` and ``tokens``/``base_tokens`` (samples) or ``steps``/``base_steps``
-    (D = steps·B), wd_l gets the factor (B/B0)·(D0/D) that keeps τ_epoch = B/(η_lλ_l D) of the base
-    run (the learning rates are not changed with the batch: no batch-size lr rule is derived here).
-    Given the target's ``steps`` (or ``tokens`` and ``batch_size``), ``horizon`` reports per layer
-    the relaxation time 1/(2η_lλ_l) in steps and flags layers whose run is shorter than
+    (D = steps·B), wd_l gets the factor (B/B0)·(D0/D) that keeps τ_epoch = B/(η_lλ_l D) of the
+    base run (the learning rates are not changed with the batch: no batch-size lr rule is derived
+    here). Given the target's ``steps`` (or ``tokens`` and ``batch_size``), ``horizon`` reports
+    per layer the relaxation time 1/(2η_lλ_l) in steps and flags layers whose run is shorter than
     3 relaxation times (the steady state the steady-state wd rules assume is not reached).
-    Inputs that would set nothing are refused: ``batch_size`` without ``tokens`` or ``steps``,
-    ``depth_alpha`` without a depth transfer.
-    ``global_lr=True`` is the plain-practice baseline, not a derived rule: every layer gets
-    ``lr`` at every width (c = 0), e.g. SP trained with one global learning rate.
+
+    Args:
+        base_width: the width (lr, wd) were tuned at, a positive integer up to 2^40.
+        width: the target width.
+        lr: the base learning rate η (finite, >= 0).
+        wd: the base weight decay λ (finite, >= 0); a positive ``wd`` needs a ``wd_rule``.
+        parameterization: as in :func:`exponents`.
+        optimizer: as in :func:`exponents`.
+        alignment: as in :func:`exponents`.
+        multipliers: as in :func:`exponents`.
+        wd_rule: a rule name, or a dict matrix layer → rule (see :func:`exponents`), each
+            layer's wd then following its own rule.
+        alignment_exponent: as in :func:`exponents`.
+        base_multiplier: the base multipliers, a number for all layers or a dict layer → value.
+        base_init_std: the base init stds, a number for all layers or a dict layer → value.
+        base_depth: the depth (lr, wd) were tuned at (depth transfer only).
+        depth: the target depth (depth transfer only).
+        depth_rule: None | depth_mup | completep; base_depth, depth and depth_rule go together.
+        global_lr: the plain-practice baseline, not a derived rule: every layer gets ``lr`` at
+            every width (c = 0), e.g. SP trained with one global learning rate.
+        solver: as in :func:`exponents`.
+        layer_alignment: as in :func:`exponents`.
+        eps: Adam's base ε.
+        depth_alpha: α_L of depth rule completep (needs a depth transfer).
+        batch_size: the target batch size B (needs ``tokens`` or ``steps``).
+        base_batch_size: the base batch size B0.
+        tokens: the target run's samples D.
+        base_tokens: the base run's samples D0.
+        steps: the target run's steps (D = steps·B).
+        base_steps: the base run's steps.
+        muon_convention: as in :func:`exponents`.
+
+    Returns:
+        Settings: per-layer :class:`LayerSettings` at ``width`` and the exponents used.
+
+    Raises:
+        MupsimError: a width, lr, wd or eps out of range, a positive ``wd`` without a rule, an
+            incomplete depth transfer, or an input that would set nothing (``batch_size``
+            without ``tokens`` or ``steps``, ``depth_alpha`` without a depth transfer).
+
+    Examples:
+        >>> import mupsim
+        >>> s = mupsim.transfer(256, 1024, lr=1e-3, wd=0.1, wd_rule="fan2025")
+        >>> h = s.layers["hidden"]
+        >>> h.lr, h.wd, h.init_std
+        (0.00025, 0.2, 0.03125)
     """
     n0 = _check_width("base width", base_width)
     n = _check_width("width", width)

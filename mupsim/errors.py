@@ -8,7 +8,18 @@ from __future__ import annotations
 
 
 class MupsimError(ValueError):
-    """Invalid input to a mupsim API or CLI call (message is user-facing)."""
+    """Invalid input to a mupsim API or CLI call (message is user-facing).
+
+    A ``ValueError``: the message names the value that was wrong and what is allowed.
+
+    Examples:
+        >>> import mupsim
+        >>> try:
+        ...     mupsim.exponents("nope")
+        ... except mupsim.MupsimError as err:
+        ...     print(err)
+        unknown parameterization 'nope'; allowed: sp, ntk, mup, mfp
+    """
 
 
 class MupsimWarning(UserWarning):
@@ -20,7 +31,22 @@ def choice(kind: str, value, allowed) -> str:
     """Validate that ``value`` is one of ``allowed``; return it normalised.
 
     Strings are compared case-insensitively with ``-`` and ``_`` treated alike.
-    Raises MupsimError naming ``kind`` and the allowed choices.
+
+    Args:
+        kind: what the value is, for the message (e.g. "optimizer").
+        value: the user's value.
+        allowed: the allowed names, in their canonical spelling.
+
+    Returns:
+        The allowed name ``value`` matches.
+
+    Raises:
+        MupsimError: naming ``kind`` and the allowed choices.
+
+    Examples:
+        >>> from mupsim.errors import choice
+        >>> choice("optimizer", "AdamW", ("sgd", "adamw"))
+        'adamw'
     """
     allowed = tuple(allowed)
     if isinstance(value, str):
@@ -32,9 +58,23 @@ def choice(kind: str, value, allowed) -> str:
 
 
 def show(value, limit: int = 80) -> str:
-    """``repr(value)`` for an error message: never raises (an integer too long for ``str``, an
-    object whose repr fails), huge integers as their digit count, anything longer than
-    ``limit`` characters cut with "..."."""
+    """``repr(value)`` for an error message.
+
+    Never raises (an integer too long for ``str``, an object whose repr fails); huge integers
+    are shown as their digit count.
+
+    Args:
+        value: anything.
+        limit: the longest text returned; longer text is cut with "...".
+
+    Returns:
+        The text.
+
+    Examples:
+        >>> from mupsim.errors import show
+        >>> show("abc"), show(10**300)
+        ("'abc'", '<an integer of 301 digits>')
+    """
     import math
 
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
@@ -48,7 +88,19 @@ def show(value, limit: int = 80) -> str:
 
 
 def is_real(value) -> bool:
-    """A real number that is not a bool (Python or numpy): int, float, Fraction, numpy number."""
+    """A real number that is not a bool (Python or numpy): int, float, Fraction, numpy number.
+
+    Args:
+        value: anything.
+
+    Returns:
+        Whether ``value`` is such a number.
+
+    Examples:
+        >>> from mupsim.errors import is_real
+        >>> is_real(0.5), is_real(True), is_real("1")
+        (True, False, False)
+    """
     from numbers import Real
 
     import numpy as np
@@ -57,8 +109,23 @@ def is_real(value) -> bool:
 
 
 def flag(value, what: str) -> bool:
-    """``value`` if it is True or False (a numpy bool too); MupsimError naming ``what`` for
-    anything else ("yes", 1, None are not flags)."""
+    """``value`` if it is True or False (a numpy bool too).
+
+    Args:
+        value: the user's value ("yes", 1, None are not flags).
+        what: its name, for the message.
+
+    Returns:
+        ``value`` as a Python bool.
+
+    Raises:
+        MupsimError: naming ``what``, for anything else.
+
+    Examples:
+        >>> from mupsim.errors import flag
+        >>> flag(True, "resume")
+        True
+    """
     import numpy as np
 
     if isinstance(value, (bool, np.bool_)):
@@ -67,9 +134,27 @@ def flag(value, what: str) -> bool:
 
 
 def real(value, what: str) -> float:
-    """``value`` (a real number, not a bool or text) as a float; MupsimError naming ``what``
-    otherwise, and for integers beyond float range. NaN and ±inf pass: range checks are the
-    caller's. -0.0 becomes 0.0, so equal inputs give identical floats."""
+    """``value`` (a real number, not a bool or text) as a float.
+
+    NaN and ±inf pass: range checks are the caller's. -0.0 becomes 0.0, so equal inputs give
+    identical floats.
+
+    Args:
+        value: the user's value.
+        what: its name, for the message.
+
+    Returns:
+        The float.
+
+    Raises:
+        MupsimError: naming ``what``, for a non-number, a bool, text or an integer beyond float
+            range.
+
+    Examples:
+        >>> from mupsim.errors import real
+        >>> real(-0.0, "lr"), real(3, "lr")
+        (0.0, 3.0)
+    """
     if is_real(value):
         try:
             return float(value) + 0.0
@@ -100,9 +185,24 @@ def _not_numbers(value) -> bool:
 
 
 def float_array(value, what: str):
-    """``value`` (a number or nested list/tuple/array of numbers) as a float numpy array, -0.0
-    as 0.0; MupsimError naming ``what`` when it holds anything else (bools, text, None, sets
-    and dicts, which have no order, complex numbers) or integers beyond float range."""
+    """``value`` (a number or nested list/tuple/array of numbers) as a float numpy array.
+
+    Args:
+        value: the user's value.
+        what: its name, for the message.
+
+    Returns:
+        A float numpy array, -0.0 as 0.0.
+
+    Raises:
+        MupsimError: naming ``what`` when ``value`` holds anything else (bools, text, None, sets
+            and dicts, which have no order, complex numbers) or integers beyond float range.
+
+    Examples:
+        >>> from mupsim.errors import float_array
+        >>> float_array([1, 2.5], "widths").tolist()
+        [1.0, 2.5]
+    """
     import numpy as np
 
     try:
@@ -121,9 +221,26 @@ MAX_EXPONENT = 16
 def rational(value, what: str, lo=None, hi=None):
     """Parse an exponent given as int, float, Fraction or a string like '1/2', '-0.5'.
 
-    Never evaluates code (no sympify/eval). Returns a ``fractions.Fraction``; raises MupsimError
-    naming ``what`` when the value is not a finite number, lies outside [lo, hi], or exceeds
-    ``MAX_EXPONENT`` in magnitude (widths n^x must stay representable as floats).
+    Never evaluates code (no sympify/eval).
+
+    Args:
+        value: the user's value.
+        what: its name, for the message.
+        lo: the smallest allowed value, or None.
+        hi: the largest allowed value, or None.
+
+    Returns:
+        A ``fractions.Fraction``.
+
+    Raises:
+        MupsimError: naming ``what`` when the value is not a finite number, lies outside
+            [lo, hi], or exceeds ``MAX_EXPONENT`` in magnitude (widths n^x must stay
+            representable as floats).
+
+    Examples:
+        >>> from mupsim.errors import rational
+        >>> rational("1/2", "alpha"), rational(-0.5, "alpha")
+        (Fraction(1, 2), Fraction(-1, 2))
     """
     import math
     from fractions import Fraction

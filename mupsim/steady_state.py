@@ -119,11 +119,28 @@ def _check(lr, wd, beta1: float = 0.0, exact: bool = False, has_exact: bool = Tr
 def equilibrium_rms(update_rms, lr, wd, beta1: float = 0.0, exact: bool = False):
     """RMS(w) at equilibrium: RMS(u)·sqrt(lr/(2·wd)) for uncorrelated steps (beta1=0).
 
-    ``update_rms`` is the RMS of the update direction u (per unit lr).
-    With beta1 > 0 the momentum EMA's lagged correlations are included, assuming
-    per-step gradients orthogonal to w and i.i.d. in time: × sqrt((1+β1)/(1−β1)).
-    ``exact`` keeps the O(lr·wd) terms: 2 → 2 − lr·wd and, with momentum, the
-    coupling ρβ1 (ρ = 1 − lr·wd): × sqrt((1+ρβ1)/(1−ρβ1)).
+    With beta1 > 0 the momentum EMA's lagged correlations are included, assuming per-step
+    gradients orthogonal to w and i.i.d. in time: × sqrt((1+β1)/(1−β1)).
+
+    Args:
+        update_rms: the RMS of the update direction u (per unit lr), finite and >= 0.
+        lr: the layer's learning rate η_l, finite and > 0.
+        wd: the layer's weight decay λ_l (coupled: per-step decay lr·wd), finite and > 0.
+        beta1: the momentum coefficient β1 in [0, 1).
+        exact: keep the O(lr·wd) terms: 2 → 2 − lr·wd and, with momentum, the coupling ρβ1
+            (ρ = 1 − lr·wd): × sqrt((1+ρβ1)/(1−ρβ1)).
+
+    Returns:
+        The equilibrium RMS of the raw parameter entries (float array, inputs broadcast).
+
+    Raises:
+        MupsimError: an input out of range, shapes that do not broadcast, or lr·wd >= 1
+            (>= 2 with ``exact``). Warns (MupsimWarning) for lr·wd > 0.1 without ``exact``.
+
+    Examples:
+        >>> from mupsim import steady_state
+        >>> print(round(float(steady_state.equilibrium_rms(1.0, lr=1e-3, wd=0.1)), 6))
+        0.070711
     """
     lr, wd = _check(lr, wd, beta1, exact)
     u = _numbers(update_rms, "update_rms")
@@ -138,14 +155,48 @@ def equilibrium_rms(update_rms, lr, wd, beta1: float = 0.0, exact: bool = False)
 
 
 def relaxation_time(lr, wd, exact: bool = False):
-    """e-folding time (steps) of the mean square's approach to equilibrium: ≈ 1/(2·lr·wd)."""
+    """e-folding time (steps) of the mean square's approach to equilibrium: ≈ 1/(2·lr·wd).
+
+    Args:
+        lr: the layer's learning rate η_l, finite and > 0.
+        wd: the layer's weight decay λ_l (coupled: per-step decay lr·wd), finite and > 0.
+        exact: −1/log((1 − lr·wd)²) instead of the leading order.
+
+    Returns:
+        The relaxation time in optimizer steps (float array, inputs broadcast).
+
+    Raises:
+        MupsimError: as :func:`equilibrium_rms`.
+
+    Examples:
+        >>> from mupsim import steady_state
+        >>> print(round(float(steady_state.relaxation_time(lr=1e-3, wd=0.1)), 6))
+        5000.0
+    """
     lr, wd = _check(lr, wd, 0.0, exact)
     # lr·wd = 1 (exact): log1p(-1) = -inf, tau = 0 (the decay empties w in one step)
     return _answer(lambda: _fn("tau_exact" if exact else "tau")(1.0, lr, wd, 0.0), "relaxation time")
 
 
 def angular_update(lr, wd, beta1: float = 0.0):
-    """Equilibrium angle (radians) between w_t and w_{t+1}: sqrt(2·lr·wd·(1−β1)/(1+β1))."""
+    """Equilibrium angle (radians) between w_t and w_{t+1}: sqrt(2·lr·wd·(1−β1)/(1+β1)).
+
+    Args:
+        lr: the layer's learning rate η_l, finite and > 0.
+        wd: the layer's weight decay λ_l (coupled: per-step decay lr·wd), finite and > 0.
+        beta1: the momentum coefficient β1 in [0, 1).
+
+    Returns:
+        The angular update in radians per step (float array, inputs broadcast).
+
+    Raises:
+        MupsimError: as :func:`equilibrium_rms` (leading order only: lr·wd < 1).
+
+    Examples:
+        >>> from mupsim import steady_state
+        >>> print(round(float(steady_state.angular_update(lr=1e-3, wd=0.1)), 6))
+        0.014142
+    """
     lr, wd = _check(lr, wd, beta1, has_exact=False)
     return _answer(lambda: _fn("angular")(1.0, lr, wd, beta1), "angular update")
 
@@ -153,8 +204,23 @@ def angular_update(lr, wd, beta1: float = 0.0):
 def sigma_max(rms, fan_out: int, fan_in: int, alpha: float):
     """σ_max ≈ RMS·max(dims)^(1/2)·min(dims)^(α−1/2) (= RMS·n^α for n×n).
 
-    ``fan_out``, ``fan_in``: positive integers (at most 2^40); ``alpha`` in [1/2, 1];
-    ``rms`` finite and >= 0."""
+    Args:
+        rms: the RMS of the matrix entries, finite and >= 0 (float or array).
+        fan_out: rows, a positive integer (at most 2^40).
+        fan_in: columns, a positive integer (at most 2^40).
+        alpha: the alignment exponent α in [1/2, 1] (1/2 noise-like, 1 rank-one).
+
+    Returns:
+        The predicted top singular value (float array of the shape of ``rms``).
+
+    Raises:
+        MupsimError: a fan, ``alpha`` or ``rms`` out of range.
+
+    Examples:
+        >>> from mupsim import steady_state
+        >>> print(round(float(steady_state.sigma_max(0.01, 256, 256, alpha=1.0)), 6))
+        2.56
+    """
     fans = []
     for name, f in (("fan_out", fan_out), ("fan_in", fan_in)):
         ok = isinstance(f, (int, np.integer)) and not isinstance(f, bool) and 1 <= f <= MAX_FAN

@@ -10,7 +10,22 @@ from mupsim.errors import MupsimError, float_array, real
 
 
 def percentile_interval(samples, level: float = 0.95) -> tuple[float, float]:
-    """Central percentile interval of ``samples`` (NaNs ignored); (nan, nan) if none finite."""
+    """Central percentile interval of ``samples`` (NaNs ignored).
+
+    Args:
+        samples: numbers (any shape).
+        level: the interval's coverage, in (0, 1).
+
+    Returns:
+        (low, high); (nan, nan) if no sample is finite.
+
+    Raises:
+        MupsimError: ``samples`` not numbers, or ``level`` outside (0, 1).
+
+    Examples:
+        >>> percentile_interval([1, 2, 3, 4, 5, float("nan")], level=0.5)
+        (2.0, 4.0)
+    """
     s = float_array(samples, "samples").ravel()
     level = real(level, "level")
     if not 0 < level < 1:
@@ -31,8 +46,10 @@ def _ols_slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 class BootstrapRecord:
-    """Mixin for result records with a bootstrap sample ``boot`` and an interval ``ci``:
-    ``to_dict`` drops the sample and returns the interval as a list (JSON-friendly)."""
+    """Mixin for result records with a bootstrap sample ``boot`` and an interval ``ci``.
+
+    ``to_dict`` drops the sample and returns the interval as a list (JSON-friendly).
+    """
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -48,8 +65,21 @@ class PowerLawFit(BootstrapRecord):
     ``ci`` is the bootstrap percentile interval from resampling seeds within each width (it
     says nothing about curvature of log y vs log n; ``local_exponents`` between consecutive
     widths show that); (nan, nan) when some width has a single value (nothing to resample
-    there: the interval would be too narrow, or of zero width). ``se_resid`` is the ordinary least-squares standard error of the slope
-    from the residuals of the per-width means about the line (nan with only 2 widths).
+    there: the interval would be too narrow, or of zero width).
+
+    Attributes:
+        exponent: p of y ∝ n^p.
+        prefactor: y at n = 1 on the fitted line.
+        ci: the bootstrap percentile interval of ``exponent`` (see above).
+        widths: the distinct widths.
+        geo_mean: the geometric mean of y at each width.
+        n_per_width: values used at each width.
+        local_exponents: the slope between consecutive widths.
+        se_resid: the ordinary least-squares standard error of the slope from the residuals of
+            the per-width means about the line (nan with only 2 widths).
+        n_dropped: non-finite or non-positive values left out.
+        level: the interval's coverage.
+        boot: the bootstrap slopes (not in ``to_dict()``).
     """
 
     exponent: float
@@ -65,6 +95,7 @@ class PowerLawFit(BootstrapRecord):
     boot: np.ndarray = field(default=None, repr=False)
 
     def predict(self, n) -> np.ndarray:
+        """prefactor · n^exponent at widths ``n`` (a float array)."""
         return self.prefactor * np.asarray(n, dtype=float) ** self.exponent
 
 
@@ -81,6 +112,25 @@ def power_law_fit(widths, values, *, n_boot: int = 2000, level: float = 0.95, se
     with replacement, recomputes the per-width means and the slope, and takes the central
     ``level`` percentile interval over ``n_boot`` resamples. Non-finite or non-positive values
     (e.g. diverged runs) are left out and counted in ``n_dropped``.
+
+    Args:
+        widths: the width n of each run.
+        values: the value y of each run.
+        n_boot: bootstrap resamples (1..MAX_BOOT).
+        level: the interval's coverage, in (0, 1).
+        seed: seeds the bootstrap (an integer >= 0).
+
+    Returns:
+        PowerLawFit: the exponent, prefactor, interval and per-width summaries.
+
+    Raises:
+        MupsimError: unequal lengths, an invalid ``n_boot``/``level``/``seed``, or fewer than
+            2 distinct widths with finite positive values.
+
+    Examples:
+        >>> fit = power_law_fit([64, 64, 256, 256, 1024, 1024], [8, 8.8, 16, 17.6, 32, 35.2])
+        >>> round(fit.exponent, 6), fit.n_per_width
+        (0.5, [2, 2, 2])
     """
     n = float_array(widths, "widths").ravel()
     y = float_array(values, "values").ravel()

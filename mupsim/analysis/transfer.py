@@ -11,7 +11,22 @@ from mupsim.errors import MupsimError, float_array
 
 
 def parabola_vertex(x, y) -> tuple[float, float, float]:
-    """Vertex (x_v, y_v) and curvature (2nd-order coefficient) of the parabola through 3 points."""
+    """Vertex (x_v, y_v) and curvature (2nd-order coefficient) of the parabola through 3 points.
+
+    Args:
+        x: 3 abscissae.
+        y: 3 ordinates.
+
+    Returns:
+        (x_v, y_v, a); (nan, nan, 0.0) when the points are collinear.
+
+    Raises:
+        MupsimError: not exactly 3 points.
+
+    Examples:
+        >>> [round(v, 6) for v in parabola_vertex([0, 1, 2], [2, 1, 2])]
+        [1.0, 1.0, 1.0]
+    """
     x = float_array(x, "x").ravel()
     y = float_array(y, "y").ravel()
     if x.size != 3 or y.size != 3:
@@ -44,7 +59,18 @@ def _optimum(x: np.ndarray, ybar: np.ndarray) -> tuple[float, bool]:
 
 @dataclass
 class Optimum(BootstrapRecord):
-    """Loss-optimal x (e.g. log2 lr) at one width with a seed-bootstrap interval."""
+    """Loss-optimal x (e.g. log2 lr) at one width with a seed-bootstrap interval.
+
+    Attributes:
+        x_opt: the optimum.
+        ci: its bootstrap percentile interval.
+        at_edge: the best grid point is the first or last: the optimum is not bracketed.
+        x_best_grid: the best grid point.
+        n_seeds: the seeds (loss columns).
+        n_diverged: grid cells with a diverged run (treated as +inf loss).
+        level: the interval's coverage.
+        boot: the bootstrap optima (not in ``to_dict()``).
+    """
 
     x_opt: float
     ci: tuple[float, float]
@@ -67,6 +93,29 @@ def transfer_optimum(
     the best grid point and its two neighbours (the 3 edge points if the best is at an edge),
     clipped to their range; if that parabola is not convex, the best grid point. The interval
     resamples the S seed columns with replacement (paired across x) ``n_boot`` times.
+
+    Args:
+        x: the grid [X], strictly increasing (a log hyperparameter, e.g. log2 lr).
+        losses: [X, S] final losses (or [X] for one seed).
+        log_loss: average log losses over seeds.
+        n_boot: bootstrap resamples.
+        level: the interval's coverage.
+        seed: seeds the bootstrap.
+
+    Returns:
+        Optimum: the optimum, its interval and whether it is bracketed.
+
+    Raises:
+        MupsimError: not one loss row per x, or x not strictly increasing.
+
+    Examples:
+        >>> import numpy as np
+        >>> x = np.arange(-4.0, 1.0)  # e.g. log2 lr
+        >>> def losses(best):  # [X, S]: two seeds, log loss a parabola with its vertex at ``best``
+        ...     return np.exp((x - best) ** 2)[:, None] * [1.0, 1.1]
+        >>> opt = transfer_optimum(x, losses(-1.5))
+        >>> round(opt.x_opt, 6), opt.at_edge, opt.n_seeds
+        (-1.5, False, 2)
     """
     x = float_array(x, "x").ravel()
     L = float_array(losses, "losses")
@@ -105,7 +154,16 @@ def transfer_optimum(
 
 @dataclass
 class Drift(BootstrapRecord):
-    """Slope of the optimum (in x units) per doubling of width, with a bootstrap interval."""
+    """Slope of the optimum (in x units) per doubling of width, with a bootstrap interval.
+
+    Attributes:
+        per_doubling: the slope of x_opt vs log2(width).
+        ci: its bootstrap percentile interval.
+        widths: the widths.
+        optima: the optimum at each width.
+        any_at_edge: some width's optimum is not bracketed.
+        level: the interval's coverage.
+    """
 
     per_doubling: float
     ci: tuple[float, float]
@@ -122,6 +180,26 @@ def optimum_drift(widths, optima, *, level: float = 0.95) -> Drift:
     different widths are independent, so the interval pairs the b-th bootstrap optimum of every
     width and takes the percentile interval of the resulting slopes. If x is log2(lr), a drift
     of d means the optimal lr changes by a factor 2^d per doubling.
+
+    Args:
+        widths: the widths (>= 2).
+        optima: one :class:`Optimum` per width.
+        level: the interval's coverage.
+
+    Returns:
+        Drift: the slope per doubling and its interval.
+
+    Raises:
+        MupsimError: fewer than 2 widths, or not one Optimum per width.
+
+    Examples:
+        >>> import numpy as np
+        >>> x = np.arange(-4.0, 1.0)  # e.g. log2 lr
+        >>> def losses(best):  # [X, S]: two seeds, log loss a parabola with its vertex at ``best``
+        ...     return np.exp((x - best) ** 2)[:, None] * [1.0, 1.1]
+        >>> optima = [transfer_optimum(x, losses(-1.5)), transfer_optimum(x, losses(-2.5))]
+        >>> round(optimum_drift([64, 128], optima).per_doubling, 6)
+        -1.0
     """
     w = float_array(widths, "widths").ravel()
     if w.size != len(optima) or w.size < 2:
@@ -191,7 +269,14 @@ def _best_shift(x_ref, y_ref, x, y, shifts) -> float:
 
 @dataclass
 class Shift(BootstrapRecord):
-    """Horizontal shift (x units) aligning a loss curve with the reference width's curve."""
+    """Horizontal shift (x units) aligning a loss curve with the reference width's curve.
+
+    Attributes:
+        shift: s such that loss_n(x + s) best matches loss_ref(x).
+        ci: its bootstrap percentile interval.
+        level: the interval's coverage.
+        boot: the bootstrap shifts (not in ``to_dict()``).
+    """
 
     shift: float
     ci: tuple[float, float]
@@ -218,6 +303,30 @@ def curve_shift(
     with weight decay): if the whole curve moves with width, s says by how much. ``losses`` are
     [X, S] arrays as in :func:`transfer_optimum` (+inf diverged: such points are left out of
     the comparison). The interval resamples the seed columns of both curves independently.
+
+    Args:
+        x_ref: the reference width's grid.
+        losses_ref: its [X, S] losses.
+        x: this width's grid.
+        losses: its [X, S] losses.
+        log_loss: compare log losses.
+        max_shift: the largest shift tried, in x units.
+        resolution: the step between the shifts tried.
+        n_boot: bootstrap resamples.
+        level: the interval's coverage.
+        seed: seeds the bootstrap.
+
+    Returns:
+        Shift: the shift (a multiple of ``resolution``; NaN when the curves do not overlap in
+        3 points) and its interval.
+
+    Examples:
+        >>> import numpy as np
+        >>> x = np.arange(-4.0, 1.0)  # e.g. log2 lr
+        >>> def losses(best):  # [X, S]: two seeds, log loss a parabola with its vertex at ``best``
+        ...     return np.exp((x - best) ** 2)[:, None] * [1.0, 1.1]
+        >>> round(curve_shift(x, losses(-1.5), x, losses(-2.5)).shift, 6)
+        -1.0
     """
     xr = np.asarray(x_ref, float).ravel()
     xx = np.asarray(x, float).ravel()
@@ -246,8 +355,16 @@ def curve_shift(
 
 
 def shift_drift(widths, shifts: list, *, level: float = 0.95) -> Drift:
-    """Drift per doubling of width from curve shifts (one :class:`Shift` per width, the
-    reference width included with shift 0): OLS slope of the shift vs log2(width)."""
+    """Drift per doubling of width from curve shifts: OLS slope of the shift vs log2(width).
+
+    Args:
+        widths: the widths.
+        shifts: one :class:`Shift` per width, the reference width included with shift 0.
+        level: the interval's coverage.
+
+    Returns:
+        Drift: the slope per doubling and its interval.
+    """
     return _drift(
         np.asarray(widths, float), np.array([s.shift for s in shifts]), [s.boot for s in shifts], False, level
     )
@@ -255,12 +372,30 @@ def shift_drift(widths, shifts: list, *, level: float = 0.95) -> Drift:
 
 # ---------------------------------------------------------------------------- per-seed optima
 def seed_optimum(x, y, n_fit: int = 5) -> tuple[float, bool]:
-    """Optimum of one seed's loss curve y(x) (x increasing, e.g. log2 λ; y log loss, +inf or
-    NaN = diverged/missing, left out): vertex of the least-squares parabola through the best
-    finite grid point and its neighbours, ``n_fit`` points (3–5) centred on it where the grid
-    allows, clipped to their range; the best point itself if that parabola is not convex.
-    Returns (x_opt, at_edge); at_edge: the best point is the first or last finite point (the
-    optimum is not bracketed and x_opt is only a bound)."""
+    """Optimum of one seed's loss curve y(x).
+
+    The vertex of the least-squares parabola through the best finite grid point and its
+    neighbours, ``n_fit`` points centred on it where the grid allows, clipped to their range;
+    the best point itself if that parabola is not convex.
+
+    Args:
+        x: the grid, increasing (e.g. log2 λ).
+        y: the log loss at each grid point; +inf or NaN = diverged/missing, left out.
+        n_fit: points in the fit, 3 to 5.
+
+    Returns:
+        (x_opt, at_edge); at_edge: the best point is the first or last finite point (the
+        optimum is not bracketed and x_opt is only a bound).
+
+    Raises:
+        MupsimError: ``n_fit`` outside 3..5, or x and y of different lengths.
+
+    Examples:
+        >>> x = [-4.0, -3.0, -2.0, -1.0, 0.0]
+        >>> x_opt, at_edge = seed_optimum(x, [(v + 1.5) ** 2 for v in x])
+        >>> round(x_opt, 6), at_edge
+        (-1.5, False)
+    """
     if not 3 <= n_fit <= 5:
         raise MupsimError(f"n_fit must be 3, 4 or 5 grid points; got {n_fit}")
     x = float_array(x, "x").ravel()
@@ -286,9 +421,23 @@ def seed_optimum(x, y, n_fit: int = 5) -> tuple[float, bool]:
 
 @dataclass
 class SeedDrift(BootstrapRecord):
-    """Optimum per width from per-seed optima (mean over the usable seeds, with a seed-bootstrap
-    interval) and its drift per width doubling (mean of the per-seed OLS slopes, seeds paired
-    across widths; the interval resamples seeds)."""
+    """Optimum per width from per-seed optima, and its drift per width doubling.
+
+    Attributes:
+        per_doubling: the mean of the per-seed OLS slopes of x_opt vs log2(width) (seeds paired
+            across widths).
+        ci: its interval (resampling seeds).
+        widths: the widths.
+        optima: the mean per-seed optimum at each width (usable seeds).
+        optima_ci: their seed-bootstrap intervals.
+        per_seed: ``[S][W]`` per-seed optima (NaN where none).
+        edge: ``[S][W]`` best grid point at the grid edge.
+        n_seeds: the seeds.
+        n_used: seeds with a bracketed optimum at every width.
+        any_at_edge: some seed's best point is at a grid edge at some width.
+        level: the intervals' coverage.
+        boot: the bootstrap drifts (not in ``to_dict()``).
+    """
 
     per_doubling: float
     ci: tuple[float, float]
@@ -323,6 +472,32 @@ def seed_optimum_drift(
     :func:`seed_optimum`; a seed whose best point sits at a grid edge at any width is flagged
     and left out (its optimum is only a bound). The drift is the mean over the usable seeds of
     each seed's OLS slope of x_opt vs log2(width); the intervals resample the usable seeds.
+
+    Args:
+        widths: the widths (>= 2).
+        x_per_width: the grid at each width.
+        losses_per_width: the [X_k, S] losses at each width.
+        n_fit: points in each seed's parabola (see :func:`seed_optimum`).
+        log_loss: fit log losses.
+        n_boot: bootstrap resamples.
+        level: the intervals' coverage.
+        seed: seeds the bootstrap.
+
+    Returns:
+        SeedDrift: the drift, the optima per width and the per-seed optima.
+
+    Raises:
+        MupsimError: fewer than 2 widths, not one grid and loss array per width, or different
+            seed counts across widths.
+
+    Examples:
+        >>> import numpy as np
+        >>> x = np.arange(-4.0, 1.0)  # e.g. log2 lr
+        >>> def losses(best):  # [X, S]: two seeds, log loss a parabola with its vertex at ``best``
+        ...     return np.exp((x - best) ** 2)[:, None] * [1.0, 1.1]
+        >>> d = seed_optimum_drift([64, 128], [x, x], [losses(-1.5), losses(-2.5)])
+        >>> round(d.per_doubling, 6), [round(o, 6) for o in d.optima], d.n_used
+        (-1.0, [-1.5, -2.5], 2)
     """
     w = np.asarray(widths, float)
     if w.size < 2 or len(x_per_width) != w.size or len(losses_per_width) != w.size:

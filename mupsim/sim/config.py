@@ -121,7 +121,26 @@ _POSITIVE_INTS = (
 
 @dataclass(frozen=True)
 class SimConfig:
-    """One simulation run. Every field has a default; see module docstring for units."""
+    """One simulation run: a frozen, validated record of every setting.
+
+    Every field has a default; the module docstring gives each field's units and conventions
+    (``lr``/``wd`` are the base-width values, ``wd_mode="coupled"`` is PyTorch AdamW's
+    w ← w − η(u + λw)). The calculator's per-layer values are computed once on construction
+    (:attr:`settings`).
+
+    Raises:
+        MupsimError: on construction, naming the field, the bad value and what is allowed
+            (field ranges, cross-field constraints, size limits, whatever the calculator
+            refuses), so a config that constructs also runs.
+
+    Examples:
+        >>> from mupsim.sim import SimConfig
+        >>> c = SimConfig(width=64, base_width=16, lr=1e-2, wd=0.1, wd_rule="fan2025", steps=20)
+        >>> c.settings.layers["hidden"].lr, c.settings.layers["hidden"].wd
+        (0.0025, 0.2)
+        >>> c.replace(width=16).settings.layers["hidden"].lr
+        0.01
+    """
 
     # architecture
     model: str = "normalized"
@@ -351,8 +370,11 @@ class SimConfig:
 
     @property
     def settings(self):
-        """The calculator's per-layer Settings for this run (:func:`mupsim.sim.settings.settings_for`),
-        computed once when the config was built."""
+        """The calculator's per-layer Settings for this run, computed once when the config was built.
+
+        Returns:
+            mupsim.Settings: from :func:`mupsim.sim.settings.settings_for`.
+        """
         return self._settings
 
     def __getstate__(self):
@@ -367,16 +389,39 @@ class SimConfig:
 
     # ------------------------------------------------------------------ derived
     def teacher_dims(self) -> tuple[int, int | None]:
-        """(width, rank) of the teacher at this student width: ``teacher_width`` and
-        ``teacher_rank`` times (width/base_width)^teacher_width_exponent, rounded, at least 1
-        (rank None = full rank)."""
+        """(width, rank) of the teacher at this student width.
+
+        ``teacher_width`` and ``teacher_rank`` times (width/base_width)^teacher_width_exponent,
+        rounded, at least 1.
+
+        Returns:
+            (teacher width, teacher rank); rank None = full rank.
+
+        Examples:
+            >>> from mupsim.sim import SimConfig
+            >>> SimConfig(width=256, base_width=64, teacher_width=8, teacher_width_exponent=0.5).teacher_dims()
+            (16, None)
+        """
         return teacher_dims(
             self.width, self.base_width, self.teacher_width, self.teacher_rank, self.teacher_width_exponent
         )
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict of all fields (tuples become lists), in field order."""
+        """JSON-able dict of all fields (tuples become lists), in field order.
+
+        Fields added later are left out while they hold their default, so existing result keys
+        stay valid.
+
+        Returns:
+            The dict; :meth:`from_dict` turns it back into an equal config.
+
+        Examples:
+            >>> from mupsim.sim import SimConfig
+            >>> c = SimConfig(width=32)
+            >>> SimConfig.from_dict(c.to_dict()) == c
+            True
+        """
         d = {}
         for f in fields(self):
             v = getattr(self, f.name)
@@ -387,12 +432,34 @@ class SimConfig:
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
+        """The field names, in field order.
+
+        Examples:
+            >>> from mupsim.sim import SimConfig
+            >>> SimConfig.field_names()[:3]
+            ('model', 'width', 'base_width')
+        """
         return tuple(f.name for f in fields(cls))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SimConfig:
-        """Build from a dict (e.g. JSON). Unknown keys raise MupsimError listing valid ones;
-        lists are accepted where tuples are expected."""
+        """Build from a dict (e.g. JSON); lists are accepted where tuples are expected.
+
+        Args:
+            d: field name → value; missing fields take their defaults.
+
+        Returns:
+            SimConfig: the validated config.
+
+        Raises:
+            MupsimError: ``d`` is not a mapping, has unknown keys (the message lists the valid
+                ones), or holds an invalid value.
+
+        Examples:
+            >>> from mupsim.sim import SimConfig
+            >>> SimConfig.from_dict({"width": 32, "multipliers": [0, 0, 1]}).multipliers
+            (0.0, 0.0, 1.0)
+        """
         if not isinstance(d, Mapping):
             raise MupsimError(f"SimConfig.from_dict needs a mapping; got {type(d).__name__}")
         _check_keys(d.keys())
@@ -402,14 +469,38 @@ class SimConfig:
         return cls(**kw)
 
     def replace(self, **kw) -> SimConfig:
-        """Copy with some fields changed (re-validated). Unknown names raise MupsimError."""
+        """Copy with some fields changed (re-validated).
+
+        Args:
+            **kw: field name → new value.
+
+        Returns:
+            SimConfig: the new config.
+
+        Raises:
+            MupsimError: an unknown field name or an invalid value.
+
+        Examples:
+            >>> from mupsim.sim import SimConfig
+            >>> SimConfig().replace(seed=3).seed
+            3
+        """
         _check_keys(kw.keys())
         return dataclasses.replace(self, **kw)
 
     def key(self) -> str:
-        """Stable short hash (16 hex chars of sha1 of the sorted-key JSON of ``to_dict()``,
-        -0.0 written as 0.0 so that configs comparing equal share a key); used as the result
-        file stem."""
+        """Stable short hash, used as the result file stem.
+
+        Returns:
+            16 hex characters of SHA-1 of the sorted-key JSON of ``to_dict()`` (-0.0 written as
+            0.0, so that configs comparing equal share a key).
+
+        Examples:
+            >>> from mupsim.sim import SimConfig
+            >>> k = SimConfig().key()
+            >>> len(k), k == SimConfig(lr=1e-3).key(), k == SimConfig(lr=2e-3).key()
+            (16, True, False)
+        """
         d = {k: _unsigned_zero(v) for k, v in self.to_dict().items()}
         s = json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=True)
         return hashlib.sha1(s.encode("utf-8")).hexdigest()[:16]
@@ -426,8 +517,24 @@ def _unsigned_zero(v):
 
 
 def teacher_dims(width, base_width, teacher_width, teacher_rank, rho) -> tuple[int, int | None]:
-    """(width, rank) of the teacher: ``teacher_width``/``teacher_rank`` times
-    (width/base_width)^rho, rounded, at least 1 (see :meth:`SimConfig.teacher_dims`)."""
+    """(width, rank) of the teacher: ``teacher_width``/``teacher_rank`` times (width/base_width)^rho.
+
+    Args:
+        width: the student width n.
+        base_width: the base width n0.
+        teacher_width: the teacher width at the base width.
+        teacher_rank: the teacher rank at the base width (None = full rank).
+        rho: the teacher width exponent ρ >= 0 (0: a fixed teacher).
+
+    Returns:
+        (width, rank), rounded, at least 1, the rank at most the width (see
+        :meth:`SimConfig.teacher_dims`).
+
+    Examples:
+        >>> from mupsim.sim.config import teacher_dims
+        >>> teacher_dims(256, 64, 8, 4, 1.0)
+        (32, 16)
+    """
     if rho == 0.0:
         return teacher_width, teacher_rank
     f = (width / base_width) ** rho

@@ -79,7 +79,38 @@ HASH_FIELD = "content_sha256"
 
 @dataclass(eq=False)
 class Result:
-    """Logged trajectory and final diagnostics of one run (see module docstring)."""
+    """Logged trajectory and final diagnostics of one run (see module docstring for the store).
+
+    Attributes:
+        config: the run's ``SimConfig.to_dict()``.
+        provenance: versions, date, wall time, settings (see :func:`provenance`).
+        status: "ok", "diverged" or "error".
+        diverged_step: the step the loss left ``divergence_bound``, or None.
+        steps: the logged optimizer steps (T,).
+        train_loss: the training loss at each logged step (T,).
+        test_loss: the held-out loss at each logged step (T,).
+        matrix_names: the matrices' names (M).
+        matrix: metric name (rms, sigma_max, stable_rank, ...) → (M, T) array.
+        activation_names: the activations' names (A).
+        activation_rms: (A, T) RMS of each activation.
+        spectra: matrix name → its final singular values.
+
+    Raises:
+        MupsimError: an unknown ``status``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from mupsim.sim import Result, SimConfig
+        >>> r = Result(config=SimConfig(width=8).to_dict(), provenance={}, status="ok",
+        ...            diverged_step=None, steps=[0, 10], train_loss=[1.0, 0.5],
+        ...            test_loss=[1.0, 0.25], matrix_names=["hidden"],
+        ...            matrix={"rms": [[0.5, 0.75]]}, activation_rms=np.zeros((0, 2)))
+        >>> r.final("test_loss"), r.final("rms", "hidden")
+        (0.25, 0.75)
+        >>> r.save("demo")
+        >>> Result.exists("demo"), Result.load("demo") == r, r.key == SimConfig(width=8).key()
+        (True, True, True)
+    """
 
     config: dict
     provenance: dict
@@ -147,11 +178,19 @@ class Result:
         return SimConfig.from_dict(self.config)
 
     def final(self, metric: str, name: str | None = None):
-        """Last logged value of ``metric``.
+        """Last logged value of ``metric`` (NaN if the run diverged before the last log).
 
-        ``"train_loss"``/``"test_loss"`` -> float. A matrix metric (``"rms"``, ...) -> dict
-        matrix name -> float, or one float if ``name`` is given; ``"activation_rms"`` likewise
-        with activation names. NaN if the run diverged before the last log.
+        Args:
+            metric: ``"train_loss"``, ``"test_loss"``, a matrix metric (``"rms"``, ...) or
+                ``"activation_rms"``.
+            name: a matrix (or activation) name, for one value instead of all.
+
+        Returns:
+            A float for the losses; for a matrix metric a dict matrix name → float, or one
+            float if ``name`` is given; ``"activation_rms"`` likewise with activation names.
+
+        Raises:
+            MupsimError: an unknown metric or name.
         """
         if metric in ("train_loss", "test_loss"):
             arr = getattr(self, metric)
@@ -180,10 +219,15 @@ class Result:
     def save(self, path_stem) -> None:
         """Write ``<stem>.npz`` and ``<stem>.json`` atomically as a pair (parents are created).
 
-        An OSError (disk full, read-only folder, ...) becomes a one-line MupsimError and
-        leaves neither new file behind: earlier files at the stem stay as they were, except
-        when the failure falls between the two renames, where the half-replaced pair is removed
-        rather than left mismatched."""
+        Args:
+            path_stem: the path without suffix (a ``.npz``/``.json`` suffix is dropped).
+
+        Raises:
+            MupsimError: an OSError (disk full, read-only folder, ...) as one line; neither new
+                file is left behind: earlier files at the stem stay as they were, except when
+                the failure falls between the two renames, where the half-replaced pair is
+                removed rather than left mismatched.
+        """
         from mupsim.sim.files import output_target
 
         stem = _stem(path_stem)
@@ -249,8 +293,18 @@ class Result:
 
     @classmethod
     def load(cls, path_stem) -> Result:
-        """Read a result written by :meth:`save`. Raises MupsimError if missing, corrupt
-        (unreadable, structurally wrong, or its content hash does not match) or outdated."""
+        """Read a result written by :meth:`save`.
+
+        Args:
+            path_stem: the path without suffix.
+
+        Returns:
+            Result: equal to the one saved.
+
+        Raises:
+            MupsimError: missing, corrupt (unreadable, structurally wrong, or its content hash
+                does not match) or outdated.
+        """
         from mupsim.sim.files import open_regular
 
         stem = _stem(path_stem)
@@ -344,15 +398,36 @@ class Result:
 
     @staticmethod
     def exists(path_stem) -> bool:
-        """True if both files of a saved result exist (does not check consistency)."""
+        """True if both files of a saved result exist (does not check consistency).
+
+        Args:
+            path_stem: the path without suffix.
+
+        Returns:
+            Whether ``<stem>.json`` and ``<stem>.npz`` are both regular files.
+        """
         stem = _stem(path_stem)
         return stem.with_name(stem.name + ".json").is_file() and stem.with_name(stem.name + ".npz").is_file()
 
     # ------------------------------------------------------------------ constructors
     @classmethod
     def error(cls, config: dict, message: str, provenance: dict | None = None) -> Result:
-        """A record of a run that raised: status "error", empty arrays, message in
-        ``provenance["error"]``."""
+        """A record of a run that raised: status "error", empty arrays.
+
+        Args:
+            config: the run's config dict.
+            message: the error, stored in ``provenance["error"]``.
+            provenance: other provenance keys.
+
+        Returns:
+            Result: the record.
+
+        Examples:
+            >>> from mupsim.sim import Result, SimConfig
+            >>> e = Result.error(SimConfig().to_dict(), "out of memory")
+            >>> e.status, e.provenance["error"], e.steps.size
+            ('error', 'out of memory', 0)
+        """
         prov = dict(provenance or {})
         prov["error"] = message
         return cls(
@@ -377,10 +452,22 @@ def provenance(
 ) -> dict:
     """Provenance dict for a run.
 
-    Keys: mupsim_version, numpy_version, numba_version, python_version, platform,
-    created (UTC ISO-8601), git_commit (None unless ``git rev-parse HEAD`` works in the package
-    directory), seed (from ``config``, a SimConfig or dict), wall_time_s (seconds), settings
-    (the calculator's ``Settings.to_dict()``), plus any ``extra`` keys.
+    Args:
+        config: a SimConfig or dict (its ``seed`` is recorded), or None.
+        settings: the calculator's ``Settings.to_dict()``.
+        wall_time_s: the run's wall time in seconds.
+        **extra: further keys, recorded as given.
+
+    Returns:
+        Keys mupsim_version, numpy_version, numba_version, python_version, platform, created
+        (UTC ISO-8601), git_commit (None unless ``git rev-parse HEAD`` works in the package
+        directory), seed, wall_time_s, settings, plus any ``extra`` keys.
+
+    Examples:
+        >>> from mupsim.sim import SimConfig, provenance
+        >>> p = provenance(SimConfig(seed=3), wall_time_s=1.5, backend="numba")
+        >>> p["seed"], p["wall_time_s"], p["backend"]
+        (3, 1.5, 'numba')
     """
     seed = None
     if config is not None:
@@ -451,8 +538,25 @@ def _stem(path_stem) -> Path:
 
 
 def content_hash(meta: dict, arrays) -> str:
-    """SHA-256 (hex) of a stored result: the canonical JSON of ``meta`` without
-    ``HASH_FIELD``, then each array in name order (name, dtype, shape, C-order bytes)."""
+    """SHA-256 (hex) of a stored result.
+
+    Hashes the canonical JSON of ``meta`` without ``HASH_FIELD``, then each array in name order
+    (name, dtype, shape, C-order bytes).
+
+    Args:
+        meta: the ``.json`` content.
+        arrays: name → array, the ``.npz`` content.
+
+    Returns:
+        64 hex digits.
+
+    Examples:
+        >>> import numpy as np
+        >>> from mupsim.sim.result import content_hash
+        >>> h = content_hash({"status": "ok"}, {"steps": np.arange(3)})
+        >>> len(h), h == content_hash({"status": "ok", "content_sha256": "x"}, {"steps": np.arange(3)})
+        (64, True)
+    """
     h = hashlib.sha256()
     body = {k: v for k, v in meta.items() if k != HASH_FIELD}
     h.update(json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8"))

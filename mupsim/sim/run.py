@@ -65,7 +65,20 @@ assert D.N_METRICS == len(MATRIX_METRICS) and D.M_SV == MATRIX_METRICS.index("sv
 
 
 def log_schedule(steps: int, n_logs: int) -> np.ndarray:
-    """``min(n_logs, steps+1)`` distinct log-spaced steps in [0, steps], incl. 0 and steps."""
+    """``min(n_logs, steps+1)`` distinct log-spaced steps in [0, steps], incl. 0 and steps.
+
+    Args:
+        steps: the number of optimizer steps.
+        n_logs: how many steps to log at most.
+
+    Returns:
+        The logged steps, an increasing int64 array.
+
+    Examples:
+        >>> from mupsim.sim.run import log_schedule
+        >>> log_schedule(100, 5).tolist()
+        [0, 1, 5, 22, 100]
+    """
     want = min(n_logs, steps + 1) - 1  # points in [1, steps]
     if want <= 0:
         return np.array([0], np.int64)
@@ -108,6 +121,18 @@ class Prepared:
 
 
 def init_params(config: SimConfig, lay: Layout, layers: dict, dtype) -> np.ndarray:
+    """The student's initial flat parameter vector (seeded by ``default_rng([seed, 202])``).
+
+    Args:
+        config: the run.
+        lay: its parameter layout.
+        layers: layer class → :class:`mupsim.LayerSettings` (the init std per layer class).
+        dtype: the dtype of the answer.
+
+    Returns:
+        θ0: matrices N(0, init_std²) times their fixed-dimension constant, norm gains 1,
+        biases 0.
+    """
     rng = np.random.default_rng([config.seed, 202])
     theta = np.zeros(lay.size, np.float64)
     W2 = set(int(p) for p in lay.blocks[:, B_W2] if p >= 0)
@@ -128,6 +153,17 @@ def init_params(config: SimConfig, lay: Layout, layers: dict, dtype) -> np.ndarr
 
 
 def prepare(config: SimConfig) -> Prepared:
+    """Everything the compiled loop needs for ``config``: layout, per-parameter values, data.
+
+    Args:
+        config: the run.
+
+    Returns:
+        Prepared: the inputs of :func:`execute`.
+
+    Raises:
+        MupsimError: ``config`` is not a :class:`SimConfig`.
+    """
     if not isinstance(config, SimConfig):
         from mupsim.errors import MupsimError
 
@@ -190,8 +226,15 @@ def prepare(config: SimConfig) -> Prepared:
 
 
 def execute(prep: Prepared):
-    """Run the compiled loop. Returns (theta, diverged_step or -1, out_loss (2,T),
-    out_mat (N_METRICS,M,T), out_act (A,T))."""
+    """Run the compiled loop.
+
+    Args:
+        prep: the output of :func:`prepare`.
+
+    Returns:
+        (theta, diverged_step or -1, out_loss (2,T), out_mat (N_METRICS,M,T), out_act (A,T)),
+        T the logged steps, M the matrices, A the activations.
+    """
     lay, cfg, d = prep.layout, prep.config, prep.data
     T = prep.log_steps.size
     M = lay.matrices.size
@@ -247,8 +290,14 @@ def execute(prep: Prepared):
 
 
 def one_blas_thread():
-    """Context pinning every loaded BLAS (numpy's, and scipy's that numba's np.dot calls) to
-    one thread, so results are bit-identical whatever the caller's thread settings."""
+    """Context pinning every loaded BLAS to one thread.
+
+    Covers numpy's BLAS and scipy's that numba's np.dot calls, so results are bit-identical
+    whatever the caller's thread settings.
+
+    Returns:
+        A ``threadpoolctl`` context manager.
+    """
     import scipy.linalg.cython_blas  # noqa: F401  (load numba's BLAS so it is pinned too)
     from threadpoolctl import threadpool_limits
 
@@ -256,7 +305,29 @@ def one_blas_thread():
 
 
 def run(config: SimConfig) -> Result:
-    """Train one network as configured and return its logged trajectory (see Result)."""
+    """Train one network as configured and return its logged trajectory.
+
+    The per-layer values come from ``config.settings`` (the calculator); BLAS is pinned to one
+    thread while it runs, so the result's bits do not depend on thread settings.
+
+    Args:
+        config: the run.
+
+    Returns:
+        Result: status "ok" or "diverged", the logged losses and per-matrix metrics, and the
+        final singular values.
+
+    Raises:
+        MupsimError: ``config`` is not a :class:`SimConfig`.
+
+    Examples:
+        >>> from mupsim.sim import SimConfig, run
+        >>> c = SimConfig(width=8, base_width=8, input_dim=4, teacher_width=4, steps=5,
+        ...               batch_size=8, n_test=16, n_logs=3)
+        >>> r = run(c)
+        >>> r.status, r.steps.tolist(), r.matrix_names
+        ('ok', [0, 1, 5], ['embedding', 'block0.W1', 'block0.W2', 'readout'])
+    """
     t0 = time.perf_counter()
     with one_blas_thread():
         prep = prepare(config)

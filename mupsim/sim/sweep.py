@@ -79,8 +79,14 @@ Runner = Callable[[SimConfig], Result]
 
 
 class SweepInterrupted(KeyboardInterrupt):
-    """A sweep stopped by a signal. ``signum``: the signal (SIGINT or SIGTERM); ``done``: results
-    stored in ``out_dir`` for this sweep's configs; ``total``: distinct configs."""
+    """A sweep stopped by a signal (a ``KeyboardInterrupt``); its stored results survive.
+
+    Attributes:
+        signum: the signal (SIGINT or SIGTERM).
+        done: results stored in ``out_dir`` for this sweep's configs.
+        total: distinct configs.
+        out_dir: the result folder.
+    """
 
     def __init__(self, signum: int, done: int, total: int, out_dir) -> None:
         self.signum, self.done, self.total, self.out_dir = signum, done, total, Path(out_dir)
@@ -104,17 +110,37 @@ def sweep(
 ) -> list[Result]:
     """Run every config whose result is not yet in ``out_dir``; return all results in input order.
 
-    ``workers``: number of worker processes (default: CPU count, at most the number of tasks);
-    0 = run in this process (local executor only). ``runner``: function SimConfig -> Result
-    (default ``mupsim.sim.run.run``); with local worker processes it must be picklable, i.e. a
-    module-level function. ``context``: multiprocessing start method ("spawn", "fork",
-    "forkserver"; local executor). ``executor``: "local" or "dask"; ``scheduler``: address of a
-    running Dask scheduler (e.g. "tcp://10.0.0.5:8786"; default: a LocalCluster of ``workers``
-    processes). ``backend``: "numba" or "ensemble" (see module docstring).
     Equal configs (same key: e.g. a grid ``seed: [0, 0, 1]``, or ``lr`` 0.0 and -0.0) are run
     and stored once; each input position gets that one result (:func:`table` lists it once).
-    Returns ``Result`` objects (status ok/diverged/error).
-    Raises :class:`SweepInterrupted` on SIGINT/SIGTERM (see module docstring).
+
+    Args:
+        configs: SimConfig objects (or dicts of fields).
+        out_dir: the result folder (created if missing).
+        workers: number of worker processes (default: CPU count, at most the number of tasks);
+            0 = run in this process (local executor only).
+        progress: print progress to stderr.
+        runner: function SimConfig -> Result (default ``mupsim.sim.run.run``); with local
+            worker processes it must be picklable, i.e. a module-level function.
+        context: multiprocessing start method ("spawn", "fork", "forkserver"; local executor).
+        executor: "local" or "dask".
+        scheduler: address of a running Dask scheduler (e.g. "tcp://10.0.0.5:8786"; default: a
+            LocalCluster of ``workers`` processes).
+        backend: "numba" or "ensemble" (see module docstring).
+
+    Returns:
+        ``Result`` objects (status ok/diverged/error), one per input config.
+
+    Raises:
+        MupsimError: an invalid argument or config, or a result path that cannot be written.
+        SweepInterrupted: on SIGINT/SIGTERM (see module docstring).
+
+    Examples:
+        >>> from mupsim.sim import SimConfig, sweep
+        >>> c = SimConfig(width=8, base_width=8, input_dim=4, teacher_width=4, steps=5,
+        ...               batch_size=8, n_test=16, n_logs=3)
+        >>> results = sweep([c, c.replace(seed=1)], "runs", workers=0, progress=False)
+        >>> [r.status for r in results]
+        ['ok', 'ok']
     """
     configs = [_as_config(c) for c in configs]
     _check_args(workers, context, executor, scheduler, backend, runner)
@@ -520,8 +546,25 @@ def _as_config(c) -> SimConfig:
 def load_results(out_dir, configs: Sequence[SimConfig] | None = None) -> list:
     """Load saved results.
 
-    With ``configs``: one entry per config, in order, ``None`` where no valid result exists.
-    Without: every readable result in ``out_dir`` (sorted by file stem), corrupt ones skipped.
+    Args:
+        out_dir: the result folder.
+        configs: the configs whose results to load, or None for all.
+
+    Returns:
+        With ``configs``: one entry per config, in order, ``None`` where no valid result exists.
+        Without: every readable result in ``out_dir`` (sorted by file stem), corrupt ones
+        skipped.
+
+    Raises:
+        MupsimError: ``out_dir`` does not exist, or a config is invalid.
+
+    Examples:
+        >>> from mupsim.sim import SimConfig, load_results, sweep
+        >>> c = SimConfig(width=8, base_width=8, input_dim=4, teacher_width=4, steps=5,
+        ...               batch_size=8, n_test=16, n_logs=3)
+        >>> _ = sweep([c], "stored", workers=0, progress=False)
+        >>> [r is None for r in load_results("stored", [c, c.replace(seed=1)])]
+        [False, True]
     """
     out = Path(out_dir)
     if not out.is_dir():
@@ -546,9 +589,28 @@ def load_results(out_dir, configs: Sequence[SimConfig] | None = None) -> list:
 
 
 def pending(configs: Iterable[SimConfig], out_dir, backend: str = "numba") -> list[SimConfig]:
-    """The configs (deduplicated, in order) whose stored result in ``out_dir`` is missing,
-    unreadable, an error, stale (made by other per-layer settings or simulator version) or
-    made by another backend than ``backend`` would use."""
+    """The configs still to run.
+
+    Args:
+        configs: SimConfig objects (or dicts of fields).
+        out_dir: the result folder.
+        backend: "numba" or "ensemble", the backend the sweep would use.
+
+    Returns:
+        The configs (deduplicated, in order) whose stored result in ``out_dir`` is missing,
+        unreadable, an error, stale (made by other per-layer settings or simulator version) or
+        made by another backend than ``backend`` would use.
+
+    Raises:
+        MupsimError: an unknown backend or an invalid config.
+
+    Examples:
+        >>> from mupsim.sim import SimConfig
+        >>> from mupsim.sim.sweep import pending
+        >>> c = SimConfig(width=8)
+        >>> pending([c, c, c.replace(seed=1)], "nothing-stored-here") == [c, c.replace(seed=1)]
+        True
+    """
     if backend not in BACKENDS:
         raise MupsimError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
     out = Path(out_dir)

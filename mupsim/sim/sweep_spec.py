@@ -28,7 +28,25 @@ SPEC_KEYS = ("name", "description", "base", "grid", "zip")
 
 
 def load_spec(path) -> dict:
-    """Read and check a sweep spec JSON file; returns the spec dict (``name`` filled in)."""
+    """Read and check a sweep spec JSON file.
+
+    Args:
+        path: the spec file.
+
+    Returns:
+        The spec dict (``name`` filled in from the file stem when absent).
+
+    Raises:
+        MupsimError: an unreadable file, not a JSON object, or an invalid spec.
+
+    Examples:
+        >>> import json
+        >>> from pathlib import Path
+        >>> from mupsim.sim import load_spec
+        >>> _ = Path("wd.json").write_text(json.dumps({"grid": {"wd": [0.0, 0.1]}}))
+        >>> load_spec("wd.json")["name"]
+        'wd'
+    """
     from mupsim.sim.files import read_json
 
     p = Path(path)
@@ -43,8 +61,22 @@ def load_spec(path) -> dict:
 def expand_spec(spec: Mapping[str, Any]) -> list[SimConfig]:
     """All configs of a spec (see module docstring for the order). Every config is validated.
 
-    The number of configs is counted first: more than ``limits.MAX_SWEEP_CONFIGS`` is refused
-    before anything is expanded."""
+    Args:
+        spec: a spec dict (as :func:`load_spec` returns).
+
+    Returns:
+        One SimConfig per zip row and grid combination.
+
+    Raises:
+        MupsimError: an invalid spec or config, or more than ``limits.MAX_SWEEP_CONFIGS``
+            configs (counted before anything is expanded).
+
+    Examples:
+        >>> from mupsim.sim import expand_spec
+        >>> spec = {"base": {"width": 32}, "grid": {"lr": [1e-3, 1e-2], "seed": [0, 1]}}
+        >>> [(c.lr, c.seed) for c in expand_spec(spec)]
+        [(0.001, 0), (0.001, 1), (0.01, 0), (0.01, 1)]
+    """
     _check_spec(spec)
     n = spec_size(spec)
     if n > MAX_SWEEP_CONFIGS:
@@ -74,7 +106,12 @@ def expand_spec(spec: Mapping[str, Any]) -> list[SimConfig]:
 
 
 def spec_size(spec: Mapping[str, Any]) -> int:
-    """Number of configs the spec expands to (zip rows × grid combinations), without expanding."""
+    """Number of configs the spec expands to (zip rows × grid combinations), without expanding.
+
+    Examples:
+        >>> spec_size({"zip": {"width": [32, 64], "base_width": [32, 32]}, "grid": {"seed": [0, 1, 2]}})
+        6
+    """
     _check_spec(spec)
     zipped = spec.get("zip") or {}
     n = len(next(iter(zipped.values()))) if zipped else 1

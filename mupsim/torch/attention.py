@@ -34,6 +34,17 @@ def attention_logit_scale(d_head: int, base_d_head: int) -> float:
     training, q and k are correlated, so q·k grows like d_head, not √d_head. Only the head
     dimension matters: growing the width by adding heads at fixed d_head leaves every logit's
     sum the same length, so the scale stays 1/√d_head (this function then returns exactly that).
+
+    Args:
+        d_head: the head dimension of the model.
+        base_d_head: the head dimension at the base width.
+
+    Returns:
+        The scale multiplying q·k.
+
+    Examples:
+        >>> attention_logit_scale(64, 16), attention_logit_scale(64, 64)
+        (0.0625, 0.125)
     """
     for nm, v in (("d_head", d_head), ("base_d_head", base_d_head)):
         if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
@@ -43,7 +54,18 @@ def attention_logit_scale(d_head: int, base_d_head: int) -> float:
 
 @dataclass(frozen=True)
 class AttentionScale:
-    """One attention module whose head dimension grows: its scale now and μP's (None: not settable)."""
+    """One attention module whose head dimension grows: its scale now and μP's.
+
+    Attributes:
+        module: the module's name.
+        module_type: its class name.
+        base_d_head: the head dimension at the base width.
+        d_head: the head dimension in the model.
+        attr: the attribute holding the scale, or None when it cannot be set.
+        scale: the module's scale now (None: not readable).
+        mup_scale: base scale · base_d_head / d_head (None: not settable).
+        reason: why it cannot be set ("" when it can).
+    """
 
     module: str
     module_type: str
@@ -80,7 +102,24 @@ def _float_attr(mod):
 
 
 def find_attention(model: nn.Module, base_model: nn.Module) -> list[AttentionScale]:
-    """Every attention module of ``model`` whose head dimension differs from ``base_model``'s."""
+    """Every attention module of ``model`` whose head dimension differs from ``base_model``'s.
+
+    Args:
+        model: the model at the target width.
+        base_model: the same architecture at the base width.
+
+    Returns:
+        One :class:`AttentionScale` per such module.
+
+    Examples:
+        >>> import torch.nn as nn
+        >>> class Attention(nn.Module):  # any module with a head-dimension and a scale attribute
+        ...     def __init__(self, d_head):
+        ...         super().__init__()
+        ...         self.head_dim, self.scale = d_head, d_head**-0.5
+        >>> [(a.attr, a.scale, a.mup_scale) for a in find_attention(Attention(64), Attention(16))]
+        [('scale', 0.125, 0.0625)]
+    """
     out = []
     for name, mod in model.named_modules():
         try:
@@ -130,7 +169,15 @@ def find_attention(model: nn.Module, base_model: nn.Module) -> list[AttentionSca
 
 
 def attention_warnings(model: nn.Module, base_model: nn.Module) -> list[str]:
-    """One line per attention module whose logit scale is not μP's while d_head grows."""
+    """One line per attention module whose logit scale is not μP's while d_head grows.
+
+    Args:
+        model: the model at the target width.
+        base_model: the same architecture at the base width.
+
+    Returns:
+        The warning lines (empty when every growing module has μP's scale).
+    """
     lines = []
     for a in find_attention(model, base_model):
         if a.is_mup:
@@ -158,6 +205,23 @@ def set_attention_scale(model: nn.Module, base_model: nn.Module) -> dict:
     A timm-style module with ``fused_attn = True`` gets ``fused_attn = False`` as well (timm's fused
     path has called ``F.scaled_dot_product_attention`` without ``scale``, ignoring the attribute).
     Modules whose scale cannot be set are named in one UserWarning.
+
+    Args:
+        model: the model at the target width (changed in place).
+        base_model: the same architecture at the base width.
+
+    Returns:
+        {module name: the scale set}.
+
+    Examples:
+        >>> import torch.nn as nn
+        >>> class Attention(nn.Module):  # any module with a head-dimension and a scale attribute
+        ...     def __init__(self, d_head):
+        ...         super().__init__()
+        ...         self.head_dim, self.scale = d_head, d_head**-0.5
+        >>> model = Attention(64)
+        >>> set_attention_scale(model, Attention(16)), model.scale
+        ({'': 0.0625}, 0.0625)
     """
     done, cannot = {}, []
     for a in find_attention(model, base_model):

@@ -22,7 +22,11 @@ from mupsim.errors import MupsimError
 
 @dataclass
 class CoordCheck:
-    """Records (width, seed, step, module, rms) and the fitted slope per module at each step."""
+    """Records (width, seed, step, module, rms) and the fitted slope per module at each step.
+
+    The slope is the exponent x of RMS ∝ n^x across widths (0: the activation's size does not
+    change with width, what μP wants for every hidden activation).
+    """
 
     records: list
     widths: list
@@ -31,7 +35,15 @@ class CoordCheck:
     slopes: dict = field(default_factory=dict)  # module -> PowerLawFit at the last step
 
     def rms(self, module: str, step: int | None = None) -> dict:
-        """{width: mean RMS over seeds} for ``module`` at ``step`` (default: the last)."""
+        """{width: mean RMS over seeds} for ``module`` at ``step`` (default: the last).
+
+        Args:
+            module: a recorded module's name.
+            step: a recorded step, or None for the last.
+
+        Returns:
+            {width: mean RMS}.
+        """
         step = self.steps if step is None else step
         out = {}
         for w in self.widths:
@@ -114,6 +126,36 @@ def coord_check(
     ``make_optimizer(model, width)`` → an optimizer or a list of them (e.g. from
     :func:`mupsim.torch.make_optimizers`); ``loss_fn(model, batch)`` → scalar loss;
     ``modules``: names to record (default: every leaf module with a tensor output).
+
+    Args:
+        make_model: width → module.
+        widths: the widths to compare.
+        batches: the training batches, one per step (reused in turn).
+        loss_fn: (model, batch) → scalar loss.
+        make_optimizer: (model, width) → optimizer(s).
+        steps: training steps after the first record.
+        seeds: one run per seed and width.
+        modules: names to record, or None.
+
+    Returns:
+        CoordCheck: the records, their fitted slopes, ``table()`` and ``plot(path)``.
+
+    Examples:
+        >>> import torch
+        >>> from mupsim.torch import make_optimizers, param_groups
+        >>> import torch.nn as nn
+        >>> def mlp(width):
+        ...     return nn.Sequential(nn.Linear(4, width), nn.ReLU(), nn.Linear(width, width),
+        ...                          nn.ReLU(), nn.Linear(width, 2))
+        >>> x, y = torch.ones(8, 4), torch.zeros(8, 2)
+        >>> def loss_fn(model, batch):
+        ...     return ((model(batch[0]) - batch[1]) ** 2).mean()
+        >>> def make_optimizer(model, width):
+        ...     return make_optimizers(param_groups(model, mlp(16), lr=1e-2, delta_model=mlp(32)))
+        >>> cc = coord_check(mlp, [16, 64], [(x, y)], loss_fn=loss_fn,
+        ...                  make_optimizer=make_optimizer, steps=2)
+        >>> sorted(cc.rms("2"))
+        [16, 64]
     """
     widths = sorted(int(w) for w in widths)
     if len(set(widths)) < 2:

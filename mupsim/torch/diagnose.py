@@ -38,7 +38,26 @@ def sigma_max(
 
     Each iteration costs two products with W (2·rows·cols·block flops, float32); the estimate is
     the top singular value of W·Q for the current orthonormal block Q (Rayleigh–Ritz), stopped when
-    it changes by less than ``tol`` relative. A lower bound that converges from below.
+    it changes by less than ``tol`` relative. A lower bound that converges from below. Arrays of
+    at most EXACT_SVD_MAX entries (or with a side <= ``block``) get an exact SVD instead.
+
+    Args:
+        w: the matrix.
+        tol: the relative change that stops the iteration.
+        max_iter: the most iterations.
+        block: the block size (number of vectors iterated together).
+        seed: seeds the starting block.
+
+    Returns:
+        σ_max (0.0 for an all-zero or empty matrix).
+
+    Raises:
+        MupsimError: ``w`` is not 2-D.
+
+    Examples:
+        >>> import numpy as np
+        >>> round(sigma_max(np.ones((300, 400), np.float32)), 1)  # √(300·400)
+        346.4
     """
     w = np.asarray(w)
     if w.ndim != 2:
@@ -65,7 +84,20 @@ def sigma_max(
 
 
 def sum_squares(w: np.ndarray, chunk: int = 1 << 22) -> float:
-    """Σ w² accumulated in float64 over chunks (no full-size float64 copy)."""
+    """Σ w² accumulated in float64 over chunks (no full-size float64 copy).
+
+    Args:
+        w: an array of any shape.
+        chunk: entries converted to float64 at a time.
+
+    Returns:
+        The sum of squares.
+
+    Examples:
+        >>> import numpy as np
+        >>> sum_squares(np.full((3, 4), 0.5, np.float32))
+        3.0
+    """
     flat = w.reshape(-1)
     total = 0.0
     for i in range(0, flat.size, chunk):
@@ -76,6 +108,22 @@ def sum_squares(w: np.ndarray, chunk: int = 1 << 22) -> float:
 
 @dataclass
 class MatrixStats:
+    """One matrix of one checkpoint: its spectral statistics and, when known, its lr and wd.
+
+    Attributes:
+        checkpoint: the checkpoint's path.
+        width: the checkpoint's width.
+        name: the matrix's name.
+        layer: its layer class (hidden, embedding, readout, ...).
+        shape: its shape.
+        sigma_max: its top singular value.
+        rms: the RMS of its entries.
+        stable_rank: ‖W‖_F²/σ_max².
+        lr: its learning rate η_l (from the settings file), or None.
+        wd: its weight decay λ_l (coupled AdamW), or None.
+        flag: why the row is left out of the fits ("" when it is not).
+    """
+
     checkpoint: str
     width: int
     name: str
@@ -114,7 +162,20 @@ class MatrixStats:
 
 @dataclass
 class Diagnosis:
-    """Per-matrix statistics and the across-width fits."""
+    """Per-matrix statistics and the across-width fits (the answer of :func:`diagnose`).
+
+    Attributes:
+        matrices: one :class:`MatrixStats` per matrix and checkpoint.
+        widths: the distinct widths.
+        alpha: the PowerLawFit of the pooled hidden matrices (exponent α̂), or None.
+        alpha_basis: "sigma_max/sqrt(lr/wd)" or "sigma_max/rms", what ``alpha`` was fitted to.
+        alpha_rms: the σ_max/RMS fit (always, when >= 2 widths).
+        stable_rank_fit: the stable rank's fit across widths.
+        per_matrix: matrix name → PowerLawFit on the alpha basis.
+        notes: remarks on the data (rows left out, missing settings), one line each.
+        alpha_offset: mean over matrices of their mean log basis value (the pooled fit is of
+            values divided by each matrix's geometric mean).
+    """
 
     matrices: list
     widths: list
@@ -354,6 +415,35 @@ def diagnose(
     common dimension of the checkpoint's hidden matrices). ``settings``: one settings JSON path (or
     None) per checkpoint (default: ``<stem>.mupsim.json`` when it exists). Hidden matrices are those
     the settings call ``hidden``, else those whose two dimensions both differ across checkpoints.
+    With the settings' lr and wd, α̂ is fitted to σ_max/√(η_l/λ_l) (the steady-state scale of a
+    coupled-AdamW matrix), else to σ_max/RMS; either way σ_max ∝ n^α̂ on that basis.
+
+    Args:
+        paths: checkpoint files (``.safetensors``; ``.pt`` needs torch).
+        widths: one integer per checkpoint, or None.
+        settings: one settings JSON path (or None) per checkpoint, or None.
+        tol: the relative tolerance of :func:`sigma_max`.
+        n_boot: bootstrap resamples of the fits' intervals.
+        seed: seeds the bootstrap.
+        progress: a callable given one line per checkpoint read, or None.
+
+    Returns:
+        Diagnosis: per-matrix statistics and the fitted exponents.
+
+    Raises:
+        MupsimError: no checkpoints, mismatched ``widths``/``settings`` lengths, or an
+            unreadable checkpoint or settings file.
+
+    Examples:
+        >>> import numpy as np
+        >>> from mupsim.torch.checkpoints import write_safetensors
+        >>> paths = []
+        >>> for n in (64, 128, 256):  # rank-one matrices: σ_max/RMS = n, so α = 1
+        ...     write_safetensors(f"w{n}.safetensors", {"h.weight": np.ones((n, n), np.float32)})
+        ...     paths.append(f"w{n}.safetensors")
+        >>> d = diagnose(paths, n_boot=100)
+        >>> d.widths, d.alpha_basis, round(d.alpha_rms.exponent, 3)
+        ([64, 128, 256], 'sigma_max/rms', 1.0)
     """
     paths = [os.fspath(p) for p in paths]
     if not paths:

@@ -262,6 +262,44 @@ def param_groups(
     :func:`mupsim.torch.classify` (``plan``: a precomputed one). Each group: ``params``, ``lr``,
     ``weight_decay`` (and ``eps``), plus ``layer``, ``width_mult``, ``lr_scale``, ``optimizer`` and
     ``mupsim_names`` (bookkeeping keys that torch keeps in the optimizer's state_dict).
+    ``weight_decay`` is torch's: AdamW's coupled (lr-scaled) λ, the per-step decay lr·λ.
+
+    Args:
+        model: the model at the target width.
+        base_model: the same architecture at the base width.
+        lr: the learning rate tuned at the base width.
+        wd: the weight decay tuned at the base width.
+        parameterization: as :func:`mupsim.transfer`.
+        optimizer: adamw | adam | sgd | muon.
+        wd_rule: as :func:`mupsim.transfer`.
+        alignment_exponent: as :func:`mupsim.transfer`.
+        alignment: as :func:`mupsim.transfer`.
+        multipliers: as :func:`mupsim.transfer`.
+        depth_rule: as :func:`mupsim.transfer`.
+        base_depth: as :func:`mupsim.transfer`.
+        depth: as :func:`mupsim.transfer`.
+        eps: Adam's ε at the base width.
+        scale_eps: scale ε per layer (False: MuAdamW's fixed ε).
+        overrides: as :func:`mupsim.torch.classify`.
+        plan: a precomputed :class:`mupsim.torch.Plan`.
+        delta_model: as :func:`mupsim.torch.classify`.
+
+    Returns:
+        One dict per group, for ``torch.optim`` (or :func:`make_optimizers`).
+
+    Raises:
+        MupsimError: an invalid rule argument (as :func:`mupsim.transfer`) or a model the
+            bridge cannot classify (as :func:`mupsim.torch.classify`).
+
+    Examples:
+        >>> import torch.nn as nn
+        >>> def mlp(width):
+        ...     return nn.Sequential(nn.Linear(4, width), nn.ReLU(), nn.Linear(width, width),
+        ...                          nn.ReLU(), nn.Linear(width, 2))
+        >>> groups = param_groups(mlp(64), mlp(16), lr=1e-3, wd=0.1, wd_rule="constant")
+        >>> [(g["layer"], g["lr"], g["weight_decay"]) for g in groups]
+        [('embedding', 0.001, 0.1), ('bias', 0.001, 0.0), ('hidden', 0.00025, 0.1),
+         ('readout', 0.00025, 0.1), ('fixed', 0.001, 0.0)]
     """
     if not isinstance(scale_eps, bool):
         raise MupsimError(
@@ -344,7 +382,21 @@ def param_groups(
 def make_optimizers(groups: list[dict], **defaults) -> list[torch.optim.Optimizer]:
     """One torch optimizer per kind in ``groups`` (a list of one, or [Muon, AdamW] for Muon).
 
-    ``defaults`` go to every constructor (betas, momentum, ...) minus those it does not take.
+    Args:
+        groups: the output of :func:`param_groups`.
+        **defaults: go to every constructor (betas, momentum, ...) minus those it does not take.
+
+    Returns:
+        The optimizers; step each of them.
+
+    Examples:
+        >>> import torch.nn as nn
+        >>> def mlp(width):
+        ...     return nn.Sequential(nn.Linear(4, width), nn.ReLU(), nn.Linear(width, width),
+        ...                          nn.ReLU(), nn.Linear(width, 2))
+        >>> opts = make_optimizers(param_groups(mlp(64), mlp(16), lr=1e-3), betas=(0.9, 0.95))
+        >>> [type(o).__name__ for o in opts]
+        ['AdamW']
     """
     ctor = {
         "adamw": torch.optim.AdamW,
@@ -401,7 +453,22 @@ def apply_multipliers(model: nn.Module, base_model: nn.Module, **rule) -> dict:
     Linear/conv modules get a forward pre-hook (input × factor, so biases are not scaled, as
     ``mup``'s MuReadout); ``nn.Embedding`` a forward hook (output × factor). The factor lives in
     the module attribute ``_mupsim_multiplier`` (not in the state_dict); calling again updates it.
-    Keywords as :func:`param_groups` (lr/wd irrelevant here).
+
+    Args:
+        model: the model at the target width (hooks are installed on it).
+        base_model: the same architecture at the base width.
+        **rule: keywords as :func:`param_groups` (lr/wd irrelevant here).
+
+    Returns:
+        {module name: factor} for every module whose factor is not 1.
+
+    Examples:
+        >>> import torch.nn as nn
+        >>> def mlp(width):
+        ...     return nn.Sequential(nn.Linear(4, width), nn.ReLU(), nn.Linear(width, width),
+        ...                          nn.ReLU(), nn.Linear(width, 2))
+        >>> apply_multipliers(mlp(64), mlp(16), multipliers=(0, 0, 1))
+        {'4': 0.25}
     """
     rows, plan, _ = _settings(model, base_model, **_rule_only(rule))
     applied = {}
@@ -463,8 +530,23 @@ def rescale_init_(model: nn.Module, base_model: nn.Module, **rule) -> dict:
     The base model's initialisation (as you built it, e.g. PyTorch's defaults) is the one you
     tuned; each parameter keeps its distribution shape and gets the calculator's init exponent b
     (RMS, not std, so that a gain initialised to ones keeps its ones; for zero-mean inits the
-    two agree). Zero-initialised parameters stay zero; ``fixed`` ones are left alone. Returns
-    {name: (RMS before, RMS after)}. Keywords as :func:`param_groups`.
+    two agree). Zero-initialised parameters stay zero; ``fixed`` ones are left alone.
+
+    Args:
+        model: the model at the target width (changed in place).
+        base_model: the same architecture at the base width, as initialised for tuning.
+        **rule: keywords as :func:`param_groups`.
+
+    Returns:
+        {name: (RMS before, RMS after)} of the rescaled parameters.
+
+    Examples:
+        >>> import torch.nn as nn
+        >>> def mlp(width):
+        ...     return nn.Sequential(nn.Linear(4, width), nn.ReLU(), nn.Linear(width, width),
+        ...                          nn.ReLU(), nn.Linear(width, 2))
+        >>> sorted(rescale_init_(mlp(64), mlp(16)))
+        ['0.bias', '0.weight', '2.bias', '2.weight', '4.weight']
     """
     rows, plan, _ = _settings(model, base_model, **_rule_only(rule))
     tensors = dict(model.named_parameters())
@@ -499,6 +581,25 @@ def save_settings(path, model: nn.Module, groups: list[dict], width: int | None 
     Another name of a tied tensor (``lm_head.weight`` of a tied embedding) gets the same entry plus
     ``"tied_to": <first name>``, so ``mupsim diagnose`` shows the tensor once whichever names a
     checkpoint keeps. ``mupsim diagnose`` reads ``<checkpoint>.mupsim.json`` to report σ_max/√(η_l/λ_l).
+
+    Args:
+        path: the JSON file to write (e.g. ``<checkpoint stem>.mupsim.json``).
+        model: the model the groups were built for.
+        groups: its optimizer's parameter groups.
+        width: the model's width, recorded for ``diagnose``.
+        **extra: further top-level keys.
+
+    Examples:
+        >>> import json
+        >>> from pathlib import Path
+        >>> import torch.nn as nn
+        >>> def mlp(width):
+        ...     return nn.Sequential(nn.Linear(4, width), nn.ReLU(), nn.Linear(width, width),
+        ...                          nn.ReLU(), nn.Linear(width, 2))
+        >>> model = mlp(64)
+        >>> save_settings("w64.mupsim.json", model, param_groups(model, mlp(16), lr=1e-3), width=64)
+        >>> json.loads(Path("w64.mupsim.json").read_text())["params"]["2.weight"]
+        {'layer': 'hidden', 'lr': 0.00025, 'wd': 0.0, 'width_mult': 4.0}
     """
     tensors = {id(p): n for n, p in model.named_parameters()}
     params = {}

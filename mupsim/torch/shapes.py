@@ -62,9 +62,23 @@ _OVERRIDE_HELP = (
 class ParamInfo:
     """One parameter: its class and the widths that set its multipliers.
 
-    ``base_width``/``width`` are the sizes, at the base and target model, of the dimension that
-    sets its width multiplier m = width/base_width (μP's "main" dimension: fan-in when it scales,
-    else fan-out). ``fan_in`` is at the target width (conv: in_channels/groups · prod(kernel)).
+    Attributes:
+        name: the parameter's name in ``named_parameters``.
+        layer: its class, one of LAYER_KINDS (embedding, hidden, readout, bias, norm_gain,
+            fixed).
+        shape: its shape in the model.
+        base_shape: its shape in the base model.
+        fan_in: at the target width (conv: in_channels/groups · prod(kernel)).
+        fan_out: at the target width.
+        base_width: the size, in the base model, of the dimension that sets its width
+            multiplier m = width/base_width (μP's "main" dimension: fan-in when it scales,
+            else fan-out).
+        width: that dimension's size in the model.
+        module: the owning module's name.
+        module_type: the owning module's class name.
+        source: shape | override | vector-like (the default for a broadcast tensor).
+        aliases: other names of the same tensor (tied weights).
+        readout_uses: modules that use a tied embedding as a readout.
     """
 
     name: str
@@ -95,7 +109,12 @@ class ParamInfo:
 
 @dataclass
 class Plan:
-    """The classification of every parameter of a model (``named_parameters`` order)."""
+    """The classification of every parameter of a model (``named_parameters`` order).
+
+    Attributes:
+        params: parameter name → :class:`ParamInfo`.
+        warnings: what the classification could not settle for sure, one line each.
+    """
 
     params: dict  # name -> ParamInfo
     warnings: list = field(default_factory=list)
@@ -325,8 +344,30 @@ def classify(
     module with one growing dimension is vector-like (``bias``, source ``vector-like``) when it is
     broadcast-shaped (a size-1 dimension, or ≥3-D: ViT's cls_token and pos_embed), as
     ``mup.set_base_shapes`` reads it; a 2-D one of unknown layout with both dimensions growing is
-    ``hidden`` only when it is square at both widths. Every other case is ambiguous: one
-    MupsimError lists all of them, each with the override values that fit.
+    ``hidden`` only when it is square at both widths.
+
+    Args:
+        model: the model at the target width.
+        base_model: the same architecture at the base width.
+        overrides: {glob pattern on the parameter name: layer kind or layout}, as above.
+        delta_model: the same architecture at a third width, as above.
+
+    Returns:
+        Plan: a :class:`ParamInfo` per parameter.
+
+    Raises:
+        MupsimError: no dimension differs between the models, or ambiguous parameters: one
+            error lists all of them, each with the override values that fit.
+
+    Examples:
+        >>> import torch.nn as nn
+        >>> def mlp(width):
+        ...     return nn.Sequential(nn.Linear(4, width), nn.ReLU(), nn.Linear(width, width),
+        ...                          nn.ReLU(), nn.Linear(width, 2))
+        >>> plan = classify(mlp(64), mlp(16))
+        >>> [(name, p.layer, p.width_mult) for name, p in plan.params.items()][:5]
+        [('0.weight', 'embedding', 4.0), ('0.bias', 'bias', 4.0), ('2.weight', 'hidden', 4.0),
+         ('2.bias', 'bias', 4.0), ('4.weight', 'readout', 4.0)]
     """
     if not isinstance(model, nn.Module) or not isinstance(base_model, nn.Module):
         raise MupsimError(

@@ -34,6 +34,13 @@ functions, or ``"module:function"`` entry points, resolved in the worker). Ctrl-
 SIGTERM: pending runs are cancelled, in-flight runs abandoned (our own pool's workers killed), and
 :class:`TransferInterrupted` (a ``KeyboardInterrupt``) is raised; stored runs survive and a rerun
 resumes without recomputing them.
+
+Why one module over 600 lines: the run, its store and its executors are one protocol. The store
+key, the config a stored run is compared with, the checkpoint-before-record write order and the
+resume-on-error rule are decided together by :func:`run_one`, :func:`load_run` and the private
+store/executor helpers, and :func:`transfer_check` validates its inputs against that same config;
+the report already lives apart (:mod:`mupsim.torch.transfer_report`). Splitting the store from
+the runner would expose private invariants across modules without making either reusable.
 """
 
 from __future__ import annotations
@@ -64,7 +71,13 @@ SCHEMA = 1
 
 
 class TransferInterrupted(KeyboardInterrupt):
-    """Raised when a transfer check is stopped by SIGINT/SIGTERM; its runs so far are stored."""
+    """Raised when a transfer check is stopped by SIGINT/SIGTERM; its runs so far are stored.
+
+    Attributes:
+        done: runs stored.
+        total: runs asked for.
+        out_dir: the store.
+    """
 
     def __init__(self, done: int, total: int, out_dir) -> None:
         super().__init__(f"interrupted: {done} of {total} runs stored in {out_dir}; rerun to resume")
@@ -73,8 +86,23 @@ class TransferInterrupted(KeyboardInterrupt):
 
 # ---------------------------------------------------------------------------- entry points
 def resolve(spec, what: str):
-    """A callable from ``"package.module:function"`` (dots after the colon walk attributes), or
-    ``spec`` itself when it is callable."""
+    """A callable from ``"package.module:function"`` (dots after the colon walk attributes).
+
+    Args:
+        spec: an entry point, or a callable (returned as it is).
+        what: its role, for the message (e.g. "make_model").
+
+    Returns:
+        The callable.
+
+    Raises:
+        MupsimError: a malformed entry point, a module that does not import, a missing
+            attribute, or something not callable.
+
+    Examples:
+        >>> resolve("math:sqrt", "train")(16.0)
+        4.0
+    """
     if callable(spec):
         return spec
     if not isinstance(spec, str) or spec.count(":") != 1 or not all(spec.split(":")):
@@ -172,13 +200,41 @@ def _ints(values, what: str, lo: int) -> list[int]:
 
 
 def run_key(config: dict) -> str:
-    """16 hex digits of SHA-1 of the canonical (sorted-key) JSON of ``config``."""
+    """16 hex digits of SHA-1 of the canonical (sorted-key) JSON of ``config``.
+
+    Args:
+        config: a run's config (JSON-able, no NaN).
+
+    Returns:
+        The key, the stem of the run's files in the store.
+
+    Examples:
+        >>> run_key({"width": 64, "lr": 0.01}) == run_key({"lr": 0.01, "width": 64})
+        True
+    """
     s = json.dumps(config, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha1(s.encode("utf-8")).hexdigest()[:16]
 
 
 def configs(common: dict, widths, lrs, wds, seeds, rules, alpha=None) -> list[dict]:
-    """Every run's config, rule-major then width, lr, wd, seed (the report's array order)."""
+    """Every run's config, rule-major then width, lr, wd, seed (the report's array order).
+
+    Args:
+        common: the keys every run shares.
+        widths: the widths.
+        lrs: the base learning rates.
+        wds: the base weight decays.
+        seeds: the seeds.
+        rules: the weight-decay rules.
+        alpha: the alignment exponent of rule ``alignment`` (None for the other rules).
+
+    Returns:
+        One dict per run.
+
+    Examples:
+        >>> [(c["rule"], c["width"]) for c in configs({}, [16, 32], [1e-3], [0.1], [0], ["constant"])]
+        [('constant', 16), ('constant', 32)]
+    """
     out = []
     for rule in rules:
         for w in widths:
@@ -223,9 +279,13 @@ def _models(make_model, width, base_width, seed):
 
 
 def run_one(job: dict) -> dict:
-    """Train one cell; returns {loss, status, hidden, settings_text, tensors, wall_time_s, device, error}.
+    """Train one cell (in a worker); the calling process stores the answer.
 
-    ``job``: {"config": ..., "make_model", "train", "data", "save": bool, "device": str|None}.
+    Args:
+        job: {"config": ..., "make_model", "train", "data", "save": bool, "device": str|None}.
+
+    Returns:
+        {loss, status, hidden, settings_text, tensors, wall_time_s, device, error}.
     """
     import numpy as np
     import torch
@@ -325,8 +385,17 @@ def _paths(out: Path, key: str) -> tuple[Path, Path, Path]:
 
 
 def load_run(out_dir, config: dict, need_checkpoint: bool = False) -> dict | None:
-    """The stored record of ``config`` if it is finished (ok/diverged), matches, and has its
-    checkpoint when one is needed; else None."""
+    """The stored record of ``config``, if it can be reused.
+
+    Args:
+        out_dir: the store.
+        config: the run's config.
+        need_checkpoint: also require the run's checkpoint.
+
+    Returns:
+        The record if it is finished (ok/diverged), matches ``config``, and has its checkpoint
+        when one is needed; else None.
+    """
     out = Path(out_dir)
     rec_p, ck_p, st_p = _paths(out, run_key(config))
     try:
@@ -486,8 +555,64 @@ def transfer_check(
     ``lrs``/``wds``: the grid at the base width (any spacing; 2^½ is the usual one). ``rules``: weight-
     decay rules of the bridge (``alignment`` needs ``alignment_exponent``: a number in [1/2, 1], or
     ``"measured"``: α̂ from ``diagnose`` on the checkpoints of the first other rule's best cell,
-    rounded to 0.05 and clipped to [1/2, 1]). Other keywords: see the module docstring.
-    Returns :class:`mupsim.torch.transfer_report.TransferReport` (None when ``report=False``).
+    rounded to 0.05 and clipped to [1/2, 1]). ``wds`` are AdamW's coupled (lr-scaled) λ.
+
+    Args:
+        make_model: width → ``nn.Module`` (a module-level function or an entry point).
+        train: (model, optimizers, data, steps) → held-out loss.
+        widths: at least 2 distinct widths, ``base_width`` among them.
+        base_width: the width the grid is tuned at.
+        lrs: the learning-rate grid at the base width (positive).
+        wds: the weight-decay grid at the base width (positive).
+        seeds: one run per seed in each cell.
+        rules: weight-decay rules (constant | fan2025 | timescale | alignment).
+        out_dir: the store (see the module docstring).
+        data: passed to ``train``.
+        steps: training steps per run.
+        alignment_exponent: α in [1/2, 1] or "measured" (rule ``alignment`` only).
+        optimizer: adamw | adam | sgd | muon.
+        optimizer_kwargs: passed to the optimizer constructors.
+        overrides: as :func:`mupsim.torch.classify`.
+        tag: part of the run key: change it when the model, trainer or data code changes.
+        executor: a ``concurrent.futures.Executor``, or None.
+        workers: 0 runs in this process, N a local process pool.
+        threads: torch threads per worker.
+        device: the torch device (default CUDA when available).
+        checkpoints: write each run's weights (needed for ``diagnose`` and "measured").
+        progress: print progress.
+        report: build and write the report.
+        plots: write the report's heatmaps.
+
+    Returns:
+        :class:`mupsim.torch.transfer_report.TransferReport` (None when ``report=False``).
+
+    Raises:
+        MupsimError: an invalid grid, rule, optimizer, width or executor, or an entry point
+            that does not resolve.
+        TransferInterrupted: on SIGINT/SIGTERM (stored runs survive; a rerun resumes).
+
+    Examples:
+        >>> import torch
+        >>> import torch.nn as nn
+        >>> def mlp(width):
+        ...     return nn.Sequential(nn.Linear(4, width), nn.ReLU(), nn.Linear(width, 1))
+        >>> def train(model, optimizers, data, steps):
+        ...     x, y = data
+        ...     for _ in range(steps):
+        ...         loss = ((model(x) - y) ** 2).mean()
+        ...         for o in optimizers:
+        ...             o.zero_grad()
+        ...         loss.backward()
+        ...         for o in optimizers:
+        ...             o.step()
+        ...     with torch.no_grad():
+        ...         return ((model(x) - y) ** 2).mean().item()
+        >>> report = transfer_check(mlp, train, widths=[16, 32], base_width=16, lrs=[1e-3, 1e-2],
+        ...                         wds=[0.1], rules=["constant"], data=(torch.ones(8, 4),
+        ...                         torch.zeros(8, 1)), steps=3, checkpoints=False,
+        ...                         progress=False, plots=False)
+        >>> [(r.rule, r.n_runs, r.n_stored, r.n_diverged) for r in report.rules]
+        [('constant', 4, 4, 0)]
     """
     widths = _ints(widths, "widths", 1)
     if isinstance(base_width, bool) or not isinstance(base_width, int) or base_width < 1:
