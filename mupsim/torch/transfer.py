@@ -64,8 +64,11 @@ import traceback
 from pathlib import Path
 
 from mupsim.errors import MupsimError, choice
+from mupsim.theory import wd_rules
 
-RULES = ("constant", "fan2025", "timescale", "alignment")
+RULES = tuple(n for n, r in wd_rules.WD_RULES.items() if r.kind != "epoch")
+"""Rules the check runs: every rule whose λ follows from the widths alone (an epoch rule also needs
+batch and data sizes, which a grid over (η, λ) at one batch size does not vary)."""
 OPTIMIZERS = ("adamw", "adam", "sgd", "muon")
 SCHEMA = 1
 
