@@ -16,7 +16,7 @@ export OPENBLAS_NUM_THREADS := 1
 export OMP_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: all venv test figures check-repro theory docs bench bench-ensemble clean
+.PHONY: all venv test figures long-memory check-repro theory docs bench bench-ensemble clean
 
 all: test
 
@@ -34,6 +34,11 @@ test: $(STAMP)
 figures: $(STAMP)
 	$(PY) -m mupsim.experiments.make_figures --quick=$(QUICK) --backend $(BACKEND) \
 		--executor $(EXECUTOR) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+
+# F10's long-memory runs (τ up to 4,096 steps, ~100 runs): tens of minutes on 2 cores; writes the
+# committed figures/data/f10_long_memory_runs.json, which F10 (make figures) only reads
+long-memory: $(STAMP)
+	$(PY) -m mupsim.experiments.long_memory --backend $(BACKEND)
 
 # recompute a few committed figures' runs; headline statistics must fall inside their intervals
 check-repro: $(STAMP)

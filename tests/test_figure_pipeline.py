@@ -14,6 +14,7 @@ FIGURES = (
     "f6_coord_check",
     "f7_steady_state_theory",
     "f8_muon_spectral",
+    "f10_long_memory",
 )
 
 

@@ -25,6 +25,7 @@ from mupsim.experiments.figures.f8_muon_spectral import analyse as f8
 from mupsim.experiments.figures.f8_muon_spectral import matrix_shapes
 from mupsim.experiments.figures.f9_alpha_phase_diagram import alpha_from_rank_exponent
 from mupsim.experiments.figures.f9_alpha_phase_diagram import analyse as f9
+from mupsim.experiments.figures.f10_long_memory import analyse as f10
 from mupsim.experiments.measures import (
     EXPONENT_SETTLED,
     LOSS_FRACTION,
@@ -69,4 +70,5 @@ __all__ = [
     "f8",
     "alpha_from_rank_exponent",
     "f9",
+    "f10",
 ]

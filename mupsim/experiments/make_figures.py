@@ -26,7 +26,9 @@ rich α̂ from F3B and, out of sample, at the fixed-teacher α̂ from F3. F1 and
 (F1 shows F4's runs) and F5's weight-decay sweep needs the best learning rate of F5's own
 learning-rate sweep; F5C's λ sweep runs at the best η of its own (η, λ) heatmap and reads its
 runs in the alignment rule's coordinates with α̂ from F3; those come from the analyses of the
-earlier runs (run if missing).
+earlier runs (run if missing). F10 runs nothing: it reads the committed runs file of
+:mod:`mupsim.experiments.long_memory` (``make long-memory``; with ``--quick=1`` it runs that
+module's quick spec through the pool instead).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_RESULTS = REPO / ".cache" / "results"
 DEFAULT_FIGURES = REPO / "figures"
-ORDER = ("F1", "F2", "F3", "F4", "F3B", "F4B", "F5", "F5C", "F6", "F7", "F8", "F9")
+ORDER = ("F1", "F2", "F3", "F4", "F3B", "F4B", "F5", "F5C", "F6", "F7", "F8", "F9", "F10")
 """The figures in drawing order: the keys of :data:`mupsim.experiments.figures.FIGURES` (kept
 here as plain names so that the command line is parsed without importing the figures)."""
 
@@ -243,7 +245,8 @@ class Pipeline:
 
         data = FIGURES[fig].make(self)
         data["quick"] = self.quick
-        data["provenance"] = self._provenance()
+        # a figure reading a committed file (F10) names it in its own provenance entries
+        data["provenance"] = {**self._provenance(), **(data.get("provenance") or {})}
         return data
 
     def _provenance(self) -> dict:

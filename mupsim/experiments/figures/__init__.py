@@ -20,6 +20,7 @@ from mupsim.experiments.figures import (
     f7_steady_state_theory,
     f8_muon_spectral,
     f9_alpha_phase_diagram,
+    f10_long_memory,
 )
 
 FIGURES = {
@@ -37,9 +38,12 @@ FIGURES = {
         f7_steady_state_theory,
         f8_muon_spectral,
         f9_alpha_phase_diagram,
+        f10_long_memory,
     )
 }
 """{name: Figure} in drawing order. F3B/F4B: F3's baseline and F4 re-run in the rich token regime
-(common.RICH_TOKENS); F5C: F5 in the one-pass regime (f5c_onepass_transfer.ONEPASS)."""
+(common.RICH_TOKENS); F5C: F5 in the one-pass regime (f5c_onepass_transfer.ONEPASS); F10: the
+long-memory regime, read from the committed runs file of :mod:`mupsim.experiments.long_memory`
+(``make long-memory``), never run by ``make figures`` except its quick spec with ``--quick``."""
 
 __all__ = ["FIGURES"]
