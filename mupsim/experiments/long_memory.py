@@ -55,7 +55,15 @@ import time
 from pathlib import Path
 
 from mupsim.errors import MupsimError
-from mupsim.experiments.common import BASE, LR, QUICK_SS_LOGS, alignment_kw, hidden_relax_time, relaxed
+from mupsim.experiments.common import (
+    BASE,
+    LR,
+    QUICK_SS_LOGS,
+    SS_FLOOR,
+    alignment_kw,
+    hidden_relax_time,
+    relaxed,
+)
 from mupsim.sim.config import SimConfig
 
 # ---------------------------------------------------------------------------- the spec
@@ -67,9 +75,9 @@ TAUS = (64, 256, 1024, 4096)  # the τ axis of panel (a), timescale rule: the sa
 WIDTHS = (64, 128, 256, 512)  # widths of every rule and τ
 SEEDS = (0, 1, 2)  # seeds of every (rule, τ, width)
 RULES = ("constant", "fan2025", "fan2025_io", "timescale", "alignment")  # rules at BASE_TAU: RULE_KW
-N_RELAX = 6.0  # run length in relaxation times τ_l of the hidden matrices (common.relaxed)
-MAX_STEPS = 24_576  # cap on a run's steps (= 6τ at τ = 4096); a run it shortens is flagged `capped`
-N_LOGS = 48  # logged steps per run (log-spaced: about 4 fall in the last half of a 24,576-step run)
+N_RELAX = 8.0  # run length in relaxation times τ_l of the hidden matrices (common.relaxed)
+MAX_STEPS = 32_768  # cap on a run's steps (= 8τ at τ = 4096); a run it shortens is flagged `capped`
+N_LOGS = 48  # logged steps per run (log-spaced: about 4 fall in the last half of a 32,768-step run)
 
 RULE_KW = {
     "constant": {"wd_rule": "constant"},
@@ -84,10 +92,11 @@ QUICK_TAUS = (8, 16)  # quick mode (a smoke test of the pipeline, seconds): τ a
 QUICK_BASE_TAU = 16
 QUICK_WIDTHS = (32, 64)
 QUICK_SEEDS = (0, 1)
-# below 6·16 = 96 steps: every quick run with τ_l = 16 steps (all rules at n = 64) is capped, at 5.5τ_l
+# below 8·16 = 128 steps: every quick run with τ_l = 16 steps (all rules at n = 64) is capped, at 5.5τ_l
 QUICK_MAX_STEPS = 88
 
-QUANTUM = 64  # run lengths are rounded up to a multiple of this many steps (quick mode: 4)
+QUANTUM = 100  # run lengths are rounded up to a multiple of this many steps (quick mode: 4)
+FLOOR = SS_FLOOR  # shortest run (600 steps, the other steady-state figures' floor; quick mode: QUANTUM)
 DIGITS = 5  # significant digits of the stored floats
 FORMAT = "mupsim.long_memory/1"
 
@@ -126,10 +135,10 @@ def base_wd(tau: float) -> float:
     return 1.0 / (2.0 * LR * tau)
 
 
-def planned(config: SimConfig, max_steps: int, quantum: int = QUANTUM) -> SimConfig:
+def planned(config: SimConfig, max_steps: int, quantum: int = QUANTUM, floor: int = FLOOR) -> SimConfig:
     """``config`` run for N_RELAX relaxation times τ_l of its hidden matrices (rounded up to a
-    multiple of ``quantum``), at most ``max_steps``."""
-    c = relaxed(config, floor=quantum, n_relax=N_RELAX, quantum=quantum)
+    multiple of ``quantum``), at least ``floor`` and at most ``max_steps`` steps."""
+    c = relaxed(config, floor=floor, n_relax=N_RELAX, quantum=quantum)
     return c.replace(steps=min(c.steps, int(max_steps))) if c.steps > max_steps else c
 
 
@@ -159,10 +168,11 @@ def configs(stage: int, quick: bool = False, alpha_hat: float | None = None) -> 
     s = spec(quick)
     base = BASE.replace(lr=LR, n_logs=s["n_logs"], **TASK)
     quantum = 4 if quick else QUANTUM
+    floor = quantum if quick else FLOOR
 
     def runs(tau, kw):
         return [
-            planned(base.replace(width=w, seed=seed, wd=base_wd(tau), **kw), s["max_steps"], quantum)
+            planned(base.replace(width=w, seed=seed, wd=base_wd(tau), **kw), s["max_steps"], quantum, floor)
             for w in s["widths"]
             for seed in s["seeds"]
         ]

@@ -73,7 +73,7 @@ from mupsim.experiments.style import (
 
 NAME = "f10_long_memory"
 
-RUN_LENGTHS = (2.0, 4.0, 6.0)
+RUN_LENGTHS = (2.0, 4.0, 8.0)
 """Run lengths x (in τ_l of each run's hidden matrices) at which panel (c) refits the exponents."""
 
 N_BOOT = 2000
