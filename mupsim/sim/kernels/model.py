@@ -327,8 +327,7 @@ def onehot_embed(X, E, H):
     * width 256: dense 39.3 ms, lookup 33.3 ms (1.18×);
     * width 512: dense 73.8 ms, lookup 52.3 ms (1.41×)
 
-    (an earlier run of 10 + 2 steps × 3 at width 256: 41.0 against 29.5 ms, 1.39×). What
-    remains is mostly the readout's products (V × n) and the V-wide softmax of the loss and the
+    On a shared machine these vary by ~10% between runs. What remains is mostly the readout's products (V × n) and the V-wide softmax of the loss and the
     sampler, plus AdamW over all of E.
     """
     start, col, val = nonzeros(X)
