@@ -1,7 +1,7 @@
 """The ensemble backend runs every task family of the numba loop, member for member.
 
-Float64 on CPU: token inputs (Zipf), classification with label noise, fixed train sets and a
-teacher that grows with width agree with each member's own numba run at the tolerances of
+Float64 on CPU: token inputs (Zipf), classification with label noise, fixed train sets, a
+teacher that grows with width and the next-token task (its sampled targets included) agree with each member's own numba run at the tolerances of
 tests/test_ensemble.py; the batches themselves are the numba batches; every config the
 figures run is accepted.
 """
@@ -32,6 +32,10 @@ FAMILIES = {
     "fixed_train_set_classification": dict(n_train=40, task="classification", output_dim=3, label_noise=0.2),
     "teacher_width_grows_with_width": dict(teacher_width_exponent=1.0, teacher_rank=4),
     "rich_tokens_growing_teacher": dict(inputs="tokens", input_dim=12, teacher_width_exponent=0.5),
+    "next_token_c2": dict(task="next_token", inputs="tokens", context=2, output_dim=12, input_dim=24),
+    "next_token_c3_fixed_train_set": dict(
+        task="next_token", inputs="tokens", context=3, output_dim=8, input_dim=24, logit_scale=2.0, n_train=40
+    ),
 }
 
 
@@ -114,3 +118,16 @@ def test_every_config_the_figures_run_is_accepted():
                 if why is not None:
                     refused.setdefault(name, why)
     assert refused == {}
+
+
+def test_next_token_members_with_different_logit_scales_share_a_stack_and_match_numba():
+    nt = FAMILIES["next_token_c2"]
+    cfgs = [
+        SimConfig(**{**BASE, **nt, "logit_scale": beta, "seed": s})
+        for beta, s in ((1.0, 0), (3.2, 0), (2.0, 1))
+    ]
+    assert len({group_key(c) for c in cfgs}) == 1
+    for a, c in zip(run_group(cfgs, device="cpu"), cfgs):
+        b = run(c)
+        assert_same_run(a, b)
+        assert a.provenance["teacher_entropy"] == b.provenance["teacher_entropy"]

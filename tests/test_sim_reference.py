@@ -55,6 +55,10 @@ CASES = {
     "zipf_tokens_classification_fixed_train_set": dict(
         inputs="tokens", input_dim=40, task="classification", output_dim=3, n_train=64
     ),
+    "next_token_c2": dict(task="next_token", inputs="tokens", context=2, output_dim=20, input_dim=40),
+    "next_token_c3_fixed_train_set": dict(
+        task="next_token", inputs="tokens", context=3, output_dim=12, input_dim=36, n_train=64
+    ),
 }
 
 

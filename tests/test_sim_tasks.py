@@ -151,6 +151,7 @@ def test_token_targets_are_the_teacher_on_the_token_column():
         dict(inputs="tokens", input_dim=64, zipf_exponent=1.0),
         dict(inputs="tokens", input_dim=64, task="classification", output_dim=5, n_train=32),
         dict(teacher_width=8, teacher_width_exponent=1.0, teacher_decay=1.0, width=32),
+        dict(task="next_token", inputs="tokens", context=2, output_dim=16, input_dim=32),
     ],
 )
 def test_each_task_family_trains_without_divergence(task):
@@ -168,7 +169,11 @@ def test_regression_with_output_dim_128_trains_and_logs_readout_ranks():
 
 
 def test_float32_runs_of_the_new_generators_are_finite():
-    for task in (dict(input_dim=32, input_spectrum=2.0), dict(inputs="tokens", input_dim=64)):
+    for task in (
+        dict(input_dim=32, input_spectrum=2.0),
+        dict(inputs="tokens", input_dim=64),
+        dict(task="next_token", inputs="tokens", context=2, output_dim=16, input_dim=32),
+    ):
         r = run(SimConfig(**{**TINY, **task, "dtype": "float32"}))
         assert r.status == "ok" and np.isfinite(r.train_loss).all()
 

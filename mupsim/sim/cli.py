@@ -38,6 +38,8 @@ _OPTIONAL_TYPES = {
     "io_wd_rule": str,
     "alignment_exponent": float,
     "teacher_decay": float,
+    "context": int,
+    "logit_scale": float,
 }
 
 _HELP = {
@@ -59,6 +61,10 @@ _HELP = {
     "zipf_exponent": "z >= 0: P(token i) ~ i^-z (tokens inputs)",
     "teacher_width_exponent": "rho >= 0: teacher width and rank ~ (width/base_width)^rho",
     "teacher_decay": "q >= 0: teacher singular values ~ i^-q; none = Gaussian",
+    "task": "next_token needs --inputs tokens, --context C and --input-dim C*V (vocabulary V = --output-dim)",
+    "context": "C >= 2: previous tokens of --task next_token (input_dim = C*output_dim)",
+    "logit_scale": "beta > 0: the next-token teacher's logits beta*f(x); none = the default "
+    f"{_cfg.DEFAULT_LOGIT_SCALE} (task next_token only)",
     "rank_metrics": "compute stable_rank, effective_rank, sv1..sv4 at every log (all singular "
     "values: costly at large widths); --no-rank-metrics leaves them NaN, nothing else changes",
 }
@@ -277,7 +283,7 @@ def summarize(result, cfg: SimConfig | None = None) -> dict:
     mats = {}
     for name in result.matrix_names:
         mats[name] = {m: result.final(m, name) for m in _SUMMARY_METRICS if m in result.matrix}
-    return {
+    out = {
         "key": cfg.key() if cfg is not None else result.key,
         "status": result.status,
         "diverged_step": result.diverged_step,
@@ -287,6 +293,9 @@ def summarize(result, cfg: SimConfig | None = None) -> dict:
         "wall_time_s": result.provenance.get("wall_time_s"),
         "matrices": mats,
     }
+    if "teacher_entropy" in result.provenance:  # next-token task: the floor of the held-out loss
+        out["teacher_entropy"] = result.provenance["teacher_entropy"]
+    return out
 
 
 def format_table(summary: dict) -> str:
@@ -296,7 +305,8 @@ def format_table(summary: dict) -> str:
         + f"  steps {summary['steps']}"
         + (f"  wall {summary['wall_time_s']:.2f}s" if summary.get("wall_time_s") else ""),
         f"final train loss {_fmt(summary['final_train_loss'])}   "
-        f"test loss {_fmt(summary['final_test_loss'])}",
+        f"test loss {_fmt(summary['final_test_loss'])}"
+        + (f"   teacher entropy {_fmt(summary['teacher_entropy'])}" if "teacher_entropy" in summary else ""),
     ]
     mats = summary["matrices"]
     if mats:

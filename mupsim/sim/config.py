@@ -46,6 +46,15 @@ Task families (data: :mod:`mupsim.sim.data`; defaults reproduce the original iso
   (None = full) scales by the same factor. ``teacher_decay`` q: None keeps A1's Gaussian
   spectrum; a number q ≥ 0 replaces A1's singular values by i^(−q) (same Frobenius norm).
 * ``output_dim``: regression targets / classes (any size ≥ 1, e.g. 128; classification ≥ 2).
+* ``task="next_token"``: next-token prediction over a vocabulary of V = ``output_dim`` ≥ 2
+  tokens from a context of c = ``context`` ≥ 2 previous tokens (i.i.d. Zipf(z) over V). The
+  input is the concatenation of c one-hots, so ``input_dim`` must equal c·V (validated, not
+  derived: ``input_dim`` stays the one field every size computation reads) and ``inputs`` must
+  be "tokens". The teacher's logits are β·A2·relu(A1 x), β = ``logit_scale`` > 0 (None: the
+  default :data:`DEFAULT_LOGIT_SCALE`, filled in on construction); the target is a token
+  sampled from their softmax; softmax cross-entropy loss. Needs ``teacher_width_exponent`` 0
+  and ``label_noise`` 0. ``context`` and ``logit_scale`` are refused with other tasks and left
+  out of ``to_dict()``/``key()`` there (None), so existing result keys are unchanged.
 
 All validation happens in ``__post_init__`` and raises :class:`mupsim.errors.MupsimError`
 naming the field, the bad value and what is allowed, before anything is compiled or run:
@@ -75,7 +84,7 @@ MODELS = ("normalized", "linear")
 ACTIVATIONS = ("relu", "gelu")
 NORMS = ("rms", "layer", "none")
 NORM_POSITIONS = ("pre", "post", "both")
-TASKS = ("regression", "classification")
+TASKS = ("regression", "classification", "next_token")
 OPTIMIZERS = ("sgd", "adam", "adamw", "lion", "signsgd", "muon", "muon_all")
 MUON_CONVENTIONS = ("spectral", "rms")  # None = "spectral"
 WD_MODES = ("coupled", "independent")
@@ -84,7 +93,35 @@ PARAMETERIZATIONS = ("sp", "ntk", "mup", "mfp")
 ALIGNMENTS = ("full", "none")
 WD_RULES = wd_rules.SIM_WD_RULES  # or None (the simulator's rules, from the registry)
 # fields added later, left out of to_dict()/key() at their default (existing result keys stay valid)
-_OMIT_IF_DEFAULT = {"eps_rule": None, "muon_convention": None, "io_wd_rule": None, "rank_metrics": True}
+_OMIT_IF_DEFAULT = {
+    "eps_rule": None,
+    "muon_convention": None,
+    "io_wd_rule": None,
+    "rank_metrics": True,
+    "context": None,
+    "logit_scale": None,
+}
+DEFAULT_LOGIT_SCALE = 3.2
+"""β of ``task="next_token"`` when ``logit_scale`` is not given: the teacher's mean conditional
+entropy (:func:`mupsim.sim.data.teacher_entropy`) is then about half of log V, so the next
+token is far from uniform but not determined by the context.
+
+Measured 2026-12-02 (``python -m benchmarks.next_token --entropy``, benchmarks/NEXT_TOKEN.json):
+V = 4,096, c = 2, teacher width 64, z = 1, the 1,024 held-out contexts of seeds 0, 1, 2; mean
+entropy in nats (fraction of log V = 8.318):
+
+* β = 1.0: H = 7.817 (0.940 log V)
+* β = 2.0: H = 6.364 (0.765 log V)
+* β = 2.5: H = 5.426 (0.652 log V)
+* β = 3.0: H = 4.523 (0.544 log V)
+* β = 3.2: H = 4.195 (0.504 log V)
+* β = 3.5: H = 3.746 (0.450 log V)
+* β = 4.0: H = 3.119 (0.375 log V)
+* β = 5.0: H = 2.247 (0.270 log V)
+
+(per seed at β = 3.2: 4.299, 4.272, 4.013). Gaussian logits of variance σ² over V classes give
+H ≈ log V − β²σ²/2 for β²σ² ≪ 2 log V; here σ² ≈ 1 fluctuates with the context.
+"""
 DEPTH_RULES = ("depth_mup", "completep")  # or None
 DTYPES = ("float32", "float64")
 INPUTS = ("gaussian", "tokens")
@@ -161,6 +198,8 @@ class SimConfig:
     inputs: str = "gaussian"  # gaussian | tokens (one-hot, Zipfian, V = input_dim)
     input_spectrum: float = 0.0  # s: input covariance eigenvalues ∝ i^(-s) (gaussian)
     zipf_exponent: float = 1.0  # z: P(token i) ∝ i^(-z) (tokens)
+    context: int | None = None  # c: previous tokens of task="next_token" (input_dim = c·output_dim)
+    logit_scale: float | None = None  # β: teacher logits β·f(x) of task="next_token" (None: default)
     teacher_width: int = 64
     teacher_rank: int | None = None
     teacher_width_exponent: float = 0.0  # ρ: teacher width (and rank) ∝ (width/base_width)^ρ
@@ -351,6 +390,7 @@ class SimConfig:
                 f"task='classification' needs output_dim >= 2 (number of classes); "
                 f"got output_dim={self.output_dim}"
             )
+        self._check_next_token(set_)
         if self.model == "normalized" and self.norm == "layer" and self.width < 2:
             raise MupsimError(
                 f"norm='layer' needs width >= 2 (LayerNorm of one coordinate is always 0); "
@@ -367,6 +407,51 @@ class SimConfig:
         from mupsim.sim.settings import settings_for
 
         set_("_settings", settings_for(self))
+
+    def _check_next_token(self, set_) -> None:
+        """Validate ``context`` and ``logit_scale`` (next-token task only) and the fields the
+        task fixes; sets ``logit_scale`` to :data:`DEFAULT_LOGIT_SCALE` when it is None."""
+        if self.task != "next_token":
+            for name in ("context", "logit_scale"):
+                v = getattr(self, name)
+                if v is not None:
+                    raise MupsimError(
+                        f"{name}={show(v)} applies to task='next_token' only; allowed with "
+                        f"task={self.task!r}: None (leave it out)"
+                    )
+            return
+        if self.context is None:
+            raise MupsimError(
+                "task='next_token' needs context (the number of previous tokens c, an integer >= 2); got None"
+            )
+        set_("context", _int("context", self.context, minimum=2))
+        if self.logit_scale is None:
+            set_("logit_scale", DEFAULT_LOGIT_SCALE)
+        set_("logit_scale", _float("logit_scale", self.logit_scale, lo=0.0, lo_open=True))
+        if self.inputs != "tokens":
+            raise MupsimError(
+                f"task='next_token' needs inputs='tokens' (one-hot contexts); got inputs={self.inputs!r}"
+            )
+        if self.output_dim < 2:
+            raise MupsimError(
+                f"task='next_token' needs output_dim (the vocabulary size V) >= 2; got output_dim={self.output_dim}"
+            )
+        c, V = self.context, self.output_dim
+        if self.input_dim != c * V:
+            raise MupsimError(
+                f"task='next_token' feeds c one-hot tokens of a vocabulary of V = output_dim, so input_dim "
+                f"must be context*output_dim = {c}*{V} = {c * V}; got input_dim={self.input_dim}"
+            )
+        if self.teacher_width_exponent != 0.0:
+            raise MupsimError(
+                f"teacher_width_exponent={self.teacher_width_exponent} is not supported with "
+                "task='next_token' (its teacher is fixed across widths); allowed: 0"
+            )
+        if self.label_noise != 0.0:
+            raise MupsimError(
+                f"label_noise={self.label_noise} does not apply to task='next_token' (the next token is "
+                "already sampled from the teacher's softmax); allowed: 0"
+            )
 
     @property
     def settings(self):

@@ -15,7 +15,14 @@ Deep linear network (``model="linear"``): ``embedding`` E (n, k), ``hidden{l}`` 
 l < depth, ``readout`` R (out, n).
 
 Integer architecture vector ``arch`` (index constants A_* below) and float vector
-``farch`` = [branch multiplier β, norm epsilon] are what the kernels read.
+``farch`` = [branch multiplier β, norm epsilon] are what the kernels read. ``arch[A_TASK]`` is the
+task code (softmax cross-entropy for classification and next-token), ``arch[A_CTX]`` the
+next-token context length c (0 for other tasks), ``arch[A_LOOKUP]`` 1 for the next-token
+task: the embedding's product with its one-hot inputs is then a sum of looked-up columns
+(:func:`mupsim.sim.kernels.model.onehot_embed`) instead of a dense product. Plain token inputs
+keep the dense product: the lookup's gradient sums a batch's repeated tokens in row order,
+which OpenBLAS's product matches only up to its block length (measured here: bit-identical
+at batch ≤ 384, 2e-16 apart at 512), so switching would move stored results' last bits.
 """
 
 from __future__ import annotations
@@ -25,12 +32,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # arch indices
-A_MODEL, A_N, A_K, A_OUT, A_DEPTH, A_R, A_ACT, A_NORM, A_PRE, A_POST, A_TASK = range(11)
-ARCH_LEN = 11
+A_MODEL, A_N, A_K, A_OUT, A_DEPTH, A_R, A_ACT, A_NORM, A_PRE, A_POST, A_TASK, A_CTX, A_LOOKUP = range(13)
+ARCH_LEN = 13
 MODEL_NORMALIZED, MODEL_LINEAR = 0, 1
 ACT_RELU, ACT_GELU = 0, 1
 NORM_NONE, NORM_RMS, NORM_LAYER = 0, 1, 2
-TASK_REGRESSION, TASK_CLASSIFICATION = 0, 1
+TASK_REGRESSION, TASK_CLASSIFICATION, TASK_NEXT_TOKEN = 0, 1, 2
+TASK_CODES = {
+    "regression": TASK_REGRESSION,
+    "classification": TASK_CLASSIFICATION,
+    "next_token": TASK_NEXT_TOKEN,
+}
 # columns of the per-block index table (-1 = absent)
 B_W1, B_W2, B_B1, B_B2, B_GPRE, B_GPOST = range(6)
 
@@ -123,7 +135,9 @@ def build_layout(cfg) -> Layout:
     arch[A_N], arch[A_K], arch[A_OUT], arch[A_DEPTH], arch[A_R] = n, k, out, L, r
     arch[A_ACT] = ACT_GELU if cfg.activation == "gelu" else ACT_RELU
     arch[A_NORM], arch[A_PRE], arch[A_POST] = norm, int(pre), int(post)
-    arch[A_TASK] = TASK_CLASSIFICATION if cfg.task == "classification" else TASK_REGRESSION
+    arch[A_TASK] = TASK_CODES[cfg.task]
+    arch[A_CTX] = cfg.context if cfg.task == "next_token" else 0
+    arch[A_LOOKUP] = int(cfg.task == "next_token")
     lay.arch = arch
     lay.farch = np.array([cfg.branch_multiplier, NORM_EPS], np.float64)
     return lay

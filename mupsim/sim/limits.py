@@ -17,7 +17,8 @@ Stated limits:
 :func:`estimate_bytes` counts, in Python integers (no overflow, no allocation), every array a
 run holds at its peak: the flat parameter buffer and its copies (float64 init, grad, two
 optimizer moments, the pre-update copy of the matrices), two forward/backward workspaces,
-the batch, the teacher and the held-out/training sets (with their generation scratch), the
+the batch, the teacher and the held-out/training sets (with their generation scratch, and
+the next-token task's teacher-entropy temporaries), the
 logs, the rank diagnostics' Gram eigensolver (not with ``rank_metrics=False``), the Muon
 Newton–Schulz temporaries and the final SVD. It is an upper estimate (all
 parts added) of what the run allocates, not counting the ~200 MiB of the Python process with
@@ -157,6 +158,10 @@ def estimate_bytes(config) -> int:
     total += 3 * 8 * k  # input scales / token probabilities and their CDF
     n_train = c.n_train or 0
     total += s * (c.n_test + n_train) * (k + out) + s * max(c.n_test, n_train) * tw + 8 * n_train
+    if getattr(c, "task", None) == "next_token":
+        # the teacher's entropy over the held-out set (float64 logits and 4 temporaries of
+        # n_test × V, the hidden layer twice), the sampler's cumulative table
+        total += 8 * c.n_test * (5 * out + 2 * tw) + 8 * out
     # logs: losses, N_METRICS metrics per matrix, activation sites, the log schedule itself
     T = min(c.n_logs, c.steps + 1)
     sites = (L + 2) if c.model == "linear" else (6 * L + 2)
@@ -240,6 +245,8 @@ TIME_CONSTANTS = {
     "eig": 1.24e-10,
     "svd": 4.5e-10,
     "muon": 6.3e-11,
+    "lookup_entry": 4.9e-9,
+    "vocab": 2.0e-8,
 }
 """Seconds per unit of :func:`estimate_seconds`: ``run`` per run, ``step`` per step, ``mac`` per
 multiply–add of a training step (forward + backward + optimizer: 3 · batch · matrix entries),
@@ -251,7 +258,18 @@ runs of ``mupsim.sim.run.run`` on one core of a 2-core x86-64 machine, 2026-12-0
 model, depth 1, float32, batch 128; widths 64–1024, 40–2000 steps, 10–40 logs, rank
 diagnostics on and off, Muon at width 256, a fixed train set of 512 rows at width 128. The
 estimates were within 0.96–1.12× of the measured times (0.3–7 s), except the fixed train set
-(0.54×: its minibatch sampling is not modelled)."""
+(0.54×: its minibatch sampling is not modelled).
+
+The next-token task replaces the embedding's dense products by a lookup: its n·c·V entries
+then cost ``lookup_entry`` each per step (their AdamW update and the gradient's zeroing,
+scatter and scaling) instead of ``mac`` · 3 · batch, and each step adds ``vocab`` per batch
+row and vocabulary entry (the sampler's and the loss's softmax); an evaluation pass likewise
+skips the embedding's entries and adds ``vocab`` per row and vocabulary entry. Fitted
+(least squares) to the lookup path's step times at widths 128, 256, 512 (V = 4,096, c = 2,
+float32, batch 128; 21.0, 31.2, 55.4 ms, within 2% of the fit) measured 2026-12-02 on the same
+machine while it ran other jobs (load average 6–8 on 2 cores: CPU time, inflated by the shared
+caches; ``python -m benchmarks.next_token --steps --lookup-only --widths 128,256,512``,
+benchmarks/NEXT_TOKEN.json)."""
 
 
 def estimate_seconds(config) -> float:
@@ -261,11 +279,17 @@ def estimate_seconds(config) -> float:
     entries = sum(a * bb * m for a, bb, _, m in mats)
     cubic = sum(min(a, bb) ** 2 * max(a, bb) * m for a, bb, _, m in mats)
     steps = c.steps + 1
-    t = k["run"] + k["svd"] * cubic + steps * (k["step"] + k["mac"] * 3 * c.batch_size * entries)
+    lookup = getattr(c, "task", None) == "next_token"  # the embedding is a lookup (model.onehot_embed)
+    emb = c.width * c.input_dim if lookup else 0
+    vocab = c.output_dim if lookup else 0
+    per_step = k["step"] + k["mac"] * 3 * c.batch_size * (entries - emb)
+    per_step += k["lookup_entry"] * emb + k["vocab"] * c.batch_size * vocab
+    t = k["run"] + k["svd"] * cubic + steps * per_step
     if c.optimizer in ("muon", "muon_all"):  # 5 Newton–Schulz iterations, ~3 products each
         t += steps * k["muon"] * 15 * sum(min(a, bb) * a * bb * m for a, bb, _, m in mats)
     logs = min(c.n_logs, steps)
-    per_log = k["eval_mac"] * (c.n_test + (c.n_train or 0)) * entries
+    rows = c.n_test + (c.n_train or 0)
+    per_log = k["eval_mac"] * rows * (entries - emb) + k["vocab"] * rows * vocab
     if getattr(c, "rank_metrics", True):
         per_log += k["eig"] * cubic
     return float(t + logs * per_log)

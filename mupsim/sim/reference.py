@@ -58,7 +58,7 @@ class RefNet:
         self.post = (not self.linear) and cfg.norm != "none" and cfg.norm_position in ("post", "both")
 
     def loss(self, Y, T):
-        if self.cfg.task == "classification":
+        if self.cfg.task != "regression":  # classification, next_token: softmax cross-entropy
             mx = Y.max(axis=1, keepdims=True)
             lse = mx + np.log(np.exp(Y - mx).sum(axis=1, keepdims=True))
             L = float((T * (lse - Y)).sum() / Y.shape[0])

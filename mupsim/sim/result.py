@@ -31,6 +31,10 @@ Array conventions (T logged steps, M matrices, A activation sites):
 * ``spectra[name]``: float64 singular values of each matrix at the end of training.
 * Entries logged after a divergence are NaN. ``status`` is ``"ok"``, ``"diverged"`` or
   ``"error"`` (the sweep's record of a run that raised; message in ``provenance["error"]``).
+* Per-run scalars of the task travel in ``provenance`` (so the format and its content hash are
+  unchanged): ``provenance["teacher_entropy"]`` for ``task="next_token"``, the teacher's mean
+  conditional entropy over the held-out contexts in nats (:func:`mupsim.sim.data.teacher_entropy`),
+  the floor of ``test_loss``; absent for the other tasks.
 """
 
 from __future__ import annotations

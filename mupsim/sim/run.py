@@ -273,6 +273,7 @@ def execute(prep: Prepared):
         d.xscale,
         d.cdf,
         d.noise,
+        d.logit_scale,
         d.X_train,
         d.T_train,
         d.X_test,
@@ -287,6 +288,16 @@ def execute(prep: Prepared):
         cfg.rank_metrics,
     )
     return theta, int(div), out_loss, out_mat, out_act
+
+
+def task_provenance(data: Dataset) -> dict:
+    """Per-run values of the task stored with the result's provenance: for the next-token task
+    ``teacher_entropy``, the teacher's mean conditional entropy over the held-out contexts
+    (nats, :func:`mupsim.sim.data.teacher_entropy`), the floor of the held-out loss; nothing
+    for the other tasks (their stored results are unchanged)."""
+    if data.teacher_entropy is None:
+        return {}
+    return {"teacher_entropy": float(data.teacher_entropy)}
 
 
 def one_blas_thread():
@@ -345,7 +356,11 @@ def run(config: SimConfig) -> Result:
     return Result(
         config=config.to_dict(),
         provenance=provenance(
-            config, settings=prep.settings.to_dict(), wall_time_s=wall, simulator_version=SIMULATOR_VERSION
+            config,
+            settings=prep.settings.to_dict(),
+            wall_time_s=wall,
+            simulator_version=SIMULATOR_VERSION,
+            **task_provenance(prep.data),
         ),
         status="diverged" if div >= 0 else "ok",
         diverged_step=div if div >= 0 else None,

@@ -18,7 +18,8 @@ TABLE_METRICS = ("rms", "sigma_max", "gain", "update_rms")
 def table(results: Sequence[Result]) -> list[dict]:
     """One flat row per distinct config (by key; the first of equal configs, in order, as
     :func:`sweep` stores one result for them): every config field, key, status, divergence
-    step, final losses and, per matrix, the final ``TABLE_METRICS`` (columns
+    step, final losses (and, for the next-token task, ``teacher_entropy``, the held-out
+    loss's floor) and, per matrix, the final ``TABLE_METRICS`` (columns
     ``<metric>:<matrix>``). NaN after divergence."""
     rows, seen = [], set()
     for r in results:
@@ -36,6 +37,8 @@ def table(results: Sequence[Result]) -> list[dict]:
             final_train_loss=r.final("train_loss") if r.status != "error" else float("nan"),
             final_test_loss=r.final("test_loss") if r.status != "error" else float("nan"),
         )
+        if "teacher_entropy" in r.provenance:
+            row["teacher_entropy"] = r.provenance["teacher_entropy"]
         if r.status != "error":
             for m in TABLE_METRICS:
                 if m in r.matrix:

@@ -65,6 +65,7 @@ def run_group(configs, device: str | None = None, graphs: bool | None = None) ->
     from mupsim.sim.ensemble.engine import Ensemble
     from mupsim.sim.layout import activation_names
     from mupsim.sim.result import MATRIX_METRICS, Result, provenance
+    from mupsim.sim.run import task_provenance
     from mupsim.sim.settings import SIMULATOR_VERSION
 
     configs = list(configs)
@@ -121,6 +122,7 @@ def run_group(configs, device: str | None = None, graphs: bool | None = None) ->
                     ensemble_prepare_s=t_prep,
                     ensemble_train_s=t_train,
                     ensemble_spectra_s=t_spec,
+                    **task_provenance(prep.data),
                 ),
                 status="diverged" if d >= 0 else "ok",
                 diverged_step=d if d >= 0 else None,

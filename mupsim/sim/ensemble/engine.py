@@ -49,6 +49,8 @@ from mupsim.sim.layout import (
     B_W2,
     MODEL_LINEAR,
     NORM_LAYER,
+    TASK_CLASSIFICATION,
+    TASK_REGRESSION,
     activation_names,
 )
 
@@ -85,7 +87,8 @@ class Ensemble(BatchedOptimizer, Diagnostics):
         self.post = bool(lay.arch[A_POST])
         self.layer = lay.arch[A_NORM] == NORM_LAYER
         self.gelu = lay.arch[A_ACT] == ACT_GELU
-        self.task_cls = lay.arch[A_TASK] == 1
+        self.task_cls = lay.arch[A_TASK] == TASK_CLASSIFICATION  # targets: argmax of the teacher
+        self.xent = lay.arch[A_TASK] != TASK_REGRESSION  # softmax cross-entropy loss
         self.norm_eps = float(lay.farch[1])
         self.steps = cfg.steps
         self.b = cfg.batch_size
@@ -269,7 +272,7 @@ class Ensemble(BatchedOptimizer, Diagnostics):
     def loss(self, Y, T, want_grad=True):
         """(loss (S,) float64, dL/dY or None)."""
         b, out = Y.shape[1], Y.shape[2]
-        if self.task_cls:
+        if self.xent:
             mx = Y.max(dim=2, keepdim=True).values
             lse = mx + torch.log(torch.exp(Y - mx).sum(dim=2, keepdim=True))
             L = (T * (lse - Y)).to(torch.float64).sum(dim=(1, 2)) / b
@@ -425,6 +428,9 @@ def data_key(cfg) -> tuple:
         cfg.input_spectrum,
         cfg.zipf_exponent,
         cfg.n_train,
+        cfg.task,
+        cfg.context,
+        cfg.logit_scale,
     )
 
 
@@ -452,6 +458,8 @@ def _batches(preps, b, task_cls, T):
         task_cls,
         _xscale(preps, cfg.input_dim, dev),
         cdf,
+        preps[0].data.context,
+        T([p.data.logit_scale for p in preps], torch.float64),
     )
 
 

@@ -35,6 +35,7 @@ SHAPE_FIELDS = (
     "norm_gain",
     "bias",
     "task",
+    "context",
     "inputs",
     "teacher_width",
     "n_train",
@@ -77,6 +78,7 @@ PER_RUN_FIELDS = (
     "io_wd_rule",
     "zipf_exponent",
     "teacher_width_exponent",
+    "logit_scale",
 )
 SUPPORTED_FIELDS = frozenset(SHAPE_FIELDS + PER_RUN_FIELDS)
 

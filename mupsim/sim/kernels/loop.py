@@ -6,7 +6,9 @@ divergence bound the run stops and returns t; if t is a logged step the diagnost
 recorded (the train loss is the loss on batch t for online data, the loss on the whole fixed
 train set otherwise; the held-out loss is on the whole held-out set); then, for t < steps, the
 backward pass and update t are applied. Nothing is allocated inside the step loop except the
-Muon orthogonalisation's temporaries and, at logged steps only, the evaluation chunks.
+Muon orthogonalisation's temporaries, the small index arrays of the one-hot embedding lookup
+and the next-token sampler's cumulative table (V floats), and, at logged steps only, the
+evaluation chunks.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import numpy as np
 from numba import njit
 
 from mupsim.sim.kernels import diagnostics as D
-from mupsim.sim.kernels.data import STREAM_ONLINE, make_batch, sample_batch
+from mupsim.sim.kernels.data import STREAM_ONLINE, make_batch, make_next_token_batch, sample_batch
 from mupsim.sim.kernels.model import backward, forward, loss_and_grad, pview, vview, ws_size, ws_views
 from mupsim.sim.kernels.optim import opt_step, schedule
 from mupsim.sim.layout import (
+    A_CTX,
     A_DEPTH,
     A_MODEL,
     A_N,
@@ -32,6 +35,8 @@ from mupsim.sim.layout import (
     B_W1,
     B_W2,
     MODEL_LINEAR,
+    TASK_CLASSIFICATION,
+    TASK_REGRESSION,
 )
 
 
@@ -41,7 +46,7 @@ def eval_loss(theta, off, rows, cols, mult, emb, ro, blocks, arch, farch, Xall, 
     N = Xall.shape[0]
     tot = 0.0
     s = 0
-    task_cls = arch[A_TASK] == 1
+    task_cls = arch[A_TASK] != TASK_REGRESSION  # softmax cross-entropy
     while s < N:
         e = min(s + bsz, N)
         Xc = np.ascontiguousarray(Xall[s:e])
@@ -150,6 +155,7 @@ def train(
     xscale,
     cdf,
     noise,
+    logit_scale,
     Xtr,
     Ttr,
     Xte,
@@ -166,7 +172,8 @@ def train(
     """Train in place (theta is updated). Returns the step of divergence, or -1.
 
     Xtr/Ttr with 0 rows = online data (fresh batch per step from the teacher A1t, A2t, with
-    input scale ``xscale`` and token table ``cdf``, see data.make_batch);
+    input scale ``xscale`` and token table ``cdf``, see data.make_batch; for the next-token
+    task, ``arch[A_CTX]`` = c > 0, data.make_next_token_batch with β = ``logit_scale``);
     Xte with 0 rows = no held-out set. out_loss (2, T), out_mat (D.N_METRICS, M, T), out_act (A, T)
     must be NaN-filled by the caller; pvec holds the power-iteration vectors of the matrices
     concatenated (their cols), random start. rank_metrics False: the spectrum-based metrics
@@ -176,7 +183,9 @@ def train(
     out = Tte.shape[1]
     has_train = Xtr.shape[0] > 0
     has_test = Xte.shape[0] > 0
-    task_cls = arch[A_TASK] == 1
+    task_cls = arch[A_TASK] != TASK_REGRESSION  # softmax cross-entropy loss
+    argmax_cls = arch[A_TASK] == TASK_CLASSIFICATION  # targets: one-hot argmax of the teacher
+    ctx = arch[A_CTX]
     P = off.shape[0]
     M = mats.shape[0]
     T = log_steps.shape[0]
@@ -206,8 +215,10 @@ def train(
     for t in range(steps + 1):
         if has_train:
             sample_batch(perm, Xtr, Ttr, Xb, Tb, seed, t)
+        elif ctx > 0:
+            make_next_token_batch(Xb, Tb, hid, A1t, A2t, cdf, ctx, logit_scale, seed, STREAM_ONLINE, t)
         else:
-            make_batch(Xb, Tb, hid, A1t, A2t, xscale, cdf, task_cls, noise, seed, STREAM_ONLINE, t)
+            make_batch(Xb, Tb, hid, A1t, A2t, xscale, cdf, argmax_cls, noise, seed, STREAM_ONLINE, t)
         Y = forward(theta, off, rows, cols, mult, emb, ro, blocks, arch, farch, Xb, ws)
         dY = ws_views(ws, arch, bsz)[10]
         loss = loss_and_grad(Y, Tb, dY, task_cls, t < steps)

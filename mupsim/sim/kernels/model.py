@@ -16,8 +16,13 @@ with h0 = m_emb·x Eᵀ and y = m_out·h_L Rᵀ. RMSNorm: x/sqrt(mean(x²)+ε); 
 (x−mean)/sqrt(var+ε) (no gain unless norm_gain). Deep linear net: h0 = m_emb·x Eᵀ,
 h_{l+1} = m_hid·h_l W_lᵀ, y = m_out·h_L Rᵀ.
 
-Loss: "regression" MSE = mean over batch and outputs of (y − t)²; "classification"
-softmax cross-entropy averaged over the batch, targets one-hot rows.
+Loss: "regression" MSE = mean over batch and outputs of (y − t)²; "classification" and
+"next_token" softmax cross-entropy averaged over the batch, targets one-hot rows.
+
+One-hot inputs (``arch[A_LOOKUP]``, the next-token task): h0 = m_emb·x Eᵀ is computed as the sum of
+the columns of E at x's nonzeros (:func:`onehot_embed`) and dE = m_emb·dh0ᵀ x as a scatter
+of the rows of dh0 into those columns (:func:`onehot_embed_grad`), instead of dense products
+over all k columns; see :func:`onehot_embed` for the measured gain and the rounding.
 
 Workspace: one flat buffer ``ws`` (same dtype as theta) of ``ws_size(arch, bmax)``; the views
 are carved per call for the actual batch size b <= bmax, so nothing is allocated per step.
@@ -33,6 +38,7 @@ from numba import njit
 from mupsim.sim.layout import (
     A_ACT,
     A_DEPTH,
+    A_LOOKUP,
     A_MODEL,
     A_N,
     A_NORM,
@@ -50,6 +56,7 @@ from mupsim.sim.layout import (
     B_W2,
     MODEL_LINEAR,
     NORM_LAYER,
+    TASK_REGRESSION,
 )
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
@@ -272,6 +279,99 @@ def loss_and_grad(Y, T, dY, task_cls, want_grad):
     return tot / (b * out)
 
 
+@njit(cache=True)
+def nonzeros(X):
+    """(start, col, val) of the nonzeros of X (b × k), row by row in increasing column:
+    row i's are col[start[i]:start[i+1]] with values val[...] (a vectorised count of each
+    row, then a scan of the row up to its last nonzero)."""
+    b, k = X.shape
+    start = np.zeros(b + 1, np.int64)
+    for i in range(b):
+        c = 0
+        for j in range(k):
+            c += X[i, j] != 0.0
+        start[i + 1] = start[i] + c
+    col = np.empty(start[b], np.int64)
+    val = np.empty(start[b], X.dtype)
+    for i in range(b):
+        q = start[i]
+        j = 0
+        while q < start[i + 1]:
+            x = X[i, j]
+            if x != 0.0:
+                col[q] = j
+                val[q] = x
+                q += 1
+            j += 1
+    return start, col, val
+
+
+@njit(cache=True)
+def onehot_embed(X, E, H):
+    """H = X Eᵀ (b × n) for sparse rows X (b × k), E (n × k): H[i] = Σ_j X[i, j]·E[:, j] over
+    the nonzeros j of row i, in increasing j.
+
+    Rounding against the dense product: with at most two nonzeros per row (next-token
+    contexts of c = 2) the sum is order-independent and the dense product adds only
+    exact zeros, so H is bit-identical. With c > 2 one-hots the c terms are summed in a fixed
+    order a BLAS kernel need not use: an entry can differ by the rounding of a c-term sum,
+    at most (c−1)·2^-53 relative to the sum of the |terms| in float64 ((c−1)·2^-24 in float32).
+
+    Cost of a whole training step, dense product against this lookup (and
+    :func:`onehot_embed_grad`), measured 2026-12-02 with ``python -m benchmarks.next_token
+    --steps --K 20 --repeats 5`` (benchmarks/NEXT_TOKEN.json, section ``step_ms``): V = 4,096,
+    c = 2 (8,192 input columns), batch 128, float32, depth 1, AdamW, one thread of the 2-core
+    x86-64 development machine, median process CPU time per step while the machine ran other
+    jobs (load average 6–7):
+
+    * width 256: dense 39.3 ms, lookup 33.3 ms (1.18×);
+    * width 512: dense 73.8 ms, lookup 52.3 ms (1.41×)
+
+    (the section ``lookup_step_ms``, measured minutes later: 31.2 and 55.4 ms). What remains
+    is mostly the readout's products (V × n) and the V-wide softmax of the loss and the
+    sampler, plus AdamW over all of E.
+    """
+    start, col, val = nonzeros(X)
+    b = X.shape[0]
+    n = H.shape[1]
+    for i in range(b):
+        for r in range(n):
+            H[i, r] = 0.0
+        for q in range(start[i], start[i + 1]):
+            j = col[q]
+            x = val[q]
+            for r in range(n):
+                H[i, r] += x * E[r, j]
+
+
+@njit(cache=True)
+def onehot_embed_grad(G, X, gE, m):
+    """gE = m·(Gᵀ X) (n × k) for sparse rows X (b × k) and G (b × n): gE is zeroed, then for
+    each row i in order and each nonzero X[i, j], gE[:, j] += G[i]·X[i, j]; the touched
+    columns are multiplied by m last (as the dense path scales its product). A column shared
+    by several rows (a repeated token) sums them in row order. A dense product accumulating
+    over the batch in order gives the same bits; OpenBLAS does up to its block length over
+    the batch (measured here, float32 and float64: identical whole runs at batch ≤ 384,
+    2e-16 (float64) apart at 512, where it adds per-block partial sums)."""
+    start, col, val = nonzeros(X)
+    b, k = X.shape
+    n = G.shape[1]
+    gE[:, :] = 0.0
+    for i in range(b):
+        for q in range(start[i], start[i + 1]):
+            j = col[q]
+            x = val[q]
+            for r in range(n):
+                gE[r, j] += G[i, r] * x
+    done = np.zeros(k, np.bool_)
+    for q in range(col.shape[0]):
+        j = col[q]
+        if not done[j]:
+            done[j] = True
+            for r in range(n):
+                gE[r, j] = gE[r, j] * m
+
+
 # ----------------------------------------------------------------------------- networks
 @njit(cache=True)
 def forward(theta, off, rows, cols, mult, emb, ro, blocks, arch, farch, X, ws):
@@ -280,7 +380,10 @@ def forward(theta, off, rows, cols, mult, emb, ro, blocks, arch, farch, X, ws):
     L = arch[A_DEPTH]
     H, Zh, Z, rs_pre, A1, S, A2, Oh, rs_post, Y, dY, G1, G2, G3, GS = ws_views(ws, arch, b)
     E = pview(theta, off, rows, cols, emb)
-    np.dot(X, E.T, H[0])
+    if arch[A_LOOKUP]:
+        onehot_embed(X, E, H[0])
+    else:
+        np.dot(X, E.T, H[0])
     _scale(H[0], mult[emb])
     if arch[A_MODEL] == MODEL_LINEAR:
         for l in range(L):
@@ -428,8 +531,11 @@ def backward(theta, grad, off, rows, cols, mult, emb, ro, blocks, arch, farch, X
                     for j in range(n):
                         G1[i, j] += G2[i, j]
     gE = pview(grad, off, rows, cols, emb)
-    np.dot(G1.T, X, gE)
-    _scale(gE, mult[emb])
+    if arch[A_LOOKUP]:
+        onehot_embed_grad(G1, X, gE, mult[emb])
+    else:
+        np.dot(G1.T, X, gE)
+        _scale(gE, mult[emb])
 
 
 @njit(cache=True)
@@ -438,7 +544,7 @@ def loss_grad(theta, grad, off, rows, cols, mult, emb, ro, blocks, arch, farch, 
     Y = forward(theta, off, rows, cols, mult, emb, ro, blocks, arch, farch, X, ws)
     views = ws_views(ws, arch, X.shape[0])
     dY = views[10]
-    loss = loss_and_grad(Y, T, dY, arch[A_TASK] == 1, True)
+    loss = loss_and_grad(Y, T, dY, arch[A_TASK] != TASK_REGRESSION, True)
     backward(theta, grad, off, rows, cols, mult, emb, ro, blocks, arch, farch, X, ws)
     return loss
 
@@ -447,4 +553,4 @@ def loss_grad(theta, grad, off, rows, cols, mult, emb, ro, blocks, arch, farch, 
 def loss_only(theta, off, rows, cols, mult, emb, ro, blocks, arch, farch, X, T, ws):
     Y = forward(theta, off, rows, cols, mult, emb, ro, blocks, arch, farch, X, ws)
     views = ws_views(ws, arch, X.shape[0])
-    return loss_and_grad(Y, T, views[10], arch[A_TASK] == 1, False)
+    return loss_and_grad(Y, T, views[10], arch[A_TASK] != TASK_REGRESSION, False)
