@@ -151,6 +151,15 @@ def test_without_a_measured_alpha_there_is_no_alignment_stage(monkeypatch):
     assert not [r for r in results if r.config["wd_rule"] == "alignment"]
 
 
+@pytest.mark.parametrize("alpha", [0.43, 1.2])
+def test_an_alpha_outside_the_alignment_range_gets_no_alignment_stage(monkeypatch, alpha):
+    monkeypatch.setattr(F10, "alignment_alpha", lambda doc: (alpha, {"measured_on": "timescale"}))
+    results, alignment = LM.run_stages(lambda cfgs: [fake_run(c) for c in cfgs], quick=True)
+    assert alignment["alpha_hat"] == alpha and alignment["alignment_exponent"] is None
+    assert "outside the alignment rule's range [0.5, 1]" in alignment["why_none"]
+    assert not [r for r in results if r.config["wd_rule"] == "alignment"]
+
+
 def test_an_unwritable_out_path_is_refused_before_anything_runs(tmp_path):
     (tmp_path / "runs.json").mkdir()
     with pytest.raises(MupsimError, match="--out"):

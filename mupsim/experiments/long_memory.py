@@ -109,6 +109,9 @@ QUICK_RUNS_FILE = REPO / "figures" / "quick" / "data" / "f10_long_memory_runs_qu
 
 STAGES = (1, 2)
 
+ALIGNMENT_RANGE = (0.5, 1.0)
+"""The alignment rule's exponents (the calculator's range); a measured α̂ outside it gets no stage 2."""
+
 
 def spec(quick: bool = False) -> dict:
     """The constants of a full or a quick run, as stored in the file's ``spec``."""
@@ -402,13 +405,22 @@ def run_stages(results_of, quick: bool = False) -> tuple[list, dict]:
     """(Results of both stages, the ``alignment`` entry of the file): ``results_of(configs)``
     returns the stored (or newly run) Results of ``configs`` in order. Stage 2 runs at the α̂
     F10's analysis measures on stage 1 (:func:`~mupsim.experiments.figures.f10_long_memory.
-    alignment_alpha`); without a finite α̂ there is no stage 2 and the entry says why."""
+    alignment_alpha`); without a finite α̂, or with one outside :data:`ALIGNMENT_RANGE`, there is
+    no stage 2 and the entry says why."""
     from mupsim.experiments.figures import f10_long_memory as F10
 
     res1 = list(results_of(configs(1, quick)))
     alpha, how = F10.alignment_alpha({"spec": spec(quick), "runs": [compact(r) for r in res1]})
     if alpha is None:
         return res1, {**how, "alpha_hat": None, "alignment_exponent": None}
+    lo, hi = ALIGNMENT_RANGE
+    if not lo <= alpha <= hi:  # clipped, the rule would not be the regime's own
+        why = (
+            f"alpha_hat = {alpha:.3f} lies outside the alignment rule's range [{lo:g}, {hi:g}]: clipped to "
+            f"{min(hi, max(lo, alpha)):g} it would not be this regime's rule (at 0.5 its hidden matrices get "
+            "the constant rule's lambda), so it is not run"
+        )
+        return res1, {**how, "alpha_hat": alpha, "alignment_exponent": None, "why_none": why}
     res2 = list(results_of(configs(2, quick, alpha_hat=alpha)))
     exponent = alignment_kw(alpha)["alignment_exponent"]
     return res1 + res2, {**how, "alpha_hat": alpha, "alignment_exponent": exponent}
