@@ -12,7 +12,9 @@ Sets (``SETS``), two seeds each, widths 32–256:
 
 * ``calibration``: batch 128, τ = 32, 64, 128 — the model's constants are fitted here only;
 * ``memory``: batch 128, τ = 256, 512 — held-out memory lengths;
-* ``batch``: batch 32 at τ = 64 and 256, batch 512 at τ = 64 — held-out batch sizes.
+* ``batch``: batch 32 at τ = 64 and 256, batch 512 at τ = 64 — held-out batch sizes;
+* ``wide``: width 512 (> k) at batch 128, τ = 64 and 256, seed 0 — held-out widths where the
+  model predicts the stable rank to bend over.
 
 Per (run, hidden matrix) it stores the steady-state stable rank ‖W‖_F²/σ_max² (mean over the last
 quarter of the logged points, :func:`mupsim.analysis.steady_state`), the steady-state verdict of
@@ -72,6 +74,13 @@ SETS = {
 }
 """set name → [(batch size, τ in steps)]."""
 
+WIDE = {"wide": [(128, 64), (128, 256)]}
+"""Held-out widths beyond the input dimension k = 256, where the model predicts the stable rank to
+bend over (α(n) back toward 1): batch 128, τ = 64 and 256, width 512, seed 0 only."""
+
+WIDE_WIDTHS = (512,)
+WIDE_SEEDS = (0,)
+
 MATRICES = ("block0.W1", "block0.W2")
 
 
@@ -87,12 +96,13 @@ def configs():
 
     base = _base()
     out = []
-    for name, points in SETS.items():
-        for batch, tau in points:
-            for n in WIDTHS:
-                for seed in SEEDS:
-                    c = base.replace(width=n, batch_size=batch, wd=TAU0 / tau, seed=seed)
-                    out.append((name, relaxed(c, 600)))
+    for sets, widths, seeds in ((SETS, WIDTHS, SEEDS), (WIDE, WIDE_WIDTHS, WIDE_SEEDS)):
+        for name, points in sets.items():
+            for batch, tau in points:
+                for n in widths:
+                    for seed in seeds:
+                        c = base.replace(width=n, batch_size=batch, wd=TAU0 / tau, seed=seed)
+                        out.append((name, relaxed(c, 600)))
     return out
 
 
@@ -222,6 +232,34 @@ def analyse(rows: list[dict]) -> dict:
                     rms_exponent=rms_exp,
                 )
             )
+    # wide: the local width exponent from n = 256 (the set of the same batch and τ) to n = 512
+    out["wide_local_exponents"] = []
+    for m in MATRICES:
+        params = {p: out["calibration"][m][p] for p in num.PARAMS}
+        for batch, tau in WIDE["wide"]:
+            at = {}
+            for n in (256, 512):
+                sel = [
+                    p
+                    for p in out["points"]
+                    if p["matrix"] == m
+                    and p["batch"] == batch
+                    and p["tau"] == tau
+                    and p["width"] == n
+                    and (p["set"] == "wide") == (n == 512)
+                ]
+                at[n] = sel[0]["measured"] if sel else float("nan")
+            pred = [float(num.predict_srank(n, tau, batch, k, params)) for n in (256, 512)]
+            out["wide_local_exponents"].append(
+                dict(
+                    matrix=m,
+                    batch=batch,
+                    tau=tau,
+                    widths=[256, 512],
+                    rho_hat=math.log(at[512] / at[256]) / math.log(2.0),
+                    rho_predicted=math.log(pred[1] / pred[0]) / math.log(2.0),
+                )
+            )
     held = [p for p in out["points"] if p["set"] != "calibration" and math.isfinite(p["log_ratio"])]
     out["held_out_summary"] = {
         m: {
@@ -266,7 +304,9 @@ def main() -> int:
     data = {
         "what": "steady-state stable rank of W1, W2 vs memory τ, batch and width (examples/stable_rank_check.py)",
         "task": TASK,
-        "sets": {k: [list(p) for p in v] for k, v in SETS.items()},
+        "sets": {k: [list(p) for p in v] for k, v in {**SETS, **WIDE}.items()},
+        "wide_widths": list(WIDE_WIDTHS),
+        "wide_seeds": list(WIDE_SEEDS),
         "widths": list(WIDTHS),
         "seeds": list(SEEDS),
         "tau_at_unit_wd": TAU0,

@@ -231,7 +231,11 @@ def test_w1_width_exponent_grows_with_memory_in_model_and_simulation(stored):
     at the held-out τ = 256, 512 the model under-predicts ρ by 0.15 and 0.13 (tolerance 0.1:
     missed, reported in the JSON's held_out_summary, not asserted)."""
     ex = sorted(
-        (e for e in stored["model"]["exponents"] if e["matrix"] == "block0.W1" and e["batch"] == 128),
+        (
+            e
+            for e in stored["model"]["exponents"]
+            if e["matrix"] == "block0.W1" and e["set"] in ("calibration", "memory")
+        ),
         key=lambda e: e["tau"],
     )
     assert [e["tau"] for e in ex] == [32, 64, 128, 256, 512]
@@ -285,3 +289,20 @@ def test_a_tiny_simulation_at_an_untried_point_matches_the_prediction():
     measured = steady_state(r, "stable_rank", "block0.W1")
     predicted = float(num.predict_srank(48, 96, 128, check.TASK["input_dim"], num.CALIBRATED["block0.W1"]))
     assert abs(math.log(measured / predicted)) <= 0.28
+
+
+def test_w1_held_out_width_beyond_the_inputs_bends_over_as_predicted(stored):
+    """Held out: width 512 > k = 256 at batch 128, τ = 256 (seed 0; the τ = 64 run is refused as
+    still moving, −18% over its last half). Predicted before the run: stable rank 5.11 and a
+    local width exponent from 256 to 512 of 0.27, down from 0.36 between 128 and 256 (the column
+    dimensions run out at k). Measured: 5.56 (log ratio −0.08, within 0.2) and 0.26, down from
+    0.41 (within 0.1)."""
+    p = _points(stored, set="wide", matrix="block0.W1", tau=256.0, width=512)[0]
+    assert p["n_steady"] == 1 and abs(p["log_ratio"]) <= 0.2
+    e = [
+        x for x in stored["model"]["wide_local_exponents"] if x["matrix"] == "block0.W1" and x["tau"] == 256
+    ][0]
+    assert abs(e["rho_hat"] - e["rho_predicted"]) <= 0.1
+    below = _points(stored, set="memory", matrix="block0.W1", tau=256.0)
+    s128, s256 = (next(q["measured"] for q in below if q["width"] == n) for n in (128, 256))
+    assert e["rho_hat"] < math.log(s256 / s128) / math.log(2)  # the measured exponent bends over too
