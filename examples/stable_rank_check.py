@@ -23,8 +23,9 @@ half), σ_max/√(η_l/λ_l) and RMS(W)/√(η_l/λ_l), with the config, the git
 in ``theory/data/stable_rank_check.json``.
 
 Run: ``OPENBLAS_NUM_THREADS=1 python examples/stable_rank_check.py`` (one process; results are
-cached in ``.cache/stable_rank_check/``, so a rerun only reads them). About 6 minutes of one core
-on the 2-core development machine (the JSON records the wall time of each run).
+cached in ``.cache/stable_rank_check/``, so a rerun only reads them). The 66 runs took 482 s of
+wall time in all on the shared 2-core development machine (``provenance.runs_wall_time_s``; each
+row has its run's wall time).
 """
 
 from __future__ import annotations
