@@ -15,6 +15,7 @@ MODULES = [
     "mupsim.calculator",
     "mupsim.steady_state",
     "mupsim.alpha",
+    "mupsim.stable_rank",
     "mupsim.errors",
     "mupsim.sim.config",
     "mupsim.sim.run",
