@@ -231,11 +231,15 @@ def test_momentum_factor_is_needed_for_the_steady_state_rms():
 # η_l ∝ 1/n; fan2025 adds λ_l ∝ √n over constant λ, so between n = 64 and 256 it must lower
 # log σ_max by exactly ½·log(√4) = ¼·ln 4 = 0.347 relative to constant λ, whatever α is (that
 # is why "fan2025 is closer to invariant than constant" cannot fail once α ≥ 0.625: it is this
-# factor). Measured signed d = log ratio_constant − log ratio_fan2025, seeds 0/1:
-# W1 0.301/0.319, W2 0.375/0.309 (4-seed sd 0.037). Tolerance 0.12 (3 sd) around 0.347 rejects
-# "λ does not set σ_max" (d = 0) and "σ_max ∝ 1/λ" (d = 0.69), each 0.35 away. And fan2025's own
-# claim — σ_max width-invariant, i.e. α = ¾ — fails in this low-rank regime: its log ratio is
-# (α − ¾)·ln 4 = 0.27 (W1) / 0.38 (W2) (sd 0.03), not 0; the bound 0.15 is 4 sd below.
+# factor). Signed d = log ratio_constant − log ratio_fan2025 of one (seed, matrix) scatters like a
+# seed: 0.22–0.39 over seeds 0–2 and W1/W2 (sd 0.06; float64 runs: a CPU with other BLAS kernels
+# rounds differently and, 600 chaotic steps later, lands on another draw of the same distribution,
+# so one run's d is reproducible across CPUs only to within that scatter: seed 0's W1 gave 0.30 on
+# one CPU and 0.22 on another). The test takes the mean of the 6 draws (0.31 here; sd of the mean
+# ≈ 0.026) and asks it to lie within 0.1 of 0.347 (≈ 4 sd), which still rejects "λ does not set
+# σ_max" (d = 0) and "σ_max ∝ 1/λ" (d = 0.69), each 0.35 away. And fan2025's own claim — σ_max
+# width-invariant, i.e. α = ¾ — fails in this low-rank regime: its mean log ratio is
+# (α − ¾)·ln 4 = 0.31 (sd of the mean ≈ 0.03), not 0; the bound 0.15 is 5 sd below.
 @cache
 def _sigma_max_window(width, wd_rule, seed, eta=0.02, lam=1.0, steps=600):
     cfg = SimConfig(
@@ -266,15 +270,21 @@ def _sigma_max_window(width, wd_rule, seed, eta=0.02, lam=1.0, steps=600):
     return np.exp(np.log(om[D.M_SIGMA, idx, :]).mean(axis=1))
 
 
+SIGMA_SEEDS = (0, 1, 2)
+
+
+def _sigma_logratio(rule):
+    """log σ_max(256)/σ_max(64) of W1 and W2 for each seed: shape (seeds, 2)."""
+    return np.array(
+        [np.log(_sigma_max_window(256, rule, s) / _sigma_max_window(64, rule, s)) for s in SIGMA_SEEDS]
+    )
+
+
 def test_fan2025_lowers_sigma_max_growth_by_its_decay_factor_and_no_more():
-    logratio = {
-        rule: np.log(_sigma_max_window(256, rule, 0) / _sigma_max_window(64, rule, 0))
-        for rule in ("constant", "fan2025")
-    }
-    d = logratio["constant"] - logratio["fan2025"]
-    assert np.all(np.abs(d - 0.25 * np.log(4)) <= 0.12), logratio
+    d = _sigma_logratio("constant") - _sigma_logratio("fan2025")
+    assert abs(d.mean() - 0.25 * np.log(4)) <= 0.1, d
 
 
 def test_fan2025_does_not_make_sigma_max_width_invariant_in_the_low_rank_regime():
-    logratio = np.log(_sigma_max_window(256, "fan2025", 0) / _sigma_max_window(64, "fan2025", 0))
-    assert np.all(logratio > 0.15), logratio  # α̂ = ¾ + logratio/ln 4 > 0.86 here
+    logratio = _sigma_logratio("fan2025")
+    assert logratio.mean() > 0.15, logratio  # α̂ = ¾ + logratio/ln 4 > 0.86 here

@@ -390,7 +390,8 @@ def run(
         "backend": backend,
         "workers": workers,
         "wall_time_s": round(time.perf_counter() - t0, 1),
-        "runs_computed": computed,
+        "runs_computed": computed,  # by this invocation; the rest were read from results_dir
+        "runs_wall_time_s_sum": round(sum(float(r.provenance.get("wall_time_s") or 0.0) for r in results), 1),
         "simulator_version": SIMULATOR_VERSION,
         "mupsim_version": now["mupsim_version"],
         "numba_version": now["numba_version"],
