@@ -35,7 +35,7 @@ figures: $(STAMP)
 	$(PY) -m mupsim.experiments.make_figures --quick=$(QUICK) --backend $(BACKEND) \
 		--executor $(EXECUTOR) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
-# F10's long-memory runs (τ up to 4,096 steps, ~100 runs): tens of minutes on 2 cores; writes the
+# F10's long-memory runs (τ up to 4,096 steps, 84 runs): about 80 min on 2 cores; writes the
 # committed figures/data/f10_long_memory_runs.json, which F10 (make figures) only reads
 long-memory: $(STAMP)
 	$(PY) -m mupsim.experiments.long_memory --backend $(BACKEND)
