@@ -46,6 +46,8 @@ class Scale:
 # Sizes. Target: everything from a cold cache in < 20 min on 2 cores. Measured 2026-11-23 on a fresh
 # clone (2-core AMD EPYC): 18 min 8 s for 2,353 runs, numba compilation included; the largest parts
 # F5 (1,476 runs, 225 s), F5c (456 runs, 220 s), F9 (211 s), F1+F3 (127 s), F4b (104 s).
+# Measured again 2026-12-02 (fresh clone, one run pool for every figure, rank diagnostics in F9
+# and F3's baseline): 27 min 31 s, its last 5 minutes on a machine shared with a test run.
 # Muon's Newton–Schulz dominates at large n (~190 ms/step at n = 512), so F6/F8 stop at 512/256.
 FULL = Scale(widths=(64, 128, 256, 512), steps=1200, seeds=(0, 1), n_logs=60)
 
