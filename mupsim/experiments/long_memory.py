@@ -14,7 +14,8 @@ resumable: :func:`mupsim.sim.sweep.sweep`): stage 1 runs the timescale rule at e
 :data:`TAUS` and the other rules of :data:`RULES` at :data:`BASE_TAU`; stage 2 runs the
 alignment rule at the α̂ that F10's analysis measures on stage 1's timescale runs at BASE_TAU
 (:func:`mupsim.experiments.figures.f10_long_memory.alignment_alpha`), so a rerun with the same
-stored stage 1 asks for the same stage 2 and reads it from the cache.
+stored stage 1 asks for the same stage 2 and reads it from the cache; an α̂ outside the rule's
+range :data:`ALIGNMENT_RANGE` gets no stage 2 (the file's ``alignment`` says why).
 
 Units: τ in optimizer steps at the base width n0 = 64; the base λ of a run with memory τ is
 1/(2·LR·τ) (lr-scaled, PyTorch AdamW's coupled decay), and each width's per-layer η_l, λ_l come
@@ -301,22 +302,11 @@ def full_config(doc: dict, run: dict) -> dict:
     return {**doc.get("config_common", {}), **run.get("config", {})}
 
 
-def _json_safe(obj):
-    """``obj`` with numpy scalars as Python numbers and non-finite floats as None (strict JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def dumps(doc: dict) -> str:
     """The file's text: header fields indented, one line per run (compact and diff-friendly)."""
-    doc = _json_safe(doc)
+    from mupsim.experiments.measures import clean
+
+    doc = clean(doc, strict=True)
 
     def enc(v, **kw):
         return json.dumps(v, ensure_ascii=False, allow_nan=False, **kw)

@@ -40,20 +40,23 @@ SS_FRACTION = 0.25  # steady state = mean over the last quarter of training
 LOSS_FRACTION = 0.1  # final loss = mean of the test loss over the last 10% of training
 
 
-def clean(obj):
-    """Recursively turn numpy types into JSON-able Python (NaN/inf kept as floats)."""
+def clean(obj, strict: bool = False):
+    """Recursively turn numpy types into JSON-able Python; NaN/inf kept as floats, or with
+    ``strict`` written as None (strict JSON)."""
     if isinstance(obj, dict):
-        return {str(k): clean(v) for k, v in obj.items()}
+        return {str(k): clean(v, strict) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [clean(v) for v in obj]
+        return [clean(v, strict) for v in obj]
     if isinstance(obj, np.ndarray):
-        return [clean(v) for v in obj.tolist()]
+        return [clean(v, strict) for v in obj.tolist()]
     if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, (np.integer,)):
+        obj = float(obj)
+    elif isinstance(obj, (np.integer,)):
         return int(obj)
-    if isinstance(obj, np.bool_):
+    elif isinstance(obj, np.bool_):
         return bool(obj)
+    if strict and isinstance(obj, float) and not math.isfinite(obj):
+        return None
     return obj
 
 
