@@ -4,8 +4,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 QUICK  ?= 0
-# make figures BACKEND=ensemble | EXECUTOR=dask [SCHEDULER=tcp://HOST:8786]
+# make figures BACKEND=ensemble | EXECUTOR=dask [SCHEDULER=tcp://HOST:8786] | ARCHIVE=none
 BACKEND   ?= numba
+# the committed long runs (figures/data/runs): read (default) or none (every run computed here)
+ARCHIVE   ?= read
 EXECUTOR  ?= local
 SCHEDULER ?=
 export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
@@ -16,7 +18,7 @@ export OPENBLAS_NUM_THREADS := 1
 export OMP_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: all venv test figures long-memory check-repro theory docs bench bench-ensemble clean
+.PHONY: all venv test figures archive-runs long-memory check-repro theory docs bench bench-ensemble clean
 
 all: test
 
@@ -33,7 +35,12 @@ test: $(STAMP)
 
 figures: $(STAMP)
 	$(PY) -m mupsim.experiments.make_figures --quick=$(QUICK) --backend $(BACKEND) \
-		--executor $(EXECUTOR) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+		--executor $(EXECUTOR) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) --archive $(ARCHIVE)
+
+# every figure run without the committed long runs, then those runs rewritten from this run
+# (figures/data/runs: the runs estimated >= 4 s on one core; mupsim.experiments.archive)
+archive-runs: $(STAMP)
+	$(PY) -m mupsim.experiments.make_figures --quick=0 --archive write
 
 # F10's long-memory runs (τ up to 4,096 steps, 84 runs): about 80 min on 2 cores; writes the
 # committed figures/data/f10_long_memory_runs.json, which F10 (make figures) only reads

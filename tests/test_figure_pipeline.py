@@ -15,6 +15,7 @@ FIGURES = (
     "f7_steady_state_theory",
     "f8_muon_spectral",
     "f10_long_memory",
+    "f10b_long_memory_transfer",
 )
 
 

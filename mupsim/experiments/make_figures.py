@@ -48,7 +48,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_RESULTS = REPO / ".cache" / "results"
 DEFAULT_FIGURES = REPO / "figures"
-ORDER = ("F1", "F2", "F3", "F4", "F3B", "F4B", "F5", "F5C", "F6", "F7", "F8", "F9", "F10")
+ORDER = ("F1", "F2", "F3", "F4", "F3B", "F4B", "F5", "F5C", "F6", "F7", "F8", "F9", "F10", "F10B")
 """The figures in drawing order: the keys of :data:`mupsim.experiments.figures.FIGURES` (kept
 here as plain names so that the command line is parsed without importing the figures)."""
 
@@ -386,6 +386,13 @@ def main(argv=None) -> int:
         help="running Dask scheduler, e.g. tcp://HOST:8786 (with --executor dask)",
     )
     ap.add_argument(
+        "--archive",
+        choices=("read", "none", "write"),
+        default="read",
+        help="the committed long runs (figures/data/runs): read them instead of running them "
+        "(default), ignore them, or run every figure without them and rewrite them",
+    )
+    ap.add_argument(
         "--fake",
         action="store_true",
         help="developer option: synthetic results from mupsim.experiments.fake "
@@ -421,6 +428,17 @@ def main(argv=None) -> int:
     if args.fake and args.backend != "numba":
         print("error: --fake replaces the runs; it cannot be combined with --backend", file=sys.stderr)
         return 2
+    if args.archive == "write" and (
+        args.quick or args.only or args.fake or args.wide or args.backend != "numba"
+    ):
+        print(
+            "error: --archive write rewrites the committed runs of a full make figures: it takes no "
+            "--quick=1, --only, --fake, --wide or --backend other than numba",
+            file=sys.stderr,
+        )
+        return 2
+    from mupsim.experiments import archive
+
     sweep_options = {
         k: v
         for k, v in (("backend", args.backend), ("executor", args.executor), ("scheduler", args.scheduler))
@@ -428,7 +446,14 @@ def main(argv=None) -> int:
     }
     from mupsim.experiments.schedule import RunPool
 
-    pool = RunPool(results_dir, args.workers, runner=runner, progress=not args.no_progress, **sweep_options)
+    pool = RunPool(
+        results_dir,
+        args.workers,
+        runner=runner,
+        progress=not args.no_progress,
+        archive=archive.ARCHIVE if args.archive == "read" and not (args.quick or args.fake) else None,
+        **sweep_options,
+    )
     pipe = Pipeline(
         args.quick,
         results_dir,
@@ -443,11 +468,19 @@ def main(argv=None) -> int:
     failed = draw(pipe, figs, figures_dir)
     print(
         f"done: {len(figs) - len(failed)}/{len(figs)} figures in "
-        f"{time.perf_counter() - t_all:.1f}s ({pipe.computed} runs computed, "
-        f"{pipe.errors} errored) -> {figures_dir}",
+        f"{time.perf_counter() - t_all:.1f}s ({pipe.computed} runs computed, {pool.archived} read "
+        f"from the committed runs, {pipe.errors} errored) -> {figures_dir}",
         flush=True,
     )
-    return 1 if failed else 0
+    if failed:
+        return 1
+    if args.archive == "write":
+        doc = archive.write(pool.done())
+        print(
+            f"committed runs: {doc['runs']} runs ({doc['run_seconds']:.0f} s of run time) -> {archive.ARCHIVE}",
+            flush=True,
+        )
+    return 0
 
 
 if __name__ == "__main__":

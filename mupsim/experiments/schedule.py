@@ -10,7 +10,9 @@ configs that depend on other figures' measurements enter it as soon as those are
 while the workers stay busy with whatever is runnable.
 
 * A config already stored (made by the backend that would make it now, not stale) is read, not
-  run; one requested twice (another figure's, or a shared run) runs once and answers both.
+  run; so is one in the read-only store ``archive`` (copied into ``out_dir`` first: the
+  committed runs of :mod:`mupsim.experiments.archive`); one requested twice (another figure's,
+  or a shared run) runs once and answers both.
 * Order: the tasks waiting for a worker are kept sorted by
   :func:`mupsim.sim.limits.estimate_seconds` (an ensemble group: its members' sum), and a free
   worker always takes the longest; at most one task per worker is handed out at a time, so a
@@ -36,6 +38,7 @@ import signal
 import threading
 import time
 
+from mupsim.experiments.archive import read as read_archived
 from mupsim.sim import sweep as sw
 from mupsim.sim import sweep_exec as ex
 from mupsim.sim.claims import Claims
@@ -63,13 +66,16 @@ class RunPool:
         runner=None,
         progress: bool = False,
         context: str = "spawn",
+        archive=None,
     ):
         sw._check_args(workers, context, executor, scheduler, backend, runner)
+        self.archive = None if archive is None else os.fspath(archive)
         self.out = sw._result_dir(out_dir)
         self.workers, self.executor, self.scheduler = workers, executor, scheduler
         self.backend, self.runner, self.context = backend, runner, context
         self.progress = progress
         self.computed = 0  # configs this pool ran (or is running)
+        self.archived = 0  # configs read from the archive (copied into out_dir)
         self._cv = threading.Condition()
         self._done: dict[str, Result] = {}
         self._wanted: dict[str, SimConfig] = {}  # queued, running or held by another process
@@ -96,6 +102,11 @@ class RunPool:
                 if k in self._done or k in self._wanted:
                     continue
             r = sw._load_existing(self.out / k, c, sw._backend_for(c, self.backend))
+            if r is None and self.archive is not None:
+                r = read_archived(self.archive, self.out, c, self.backend)
+                if r is not None:
+                    with self._cv:
+                        self.archived += 1
             with self._cv:
                 if k in self._done or k in self._wanted:
                     continue
@@ -120,6 +131,11 @@ class RunPool:
                     raise PoolStopped(f"the run pool stopped: {self._stopped!r}")
                 self._cv.wait()
             return [self._done[c.key()] for c in configs], len(new)
+
+    def done(self) -> dict[str, Result]:
+        """{key: Result} of every config answered so far (read, archived or run)."""
+        with self._cv:
+            return dict(self._done)
 
     def _queue(self, todo: dict) -> None:
         tasks = sw._make_tasks(todo, self.backend, self.runner)

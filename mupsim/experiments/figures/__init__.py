@@ -21,6 +21,7 @@ from mupsim.experiments.figures import (
     f8_muon_spectral,
     f9_alpha_phase_diagram,
     f10_long_memory,
+    f10b_long_memory_transfer,
 )
 
 FIGURES = {
@@ -39,11 +40,14 @@ FIGURES = {
         f8_muon_spectral,
         f9_alpha_phase_diagram,
         f10_long_memory,
+        f10b_long_memory_transfer,
     )
 }
 """{name: Figure} in drawing order. F3B/F4B: F3's baseline and F4 re-run in the rich token regime
 (common.RICH_TOKENS); F5C: F5 in the one-pass regime (f5c_onepass_transfer.ONEPASS); F10: the
 long-memory regime, read from the committed runs file of :mod:`mupsim.experiments.long_memory`
-(``make long-memory``), never run by ``make figures`` except its quick spec with ``--quick``."""
+(``make long-memory``), never run by ``make figures`` except its quick spec with ``--quick``;
+F10B: F5c's one-pass regime stretched to a long weight-decay memory (its runs are committed:
+:mod:`mupsim.experiments.archive`)."""
 
 __all__ = ["FIGURES"]
