@@ -38,7 +38,7 @@ figures: $(STAMP)
 		--executor $(EXECUTOR) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) --archive $(ARCHIVE)
 
 # every figure run without the committed long runs, then those runs rewritten from this run
-# (figures/data/runs: the runs estimated >= 4 s on one core; mupsim.experiments.archive)
+# (figures/data/runs: the runs estimated at archive.MIN_SECONDS or more on one core)
 archive-runs: $(STAMP)
 	$(PY) -m mupsim.experiments.make_figures --quick=0 --archive write
 

@@ -44,7 +44,7 @@ ARCHIVE = REPO / "figures" / "data" / "runs"
 MANIFEST_NAME = "MANIFEST.json"
 FORMAT = "mupsim.archive/1"
 
-MIN_SECONDS = 4.0
+MIN_SECONDS = 2.0
 """A figure's run is archived when its estimated time on one core is at least this many seconds."""
 
 MODES = ("read", "none", "write")

@@ -247,6 +247,7 @@ TIME_CONSTANTS = {
     "muon": 6.3e-11,
     "lookup_entry": 4.9e-9,
     "vocab": 2.0e-8,
+    "normal": 2.7e-8,
 }
 """Seconds per unit of :func:`estimate_seconds`: ``run`` per run, ``step`` per step, ``mac`` per
 multiply–add of a training step (forward + backward + optimizer: 3 · batch · matrix entries),
@@ -260,6 +261,13 @@ diagnostics on and off, Muon at width 256, a fixed train set of 512 rows at widt
 estimates were within 0.96–1.12× of the measured times (0.3–7 s), except the fixed train set
 (0.54×: its minibatch sampling is not modelled).
 
+Online data (a fresh batch per step) costs ``normal`` per Gaussian input entry and ``mac`` per
+multiply–add of the teacher's forward pass: measured 2026-12-02 on the same machine with F5c's
+task at width 64, 600 steps (k = 16 / 256 / 1,024 inputs at teacher width 16; teacher width
+16 / 1,024 at k = 256), while another sweep shared it (3 processes on 2 cores: the differences
+between runs taken × 2/3): 2.7e-8 s per input entry, and 2.4e-11 s per teacher multiply–add,
+the training step's ``mac``. Without these terms F5c's runs were estimated 2–5× too short.
+
 The next-token task replaces the embedding's dense products by a lookup: its n·c·V entries
 then cost ``lookup_entry`` each per step (their AdamW update and the gradient's zeroing,
 scatter and scaling) instead of ``mac`` · 3 · batch, and each step adds ``vocab`` per batch
@@ -270,6 +278,20 @@ float32, batch 128; 21.0, 31.2, 55.4 ms, within 2% of the fit) measured 2026-12-
 machine while it ran other jobs (load average 6–8 on 2 cores: CPU time, inflated by the shared
 caches; ``python -m benchmarks.next_token --steps --lookup-only --widths 128,256,512``,
 benchmarks/NEXT_TOKEN.json)."""
+
+
+def _online_data_per_row(c) -> float:
+    """Seconds per batch row of generating online data (0 with a fixed train set, and for the
+    next-token task, whose sampler is the ``vocab`` term): Gaussian inputs cost ``normal`` per
+    entry and the teacher's dense first layer ``mac`` per multiply–add; token inputs look their
+    first layer up; the teacher's readout costs ``mac`` per multiply–add either way."""
+    if c.n_train is not None or getattr(c, "task", None) == "next_token":
+        return 0.0
+    k = TIME_CONSTANTS
+    tw = c.teacher_dims()[0]
+    if c.inputs == "tokens":
+        return k["mac"] * (tw + tw * c.output_dim)
+    return k["normal"] * c.input_dim + k["mac"] * (c.input_dim * tw + tw * c.output_dim)
 
 
 def estimate_seconds(config) -> float:
@@ -284,6 +306,7 @@ def estimate_seconds(config) -> float:
     vocab = c.output_dim if lookup else 0
     per_step = k["step"] + k["mac"] * 3 * c.batch_size * (entries - emb)
     per_step += k["lookup_entry"] * emb + k["vocab"] * c.batch_size * vocab
+    per_step += c.batch_size * _online_data_per_row(c)
     t = k["run"] + k["svd"] * cubic + steps * per_step
     if c.optimizer in ("muon", "muon_all"):  # 5 Newton–Schulz iterations, ~3 products each
         t += steps * k["muon"] * 15 * sum(min(a, bb) * a * bb * m for a, bb, _, m in mats)
