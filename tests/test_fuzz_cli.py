@@ -65,6 +65,8 @@ CONFIG_FILES = {
     "t_string.json": '"width"',
     "t_number.json": "123",
     "t_trailing.json": '{"width": 8}  trailing',
+    "t_dup_key.json": '{"width": 8, "lr": 0.1, "width": 16}',
+    "spec_dup_key.json": '{"base": {"width": 8}, "grid": {"lr": [0.1]}, "grid": {"lr": [0.2]}}',
     "t_io_tau.json": '{"io_wd_rule": "tau_epoch", "wd": 0.1, "wd_rule": "constant"}',
     "t_big_width.json": '{"width": 1' + "0" * 400 + "}",
 }
@@ -407,6 +409,8 @@ CASES += [
     (["simulate", "--config", "{tmp}/t_string.json"], "must hold a JSON object"),
     (["simulate", "--config", "{tmp}/t_number.json"], "must hold a JSON object"),
     (["simulate", "--config", "{tmp}/t_trailing.json"], "is not valid JSON: Extra data"),
+    (["simulate", "--config", "{tmp}/t_dup_key.json"], "gives the key 'width' twice in one object"),
+    (["sweep", "{tmp}/spec_dup_key.json", "--out", "{tmp}/o"], "gives the key 'grid' twice in one object"),
     (["simulate", "--config", "{tmp}/t_io_tau.json"], "io_wd_rule='tau_epoch'"),
     # sweep
     (["sweep", "", "--out", "{tmp}/o"], "SPEC needs a sweep spec file name"),

@@ -82,6 +82,19 @@ def open_regular(path, what: str):
         raise
 
 
+class _DuplicateKey(ValueError):
+    """A JSON object names one key twice (``json`` would silently keep the last value)."""
+
+
+def _unique_keys(pairs: list) -> dict:
+    d = {}
+    for k, v in pairs:
+        if k in d:
+            raise _DuplicateKey(k)
+        d[k] = v
+    return d
+
+
 def read_json(path, what: str):
     """Parsed JSON of the file at ``path``; ``what`` names it in errors ("config file", ...)."""
     p = Path(_text(path, what))
@@ -102,7 +115,11 @@ def read_json(path, what: str):
             f"allowed: a JSON file in UTF-8"
         ) from None
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as e:
+        raise MupsimError(
+            f"{what} {p} gives the key {e.args[0]!r} twice in one object; allowed: each key once"
+        ) from None
     except json.JSONDecodeError as e:
         raise MupsimError(
             f"{what} {p} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}"
