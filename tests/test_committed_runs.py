@@ -2,7 +2,6 @@
 instead of running it, runs anything else, and the committed archive is current, complete for
 the figures' long runs and holds nothing else."""
 
-import json
 import threading
 
 import pytest
@@ -127,7 +126,7 @@ def test_the_manifest_carries_its_provenance(committed):
     doc, runs = committed
     for field in ("git_commit", "created", "machine", "command", "simulator_version"):
         assert doc[field], field
+    # the manifest rounds the summed run time to 0.1 s
     assert doc["run_seconds"] == pytest.approx(
-        sum(r.provenance["wall_time_s"] for r in runs.values()), abs=0.05 * len(runs) + 0.1
+        sum(r.provenance["wall_time_s"] for r in runs.values()), abs=0.05
     )
-    json.dumps(doc)

@@ -144,8 +144,10 @@ def analyse(results, factors: dict) -> dict:
     for w, p in rules["fan2025"]["widths"].items():
         o = p.get("seed_optimum") or p["optimum"]
         ok = np.isfinite(o["x_opt"])
+        tau = hidden_memory(int(w), 2.0 ** o["x_opt"], b) if ok else NAN
         memory[w] = {
-            "tau_hidden_at_optimum": hidden_memory(int(w), 2.0 ** o["x_opt"], b) if ok else NAN,
+            "tau_hidden_at_optimum": tau,
+            "fraction_of_run": tau / b.steps,
             "tau0_at_optimum": 1.0 / (2.0 * b.lr * 2.0 ** o["x_opt"]) if ok else NAN,
             "loss_span": _span(p["loss_mean"]),
         }
@@ -163,7 +165,7 @@ def analyse(results, factors: dict) -> dict:
         f"from resampling seeds); verdict 'transfers' when that interval lies within ±{TRANSFER_MARGIN:g}, "
         "'grows/falls with width' when it excludes 0, else 'unresolved'; "
         "tau_hidden_at_optimum = 1/(2 η_l λ_l) of the hidden matrices at the fan2025 optimum "
-        "(steps, peak η); tau0 = the same at the base width's settings; loss_span = (max − min) / "
+        "(steps, peak η), fraction_of_run = that / the run's steps; tau0 = the same at the base width's settings; loss_span = (max − min) / "
         "min of the seed-mean final loss over the λ grid",
     }
     out.update(rows=rows, summary=summary, series={"rules": rules})
