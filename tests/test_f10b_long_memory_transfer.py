@@ -37,7 +37,8 @@ def test_runs_are_f5c_stretched_forty_times_with_the_hidden_matrices_decayed_onl
     assert {c.wd_rule for c in cfgs} == {"fan2025"} and {c.io_wd_rule for c in cfgs} == {None}
     layers = settings_for(cfgs[0]).layers
     assert layers["embedding"].wd == 0 and layers["readout"].wd == 0 and layers["hidden"].wd > 0
-    assert len(cfgs) == len(F10B.TAUS) * len(F10B.WIDTHS) * len(F10B.SEEDS)
+    extra = sum(len(t) for t in F10B.STRONG_DECAY_TAUS.values())
+    assert len(cfgs) == (len(F10B.TAUS) * len(F10B.WIDTHS) + extra) * len(F10B.SEEDS)
 
 
 def test_the_grid_spans_memories_of_256_to_4096_steps_at_the_base_width():
@@ -73,3 +74,8 @@ def test_a_drift_within_the_margin_transfers_one_excluding_zero_drifts_and_a_wid
     assert F10B.verdict({"ci": [m / 2, 3 * m]}) == "grows with width"
     assert F10B.verdict({"ci": [-2 * m, 2 * m]}) == "unresolved"
     assert F10B.verdict({}) == "unresolved"
+
+
+def test_the_widest_grid_reaches_on_toward_strong_decay():
+    taus = sorted({1 / (2 * c.lr * c.wd) for c in F10B.configs() if c.width == 512})
+    assert taus[0] == pytest.approx(64) and taus[-1] == pytest.approx(4096) and len(taus) == 13

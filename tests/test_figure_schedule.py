@@ -211,3 +211,14 @@ def test_make_figures_hands_the_sweep_options_to_its_one_pool(tmp_path, monkeypa
     )
     assert rc == 0
     assert seen == [{"executor": "dask", "scheduler": "tcp://10.0.0.5:8786", "backend": "numba"}]
+
+
+def test_an_interrupted_make_figures_exits_130_with_one_line(tmp_path, monkeypatch, capsys):
+    from mupsim.experiments import fake
+
+    monkeypatch.setattr(fake, "fake_run", interrupting_runner)
+    argv = ["--quick", "1", "--fake", "--only", "F3", "--workers", "0", "--no-progress"]
+    argv += ["--results-dir", str(tmp_path / "r"), "--figures-dir", str(tmp_path / "f")]
+    assert make_figures.main(argv) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err] and "interrupted by SIGINT" in err

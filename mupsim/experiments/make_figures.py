@@ -465,7 +465,16 @@ def main(argv=None) -> int:
         pool=pool,
     )
     t_all = time.perf_counter()
-    failed = draw(pipe, figs, figures_dir)
+    try:
+        failed = draw(pipe, figs, figures_dir)
+    except KeyboardInterrupt as e:  # SweepInterrupted (SIGINT/SIGTERM): stored runs are kept
+        import signal
+
+        print(f"make_figures: {e}" if str(e) else "make_figures: interrupted", file=sys.stderr)
+        return 128 + int(getattr(e, "signum", signal.SIGINT))
+    except MupsimError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(
         f"done: {len(figs) - len(failed)}/{len(figs)} figures in "
         f"{time.perf_counter() - t_all:.1f}s ({pipe.computed} runs computed, {pool.archived} read "

@@ -39,6 +39,11 @@ TAUS = tuple(2.0 ** (e / 2) for e in range(16, 25))
 """The λ grid as memories τ0 = 1/(2·η·λ) at the base width (steps; 256 … 4,096, half-octaves):
 base λ = 1/(2·LR·τ0), under fan2025 the hidden matrices' τ_l = τ0·(n/n0)^½."""
 
+STRONG_DECAY_TAUS = {512: tuple(2.0 ** (e / 2) for e in range(12, 16))}
+"""Grid points added per width toward strong decay (τ0 = 64 … 181 steps at n = 512): in the
+first sweep, over :data:`TAUS` alone, every n = 512 seed had its lowest loss at τ0 = 256, the
+grid's edge (per-seed optima at an edge are left out of the drift)."""
+
 WIDTHS = (64, 128, 256, 512)
 SEEDS = (0, 1, 2)
 RULES = ("constant", "fan2025", "timescale")
@@ -62,12 +67,15 @@ def base_wd(tau: float) -> float:
 
 
 def configs(quick: bool = False) -> list[SimConfig]:
-    """Every run: base λ over :data:`TAUS` × :data:`WIDTHS` × :data:`SEEDS` (fan2025 rule)."""
+    """Every run: base λ over :data:`TAUS` (and :data:`STRONG_DECAY_TAUS`) × :data:`WIDTHS` ×
+    :data:`SEEDS` (fan2025 rule)."""
     b = base(quick)
-    taus, widths = (QUICK_TAUS, QUICK_WIDTHS) if quick else (TAUS, WIDTHS)
-    return seeded(
-        [b.replace(width=w, wd=base_wd(t)) for w in widths for t in taus], SEEDS[:2] if quick else SEEDS
-    )
+    if quick:
+        grid = {w: QUICK_TAUS for w in QUICK_WIDTHS}
+    else:
+        grid = {w: STRONG_DECAY_TAUS.get(w, ()) + TAUS for w in WIDTHS}
+    cfgs = [b.replace(width=w, wd=base_wd(t)) for w, taus in grid.items() for t in taus]
+    return seeded(cfgs, SEEDS[:2] if quick else SEEDS)
 
 
 # ---------------------------------------------------------------------------- analysis
