@@ -47,7 +47,9 @@ class Scale:
 # clone (2-core AMD EPYC): 18 min 8 s for 2,353 runs, numba compilation included; the largest parts
 # F5 (1,476 runs, 225 s), F5c (456 runs, 220 s), F9 (211 s), F1+F3 (127 s), F4b (104 s).
 # Measured again 2026-12-02 (fresh clone, one run pool for every figure, rank diagnostics in F9
-# and F3's baseline): 27 min 31 s, its last 5 minutes on a machine shared with a test run.
+# and F3's baseline): 27 min 31 s, its last 5 minutes on a machine shared with a test run. Since
+# then the runs estimated at >= 2 s are committed (mupsim.experiments.archive): 10 min 21 s cold
+# on an idle fresh clone (2026-12-02, 2,152 runs computed, 321 read).
 # Muon's Newton–Schulz dominates at large n (~190 ms/step at n = 512), so F6/F8 stop at 512/256.
 FULL = Scale(widths=(64, 128, 256, 512), steps=1200, seeds=(0, 1), n_logs=60)
 

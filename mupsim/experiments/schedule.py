@@ -102,16 +102,16 @@ class RunPool:
                 if k in self._done or k in self._wanted:
                     continue
             r = sw._load_existing(self.out / k, c, sw._backend_for(c, self.backend))
+            archived = False
             if r is None and self.archive is not None:
                 r = read_archived(self.archive, self.out, c, self.backend)
-                if r is not None:
-                    with self._cv:
-                        self.archived += 1
+                archived = r is not None
             with self._cv:
                 if k in self._done or k in self._wanted:
                     continue
                 if r is not None:
                     self._done[k] = r
+                    self.archived += archived
                 else:
                     self._wanted[k] = c
                     new[k] = c

@@ -200,7 +200,7 @@ def plot(data: dict) -> Figure:
     optima; bottom: the optimum vs width per rule (95% CI), and the hidden matrices' memory at
     the optimum vs width."""
     rules = data["series"]["rules"]
-    fig, axes = new_figure(2, len(rules), w=3.1, h=2.6, title=data["title"])
+    fig, axes = new_figure(2, len(rules), w=3.5, h=2.7, title=data["title"])
     for i, (rule, panel) in enumerate(rules.items()):
         transfer_axes(axes[0, i], panel, f"base λ ({rule})", rule)
         axes[0, i].legend(fontsize=6)
@@ -238,7 +238,12 @@ def plot(data: dict) -> Figure:
     ok = np.isfinite(tau)
     if ok.any():
         ax.plot(ws[ok], tau[ok], "-o", color=rule_color("fan2025"), label="hidden τ*_l at the optimum")
-        ax.plot(ws[ok], tau[ok][0] * np.sqrt(ws[ok] / ws[ok][0]), **REF_STYLE, label="∝ √n")
+        ax.plot(
+            ws[ok],
+            tau[ok][0] * np.sqrt(ws[ok] / ws[ok][0]),
+            **REF_STYLE,
+            label="∝ √n (fan2025 at a fixed base λ)",
+        )
         ax.set_xscale("log", base=2)
         ax.set_yscale("log", base=2)
         ax.legend(fontsize=6)
