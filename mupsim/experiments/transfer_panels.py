@@ -20,7 +20,7 @@ from mupsim.analysis.transfer import (
     shift_drift,
 )
 from mupsim.experiments.measures import NAN, final_loss
-from mupsim.experiments.style import mark_diverged, width_colors
+from mupsim.experiments.style import REF_STYLE, mark_diverged, rule_color, width_colors
 
 
 # ---------------------------------------------------------------------------- analysis
@@ -152,4 +152,43 @@ def transfer_axes(ax, panel, xlabel, title, show_shift=False):
     sd = panel.get("shift_drift") or {}
     if show_shift and sd and np.isfinite(sd.get("per_doubling", NAN)):
         title += f"\ncurve-shift drift {sd['per_doubling']:+.2f} [{sd['ci'][0]:+.2f}, {sd['ci'][1]:+.2f}]"
+    ax.set_title(title, fontsize=7.5)
+
+
+def optima_axes(ax, rules: dict, title: str) -> None:
+    """Each rule's per-seed optimum vs width (log2 of λ*/λ* at the proxy width, 95% CI), its
+    drift per doubling in the legend; a note instead when no rule has a per-seed drift."""
+    drawn = False
+    for rule, panel in rules.items():
+        sd = panel.get("seed_drift") or {}
+        if not sd or not np.isfinite(sd.get("per_doubling", NAN)):
+            continue
+        drawn = True
+        ws, xo = np.asarray(sd["widths"], float), np.asarray(sd["optima"], float)
+        ci = np.asarray(sd["optima_ci"], float)
+        ax.errorbar(
+            ws,
+            xo - xo[0],
+            yerr=[xo - ci[:, 0], ci[:, 1] - xo],
+            capsize=2,
+            marker="s",
+            color=rule_color(rule),
+            label=f"{rule}: {sd['per_doubling']:+.2f} [{sd['ci'][0]:+.2f}, {sd['ci'][1]:+.2f}]",
+        )
+    ax.axhline(0, **REF_STYLE)
+    if drawn:
+        ax.set_xscale("log", base=2)
+        ax.legend(fontsize=6)
+    else:
+        ax.text(
+            0.5,
+            0.5,
+            "no seed with its optimum\nbracketed at every width",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            fontsize=7,
+        )
+    ax.set_xlabel("width n")
+    ax.set_ylabel("log2(λ* / λ* at n0)")
     ax.set_title(title, fontsize=7.5)

@@ -25,7 +25,13 @@ from mupsim.experiments.figure import Figure as FigureSpec
 from mupsim.experiments.figures import f5c_onepass_transfer as F5C
 from mupsim.experiments.measures import NAN, clean, figure_record
 from mupsim.experiments.style import REF_STYLE, apply_style, footer, new_figure, rule_color, styled
-from mupsim.experiments.transfer_panels import fmt_seed_drift, loss_grid, transfer_axes, transfer_panel
+from mupsim.experiments.transfer_panels import (
+    fmt_seed_drift,
+    loss_grid,
+    optima_axes,
+    transfer_axes,
+    transfer_panel,
+)
 from mupsim.sim.config import SimConfig
 
 STRETCH = 40
@@ -206,31 +212,7 @@ def plot(data: dict) -> Figure:
         axes[0, i].legend(fontsize=6)
         if i == 0:
             axes[0, i].set_ylabel("final held-out loss")
-    ax = axes[1, 0]
-    drawn = False
-    for rule, panel in rules.items():
-        sd = panel.get("seed_drift") or {}
-        if not sd or not np.isfinite(sd.get("per_doubling", NAN)):
-            continue
-        drawn = True
-        ws, xo = np.asarray(sd["widths"], float), np.asarray(sd["optima"], float)
-        ci = np.asarray(sd["optima_ci"], float)
-        ax.errorbar(
-            ws,
-            xo - xo[0],
-            yerr=[xo - ci[:, 0], ci[:, 1] - xo],
-            capsize=2,
-            marker="s",
-            color=rule_color(rule),
-            label=f"{rule}: {sd['per_doubling']:+.2f} [{sd['ci'][0]:+.2f}, {sd['ci'][1]:+.2f}]",
-        )
-    ax.axhline(0, **REF_STYLE)
-    if drawn:
-        ax.set_xscale("log", base=2)
-        ax.legend(fontsize=6)
-    ax.set_xlabel("width n")
-    ax.set_ylabel("log2(λ* / λ* at n0)")
-    ax.set_title("λ optimum vs width per rule (95% CI)", fontsize=7.5)
+    optima_axes(axes[1, 0], rules, "λ optimum vs width per rule (95% CI)")
     ax = axes[1, 1]
     mem = data["summary"]["memory_at_optimum"]
     ws = np.array(sorted(int(w) for w in mem), float)

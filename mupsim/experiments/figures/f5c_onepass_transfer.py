@@ -25,17 +25,16 @@ from mupsim.experiments.figure import Figure as FigureSpec
 from mupsim.experiments.figures import f3_sigma_max_vs_width as F3
 from mupsim.experiments.measures import NAN, clean, figure_record
 from mupsim.experiments.style import (
-    REF_STYLE,
     apply_style,
     footer,
     new_figure,
-    rule_color,
     styled,
     width_colors,
 )
 from mupsim.experiments.transfer_panels import (
     fmt_seed_drift,
     loss_grid,
+    optima_axes,
     transfer_axes,
     transfer_panel,
 )
@@ -446,42 +445,7 @@ def plot(data: dict) -> Figure:
     ax.set_ylabel("final held-out loss")
     ax.set_title("ablation: hidden only (—) vs emb/readout\ndecayed too at constant λ (- -)", fontsize=7.5)
     ax.legend(fontsize=6)
-    ax = axes[-1, 1]
-    drawn = False
-    for rule, panel in rules.items():
-        sd = panel.get("seed_drift") or {}
-        if not sd or not np.isfinite(sd.get("per_doubling", NAN)):
-            continue
-        drawn = True
-        ws = np.asarray(sd["widths"], float)
-        xo = np.asarray(sd["optima"], float)
-        ci = np.asarray(sd["optima_ci"], float)
-        ax.errorbar(
-            ws,
-            xo - xo[0],
-            yerr=[xo - ci[:, 0], ci[:, 1] - xo],
-            capsize=2,
-            marker="s",
-            color=rule_color(rule),
-            label=f"{rule}: {sd['per_doubling']:+.2f} [{sd['ci'][0]:+.2f}, {sd['ci'][1]:+.2f}]",
-        )
-    ax.axhline(0, **REF_STYLE)
-    if drawn:
-        ax.set_xscale("log", base=2)
-        ax.legend(fontsize=6)
-    else:
-        ax.text(
-            0.5,
-            0.5,
-            "no seed with its optimum\nbracketed at every width",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-            fontsize=7,
-        )
-    ax.set_xlabel("width n")
-    ax.set_ylabel("log2(λ* / λ* at n0)")
-    ax.set_title("λ optimum vs width per rule (95% CI);\ndrift per doubling in the legend", fontsize=7.5)
+    optima_axes(axes[-1, 1], rules, "λ optimum vs width per rule (95% CI);\ndrift per doubling in the legend")
     for k in range(2, ncols):
         axes[-1, k].set_visible(False)
     apply_style(fig)
