@@ -4,6 +4,7 @@
                                               [--figures-dir DIR] [--workers N]
                                               [--backend numba|ensemble]
                                               [--executor local|dask] [--scheduler ADDRESS]
+                                              [--archive read|none|write]
 
 For each figure: run its configs into the results cache (one file pair per config, stem =
 ``config.key()``, so a warm run computes nothing), analyse the results, and write
@@ -11,6 +12,10 @@ For each figure: run its configs into the results cache (one file pair per confi
 run/point, diverged runs listed) and ``<name>.json`` (headline, fits, series), all atomically.
 One line per figure is printed with its headline numbers as soon as it is drawn.
 ``--quick=1`` uses tiny widths and few steps and writes to ``<figures-dir>/quick``.
+The runs estimated at 2 s or more are committed (:mod:`mupsim.experiments.archive`): a current
+committed run is copied into the cache instead of being run (``--archive read``, the default);
+``--archive none`` runs everything here; ``--archive write`` does that and then rewrites the
+committed runs from this invocation (``make archive-runs``).
 
 One schedule for all figures (:func:`draw`): every figure is analysed in its own thread and
 every run goes into one pool (:class:`mupsim.experiments.schedule.RunPool`, the same for every
