@@ -3,7 +3,7 @@
 
 ``make figures`` (:mod:`mupsim.experiments.make_figures`) runs every figure's configs into the
 results cache. The runs estimated at :data:`MIN_SECONDS` or more on one core
-(:func:`mupsim.sim.limits.estimate_seconds`: the widest and the Muon runs) are also committed
+(:func:`mupsim.sim.limits.estimate_seconds`) are also committed
 in :data:`ARCHIVE`, one result file pair per run (``<config.key()>.json``/``.npz``, the format
 of :mod:`mupsim.sim.result`, each with its own provenance: commit, date, machine, wall time),
 plus :data:`MANIFEST_NAME` (the rule, the keys, who wrote them, when, and the summed run time).
@@ -24,10 +24,8 @@ current) and replaces :data:`ARCHIVE` with the selected runs of that invocation,
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -46,9 +44,6 @@ FORMAT = "mupsim.archive/1"
 
 MIN_SECONDS = 2.0
 """A figure's run is archived when its estimated time on one core is at least this many seconds."""
-
-MODES = ("read", "none", "write")
-"""``--archive`` of make_figures: read archived runs (default), ignore them, or rewrite them."""
 
 
 def selected(config: SimConfig) -> bool:
@@ -108,12 +103,8 @@ def write(results: dict, archive: Path = ARCHIVE, command: str | None = None) ->
         "simulator_version": SIMULATOR_VERSION,
         "git_commit": now["git_commit"],
         "mupsim_version": now["mupsim_version"],
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-        },
+        "created": now["created"],
+        "machine": {"platform": now["platform"], "cpus": os.cpu_count(), "python": now["python_version"]},
         "command": command or " ".join([Path(sys.executable).name, *sys.argv]),
         "keys": sorted(keep),
     }
@@ -143,4 +134,4 @@ def write(results: dict, archive: Path = ARCHIVE, command: str | None = None) ->
     return doc
 
 
-__all__ = ["ARCHIVE", "MIN_SECONDS", "MODES", "manifest", "read", "selected", "write"]
+__all__ = ["ARCHIVE", "MIN_SECONDS", "manifest", "read", "selected", "write"]

@@ -53,6 +53,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_RESULTS = REPO / ".cache" / "results"
 DEFAULT_FIGURES = REPO / "figures"
+MODES = ("read", "none", "write")
+"""``--archive``: read the committed runs (:mod:`mupsim.experiments.archive`) instead of running
+them, ignore them, or run without them and rewrite them."""
+
 ORDER = ("F1", "F2", "F3", "F4", "F3B", "F4B", "F5", "F5C", "F6", "F7", "F8", "F9", "F10", "F10B")
 """The figures in drawing order: the keys of :data:`mupsim.experiments.figures.FIGURES` (kept
 here as plain names so that the command line is parsed without importing the figures)."""
@@ -392,7 +396,7 @@ def main(argv=None) -> int:
     )
     ap.add_argument(
         "--archive",
-        choices=("read", "none", "write"),
+        choices=MODES,
         default="read",
         help="the committed long runs (figures/data/runs): read them instead of running them "
         "(default), ignore them, or run every figure without them and rewrite them",

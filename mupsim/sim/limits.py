@@ -266,7 +266,8 @@ multiply–add of the teacher's forward pass: measured 2026-12-02 on the same ma
 task at width 64, 600 steps (k = 16 / 256 / 1,024 inputs at teacher width 16; teacher width
 16 / 1,024 at k = 256), while another sweep shared it (3 processes on 2 cores: the differences
 between runs taken × 2/3): 2.7e-8 s per input entry, and 2.4e-11 s per teacher multiply–add,
-the training step's ``mac``. Without these terms F5c's runs were estimated 2–5× too short.
+the training step's ``mac``. Without these terms the runs above were estimated 2–4× too short
+(0.154 s estimated at k = 256 against 0.29–0.62 s measured, taken × 2/3).
 
 The next-token task replaces the embedding's dense products by a lookup: its n·c·V entries
 then cost ``lookup_entry`` each per step (their AdamW update and the gradient's zeroing,

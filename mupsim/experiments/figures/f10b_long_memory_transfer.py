@@ -12,15 +12,14 @@ alignment rule is left out: its exponent would be this regime's own α̂, which 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from matplotlib.figure import Figure
 
 from mupsim.analysis import layer_settings, split_diverged
 from mupsim.analysis.runs import run_record
+from mupsim.analysis.steady import relax_time
 from mupsim.errors import MupsimError
-from mupsim.experiments.common import seeded
+from mupsim.experiments.common import hidden_relax_time, seeded
 from mupsim.experiments.figure import Figure as FigureSpec
 from mupsim.experiments.figures import f5c_onepass_transfer as F5C
 from mupsim.experiments.measures import NAN, clean, figure_record
@@ -85,13 +84,10 @@ def configs(quick: bool = False) -> list[SimConfig]:
 
 
 # ---------------------------------------------------------------------------- analysis
-def hidden_memory(width: int, wd: float, b: SimConfig | None = None) -> float:
-    """τ_l = 1/(2·η_l·λ_l) of the hidden matrices (steps, at the peak η) of a fan2025 run at base
-    λ ``wd`` and ``width``, from the calculator."""
-    from mupsim.sim.settings import settings_for
-
-    h = settings_for((b or base(False)).replace(width=int(width), wd=float(wd))).layers["hidden"]
-    return 1.0 / (2.0 * h.lr * h.wd) if h.lr > 0 and h.wd > 0 else math.inf
+def hidden_memory(width: int, wd: float, b: SimConfig) -> float:
+    """τ_l = 1/(2·η_l·λ_l) of the hidden matrices (steps, at the peak η) of the run ``b`` at
+    ``width`` and base λ ``wd`` (:func:`mupsim.experiments.common.hidden_relax_time`)."""
+    return hidden_relax_time(b.replace(width=int(width), wd=float(wd)))
 
 
 TRANSFER_MARGIN = 0.1
@@ -121,9 +117,10 @@ def analyse(results, factors: dict) -> dict:
     seed-resampling interval, the verdict, and the hidden matrices' memory τ*_l at the optimum."""
     allr = list({run_record(r)["key"]: r for r in results}.values())
     split = split_diverged(allr)
+    b = SimConfig.from_dict(allr[0].config) if allr else base(False)
     out = figure_record(
         "f10b_long_memory_transfer",
-        "λ transfer at a long memory: F5c's one-pass regime over 24,000 steps",
+        f"λ transfer at a long memory: F5c's one-pass regime over {b.steps:,} steps",
         "C4 where the optimal weight-decay memory is thousands of steps, as in LM pretraining",
         allr,
         split,
@@ -133,7 +130,6 @@ def analyse(results, factors: dict) -> dict:
     fan = factors.get("fan2025")
     if not fan:
         raise MupsimError("F10b needs the fan2025 rule's hidden-λ factors (its runs use it)")
-    b = SimConfig.from_dict(allr[0].config) if allr else base(False)
     rows = []
     for r in allr:
         c = r.config
@@ -142,7 +138,7 @@ def analyse(results, factors: dict) -> dict:
             run_record(
                 r,
                 hidden_wd=h.get("wd", NAN),
-                tau0=1.0 / (2.0 * c["lr"] * c["wd"]),
+                tau0=relax_time(c["lr"], c["wd"]),
                 tau_hidden=hidden_memory(c["width"], c["wd"], b),
                 final_loss=F5C.end_loss(r),
             )
@@ -162,7 +158,7 @@ def analyse(results, factors: dict) -> dict:
         memory[w] = {
             "tau_hidden_at_optimum": tau,
             "fraction_of_run": tau / b.steps,
-            "tau0_at_optimum": 1.0 / (2.0 * b.lr * 2.0 ** o["x_opt"]) if ok else NAN,
+            "tau0_at_optimum": relax_time(b.lr, 2.0 ** o["x_opt"]) if ok else NAN,
             "loss_span": _span(p["loss_mean"]),
         }
     drift = {r: v.get("seed_drift", {}) for r, v in rules.items()}
