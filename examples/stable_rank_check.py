@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mupsim.stable_rank import TOL_LOG_SRANK, TOL_RHO
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "theory" / "data" / "stable_rank_check.json"
 CACHE = ROOT / ".cache" / "stable_rank_check"
@@ -144,13 +146,6 @@ def record(set_name, result) -> list[dict]:
             )
         )
     return rows
-
-
-TOL_LOG_SRANK = 0.2
-"""Held-out tolerance on |log(predicted/measured)| of a seed-mean stable rank (a factor 1.22)."""
-
-TOL_RHO = 0.1
-"""Held-out tolerance on |predicted ρ − ρ̂| over the widths of one (batch, τ) point."""
 
 
 def _fit_slope(x, y) -> float:

@@ -234,6 +234,26 @@ def calibrate(widths, taus, batches, input_dims, stable_ranks, start=None) -> di
     return out
 
 
+# ---------------------------------------------------------------------------- held-out tolerances
+TOL_LOG_SRANK = 0.2
+"""Held-out tolerance on |log(predicted/measured)| of a seed-mean stable rank (a factor 1.22), fixed
+before any held-out run was read (the single-seed scatter of the calibration runs is 0.04)."""
+
+TOL_RHO = 0.1
+"""Held-out tolerance on |predicted ρ − ρ̂| over the widths of one (batch, τ) point."""
+
+
+def predicted_exponent(widths, tau, batch, input_dim, params) -> float:
+    """The least-squares width exponent of the predicted stable rank over ``widths`` (one entry per
+    measured record, so that it weighs the widths as the fit of ρ̂ to those records does); NaN
+    with fewer than two distinct widths."""
+    w = np.asarray(widths, float)
+    if np.unique(w).size < 2:
+        return float("nan")
+    y = np.log(np.asarray(predict_srank(w, tau, batch, input_dim, params), float))
+    return float(np.polyfit(np.log(w), y, 1)[0])
+
+
 # ---------------------------------------------------------------------------- frozen calibration
 CALIBRATION_INPUT_DIM = 256
 """k of the calibration task (examples/stable_rank_check.py)."""

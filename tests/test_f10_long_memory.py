@@ -39,8 +39,18 @@ def test_the_timescale_rule_has_the_same_tau_at_every_width():
     cfgs = LM.configs(1)
     for tau in LM.TAUS:
         runs = _by(cfgs, "timescale", tau)
-        assert {c.width for c in runs} == set(LM.WIDTHS)
+        assert {c.width for c in runs} == set(LM.WIDTHS) | (
+            set(LM.WIDE_WIDTHS) if tau in LM.WIDE_TAUS else set()
+        )
         assert all(math.isclose(_tau(c), tau, rel_tol=TAU_RTOL) for c in runs)
+
+
+def test_only_the_timescale_rule_runs_at_the_wide_widths():
+    cfgs = LM.configs(1) + LM.configs(2, alpha_hat=0.6)
+    wide = [c for c in cfgs if c.width in LM.WIDE_WIDTHS]
+    assert {LM.rule_of(c.to_dict()) for c in wide} == {"timescale"}
+    assert {LM.tau0_of(c.to_dict()) for c in wide} == set(map(float, LM.WIDE_TAUS))
+    assert len(wide) == len(LM.WIDE_WIDTHS) * len(LM.WIDE_TAUS) * len(LM.SEEDS)
 
 
 def test_every_rule_has_the_base_tau_at_the_base_width():
@@ -89,7 +99,7 @@ def test_an_unknown_stage_is_refused():
 
 def test_quick_mode_is_tiny():
     cfgs = LM.configs(1, quick=True) + LM.configs(2, quick=True, alpha_hat=0.8)
-    assert {c.width for c in cfgs} == set(LM.QUICK_WIDTHS)
+    assert {c.width for c in cfgs} == set(LM.QUICK_WIDTHS) | set(LM.QUICK_WIDE_WIDTHS)
     assert max(c.steps for c in cfgs) == LM.QUICK_MAX_STEPS
     assert any(LM.is_capped(c) for c in cfgs)  # the cap's flag is exercised end to end
 
@@ -144,20 +154,105 @@ def test_the_alignment_runs_use_the_alpha_measured_on_the_timescale_runs(fake_fi
     assert used == {a["alignment_exponent"]} == {round(alpha, 3)}
 
 
+def _fake_records(cfgs):
+    return [LM.compact(fake_run(c)) for c in cfgs]
+
+
+def test_the_alignment_alpha_is_measured_over_the_widths_of_the_other_rules(fake_file):
+    doc = _doc(fake_file)
+    assert set(LM.QUICK_WIDE_WIDTHS) <= {r["width"] for r in doc["runs"] if r["tau0"] == LM.QUICK_BASE_TAU}
+    narrow = dict(doc, runs=[r for r in doc["runs"] if r["width"] in LM.QUICK_WIDTHS])
+    assert F10.alignment_alpha(doc)[0] == F10.alignment_alpha(narrow)[0]
+
+
+def test_the_rules_are_compared_over_the_spec_widths_only(fake_file):
+    summary = F10.analyse(_doc(fake_file))["summary"]
+    for rule, d in summary["rules_at_base_tau"].items():
+        assert set(d["relax_steps"]) == {str(w) for w in LM.QUICK_WIDTHS}, rule
+    wide = summary["alpha_vs_tau"][f"{LM.QUICK_BASE_TAU:g}"]["block0.W1"]["alpha_all_records"]["widths"]
+    assert set(LM.QUICK_WIDE_WIDTHS) <= set(wide)
+
+
 def test_without_a_measured_alpha_there_is_no_alignment_stage(monkeypatch):
     monkeypatch.setattr(F10, "alignment_alpha", lambda doc: (None, {"why_none": "every record refused"}))
-    results, alignment = LM.run_stages(lambda cfgs: [fake_run(c) for c in cfgs], quick=True)
+    records, alignment = LM.run_stages(_fake_records, quick=True)
     assert alignment["alpha_hat"] is None and alignment["why_none"] == "every record refused"
-    assert not [r for r in results if r.config["wd_rule"] == "alignment"]
+    assert not [r for r in records if r["config"]["wd_rule"] == "alignment"]
 
 
 @pytest.mark.parametrize("alpha", [0.43, 1.2])
 def test_an_alpha_outside_the_alignment_range_gets_no_alignment_stage(monkeypatch, alpha):
     monkeypatch.setattr(F10, "alignment_alpha", lambda doc: (alpha, {"measured_on": "timescale"}))
-    results, alignment = LM.run_stages(lambda cfgs: [fake_run(c) for c in cfgs], quick=True)
+    records, alignment = LM.run_stages(_fake_records, quick=True)
     assert alignment["alpha_hat"] == alpha and alignment["alignment_exponent"] is None
     assert "outside the alignment rule's range [0.5, 1]" in alignment["why_none"]
-    assert not [r for r in results if r.config["wd_rule"] == "alignment"]
+    assert not [r for r in records if r["config"]["wd_rule"] == "alignment"]
+
+
+def _runs_file(tmp_path, name="runs.json", **kw):
+    out = tmp_path / name
+    LM.run(out, tmp_path / f"results-{name}", workers=0, quick=True, runner=fake_run, progress=False, **kw)
+    return out
+
+
+def test_the_records_of_the_file_at_out_stand_for_their_runs(tmp_path):
+    out = _runs_file(tmp_path)
+    first = _doc(out)
+    LM.run(out, tmp_path / "empty-cache", workers=0, quick=True, runner=fake_run, progress=False)
+    second = _doc(out)
+    assert second["provenance"]["runs_computed"] == 0
+    assert second["provenance"]["runs_reused"] == len(first["runs"])
+    assert second["runs"] == first["runs"]
+
+
+def test_an_extended_spec_computes_only_the_runs_it_adds(tmp_path, monkeypatch):
+    monkeypatch.setattr(LM, "QUICK_WIDE_WIDTHS", ())
+    out = _runs_file(tmp_path)
+    before = len(_doc(out)["runs"])
+    monkeypatch.setattr(LM, "QUICK_WIDE_WIDTHS", (128,))
+    LM.run(out, tmp_path / "empty-cache", workers=0, quick=True, runner=fake_run, progress=False)
+    after = _doc(out)
+    added = len(LM.QUICK_WIDE_TAUS) * len(LM.QUICK_SEEDS)
+    assert len(after["runs"]) == before + added
+    assert after["provenance"]["runs_computed"] == added and after["provenance"]["runs_reused"] == before
+
+
+def test_fresh_ignores_the_file_at_out(tmp_path):
+    out = _runs_file(tmp_path)
+    n = len(_doc(out)["runs"])
+    LM.run(out, tmp_path / "empty-cache", workers=0, quick=True, runner=fake_run, progress=False, reuse=False)
+    assert _doc(out)["provenance"]["runs_computed"] == n
+
+
+def test_records_made_by_another_simulator_version_are_not_reused(tmp_path):
+    out = _runs_file(tmp_path)
+    doc = _doc(out)
+    doc["provenance"]["run_simulator_versions"] = ["1"]
+    out.write_text(json.dumps(doc))
+    records, _, why = LM.reusable(out, 4)
+    assert records == {} and "simulator version(s) ['1'], not 4" in why
+    LM.run(out, tmp_path / "empty-cache", workers=0, quick=True, runner=fake_run, progress=False)
+    assert _doc(out)["provenance"]["runs_computed"] == len(doc["runs"])
+
+
+def test_a_record_whose_settings_the_calculator_no_longer_gives_is_run_again(tmp_path):
+    out = _runs_file(tmp_path)
+    doc = _doc(out)
+    doc["runs"][0]["layers"]["hidden"]["wd"] *= 2
+    out.write_text(json.dumps(doc))
+    LM.run(out, tmp_path / "empty-cache", workers=0, quick=True, runner=fake_run, progress=False)
+    after = _doc(out)
+    assert after["provenance"]["runs_computed"] == 1
+    assert after["runs"][0]["layers"]["hidden"]["wd"] == doc["runs"][0]["layers"]["hidden"]["wd"] / 2
+
+
+def test_a_run_that_failed_with_an_error_is_run_again(tmp_path):
+    out = _runs_file(tmp_path)
+    doc = _doc(out)
+    doc["runs"][0]["status"] = "error"
+    out.write_text(json.dumps(doc))
+    records, _, why = LM.reusable(out, int(doc["provenance"]["simulator_version"]))
+    assert why is None and doc["runs"][0]["key"] not in records and len(records) == len(doc["runs"]) - 1
 
 
 def test_an_unwritable_out_path_is_refused_before_anything_runs(tmp_path):
@@ -265,3 +360,72 @@ def test_the_notes_say_how_the_memory_grows_with_width_under_each_rule(fake_file
     notes = F10.analyse(_doc(fake_file))["summary"]["notes"]
     assert any(n.startswith("fan2025: τ_l grows as n^0.50") for n in notes)
     assert any(n.startswith("timescale: τ_l = ") and "every width" in n for n in notes)
+
+
+# ---------------------------------------------------------------------------- the stable-rank model, held out
+def _srank_rows(scale=1.0, tau=256.0, widths=(64, 128, 256, 512), seeds=(0, 1), refuse=()):
+    """Timescale records of W1 whose steady stable rank is ``scale`` times the frozen model's."""
+    from mupsim import stable_rank as SR
+
+    p = SR.CALIBRATED["block0.W1"]
+    return [
+        {
+            "key": f"{n}-{s}",
+            "rule": "timescale",
+            "tau0": tau,
+            "width": n,
+            "seed": s,
+            "matrix": "block0.W1",
+            "status": "ok",
+            "steady_stable_rank": (n, s) not in refuse,
+            "stable_rank_ss": scale * float(SR.predict_srank(n, tau, 128, 256, p)),
+        }
+        for n in widths
+        for s in seeds
+    ]
+
+
+def _theory(rows, tau=256.0):
+    mats = ["block0.W1"]
+    alpha = F10.alpha_vs_tau(rows, mats, [tau])
+    task = {"batch_size": 128, "input_dim": 256}
+    return F10.srank_theory(rows, mats, [tau], alpha, task)[f"{tau:g}"]["block0.W1"]
+
+
+# Both exponents are least-squares slopes of the same float64 logs over the same records, so they
+# agree to rounding (~1e-15 relative); 1e-9 is far below any physical difference.
+EXACT = 1e-9
+
+
+def test_runs_that_follow_the_stable_rank_model_lie_within_its_tolerance():
+    e = _theory(_srank_rows())
+    assert e["max_abs_log_ratio"] < EXACT and abs(e["rho_error"]) < EXACT
+    assert e["local_rho_hat"] == pytest.approx(e["local_rho_predicted"], abs=EXACT)
+    assert e["within"] is True
+
+
+def test_a_stable_rank_off_by_more_than_the_tolerance_is_outside():
+    from mupsim.stable_rank import TOL_LOG_SRANK
+
+    e = _theory(_srank_rows(scale=math.exp(TOL_LOG_SRANK) * 1.05))
+    assert abs(e["rho_error"]) < EXACT and e["max_abs_log_ratio"] > TOL_LOG_SRANK
+    assert e["within"] is False
+
+
+def test_a_width_growth_off_by_more_than_the_tolerance_is_outside():
+    from mupsim.stable_rank import TOL_LOG_SRANK, TOL_RHO
+
+    rows = _srank_rows()
+    mid = math.sqrt(64 * 512)
+    for r in rows:  # tilt by n^(1.5·TOL_RHO) about the middle width: each rank still within tolerance
+        r["stable_rank_ss"] *= (r["width"] / mid) ** (1.5 * TOL_RHO)
+    e = _theory(rows)
+    assert e["max_abs_log_ratio"] <= TOL_LOG_SRANK
+    assert e["rho_error"] == pytest.approx(-1.5 * TOL_RHO, abs=EXACT) and e["within"] is False
+
+
+def test_a_record_refused_as_not_steady_is_left_out_of_the_comparison():
+    e = _theory(_srank_rows(refuse={(512, 0), (512, 1)}))
+    last = e["points"][-1]
+    assert last["width"] == 512 and last["n_steady"] == 0 and math.isnan(last["measured"])
+    assert e["local_widths"] == [64, 128, 256]

@@ -7,15 +7,18 @@ runner, and F10 (:mod:`mupsim.experiments.figures.f10_long_memory`) only reads t
 the runner writes (committed as ``figures/data/f10_long_memory_runs.json``)::
 
     python -m mupsim.experiments.long_memory [--workers N] [--backend numba|ensemble]
-                                             [--results-dir DIR] [--out FILE] [--quick]
+                                             [--results-dir DIR] [--out FILE] [--quick] [--fresh]
 
 (``make long-memory``). Two stages, each one sweep into the usual results cache (stored,
 resumable: :func:`mupsim.sim.sweep.sweep`): stage 1 runs the timescale rule at every τ of
-:data:`TAUS` and the other rules of :data:`RULES` at :data:`BASE_TAU`; stage 2 runs the
-alignment rule at the α̂ that F10's analysis measures on stage 1's timescale runs at BASE_TAU
+:data:`TAUS` (and at :data:`WIDE_WIDTHS` for τ in :data:`WIDE_TAUS`) and the other rules of
+:data:`RULES` at :data:`BASE_TAU`; stage 2 runs the alignment rule at the α̂ that F10's analysis
+measures on stage 1's timescale runs at BASE_TAU over :data:`WIDTHS`
 (:func:`mupsim.experiments.figures.f10_long_memory.alignment_alpha`), so a rerun with the same
 stored stage 1 asks for the same stage 2 and reads it from the cache; an α̂ outside the rule's
-range :data:`ALIGNMENT_RANGE` gets no stage 2 (the file's ``alignment`` says why).
+range :data:`ALIGNMENT_RANGE` gets no stage 2 (the file's ``alignment`` says why). The records
+of the runs file already at ``--out`` stand for their runs when its runs were made by the current
+simulator version (``--fresh`` ignores them): an extended spec computes only the runs it adds.
 
 Units: τ in optimizer steps at the base width n0 = 64; the base λ of a run with memory τ is
 1/(2·LR·τ) (lr-scaled, PyTorch AdamW's coupled decay), and each width's per-layer η_l, λ_l come
@@ -74,6 +77,8 @@ TASK = dict(inputs="gaussian", input_dim=256, input_spectrum=1.2, teacher_width=
 BASE_TAU = 1024  # τ at the base width n0 = 64 (steps) of every rule's runs; base λ = 1/(2·LR·τ)
 TAUS = (64, 256, 1024, 4096)  # the τ axis of panel (a), timescale rule: the same τ at every width
 WIDTHS = (64, 128, 256, 512)  # widths of every rule and τ
+WIDE_WIDTHS = (1024,)  # widths added to panel (a) only: the timescale rule at WIDE_TAUS
+WIDE_TAUS = (64, 256, 1024)  # at n = 1024, τ = 4096 (32,768 steps) would take about 45 min a run on one core
 SEEDS = (0, 1, 2)  # seeds of every (rule, τ, width)
 RULES = ("constant", "fan2025", "fan2025_io", "timescale", "alignment")  # rules at BASE_TAU: RULE_KW
 N_RELAX = 8.0  # run length in relaxation times τ_l of the hidden matrices (common.relaxed)
@@ -92,6 +97,8 @@ RULE_KW = {
 QUICK_TAUS = (8, 16)  # quick mode (a smoke test of the pipeline, seconds): τ axis
 QUICK_BASE_TAU = 16
 QUICK_WIDTHS = (32, 64)
+QUICK_WIDE_WIDTHS = (128,)
+QUICK_WIDE_TAUS = (16,)  # the quick base τ: the rules' and the alignment α̂'s width filter is exercised
 QUICK_SEEDS = (0, 1)
 # below 8·16 = 128 steps: every quick run with τ_l = 16 steps (all rules at n = 64) is capped, at 5.5τ_l
 QUICK_MAX_STEPS = 88
@@ -124,6 +131,8 @@ def spec(quick: bool = False) -> dict:
         "base_tau": QUICK_BASE_TAU if quick else BASE_TAU,
         "taus": list(QUICK_TAUS if quick else TAUS),
         "widths": list(QUICK_WIDTHS if quick else WIDTHS),
+        "wide_widths": list(QUICK_WIDE_WIDTHS if quick else WIDE_WIDTHS),
+        "wide_taus": list(QUICK_WIDE_TAUS if quick else WIDE_TAUS),
         "seeds": list(QUICK_SEEDS if quick else SEEDS),
         "rules": list(RULES),
         "n_relax": N_RELAX,
@@ -163,8 +172,8 @@ def rule_kw(rule: str, alpha_hat: float | None = None) -> dict:
 
 
 def configs(stage: int, quick: bool = False, alpha_hat: float | None = None) -> list[SimConfig]:
-    """The SimConfigs of a stage: 1, the timescale rule at every τ of TAUS and the other
-    non-alignment rules at BASE_TAU; 2, the alignment rule at BASE_TAU with exponent
+    """The SimConfigs of a stage: 1, the timescale rule at every τ of TAUS (and at WIDE_WIDTHS
+    for τ in WIDE_TAUS) and the other non-alignment rules at BASE_TAU; 2, the alignment rule at BASE_TAU with exponent
     ``alpha_hat`` (clipped to [½, 1], rounded to 3 digits; required). Widths innermost but
     seeds, seeds innermost."""
     if stage not in STAGES:
@@ -174,10 +183,10 @@ def configs(stage: int, quick: bool = False, alpha_hat: float | None = None) -> 
     quantum = 4 if quick else QUANTUM
     floor = quantum if quick else FLOOR
 
-    def runs(tau, kw):
+    def runs(tau, kw, widths=s["widths"]):
         return [
             planned(base.replace(width=w, seed=seed, wd=base_wd(tau), **kw), s["max_steps"], quantum, floor)
-            for w in s["widths"]
+            for w in widths
             for seed in s["seeds"]
         ]
 
@@ -186,6 +195,8 @@ def configs(stage: int, quick: bool = False, alpha_hat: float | None = None) -> 
     out = []
     for tau in s["taus"]:
         out += runs(tau, rule_kw("timescale"))
+        if tau in s["wide_taus"]:
+            out += runs(tau, rule_kw("timescale"), s["wide_widths"])
     for rule in RULES:
         if rule not in ("timescale", "alignment"):
             out += runs(s["base_tau"], rule_kw(rule))
@@ -270,9 +281,10 @@ def compact(result) -> dict:
     return rec
 
 
-def document(results, alignment: dict, prov: dict, quick: bool = False) -> dict:
-    """The compact file's content for ``results`` (stored Results of both stages)."""
-    runs = [compact(r) for r in results]
+def document(records: list, alignment: dict, prov: dict, quick: bool = False) -> dict:
+    """The compact file's content for ``records`` (:func:`compact` records of both stages, each
+    with its full config); ``prov`` is stored as the file's provenance."""
+    runs = [dict(r, config=dict(r["config"])) for r in records]
     common = {}
     if runs:
         first = runs[0]["config"]
@@ -281,20 +293,71 @@ def document(results, alignment: dict, prov: dict, quick: bool = False) -> dict:
         }
     for r in runs:
         r["config"] = {k: v for k, v in r["config"].items() if k not in common}
-    prov = dict(prov)
-    prov["run_git_commits"] = sorted({str((r.provenance or {}).get("git_commit")) for r in results})
-    prov["run_simulator_versions"] = sorted(
-        {str((r.provenance or {}).get("simulator_version")) for r in results}
-    )
-    prov["run_backends"] = sorted({str((r.provenance or {}).get("backend", "numba")) for r in results})
     return {
         "format": FORMAT,
         "spec": spec(quick),
-        "provenance": prov,
+        "provenance": dict(prov),
         "alignment": alignment,
         "config_common": common,
         "runs": runs,
     }
+
+
+def run_provenance(results) -> dict:
+    """The commits, simulator versions and backends of the stored Results ``results``."""
+
+    def each(field, default=None):
+        return {str((r.provenance or {}).get(field, default)) for r in results}
+
+    return {
+        "run_git_commits": each("git_commit"),
+        "run_simulator_versions": each("simulator_version"),
+        "run_backends": each("backend", "numba"),
+    }
+
+
+def same_settings(record: dict, config: SimConfig) -> bool:
+    """Does ``record`` (a compact record) hold the per-layer η, λ and multiplier the calculator
+    gives ``config`` now? (A record of an older calculator is not ``config``'s run.)"""
+    now = config.settings.to_dict()["layers"]
+    got = record.get("layers") or {}
+    return set(got) == {k for k in _LAYERS if k in now} and all(
+        float(got[k][q]) == float(now[k][q]) for k in got for q in ("lr", "wd", "multiplier")
+    )
+
+
+def reusable(path, simulator_version: int) -> tuple[dict, dict, str | None]:
+    """(records by key, their run provenance, why none) of an existing runs file at ``path``:
+    its records stand for their runs when it is a runs file of this format whose runs were all
+    made by ``simulator_version``; otherwise none, and the reason (None when no file exists).
+    A record is what :func:`compact` makes of its run while :data:`FORMAT` holds; the runner also
+    checks each record's per-layer settings against the calculator's (:func:`same_settings`)."""
+    path = Path(path)
+    if not path.is_file():
+        return {}, {}, None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return {}, {}, f"{path} is not readable JSON ({e}); every run is read from the cache or run"
+    prov = doc.get("provenance", {}) if isinstance(doc, dict) else {}
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        return {}, {}, f"{path} is not a {FORMAT} file; every run is read from the cache or run"
+    versions = prov.get("run_simulator_versions") or []
+    if versions != [str(simulator_version)]:
+        return (
+            {},
+            {},
+            (
+                f"{path}'s runs were made by simulator version(s) {versions}, not {simulator_version}; "
+                "every run is read from the cache or run"
+            ),
+        )
+    records = {}
+    for r in doc.get("runs", []):
+        if r.get("status") != "error":  # ok and diverged runs are results; an error is run again
+            records[r["key"]] = dict(r, config=full_config(doc, r))
+    kept = {k: set(prov.get(k) or []) for k in ("run_git_commits", "run_simulator_versions", "run_backends")}
+    return records, kept, None
 
 
 def full_config(doc: dict, run: dict) -> dict:
@@ -348,10 +411,14 @@ def run(
     runner=None,
     progress: bool = True,
     command: str | None = None,
+    reuse: bool = True,
 ) -> dict:
     """Run both stages into ``results_dir`` (the usual results cache by default) and write the
     compact file to ``out`` (RUNS_FILE by default, QUICK_RUNS_FILE in quick mode).
-    Returns the document written. ``runner`` replaces the simulator (tests)."""
+    With ``reuse``, the ok records of the file already at ``out`` stand for their runs when
+    that file's runs were made by the current simulator version (:func:`reusable`): a spec that
+    adds runs computes only those. Returns the document written. ``runner`` replaces the
+    simulator (tests)."""
     from mupsim.sim.files import check_output_file
     from mupsim.sim.result import provenance
     from mupsim.sim.settings import SIMULATOR_VERSION
@@ -361,17 +428,34 @@ def run(
     results_dir = Path(results_dir) if results_dir is not None else REPO / ".cache" / "results"
     check_output_file(out, "--out")
     t0 = time.perf_counter()
-    computed = 0
+    kept, kept_prov, why_not = reusable(out, SIMULATOR_VERSION) if reuse else ({}, {}, None)
+    if why_not and progress:
+        print(why_not, file=sys.stderr, flush=True)
+    counts = {"computed": 0, "reused": 0}
+    fresh = []
 
-    def results_of(cfgs):
-        nonlocal computed
-        computed += (
-            len(pending(cfgs, results_dir, backend)) if results_dir.is_dir() else len({c.key() for c in cfgs})
-        )
-        return sweep(cfgs, results_dir, workers=workers, progress=progress, runner=runner, backend=backend)
+    def records_of(cfgs):
+        todo = [c for c in cfgs if not (c.key() in kept and same_settings(kept[c.key()], c))]
+        counts["reused"] += len(cfgs) - len(todo)
+        if todo:
+            counts["computed"] += (
+                len(pending(todo, results_dir, backend))
+                if results_dir.is_dir()
+                else len({c.key() for c in todo})
+            )
+            got = sweep(todo, results_dir, workers=workers, progress=progress, runner=runner, backend=backend)
+            fresh.extend(got)
+            new = {c.key(): compact(r) for c, r in zip(todo, got)}
+        else:
+            new = {}
+        return [new[c.key()] if c.key() in new else kept[c.key()] for c in cfgs]
 
-    results, alignment = run_stages(results_of, quick)
+    records, alignment = run_stages(records_of, quick)
     now = provenance()
+    used = {r["key"] for r in records}
+    runs_prov = run_provenance(fresh)
+    if any(k in used for k in kept):
+        runs_prov = {k: v | kept_prov.get(k, set()) for k, v in runs_prov.items()}
     prov = {
         "git_commit": now["git_commit"] or os.environ.get("MUPSIM_GIT_COMMIT"),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -380,28 +464,30 @@ def run(
         "backend": backend,
         "workers": workers,
         "wall_time_s": round(time.perf_counter() - t0, 1),
-        "runs_computed": computed,  # by this invocation; the rest were read from results_dir
-        "runs_wall_time_s_sum": round(sum(float(r.provenance.get("wall_time_s") or 0.0) for r in results), 1),
+        "runs_computed": counts["computed"],  # by this invocation
+        "runs_reused": counts["reused"],  # records kept from the previous runs file at --out
+        "runs_wall_time_s_sum": round(sum(float(r.get("wall_s") or 0.0) for r in records), 1),
         "simulator_version": SIMULATOR_VERSION,
         "mupsim_version": now["mupsim_version"],
         "numba_version": now["numba_version"],
         "python_version": now["python_version"],
+        **{k: sorted(v) for k, v in runs_prov.items()},
     }
-    doc = document(results, alignment, prov, quick)
+    doc = document(records, alignment, prov, quick)
     write(doc, out)
     return doc
 
 
-def run_stages(results_of, quick: bool = False) -> tuple[list, dict]:
-    """(Results of both stages, the ``alignment`` entry of the file): ``results_of(configs)``
-    returns the stored (or newly run) Results of ``configs`` in order. Stage 2 runs at the α̂
+def run_stages(records_of, quick: bool = False) -> tuple[list, dict]:
+    """(Run records of both stages, the ``alignment`` entry of the file): ``records_of(configs)``
+    returns the :func:`compact` records of ``configs`` (stored, kept or newly run) in order. Stage 2 runs at the α̂
     F10's analysis measures on stage 1 (:func:`~mupsim.experiments.figures.f10_long_memory.
     alignment_alpha`); without a finite α̂, or with one outside :data:`ALIGNMENT_RANGE`, there is
     no stage 2 and the entry says why."""
     from mupsim.experiments.figures import f10_long_memory as F10
 
-    res1 = list(results_of(configs(1, quick)))
-    alpha, how = F10.alignment_alpha({"spec": spec(quick), "runs": [compact(r) for r in res1]})
+    res1 = list(records_of(configs(1, quick)))
+    alpha, how = F10.alignment_alpha({"spec": spec(quick), "runs": res1})
     if alpha is None:
         return res1, {**how, "alpha_hat": None, "alignment_exponent": None}
     lo, hi = ALIGNMENT_RANGE
@@ -412,7 +498,7 @@ def run_stages(results_of, quick: bool = False) -> tuple[list, dict]:
             "the constant rule's lambda), so it is not run"
         )
         return res1, {**how, "alpha_hat": alpha, "alignment_exponent": None, "why_none": why}
-    res2 = list(results_of(configs(2, quick, alpha_hat=alpha)))
+    res2 = list(records_of(configs(2, quick, alpha_hat=alpha)))
     exponent = alignment_kw(alpha)["alignment_exponent"]
     return res1 + res2, {**how, "alpha_hat": alpha, "alignment_exponent": exponent}
 
@@ -430,6 +516,12 @@ def main(argv=None) -> int:
         "--out", type=Path, default=None, help=f"runs file (default {RUNS_FILE.relative_to(REPO)})"
     )
     ap.add_argument("--quick", action="store_true", help="tiny widths, τ and steps: a smoke test")
+    ap.add_argument(
+        "--fresh",
+        action="store_true",
+        help="ignore the records of the runs file already at --out (by default they stand for their "
+        "runs when made by the current simulator version, so an extended spec computes only what it adds)",
+    )
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba"))
@@ -445,6 +537,7 @@ def main(argv=None) -> int:
             args.quick,
             progress=not args.no_progress,
             command=command,
+            reuse=not args.fresh,
         )
     except MupsimError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -452,7 +545,8 @@ def main(argv=None) -> int:
     p = doc["provenance"]
     n_bad = sum(r["status"] != "ok" for r in doc["runs"])
     print(
-        f"{len(doc['runs'])} runs ({p['runs_computed']} computed, {n_bad} not ok) in {p['wall_time_s']:.0f} s; "
+        f"{len(doc['runs'])} runs ({p['runs_computed']} computed, {p['runs_reused']} kept from the file, "
+        f"{n_bad} not ok) in {p['wall_time_s']:.0f} s; "
         f"alignment α̂ {doc['alignment']['alpha_hat']}; -> {args.out or 'the default runs file'}",
         flush=True,
     )

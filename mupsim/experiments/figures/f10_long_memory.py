@@ -272,11 +272,16 @@ def _by_run(rows: list) -> dict:
     return out
 
 
-def alpha_vs_tau(rows: list, mats: list, taus) -> dict:
-    """Panel (a): per τ of ``taus`` (timescale rule), α̂ and ρ̂ per matrix and pooled."""
+def alpha_vs_tau(rows: list, mats: list, taus, widths=None) -> dict:
+    """Panel (a): per τ of ``taus`` (timescale rule), α̂ and ρ̂ per matrix and pooled, over every
+    width run or over ``widths``."""
     out = {}
     for tau in taus:
-        sel = [r for r in rows if r["rule"] == "timescale" and _same(r["tau0"], tau)]
+        sel = [
+            r
+            for r in rows
+            if r["rule"] == "timescale" and _same(r["tau0"], tau) and (widths is None or r["width"] in widths)
+        ]
         d = {"n_runs": len({r["key"] for r in sel})}
         for m in mats:
             rm = [r for r in sel if r["matrix"] == m]
@@ -325,17 +330,91 @@ def alpha_vs_tau(rows: list, mats: list, taus) -> dict:
     return out
 
 
+def srank_theory(rows: list, mats: list, taus, alpha: dict, task: dict) -> dict:
+    """Held-out test of the stable-rank model (:mod:`mupsim.stable_rank`, constants frozen on the
+    calibration task of ``theory/data/stable_rank_check.json``: 32 outputs, τ ≤ 128 steps, widths
+    ≤ 256) on the timescale runs, which it was not fitted to (64 outputs, τ up to 4,096, widths up
+    to 1,024). Per τ and hidden matrix with frozen constants: the seed geometric mean of the
+    steady stable rank per width against the prediction, log(predicted/measured); ρ̂ (panel (a)'s
+    fit) against the prediction's exponent over the same records, and the local exponents per
+    width doubling; the predicted α = 1 − ρ/2 next to α̂ from σ_max. ``within`` applies the
+    tolerances fixed before the held-out runs were read (:data:`mupsim.stable_rank.TOL_LOG_SRANK`,
+    :data:`~mupsim.stable_rank.TOL_RHO`)."""
+    from mupsim import stable_rank as SR
+
+    batch, k = float(task["batch_size"]), float(task["input_dim"])
+    out = {"tolerance": {"log_srank": SR.TOL_LOG_SRANK, "rho": SR.TOL_RHO}, "batch": batch, "input_dim": k}
+    for tau in taus:
+        d = {}
+        for m in mats:
+            if m not in SR.CALIBRATED:
+                continue
+            params = SR.CALIBRATED[m]
+            rm = [r for r in rows if r["rule"] == "timescale" and _same(r["tau0"], tau) and r["matrix"] == m]
+            steady = [(r["width"], _steady_value(r, "stable_rank_ss", ("stable_rank",))) for r in rm]
+            steady = [(w, v) for w, v in steady if np.isfinite(v) and v > 0]
+            widths = sorted({r["width"] for r in rm})
+            points = []
+            for n in widths:
+                at = [v for w, v in steady if w == n]
+                meas = math.exp(float(np.mean(np.log(at)))) if at else NAN
+                pred = float(SR.predict_srank(n, float(tau), batch, k, params))
+                points.append(
+                    {
+                        "width": n,
+                        "n_steady": len(at),
+                        "n_records": sum(r["width"] == n for r in rm),
+                        "measured": meas,
+                        "predicted": pred,
+                        "log_ratio": math.log(pred / meas) if at else NAN,
+                    }
+                )
+            fit = alpha.get(f"{tau:g}", {}).get(m, {})
+            rho_hat = fit.get("rho", {}).get("exponent", NAN)
+            rho_pred = SR.predicted_exponent([w for w, _ in steady], float(tau), batch, k, params)
+            ok_w = [p["width"] for p in points if p["n_steady"]]
+            pred_w = [p["predicted"] for p in points if p["n_steady"]]
+            meas_w = [p["measured"] for p in points if p["n_steady"]]
+            step = [math.log2(b / a) for a, b in zip(ok_w[:-1], ok_w[1:])]
+            ratios = [abs(p["log_ratio"]) for p in points if p["n_steady"]]
+            d[m] = {
+                "points": points,
+                "rho_hat": rho_hat,
+                "rho_predicted": rho_pred,
+                "rho_error": rho_pred - rho_hat,
+                "local_widths": ok_w,
+                "local_rho_hat": [math.log(b / a) / s for a, b, s in zip(meas_w[:-1], meas_w[1:], step)],
+                "local_rho_predicted": [
+                    math.log(b / a) / s for a, b, s in zip(pred_w[:-1], pred_w[1:], step)
+                ],
+                "alpha_predicted": 1.0 - rho_pred / 2.0,
+                "alpha_hat": fit.get("alpha", {}).get("exponent", NAN),
+                "alpha_from_rho_hat": 1.0 - rho_hat / 2.0,
+                "max_abs_log_ratio": max(ratios) if ratios else NAN,
+                "within": bool(
+                    ratios
+                    and max(ratios) <= SR.TOL_LOG_SRANK
+                    and math.isfinite(rho_hat)
+                    and abs(rho_pred - rho_hat) <= SR.TOL_RHO
+                ),
+            }
+        out[f"{tau:g}"] = d
+    return out
+
+
 def alignment_alpha(doc: dict) -> tuple[float | None, dict]:
     """(α̂, how) for the alignment rule's runs: the pooled α̂ of panel (a) at the spec's
-    base τ (timescale runs, steady records only); (None, why) when it has no finite value."""
+    base τ over the spec's widths, those of the other rules (timescale runs, steady records only);
+    (None, why) when it has no finite value."""
     s = doc["spec"]
     rows, mats = _rows(doc)
     tau = s["base_tau"]
-    d = alpha_vs_tau(rows, mats, [tau]).get(f"{tau:g}", {})
+    d = alpha_vs_tau(rows, mats, [tau], widths=s["widths"]).get(f"{tau:g}", {})
     fit = d.get("pooled", {})
     e = fit.get("exponent", NAN)
     how = {
-        "measured_on": f"timescale rule, tau0 = {tau:g} steps, pooled hidden matrices, steady records only",
+        "measured_on": f"timescale rule, tau0 = {tau:g} steps, widths {min(s['widths'])}-{max(s['widths'])}, "
+        "pooled hidden matrices, steady records only",
         "alpha_hat_ci": fit.get("ci"),
     }
     if e is None or not math.isfinite(e):
@@ -358,13 +437,18 @@ def _rows(doc: dict) -> tuple[list, list]:
     return rows, mats
 
 
-def rule_exponents(rows: list, mats: list, base_tau: float) -> dict:
+def rule_exponents(rows: list, mats: list, base_tau: float, widths=None) -> dict:
     """Panel (b): per rule at ``base_tau``, the width exponents of steady gain, σ_max and
-    σ_max/√(η_l/λ_l) (records steady in gain and σ_max), and the τ_l of each width."""
+    σ_max/√(η_l/λ_l) (records steady in gain and σ_max), and the τ_l of each width; over
+    ``widths`` when given (every rule is compared over the same widths)."""
     out = {}
     qs = ("gain", "sigma_max")
     for rule in _rules(rows, base_tau):
-        sel = [r for r in rows if r["rule"] == rule and _same(r["tau0"], base_tau)]
+        sel = [
+            r
+            for r in rows
+            if r["rule"] == rule and _same(r["tau0"], base_tau) and (widths is None or r["width"] in widths)
+        ]
         d = {}
         for m in mats:
             rm = [r for r in sel if r["matrix"] == m]
@@ -399,15 +483,22 @@ def _rules(rows, base_tau) -> list:
     return sorted(found, key=lambda r: (order.get(r.split("(")[0], 99), r))
 
 
-def run_length_exponents(rows: list, mats: list, base_tau: float, taus) -> dict:
+def run_length_exponents(rows: list, mats: list, base_tau: float, taus, widths=None) -> dict:
     """Panel (c): exponents as a run stopped at x·τ_l would report them (every finished record),
-    per rule at ``base_tau`` (gain, σ_max) and per τ (timescale, α̂ pooled); at the last x also
-    the steady-only fit (the rule judged at x·τ_l)."""
+    per rule at ``base_tau`` (gain, σ_max; over ``widths`` when given) and per τ (timescale, α̂
+    pooled, every width); at the last x also the steady-only fit (the rule judged at x·τ_l)."""
     xl = max(RUN_LENGTHS)
     out = {"rules": {}, "alpha_by_tau": {}, "run_lengths": list(RUN_LENGTHS)}
     qs = ("gain", "sigma_max")
     for rule in _rules(rows, base_tau):
-        sel = [r for r in rows if r["rule"] == rule and _same(r["tau0"], base_tau) and r["status"] == "ok"]
+        sel = [
+            r
+            for r in rows
+            if r["rule"] == rule
+            and _same(r["tau0"], base_tau)
+            and r["status"] == "ok"
+            and (widths is None or r["width"] in widths)
+        ]
         out["rules"][rule] = {
             m: {
                 q: {
@@ -465,8 +556,9 @@ def analyse(doc: dict, source: dict | None = None) -> dict:
     bad = [r for r in runs if r.get("status") != "ok"]
     base_tau = s["base_tau"]
     alpha = alpha_vs_tau(rows, mats, s["taus"])
-    rules = rule_exponents(rows, mats, base_tau)
-    lengths = run_length_exponents(rows, mats, base_tau, s["taus"])
+    rules = rule_exponents(rows, mats, base_tau, s["widths"])
+    lengths = run_length_exponents(rows, mats, base_tau, s["taus"], s["widths"])
+    theory = srank_theory(rows, mats, s["taus"], alpha, s["task"])
     capped = [
         {k: r.get(k) for k in ("key", "rule", "tau0", "width", "seed", "steps", "n_relax")}
         for r in runs
@@ -499,6 +591,7 @@ def analyse(doc: dict, source: dict | None = None) -> dict:
         "alpha_vs_tau": alpha,
         "rules_at_base_tau": rules,
         "exponent_vs_run_length": lengths,
+        "stable_rank_theory": theory,
         "alignment": doc.get("alignment", {}),
         "capped": capped,
         "notes": notes,
@@ -528,16 +621,40 @@ def analyse(doc: dict, source: dict | None = None) -> dict:
             for r in bad
         ],
         "rows": rows,
-        "series": {"alpha_vs_tau": alpha, "rules": rules, "run_length": lengths},
+        "series": {
+            "alpha_vs_tau": alpha,
+            "rules": rules,
+            "run_length": lengths,
+            "stable_rank_theory": theory,
+        },
         "summary": summary,
         "matrices": mats,
         "provenance": {"runs_file": {**(source or {}), **doc.get("provenance", {})}},
     }
-    parts = []
-    for tau, d in alpha.items():
-        p = d.get("pooled", {})
-        loc = "/".join(f"{v:.2f}" for v in p.get("local_exponents", []) if v is not None)
-        parts.append(f"τ={tau}: {fmt_ci(p)}" + (f" (local {loc})" if loc else ""))
+
+    def per_tau(fit_of) -> str:
+        parts = []
+        for tau, d in alpha.items():
+            p = fit_of(d)
+            loc = "/".join(f"{v:.2f}" for v in p.get("local_exponents", []) if v is not None)
+            ws = p.get("widths") or []
+            span = f" n={min(ws):g}-{max(ws):g}" if ws else ""
+            parts.append(f"τ={tau}: {fmt_ci(p)}{span}" + (f" (local {loc})" if loc else ""))
+        return "; ".join(parts)
+
+    def model(m) -> str:
+        parts = []
+        for tau, d in theory.items():
+            e = d.get(m) if isinstance(d, dict) else None
+            if not e:
+                continue
+            parts.append(
+                f"τ={tau}: rho_hat {e['rho_hat']:+.2f} vs {e['rho_predicted']:+.2f}, "
+                f"max |log srank ratio| {e['max_abs_log_ratio']:.2f}"
+                + (" (within)" if e["within"] else " (outside)")
+            )
+        return "; ".join(parts)
+
     rho = ", ".join(
         f"τ={tau}: {d[m0]['rho'].get('exponent', NAN):+.2f}" for tau, d in alpha.items() if m0 in d
     )
@@ -548,8 +665,10 @@ def analyse(doc: dict, source: dict | None = None) -> dict:
         if m0 in d
     )
     out["headline"] = (
-        f"alpha_hat (timescale, pooled hidden, steady records) vs tau: {'; '.join(parts)}"
+        f"alpha_hat {m0} (timescale, steady records) vs tau: {per_tau(lambda d: d.get(m0, {}).get('alpha', {}))}"
+        + f"; alpha_hat pooled hidden: {per_tau(lambda d: d.get('pooled', {}))}"
         + f"; rho_hat {m0}: {rho}"
+        + f"; stable-rank model held out ({m0}, constants frozen on another task): {model(m0)}"
         + f"; gain exponent {m0} at tau={base_tau:g}: {gains}"
         + f"; capped {len(capped)}; dropped {len(bad)}"
         + f"; alpha_hat records (timescale, sigma_max): {refusal_note(_judged(timescale, ('sigma_max',)))}"
@@ -611,25 +730,23 @@ def plot(data: dict) -> Figure:
     s = data["summary"]
     mats = data["matrices"]
     alpha, rules, lengths = s["alpha_vs_tau"], s["rules_at_base_tau"], s["exponent_vs_run_length"]
-    fig, axes = new_figure(2, 3, w=4.5, h=3.4, title=data["title"] + "\n" + _memory_line(rules))
+    fig, axes = new_figure(3, 3, w=4.5, h=3.4, title=data["title"] + "\n" + _memory_line(rules))
     taus = list(alpha)
     tcol = _tau_colors(taus)
     rows = data["rows"]
 
-    # (a1) the data behind α̂: pooled σ_max/√(η/λ) vs width per τ
+    # (a1) the data behind α̂: σ_max(W1)/√(η/λ) vs width per τ (W1: the matrix steady at every τ)
+    m0 = mats[0] if mats else None
     ax = axes[0, 0]
     for tau in taus:
-        fit = alpha[tau].get("pooled", {})
-        pts = defaultdict(list)
-        for r in rows:
-            if r["rule"] == "timescale" and _same(r["tau0"], float(tau)) and r.get("status") == "ok":
-                pts[r["key"]].append(r)
+        fit = alpha[tau].get(m0, {}).get("alpha", {})
         ws, ys = [], []
-        for v in pts.values():
-            y = _pooled(v, "sigma_over_sqrt", ("sigma_max",))
-            if np.isfinite(y):
-                ws.append(v[0]["width"])
-                ys.append(y)
+        for r in rows:
+            if r["rule"] == "timescale" and _same(r["tau0"], float(tau)) and r.get("matrix") == m0:
+                y = _steady_value(r, "sigma_over_sqrt", ("sigma_max",))
+                if np.isfinite(y):
+                    ws.append(r["width"])
+                    ys.append(y)
         ax.plot(ws, ys, "o", color=tcol[tau], ms=3, alpha=0.6)
         if np.isfinite(fit.get("exponent", NAN)):
             loc = "/".join(f"{v:.2f}" for v in fit.get("local_exponents", []))
@@ -644,8 +761,11 @@ def plot(data: dict) -> Figure:
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
     ax.set_xlabel("width n")
-    ax.set_ylabel("σ_max(w)/√(η_l/λ_l), W1·W2 geometric mean")
-    ax.set_title("(a) timescale rule, steady records: α̂ per τ\n(local slopes per width doubling)", fontsize=8)
+    ax.set_ylabel(f"σ_max(w)/√(η_l/λ_l), {_short(m0)}")
+    ax.set_title(
+        f"(a) timescale rule, steady records of {_short(m0)}: α̂ per τ\n(local slopes per width doubling)",
+        fontsize=8,
+    )
     _legend(ax, fontsize=5.5, loc="upper left")
 
     # (a2) α̂ and ρ̂ vs τ
@@ -695,22 +815,32 @@ def plot(data: dict) -> Figure:
     ax.set_title("(a) α̂ (σ_max/√(η/λ) ∝ n^α) and ρ̂ (stable rank ∝ n^ρ)\nhollow: no interval", fontsize=8)
     _legend(ax, fontsize=5.5, ncol=2)
 
-    # (a3) local slopes per width doubling vs τ
+    # (a3) local slopes per width doubling vs τ, W1, and the stable-rank model's 1 − ρ/2
     ax = axes[0, 2]
+    theory = s.get("stable_rank_theory", {})
     for tau in taus:
-        fit = alpha[tau].get("pooled", {})
+        fit = alpha[tau].get(m0, {}).get("alpha", {})
         w = fit.get("widths") or []
         loc = fit.get("local_exponents") or []
         if loc:
             mids = [math.sqrt(a * b) for a, b in zip(w[:-1], w[1:])]
-            ax.plot(mids, loc, "-o", color=tcol[tau], ms=3, label=f"τ={tau}")
+            ax.plot(mids, loc, "-o", color=tcol[tau], ms=3, label=f"τ={tau}: α̂")
+        e = (theory.get(tau) or {}).get(m0) or {}
+        lw, lp = e.get("local_widths") or [], e.get("local_rho_predicted") or []
+        if lp:
+            mids = [math.sqrt(a * b) for a, b in zip(lw[:-1], lw[1:])]
+            ax.plot(mids, [1 - v / 2 for v in lp], ":", color=tcol[tau], lw=1.2)
     if has_positive_data(ax, "x"):
         ax.set_xscale("log", base=2)
-    for y0 in (0.5, 0.75, 1.0):
+    for y0 in (0.5, 0.75, 0.85, 1.0):
         ax.axhline(y0, **REF_STYLE, alpha=0.4)
     ax.set_xlabel("width (geometric middle of each doubling)")
-    ax.set_ylabel("local α̂ per doubling (pooled)")
-    ax.set_title("(a) local slopes of σ_max/√(η/λ), steady records", fontsize=8)
+    ax.set_ylabel(f"local exponent per doubling, {_short(m0)}")
+    ax.set_title(
+        "(a) local α̂ of σ_max/√(η/λ), steady records (solid);\n"
+        "dotted: 1 − ρ/2 of the stable-rank model (held out)",
+        fontsize=8,
+    )
     _legend(ax, fontsize=6)
 
     # (b) per rule at BASE_TAU: gain, σ_max and α̂ exponents
@@ -804,6 +934,7 @@ def plot(data: dict) -> Figure:
     )
     _legend(ax, fontsize=6)
 
+    _plot_stable_rank_model(axes[2], data, taus, tcol)
     for ax in axes.ravel():
         if not _has_finite(ax):
             ax.text(
@@ -821,12 +952,93 @@ def plot(data: dict) -> Figure:
     return fig
 
 
+def _short(m) -> str:
+    return str(m).split(".")[-1] if m else "?"
+
+
+def _plot_stable_rank_model(axes, data: dict, taus, tcol) -> None:
+    """Row (d): the stable-rank model, constants frozen on another task, against the timescale runs:
+    steady stable rank vs width per τ for each hidden matrix, and W1's α̂ beside its parts."""
+    s = data["summary"]
+    theory = s.get("stable_rank_theory", {})
+    mats = [m for m in data["matrices"] if any(m in (theory.get(t) or {}) for t in taus)][:2]
+    for ax, m in zip(axes[:2], mats):
+        for tau in taus:
+            e = (theory.get(tau) or {}).get(m)
+            if not e:
+                continue
+            pts = e["points"]
+            ws = [p["width"] for p in pts]
+            meas = [p["measured"] for p in pts]
+            ax.plot(ws, [p["predicted"] for p in pts], "--", color=tcol[tau], lw=1.2)
+            verdict = "within" if e["within"] else "outside"
+            ax.plot(
+                ws,
+                meas,
+                "o-",
+                color=tcol[tau],
+                ms=3.5,
+                label=f"τ={tau}: ρ̂ {e['rho_hat']:+.2f}, model {e['rho_predicted']:+.2f} ({verdict})",
+            )
+        if has_positive_data(ax):
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+        ax.set_xlabel("width n")
+        ax.set_ylabel(f"steady stable rank ‖W‖_F²/σ_max², {_short(m)}")
+        tol = theory.get("tolerance", {})
+        ax.set_title(
+            f"(d) {_short(m)}: measured (solid, seed geometric mean of steady records)\n"
+            f"vs the model (dashed; tolerance |log ratio| ≤ {tol.get('log_srank', NAN):g}, "
+            f"ρ ± {tol.get('rho', NAN):g})",
+            fontsize=8,
+        )
+        _legend(ax, fontsize=5.5, loc="upper left")
+    ax = axes[2]
+    m0 = mats[0] if mats else None
+    xt = np.array([float(t) for t in taus])
+    alpha = s["alpha_vs_tau"]
+    parts = [
+        ("α̂ (σ_max/√(η/λ))", [(alpha[t].get(m0) or {}).get("alpha", {}).get("exponent", NAN) for t in taus], "k", "-o"),
+        ("1 − ρ̂/2 (measured stable rank)", [(theory.get(t) or {}).get(m0, {}).get("alpha_from_rho_hat", NAN) for t in taus], "C0", "--s"),
+        ("1 − ρ/2 (model, held out)", [(theory.get(t) or {}).get(m0, {}).get("alpha_predicted", NAN) for t in taus], "C1", ":^"),
+        (
+            "width exponent of RMS(W)/√(η/λ)",
+            [(alpha[t].get(m0) or {}).get("rms_over_sqrt", {}).get("exponent", NAN) for t in taus],
+            "C2",
+            "-.v",
+        ),
+    ]  # fmt: skip
+    for label, ys, col, fmt in parts:
+        ax.plot(xt, ys, fmt, color=col, ms=4, label=label)
+    for y0 in (0.0, 0.5, 0.75, 1.0):
+        ax.axhline(y0, **REF_STYLE, alpha=0.4)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("τ at n0 (steps), timescale rule")
+    ax.set_ylabel(f"width exponent, {_short(m0)}")
+    ax.set_title(
+        f"(d) {_short(m0)}: α̂ = 1 − ρ̂/2 + (exponent of RMS/√(η/λ)) for a square matrix;\n"
+        "the model predicts ρ only, so its α assumes RMS/√(η/λ) flat in width",
+        fontsize=8,
+    )
+    _legend(ax, fontsize=6)
+
+
 # ---------------------------------------------------------------------------- figure
 def quick_document(pipe) -> dict:
     """The runs document of the quick spec, its runs read (or run) through ``pipe``."""
-    results, alignment = LM.run_stages(lambda cfgs: pipe.results(cfgs), quick=True)
-    prov = {"built_by": "make_figures --quick=1 (the quick spec's runs through the figure pipeline)"}
-    return LM.document(results, alignment, prov, quick=True)
+    results = []
+
+    def records_of(cfgs):
+        got = list(pipe.results(cfgs))
+        results.extend(got)
+        return [LM.compact(r) for r in got]
+
+    records, alignment = LM.run_stages(records_of, quick=True)
+    prov = {
+        "built_by": "make_figures --quick=1 (the quick spec's runs through the figure pipeline)",
+        **{k: sorted(v) for k, v in LM.run_provenance(results).items()},
+    }
+    return LM.document(records, alignment, prov, quick=True)
 
 
 def make(pipe) -> dict:
