@@ -13,7 +13,7 @@ from mupsim.sim.config import SimConfig
 from mupsim.sim.result import Result
 from mupsim.sim.sweep import _load_existing
 
-INDEPENDENT = ("F2", "F3", "F3B", "F6", "F7", "F8", "F9")
+INDEPENDENT = ("F2", "F3", "F3B", "F6", "F7", "F8", "F9", "F10B")
 """Figures whose configs need no other figure's measurement (the others' long runs depend on
 measured inputs and are covered by the refresh command, not enumerable here)."""
 

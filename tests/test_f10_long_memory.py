@@ -47,10 +47,22 @@ def test_the_timescale_rule_has_the_same_tau_at_every_width():
 
 def test_only_the_timescale_rule_runs_at_the_wide_widths():
     cfgs = LM.configs(1) + LM.configs(2, alpha_hat=0.6)
-    wide = [c for c in cfgs if c.width in LM.WIDE_WIDTHS]
+    wide = [c for c in cfgs if c.width in LM.WIDE_WIDTHS and c.input_dim == LM.TASK["input_dim"]]
     assert {LM.rule_of(c.to_dict()) for c in wide} == {"timescale"}
     assert {LM.tau0_of(c.to_dict()) for c in wide} == set(map(float, LM.WIDE_TAUS))
     assert len(wide) == len(LM.WIDE_WIDTHS) * len(LM.WIDE_TAUS) * len(LM.SEEDS)
+
+
+def test_the_input_dimension_axis_changes_k_alone_under_the_timescale_rule():
+    cfgs = LM.configs(1)
+    other = [c for c in cfgs if c.input_dim != LM.TASK["input_dim"]]
+    assert {c.input_dim for c in other} == {LM.INPUT_DIM}
+    assert {LM.rule_of(c.to_dict()) for c in other} == {"timescale"}
+    assert {c.width for c in other} == set(LM.WIDTHS) | set(LM.WIDE_WIDTHS)
+    assert {LM.tau0_of(c.to_dict()) for c in other} == set(map(float, LM.INPUT_DIM_TAUS))
+    for c in other:  # its twin with the task's k is run too, and differs in input_dim only
+        twin = c.replace(input_dim=LM.TASK["input_dim"])
+        assert twin.key() in {t.key() for t in cfgs}
 
 
 def test_every_rule_has_the_base_tau_at_the_base_width():
@@ -203,6 +215,7 @@ def test_the_records_of_the_file_at_out_stand_for_their_runs(tmp_path):
     assert second["provenance"]["runs_computed"] == 0
     assert second["provenance"]["runs_reused"] == len(first["runs"])
     assert second["runs"] == first["runs"]
+    assert second["provenance"]["kept_from"]["created"] == first["provenance"]["created"]
 
 
 def test_an_extended_spec_computes_only_the_runs_it_adds(tmp_path, monkeypatch):
@@ -212,7 +225,7 @@ def test_an_extended_spec_computes_only_the_runs_it_adds(tmp_path, monkeypatch):
     monkeypatch.setattr(LM, "QUICK_WIDE_WIDTHS", (128,))
     LM.run(out, tmp_path / "empty-cache", workers=0, quick=True, runner=fake_run, progress=False)
     after = _doc(out)
-    added = len(LM.QUICK_WIDE_TAUS) * len(LM.QUICK_SEEDS)
+    added = sum(c.width == 128 for c in LM.configs(1, quick=True))
     assert len(after["runs"]) == before + added
     assert after["provenance"]["runs_computed"] == added and after["provenance"]["runs_reused"] == before
 
@@ -404,6 +417,17 @@ def test_runs_that_follow_the_stable_rank_model_lie_within_its_tolerance():
     assert e["within"] is True
 
 
+def test_the_local_exponents_are_slopes_of_log_stable_rank_against_log_width():
+    from mupsim import stable_rank as SR
+
+    e = _theory(_srank_rows())
+    pred = [
+        float(SR.predict_srank(n, 256.0, 128, 256, SR.CALIBRATED["block0.W1"])) for n in (64, 128, 256, 512)
+    ]
+    want = [math.log(b / a) / math.log(2.0) for a, b in zip(pred[:-1], pred[1:])]
+    assert e["local_rho_predicted"] == pytest.approx(want, rel=EXACT)
+
+
 def test_a_stable_rank_off_by_more_than_the_tolerance_is_outside():
     from mupsim.stable_rank import TOL_LOG_SRANK
 
@@ -429,3 +453,16 @@ def test_a_record_refused_as_not_steady_is_left_out_of_the_comparison():
     last = e["points"][-1]
     assert last["width"] == 512 and last["n_steady"] == 0 and math.isnan(last["measured"])
     assert e["local_widths"] == [64, 128, 256]
+
+
+def test_runs_with_the_other_input_dimension_enter_the_input_dimension_panel_only(fake_file):
+    summary = F10.analyse(_doc(fake_file))["summary"]
+    tau = LM.QUICK_INPUT_DIM_TAUS[0]
+    k0, k1 = LM.TASK["input_dim"], LM.QUICK_INPUT_DIM
+    assert set(summary["input_dim_axis"]) == {str(k0), str(k1)}
+    cfgs = [c for c in LM.configs(1, quick=True) if LM.rule_of(c.to_dict()) == "timescale"]
+    at_tau = [c for c in cfgs if math.isclose(LM.tau0_of(c.to_dict()), tau)]
+    assert summary["alpha_vs_tau"][f"{tau:g}"]["n_runs"] == sum(c.input_dim == k0 for c in at_tau)
+    assert summary["input_dim_axis"][str(k1)]["alpha"][f"{tau:g}"]["n_runs"] == sum(
+        c.input_dim == k1 for c in at_tau
+    )

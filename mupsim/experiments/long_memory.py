@@ -78,7 +78,9 @@ BASE_TAU = 1024  # τ at the base width n0 = 64 (steps) of every rule's runs; ba
 TAUS = (64, 256, 1024, 4096)  # the τ axis of panel (a), timescale rule: the same τ at every width
 WIDTHS = (64, 128, 256, 512)  # widths of every rule and τ
 WIDE_WIDTHS = (1024,)  # widths added to panel (a) only: the timescale rule at WIDE_TAUS
-WIDE_TAUS = (64, 256, 1024)  # at n = 1024, τ = 4096 (32,768 steps) would take about 45 min a run on one core
+WIDE_TAUS = (64, 256, 1024)  # at n = 1024, τ = 4096 (32,768 steps) would take about 18 min a run on one core
+INPUT_DIM = 1024  # the input-dimension axis: TASK with k = INPUT_DIM inputs (everything else as TASK) ...
+INPUT_DIM_TAUS = (256, 1024)  # ... under the timescale rule at these τ, widths WIDTHS + WIDE_WIDTHS
 SEEDS = (0, 1, 2)  # seeds of every (rule, τ, width)
 RULES = ("constant", "fan2025", "fan2025_io", "timescale", "alignment")  # rules at BASE_TAU: RULE_KW
 N_RELAX = 8.0  # run length in relaxation times τ_l of the hidden matrices (common.relaxed)
@@ -99,6 +101,8 @@ QUICK_BASE_TAU = 16
 QUICK_WIDTHS = (32, 64)
 QUICK_WIDE_WIDTHS = (128,)
 QUICK_WIDE_TAUS = (16,)  # the quick base τ: the rules' and the alignment α̂'s width filter is exercised
+QUICK_INPUT_DIM = 64
+QUICK_INPUT_DIM_TAUS = (16,)
 QUICK_SEEDS = (0, 1)
 # below 8·16 = 128 steps: every quick run with τ_l = 16 steps (all rules at n = 64) is capped, at 5.5τ_l
 QUICK_MAX_STEPS = 88
@@ -133,6 +137,8 @@ def spec(quick: bool = False) -> dict:
         "widths": list(QUICK_WIDTHS if quick else WIDTHS),
         "wide_widths": list(QUICK_WIDE_WIDTHS if quick else WIDE_WIDTHS),
         "wide_taus": list(QUICK_WIDE_TAUS if quick else WIDE_TAUS),
+        "input_dim": QUICK_INPUT_DIM if quick else INPUT_DIM,
+        "input_dim_taus": list(QUICK_INPUT_DIM_TAUS if quick else INPUT_DIM_TAUS),
         "seeds": list(QUICK_SEEDS if quick else SEEDS),
         "rules": list(RULES),
         "n_relax": N_RELAX,
@@ -173,7 +179,8 @@ def rule_kw(rule: str, alpha_hat: float | None = None) -> dict:
 
 def configs(stage: int, quick: bool = False, alpha_hat: float | None = None) -> list[SimConfig]:
     """The SimConfigs of a stage: 1, the timescale rule at every τ of TAUS (and at WIDE_WIDTHS
-    for τ in WIDE_TAUS) and the other non-alignment rules at BASE_TAU; 2, the alignment rule at BASE_TAU with exponent
+    for τ in WIDE_TAUS), the other non-alignment rules at BASE_TAU, and the timescale rule with
+    INPUT_DIM inputs at INPUT_DIM_TAUS over WIDTHS + WIDE_WIDTHS; 2, the alignment rule at BASE_TAU with exponent
     ``alpha_hat`` (clipped to [½, 1], rounded to 3 digits; required). Widths innermost but
     seeds, seeds innermost."""
     if stage not in STAGES:
@@ -190,6 +197,10 @@ def configs(stage: int, quick: bool = False, alpha_hat: float | None = None) -> 
             for seed in s["seeds"]
         ]
 
+    def runs_at_input_dim(tau):
+        kw = {**rule_kw("timescale"), "input_dim": s["input_dim"]}
+        return runs(tau, kw, s["widths"] + s["wide_widths"])
+
     if stage == 2:
         return runs(s["base_tau"], rule_kw("alignment", alpha_hat))
     out = []
@@ -200,6 +211,8 @@ def configs(stage: int, quick: bool = False, alpha_hat: float | None = None) -> 
     for rule in RULES:
         if rule not in ("timescale", "alignment"):
             out += runs(s["base_tau"], rule_kw(rule))
+    for tau in s["input_dim_taus"]:
+        out += runs_at_input_dim(tau)
     return out
 
 
@@ -327,7 +340,7 @@ def same_settings(record: dict, config: SimConfig) -> bool:
 
 
 def reusable(path, simulator_version: int) -> tuple[dict, dict, str | None]:
-    """(records by key, their run provenance, why none) of an existing runs file at ``path``:
+    """(records by key, the file's provenance, why none) of an existing runs file at ``path``:
     its records stand for their runs when it is a runs file of this format whose runs were all
     made by ``simulator_version``; otherwise none, and the reason (None when no file exists).
     A record is what :func:`compact` makes of its run while :data:`FORMAT` holds; the runner also
@@ -356,8 +369,7 @@ def reusable(path, simulator_version: int) -> tuple[dict, dict, str | None]:
     for r in doc.get("runs", []):
         if r.get("status") != "error":  # ok and diverged runs are results; an error is run again
             records[r["key"]] = dict(r, config=full_config(doc, r))
-    kept = {k: set(prov.get(k) or []) for k in ("run_git_commits", "run_simulator_versions", "run_backends")}
-    return records, kept, None
+    return records, prov, None
 
 
 def full_config(doc: dict, run: dict) -> dict:
@@ -454,8 +466,12 @@ def run(
     now = provenance()
     used = {r["key"] for r in records}
     runs_prov = run_provenance(fresh)
+    kept_from = None
     if any(k in used for k in kept):
-        runs_prov = {k: v | kept_prov.get(k, set()) for k, v in runs_prov.items()}
+        runs_prov = {k: v | set(kept_prov.get(k) or []) for k, v in runs_prov.items()}
+        kept_from = {
+            k: kept_prov.get(k) for k in ("git_commit", "created", "machine", "command", "kept_from")
+        }
     prov = {
         "git_commit": now["git_commit"] or os.environ.get("MUPSIM_GIT_COMMIT"),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -472,6 +488,7 @@ def run(
         "numba_version": now["numba_version"],
         "python_version": now["python_version"],
         **{k: sorted(v) for k, v in runs_prov.items()},
+        "kept_from": kept_from,  # the provenance of the file whose records were kept (a chain)
     }
     doc = document(records, alignment, prov, quick)
     write(doc, out)

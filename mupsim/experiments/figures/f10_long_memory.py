@@ -26,6 +26,18 @@ refused records keep their values in the rows, with the reason):
   what it settles to; at the last x the steady-only exponent (rule judged at x·τ_l) is drawn too.
   A run shorter than x·τ_l (capped by MAX_STEPS) is missing at x.
 
+* (d) the stable-rank model of :mod:`mupsim.stable_rank` (constants frozen on another task, 32
+  outputs, τ ≤ 128 steps, widths ≤ 256) held out on the timescale runs: steady stable rank per
+  width and τ against its prediction, ρ̂ against its ρ, with the tolerances fixed before any
+  held-out run was read; and W1's α̂ beside its parts, 1 − ρ̂/2 and the width exponent of
+  RMS(W)/√(η/λ) (α = 1 − ρ/2 + that exponent is an identity for a square matrix).
+* (e) the input dimension k: the task with k = 256 and with k = INPUT_DIM inputs (nothing else
+  changed; timescale rule at INPUT_DIM_TAUS, widths to 1,024): α̂, the stable rank and the local
+  α̂ per doubling against the model, which puts the end of the stable rank's growth near n ≈ k.
+
+Panel (a), (b) and (c) read the runs with the task's k = 256 inputs only; the rules of (b) and
+(c) are compared over WIDTHS, the widths every rule ran.
+
 Under fan2025, η_lλ_l ∝ n^−½, so the memory τ_l itself grows as √n; under constant λ as n:
 along the width axis of those rules the wider runs also have longer memory, which (a) shows
 moves α̂. The JSON's ``summary.notes`` states it with the τ_l of the runs read.
@@ -375,7 +387,7 @@ def srank_theory(rows: list, mats: list, taus, alpha: dict, task: dict) -> dict:
             ok_w = [p["width"] for p in points if p["n_steady"]]
             pred_w = [p["predicted"] for p in points if p["n_steady"]]
             meas_w = [p["measured"] for p in points if p["n_steady"]]
-            step = [math.log2(b / a) for a, b in zip(ok_w[:-1], ok_w[1:])]
+            step = [math.log(b / a) for a, b in zip(ok_w[:-1], ok_w[1:])]  # local exponents: d log y/d log n
             ratios = [abs(p["log_ratio"]) for p in points if p["n_steady"]]
             d[m] = {
                 "points": points,
@@ -408,6 +420,7 @@ def alignment_alpha(doc: dict) -> tuple[float | None, dict]:
     (None, why) when it has no finite value."""
     s = doc["spec"]
     rows, mats = _rows(doc)
+    rows = _of_task(rows, s["task"]["input_dim"])
     tau = s["base_tau"]
     d = alpha_vs_tau(rows, mats, [tau], widths=s["widths"]).get(f"{tau:g}", {})
     fit = d.get("pooled", {})
@@ -433,8 +446,37 @@ def _rows(doc: dict) -> tuple[list, list]:
         for m in r.get("matrices", {}) or {}:
             if m not in mats:
                 mats.append(m)
-    rows = [row for r in runs for row in _record_rows(r, mats)]
+    k0 = (doc.get("spec") or {}).get("task", {}).get("input_dim")
+    rows = []
+    for r in runs:
+        k = LM.full_config(doc, r).get("input_dim", k0)
+        rows += [{**row, "input_dim": k} for row in _record_rows(r, mats)]
     return rows, mats
+
+
+def _of_task(rows: list, input_dim) -> list:
+    """The rows of runs with ``input_dim`` inputs (the spec's task: every panel but (e))."""
+    return [r for r in rows if r.get("input_dim") == input_dim]
+
+
+def input_dim_axis(rows: list, mats: list, spec: dict) -> dict:
+    """Panel (e): at each τ of the spec's ``input_dim_taus`` (timescale rule), α̂, ρ̂ and the
+    stable-rank model's prediction per hidden matrix for the task's k inputs and for the spec's
+    ``input_dim``, over the widths WIDTHS + WIDE_WIDTHS at both: the model puts the end of the stable rank's
+    growth near n ≈ k, so k is the knob that should move where α̂ bends back to 1."""
+    out = {}
+    for k in (spec["task"]["input_dim"], spec.get("input_dim")):
+        if k is None:
+            continue
+        widths = set(spec["widths"]) | set(spec.get("wide_widths", []))
+        at = [r for r in _of_task(rows, k) if r["width"] in widths]
+        alpha = alpha_vs_tau(at, mats, spec.get("input_dim_taus", []))
+        task = {**spec["task"], "input_dim": k}
+        out[str(k)] = {
+            "alpha": alpha,
+            "stable_rank_theory": srank_theory(at, mats, spec.get("input_dim_taus", []), alpha, task),
+        }
+    return out
 
 
 def rule_exponents(rows: list, mats: list, base_tau: float, widths=None) -> dict:
@@ -551,7 +593,8 @@ def memory_notes(rules: dict) -> list[str]:
 def analyse(doc: dict, source: dict | None = None) -> dict:
     """F10's numbers from a long-memory runs document (see :mod:`mupsim.experiments.long_memory`)."""
     s = doc["spec"]
-    rows, mats = _rows(doc)
+    all_rows, mats = _rows(doc)
+    rows = _of_task(all_rows, s["task"]["input_dim"])
     runs = doc.get("runs", [])
     bad = [r for r in runs if r.get("status") != "ok"]
     base_tau = s["base_tau"]
@@ -559,6 +602,7 @@ def analyse(doc: dict, source: dict | None = None) -> dict:
     rules = rule_exponents(rows, mats, base_tau, s["widths"])
     lengths = run_length_exponents(rows, mats, base_tau, s["taus"], s["widths"])
     theory = srank_theory(rows, mats, s["taus"], alpha, s["task"])
+    by_input_dim = input_dim_axis(all_rows, mats, s) if s.get("input_dim_taus") else {}
     capped = [
         {k: r.get(k) for k in ("key", "rule", "tau0", "width", "seed", "steps", "n_relax")}
         for r in runs
@@ -579,7 +623,7 @@ def analyse(doc: dict, source: dict | None = None) -> dict:
                 "excluded_reason",
             )
         }
-        for r in rows
+        for r in all_rows
         if r.get("status") == "ok" and r.get("excluded_reason")
     ]
     notes = memory_notes(rules)
@@ -592,6 +636,7 @@ def analyse(doc: dict, source: dict | None = None) -> dict:
         "rules_at_base_tau": rules,
         "exponent_vs_run_length": lengths,
         "stable_rank_theory": theory,
+        "input_dim_axis": by_input_dim,
         "alignment": doc.get("alignment", {}),
         "capped": capped,
         "notes": notes,
@@ -620,19 +665,20 @@ def analyse(doc: dict, source: dict | None = None) -> dict:
             }
             for r in bad
         ],
-        "rows": rows,
+        "rows": all_rows,
         "series": {
             "alpha_vs_tau": alpha,
             "rules": rules,
             "run_length": lengths,
             "stable_rank_theory": theory,
+            "input_dim_axis": by_input_dim,
         },
         "summary": summary,
         "matrices": mats,
         "provenance": {"runs_file": {**(source or {}), **doc.get("provenance", {})}},
     }
 
-    def per_tau(fit_of) -> str:
+    def per_tau(fit_of, alpha=alpha) -> str:
         parts = []
         for tau, d in alpha.items():
             p = fit_of(d)
@@ -642,7 +688,7 @@ def analyse(doc: dict, source: dict | None = None) -> dict:
             parts.append(f"τ={tau}: {fmt_ci(p)}{span}" + (f" (local {loc})" if loc else ""))
         return "; ".join(parts)
 
-    def model(m) -> str:
+    def model(m, theory=theory) -> str:
         parts = []
         for tau, d in theory.items():
             e = d.get(m) if isinstance(d, dict) else None
@@ -668,6 +714,13 @@ def analyse(doc: dict, source: dict | None = None) -> dict:
         f"alpha_hat {m0} (timescale, steady records) vs tau: {per_tau(lambda d: d.get(m0, {}).get('alpha', {}))}"
         + f"; alpha_hat pooled hidden: {per_tau(lambda d: d.get('pooled', {}))}"
         + f"; rho_hat {m0}: {rho}"
+        + "".join(
+            f"; k={k} inputs: alpha_hat {m0} "
+            + per_tau(lambda d: d.get(m0, {}).get("alpha", {}), e["alpha"])
+            + f", stable-rank model {model(m0, e['stable_rank_theory'])}"
+            for k, e in by_input_dim.items()
+            if k != str(s["task"]["input_dim"])  # the task's own k is panel (a)'s
+        )
         + f"; stable-rank model held out ({m0}, constants frozen on another task): {model(m0)}"
         + f"; gain exponent {m0} at tau={base_tau:g}: {gains}"
         + f"; capped {len(capped)}; dropped {len(bad)}"
@@ -730,10 +783,10 @@ def plot(data: dict) -> Figure:
     s = data["summary"]
     mats = data["matrices"]
     alpha, rules, lengths = s["alpha_vs_tau"], s["rules_at_base_tau"], s["exponent_vs_run_length"]
-    fig, axes = new_figure(3, 3, w=4.5, h=3.4, title=data["title"] + "\n" + _memory_line(rules))
+    fig, axes = new_figure(4, 3, w=4.5, h=3.4, title=data["title"] + "\n" + _memory_line(rules))
     taus = list(alpha)
     tcol = _tau_colors(taus)
-    rows = data["rows"]
+    rows = _of_task(data["rows"], s["spec"]["task"]["input_dim"])
 
     # (a1) the data behind α̂: σ_max(W1)/√(η/λ) vs width per τ (W1: the matrix steady at every τ)
     m0 = mats[0] if mats else None
@@ -935,6 +988,7 @@ def plot(data: dict) -> Figure:
     _legend(ax, fontsize=6)
 
     _plot_stable_rank_model(axes[2], data, taus, tcol)
+    _plot_input_dim_axis(axes[3], data)
     for ax in axes.ravel():
         if not _has_finite(ax):
             ax.text(
@@ -1021,6 +1075,73 @@ def _plot_stable_rank_model(axes, data: dict, taus, tcol) -> None:
         fontsize=8,
     )
     _legend(ax, fontsize=6)
+
+
+def _plot_input_dim_axis(axes, data: dict) -> None:
+    """Row (e): the task with k and with the spec's larger input dimension, timescale rule at the
+    spec's input_dim_taus: σ_max/√(η/λ) and the stable rank of W1 vs width, measured against the
+    stable-rank model (constants frozen before these runs), and the local α̂ per doubling."""
+    s = data["summary"]
+    axis = s.get("input_dim_axis") or {}
+    m0 = data["matrices"][0] if data["matrices"] else None
+    kcol = {k: c for k, c in zip(axis, ("C0", "C3", "C2"))}
+    for k, e in axis.items():
+        taus = list(e.get("alpha") or {})
+        for tau, d in (e.get("alpha") or {}).items():
+            fade = 1.0 if tau == taus[-1] else 0.45  # the longest memory strong, shorter ones faded
+            fit = (d.get(m0) or {}).get("alpha", {})
+            if fit.get("widths"):
+                loc = "/".join(f"{v:.2f}" for v in fit.get("local_exponents", []))
+                axes[0].plot(
+                    fit["widths"], fit["geo_mean"], "-o", color=kcol[k], ms=3.5, alpha=fade,
+                    label=f"k={k}, τ={tau}: α̂ {fit_label(fit)}\nlocal {loc}",
+                )  # fmt: skip
+            th = (e.get("stable_rank_theory") or {}).get(tau, {}).get(m0)
+            if not th:
+                continue
+            pts = th["points"]
+            ws = [q["width"] for q in pts]
+            axes[1].plot(
+                ws, [q["measured"] for q in pts], "-o", color=kcol[k], ms=3.5, alpha=fade,
+                label=f"k={k}, τ={tau}: ρ̂ {th['rho_hat']:+.2f}, model {th['rho_predicted']:+.2f} "
+                + ("(within)" if th["within"] else "(outside)"),
+            )  # fmt: skip
+            axes[1].plot(ws, [q["predicted"] for q in pts], "--", color=kcol[k], lw=1.2, alpha=fade)
+            lw = th.get("local_widths") or []
+            mids = [math.sqrt(a * b) for a, b in zip(lw[:-1], lw[1:])]
+            w = fit.get("widths") or []
+            if fit.get("local_exponents"):
+                axes[2].plot(
+                    [math.sqrt(a * b) for a, b in zip(w[:-1], w[1:])], fit["local_exponents"], "-o",
+                    color=kcol[k], ms=3.5, alpha=fade, label=f"k={k}, τ={tau}: α̂ (σ_max)",
+                )  # fmt: skip
+            if th.get("local_rho_predicted"):
+                axes[2].plot(
+                    mids, [1 - v / 2 for v in th["local_rho_predicted"]], ":", color=kcol[k], lw=1.4,
+                    alpha=fade, label=f"k={k}, τ={tau}: model 1 − ρ/2",
+                )  # fmt: skip
+    for ax in axes:
+        if has_positive_data(ax, "x"):
+            ax.set_xscale("log", base=2)
+        ax.set_xlabel("width n")
+    if has_positive_data(axes[0]):
+        axes[0].set_yscale("log")
+    if has_positive_data(axes[1]):
+        axes[1].set_yscale("log")
+    for y0 in (0.5, 0.75, 0.85, 1.0):
+        axes[2].axhline(y0, **REF_STYLE, alpha=0.4)
+    axes[0].set_ylabel(f"σ_max(w)/√(η_l/λ_l), {_short(m0)}")
+    axes[1].set_ylabel(f"steady stable rank, {_short(m0)}")
+    axes[2].set_ylabel(f"local exponent per doubling, {_short(m0)}")
+    axes[2].set_xlabel("width (geometric middle of each doubling)")
+    axes[0].set_title("(e) input dimension k: α̂ over widths, timescale rule, steady records", fontsize=8)
+    axes[1].set_title(
+        "(e) stable rank: measured (solid) vs the model (dashed),\nconstants frozen before these runs",
+        fontsize=8,
+    )
+    axes[2].set_title("(e) local α̂ per doubling (solid) and the model's 1 − ρ/2 (dotted)", fontsize=8)
+    for ax in axes:
+        _legend(ax, fontsize=5.5)
 
 
 # ---------------------------------------------------------------------------- figure
