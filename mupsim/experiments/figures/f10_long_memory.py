@@ -95,7 +95,7 @@ QUANTITIES = ("sigma_max", "stable_rank", "gain")
 
 MISSING = (
     "F10 reads the committed long-memory runs file {path}, which is missing: run `make long-memory` "
-    "(python -m mupsim.experiments.long_memory; 84 runs, about 80 min on 2 cores) to compute it, then "
+    "(python -m mupsim.experiments.long_memory; 123 runs, about 105 min on 2 cores) to compute it, then "
     "commit it"
 )
 
