@@ -466,3 +466,14 @@ def test_runs_with_the_other_input_dimension_enter_the_input_dimension_panel_onl
     assert summary["input_dim_axis"][str(k1)]["alpha"][f"{tau:g}"]["n_runs"] == sum(
         c.input_dim == k1 for c in at_tau
     )
+
+
+def test_a_file_whose_every_run_diverged_still_draws_every_panel(fake_file, tmp_path):
+    from mupsim.experiments.make_figures import write_outputs
+
+    doc = _doc(fake_file)
+    for run in doc["runs"]:
+        _diverge(doc, run["key"])
+    data = F10.analyse(doc)
+    write_outputs(data, F10.plot(data), tmp_path)
+    assert (tmp_path / "f10_long_memory.png").stat().st_size > 0
