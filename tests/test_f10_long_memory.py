@@ -47,22 +47,43 @@ def test_the_timescale_rule_has_the_same_tau_at_every_width():
 
 def test_only_the_timescale_rule_runs_at_the_wide_widths():
     cfgs = LM.configs(1) + LM.configs(2, alpha_hat=0.6)
-    wide = [c for c in cfgs if c.width in LM.WIDE_WIDTHS and c.input_dim == LM.TASK["input_dim"]]
+    wide = [c for c in cfgs if c.width in LM.WIDE_WIDTHS and LM.variant_of(c.to_dict(), LM.spec()) == "task"]
     assert {LM.rule_of(c.to_dict()) for c in wide} == {"timescale"}
     assert {LM.tau0_of(c.to_dict()) for c in wide} == set(map(float, LM.WIDE_TAUS))
     assert len(wide) == len(LM.WIDE_WIDTHS) * len(LM.WIDE_TAUS) * len(LM.SEEDS)
 
 
-def test_the_input_dimension_axis_changes_k_alone_under_the_timescale_rule():
+def test_the_more_inputs_task_changes_k_alone_under_the_timescale_rule():
     cfgs = LM.configs(1)
-    other = [c for c in cfgs if c.input_dim != LM.TASK["input_dim"]]
-    assert {c.input_dim for c in other} == {LM.INPUT_DIM}
+    spec = LM.spec()
+    other = [c for c in cfgs if LM.variant_of(c.to_dict(), spec) == "more_inputs"]
+    assert {c.input_dim for c in other} == {LM.VARIANTS["more_inputs"]["overrides"]["input_dim"]}
     assert {LM.rule_of(c.to_dict()) for c in other} == {"timescale"}
     assert {c.width for c in other} == set(LM.WIDTHS) | set(LM.WIDE_WIDTHS)
-    assert {LM.tau0_of(c.to_dict()) for c in other} == set(map(float, LM.INPUT_DIM_TAUS))
+    assert {LM.tau0_of(c.to_dict()) for c in other} == set(map(float, LM.VARIANTS["more_inputs"]["taus"]))
     for c in other:  # its twin with the task's k is run too, and differs in input_dim only
         twin = c.replace(input_dim=LM.TASK["input_dim"])
         assert twin.key() in {t.key() for t in cfgs}
+
+
+def test_the_next_token_task_is_run_at_a_vocabulary_of_4096_under_the_timescale_rule():
+    spec = LM.spec()
+    nt = [c for c in LM.configs(1) if LM.variant_of(c.to_dict(), spec) == "next_token"]
+    assert nt and {(c.task, c.output_dim, c.input_dim, c.context) for c in nt} == {
+        ("next_token", 4096, 8192, 2)
+    }
+    assert {LM.rule_of(c.to_dict()) for c in nt} == {"timescale"}
+    assert all(math.isclose(_tau(c), 1024, rel_tol=TAU_RTOL) for c in nt)
+
+
+def test_every_run_belongs_to_exactly_one_task():
+    spec = LM.spec()
+    for c in LM.configs(1) + LM.configs(2, alpha_hat=0.6):
+        d = c.to_dict()
+        owners = [
+            n for n, v in spec["variants"].items() if all(d.get(k) == x for k, x in v["overrides"].items())
+        ]
+        assert len(owners) <= 1 and LM.variant_of(d, spec) == (owners[0] if owners else "task")
 
 
 def test_every_rule_has_the_base_tau_at_the_base_width():
@@ -222,10 +243,12 @@ def test_an_extended_spec_computes_only_the_runs_it_adds(tmp_path, monkeypatch):
     monkeypatch.setattr(LM, "QUICK_WIDE_WIDTHS", ())
     out = _runs_file(tmp_path)
     before = len(_doc(out)["runs"])
+    n_before = len(LM.configs(1, quick=True))
     monkeypatch.setattr(LM, "QUICK_WIDE_WIDTHS", (128,))
+    added = len(LM.configs(1, quick=True)) - n_before
+    assert added > 0
     LM.run(out, tmp_path / "empty-cache", workers=0, quick=True, runner=fake_run, progress=False)
     after = _doc(out)
-    added = sum(c.width == 128 for c in LM.configs(1, quick=True))
     assert len(after["runs"]) == before + added
     assert after["provenance"]["runs_computed"] == added and after["provenance"]["runs_reused"] == before
 
@@ -455,17 +478,24 @@ def test_a_record_refused_as_not_steady_is_left_out_of_the_comparison():
     assert e["local_widths"] == [64, 128, 256]
 
 
-def test_runs_with_the_other_input_dimension_enter_the_input_dimension_panel_only(fake_file):
+def test_runs_of_the_other_tasks_enter_their_own_panel_only(fake_file):
     summary = F10.analyse(_doc(fake_file))["summary"]
-    tau = LM.QUICK_INPUT_DIM_TAUS[0]
-    k0, k1 = LM.TASK["input_dim"], LM.QUICK_INPUT_DIM
-    assert set(summary["input_dim_axis"]) == {str(k0), str(k1)}
+    spec = LM.spec(quick=True)
+    assert set(summary["variants"]) == {"task", *LM.QUICK_VARIANTS}
     cfgs = [c for c in LM.configs(1, quick=True) if LM.rule_of(c.to_dict()) == "timescale"]
-    at_tau = [c for c in cfgs if math.isclose(LM.tau0_of(c.to_dict()), tau)]
-    assert summary["alpha_vs_tau"][f"{tau:g}"]["n_runs"] == sum(c.input_dim == k0 for c in at_tau)
-    assert summary["input_dim_axis"][str(k1)]["alpha"][f"{tau:g}"]["n_runs"] == sum(
-        c.input_dim == k1 for c in at_tau
-    )
+    for name, v in LM.QUICK_VARIANTS.items():
+        tau = v["taus"][0]
+        at_tau = [c for c in cfgs if math.isclose(LM.tau0_of(c.to_dict()), tau)]
+        mine = sum(LM.variant_of(c.to_dict(), spec) == name for c in at_tau)
+        assert summary["variants"][name]["alpha"][f"{tau:g}"]["n_runs"] == mine
+        own = sum(LM.variant_of(c.to_dict(), spec) == "task" for c in at_tau)
+        assert summary["alpha_vs_tau"][f"{tau:g}"]["n_runs"] == own
+
+
+def test_the_stable_rank_model_is_held_to_gaussian_inputs_only(fake_file):
+    variants = F10.analyse(_doc(fake_file))["summary"]["variants"]
+    assert "stable_rank_theory" in variants["more_inputs"] and "stable_rank_theory" in variants["task"]
+    assert "stable_rank_theory" not in variants["next_token"]
 
 
 def test_a_file_whose_every_run_diverged_still_draws_every_panel(fake_file, tmp_path):

@@ -79,8 +79,17 @@ TAUS = (64, 256, 1024, 4096)  # the τ axis of panel (a), timescale rule: the sa
 WIDTHS = (64, 128, 256, 512)  # widths of every rule and τ
 WIDE_WIDTHS = (1024,)  # widths added to panel (a) only: the timescale rule at WIDE_TAUS
 WIDE_TAUS = (64, 256, 1024)  # at n = 1024, τ = 4096 (32,768 steps) would take about 18 min a run on one core
-INPUT_DIM = 1024  # the input-dimension axis: TASK with k = INPUT_DIM inputs (everything else as TASK) ...
-INPUT_DIM_TAUS = (256, 1024)  # ... under the timescale rule at these τ, widths WIDTHS + WIDE_WIDTHS
+NEXT_TOKEN = dict(task="next_token", inputs="tokens", context=2, output_dim=4096, input_dim=8192, teacher_width=64, teacher_decay=None, input_spectrum=0.0, zipf_exponent=1.0)  # fmt: skip
+"""TASK's overrides for a language-like task: next-token prediction over V = 4,096 tokens from the 2
+previous ones (i.i.d. Zipf, z = 1), a fixed teacher of width 64 sampling the target from its
+softmax (β the simulator's default), softmax cross-entropy (:mod:`mupsim.sim.config`)."""
+
+VARIANTS = {
+    "more_inputs": {"overrides": {"input_dim": 1024}, "taus": (256, 1024), "widths": WIDTHS + WIDE_WIDTHS},
+    "next_token": {"overrides": NEXT_TOKEN, "taus": (1024,), "widths": WIDTHS},
+}
+"""Tasks beside TASK, run under the timescale rule at their own τ and widths (panel (e) of F10):
+TASK with k = 1,024 inputs, nothing else changed, and the next-token task :data:`NEXT_TOKEN`."""
 SEEDS = (0, 1, 2)  # seeds of every (rule, τ, width)
 RULES = ("constant", "fan2025", "fan2025_io", "timescale", "alignment")  # rules at BASE_TAU: RULE_KW
 N_RELAX = 8.0  # run length in relaxation times τ_l of the hidden matrices (common.relaxed)
@@ -101,8 +110,18 @@ QUICK_BASE_TAU = 16
 QUICK_WIDTHS = (32, 64)
 QUICK_WIDE_WIDTHS = (128,)
 QUICK_WIDE_TAUS = (16,)  # the quick base τ: the rules' and the alignment α̂'s width filter is exercised
-QUICK_INPUT_DIM = 64
-QUICK_INPUT_DIM_TAUS = (16,)
+QUICK_VARIANTS = {
+    "more_inputs": {
+        "overrides": {"input_dim": 64},
+        "taus": (16,),
+        "widths": QUICK_WIDTHS + QUICK_WIDE_WIDTHS,
+    },
+    "next_token": {
+        "overrides": {**NEXT_TOKEN, "output_dim": 8, "input_dim": 16, "teacher_width": 8},
+        "taus": (16,),
+        "widths": QUICK_WIDTHS,
+    },
+}
 QUICK_SEEDS = (0, 1)
 # below 8·16 = 128 steps: every quick run with τ_l = 16 steps (all rules at n = 64) is capped, at 5.5τ_l
 QUICK_MAX_STEPS = 88
@@ -137,8 +156,10 @@ def spec(quick: bool = False) -> dict:
         "widths": list(QUICK_WIDTHS if quick else WIDTHS),
         "wide_widths": list(QUICK_WIDE_WIDTHS if quick else WIDE_WIDTHS),
         "wide_taus": list(QUICK_WIDE_TAUS if quick else WIDE_TAUS),
-        "input_dim": QUICK_INPUT_DIM if quick else INPUT_DIM,
-        "input_dim_taus": list(QUICK_INPUT_DIM_TAUS if quick else INPUT_DIM_TAUS),
+        "variants": {
+            name: {"overrides": dict(v["overrides"]), "taus": list(v["taus"]), "widths": list(v["widths"])}
+            for name, v in (QUICK_VARIANTS if quick else VARIANTS).items()
+        },
         "seeds": list(QUICK_SEEDS if quick else SEEDS),
         "rules": list(RULES),
         "n_relax": N_RELAX,
@@ -179,8 +200,8 @@ def rule_kw(rule: str, alpha_hat: float | None = None) -> dict:
 
 def configs(stage: int, quick: bool = False, alpha_hat: float | None = None) -> list[SimConfig]:
     """The SimConfigs of a stage: 1, the timescale rule at every τ of TAUS (and at WIDE_WIDTHS
-    for τ in WIDE_TAUS), the other non-alignment rules at BASE_TAU, and the timescale rule with
-    INPUT_DIM inputs at INPUT_DIM_TAUS over WIDTHS + WIDE_WIDTHS; 2, the alignment rule at BASE_TAU with exponent
+    for τ in WIDE_TAUS), the other non-alignment rules at BASE_TAU, and each task of VARIANTS
+    under the timescale rule at its τ and widths; 2, the alignment rule at BASE_TAU with exponent
     ``alpha_hat`` (clipped to [½, 1], rounded to 3 digits; required). Widths innermost but
     seeds, seeds innermost."""
     if stage not in STAGES:
@@ -197,10 +218,6 @@ def configs(stage: int, quick: bool = False, alpha_hat: float | None = None) -> 
             for seed in s["seeds"]
         ]
 
-    def runs_at_input_dim(tau):
-        kw = {**rule_kw("timescale"), "input_dim": s["input_dim"]}
-        return runs(tau, kw, s["widths"] + s["wide_widths"])
-
     if stage == 2:
         return runs(s["base_tau"], rule_kw("alignment", alpha_hat))
     out = []
@@ -211,9 +228,19 @@ def configs(stage: int, quick: bool = False, alpha_hat: float | None = None) -> 
     for rule in RULES:
         if rule not in ("timescale", "alignment"):
             out += runs(s["base_tau"], rule_kw(rule))
-    for tau in s["input_dim_taus"]:
-        out += runs_at_input_dim(tau)
+    for v in s["variants"].values():
+        for tau in v["taus"]:
+            out += runs(tau, {**rule_kw("timescale"), **v["overrides"]}, v["widths"])
     return out
+
+
+def variant_of(config: dict, spec_: dict) -> str:
+    """The task of a run: the name of the spec's variant whose overrides its config carries,
+    or ``"task"`` (TASK itself)."""
+    for name, v in (spec_.get("variants") or {}).items():
+        if all(config.get(k) == val for k, val in v["overrides"].items()):
+            return name
+    return "task"
 
 
 def rule_of(config: dict) -> str:

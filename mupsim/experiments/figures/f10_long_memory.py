@@ -31,11 +31,12 @@ refused records keep their values in the rows, with the reason):
   width and τ against its prediction, ρ̂ against its ρ, with the tolerances fixed before any
   held-out run was read; and W1's α̂ beside its parts, 1 − ρ̂/2 and the width exponent of
   RMS(W)/√(η/λ) (α = 1 − ρ/2 + that exponent is an identity for a square matrix).
-* (e) the input dimension k: the task with k = 256 and with k = INPUT_DIM inputs (nothing else
-  changed; timescale rule at INPUT_DIM_TAUS, widths to 1,024): α̂, the stable rank and the local
-  α̂ per doubling against the model, which puts the end of the stable rank's growth near n ≈ k.
+* (e) other tasks (:data:`mupsim.experiments.long_memory.VARIANTS`, timescale rule): the task
+  with k = 1,024 inputs (nothing else changed; widths to 1,024) and a next-token task over a
+  vocabulary of 4,096: α̂, the stable rank and the local α̂ per doubling, against the model for
+  Gaussian inputs, which puts the end of the stable rank's growth near n ≈ k.
 
-Panel (a), (b) and (c) read the runs with the task's k = 256 inputs only; the rules of (b) and
+Panels (a)–(d) read the runs of the task itself (k = 256 Gaussian inputs) only; the rules of (b) and
 (c) are compared over WIDTHS, the widths every rule ran.
 
 Under fan2025, η_lλ_l ∝ n^−½, so the memory τ_l itself grows as √n; under constant λ as n:
@@ -420,7 +421,7 @@ def alignment_alpha(doc: dict) -> tuple[float | None, dict]:
     (None, why) when it has no finite value."""
     s = doc["spec"]
     rows, mats = _rows(doc)
-    rows = _of_task(rows, s["task"]["input_dim"])
+    rows = _of_task(rows)
     tau = s["base_tau"]
     d = alpha_vs_tau(rows, mats, [tau], widths=s["widths"]).get(f"{tau:g}", {})
     fit = d.get("pooled", {})
@@ -446,36 +447,49 @@ def _rows(doc: dict) -> tuple[list, list]:
         for m in r.get("matrices", {}) or {}:
             if m not in mats:
                 mats.append(m)
-    k0 = (doc.get("spec") or {}).get("task", {}).get("input_dim")
+    spec_ = doc.get("spec") or {}
     rows = []
     for r in runs:
-        k = LM.full_config(doc, r).get("input_dim", k0)
-        rows += [{**row, "input_dim": k} for row in _record_rows(r, mats)]
+        v = LM.variant_of(LM.full_config(doc, r), spec_)
+        rows += [{**row, "variant": v} for row in _record_rows(r, mats)]
     return rows, mats
 
 
-def _of_task(rows: list, input_dim) -> list:
-    """The rows of runs with ``input_dim`` inputs (the spec's task: every panel but (e))."""
-    return [r for r in rows if r.get("input_dim") == input_dim]
+def _of_task(rows: list, variant: str = "task") -> list:
+    """The rows of runs of one task: ``"task"`` (the spec's own, every panel but (e)) or a variant."""
+    return [r for r in rows if r.get("variant", "task") == variant]
 
 
-def input_dim_axis(rows: list, mats: list, spec: dict) -> dict:
-    """Panel (e): at each τ of the spec's ``input_dim_taus`` (timescale rule), α̂, ρ̂ and the
-    stable-rank model's prediction per hidden matrix for the task's k inputs and for the spec's
-    ``input_dim``, over the widths WIDTHS + WIDE_WIDTHS at both: the model puts the end of the stable rank's
-    growth near n ≈ k, so k is the knob that should move where α̂ bends back to 1."""
+def variant_label(name: str, spec: dict) -> str:
+    """How panel (e) names a task: its input dimension, or next-token with its vocabulary."""
+    if name == "task":
+        return f"k={spec['task']['input_dim']}"
+    o = spec["variants"][name]["overrides"]
+    if o.get("task") == "next_token":
+        return f"next-token V={o.get('output_dim')}"
+    return f"k={o.get('input_dim', spec['task']['input_dim'])}"
+
+
+def variants_axis(rows: list, mats: list, spec: dict) -> dict:
+    """Panel (e): the spec's own task and each of its variants (:data:`mupsim.experiments.
+    long_memory.VARIANTS`), timescale rule: α̂, ρ̂ and the RMS term per hidden matrix at each
+    variant τ, over the variant's widths (the task itself over WIDTHS + WIDE_WIDTHS at every
+    variant τ); for Gaussian inputs also the stable-rank model's prediction (it has no account of
+    one-hot tokens). The model puts the end of the stable rank's growth near n ≈ k, so k is the
+    knob that should move where α̂ bends back to 1."""
+    variants = spec.get("variants") or {}
+    taus = sorted({t for v in variants.values() for t in v["taus"]})
+    plan = {"task": ({}, taus, set(spec["widths"]) | set(spec.get("wide_widths", [])))}
+    plan.update({n: (v["overrides"], v["taus"], set(v["widths"])) for n, v in variants.items()})
     out = {}
-    for k in (spec["task"]["input_dim"], spec.get("input_dim")):
-        if k is None:
-            continue
-        widths = set(spec["widths"]) | set(spec.get("wide_widths", []))
-        at = [r for r in _of_task(rows, k) if r["width"] in widths]
-        alpha = alpha_vs_tau(at, mats, spec.get("input_dim_taus", []))
-        task = {**spec["task"], "input_dim": k}
-        out[str(k)] = {
-            "alpha": alpha,
-            "stable_rank_theory": srank_theory(at, mats, spec.get("input_dim_taus", []), alpha, task),
-        }
+    for name, (overrides, vtaus, widths) in plan.items():
+        at = [r for r in _of_task(rows, name) if r["width"] in widths]
+        alpha = alpha_vs_tau(at, mats, vtaus)
+        task = {**spec["task"], **overrides}
+        d = {"label": variant_label(name, spec), "overrides": overrides, "alpha": alpha}
+        if task.get("inputs") == "gaussian":
+            d["stable_rank_theory"] = srank_theory(at, mats, vtaus, alpha, task)
+        out[name] = d
     return out
 
 
@@ -594,7 +608,7 @@ def analyse(doc: dict, source: dict | None = None) -> dict:
     """F10's numbers from a long-memory runs document (see :mod:`mupsim.experiments.long_memory`)."""
     s = doc["spec"]
     all_rows, mats = _rows(doc)
-    rows = _of_task(all_rows, s["task"]["input_dim"])
+    rows = _of_task(all_rows)
     runs = doc.get("runs", [])
     bad = [r for r in runs if r.get("status") != "ok"]
     base_tau = s["base_tau"]
@@ -602,7 +616,7 @@ def analyse(doc: dict, source: dict | None = None) -> dict:
     rules = rule_exponents(rows, mats, base_tau, s["widths"])
     lengths = run_length_exponents(rows, mats, base_tau, s["taus"], s["widths"])
     theory = srank_theory(rows, mats, s["taus"], alpha, s["task"])
-    by_input_dim = input_dim_axis(all_rows, mats, s) if s.get("input_dim_taus") else {}
+    by_variant = variants_axis(all_rows, mats, s) if s.get("variants") else {}
     capped = [
         {k: r.get(k) for k in ("key", "rule", "tau0", "width", "seed", "steps", "n_relax")}
         for r in runs
@@ -636,7 +650,7 @@ def analyse(doc: dict, source: dict | None = None) -> dict:
         "rules_at_base_tau": rules,
         "exponent_vs_run_length": lengths,
         "stable_rank_theory": theory,
-        "input_dim_axis": by_input_dim,
+        "variants": by_variant,
         "alignment": doc.get("alignment", {}),
         "capped": capped,
         "notes": notes,
@@ -671,7 +685,7 @@ def analyse(doc: dict, source: dict | None = None) -> dict:
             "rules": rules,
             "run_length": lengths,
             "stable_rank_theory": theory,
-            "input_dim_axis": by_input_dim,
+            "variants": by_variant,
         },
         "summary": summary,
         "matrices": mats,
@@ -715,11 +729,15 @@ def analyse(doc: dict, source: dict | None = None) -> dict:
         + f"; alpha_hat pooled hidden: {per_tau(lambda d: d.get('pooled', {}))}"
         + f"; rho_hat {m0}: {rho}"
         + "".join(
-            f"; k={k} inputs: alpha_hat {m0} "
+            f"; {e['label']}: alpha_hat {m0} "
             + per_tau(lambda d: d.get(m0, {}).get("alpha", {}), e["alpha"])
-            + f", stable-rank model {model(m0, e['stable_rank_theory'])}"
-            for k, e in by_input_dim.items()
-            if k != str(s["task"]["input_dim"])  # the task's own k is panel (a)'s
+            + (
+                f", stable-rank model {model(m0, e['stable_rank_theory'])}"
+                if "stable_rank_theory" in e
+                else ""
+            )
+            for name, e in by_variant.items()
+            if name != "task"  # the task's own numbers are panel (a)'s
         )
         + f"; stable-rank model held out ({m0}, constants frozen on another task): {model(m0)}"
         + f"; gain exponent {m0} at tau={base_tau:g}: {gains}"
@@ -786,7 +804,7 @@ def plot(data: dict) -> Figure:
     fig, axes = new_figure(4, 3, w=4.5, h=3.4, title=data["title"] + "\n" + _memory_line(rules))
     taus = list(alpha)
     tcol = _tau_colors(taus)
-    rows = _of_task(data["rows"], s["spec"]["task"]["input_dim"])
+    rows = _of_task(data["rows"])
 
     # (a1) the data behind α̂: σ_max(W1)/√(η/λ) vs width per τ (W1: the matrix steady at every τ)
     m0 = mats[0] if mats else None
@@ -989,7 +1007,7 @@ def plot(data: dict) -> Figure:
     _legend(ax, fontsize=6)
 
     _plot_stable_rank_model(axes[2], data, taus, tcol)
-    _plot_input_dim_axis(axes[3], data)
+    _plot_variants(axes[3], data)
     for ax in axes.ravel():
         if not _has_finite(ax):
             ax.text(
@@ -1090,71 +1108,77 @@ def _plot_stable_rank_model(axes, data: dict, taus, tcol) -> None:
     _legend(ax, fontsize=6)
 
 
-def _plot_input_dim_axis(axes, data: dict) -> None:
-    """Row (e): the task with k and with the spec's larger input dimension, timescale rule at the
-    spec's input_dim_taus: σ_max/√(η/λ) and the stable rank of W1 vs width, measured against the
-    stable-rank model (constants frozen before these runs), and the local α̂ per doubling."""
+def _plot_variants(axes, data: dict) -> None:
+    """Row (e): the spec's task and its variants (more inputs, next-token), timescale rule:
+    σ_max/√(η/λ) of W1 vs width, W1's stable rank against the stable-rank model (Gaussian
+    inputs; constants frozen before these runs), and the local α̂ per doubling beside the
+    model's 1 − ρ/2. The longest memory of each task is drawn strong, shorter ones faded."""
     s = data["summary"]
-    axis = s.get("input_dim_axis") or {}
+    axis = s.get("variants") or {}
     m0 = data["matrices"][0] if data["matrices"] else None
-    kcol = {k: c for k, c in zip(axis, ("C0", "C3", "C2"))}
-    for k, e in axis.items():
+    col = {name: c for name, c in zip(axis, ("C0", "C3", "C2", "C4"))}
+    for name, e in axis.items():
         taus = list(e.get("alpha") or {})
         for tau, d in (e.get("alpha") or {}).items():
-            fade = 1.0 if tau == taus[-1] else 0.45  # the longest memory strong, shorter ones faded
+            fade = 1.0 if tau == taus[-1] else 0.45
+            lab = f"{e['label']}, τ={tau}"
             fit = (d.get(m0) or {}).get("alpha", {})
-            if fit.get("widths"):
+            w = fit.get("widths") or []
+            if w:
                 loc = "/".join(f"{v:.2f}" for v in fit.get("local_exponents", []))
                 axes[0].plot(
-                    fit["widths"], fit["geo_mean"], "-o", color=kcol[k], ms=3.5, alpha=fade,
-                    label=f"k={k}, τ={tau}: α̂ {fit_label(fit)}\nlocal {loc}",
+                    w, fit["geo_mean"], "-o", color=col[name], ms=3.5, alpha=fade,
+                    label=f"{lab}: α̂ {fit_label(fit)}\nlocal {loc}",
                 )  # fmt: skip
-            th = (e.get("stable_rank_theory") or {}).get(tau, {}).get(m0)
-            if not th:
-                continue
-            pts = th["points"]
-            ws = [q["width"] for q in pts]
-            axes[1].plot(
-                ws, [q["measured"] for q in pts], "-o", color=kcol[k], ms=3.5, alpha=fade,
-                label=f"k={k}, τ={tau}: ρ̂ {th['rho_hat']:+.2f}, model {th['rho_predicted']:+.2f} "
-                + ("(within)" if th["within"] else "(outside)"),
-            )  # fmt: skip
-            axes[1].plot(ws, [q["predicted"] for q in pts], "--", color=kcol[k], lw=1.2, alpha=fade)
-            lw = th.get("local_widths") or []
-            mids = [math.sqrt(a * b) for a, b in zip(lw[:-1], lw[1:])]
-            w = fit.get("widths") or []
             if fit.get("local_exponents"):
                 axes[2].plot(
                     [math.sqrt(a * b) for a, b in zip(w[:-1], w[1:])], fit["local_exponents"], "-o",
-                    color=kcol[k], ms=3.5, alpha=fade, label=f"k={k}, τ={tau}: α̂ (σ_max)",
+                    color=col[name], ms=3.5, alpha=fade, label=f"{lab}: α̂ (σ_max)",
                 )  # fmt: skip
-            if th.get("local_rho_predicted"):
-                axes[2].plot(
-                    mids, [1 - v / 2 for v in th["local_rho_predicted"]], ":", color=kcol[k], lw=1.4,
-                    alpha=fade, label=f"k={k}, τ={tau}: model 1 − ρ/2",
+            rho = (d.get(m0) or {}).get("rho", {})
+            th = (e.get("stable_rank_theory") or {}).get(tau, {}).get(m0)
+            if th:
+                pts = th["points"]
+                ws = [q["width"] for q in pts]
+                axes[1].plot(
+                    ws, [q["measured"] for q in pts], "-o", color=col[name], ms=3.5, alpha=fade,
+                    label=f"{lab}: ρ̂ {th['rho_hat']:+.2f}, model {th['rho_predicted']:+.2f} "
+                    + ("(within)" if th["within"] else "(outside)"),
+                )  # fmt: skip
+                axes[1].plot(ws, [q["predicted"] for q in pts], "--", color=col[name], lw=1.2, alpha=fade)
+                lw = th.get("local_widths") or []
+                if th.get("local_rho_predicted"):
+                    axes[2].plot(
+                        [math.sqrt(a * b) for a, b in zip(lw[:-1], lw[1:])],
+                        [1 - v / 2 for v in th["local_rho_predicted"]], ":", color=col[name], lw=1.4,
+                        alpha=fade, label=f"{lab}: model 1 − ρ/2",
+                    )  # fmt: skip
+            elif rho.get("widths"):
+                axes[1].plot(
+                    rho["widths"], rho["geo_mean"], "-s", color=col[name], ms=3.5, alpha=fade,
+                    label=f"{lab}: ρ̂ {fit_label(rho)} (no model: token inputs)",
                 )  # fmt: skip
     for ax in axes:
         if _loggable_x(ax):
             ax.set_xscale("log", base=2)
         ax.set_xlabel("width n")
-    if has_positive_data(axes[0]):
-        axes[0].set_yscale("log")
-    if has_positive_data(axes[1]):
-        axes[1].set_yscale("log")
+    for ax in axes[:2]:
+        if has_positive_data(ax):
+            ax.set_yscale("log")
     for y0 in (0.5, 0.75, 0.85, 1.0):
         axes[2].axhline(y0, **REF_STYLE, alpha=0.4)
     axes[0].set_ylabel(f"σ_max(w)/√(η_l/λ_l), {_short(m0)}")
     axes[1].set_ylabel(f"steady stable rank, {_short(m0)}")
     axes[2].set_ylabel(f"local exponent per doubling, {_short(m0)}")
     axes[2].set_xlabel("width (geometric middle of each doubling)")
-    axes[0].set_title("(e) input dimension k: α̂ over widths, timescale rule, steady records", fontsize=8)
+    axes[0].set_title("(e) other tasks: α̂ over widths, timescale rule, steady records", fontsize=8)
     axes[1].set_title(
         "(e) stable rank: measured (solid) vs the model (dashed),\nconstants frozen before these runs",
         fontsize=8,
     )
     axes[2].set_title("(e) local α̂ per doubling (solid) and the model's 1 − ρ/2 (dotted)", fontsize=8)
     for ax in axes:
-        _legend(ax, fontsize=5.5)
+        _legend(ax, fontsize=5)
 
 
 # ---------------------------------------------------------------------------- figure
