@@ -78,6 +78,24 @@ def test_write_keeps_the_selected_runs_and_replaces_the_old_archive(tmp_path, mo
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".runs")]
 
 
+def test_a_rewrite_keeps_an_unchanged_run_byte_for_byte_and_replaces_a_changed_one(tmp_path, monkeypatch):
+    cfgs = [SimConfig(width=16, seed=0), SimConfig(width=16, seed=1)]
+    res, _ = _ask(RunPool(tmp_path / "cache", workers=0, runner=fake_runner), cfgs)
+    monkeypatch.setattr(archive, "MIN_SECONDS", 0.0)
+    dest = tmp_path / "runs"
+    archive.write({r.key: r for r in res}, dest, command="test")
+    before = {p.name: p.read_bytes() for p in dest.iterdir() if p.name != archive.MANIFEST_NAME}
+    same, changed = res
+    changed.provenance = {**changed.provenance, "wall_time_s": 123.0}
+    archive.write({r.key: r for r in res}, dest, command="test")
+    after = {p.name: p.read_bytes() for p in dest.iterdir() if p.name != archive.MANIFEST_NAME}
+    assert set(after) == set(before)
+    for ext in (".json", ".npz"):
+        assert after[f"{same.key}{ext}"] == before[f"{same.key}{ext}"]
+        assert after[f"{changed.key}{ext}"] != before[f"{changed.key}{ext}"]
+    assert Result.load(dest / changed.key).provenance["wall_time_s"] == 123.0
+
+
 def test_archive_write_refuses_a_partial_make_figures(capsys):
     assert make_figures.main(["--archive", "write", "--only", "F3", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -31,6 +31,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from mupsim.errors import MupsimError
 from mupsim.sim.config import SimConfig
 from mupsim.sim.limits import estimate_seconds
@@ -76,10 +78,41 @@ def manifest(archive: Path = ARCHIVE) -> dict:
     return doc
 
 
+def _same_run(stem: Path, result) -> bool:
+    """Does the stored run at ``stem`` hold exactly ``result`` (config, provenance, status and
+    every series, NaN equal to NaN)? A stored pair that does not load is not the same run."""
+    from mupsim.sim.result import Result
+
+    if not stem.with_suffix(".json").is_file():
+        return False
+    try:
+        old = Result.load(stem)
+    except (MupsimError, OSError, ValueError):
+        return False
+    fields = ("config", "provenance", "status", "diverged_step", "matrix_names", "activation_names")
+    if any(getattr(old, f) != getattr(result, f) for f in fields):
+        return False
+
+    def same(a, b) -> bool:
+        a, b = np.asarray(a), np.asarray(b)
+        return (
+            a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+        )
+
+    series = ("steps", "train_loss", "test_loss", "activation_rms")
+    return (
+        all(same(getattr(old, f), getattr(result, f)) for f in series)
+        and all(set(getattr(old, d)) == set(getattr(result, d)) for d in ("matrix", "spectra"))
+        and all(same(old.matrix[k], result.matrix[k]) for k in result.matrix)
+        and all(same(old.spectra[k], result.spectra[k]) for k in result.spectra)
+    )
+
+
 def write(results: dict, archive: Path = ARCHIVE, command: str | None = None) -> dict:
     """Replace ``archive`` with the selected runs among ``results`` ({key: Result}, every run a
     full ``make figures`` read) and a manifest; atomic: the new folder is written beside the old
-    one and swapped in by two renames. Returns the manifest."""
+    one and swapped in by two renames. A run the old archive already holds unchanged keeps its
+    files byte for byte (a rewrite changes only what changed). Returns the manifest."""
     from mupsim.sim.result import provenance
     from mupsim.sim.settings import SIMULATOR_VERSION
 
@@ -112,7 +145,11 @@ def write(results: dict, archive: Path = ARCHIVE, command: str | None = None) ->
     tmp = Path(tempfile.mkdtemp(dir=archive.parent, prefix=f".{archive.name}.new."))
     try:
         for k, r in keep.items():
-            r.save(tmp / k)
+            if _same_run(archive / k, r):
+                for ext in (".json", ".npz"):
+                    shutil.copy2(archive / f"{k}{ext}", tmp / f"{k}{ext}")
+            else:
+                r.save(tmp / k)
         (tmp / MANIFEST_NAME).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
