@@ -42,7 +42,7 @@ figures: $(STAMP)
 archive-runs: $(STAMP)
 	$(PY) -m mupsim.experiments.make_figures --quick=0 --archive write
 
-# F10's long-memory runs (τ up to 4,096 steps, 123 runs): about 105 min on 2 cores from scratch;
+# F10's long-memory runs (τ up to 4,096 steps, 135 runs): about 140 min on 2 cores from scratch;
 # writes the committed figures/data/f10_long_memory_runs.json, which F10 (make figures) only
 # reads, keeping the records already there that the current simulator and calculator would make
 long-memory: $(STAMP)

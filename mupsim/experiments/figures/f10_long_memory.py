@@ -96,7 +96,7 @@ QUANTITIES = ("sigma_max", "stable_rank", "gain")
 
 MISSING = (
     "F10 reads the committed long-memory runs file {path}, which is missing: run `make long-memory` "
-    "(python -m mupsim.experiments.long_memory; 123 runs, about 105 min on 2 cores) to compute it, then "
+    "(python -m mupsim.experiments.long_memory; 135 runs, about 140 min on 2 cores) to compute it, then "
     "commit it"
 )
 
@@ -729,8 +729,11 @@ def analyse(doc: dict, source: dict | None = None) -> dict:
         + f"; alpha_hat pooled hidden: {per_tau(lambda d: d.get('pooled', {}))}"
         + f"; rho_hat {m0}: {rho}"
         + "".join(
-            f"; {e['label']}: alpha_hat {m0} "
-            + per_tau(lambda d: d.get(m0, {}).get("alpha", {}), e["alpha"])
+            f"; {e['label']}: "
+            + ", ".join(
+                f"alpha_hat {m} " + per_tau(lambda d, m=m: d.get(m, {}).get("alpha", {}), e["alpha"])
+                for m in mats
+            )
             + (
                 f", stable-rank model {model(m0, e['stable_rank_theory'])}"
                 if "stable_rank_theory" in e
