@@ -31,8 +31,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from mupsim.errors import MupsimError
 from mupsim.sim.config import SimConfig
 from mupsim.sim.limits import estimate_seconds
@@ -79,33 +77,16 @@ def manifest(archive: Path = ARCHIVE) -> dict:
 
 
 def _same_run(stem: Path, result) -> bool:
-    """Does the stored run at ``stem`` hold exactly ``result`` (config, provenance, status and
-    every series, NaN equal to NaN)? A stored pair that does not load is not the same run."""
+    """Does the stored run at ``stem`` hold exactly ``result`` (:meth:`Result.__eq__`: bit-identical
+    series, equal config and provenance)? A stored pair that does not load is not the same run."""
     from mupsim.sim.result import Result
 
     if not stem.with_suffix(".json").is_file():
         return False
     try:
-        old = Result.load(stem)
+        return Result.load(stem) == result
     except (MupsimError, OSError, ValueError):
         return False
-    fields = ("config", "provenance", "status", "diverged_step", "matrix_names", "activation_names")
-    if any(getattr(old, f) != getattr(result, f) for f in fields):
-        return False
-
-    def same(a, b) -> bool:
-        a, b = np.asarray(a), np.asarray(b)
-        return (
-            a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
-        )
-
-    series = ("steps", "train_loss", "test_loss", "activation_rms")
-    return (
-        all(same(getattr(old, f), getattr(result, f)) for f in series)
-        and all(set(getattr(old, d)) == set(getattr(result, d)) for d in ("matrix", "spectra"))
-        and all(same(old.matrix[k], result.matrix[k]) for k in result.matrix)
-        and all(same(old.spectra[k], result.spectra[k]) for k in result.spectra)
-    )
 
 
 def write(results: dict, archive: Path = ARCHIVE, command: str | None = None) -> dict:

@@ -78,7 +78,11 @@ BASE_TAU = 1024  # τ at the base width n0 = 64 (steps) of every rule's runs; ba
 TAUS = (64, 256, 1024, 4096)  # the τ axis of panel (a), timescale rule: the same τ at every width
 WIDTHS = (64, 128, 256, 512)  # widths of every rule and τ
 WIDE_WIDTHS = (1024,)  # widths added to panel (a) only: the timescale rule at WIDE_TAUS
-WIDE_TAUS = (64, 256, 1024)  # at n = 1024, τ = 4096 (32,768 steps) would take about 18 min a run on one core
+WIDE_TAUS = (
+    64,
+    256,
+    1024,
+)  # n = 1024 at τ = 4096: 32,768 steps, 4× the 8,200-step runs' 230–270 s on one core
 NEXT_TOKEN = dict(task="next_token", inputs="tokens", context=2, output_dim=4096, input_dim=8192, teacher_width=64, teacher_decay=None, input_spectrum=0.0, zipf_exponent=1.0)  # fmt: skip
 """TASK's overrides for a language-like task: next-token prediction over V = 4,096 tokens from the 2
 previous ones (i.i.d. Zipf, z = 1), a fixed teacher of width 64 sampling the target from its

@@ -99,12 +99,14 @@ def apply_style(fig: Figure) -> None:
 
 
 def has_positive_data(ax, axis: str = "y") -> bool:
-    """True if some line on ``ax`` has a finite positive value on ``axis`` (log scale possible)."""
+    """True if some line on ``ax`` draws a point with a finite positive value on ``axis`` (log
+    scale possible): the other coordinate must be finite too, or the point is not drawn."""
     for ln in ax.get_lines():
         if ln.get_transform() != ax.transData:  # e.g. the diverged markers (axes coordinates)
             continue
-        v = np.asarray(ln.get_ydata() if axis == "y" else ln.get_xdata(), dtype=float)
-        if np.any(np.isfinite(v) & (v > 0)):
+        x, y = (np.asarray(v, dtype=float) for v in (ln.get_xdata(), ln.get_ydata()))
+        v, other = (y, x) if axis == "y" else (x, y)
+        if np.any(np.isfinite(v) & (v > 0) & np.isfinite(other)):
             return True
     return False
 

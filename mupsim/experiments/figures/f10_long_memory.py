@@ -883,7 +883,7 @@ def plot(data: dict) -> Figure:
             ax.plot(off, pred, "x", color=col, ms=4, label=f"1 − ρ̂/2 {lab}" if j == 1 else None)
     for y0 in (0.0, 0.5, 0.75, 1.0):
         ax.axhline(y0, **REF_STYLE, alpha=0.4)
-    if _loggable_x(ax):
+    if has_positive_data(ax, "x"):
         ax.set_xscale("log", base=2)
     ax.set_xlabel("τ at n0 (steps) = 1/(2ηλ); timescale rule: the same τ at every width")
     ax.set_ylabel("width exponent")
@@ -905,7 +905,7 @@ def plot(data: dict) -> Figure:
         if lp:
             mids = [math.sqrt(a * b) for a, b in zip(lw[:-1], lw[1:])]
             ax.plot(mids, [1 - v / 2 for v in lp], ":", color=tcol[tau], lw=1.2)
-    if _loggable_x(ax):
+    if has_positive_data(ax, "x"):
         ax.set_xscale("log", base=2)
     for y0 in (0.5, 0.75, 0.85, 1.0):
         ax.axhline(y0, **REF_STYLE, alpha=0.4)
@@ -1028,17 +1028,6 @@ def plot(data: dict) -> Figure:
     return fig
 
 
-def _loggable_x(ax) -> bool:
-    """Does a line on ``ax`` have a point with finite y at a finite positive x (a log x axis)?"""
-    for ln in ax.get_lines():
-        if ln.get_transform() is not ax.transData:
-            continue
-        x, y = (np.asarray(v, float) for v in ln.get_data())
-        if np.any(np.isfinite(x) & (x > 0) & np.isfinite(y)):
-            return True
-    return False
-
-
 def _short(m) -> str:
     return str(m).split(".")[-1] if m else "?"
 
@@ -1099,7 +1088,7 @@ def _plot_stable_rank_model(axes, data: dict, taus, tcol) -> None:
         ax.plot(xt, ys, fmt, color=col, ms=4, label=label)
     for y0 in (0.0, 0.5, 0.75, 1.0):
         ax.axhline(y0, **REF_STYLE, alpha=0.4)
-    if _loggable_x(ax):
+    if has_positive_data(ax, "x"):
         ax.set_xscale("log", base=2)
     ax.set_xlabel("τ at n0 (steps), timescale rule")
     ax.set_ylabel(f"width exponent, {_short(m0)}")
@@ -1162,7 +1151,7 @@ def _plot_variants(axes, data: dict) -> None:
                     label=f"{lab}: ρ̂ {fit_label(rho)} (no model: token inputs)",
                 )  # fmt: skip
     for ax in axes:
-        if _loggable_x(ax):
+        if has_positive_data(ax, "x"):
             ax.set_xscale("log", base=2)
         ax.set_xlabel("width n")
     for ax in axes[:2]:
